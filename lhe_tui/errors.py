@@ -1,0 +1,38 @@
+"""User-facing errors: each carries a one-line message the CLI prints as-is."""
+
+from __future__ import annotations
+
+
+class LheError(Exception):
+    """Base for errors the user can fix; the CLI prints `lhe-tui: error: <msg>` and exits non-zero."""
+
+    exit_code = 2
+
+
+class ConfigError(LheError):
+    """Bad flags or an impossible combination of options."""
+
+
+class DatasetError(LheError):
+    """A dataset file that cannot be used (missing, malformed, too short)."""
+
+
+class StoreError(LheError):
+    """A database that cannot be opened or is not an lhe-tui store."""
+
+
+class ProviderError(LheError):
+    """A model provider failed.
+
+    `transient` errors (429, 5xx, connection resets, timeouts, cut streams) may be retried;
+    permanent ones (401, 404, 400) stop the sample.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
