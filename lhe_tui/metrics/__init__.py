@@ -1,0 +1,25 @@
+"""Pure metric functions over per-sample, per-turn flags (no UI imports; see DESIGN.md section 2).
+
+Inputs are lists (one per sample) of booleans indexed by turn, turn 1 at index 0. Samples may
+differ in length; a curve at turn t averages only over the samples that reached turn t.
+"""
+
+from .bootstrap import bootstrap_ci
+from .curves import accuracy_at, first_error, step_accuracy, task_accuracy, turn_accuracy
+from .horizon import fit_step_accuracy, horizon, theory_horizon, theory_task_curve
+from .summary import RunSummary, summarize
+
+__all__ = [
+    "RunSummary",
+    "accuracy_at",
+    "bootstrap_ci",
+    "first_error",
+    "fit_step_accuracy",
+    "horizon",
+    "step_accuracy",
+    "summarize",
+    "task_accuracy",
+    "theory_horizon",
+    "theory_task_curve",
+    "turn_accuracy",
+]
