@@ -1,0 +1,1 @@
+"""The UI-free async runner: config, history policies, events, retries."""

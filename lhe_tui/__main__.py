@@ -1,0 +1,4 @@
+from lhe_tui.cli.main import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""Command-line parser: one-line errors, never a usage dump and a traceback."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lhe_tui.errors import ConfigError
+from lhe_tui.runner.config import MODES, PROVIDERS, Injection, RunConfig
+from lhe_tui.store.database import DEFAULT_DB
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def _inject_at(text: str) -> Injection:
+    turn, _, offset = text.partition(":")
+    try:
+        return Injection(turn=int(turn), offset=int(offset) if offset else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--inject-at expects TURN or TURN:OFFSET, got {text!r}") from None
+
+
+def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB if top else argparse.SUPPRESS,
+                        help=f"session store (default {DEFAULT_DB})")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
+    g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
+    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
+    g.add_argument("--mode", default="direct", choices=MODES)
+    g.add_argument("--temperature", type=float, default=None)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--max-tokens", type=int, default=None)
+    g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
+    g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    g.add_argument("--retries", type=int, default=6, help="retries per turn on transient errors")
+    t = p.add_argument_group("task")
+    t.add_argument("--turns", type=int, default=100)
+    t.add_argument("--samples", type=int, default=1)
+    t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dict-size", type=int, default=100)
+    t.add_argument("--min-value", type=int, default=-99)
+    t.add_argument("--max-value", type=int, default=99)
+    t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
+    t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
+    h = p.add_argument_group("history")
+    h.add_argument("--induced-error-rate", type=float, default=0.0)
+    h.add_argument("--heal", action="store_true", help="history always shows gold answers")
+    h.add_argument("--window", type=int, default=None, help="keep only the last W turns in the context")
+    h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]")
+    s = p.add_argument_group("simulated model")
+    s.add_argument("--sim-error", type=float, default=0.005, help="base per-step error probability")
+    s.add_argument("--sim-growth", type=float, default=0.0004, help="added error probability per turn")
+    s.add_argument("--sim-conditioning", type=float, default=0.6, help="weight of errors seen in history")
+    s.add_argument("--sim-delay", type=float, default=0.002, help="seconds per streamed token")
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k, turns=a.turns,
+        samples=a.samples, seed=a.seed, dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
+        dataset=a.dataset, concurrency=a.concurrency, temperature=a.temperature, top_p=a.top_p,
+        max_tokens=a.max_tokens, reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget,
+        timeout=a.timeout, max_retries=a.retries, induced_error_rate=a.induced_error_rate, heal=a.heal,
+        window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
+        sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
+    ).validate()
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="lhe-tui", description="Watch, steer and replay long-horizon execution runs of LLMs.")
+    parser.add_argument("--theme", default=None, help="theme name (see themes/)")
+    add_db(parser, top=True)
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    run = sub.add_parser("run", help="run a session (TUI, or --headless)")
+    add_run_options(run)
+    add_db(run)
+    run.add_argument("--headless", action="store_true", help="no TUI: progress bar and a summary")
+    run.add_argument("--theme", default=argparse.SUPPRESS)
+    ls = sub.add_parser("sessions", help="list stored sessions")
+    add_db(ls)
+    show = sub.add_parser("show", help="one session's per-turn accuracy table")
+    show.add_argument("session_id")
+    add_db(show)
+    export = sub.add_parser("export", help="write a session's turns as JSON or CSV")
+    export.add_argument("session_id")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
+    add_db(export)
+    replay = sub.add_parser("replay", help="replay a stored session in the TUI")
+    replay.add_argument("session_id")
+    replay.add_argument("--theme", default=argparse.SUPPRESS)
+    add_db(replay)
+    return parser

@@ -1,0 +1,84 @@
+"""Headless display: a progress bar fed by the same events the TUI consumes, then a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlite_utils import Database
+
+from lhe_tui.cli.report import print_table, summary_table
+from lhe_tui.runner.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
+from lhe_tui.session import PreparedRun
+from lhe_tui.store.queries import load_session
+from lhe_tui.store.summary import session_summary
+
+
+class ProgressDisplay:
+    """Subscriber: advances a bar per finished turn; notes retries and sample failures on stderr."""
+
+    def __init__(self, total: int, label: str, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.task_id = self.progress.add_task(label, total=total, wrong=0)
+        self.wrong = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TurnFinished):
+            self.wrong += not event.record.correct
+            self.progress.update(self.task_id, advance=1, wrong=self.wrong)
+        elif isinstance(event, RetryScheduled):
+            self.progress.console.print(f"retry {event.attempt} for sample {event.sample} turn {event.turn} "
+                                        f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
+        elif isinstance(event, SampleFinished) and event.status == "failed":
+            self.progress.console.print(f"sample {event.sample} stopped: {event.message}", style="red")
+        elif isinstance(event, RunFinished):
+            self.progress.stop()
+
+
+def session_tokens(db: Database, session_id: str) -> tuple[int, int]:
+    row = db.execute("SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM turns "
+                     "WHERE session_id = ?", [session_id]).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def print_summary(db: Database, session_id: str) -> None:
+    session = load_session(db, session_id)
+    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id)),
+                Console(soft_wrap=False, width=120))
+
+
+async def _run(prepared: PreparedRun) -> str:
+    loop = asyncio.get_running_loop()
+    runner = prepared.runner
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, runner.stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        return await runner.run()
+    finally:
+        await prepared.provider.aclose()
+
+
+def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
+    console = Console(stderr=True)
+    display = ProgressDisplay(total_turns, prepared.provider.label, console)
+    prepared.bus.subscribe(display)
+    display.progress.start()
+    try:
+        status = asyncio.run(_run(prepared))
+    finally:
+        display.progress.stop()
+    print_summary(db, prepared.session_id)
+    if status == "failed":
+        message = load_session(db, prepared.session_id).get("message") or "every sample failed"
+        print(f"lhe-tui: error: {message}", file=sys.stderr)
+        return 1
+    return 130 if status == "interrupted" else 0

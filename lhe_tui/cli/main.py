@@ -1,0 +1,110 @@
+"""`lhe-tui`: the command-line entry point. User errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lhe_tui.errors import LheError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.args import config_from_args
+    from lhe_tui.session import prepare_run
+    from lhe_tui.store.database import open_database
+
+    config = config_from_args(args)
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        return launch_tui(args, config=config)
+    db = open_database(args.db)
+    if config.provider == "local":
+        from lhe_tui.providers.local_server import run_with_local_server
+
+        return run_with_local_server(config, db)
+    from lhe_tui.cli.headless import run_headless
+
+    prepared = prepare_run(config, db, stream_deltas=False)
+    return run_headless(prepared, db, config.samples * config.turns)
+
+
+def _cmd_sessions(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.report import print_table, sessions_table
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import list_sessions
+
+    rows = list_sessions(open_database(args.db, create=False))
+    if not rows:
+        print(f"no sessions in {args.db}")
+        return 0
+    print_table(sessions_table(rows))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.headless import print_summary
+    from lhe_tui.cli.report import print_table, turn_accuracy_table
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import flags_by_sample, resolve_session_id
+
+    db = open_database(args.db, create=False)
+    session_id = resolve_session_id(db, args.session_id)
+    print_summary(db, session_id)
+    correct, step = flags_by_sample(db, session_id)
+    n = max((len(c) for c in correct), default=0)
+    print_table(turn_accuracy_table(correct, step, every=max(1, n // 50)))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.export import export_csv, export_json
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    session_id = resolve_session_id(db, args.session_id)
+    text = export_json(db, session_id) if args.format == "json" else export_csv(db, session_id)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise LheError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from lhe_tui.ui.launch import launch_tui
+
+    return launch_tui(args, replay_id=args.session_id)
+
+
+COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
+            "replay": _cmd_replay}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lhe_tui.cli.args import build_parser
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            from lhe_tui.ui.launch import launch_tui
+
+            return launch_tui(args)
+        return COMMANDS[args.command](args)
+    except LheError as exc:
+        print(f"lhe-tui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lhe-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

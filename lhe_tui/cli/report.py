@@ -1,0 +1,91 @@
+"""Plain-text reports for the terminal: run summary, sessions list, per-turn table. Same metric functions as the UI."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lhe_tui.metrics import RunSummary, step_accuracy, task_accuracy, turn_accuracy
+
+
+def fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def fmt_p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def fmt_horizon(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:.1f}"
+    return str(value)
+
+
+def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[int, int]) -> Table:
+    label = session["provider_label"]
+    table = Table(title=f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']})",
+                  show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
+    rows = [
+        ("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
+        ("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
+        ("first error turn", firsts or "-"),
+        ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
+        ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
+        ("fitted step accuracy p", fmt_p(summary.fitted_p)),
+        (f"horizon H_{summary.s:g} measured", fmt_horizon(summary.horizon_measured)
+         + ("" if summary.horizon_measured is not None else f" (not below {summary.s:g} within {summary.n_turns} turns)")),
+        (f"horizon H_{summary.s:g} theory ln({summary.s:g})/ln(p)", fmt_horizon(summary.horizon_theory)),
+        ("tokens in / out", f"{tokens[0]:,} / {tokens[1]:,}"),
+        ("wall time", "-" if session.get("wall_time_s") is None else f"{session['wall_time_s']:.1f} s"),
+        ("session id", session["id"]),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    return table
+
+
+SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5")
+
+
+def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
+    kind = " probe" if row.get("kind") == "probe" else ""
+    return (row["id"], (row.get("created_at") or "")[:19].replace("T", " "), model + kind, str(row["k"]),
+            str(row["turns"]), str(row["n_samples"]), row["status"], fmt_pct(row.get("final_task_accuracy")),
+            fmt_horizon(row.get("horizon_05")))
+
+
+def sessions_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="sessions", title_justify="left")
+    for column in SESSION_COLUMNS:
+        table.add_column(column, no_wrap=column == "id")
+    for row in rows:
+        table.add_row(*session_cells(row))
+    return table
+
+
+def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1) -> Table:
+    turn_curve, step_curve, task_curve = turn_accuracy(correct), step_accuracy(step), task_accuracy(correct)
+    table = Table(title="per-turn accuracy across samples", title_justify="left")
+    for column in ("turn", "samples", "turn acc", "step acc", "task acc"):
+        table.add_column(column, justify="right")
+    for index, (ta, sa, ka) in enumerate(zip(turn_curve, step_curve, task_curve)):
+        turn = index + 1
+        if turn != 1 and turn % every and turn != len(turn_curve):
+            continue
+        reached = sum(1 for flags in correct if len(flags) >= turn)
+        table.add_row(str(turn), str(reached), fmt_pct(ta), fmt_pct(sa), fmt_pct(ka))
+    return table
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    (console or Console(soft_wrap=False, width=200)).print(table)

@@ -1,0 +1,84 @@
+"""Anthropic Messages API, streaming; extended thinking in `thinking` mode."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anthropic
+
+from lhe_tui.errors import ProviderError
+from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
+from lhe_tui.providers.failures import from_sdk_error
+from lhe_tui.providers.reasoning import ThinkSplitter
+
+DEFAULT_MAX_TOKENS = 1024
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+
+    def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None) -> None:
+        super().__init__(model, settings)
+        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
+                                               timeout=settings.timeout)
+
+    def request_params(self, messages: list[Message]) -> dict[str, object]:
+        s = self.settings
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        chat = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+        max_tokens = s.max_tokens or DEFAULT_MAX_TOKENS
+        params: dict[str, object] = {"model": self.model, "system": system, "messages": chat, "stream": True}
+        if s.mode == "thinking":
+            # Extended thinking needs max_tokens above the budget and no sampling overrides.
+            params["thinking"] = {"type": "enabled", "budget_tokens": s.thinking_budget}
+            params["max_tokens"] = max(max_tokens, s.thinking_budget + DEFAULT_MAX_TOKENS)
+        else:
+            params["max_tokens"] = max_tokens
+            if s.temperature is not None:
+                params["temperature"] = s.temperature
+            if s.top_p is not None:
+                params["top_p"] = s.top_p
+        return params
+
+    async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        splitter = ThinkSplitter()
+        thinking: list[str] = []
+        tokens_in = tokens_out = None
+        stop_reason = None
+        try:
+            stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
+            async for event in stream:
+                if event.type == "message_start":
+                    tokens_in = event.message.usage.input_tokens
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        for kind, piece in splitter.feed(delta.text):
+                            if on_delta:
+                                on_delta(kind, piece)
+                    elif delta.type == "thinking_delta":
+                        thinking.append(delta.thinking)
+                        if on_delta:
+                            on_delta("reasoning", delta.thinking)
+                elif event.type == "message_delta":
+                    tokens_out = event.usage.output_tokens
+                    stop_reason = event.delta.stop_reason
+                elif event.type == "message_stop":
+                    stop_reason = stop_reason or "end_turn"
+        except anthropic.AnthropicError as exc:
+            raise from_sdk_error("anthropic", exc, anthropic) from exc
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise ProviderError(f"anthropic: connection lost ({exc.__class__.__name__})", transient=True) from exc
+        for kind, piece in splitter.flush():
+            if on_delta:
+                on_delta(kind, piece)
+        if stop_reason is None:
+            raise ProviderError("anthropic: stream ended before the reply was complete", transient=True)
+        return Reply(text="".join(splitter.text), reasoning="".join(thinking) + "".join(splitter.reasoning),
+                     tokens_in=tokens_in, tokens_out=tokens_out, latency_s=loop.time() - started,
+                     finish_reason=stop_reason)
+
+    async def aclose(self) -> None:
+        await self.client.close()

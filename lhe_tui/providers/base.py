@@ -1,0 +1,66 @@
+"""The one small async interface every model provider implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+DeltaKind = Literal["text", "reasoning"]
+OnDelta = Callable[[DeltaKind, str], None]
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Where a request sits in the run; real providers ignore it, the simulator seeds from it."""
+
+    sample_index: int
+    turn: int
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    mode: Literal["direct", "cot", "thinking"] = "direct"
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str = "medium"     # OpenAI reasoning models, mode=thinking
+    thinking_budget: int = 2048          # Anthropic extended thinking, mode=thinking
+    timeout: float = 120.0               # seconds per request
+
+
+@dataclass
+class Reply:
+    text: str                  # visible reply, reasoning removed (what goes back into the history)
+    reasoning: str = ""        # provider-native reasoning or <think> blocks
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Provider(ABC):
+    """Streams one reply for a list of messages, reporting deltas as they arrive."""
+
+    name: str = "provider"
+    simulated: bool = False
+
+    def __init__(self, model: str, settings: GenerationSettings) -> None:
+        self.model = model
+        self.settings = settings
+
+    @property
+    def label(self) -> str:
+        suffix = " (simulated)" if self.simulated else ""
+        return f"{self.name}:{self.model}{suffix}"
+
+    @abstractmethod
+    async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
+        """Return the whole reply; call `on_delta` for each streamed piece. Raise ProviderError on failure."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

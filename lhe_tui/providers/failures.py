@@ -1,0 +1,57 @@
+"""Turn SDK exceptions (openai, anthropic) into our ProviderError: transient (retry) or permanent."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+from lhe_tui.errors import ProviderError
+
+TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def retry_after_seconds(headers: object) -> float | None:
+    """Read Retry-After (seconds or an HTTP date) or retry-after-ms from response headers."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    millis = get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+
+
+def _short(message: str, limit: int = 200) -> str:
+    line = " ".join(str(message).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderError:
+    """Map an exception from the `openai` or `anthropic` module (`sdk`) to a ProviderError."""
+    status_error = getattr(sdk, "APIStatusError")
+    timeout_error = getattr(sdk, "APITimeoutError")
+    connection_error = getattr(sdk, "APIConnectionError")
+    if isinstance(exc, status_error):
+        status = exc.status_code
+        body_message = getattr(exc, "message", "") or str(exc)
+        hint = {401: "authentication failed (check the API key)", 403: "permission denied",
+                404: "not found (check --model and --base-url)", 400: "bad request"}.get(status, "")
+        text = f"{provider}: HTTP {status}" + (f" {hint}" if hint else "") + f": {_short(body_message)}"
+        return ProviderError(text, transient=status in TRANSIENT_STATUSES or status >= 500,
+                             retry_after=retry_after_seconds(exc.response.headers), status=status)
+    if isinstance(exc, timeout_error):
+        return ProviderError(f"{provider}: request timed out", transient=True)
+    if isinstance(exc, connection_error):
+        return ProviderError(f"{provider}: cannot connect ({_short(str(exc.__cause__ or exc))})", transient=True)
+    return ProviderError(f"{provider}: stream broke off ({exc.__class__.__name__}: {_short(str(exc))})",
+                         transient=True)

@@ -1,0 +1,99 @@
+"""Everything that defines a run. Serialised into the store (never with an API key)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from lhe_tui.errors import ConfigError
+
+PROVIDERS = ("sim", "openai", "anthropic", "local")
+MODES = ("direct", "cot", "thinking")
+
+
+@dataclass(frozen=True)
+class Injection:
+    """A scripted injection: after `turn` finishes, the history shows answer + offset (or `value`)."""
+
+    turn: int
+    offset: int | None = None
+    value: int | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    provider: str = "sim"
+    model: str = ""
+    base_url: str | None = None
+    mode: str = "direct"
+    k: int = 1
+    turns: int = 100
+    samples: int = 1
+    seed: int = 0
+    dict_size: int = 100
+    min_value: int = -99
+    max_value: int = 99
+    dataset: str | None = None
+    concurrency: int = 16
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str = "medium"
+    thinking_budget: int = 2048
+    timeout: float = 120.0
+    max_retries: int = 6
+    # history policy
+    induced_error_rate: float = 0.0
+    heal: bool = False
+    window: int | None = None
+    inject_at: tuple[Injection, ...] = ()
+    # simulated model
+    sim_base_error: float = 0.005
+    sim_growth: float = 0.0004
+    sim_conditioning: float = 0.6
+    sim_format_miss: float = 0.003
+    sim_delay: float = 0.002
+    model_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "RunConfig":
+        if self.provider not in PROVIDERS:
+            raise ConfigError(f"unknown provider {self.provider!r} (choose from {', '.join(PROVIDERS)})")
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
+        for name in ("k", "turns", "samples", "concurrency", "dict_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.provider in ("openai", "anthropic") and not self.model:
+            raise ConfigError(f"--model is required with --provider {self.provider}")
+        if not 0.0 <= self.induced_error_rate <= 1.0:
+            raise ConfigError(f"--induced-error-rate must be within 0..1, got {self.induced_error_rate}")
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"--window must be at least 1, got {self.window}")
+        if self.min_value > self.max_value:
+            raise ConfigError(f"--min-value ({self.min_value}) is greater than --max-value ({self.max_value})")
+        if self.max_retries < 0 or self.timeout <= 0:
+            raise ConfigError("--retries must be >= 0 and --timeout > 0")
+        for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
+            if rate is not None and rate < 0:
+                raise ConfigError(f"{name} must not be negative, got {rate}")
+        for inj in self.inject_at:
+            if not 1 <= inj.turn < self.turns:
+                raise ConfigError(f"--inject-at turn {inj.turn} is outside 1..{self.turns - 1}")
+        return self
+
+    @property
+    def model_label(self) -> str:
+        return self.model or ("sim-1" if self.provider == "sim" else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["inject_at"] = [asdict(i) for i in self.inject_at]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["inject_at"] = tuple(Injection(**i) for i in values.get("inject_at", ()))
+        return cls(**values)

@@ -1,0 +1,128 @@
+"""Typed events the runner emits; the store and the UIs subscribe; replay emits the same ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One finished turn, scored. This is exactly what the store keeps in its `turns` table."""
+
+    sample: int
+    turn: int
+    keys: tuple[str, ...]
+    key_values: tuple[int, ...]
+    turn_sum: int
+    gold_sum: int
+    seen_previous: int          # running total the model saw in its history before this turn
+    expected_step: int          # seen_previous + turn_sum: the self-consistent answer
+    raw_reply: str
+    reasoning: str
+    answer_status: str          # ok | format | invalid
+    model_answer: int | None    # the parsed answer the model gave (None on a format or invalid miss)
+    correct: bool               # answer == gold_sum
+    step_correct: bool          # answer == expected_step
+    history_answer: int | None  # the answer the model will see for this turn from now on
+    injected: bool = False
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float = 0.0
+    retries: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    session_id: str
+    config: dict[str, Any]
+    dictionary: dict[str, int]
+    sample_keys: tuple[tuple[str, ...], ...]
+    provider_label: str
+    simulated: bool
+    resumed: bool = False
+    kind: str = "run"
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    sample: int
+    turn: int
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TokenDelta:
+    sample: int
+    turn: int
+    kind: str   # text | reasoning
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    record: TurnRecord
+
+
+@dataclass(frozen=True)
+class Injected:
+    sample: int
+    turn: int
+    original: int | None
+    injected: int
+    source: str = "manual"   # manual | scripted
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    sample: int
+    turn: int
+    attempt: int
+    delay_s: float
+    message: str
+
+
+@dataclass(frozen=True)
+class SampleFinished:
+    sample: int
+    status: str       # finished | failed | stopped
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunPaused:
+    pass
+
+
+@dataclass(frozen=True)
+class RunResumed:
+    pass
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    status: str       # finished | interrupted | failed
+    wall_time_s: float
+    message: str = ""
+
+
+Event = (RunStarted | TurnStarted | TokenDelta | TurnFinished | Injected | RetryScheduled | SampleFinished
+         | RunPaused | RunResumed | RunFinished)
+Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class EventBus:
+    """Calls every subscriber, in order, synchronously: the store commits before the runner goes on."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)

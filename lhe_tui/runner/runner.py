@@ -1,0 +1,190 @@
+"""The async runner: UI-free, one conversation per sample, emits typed events.
+
+Each finished turn is emitted (and so committed by the store, a synchronous subscriber) before the
+next request of that sample is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from lhe_tui.errors import ProviderError
+from lhe_tui.providers.base import Provider, RequestMeta
+from lhe_tui.runner.config import RunConfig
+from lhe_tui.runner.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+                                   RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
+from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, wrong_value
+from lhe_tui.runner.retry import Backoff
+from lhe_tui.task.answer import parse_answer
+from lhe_tui.task.model import Sample, Task
+from lhe_tui.task.prompts import system_prompt
+
+
+class Runner:
+    def __init__(self, config: RunConfig, task: Task, provider: Provider, session_id: str, bus: EventBus, *,
+                 history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
+                 stream_deltas: bool = True) -> None:
+        self.config = config
+        self.task = task
+        self.provider = provider
+        self.session_id = session_id
+        self.bus = bus
+        self.backoff = backoff
+        self.stream_deltas = stream_deltas
+        self.policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate,
+                                    heal=config.heal, window=config.window)
+        self.system = system_prompt(task.dictionary, task.k, config.mode)  # type: ignore[arg-type]
+        self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
+                                                       for s in task.samples}
+        self.sample_status: dict[int, str] = {}
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._scripted = {inj.turn: inj for inj in config.inject_at}
+        self._failures: dict[int, str] = {}
+
+    # ---- controls -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def pause(self) -> None:
+        if not self.paused:
+            self._unpaused.clear()
+            self.bus.emit(RunPaused())
+
+    def resume(self) -> None:
+        if self.paused:
+            self._unpaused.set()
+            self.bus.emit(RunResumed())
+
+    def stop(self) -> None:
+        """Drop the turns in flight; the session ends `interrupted`."""
+        self._stopping = True
+        self._unpaused.set()
+        for task in self._tasks:
+            task.cancel()
+
+    def inject(self, sample: int, *, offset: int | None = None, value: int | None = None,
+               source: str = "manual") -> Injected | None:
+        """Replace the sample's latest answer in the history the model will see next."""
+        entries = self.history.get(sample)
+        if not entries:
+            return None
+        entry = entries[-1]
+        original = entry.history_answer
+        base = original if original is not None else entry.gold_sum
+        if value is None:
+            if offset is None or offset == 0:
+                offset = wrong_value(0, random.Random(f"inject:{self.config.seed}:{sample}:{entry.turn}"))
+            value = base + offset
+        entry.history_answer = value
+        event = Injected(sample=sample, turn=entry.turn, original=original, injected=value, source=source)
+        self.bus.emit(event)
+        return event
+
+    # ---- running --------------------------------------------------------------------------------
+    async def run(self) -> str:
+        started = time.monotonic()
+        self.bus.emit(RunStarted(
+            session_id=self.session_id, config=self.config.to_dict(), dictionary=self.task.dictionary,
+            sample_keys=tuple(s.keys for s in self.task.samples), provider_label=self.provider.label,
+            simulated=self.provider.simulated, resumed=any(self.history.values())))
+        self._tasks = [asyncio.create_task(self._run_sample(s)) for s in self.task.samples]
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            self.stop()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._stopping = True
+        for sample in self.task.samples:
+            if sample.index not in self.sample_status:
+                self._finish_sample(sample.index, "stopped", "stopped before the last turn")
+        status = self._run_status()
+        first_failure = next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
+        self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
+        return status
+
+    def _run_status(self) -> str:
+        statuses = set(self.sample_status.values())
+        if "stopped" in statuses or self._stopping:
+            return "interrupted"
+        if statuses == {"failed"}:
+            return "failed"
+        return "finished" if statuses <= {"finished"} else "finished_with_errors"
+
+    def _finish_sample(self, index: int, status: str, message: str = "") -> None:
+        self.sample_status[index] = status
+        if status == "failed":
+            self._failures[index] = message
+        self.bus.emit(SampleFinished(sample=index, status=status, message=message))
+
+    async def _run_sample(self, sample: Sample) -> None:
+        gold = sample.gold_sums()
+        history = self.history[sample.index]
+        first_turn = history[-1].turn + 1 if history else 1
+        try:
+            for turn in range(first_turn, self.task.turns + 1):
+                await self._unpaused.wait()
+                record = await self._play_turn(sample, turn, gold[turn - 1], history)
+                self.bus.emit(TurnFinished(record))
+                scripted = self._scripted.get(turn)
+                if scripted is not None:
+                    self.inject(sample.index, offset=scripted.offset, value=scripted.value, source="scripted")
+        except ProviderError as exc:
+            self._finish_sample(sample.index, "failed", str(exc))
+            return
+        except asyncio.CancelledError:
+            self._finish_sample(sample.index, "stopped", "stopped")
+            return
+        self._finish_sample(sample.index, "finished")
+
+    async def _play_turn(self, sample: Sample, turn: int, gold: int, history: list[HistoryEntry]) -> TurnRecord:
+        keys = sample.turn_keys(turn)
+        previous = history[-1] if history else None
+        seen = 0 if previous is None else (
+            previous.history_answer if previous.history_answer is not None else previous.gold_sum)
+        messages = self.policy.messages(self.system, history, keys)
+        self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
+        started = time.time()
+        reply, retries = await self._request(sample.index, turn, messages)
+        parsed = parse_answer(reply.text)
+        turn_sum = sample.turn_sum(turn)
+        shown = self.policy.history_answer(sample.index, turn, parsed.value, gold)
+        record = TurnRecord(
+            sample=sample.index, turn=turn, keys=keys, key_values=sample.turn_values(turn), turn_sum=turn_sum,
+            gold_sum=gold, seen_previous=seen, expected_step=seen + turn_sum, raw_reply=reply.text,
+            reasoning=reply.reasoning, answer_status=parsed.status, model_answer=parsed.value,
+            correct=parsed.value == gold, step_correct=parsed.value == seen + turn_sum, history_answer=shown,
+            tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, latency_s=reply.latency_s, retries=retries,
+            started_at=started, finished_at=time.time())
+        history.append(HistoryEntry(turn=turn, keys=keys, reply_visible=reply.text, model_answer=parsed.value,
+                                    history_answer=shown, gold_sum=gold))
+        return record
+
+    async def _request(self, sample: int, turn: int, messages: list) -> tuple:
+        rng = random.Random(f"backoff:{self.config.seed}:{sample}:{turn}")
+        attempt = 0
+        on_delta = None
+        if self.stream_deltas:
+            def on_delta(kind: str, text: str) -> None:
+                self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
+        while True:
+            try:
+                async with self._semaphore:
+                    reply = await self.provider.complete(messages, RequestMeta(sample, turn, attempt), on_delta)
+                return reply, attempt
+            except ProviderError as exc:
+                if not exc.transient or attempt >= self.config.max_retries:
+                    if exc.transient:
+                        raise ProviderError(f"{exc} (gave up after {attempt} retries)", status=exc.status) from exc
+                    raise
+                attempt += 1
+                delay = self.backoff.delay(attempt, rng, exc.retry_after)
+                self.bus.emit(RetryScheduled(sample=sample, turn=turn, attempt=attempt, delay_s=delay,
+                                             message=str(exc)))
+                await asyncio.sleep(delay)

@@ -1,0 +1,52 @@
+"""Set up a run: build the task and provider from a RunConfig, wire the store, return a ready Runner.
+
+Shared by the headless CLI and the TUI, so both start runs the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from lhe_tui.providers.base import Provider
+from lhe_tui.providers.factory import make_provider
+from lhe_tui.runner.config import RunConfig
+from lhe_tui.runner.events import EventBus
+from lhe_tui.runner.runner import Runner
+from lhe_tui.store.writer import SessionWriter
+from lhe_tui.task import Task, generate_task, load_dataset
+
+
+def new_session_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def build_task(config: RunConfig) -> Task:
+    if config.dataset:
+        return load_dataset(config.dataset, config.samples, config.turns, config.k)
+    return generate_task(config.seed, config.samples, config.turns, config.k, config.dict_size,
+                         config.min_value, config.max_value)
+
+
+@dataclass
+class PreparedRun:
+    runner: Runner
+    bus: EventBus
+    provider: Provider
+    session_id: str
+
+
+def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = None, base_url: str | None = None,
+                session_id: str | None = None, stream_deltas: bool = True) -> PreparedRun:
+    """Validate, build the task and provider, and subscribe the store. Raises LheError on bad input."""
+    config.validate()
+    task = build_task(config)
+    provider = provider or make_provider(config, base_url=base_url)
+    session_id = session_id or new_session_id()
+    bus = EventBus()
+    bus.subscribe(SessionWriter(db, session_id))
+    runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas)
+    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)

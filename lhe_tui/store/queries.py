@@ -1,0 +1,96 @@
+"""Read sessions and turns back out of the store (for reports, exports, replay and resume)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from lhe_tui.errors import StoreError
+from lhe_tui.runner.events import TurnRecord
+
+TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expected_step", "raw_reply", "reasoning",
+               "answer_status", "model_answer", "history_answer", "tokens_in", "tokens_out", "latency_s", "retries",
+               "started_at", "finished_at")
+
+
+def resolve_session_id(db: Database, given: str) -> str:
+    """Accept a full id or an unambiguous prefix; `latest` means the newest session."""
+    if given == "latest":
+        row = next(db.query("SELECT id FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT 1"), None)
+        if row is None:
+            raise StoreError("there are no sessions in this store yet")
+        return row["id"]
+    rows = [r["id"] for r in db.query("SELECT id FROM sessions WHERE id = ? OR id LIKE ? ORDER BY id",
+                                      [given, given.replace("%", "") + "%"])]
+    if given in rows:
+        return given
+    if not rows:
+        raise StoreError(f"no session {given!r} (see `lhe-tui sessions`)")
+    if len(rows) > 1:
+        raise StoreError(f"session id {given!r} is ambiguous: {', '.join(rows[:5])}")
+    return rows[0]
+
+
+def load_session(db: Database, session_id: str) -> dict[str, Any]:
+    row = next(db.query("SELECT * FROM sessions WHERE id = ?", [session_id]), None)
+    if row is None:
+        raise StoreError(f"no session {session_id!r}")
+    row["config"] = json.loads(row.pop("config_json") or "{}")
+    row["dictionary"] = json.loads(row.pop("dictionary_json") or "{}")
+    return row
+
+
+def load_samples(db: Database, session_id: str) -> list[dict[str, Any]]:
+    rows = list(db.query("SELECT * FROM samples WHERE session_id = ? ORDER BY sample", [session_id]))
+    for row in rows:
+        row["keys"] = tuple(json.loads(row.pop("keys_json") or "[]"))
+    return rows
+
+
+def record_from_row(row: dict[str, Any]) -> TurnRecord:
+    values = {name: row[name] for name in TURN_FIELDS}
+    return TurnRecord(keys=tuple(k.strip() for k in row["keys"].split(",") if k.strip()),
+                      key_values=tuple(json.loads(row["key_values_json"])), correct=bool(row["correct"]),
+                      step_correct=bool(row["step_correct"]), injected=bool(row["injected"]), **values)
+
+
+def load_turns(db: Database, session_id: str, sample: int | None = None) -> list[TurnRecord]:
+    """Turns ordered by sample then turn."""
+    sql = "SELECT * FROM turns WHERE session_id = ?"
+    params: list[Any] = [session_id]
+    if sample is not None:
+        sql += " AND sample = ?"
+        params.append(sample)
+    return [record_from_row(r) for r in db.query(sql + " ORDER BY sample, turn", params)]
+
+
+def flags_by_sample(db: Database, session_id: str) -> tuple[list[list[bool]], list[list[bool]]]:
+    """(correct, step_correct) flags per sample, indexed by turn; cheap: reads two columns only."""
+    correct: dict[int, list[bool]] = {}
+    step: dict[int, list[bool]] = {}
+    for row in db.execute("SELECT sample, correct, step_correct FROM turns WHERE session_id = ? "
+                          "ORDER BY sample, turn", [session_id]).fetchall():
+        correct.setdefault(row[0], []).append(bool(row[1]))
+        step.setdefault(row[0], []).append(bool(row[2]))
+    samples = sorted(correct)
+    return [correct[s] for s in samples], [step[s] for s in samples]
+
+
+def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM events WHERE session_id = ?"
+    params: list[Any] = [session_id]
+    if kinds:
+        sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        params.extend(kinds)
+    rows = list(db.query(sql + " ORDER BY id", params))
+    for row in rows:
+        row["payload"] = json.loads(row.pop("payload_json") or "{}")
+    return rows
+
+
+def list_sessions(db: Database) -> list[dict[str, Any]]:
+    return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
+                         "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p FROM sessions "
+                         "ORDER BY created_at, rowid"))

@@ -1,0 +1,13 @@
+"""A session's headline metrics, computed from its stored turns with the shared metric functions."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from lhe_tui.metrics import RunSummary, summarize
+from lhe_tui.store.queries import flags_by_sample
+
+
+def session_summary(db: Database, session_id: str, s: float = 0.5) -> RunSummary:
+    correct, step = flags_by_sample(db, session_id)
+    return summarize(correct, step, s)

@@ -1,0 +1,112 @@
+"""The store's event subscriber: persists a run as its events arrive (one commit per finished turn)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import datetime, timezone
+
+from sqlite_utils import Database
+
+from lhe_tui import __version__
+from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+                                   RunStarted, SampleFinished, TurnFinished, TurnRecord)
+from lhe_tui.store.summary import session_summary
+
+SECRET_CONFIG_KEYS = ("api_key", "authorization")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def turn_row(session_id: str, record: TurnRecord) -> dict:
+    row = dataclasses.asdict(record)
+    row["keys"] = ", ".join(record.keys)
+    row["key_values_json"] = json.dumps(list(record.key_values))
+    del row["key_values"]
+    row["session_id"] = session_id
+    for flag in ("correct", "step_correct", "injected"):
+        row[flag] = int(row[flag])
+    return row
+
+
+class SessionWriter:
+    """Subscribe with `bus.subscribe(writer)`; it writes everything but token deltas."""
+
+    def __init__(self, db: Database, session_id: str, probe_rates: dict[int, float] | None = None) -> None:
+        self.db = db
+        self.session_id = session_id
+        self.probe_rates = probe_rates or {}
+        self._first_error: dict[int, int] = {}
+
+    def __call__(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _event_row(self, kind: str, payload: dict, sample: int | None = None, turn: int | None = None) -> None:
+        self.db["events"].insert({"session_id": self.session_id, "sample": sample, "turn": turn, "kind": kind,
+                                  "payload_json": json.dumps(payload), "at": time.time(), "created_at": now_iso()})
+
+    def _on_RunStarted(self, e: RunStarted) -> None:
+        config = {k: v for k, v in e.config.items() if k.lower() not in SECRET_CONFIG_KEYS}
+        with self.db.conn:
+            self.db["sessions"].upsert({
+                "id": self.session_id, "kind": e.kind, "status": "running", "provider": config.get("provider"),
+                "model": config.get("model") or e.provider_label.split(":", 1)[-1].replace(" (simulated)", ""),
+                "provider_label": e.provider_label, "simulated": int(e.simulated), "mode": config.get("mode"),
+                "k": config.get("k"), "turns": config.get("turns"), "n_samples": len(e.sample_keys),
+                "seed": config.get("seed"), "dataset": config.get("dataset"), "app_version": __version__,
+                "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
+                **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
+            }, pk="id")
+            if not e.resumed:
+                self.db["samples"].upsert_all(
+                    [{"session_id": self.session_id, "sample": i, "status": "running", "keys_json": json.dumps(keys),
+                      "probe_rate": self.probe_rates.get(i)} for i, keys in enumerate(e.sample_keys)],
+                    pk=("session_id", "sample"))
+            else:
+                self.db.execute("UPDATE samples SET status = 'running' WHERE session_id = ? AND status != 'finished'",
+                                [self.session_id])
+        self._event_row("run_resumed_from_store" if e.resumed else "run_started", {"provider": e.provider_label})
+
+    def _on_TurnFinished(self, e: TurnFinished) -> None:
+        r = e.record
+        with self.db.conn:
+            self.db["turns"].insert(turn_row(self.session_id, r), replace=True)
+            if not r.correct and r.sample not in self._first_error:
+                self._first_error[r.sample] = r.turn
+                self.db.execute("UPDATE samples SET first_error_turn = ? WHERE session_id = ? AND sample = ? "
+                                "AND first_error_turn IS NULL", [r.turn, self.session_id, r.sample])
+
+    def _on_Injected(self, e: Injected) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE turns SET history_answer = ?, injected = 1 WHERE session_id = ? AND sample = ? "
+                            "AND turn = ?", [e.injected, self.session_id, e.sample, e.turn])
+        self._event_row("injected", dataclasses.asdict(e), e.sample, e.turn)
+
+    def _on_RetryScheduled(self, e: RetryScheduled) -> None:
+        self._event_row("retry", dataclasses.asdict(e), e.sample, e.turn)
+
+    def _on_SampleFinished(self, e: SampleFinished) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE samples SET status = ?, message = ? WHERE session_id = ? AND sample = ?",
+                            [e.status, e.message, self.session_id, e.sample])
+        self._event_row("sample_finished", dataclasses.asdict(e), e.sample)
+
+    def _on_RunPaused(self, e: RunPaused) -> None:
+        self._event_row("paused", {})
+
+    def _on_RunResumed(self, e: RunResumed) -> None:
+        self._event_row("resumed", {})
+
+    def _on_RunFinished(self, e: RunFinished) -> None:
+        summary = session_summary(self.db, self.session_id)
+        with self.db.conn:
+            self.db["sessions"].update(self.session_id, {
+                "status": e.status, "ended_at": now_iso(), "wall_time_s": e.wall_time_s, "message": e.message,
+                "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
+                "fitted_p": summary.fitted_p})
+        self._event_row("run_finished", dataclasses.asdict(e))
