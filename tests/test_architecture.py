@@ -1,0 +1,22 @@
+"""The engine/UI boundary (DESIGN §7): runner, metrics, store, task and providers never import Textual."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_linter_contract_holds():
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KEPT" in result.stdout
+
+
+def test_engine_imports_leave_textual_unloaded():
+    code = ("import sys, lhe_tui.runner.runner, lhe_tui.store.writer, lhe_tui.metrics, lhe_tui.session, "
+            "lhe_tui.cli.headless; print('textual' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
