@@ -16,6 +16,7 @@ from lhe_tui.providers.factory import make_provider
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import EventBus
 from lhe_tui.runner.runner import Runner
+from lhe_tui.store.resume import load_resume_state
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
 
@@ -49,4 +50,16 @@ def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = 
     bus = EventBus()
     bus.subscribe(SessionWriter(db, session_id))
     runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas)
+    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)
+
+
+def prepare_resume(db: Database, session_id: str, *, provider: Provider | None = None, base_url: str | None = None,
+                   stream_deltas: bool = True) -> PreparedRun:
+    """Continue a stored run from each sample's last committed turn, with the history it would have had."""
+    state = load_resume_state(db, session_id)
+    provider = provider or make_provider(state.config, base_url=base_url)
+    bus = EventBus()
+    bus.subscribe(SessionWriter(db, session_id, first_errors=state.first_errors))
+    runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
+                    stream_deltas=stream_deltas, pending_scripted=state.pending_scripted)
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)

@@ -101,4 +101,9 @@ def build_parser() -> OneLineParser:
     replay.add_argument("session_id")
     replay.add_argument("--theme", default=argparse.SUPPRESS)
     add_db(replay)
+    resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
+    resume.add_argument("session_id")
+    resume.add_argument("--headless", action="store_true")
+    resume.add_argument("--theme", default=argparse.SUPPRESS)
+    add_db(resume)
     return parser

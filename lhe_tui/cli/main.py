@@ -29,6 +29,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_headless(prepared, db, config.samples * config.turns)
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.headless import run_headless
+    from lhe_tui.session import prepare_resume
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    session_id = resolve_session_id(db, args.session_id)
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        return launch_tui(args, resume_id=session_id)
+    prepared = prepare_resume(db, session_id, stream_deltas=False)
+    config = prepared.runner.config
+    done = sum(len(h) for h in prepared.runner.history.values())
+    return run_headless(prepared, db, config.samples * config.turns - done)
+
+
 def _cmd_sessions(args: argparse.Namespace) -> int:
     from lhe_tui.cli.report import print_table, sessions_table
     from lhe_tui.store.database import open_database
@@ -83,7 +101,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
-            "replay": _cmd_replay}
+            "replay": _cmd_replay, "resume": _cmd_resume}
 
 
 def main(argv: list[str] | None = None) -> int:

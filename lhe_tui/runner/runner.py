@@ -25,7 +25,7 @@ from lhe_tui.task.prompts import system_prompt
 class Runner:
     def __init__(self, config: RunConfig, task: Task, provider: Provider, session_id: str, bus: EventBus, *,
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
-                 stream_deltas: bool = True) -> None:
+                 stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None) -> None:
         self.config = config
         self.task = task
         self.provider = provider
@@ -46,6 +46,7 @@ class Runner:
         self._stopping = False
         self._scripted = {inj.turn: inj for inj in config.inject_at}
         self._failures: dict[int, str] = {}
+        self._pending_scripted = pending_scripted or {}
 
     # ---- controls -------------------------------------------------------------------------------
     @property
@@ -127,6 +128,10 @@ class Runner:
         gold = sample.gold_sums()
         history = self.history[sample.index]
         first_turn = history[-1].turn + 1 if history else 1
+        for turn in self._pending_scripted.get(sample.index, []):  # resumed between a turn and its injection
+            if history and history[-1].turn == turn:
+                scripted = self._scripted[turn]
+                self.inject(sample.index, offset=scripted.offset, value=scripted.value, source="scripted")
         try:
             for turn in range(first_turn, self.task.turns + 1):
                 await self._unpaused.wait()

@@ -35,11 +35,13 @@ def turn_row(session_id: str, record: TurnRecord) -> dict:
 class SessionWriter:
     """Subscribe with `bus.subscribe(writer)`; it writes everything but token deltas."""
 
-    def __init__(self, db: Database, session_id: str, probe_rates: dict[int, float] | None = None) -> None:
+    def __init__(self, db: Database, session_id: str, probe_rates: dict[int, float] | None = None,
+                 first_errors: dict[int, int] | None = None) -> None:
         self.db = db
         self.session_id = session_id
         self.probe_rates = probe_rates or {}
-        self._first_error: dict[int, int] = {}
+        self._first_error: dict[int, int] = dict(first_errors or {})
+        self._earlier_wall_time = 0.0
 
     def __call__(self, event: Event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
@@ -52,6 +54,9 @@ class SessionWriter:
 
     def _on_RunStarted(self, e: RunStarted) -> None:
         config = {k: v for k, v in e.config.items() if k.lower() not in SECRET_CONFIG_KEYS}
+        if e.resumed:
+            row = next(self.db.query("SELECT wall_time_s FROM sessions WHERE id = ?", [self.session_id]), {})
+            self._earlier_wall_time = row.get("wall_time_s") or 0.0
         with self.db.conn:
             self.db["sessions"].upsert({
                 "id": self.session_id, "kind": e.kind, "status": "running", "provider": config.get("provider"),
@@ -106,7 +111,7 @@ class SessionWriter:
         summary = session_summary(self.db, self.session_id)
         with self.db.conn:
             self.db["sessions"].update(self.session_id, {
-                "status": e.status, "ended_at": now_iso(), "wall_time_s": e.wall_time_s, "message": e.message,
+                "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
                 "fitted_p": summary.fitted_p})
         self._event_row("run_finished", dataclasses.asdict(e))
