@@ -61,5 +61,6 @@ def prepare_resume(db: Database, session_id: str, *, provider: Provider | None =
     bus = EventBus()
     bus.subscribe(SessionWriter(db, session_id, first_errors=state.first_errors))
     runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
-                    stream_deltas=stream_deltas, pending_scripted=state.pending_scripted)
+                    stream_deltas=stream_deltas, pending_scripted=state.pending_scripted,
+                    resumed=True)
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)

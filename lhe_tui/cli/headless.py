@@ -82,3 +82,20 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
         print(f"lhe-tui: error: {message}", file=sys.stderr)
         return 1
     return 130 if status == "interrupted" else 0
+
+
+def run_probe_headless(prepared: PreparedRun, db: Database) -> int:
+    from lhe_tui.cli.report import probe_report
+
+    console = Console(stderr=True)
+    display = ProgressDisplay(len(prepared.runner.task.samples), prepared.provider.label + " probe", console)
+    prepared.bus.subscribe(display)
+    display.progress.start()
+    try:
+        status = asyncio.run(_run(prepared))
+    finally:
+        display.progress.stop()
+    print(f"probe session {prepared.session_id} ({prepared.provider.label}), target turn "
+          f"{prepared.runner.task.turns}")
+    probe_report(db, prepared.session_id)
+    return 0 if status in ("finished", "finished_with_errors") else 1

@@ -47,6 +47,39 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     return run_headless(prepared, db, config.samples * config.turns - done)
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.args import config_from_args
+    from lhe_tui.probe import parse_rates, prepare_probe
+    from lhe_tui.store.database import open_database
+
+    rates = parse_rates(args.rates)
+    config = config_from_args(args)
+    if args.target_turn > 1 and args.turns < args.target_turn:
+        config = config.__class__(**{**config.__dict__, "turns": args.target_turn})
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        return launch_tui(args, config=config, probe=(args.target_turn, rates))
+    db = open_database(args.db)
+    from lhe_tui.cli.headless import run_probe_headless
+
+    prepared = prepare_probe(config, db, args.target_turn, rates)
+    return run_probe_headless(prepared, db)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.report import compare_table, print_table
+    from lhe_tui.compare import compare_rows, default_turns, parse_turns, session_curves
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    curves = [session_curves(db, resolve_session_id(db, sid)) for sid in args.session_ids]
+    turns = parse_turns(args.at) or default_turns(max(c.n_turns for c in curves))
+    print_table(compare_table(compare_rows(curves, turns)))
+    return 0
+
+
 def _cmd_sessions(args: argparse.Namespace) -> int:
     from lhe_tui.cli.report import print_table, sessions_table
     from lhe_tui.store.database import open_database
@@ -64,11 +97,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import print_summary
     from lhe_tui.cli.report import print_table, turn_accuracy_table
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.queries import flags_by_sample, resolve_session_id
+    from lhe_tui.store.queries import flags_by_sample, load_session, resolve_session_id
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
     print_summary(db, session_id)
+    if load_session(db, session_id)["kind"] == "probe":
+        from lhe_tui.cli.report import probe_report
+
+        probe_report(db, session_id)
+        return 0
     correct, step = flags_by_sample(db, session_id)
     n = max((len(c) for c in correct), default=0)
     print_table(turn_accuracy_table(correct, step, every=max(1, n // 50)))
@@ -101,7 +139,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
-            "replay": _cmd_replay, "resume": _cmd_resume}
+            "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,3 +89,50 @@ def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every
 
 def print_table(table: Table, console: Console | None = None) -> None:
     (console or Console(soft_wrap=False, width=200)).print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return "/".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.2f}" if value <= 1.0 else f"{value:g}"
+    return str(value)
+
+
+def compare_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="compare sessions", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("session", "label") else "right",
+                         no_wrap=column == "session")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row.values()))
+    return table
+
+
+def probe_table_view(rows: list) -> Table:
+    table = Table(title="probe: accuracy at the target turn per history error rate", title_justify="left")
+    for column in ("error rate", "samples", "turn accuracy", "95% CI", "step accuracy"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(f"{r.rate:g}", str(r.n), fmt_pct(r.accuracy), f"{fmt_pct(r.ci_low)} .. {fmt_pct(r.ci_high)}",
+                      fmt_pct(r.step_accuracy))
+    return table
+
+
+def probe_bars(rows: list, width: int = 40) -> str:
+    """A text bar chart of accuracy per rate, for terminals without the TUI."""
+    lines = []
+    for r in rows:
+        filled = round((r.accuracy or 0.0) * width)
+        lines.append(f"r={r.rate:<5g} |{'#' * filled}{' ' * (width - filled)}| {fmt_pct(r.accuracy)}")
+    return "\n".join(lines)
+
+
+def probe_report(db: Any, session_id: str) -> None:
+    from lhe_tui.probe import probe_table
+
+    rows = probe_table(db, session_id)
+    print_table(probe_table_view(rows))
+    print(probe_bars(rows))

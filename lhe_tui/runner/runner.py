@@ -25,7 +25,8 @@ from lhe_tui.task.prompts import system_prompt
 class Runner:
     def __init__(self, config: RunConfig, task: Task, provider: Provider, session_id: str, bus: EventBus, *,
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
-                 stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None) -> None:
+                 stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None,
+                 resumed: bool = False, kind: str = "run") -> None:
         self.config = config
         self.task = task
         self.provider = provider
@@ -47,6 +48,8 @@ class Runner:
         self._scripted = {inj.turn: inj for inj in config.inject_at}
         self._failures: dict[int, str] = {}
         self._pending_scripted = pending_scripted or {}
+        self.resumed = resumed
+        self.kind = kind
 
     # ---- controls -------------------------------------------------------------------------------
     @property
@@ -94,7 +97,7 @@ class Runner:
         self.bus.emit(RunStarted(
             session_id=self.session_id, config=self.config.to_dict(), dictionary=self.task.dictionary,
             sample_keys=tuple(s.keys for s in self.task.samples), provider_label=self.provider.label,
-            simulated=self.provider.simulated, resumed=any(self.history.values())))
+            simulated=self.provider.simulated, resumed=self.resumed, kind=self.kind))
         self._tasks = [asyncio.create_task(self._run_sample(s)) for s in self.task.samples]
         try:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,82 @@
+"""Compare sessions: the numbers behind `lhe-tui compare` and the TUI's compare screen."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from lhe_tui.metrics import (accuracy_at, first_error, horizon, summarize, task_accuracy, turn_accuracy)
+from lhe_tui.store.queries import flags_by_sample, load_session
+
+
+def policy_label(config: dict) -> str:
+    parts = []
+    if config.get("heal"):
+        parts.append("heal")
+    if config.get("induced_error_rate"):
+        parts.append(f"r={config['induced_error_rate']:g}")
+    if config.get("window"):
+        parts.append(f"w={config['window']}")
+    if config.get("inject_at"):
+        parts.append("inject@" + ",".join(str(i["turn"]) for i in config["inject_at"]))
+    return " ".join(parts) or "plain"
+
+
+@dataclass(frozen=True)
+class SessionCurves:
+    session_id: str
+    label: str
+    n_samples: int
+    n_turns: int
+    turn_curve: list[float]
+    task_curve: list[float]
+    horizon_05: int | None
+    median_first_error: float | None
+    fitted_p: float | None
+
+
+def session_curves(db: Database, session_id: str) -> SessionCurves:
+    session = load_session(db, session_id)
+    correct, step = flags_by_sample(db, session_id)
+    task = task_accuracy(correct)
+    firsts = [first_error(flags) for flags in correct]
+    # A sample with no error yet counts as erring after its last turn, so the median stays honest.
+    firsts_or_end = [f if f is not None else len(flags) + 1 for f, flags in zip(firsts, correct)]
+    label = f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {policy_label(session['config'])}"
+    return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
+                         turn_curve=turn_accuracy(correct), task_curve=task, horizon_05=horizon(task, 0.5),
+                         median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
+                         fitted_p=summarize(correct, step).fitted_p)
+
+
+def default_turns(n_turns: int) -> list[int]:
+    marks = sorted({t for t in (1, 10, n_turns // 4, n_turns // 2, n_turns) if t >= 1})
+    return marks
+
+
+def parse_turns(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    from lhe_tui.errors import ConfigError
+
+    try:
+        turns = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--at expects comma-separated turn numbers, got {text!r}") from None
+    if not turns or min(turns) < 1:
+        raise ConfigError(f"--at turns must be at least 1, got {text!r}")
+    return turns
+
+
+def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
+    rows = []
+    for c in curves:
+        row: dict[str, object] = {"session": c.session_id, "label": c.label, "samples": c.n_samples,
+                                  "turns": c.n_turns, "H_0.5": c.horizon_05, "median 1st err": c.median_first_error,
+                                  "p": c.fitted_p}
+        for t in turns:
+            row[f"@{t} turn/task"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t))
+        rows.append(row)
+    return rows
