@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx2
 import anthropic
 
 from lhe_tui.errors import ProviderError
@@ -69,7 +70,7 @@ class AnthropicProvider(Provider):
                     stop_reason = stop_reason or "end_turn"
         except anthropic.AnthropicError as exc:
             raise from_sdk_error("anthropic", exc, anthropic) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
             raise ProviderError(f"anthropic: connection lost ({exc.__class__.__name__})", transient=True) from exc
         for kind, piece in splitter.flush():
             if on_delta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx2
 import openai
 
 from lhe_tui.errors import ProviderError
@@ -65,7 +66,7 @@ class OpenAIChatProvider(Provider):
                         finish_reason = choice.finish_reason
         except openai.OpenAIError as exc:
             raise from_sdk_error("openai", exc, openai) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
             raise ProviderError(f"openai: connection lost ({exc.__class__.__name__})", transient=True) from exc
         for kind, piece in splitter.flush():
             if on_delta:

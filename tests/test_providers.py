@@ -1,0 +1,132 @@
+"""Provider code against the real openai/anthropic SDKs talking to a local server that speaks the real
+streaming wire formats (SSE), including faults."""
+
+import asyncio
+import json
+
+import pytest
+
+from lhe_tui.errors import ProviderError
+from lhe_tui.providers.anthropic_messages import AnthropicProvider
+from lhe_tui.providers.base import GenerationSettings, RequestMeta
+from lhe_tui.providers.openai_chat import OpenAIChatProvider
+from lhe_tui.task.answer import parse_answer
+from lhe_tui.task.prompts import parse_dictionary
+from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply
+
+MESSAGES = [{"role": "system", "content": "sys"}, {"role": "user", "content": "alpha"}]
+META = RequestMeta(0, 1)
+
+
+def summing_responder(reasoning=None, think_tags=False):
+    """A correct model: running sum from the dictionary in the system prompt and the user turns."""
+
+    def respond(body):
+        messages = body["messages"]
+        system = body.get("system") or messages[0]["content"]
+        if isinstance(system, list):
+            system = "".join(block["text"] for block in system)
+        dictionary = parse_dictionary(system) or {}
+        total = sum(dictionary.get(k.strip(), 0) for m in messages if m["role"] == "user"
+                    for k in m["content"].split(","))
+        text = f"<answer>{total}</answer>"
+        if think_tags:
+            text = f"<think>adding up to {total}</think>{text}"
+        return ScriptedReply(text=text, reasoning=reasoning, prompt_tokens=len(messages) * 10)
+
+    return respond
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer(lambda body: ScriptedReply(text="<answer>42</answer>", reasoning="I think 42",
+                                                  prompt_tokens=17, completion_tokens=5)) as srv:
+        yield srv
+
+
+async def test_openai_streams_text_usage_and_native_reasoning(server):
+    provider = OpenAIChatProvider("m", GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
+                                  api_key="sk-test", base_url=server.openai_base_url)
+    deltas = []
+    reply = await provider.complete(MESSAGES, META, lambda kind, text: deltas.append((kind, text)))
+    await provider.aclose()
+    assert reply.text == "<answer>42</answer>"
+    assert reply.reasoning == "I think 42"
+    assert (reply.tokens_in, reply.tokens_out) == (17, 5)
+    assert len([d for d in deltas if d[0] == "text"]) > 1, "streamed in pieces"
+    assert "".join(t for k, t in deltas if k == "reasoning") == "I think 42"
+    body = server.requests[-1].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["temperature"] == 0.6 and body["top_p"] == 0.95 and body["max_tokens"] == 64
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-test"
+
+
+async def test_openai_think_tags_split_from_answer():
+    with FakeLLMServer(lambda body: ScriptedReply(text="<think>7+5=12</think><answer>12</answer>",
+                                                  chunks=["<thi", "nk>7+5", "=12</th", "ink><answer>12</answer>"])) as srv:
+        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=srv.openai_base_url)
+        reply = await provider.complete(MESSAGES, META)
+        await provider.aclose()
+    assert reply.text == "<answer>12</answer>" and reply.reasoning == "7+5=12"
+
+
+async def test_openai_thinking_mode_sends_reasoning_effort_to_official_api_only(server):
+    provider = OpenAIChatProvider("o-model", GenerationSettings(mode="thinking", reasoning_effort="high"),
+                                  api_key="k", base_url=None)
+    params = provider.request_params(MESSAGES)
+    assert params["reasoning_effort"] == "high"
+    await provider.aclose()
+
+
+async def test_anthropic_streams_thinking_text_and_usage(server):
+    provider = AnthropicProvider("claude-x", GenerationSettings(mode="thinking", thinking_budget=1500),
+                                 api_key="sk-ant-test", base_url=server.anthropic_base_url)
+    deltas = []
+    reply = await provider.complete(MESSAGES, META, lambda kind, text: deltas.append(kind))
+    await provider.aclose()
+    assert reply.text == "<answer>42</answer>" and reply.reasoning == "I think 42"
+    assert reply.tokens_in == 17 and reply.tokens_out == 5
+    assert "reasoning" in deltas and "text" in deltas
+    body = server.requests[-1].body
+    assert body["system"] == "sys" and body["messages"] == [{"role": "user", "content": "alpha"}]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1500}
+    assert body["max_tokens"] > 1500 and "temperature" not in body
+    headers = server.requests[-1].headers
+    assert headers.get("x-api-key") == "sk-ant-test" or headers.get("authorization") == "Bearer sk-ant-test"
+
+
+@pytest.mark.parametrize("make", ["openai", "anthropic"])
+@pytest.mark.parametrize("fault, transient, status, needle", [
+    (Fault("status", status=401), False, 401, "authentication failed"),
+    (Fault("status", status=404), False, 404, "not found"),
+    (Fault("status", status=400), False, 400, "bad request"),
+    (Fault("status", status=429, retry_after=3), True, 429, "429"),
+    (Fault("status", status=503), True, 503, "503"),
+    (Fault("cut", after_chunks=1), True, None, ""),
+    (Fault("reset"), True, None, ""),
+])
+async def test_http_failures_become_clear_provider_errors(server, make, fault, transient, status, needle):
+    if make == "openai":
+        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=server.openai_base_url)
+    else:
+        provider = AnthropicProvider("m", GenerationSettings(), api_key="k", base_url=server.anthropic_base_url)
+    server.add_faults(fault)
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete(MESSAGES, META)
+    await provider.aclose()
+    error = caught.value
+    assert error.transient is transient
+    assert error.status == status
+    assert needle in str(error) and "\n" not in str(error) and str(error).startswith(make)
+    if fault.retry_after:
+        assert error.retry_after == pytest.approx(3)
+
+
+async def test_timeout_is_transient():
+    with FakeLLMServer() as srv:
+        srv.add_faults(Fault("hang", seconds=3))
+        provider = OpenAIChatProvider("m", GenerationSettings(timeout=0.3), api_key="k", base_url=srv.openai_base_url)
+        with pytest.raises(ProviderError) as caught:
+            await provider.complete(MESSAGES, META)
+        await provider.aclose()
+    assert caught.value.transient and "timed out" in str(caught.value)
