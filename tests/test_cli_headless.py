@@ -84,8 +84,9 @@ def test_sessions_show_export(capsys, db, tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["run", "--headless", "--provider", "nope"], "invalid choice"),
     (["run", "--headless", "--turns", "abc"], "invalid int value"),
-    (["run", "--headless", "--turns", "0"], "--turns must be at least 1"),
-    (["run", "--headless", "--samples", "-3"], "--samples must be at least 1"),
+    (["run", "--headless", "--turns", "0"], "--turns must be within 1..1,000,000"),
+    (["run", "--headless", "--samples", "-3"], "--samples must be within 1.."),
+    (["run", "--headless", "--turns", "99999999999"], "--turns must be within"),
     (["run", "--headless", "--induced-error-rate", "2"], "within 0..1"),
     (["run", "--headless", "--inject-at", "x:y"], "TURN or TURN:OFFSET"),
     (["run", "--headless", "--provider", "openai"], "--model is required"),

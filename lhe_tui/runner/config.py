@@ -9,6 +9,8 @@ from lhe_tui.errors import ConfigError
 
 PROVIDERS = ("sim", "openai", "anthropic", "local")
 MODES = ("direct", "cot", "thinking")
+# Upper bounds keep a typo (an extra zero or ten) from allocating a run that can never finish.
+LIMITS = {"k": 1_000, "turns": 1_000_000, "samples": 10_000, "concurrency": 1_024, "dict_size": 100_000}
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ class RunConfig:
             raise ConfigError(f"unknown provider {self.provider!r} (choose from {', '.join(PROVIDERS)})")
         if self.mode not in MODES:
             raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
-        for name in ("k", "turns", "samples", "concurrency", "dict_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name, most in LIMITS.items():
+            value = getattr(self, name)
+            if not 1 <= value <= most:
+                raise ConfigError(f"--{name.replace('_', '-')} must be within 1..{most:,}, got {value}")
         if self.provider in ("openai", "anthropic") and not self.model:
             raise ConfigError(f"--model is required with --provider {self.provider}")
         if not 0.0 <= self.induced_error_rate <= 1.0:
