@@ -130,3 +130,32 @@ async def test_timeout_is_transient():
             await provider.complete(MESSAGES, META)
         await provider.aclose()
     assert caught.value.transient and "timed out" in str(caught.value)
+
+
+@pytest.mark.parametrize("provider_name", ["openai", "anthropic"])
+def test_reasoning_is_stored_but_stripped_from_history_sent_back(provider_name):
+    from lhe_tui.runner.config import RunConfig
+    from lhe_tui.runner.events import EventBus, TurnFinished
+    from lhe_tui.runner.runner import Runner
+    from lhe_tui.session import build_task
+
+    config = RunConfig(provider=provider_name, model="m", turns=3, samples=1, mode="thinking").validate()
+    with FakeLLMServer(summing_responder(reasoning="native thoughts", think_tags=True)) as server:
+        if provider_name == "openai":
+            provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=server.openai_base_url)
+        else:
+            provider = AnthropicProvider("m", GenerationSettings(), api_key="k", base_url=server.anthropic_base_url)
+        events = []
+        bus = EventBus()
+        bus.subscribe(events.append)
+        assert asyncio.run(Runner(config, build_task(config), provider, "t", bus).run()) == "finished"
+        bodies = [r.body["messages"] for r in server.requests if r.body]
+        sent = json.dumps(bodies)
+    records = [e.record for e in events if isinstance(e, TurnFinished)]
+    assert all(r.correct for r in records)
+    assert all("native thoughts" in r.reasoning and "adding up to" in r.reasoning for r in records)
+    assert "<think>" not in sent and "native thoughts" not in sent and "adding up to" not in sent
+    assistant = [m["content"] for m in bodies[-1] if m["role"] == "assistant"]
+    assert assistant == [f"<answer>{r.model_answer}</answer>" for r in records[:2]]
+
+
