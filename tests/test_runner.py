@@ -122,3 +122,28 @@ def test_pause_blocks_new_turns_and_stop_interrupts():
     status, finished = asyncio.run(scenario())
     assert status == "interrupted"
     assert finished < 1000
+
+
+def test_manual_injection_all_samples_and_typed_value():
+    async def scenario():
+        config = RunConfig(provider="sim", turns=4, samples=3).validate()
+        bus, events = EventBus(), []
+        bus.subscribe(events.append)
+        runner = Runner(config, build_task(config), EchoHistoryProvider(), "t", bus)
+        assert runner.inject(0, offset=3) is None  # nothing to inject into yet
+        # play two turns per sample by hand, then inject
+        for sample in runner.task.samples:
+            gold = sample.gold_sums()
+            for turn in (1, 2):
+                runner.bus.emit(TurnFinished(await runner._play_turn(sample, turn, gold[turn - 1],
+                                                                     runner.history[sample.index])))
+        typed = runner.inject(1, value=12345)
+        everyone = runner.inject_all()
+        return runner, typed, everyone
+
+    runner, typed, everyone = asyncio.run(scenario())
+    assert typed.injected == 12345 and typed.turn == 2 and typed.sample == 1
+    assert len(everyone) == 3
+    for event in everyone:
+        assert event.injected != event.original and 1 <= abs(event.injected - event.original) <= 10
+    assert runner.history[1][-1].history_answer == everyone[1].injected

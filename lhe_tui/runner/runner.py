@@ -91,6 +91,12 @@ class Runner:
         self.bus.emit(event)
         return event
 
+    def inject_all(self, *, offset: int | None = None, value: int | None = None,
+                   source: str = "manual") -> list[Injected]:
+        """Inject into every sample that has a finished turn; each gets its own random offset if none is given."""
+        events = (self.inject(index, offset=offset, value=value, source=source) for index in self.history)
+        return [event for event in events if event is not None]
+
     # ---- running --------------------------------------------------------------------------------
     async def run(self) -> str:
         started = time.monotonic()
