@@ -67,16 +67,18 @@ async def _run(prepared: PreparedRun) -> str:
         await prepared.provider.aclose()
 
 
-def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
-    console = Console(stderr=True)
-    display = ProgressDisplay(total_turns, prepared.provider.label, console)
+def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str) -> str:
+    """Run to the end with a progress bar on stderr; Ctrl+C stops the run cleanly. Returns the run status."""
+    display = ProgressDisplay(total_turns, label, Console(stderr=True))
     prepared.bus.subscribe(display)
     display.progress.start()
     try:
-        status = asyncio.run(_run(prepared))
+        return asyncio.run(_run(prepared))
     finally:
         display.progress.stop()
-    print_summary(db, prepared.session_id)
+
+
+def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
     if status == "failed":
         message = load_session(db, prepared.session_id).get("message") or "every sample failed"
         print(f"lhe-tui: error: {message}", file=sys.stderr)
@@ -84,18 +86,17 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
     return 130 if status == "interrupted" else 0
 
 
+def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
+    status = drive_with_progress(prepared, total_turns, prepared.provider.label)
+    print_summary(db, prepared.session_id)
+    return exit_code(db, prepared, status)
+
+
 def run_probe_headless(prepared: PreparedRun, db: Database) -> int:
     from lhe_tui.cli.report import probe_report
 
-    console = Console(stderr=True)
-    display = ProgressDisplay(len(prepared.runner.task.samples), prepared.provider.label + " probe", console)
-    prepared.bus.subscribe(display)
-    display.progress.start()
-    try:
-        status = asyncio.run(_run(prepared))
-    finally:
-        display.progress.stop()
+    status = drive_with_progress(prepared, len(prepared.runner.task.samples), prepared.provider.label + " probe")
     print(f"probe session {prepared.session_id} ({prepared.provider.label}), target turn "
           f"{prepared.runner.task.turns}")
     probe_report(db, prepared.session_id)
-    return 0 if status in ("finished", "finished_with_errors") else 1
+    return exit_code(db, prepared, status)
