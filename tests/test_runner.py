@@ -147,3 +147,13 @@ def test_manual_injection_all_samples_and_typed_value():
     for event in everyone:
         assert event.injected != event.original and 1 <= abs(event.injected - event.original) <= 10
     assert runner.history[1][-1].history_answer == everyone[1].injected
+
+
+def test_unexpected_exception_fails_the_sample_visibly():
+    class Broken(EchoHistoryProvider):
+        async def complete(self, messages, meta, on_delta=None):
+            raise RuntimeError("boom")
+
+    status, events, runner = run(RunConfig(provider="sim", turns=3, samples=2), Broken())
+    assert status == "failed"
+    assert "internal error: RuntimeError: boom" in events[-1].message

@@ -155,6 +155,9 @@ class Runner:
         except asyncio.CancelledError:
             self._finish_sample(sample.index, "stopped", "stopped")
             return
+        except Exception as exc:  # a bug must surface as a failed sample, not vanish in gather()
+            self._finish_sample(sample.index, "failed", f"internal error: {exc.__class__.__name__}: {exc}")
+            return
         self._finish_sample(sample.index, "finished")
 
     async def _play_turn(self, sample: Sample, turn: int, gold: int, history: list[HistoryEntry]) -> TurnRecord:
