@@ -117,6 +117,21 @@ class SessionReplay:
                 return index + 1
         return None
 
+    def sample_step(self, sample: int, direction: int) -> int | None:
+        """The cursor position one turn of `sample` forward (direction > 0) or back from here.
+
+        Forward: just after `sample`'s next frame. Back: just before its latest applied frame.
+        """
+        if direction > 0:
+            for index in range(self.position, len(self.frames)):
+                if self.frames[index].sample == sample:
+                    return index + 1
+            return None
+        for index in range(self.position - 1, -1, -1):
+            if self.frames[index].sample == sample:
+                return index
+        return None
+
     def position_of(self, sample: int, turn: int) -> int | None:
         """The cursor position just after `sample`'s `turn` finished."""
         for index, frame in enumerate(self.frames):
@@ -189,6 +204,13 @@ class ReplayPlayer:
         events = self.replay.step(n)
         self._sync_clock()
         return events
+
+    def goto(self, position: int) -> tuple[list[Event], bool]:
+        """Manual move (pauses playback): (events, rebuilt). Forward moves return only the new frames'
+        events; backward ones the full rebuild list (rebuilt=True: reset the state first)."""
+        if position >= self.replay.position:
+            return self.step(position - self.replay.position), False
+        return self.seek(position), True
 
     def seek(self, position: int) -> list[Event]:
         """Manual jump (pauses playback); returns the full rebuild list (see SessionReplay.seek)."""
