@@ -1,0 +1,265 @@
+"""Data arrival apart from rendering (DESIGN §7).
+
+`EventFeed` is the bus subscriber of the run view: it only appends events to a deque (safe to call
+from the runner's thread) and drops token deltas of samples nobody is watching. The screen drains it
+on a timer and applies the events to a `RunModel`, the plain in-memory state every widget draws from.
+Live runs and replays feed the same model with the same events. No Textual in this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+                                   RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
+
+
+class EventFeed:
+    """A thread-safe event buffer; `selected` is the sample whose token deltas are kept."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Event] = deque()
+        self.selected = 0
+        self.dropped_deltas = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TokenDelta) and event.sample != self.selected:
+            self.dropped_deltas += 1
+            return
+        self._queue.append(event)
+
+    push = __call__
+
+    def drain(self, limit: int | None = None) -> list[Event]:
+        out: list[Event] = []
+        queue = self._queue
+        while queue and (limit is None or len(out) < limit):
+            out.append(queue.popleft())
+        return out
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+@dataclass
+class SampleState:
+    index: int
+    records: list[TurnRecord] = field(default_factory=list)
+    status: str = "pending"          # pending | running | finished | failed | stopped
+    message: str = ""
+    first_error: int | None = None    # turn of the first wrong answer
+    current_turn: int | None = None   # turn in flight
+    injections: dict[int, Injected] = field(default_factory=dict)
+    generation: int = 0               # bumped when records are replaced rather than appended
+
+    @property
+    def last_turn(self) -> int:
+        return self.records[-1].turn if self.records else 0
+
+    def row_of(self, turn: int) -> int | None:
+        """Index of `turn` in records (records are in turn order, possibly not starting at 1)."""
+        if not self.records:
+            return None
+        index = turn - self.records[0].turn
+        if 0 <= index < len(self.records) and self.records[index].turn == turn:
+            return index
+        for i, record in enumerate(self.records):
+            if record.turn == turn:
+                return i
+        return None
+
+
+@dataclass
+class StreamState:
+    """The reply of the watched sample: streaming in, or the last finished one."""
+
+    sample: int = -1
+    turn: int = 0
+    keys: tuple[str, ...] = ()
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    record: TurnRecord | None = None   # set when the turn has finished
+    version: int = 0
+
+
+class RunModel:
+    """Everything the run view shows, built only from run events."""
+
+    def __init__(self, *, live: bool = True) -> None:
+        self.live = live              # live runs time themselves; a replay shows its own clock
+        self.watched = 0
+        self.version = 0
+        self.flags_version = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.session_id = ""
+        self.config: dict = {}
+        self.provider_label = ""
+        self.simulated = False
+        self.kind = "run"
+        self.samples: list[SampleState] = []
+        self.status = "starting"      # starting | running | paused | finished | interrupted | failed | ...
+        self.message = ""
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.turns_done = 0
+        self.started_at: float | None = None   # monotonic, live runs
+        self.ended_at: float | None = None
+        self.wall_time_s: float | None = None
+        self.last_retry = ""
+        self.stream = StreamState(sample=self.watched)
+        self.version += 1
+        self.flags_version += 1
+
+    # ---- derived ----------------------------------------------------------------------------------
+    @property
+    def n_turns(self) -> int:
+        return int(self.config.get("turns") or 0)
+
+    @property
+    def samples_done(self) -> int:
+        return sum(s.status in ("finished", "failed", "stopped") for s in self.samples)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("starting", "running", "paused")
+
+    def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
+        """(correct, step_correct) per sample, in turn order: what metrics functions take."""
+        return ([[r.correct for r in s.records] for s in self.samples],
+                [[r.step_correct for r in s.records] for s in self.samples])
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        if self.started_at is None:
+            return self.wall_time_s
+        end = self.ended_at if self.ended_at is not None else (time.monotonic() if now is None else now)
+        return end - self.started_at
+
+    def sample(self, index: int) -> SampleState | None:
+        return self.samples[index] if 0 <= index < len(self.samples) else None
+
+    # ---- selection ----------------------------------------------------------------------------------
+    def watch(self, index: int) -> None:
+        """Show `index`'s reply: its last finished one until its next turn starts streaming."""
+        self.watched = index
+        state = self.sample(index)
+        last = state.records[-1] if state and state.records else None
+        self.stream = StreamState(sample=index, turn=last.turn if last else 0, keys=last.keys if last else (),
+                                  record=last, version=self.stream.version + 1)
+        self.version += 1
+
+    # ---- events -------------------------------------------------------------------------------------
+    def preload(self, records: list[TurnRecord]) -> None:
+        """Turns already in the store (a resumed run): shown as if they had just arrived."""
+        for record in records:
+            self._add_record(record)
+        self.watch(self.watched)
+
+    def apply(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+            self.version += 1
+
+    def apply_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def _ensure(self, index: int) -> SampleState:
+        while len(self.samples) <= index:
+            self.samples.append(SampleState(index=len(self.samples)))
+        return self.samples[index]
+
+    def _on_RunStarted(self, e: RunStarted) -> None:
+        self.session_id = e.session_id
+        self.config = dict(e.config)
+        self.provider_label = e.provider_label
+        self.simulated = e.simulated
+        self.kind = e.kind
+        for index in range(len(e.sample_keys)):
+            state = self._ensure(index)
+            if state.status in ("pending", "stopped"):
+                state.status = "running"
+        self.status = "running"
+        if self.live and self.started_at is None:
+            self.started_at = time.monotonic()
+        self.ended_at = None
+
+    def _on_TurnStarted(self, e: TurnStarted) -> None:
+        state = self._ensure(e.sample)
+        state.current_turn = e.turn
+        state.status = "running"
+        if e.sample == self.watched:
+            self.stream = StreamState(sample=e.sample, turn=e.turn, keys=e.keys, version=self.stream.version + 1)
+
+    def _on_TokenDelta(self, e: TokenDelta) -> None:
+        stream = self.stream
+        if e.sample != stream.sample or e.turn != stream.turn or stream.record is not None:
+            return
+        (stream.reasoning if e.kind == "reasoning" else stream.text).append(e.text)
+        stream.version += 1
+
+    def _on_TurnFinished(self, e: TurnFinished) -> None:
+        record = e.record
+        self._add_record(record)
+        self.turns_done += 1
+        self.tokens_in += record.tokens_in or 0
+        self.tokens_out += record.tokens_out or 0
+        if record.sample == self.watched:
+            stream = self.stream
+            if stream.turn != record.turn:
+                stream = StreamState(sample=record.sample, turn=record.turn, keys=record.keys)
+            stream.record = record
+            stream.version += 1
+            self.stream = stream
+
+    def _add_record(self, record: TurnRecord) -> None:
+        state = self._ensure(record.sample)
+        row = state.row_of(record.turn) if state.records and record.turn <= state.last_turn else None
+        if row is not None:
+            state.records[row] = record
+            state.generation += 1
+        else:
+            state.records.append(record)
+        if state.current_turn == record.turn:
+            state.current_turn = None
+        if not record.correct and (state.first_error is None or record.turn < state.first_error):
+            state.first_error = record.turn
+        self.flags_version += 1
+
+    def _on_Injected(self, e: Injected) -> None:
+        state = self._ensure(e.sample)
+        state.injections[e.turn] = e
+        row = state.row_of(e.turn)
+        if row is not None:
+            state.records[row] = replace(state.records[row], injected=True, history_answer=e.injected)
+
+    def _on_RetryScheduled(self, e: RetryScheduled) -> None:
+        self.last_retry = f"s{e.sample} t{e.turn}: retry {e.attempt} in {e.delay_s:.1f}s ({e.message})"
+
+    def _on_SampleFinished(self, e: SampleFinished) -> None:
+        state = self._ensure(e.sample)
+        state.status = e.status
+        state.message = e.message
+        state.current_turn = None
+
+    def _on_RunPaused(self, e: RunPaused) -> None:
+        if self.running:
+            self.status = "paused"
+
+    def _on_RunResumed(self, e: RunResumed) -> None:
+        if self.running:
+            self.status = "running"
+
+    def _on_RunFinished(self, e: RunFinished) -> None:
+        self.status = e.status
+        self.message = e.message
+        self.wall_time_s = e.wall_time_s
+        self.ended_at = time.monotonic() if self.started_at is not None else None
+        self.last_retry = ""
