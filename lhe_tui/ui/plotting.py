@@ -1,0 +1,172 @@
+"""The one adapter between our widgets and plotext (through textual-plotext 1.0.1, which needs plotext<6).
+
+Widgets describe what to draw as a `Figure` (plain data: series, vertical marks, labels) and hand it to
+a `PlotView`. Only this module touches plotext: each PlotView draws on its own plot object (no
+module-global plot state), colours come from the app's theme variables by name (`"success"`,
+`"error"`, `"primary"`, ...), and long series are thinned to what the widget can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.color import Color as RichColor
+from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
+from textual.color import Color
+from textual_plotext import PlotextPlot
+
+
+@dataclass(frozen=True)
+class Series:
+    x: Sequence[float]
+    y: Sequence[float]
+    label: str = ""
+    color: str = "primary"        # a theme variable name, or "muted" / "band"
+    kind: str = "line"            # line | scatter
+    marker: str = "braille"
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded area between two curves over the same x (e.g. a bootstrap CI); values in [0, top]."""
+
+    x: Sequence[float]
+    low: Sequence[float]
+    high: Sequence[float]
+    color: str = "band"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line at x, with an optional label written next to it."""
+
+    x: float
+    color: str = "error"
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    series: tuple[Series, ...] = ()
+    bands: tuple[Band, ...] = ()
+    marks: tuple[Mark, ...] = ()
+    title: str = ""
+    xlabel: str = ""
+    ylim: tuple[float, float] | None = None
+    xlim: tuple[float, float] | None = None
+    empty: str = "no data yet"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_data(self) -> bool:
+        return any(len(s.x) for s in self.series)
+
+
+def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float], list[float]]:
+    """Keep at most `most` evenly spaced points (always the last one)."""
+    n = len(x)
+    if n <= most or most < 2:
+        return list(x), list(y)
+    stride = n / (most - 1)
+    picks = sorted({min(n - 1, int(i * stride)) for i in range(most - 1)} | {n - 1})
+    return [x[i] for i in picks], [y[i] for i in picks]
+
+
+class PlotView(PlotextPlot):
+    """A plot widget that draws a `Figure` with the current theme's colours."""
+
+    DEFAULT_CSS = """
+    PlotView {
+        width: 1fr;
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._figure = Figure()
+
+    @property
+    def figure(self) -> Figure:
+        return self._figure
+
+    def show(self, figure: Figure) -> None:
+        self._figure = figure
+        self.refresh()
+
+    def colour(self, name: str) -> tuple[int, int, int]:
+        variables = self.app.theme_variables
+        foreground = Color.parse(variables.get("foreground", "#ffffff"))
+        surface = Color.parse(variables.get("surface", variables.get("background", "#000000")))
+        if name == "muted":
+            return foreground.blend(surface, 0.45).rgb
+        if name == "band":
+            return Color.parse(variables.get("primary", "#4c9aff")).blend(surface, 0.7).rgb
+        if name == "canvas":
+            return surface.rgb
+        try:
+            return Color.parse(variables[name]).rgb
+        except (KeyError, Exception):  # noqa: BLE001 - unknown or non-colour variable
+            return foreground.rgb
+
+    def render(self) -> RenderResult:
+        figure = self._figure
+        width, height = self.size
+        if not figure.has_data or width < 12 or height < 5:
+            return Text(figure.empty if not figure.has_data else "", style="italic")
+        legend = self._legend(figure)
+        plot_height = height - (1 if legend is not None else 0)
+        plt = self.plt
+        plt.clear_data()
+        # plotext drops a title wider than the plot: shorten it instead.
+        room = width - 10
+        title = figure.title if len(figure.title) <= room else figure.title[:max(0, room - 1)] + "…"
+        plt.title(title)
+        plt.xlabel(figure.xlabel)
+        most = max(8, 2 * width)
+        for band in figure.bands:
+            # Drawn first, as two thin bounds, so the curves stay on top and nothing is painted over.
+            if len(band.x) < 2:
+                continue
+            x, high = thin(band.x, band.high, most)
+            _, low = thin(band.x, band.low, most)
+            plt.plot(x, high, color=self.colour(band.color), marker="braille")
+            plt.plot(x, low, color=self.colour(band.color), marker="braille")
+        for series in figure.series:
+            if not len(series.x):
+                continue
+            x, y = thin(series.x, series.y, most)
+            draw = plt.scatter if series.kind == "scatter" else plt.plot
+            draw(x, y, color=self.colour(series.color), marker=series.marker)
+        for mark in figure.marks:
+            plt.vertical_line(mark.x, color=self.colour(mark.color))
+        plt.ylim(*(figure.ylim or (None, None)))
+        plt.xlim(*(figure.xlim or (None, None)))
+        # What textual-plotext's own render does (size twice, see its issue #5; theme from the app),
+        # at our height so a legend line fits under the plot instead of over the curves.
+        plt.plotsize(width, plot_height)
+        plt._set_size(width, plot_height)
+        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        text = Text.from_ansi(plt.build().rstrip("\n"))
+        if legend is not None:
+            text.append("\n")
+            text.append_text(legend)
+        return text
+
+    def _legend(self, figure: Figure) -> Text | None:
+        entries = [(s.label, s.color) for s in figure.series if s.label]
+        entries += [("95% CI", b.color) for b in figure.bands]
+        entries += [(m.label, m.color) for m in figure.marks if m.label]
+        if not entries:
+            return None
+        legend = Text(no_wrap=True, overflow="ellipsis")
+        legend.append(" ")
+        for label, colour in entries:
+            r, g, b = self.colour(colour)
+            legend.append("━ ", Style(color=RichColor.from_rgb(r, g, b), bold=True))
+            legend.append(label + "  ")
+        return legend
