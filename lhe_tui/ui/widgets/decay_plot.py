@@ -1,0 +1,71 @@
+"""Accuracy decay across samples: turn, step and task accuracy over turns, the task curve's bootstrap CI,
+the theory curve p^t from the fitted step accuracy, and H_0.5 marked. Same metric functions as the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lhe_tui.metrics import (RunSummary, bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
+                             turn_accuracy)
+from lhe_tui.ui.plotting import Band, Figure, Mark, PlotView, Series
+
+N_BOOT = 200
+
+
+@dataclass(frozen=True)
+class DecayData:
+    summary: RunSummary
+    turn: list[float]
+    step: list[float]
+    task: list[float]
+    task_low: list[float] | None
+    task_high: list[float] | None
+    theory: list[float]
+
+
+def compute_decay(correct: list[list[bool]], step: list[list[bool]], *, with_ci: bool = True,
+                  n_boot: int = N_BOOT, seed: int = 0) -> DecayData:
+    """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked)."""
+    summary = summarize(correct, step)
+    task = task_accuracy(correct)
+    low = high = None
+    if with_ci and sum(1 for c in correct if c) > 1 and task:
+        low, high = bootstrap_ci(correct, "task", n_boot=n_boot, seed=seed)
+    theory = theory_task_curve(summary.fitted_p, len(task)) if summary.fitted_p is not None else []
+    return DecayData(summary=summary, turn=turn_accuracy(correct), step=step_accuracy(step), task=task,
+                     task_low=low, task_high=high, theory=theory)
+
+
+def decay_figure(data: DecayData | None) -> Figure:
+    if data is None or not data.task:
+        return Figure(empty="accuracy decay: no turns yet")
+    s = data.summary
+    x = list(range(1, len(data.task) + 1))
+    series = [Series(x, data.turn, label="turn acc", color="accent"),
+              Series(x, data.step, label="step acc", color="warning"),
+              Series(x, data.task, label="task acc", color="primary")]
+    if data.theory:
+        series.append(Series(x, data.theory, label="p^t", color="muted"))
+    bands = ()
+    if data.task_low is not None and data.task_high is not None:
+        bands = (Band(x, data.task_low, data.task_high),)
+    marks = ((Mark(s.horizon_measured, color="error", label=f"H0.5={s.horizon_measured}"),)
+             if s.horizon_measured is not None else ())
+    parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
+    if s.fitted_p is not None:
+        parts.append(f"p={s.fitted_p:.4f}")
+    parts.append(f"H0.5={s.horizon_measured if s.horizon_measured is not None else '>' + str(s.n_turns)}")
+    if s.horizon_theory is not None:
+        parts[-1] += f" (th {s.horizon_theory:.1f})" if s.horizon_theory != float("inf") else " (th inf)"
+    return Figure(series=tuple(series), bands=bands, marks=marks, title="decay · " + " · ".join(parts),
+                  xlabel="turn", ylim=(0.0, 1.02))
+
+
+class DecayPlot(PlotView):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.data: DecayData | None = None
+
+    def set_data(self, data: DecayData | None) -> None:
+        self.data = data
+        self.show(decay_figure(data))

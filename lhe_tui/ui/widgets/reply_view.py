@@ -1,0 +1,92 @@
+"""The watched sample's reply as it streams in: reasoning dimmed, the answer apart and highlighted."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from lhe_tui.ui.feed import StreamState
+
+ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+MAX_REASONING = 2000
+
+
+def describe_result(stream: StreamState) -> tuple[str, str]:
+    """(words, component name) for the finished turn's verdict."""
+    r = stream.record
+    if r is None:
+        return "streaming…", "reply-view--muted"
+    if r.answer_status != "ok":
+        return f"{r.answer_status} miss (no usable <answer>)", "reply-view--warning"
+    if r.correct:
+        return f"correct: {r.model_answer}", "reply-view--ok"
+    return f"wrong: {r.model_answer}, gold {r.gold_sum} ({r.model_answer - r.gold_sum:+d})", "reply-view--error"
+
+
+class ReplyView(VerticalScroll, can_focus=False):
+    COMPONENT_CLASSES = {"reply-view--reasoning", "reply-view--answer", "reply-view--ok", "reply-view--error",
+                         "reply-view--warning", "reply-view--muted", "reply-view--header"}
+
+    DEFAULT_CSS = """
+    ReplyView { height: 6; border-top: hkey $panel-lighten-1; padding: 0 1; scrollbar-size-vertical: 1; }
+    ReplyView > Static { width: 1fr; }
+    ReplyView > .reply-view--reasoning { color: $text-muted; text-style: italic; }
+    ReplyView > .reply-view--answer { color: $primary; text-style: bold; }
+    ReplyView > .reply-view--ok { color: $success; }
+    ReplyView > .reply-view--error { color: $error; }
+    ReplyView > .reply-view--warning { color: $warning; }
+    ReplyView > .reply-view--muted { color: $text-muted; }
+    ReplyView > .reply-view--header { text-style: bold; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[int, int] | None = None
+        self._body = Static("", id="reply-body")
+
+    def compose(self):
+        yield self._body
+
+    def _style(self, name: str):
+        return self.get_component_rich_style(name, partial=True)
+
+    def sync(self, stream: StreamState, *, force: bool = False) -> bool:
+        key = (id(stream), stream.version)
+        if key == self._shown and not force:
+            return False
+        self._shown = key
+        self._body.update(self.render_stream(stream))
+        self.scroll_end(animate=False)
+        return True
+
+    def render_stream(self, stream: StreamState) -> Text:
+        text = Text()
+        if stream.sample < 0 or (stream.turn == 0 and stream.record is None):
+            text.append("waiting for the first turn…", self._style("reply-view--muted"))
+            return text
+        verdict, verdict_style = describe_result(stream)
+        text.append(f"s{stream.sample} · turn {stream.turn}", self._style("reply-view--header"))
+        text.append(f" · keys {', '.join(stream.keys)} · ")
+        text.append(verdict, self._style(verdict_style))
+        record = stream.record
+        if record is not None and record.injected:
+            text.append(f" · history shows {record.history_answer} (injected)", self._style("reply-view--warning"))
+        reasoning = record.reasoning if record is not None else "".join(stream.reasoning)
+        reply = record.raw_reply if record is not None else "".join(stream.text)
+        if reasoning:
+            if len(reasoning) > MAX_REASONING:
+                reasoning = "…" + reasoning[-MAX_REASONING:]
+            text.append("\n")
+            text.append(reasoning.strip(), self._style("reply-view--reasoning"))
+        if reply:
+            text.append("\n")
+            position = 0
+            for match in ANSWER_TAG.finditer(reply):
+                text.append(reply[position:match.start()])
+                text.append(match.group(0), self._style("reply-view--answer"))
+                position = match.end()
+            text.append(reply[position:])
+        return text

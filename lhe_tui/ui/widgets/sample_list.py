@@ -1,0 +1,74 @@
+"""The sample switcher: one line per sample with its state (running, first error at turn t, finished)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+
+from lhe_tui.ui.feed import SampleState
+
+GLYPHS = {"pending": "·", "running": "▶", "finished": "●", "stopped": "■", "failed": "!"}
+
+
+class SampleList(OptionList):
+    """Highlighting a sample (arrow keys, click) asks the screen to watch it."""
+
+    COMPONENT_CLASSES = {"sample-list--ok", "sample-list--error", "sample-list--muted"}
+
+    DEFAULT_CSS = """
+    SampleList { width: 14; height: 1fr; border: none; border-right: vkey $panel-lighten-1; padding: 0; }
+    SampleList:focus { border: none; border-right: vkey $primary; }
+    SampleList > .sample-list--ok { color: $success; }
+    SampleList > .sample-list--error { color: $error; }
+    SampleList > .sample-list--muted { color: $text-muted; }
+    """
+
+    class Watch(Message):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._labels: list[tuple] = []
+        self._programmatic: list[int] = []   # highlights we set ourselves: not the user's choice
+
+    def label(self, state: SampleState) -> Text:
+        style = {k.rsplit("--", 1)[1]: self.get_component_rich_style(k, partial=True) for k in self.COMPONENT_CLASSES}
+        text = Text(f"{GLYPHS.get(state.status, '?')} s{state.index:<3}")
+        if state.first_error is not None:
+            text.append(f"✗{state.first_error}", style["error"])
+        elif state.status == "finished":
+            text.append("ok", style["ok"])
+        elif state.current_turn or state.records:
+            text.append(f"t{state.current_turn or state.last_turn}", style["muted"])
+        return text
+
+    def sync(self, samples: list[SampleState], watched: int) -> None:
+        keys = [(s.status, s.first_error, s.current_turn or s.last_turn) for s in samples]
+        if keys != self._labels or self.option_count != len(samples):
+            if self.option_count != len(samples):
+                self.set_options([self.label(s) for s in samples])
+            else:
+                for index, (state, key) in enumerate(zip(samples, keys)):
+                    if index >= len(self._labels) or self._labels[index] != key:
+                        self.replace_option_prompt_at_index(index, self.label(state))
+            self._labels = keys
+        self.show_watched(watched)
+
+    def show_watched(self, watched: int) -> None:
+        if self.option_count and self.highlighted != watched:
+            self._programmatic.append(watched)
+            self.highlighted = watched
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option_index in self._programmatic:
+            self._programmatic.remove(event.option_index)
+            return
+        self.post_message(self.Watch(event.option_index))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Watch(event.option_index))

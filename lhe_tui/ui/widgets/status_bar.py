@@ -1,0 +1,115 @@
+"""The run's status in two lines: who and how (provider/model, mode, K, state), then where and how well."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lhe_tui.metrics import RunSummary
+from lhe_tui.ui.feed import RunModel
+
+
+def human_count(n: int) -> str:
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k" if n < 10_000 else f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+STATE_STYLE = {"running": "ok", "starting": "muted", "paused": "warning", "finished": "primary",
+               "interrupted": "warning", "failed": "error", "finished_with_errors": "warning"}
+
+
+@dataclass
+class SourceInfo:
+    """What the screen's source adds: LIVE or REPLAY, and a replay's speed and clock."""
+
+    live: bool = True
+    replay_state: str = ""       # e.g. "▶ 10x", "⏸"
+    elapsed: float | None = None
+
+
+class StatusBar(Static):
+    COMPONENT_CLASSES = {"status-bar--ok", "status-bar--warning", "status-bar--error", "status-bar--primary",
+                         "status-bar--muted", "status-bar--label", "status-bar--sim"}
+
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; padding: 0 1; }
+    StatusBar > .status-bar--ok { color: $success; text-style: bold; }
+    StatusBar > .status-bar--warning { color: $warning; text-style: bold; }
+    StatusBar > .status-bar--error { color: $error; text-style: bold; }
+    StatusBar > .status-bar--primary { color: $primary; text-style: bold; }
+    StatusBar > .status-bar--muted { color: $text-muted; }
+    StatusBar > .status-bar--label { text-style: bold; }
+    StatusBar > .status-bar--sim { color: $warning; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._last: Text | None = None
+
+    def _s(self, name: str):
+        return self.get_component_rich_style(f"status-bar--{name}", partial=True)
+
+    def sync(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> None:
+        text = self.compose_text(model, summary, source)
+        if self._last is not None and text.plain == self._last.plain and text.spans == self._last.spans:
+            return
+        self._last = text
+        self.update(text)
+
+    def compose_text(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> Text:
+        c = model.config
+        t = Text(no_wrap=True, overflow="ellipsis")
+        label = model.provider_label or f"{c.get('provider', '?')}:{c.get('model') or '?'}"
+        if model.simulated and "simulated" not in label:
+            label += " (simulated)"
+        if model.simulated:
+            name, _, rest = label.partition(" (simulated)")
+            t.append(name, self._s("label"))
+            t.append(" (simulated)", self._s("sim"))
+            t.append(rest)
+        else:
+            t.append(label, self._s("label"))
+        probe = " · probe" if model.kind == "probe" else ""
+        t.append(f" · {c.get('mode', '?')} · K={c.get('k', '?')}{probe} · ")
+        t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
+        t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
+        if source.replay_state:
+            t.append(f" {source.replay_state}", self._s("primary"))
+        if model.session_id:
+            t.append(f" · {model.session_id}", self._s("muted"))
+        t.append("\n")
+        watched = model.sample(model.watched)
+        turn = (watched.current_turn or watched.last_turn) if watched else 0
+        t.append(f"s{model.watched} turn {turn}/{model.n_turns or '?'}")
+        t.append(f" · {clock(source.elapsed)}")
+        t.append(f" · done {model.samples_done}/{len(model.samples)}")
+        if summary is not None:
+            t.append(" · p=")
+            t.append("-" if summary.fitted_p is None else f"{summary.fitted_p:.4f}", self._s("label"))
+            t.append(" · H0.5 ")
+            if summary.horizon_measured is not None:
+                t.append(str(summary.horizon_measured), self._s("error"))
+            else:
+                t.append(f">{summary.n_turns}" if summary.n_turns else "-", self._s("label"))
+            if summary.horizon_theory is not None and not math.isinf(summary.horizon_theory):
+                t.append(f" (th {summary.horizon_theory:.0f})", self._s("muted"))
+        t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
+        if model.last_retry and model.running:
+            t.append(f" · {model.last_retry}", self._s("warning"))
+        elif model.message and not model.running:
+            t.append(f" · {model.message}", self._s("error"))
+        return t

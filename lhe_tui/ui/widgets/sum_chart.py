@@ -1,0 +1,38 @@
+"""The watched sample's running sum, the model's answer against gold, over turns; the first error marked."""
+
+from __future__ import annotations
+
+from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
+
+
+def sum_figure(state: SampleState | None) -> Figure:
+    if state is None or not state.records:
+        return Figure(empty="running sum: no turns yet")
+    turns = [r.turn for r in state.records]
+    gold = [r.gold_sum for r in state.records]
+    answered = [(r.turn, r.model_answer) for r in state.records if r.model_answer is not None]
+    series = [Series(turns, gold, label="gold", color="success")]
+    if answered:
+        series.append(Series([t for t, _ in answered], [a for _, a in answered], label="model", color="primary"))
+    marks: list[Mark] = []
+    title = f"s{state.index} running sum: model vs gold"
+    if state.first_error is not None:
+        marks.append(Mark(state.first_error, color="error", label=f"first error t{state.first_error}"))
+    for n, turn in enumerate(sorted(state.injections)):
+        marks.append(Mark(turn, color="accent", label="" if n else "injected"))
+    return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn")
+
+
+class SumChart(PlotView):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._key: tuple | None = None
+
+    def sync(self, state: SampleState | None, *, force: bool = False) -> bool:
+        key = None if state is None else (state.index, len(state.records), state.generation, len(state.injections))
+        if key == self._key and not force:
+            return False
+        self._key = key
+        self.show(sum_figure(state))
+        return True
