@@ -1,0 +1,142 @@
+"""The Textual app: themes, global keys and screen navigation. The screens do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from lhe_tui.errors import LheError
+from lhe_tui.runner.config import RunConfig
+from lhe_tui.store.database import open_database
+from lhe_tui.store.replay import ReplayPlayer, SessionReplay
+from lhe_tui.ui.live import LiveRun
+from lhe_tui.ui.screens.help import HelpScreen
+from lhe_tui.ui.screens.new_run import NewRunScreen
+from lhe_tui.ui.screens.run import RunScreen
+from lhe_tui.ui.screens.sessions import SessionsScreen
+from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, register_themes, theme_search_dirs
+
+
+def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
+    """Prepare a run whose store writer has its own connection (used from the run's thread)."""
+    from lhe_tui.session import prepare_run
+
+    if config.provider == "local" and not config.base_url:
+        raise LheError("--provider local in the TUI needs a running server: pass --base-url "
+                       "(or use `lhe-tui run --headless`, which starts one)")
+    db = open_database(db_path)
+    try:
+        prepared = prepare_run(config, db, **prepare_kwargs)
+    except BaseException:
+        db.conn.close()
+        raise
+    return LiveRun(prepared, db=db)
+
+
+class LheApp(App[int]):
+    TITLE = "lhe-tui"
+
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("s", "sessions", "Sessions"),
+        Binding("n", "new_run", "New"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, db_path: Path, *, live: LiveRun | None = None, replay: SessionReplay | None = None,
+                 theme: str | None = None, themes: ThemeLoadResult | None = None,
+                 new_run_defaults: RunConfig | None = None, replay_speed: float = 1.0,
+                 open_form: bool = False) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.db = open_database(self.db_path)
+        self._initial_live = live
+        self._initial_replay = replay
+        self.replay_speed = replay_speed
+        self.new_run_defaults = new_run_defaults or RunConfig(samples=8, turns=200, sim_delay=0.01)
+        self._open_form = open_form
+        self.theme_result = themes if themes is not None else load_themes(theme_search_dirs())
+        register_themes(self, self.theme_result)
+        self._theme_notice = ""
+        wanted = theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            if wanted != DEFAULT_THEME:
+                self._theme_notice = f"unknown theme {wanted!r}; using {DEFAULT_THEME}"
+            if DEFAULT_THEME in self.available_themes:
+                self.theme = DEFAULT_THEME
+
+    def on_mount(self) -> None:
+        for problem in self.theme_result.problems:
+            self.notify(problem, title="theme file skipped", severity="warning", timeout=8, markup=False)
+        if self._theme_notice:
+            self.notify(self._theme_notice, title="theme", severity="warning", markup=False)
+        if self._initial_live is not None:
+            self.push_screen(RunScreen(live=self._initial_live))
+        elif self._initial_replay is not None:
+            self.push_screen(RunScreen(player=ReplayPlayer(self._initial_replay, speed=self.replay_speed)))
+        else:
+            self.push_screen(SessionsScreen())
+            if self._open_form:
+                self.action_new_run()
+
+    # ---- navigation -----------------------------------------------------------------------------------
+    def live_runs(self) -> list[RunScreen]:
+        return [s for s in self.screen_stack if isinstance(s, RunScreen) and s.live is not None
+                and not s.live.finished]
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_sessions(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, SessionsScreen):
+                while self.screen is not screen:
+                    self.pop_screen()
+                return
+        self.push_screen(SessionsScreen())
+
+    def action_new_run(self) -> None:
+        if isinstance(self.screen, NewRunScreen):
+            return
+        self.push_screen(NewRunScreen(self.new_run_defaults), self.start_run)
+
+    def start_run(self, config: RunConfig | None) -> None:
+        if config is None:
+            return
+        running = self.live_runs()
+        if running:
+            self.notify("a run is already going: stop it first (x in its view)", severity="warning")
+            self.push_screen_to(running[0])
+            return
+        try:
+            live = start_live_run(config, self.db_path)
+        except LheError as exc:
+            self.notify(str(exc), title="cannot start", severity="error", markup=False)
+            return
+        self.new_run_defaults = config
+        self.push_screen(RunScreen(live=live))
+
+    def push_screen_to(self, screen: Screen) -> None:
+        while self.screen is not screen and len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_replay(self, session_id: str) -> None:
+        try:
+            replay = SessionReplay(self.db, session_id)
+        except LheError as exc:
+            self.notify(str(exc), title="cannot replay", severity="error", markup=False)
+            return
+        self.push_screen(RunScreen(player=ReplayPlayer(replay, speed=self.replay_speed)))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New run", "Open the new-run form", self.action_new_run)
+        yield SystemCommand("Sessions", "Stored sessions; Enter replays one", self.action_sessions)
+        yield SystemCommand("Help", "What the screens show and every key", self.action_help)

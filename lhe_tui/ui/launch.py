@@ -1,0 +1,45 @@
+"""Entry from the CLI into the TUI. Everything that can fail on bad input fails here, before the app
+starts, as a one-line LheError."""
+
+from __future__ import annotations
+
+import argparse
+
+from lhe_tui.runner.config import RunConfig
+
+DEMO_CONFIG = RunConfig(provider="sim", mode="thinking", samples=8, turns=200, seed=0, sim_delay=0.006)
+"""`lhe-tui` with no command: a simulated run a newcomer can watch (about half a minute)."""
+
+
+def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
+               resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None) -> int:
+    from lhe_tui.store.database import open_database
+    from lhe_tui.ui.app import LheApp, start_live_run
+    from lhe_tui.ui.live import LiveRun
+    from lhe_tui.ui.themes import load_themes, theme_search_dirs
+
+    db_path = args.db
+    live = replay = None
+    if replay_id is not None:
+        from lhe_tui.store.queries import resolve_session_id
+        from lhe_tui.store.replay import SessionReplay
+
+        db = open_database(db_path, create=False)
+        replay = SessionReplay(db, resolve_session_id(db, replay_id))
+    elif resume_id is not None:
+        from lhe_tui.session import prepare_resume
+
+        writer = open_database(db_path, create=False)
+        live = LiveRun(prepare_resume(writer, resume_id), db=writer)
+    elif probe is not None:
+        from lhe_tui.probe import prepare_probe
+
+        assert config is not None
+        writer = open_database(db_path)
+        live = LiveRun(prepare_probe(config, writer, probe[0], probe[1], stream_deltas=True), db=writer)
+    else:
+        live = start_live_run(config or DEMO_CONFIG, db_path)
+    app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
+                 themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,76 @@
+"""`?`: what the screens show and every key."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# lhe-tui
+
+Watch an LLM lose the thread on the **dict-sum** task (arXiv 2509.09677): each turn the model gets
+K keys of a dictionary and must answer the running sum in `<answer></answer>`. The `sim` provider is
+a simulated model (no key, no network), labelled *simulated* everywhere.
+
+## Run view (live and replay are the same screen)
+
+- **status bar**: provider/model, mode, K, LIVE or REPLAY and the state; the watched sample's turn
+  x/N, samples done, fitted step accuracy p, H_0.5 so far (theory ln 0.5 / ln p), tokens in/out, time.
+- **samples** (left): `▶` running, `●` finished, `■` stopped, `!` failed; `✗27` = first error at turn 27.
+- **turn table**: turn, keys (values with `v`), the model's answer, the gold running sum, the
+  difference, ok / wrong / format, step-correct (answer = the previous answer it saw + this turn's
+  values), tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
+  follows the newest turn until you move the cursor away (`f` follows again). `⚡` marks an answer
+  replaced by an injected one in the history the model sees.
+- **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted.
+- **charts** (beside the table on wide terminals, `g` on narrow ones): the running sum of the model
+  against gold with the first error marked, and the accuracy decay across samples (turn, step and
+  task accuracy, the task curve's 95% bootstrap band, the theory curve p^t, H_0.5 marked).
+
+## Keys
+
+| key | run view |
+|-----|----------|
+| `space` | pause / resume the run; play / pause a replay |
+| `x` | stop the run (the session ends *interrupted* and stays replayable) |
+| `e` | jump to the first error of the watched sample |
+| `[` `]` | previous / next sample (or pick one in the list) |
+| `g` | show / hide the charts |
+| `v` | show the keys' values |
+| `f` | follow the newest turn |
+| `i` | inject a wrong answer into the watched sample's history (live) |
+| `,` `.` | replay: one turn of the watched sample back / forward |
+| `-` `+` | replay: slower / faster (1x = recorded pace … 50x, instant) |
+| `home` | replay: start over |
+
+| key | anywhere |
+|-----|----------|
+| `n` | new run form |
+| `s` | stored sessions (Enter replays) |
+| `ctrl+p` | command palette (themes: "Change theme") |
+| `?` | this help |
+| `escape` | back |
+| `q` | quit (a live run is stopped and saved) |
+
+Themes are files in `themes/` (or `~/.config/lhe-tui/themes`); see `themes/README.md`.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll { width: 100; max-width: 100%; height: 90%; background: $surface;
+                                border: round $primary; padding: 0 1; }
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,434 @@
+"""The run view: one screen fed by a live run or by a replay, through the same events (DESIGN §4).
+
+Events land in an EventFeed; a 10 Hz timer drains it into a RunModel and brings the visible widgets up
+to date (hidden ones are skipped and catch up when shown). Metrics (fitted p, H_0.5, the decay curves
+and their bootstrap CI) are recomputed at most twice a second, in a thread for large runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from lhe_tui.runner.events import Event, Injected, RunFinished
+from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.ui.feed import EventFeed, RunModel
+from lhe_tui.ui.live import LiveRun
+from lhe_tui.ui.widgets.decay_plot import DecayData, compute_decay
+from lhe_tui.ui.widgets.decay_plot import DecayPlot
+from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
+from lhe_tui.ui.widgets.reply_view import ReplyView
+from lhe_tui.ui.widgets.sample_list import SampleList
+from lhe_tui.ui.widgets.status_bar import SourceInfo, StatusBar
+from lhe_tui.ui.widgets.sum_chart import SumChart
+from lhe_tui.ui.widgets.turn_table import TurnTable
+
+FLUSH_HZ = 10          # widget updates per second at most
+METRICS_HZ = 2         # decay plot / fitted p / H_0.5 recomputations per second at most
+WIDE = 120             # columns from which the charts sit beside the table
+TALL = 36              # rows from which the reply view gets taller
+INLINE_METRICS_TURNS = 20_000   # above this many stored turns, metrics are computed in a thread
+MAX_EVENTS_PER_FLUSH = 200_000
+
+
+def shown(widget: Widget) -> bool:
+    """Displayed on the current screen (every ancestor displayed too)."""
+    node: Widget | None = widget
+    while node is not None and not isinstance(node, Screen):
+        if not node.display:
+            return False
+        node = node.parent  # type: ignore[assignment]
+    return isinstance(node, Screen) and node.is_current
+
+
+class RunScreen(Screen):
+    """Pass `live=` (a LiveRun, started here in a worker) or `player=` (a ReplayPlayer)."""
+
+    DEFAULT_CSS = """
+    RunScreen { layout: vertical; }
+    RunScreen #body { height: 1fr; }
+    RunScreen #main { width: 1fr; }
+    RunScreen #charts { width: 1fr; display: none; }
+    RunScreen.-wide #charts { width: 42%; border-left: vkey $panel-lighten-1; }
+    RunScreen #sum-chart { height: 1fr; }
+    RunScreen #decay-plot { height: 1fr; }
+    RunScreen.-tall ReplyView { height: 9; }
+    """
+
+    SAMPLE = Binding.Group("Sample", compact=True)
+    STEP = Binding.Group("Step", compact=True)
+    SPEED = Binding.Group("Speed", compact=True)
+    BINDINGS = [
+        Binding("space", "play_pause", "Pause/Play"),
+        Binding("x", "stop", "Stop"),
+        Binding("e", "first_error", "1st err"),
+        Binding("[", "prev_sample", "Previous sample", key_display="[", group=SAMPLE),
+        Binding("]", "next_sample", "Next sample", key_display="]", group=SAMPLE),
+        Binding("comma", "step_back", "Step back", key_display=",", group=STEP),
+        Binding("full_stop", "step_forward", "Step forward", key_display=".", group=STEP),
+        Binding("minus", "slower", "Slower", key_display="-", group=SPEED),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
+        Binding("g", "toggle_charts", "Charts"),
+        Binding("i", "inject", "Inject"),
+        Binding("v", "toggle_values", "Key values", show=False),
+        Binding("f", "follow", "Follow newest", show=False),
+        Binding("home", "restart", "Restart replay", show=False),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    LIVE_ONLY = {"stop", "inject"}
+    REPLAY_ONLY = {"step_back", "step_forward", "slower", "faster", "restart"}
+
+    def __init__(self, *, live: LiveRun | None = None, player: ReplayPlayer | None = None,
+                 name: str | None = None) -> None:
+        if (live is None) == (player is None):
+            raise ValueError("RunScreen needs exactly one of live= or player=")
+        super().__init__(name=name)
+        self.live = live
+        self.player = player
+        self.feed = EventFeed()
+        self.model = RunModel(live=live is not None)
+        self.decay: DecayData | None = None
+        self.show_charts: bool | None = None     # None: the layout's default (beside the table when wide)
+        self.run_worker_: Worker | None = None
+        self._metrics_key: tuple | None = None
+        self._metrics_busy = False
+        self._force = True
+        self._rebuilt = False
+        self.redraws = 0                         # flushes that changed something (for tests and the 20/s bar)
+        if live is not None:
+            live.subscribe(self.feed)
+
+    # ---- layout ------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            yield SampleList(id="samples")
+            with Vertical(id="main"):
+                yield TurnTable(id="turns")
+                yield ReplyView(id="reply")
+            with Vertical(id="charts"):
+                yield SumChart(id="sum-chart")
+                yield DecayPlot(id="decay-plot")
+        if self.player is not None:
+            yield ReplayControls(id="replay-controls")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table = self.query_one(TurnTable)
+        self.samples_list = self.query_one(SampleList)
+        self.reply = self.query_one(ReplyView)
+        self.sum_chart = self.query_one(SumChart)
+        self.decay_plot = self.query_one(DecayPlot)
+        self.status_bar = self.query_one(StatusBar)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._force_redraw())
+        self._apply_layout()
+        if self.live is not None:
+            if self.live.resumed:
+                self._preload_resumed()
+            self.run_worker_ = self.run_worker(self.live.drive, name="run", group="run", exclusive=True,
+                                               exit_on_error=False, thread=True,
+                                               description=f"run {self.live.session_id}")
+        else:
+            assert self.player is not None
+            self._rebuild(self.player.replay.seek(self.player.position))
+        self.set_interval(1 / FLUSH_HZ, self.flush, name="flush")
+        self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
+        self.table.focus()
+        self.flush()
+
+    def _preload_resumed(self) -> None:
+        from lhe_tui.store.queries import load_turns
+
+        records = load_turns(self.app.db, self.live.session_id)  # type: ignore[attr-defined,union-attr]
+        self.model.preload(records)
+
+    def on_resize(self) -> None:
+        self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        width, height = self.size
+        wide = width >= WIDE
+        self.set_class(wide, "-wide")
+        self.set_class(height >= TALL, "-tall")
+        footer = self.query_one(Footer)
+        footer.compact = not wide
+        footer.show_command_palette = wide
+        charts = self.show_charts if self.show_charts is not None else wide
+        self.query_one("#charts").display = charts
+        self.query_one("#main").display = wide or not charts
+        self._force = True
+
+    def on_screen_resume(self) -> None:
+        self._force_redraw()
+
+    def _force_redraw(self) -> None:
+        self._force = True
+        if self.is_mounted:
+            self.call_later(self.flush)
+
+    # ---- the flush -----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Drain the buffer into the model and update what is visible (called ~10 times a second)."""
+        if self.player is not None:
+            for event in self.player.tick(time.monotonic()):
+                self.feed.push(event)
+        events = self.feed.drain(MAX_EVENTS_PER_FLUSH)
+        self._apply(events)
+        if not self.is_current:
+            return
+        force, self._force = self._force or self._rebuilt, False
+        self._rebuilt = False
+        if events or force:
+            self.redraws += 1
+        self.render_visible(force=force)
+
+    def _apply(self, events: list[Event]) -> None:
+        for event in events:
+            self.model.apply(event)
+            if isinstance(event, Injected) and self.live is not None:
+                self.notify(f"s{event.sample}: the history now shows {event.injected} for turn {event.turn} "
+                            f"(model said {event.original})", title="injected")
+            elif isinstance(event, RunFinished) and self.live is not None:
+                self._on_run_finished(event)
+
+    def _rebuild(self, events: list[Event]) -> None:
+        """Reset the model and apply `events` (a replay seek)."""
+        watched = self.model.watched
+        self.model.reset()
+        self.model.apply_all(events)
+        if watched >= len(self.model.samples):
+            watched = 0
+        self.model.watch(watched)
+        self._rebuilt = True
+
+    def render_visible(self, *, force: bool = False) -> None:
+        model = self.model
+        watched = model.sample(model.watched)
+        self.status_bar.sync(model, self.decay.summary if self.decay else None, self._source_info())
+        if shown(self.samples_list):
+            self.samples_list.sync(model.samples, model.watched)
+        if shown(self.table):
+            self.table.sync(watched, force=force)
+        if shown(self.reply):
+            self.reply.sync(model.stream, force=force)
+        if shown(self.sum_chart):
+            self.sum_chart.sync(watched, force=force)
+        if self.player is not None:
+            self.query_one(ReplayControls).sync(self.player)
+        if force and shown(self.decay_plot):
+            self.decay_plot.set_data(self.decay)
+
+    def _source_info(self) -> SourceInfo:
+        if self.player is None:
+            return SourceInfo(live=True, elapsed=self.model.elapsed())
+        player = self.player
+        replay = player.replay
+        state = ("▶ " if player.playing else "⏸ ") + speed_label(player.speed)
+        elapsed = replay.times[replay.position - 1] if replay.position else 0.0
+        return SourceInfo(live=False, replay_state=state, elapsed=elapsed)
+
+    # ---- metrics (2 Hz) ------------------------------------------------------------------------------
+    def refresh_metrics(self) -> None:
+        with_ci = shown(self.decay_plot)
+        key = (self.model.flags_version, with_ci)
+        if self._metrics_busy or key == self._metrics_key:
+            return
+        if self._metrics_key is not None and key[0] == self._metrics_key[0] and not with_ci:
+            return  # only the plot went away: nothing new to compute
+        self._metrics_key = key
+        correct, step = self.model.flags()
+        if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
+            self._set_decay(compute_decay(correct, step, with_ci=with_ci))
+            return
+        self._metrics_busy = True
+        self.run_worker(lambda: compute_decay(correct, step, with_ci=with_ci), name="metrics", group="metrics",
+                        thread=True, exit_on_error=False)
+
+    def _set_decay(self, data: DecayData) -> None:
+        self.decay = data
+        if shown(self.decay_plot):
+            self.decay_plot.set_data(data)
+        self.status_bar.sync(self.model, data.summary, self._source_info())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "metrics":
+            if event.state == WorkerState.SUCCESS:
+                self._metrics_busy = False
+                self._set_decay(worker.result)
+            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+                self._metrics_busy = False
+        elif worker.group == "run" and event.state == WorkerState.ERROR:
+            self.model.status = "failed"
+            self.model.message = f"{type(worker.error).__name__}: {worker.error}"
+            self.notify(f"the run stopped with an error: {worker.error}", title="run failed", severity="error",
+                        timeout=10)
+            self._force_redraw()
+
+    def _on_run_finished(self, event: RunFinished) -> None:
+        sid = self.model.session_id
+        if event.status == "finished":
+            self.notify(f"session {sid} finished and saved; replay it from the sessions screen (s)",
+                        title="run finished")
+        elif event.status == "interrupted":
+            self.notify(f"session {sid} stopped; the turns so far are saved and replayable",
+                        title="run stopped", severity="warning")
+        else:
+            self.notify(f"session {sid} ended {event.status.replace('_', ' ')}: {event.message}",
+                        title="run ended", severity="error", timeout=10)
+
+    # ---- actions -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.LIVE_ONLY and self.live is None:
+            return False
+        if action in self.REPLAY_ONLY and self.player is None:
+            return False
+        if action == "back" and len(self.app.screen_stack) <= 2:
+            return False
+        return True
+
+    def watch_sample(self, index: int) -> None:
+        if not self.model.samples:
+            return
+        index %= len(self.model.samples)
+        self.feed.selected = index
+        self.model.watch(index)
+        self.samples_list.show_watched(index)
+        self.flush()
+
+    @on(SampleList.Watch)
+    def _on_watch(self, message: SampleList.Watch) -> None:
+        if message.index != self.model.watched:
+            self.watch_sample(message.index)
+
+    def action_prev_sample(self) -> None:
+        self.watch_sample(self.model.watched - 1)
+
+    def action_next_sample(self) -> None:
+        self.watch_sample(self.model.watched + 1)
+
+    def action_play_pause(self) -> None:
+        if self.live is not None:
+            if not self.model.running:
+                self.notify("the run is over", severity="warning")
+            elif self.live.paused or self.model.status == "paused":
+                self.live.resume()
+            else:
+                self.live.pause()
+            return
+        assert self.player is not None
+        if self.player.replay.at_end and not self.player.playing:
+            self._rebuild(self.player.seek(0))
+        self.player.toggle()
+        self.flush()
+
+    def action_stop(self) -> None:
+        if self.live is None or not self.model.running:
+            return
+        self.live.stop()
+        self.notify("stopping: turns in flight are dropped, the session ends interrupted", title="stop")
+
+    def action_inject(self) -> None:
+        if self.live is None or not self.model.running:
+            return
+        state = self.model.sample(self.model.watched)
+        if state is None or not state.records:
+            self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
+            return
+        self.live.inject(self.model.watched)
+
+    def action_first_error(self) -> None:
+        index = self.model.watched
+        state = self.model.sample(index)
+        if self.player is not None:
+            position = self.player.replay.first_error_position(index)
+            if position is None:
+                self.notify(f"s{index} has no wrong answer in this session", severity="warning")
+                return
+            if position > self.player.position:
+                events, rebuilt = self.player.goto(position)
+                if rebuilt:
+                    self._rebuild(events)
+                else:
+                    self.model.apply_all(events)
+                    self._rebuilt = True
+                self.flush()
+            state = self.model.sample(index)
+        if state is None or state.first_error is None:
+            self.notify(f"s{index} has no wrong answer yet", severity="warning")
+            return
+        self.table.sync(state)
+        self.table.go_to_turn(state.first_error)
+
+    def action_follow(self) -> None:
+        self.table.go_to_newest()
+
+    def action_toggle_values(self) -> None:
+        shown_now = self.table.toggle_values()
+        self.notify("keys shown with their values" if shown_now else "keys shown without values", timeout=2)
+
+    def action_toggle_charts(self) -> None:
+        wide = self.size.width >= WIDE
+        current = self.show_charts if self.show_charts is not None else wide
+        self.show_charts = not current
+        self._apply_layout()
+        self._metrics_key = None
+        self.refresh_metrics()
+        self.flush()
+
+    def _step(self, direction: int) -> None:
+        assert self.player is not None
+        target = self.player.replay.sample_step(self.model.watched, direction)
+        if target is None:
+            self.notify("no more turns of this sample that way", severity="warning", timeout=2)
+            return
+        events, rebuilt = self.player.goto(target)
+        if rebuilt:
+            self._rebuild(events)
+        else:
+            for event in events:
+                self.feed.push(event)
+        self.flush()
+        self.table.go_to_newest()
+
+    def action_step_forward(self) -> None:
+        self._step(+1)
+
+    def action_step_back(self) -> None:
+        self._step(-1)
+
+    def action_faster(self) -> None:
+        if self.player is not None:
+            self.player.faster()
+            self.flush()
+
+    def action_slower(self) -> None:
+        if self.player is not None:
+            self.player.slower()
+            self.flush()
+
+    def action_restart(self) -> None:
+        if self.player is not None:
+            self._rebuild(self.player.seek(0))
+            self.player.toggle()
+            self.flush()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    # ---- teardown ------------------------------------------------------------------------------------
+    def on_unmount(self) -> None:
+        """Leaving the app (or this screen) mid-run stops the run: the session ends interrupted."""
+        if self.live is not None and not self.live.finished:
+            self.live.stop()
+            self.live.wait(timeout=10)
