@@ -50,13 +50,14 @@ class LheApp(App[int]):
     def __init__(self, db_path: Path, *, live: LiveRun | None = None, replay: SessionReplay | None = None,
                  theme: str | None = None, themes: ThemeLoadResult | None = None,
                  new_run_defaults: RunConfig | None = None, replay_speed: float = 1.0,
-                 open_form: bool = False) -> None:
+                 replay_autoplay: bool = True, open_form: bool = False) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.db = open_database(self.db_path)
         self._initial_live = live
         self._initial_replay = replay
         self.replay_speed = replay_speed
+        self.replay_autoplay = replay_autoplay
         self.new_run_defaults = new_run_defaults or RunConfig(samples=8, turns=200, sim_delay=0.01)
         self._open_form = open_form
         self.theme_result = themes if themes is not None else load_themes(theme_search_dirs())
@@ -79,7 +80,7 @@ class LheApp(App[int]):
         if self._initial_live is not None:
             self.push_screen(RunScreen(live=self._initial_live))
         elif self._initial_replay is not None:
-            self.push_screen(RunScreen(player=ReplayPlayer(self._initial_replay, speed=self.replay_speed)))
+            self.push_screen(RunScreen(player=self._player(self._initial_replay)))
         else:
             self.push_screen(SessionsScreen())
             if self._open_form:
@@ -133,7 +134,10 @@ class LheApp(App[int]):
         except LheError as exc:
             self.notify(str(exc), title="cannot replay", severity="error", markup=False)
             return
-        self.push_screen(RunScreen(player=ReplayPlayer(replay, speed=self.replay_speed)))
+        self.push_screen(RunScreen(player=self._player(replay)))
+
+    def _player(self, replay: SessionReplay) -> ReplayPlayer:
+        return ReplayPlayer(replay, speed=self.replay_speed, playing=self.replay_autoplay)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

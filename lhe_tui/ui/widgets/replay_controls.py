@@ -18,7 +18,7 @@ class ReplayControls(Static):
     COMPONENT_CLASSES = {"replay-controls--bar", "replay-controls--rest", "replay-controls--state"}
 
     DEFAULT_CSS = """
-    ReplayControls { height: 1; background: $panel; padding: 0 1; }
+    ReplayControls { height: 1; background: $panel; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     ReplayControls > .replay-controls--bar { color: $primary; }
     ReplayControls > .replay-controls--rest { color: $text-muted; }
     ReplayControls > .replay-controls--state { text-style: bold; }

@@ -46,7 +46,7 @@ class StatusBar(Static):
                          "status-bar--muted", "status-bar--label", "status-bar--sim"}
 
     DEFAULT_CSS = """
-    StatusBar { height: 2; background: $panel; padding: 0 1; }
+    StatusBar { height: 2; background: $panel; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     StatusBar > .status-bar--ok { color: $success; text-style: bold; }
     StatusBar > .status-bar--warning { color: $warning; text-style: bold; }
     StatusBar > .status-bar--error { color: $error; text-style: bold; }
