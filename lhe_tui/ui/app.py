@@ -14,7 +14,6 @@ from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.live import LiveRun
-from lhe_tui.ui.screens.help import HelpScreen
 from lhe_tui.ui.screens.new_run import NewRunScreen
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.screens.sessions import SessionsScreen
@@ -92,6 +91,8 @@ class LheApp(App[int]):
                 and not s.live.finished]
 
     def action_help(self) -> None:
+        from lhe_tui.ui.screens.help import HelpScreen  # Markdown is slow to import: only when asked
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -159,7 +159,7 @@ class PlotView(PlotextPlot):
 
     def _legend(self, figure: Figure) -> Text | None:
         entries = [(s.label, s.color) for s in figure.series if s.label]
-        entries += [("95% CI", b.color) for b in figure.bands]
+        entries += [("CI 95%", b.color) for b in figure.bands]
         entries += [(m.label, m.color) for m in figure.marks if m.label]
         if not entries:
             return None

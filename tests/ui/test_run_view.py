@@ -196,7 +196,7 @@ async def test_redraws_stay_under_20_per_second_with_32_streaming_samples(db_pat
         start, redraws = time.monotonic(), screen.redraws
         await pilot.pause(1.5)
         rate = (screen.redraws - redraws) / (time.monotonic() - start)
-        assert 2 <= rate <= 20
+        assert 1 <= rate <= 20                         # flushes batch events: never per event
         assert screen.feed.dropped_deltas > 0          # unwatched samples' tokens never reach the UI
         await pilot.press("x")
         await app.workers.wait_for_complete()

@@ -63,14 +63,18 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen VerticalScroll { width: 100; max-width: 100%; height: 90%; background: $surface;
-                                border: round $primary; padding: 0 1; }
+                                border: round $primary; border-subtitle-color: $text-muted; padding: 0 1; }
     """
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll() as scroll:
+            scroll.border_subtitle = "↑↓ scroll · esc close"
             yield Markdown(HELP)
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -26,7 +26,7 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
     NewRunScreen #form { width: 76; max-width: 100%; height: auto; max-height: 100%; background: $surface;
                          border: round $primary; padding: 0 1; }
     NewRunScreen #form-title { text-style: bold; color: $primary; height: 1; }
-    NewRunScreen Grid { grid-size: 4; grid-columns: 13 1fr 13 1fr; grid-rows: 1; grid-gutter: 1 1; height: auto;
+    NewRunScreen Grid { grid-size: 4; grid-columns: 13 1fr 13 1fr; grid-rows: 1; grid-gutter: 0 1; height: auto;
                         margin: 1 0 0 0; }
     NewRunScreen Label { width: 100%; text-align: right; color: $text-muted; }
     NewRunScreen .section { column-span: 4; color: $accent; text-style: bold; }
@@ -65,7 +65,7 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
                 yield Input(str(c.samples), type="integer", id="samples", compact=True)
                 yield Label("seed")
                 yield Input(str(c.seed), type="integer", id="seed", compact=True)
-                yield Static("history the model sees", classes="section")
+                yield Static("── history the model sees ──", classes="section")
                 yield Label("error rate r")
                 yield Input(f"{c.induced_error_rate:g}", type="number", id="induced_error_rate", compact=True)
                 yield Label("window w")

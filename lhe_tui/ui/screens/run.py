@@ -61,11 +61,12 @@ class RunScreen(Screen):
     RunScreen #sum-chart { height: 1fr; }
     RunScreen #decay-plot { height: 1fr; }
     RunScreen.-tall ReplyView { height: 9; }
+    RunScreen Footer.-compact FooterLabel { margin: 0 1 0 0; }
     """
 
-    SAMPLE = Binding.Group("Sample", compact=True)
-    STEP = Binding.Group("Step", compact=True)
-    SPEED = Binding.Group("Speed", compact=True)
+    SAMPLE = Binding.Group("Sample")
+    STEP = Binding.Group("Step")
+    SPEED = Binding.Group("Speed")
     BINDINGS = [
         Binding("space", "play_pause", "Pause/Play"),
         Binding("x", "stop", "Stop"),
@@ -144,6 +145,7 @@ class RunScreen(Screen):
         self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
         self.table.focus()
         self.flush()
+        self.refresh_metrics()
 
     def _preload_resumed(self) -> None:
         from lhe_tui.store.queries import load_turns
@@ -185,8 +187,10 @@ class RunScreen(Screen):
         self._apply(events)
         if not self.is_current:
             return
-        force, self._force = self._force or self._rebuilt, False
-        self._rebuilt = False
+        rebuilt, self._rebuilt = self._rebuilt, False
+        force, self._force = self._force or rebuilt, False
+        if rebuilt:
+            self.refresh_metrics()   # a jump should not wait for the next metrics tick
         if events or force:
             self.redraws += 1
         self.render_visible(force=force)
@@ -232,7 +236,7 @@ class RunScreen(Screen):
             return SourceInfo(live=True, elapsed=self.model.elapsed())
         player = self.player
         replay = player.replay
-        state = ("▶ " if player.playing else "⏸ ") + speed_label(player.speed)
+        state = ("▶ " if player.playing else "■ " if replay.at_end else "‖ ") + speed_label(player.speed)
         elapsed = replay.times[replay.position - 1] if replay.position else 0.0
         return SourceInfo(live=False, replay_state=state, elapsed=elapsed)
 

@@ -41,9 +41,9 @@ def decay_figure(data: DecayData | None) -> Figure:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
     x = list(range(1, len(data.task) + 1))
-    series = [Series(x, data.turn, label="turn acc", color="accent"),
-              Series(x, data.step, label="step acc", color="warning"),
-              Series(x, data.task, label="task acc", color="primary")]
+    series = [Series(x, data.turn, label="turn", color="accent"),
+              Series(x, data.step, label="step", color="warning"),
+              Series(x, data.task, label="task", color="primary")]
     if data.theory:
         series.append(Series(x, data.theory, label="p^t", color="muted"))
     bands = ()
@@ -54,10 +54,9 @@ def decay_figure(data: DecayData | None) -> Figure:
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
     if s.fitted_p is not None:
         parts.append(f"p={s.fitted_p:.4f}")
-    parts.append(f"H0.5={s.horizon_measured if s.horizon_measured is not None else '>' + str(s.n_turns)}")
-    if s.horizon_theory is not None:
-        parts[-1] += f" (th {s.horizon_theory:.1f})" if s.horizon_theory != float("inf") else " (th inf)"
-    return Figure(series=tuple(series), bands=bands, marks=marks, title="decay · " + " · ".join(parts),
+    if s.horizon_measured is None:
+        parts.append(f"H0.5>{s.n_turns}")
+    return Figure(series=tuple(series), bands=bands, marks=marks, title="accuracy decay · " + " · ".join(parts),
                   xlabel="turn", ylim=(0.0, 1.02))
 
 

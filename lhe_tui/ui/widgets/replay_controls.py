@@ -40,10 +40,10 @@ class ReplayControls(Static):
     def compose_text(self, player: ReplayPlayer, width: int) -> Text:
         replay = player.replay
         total = len(replay)
-        state = "▶ playing" if player.playing else ("■ end" if replay.at_end else "⏸ paused")
+        state = "▶ playing" if player.playing else ("■ end" if replay.at_end else "‖ paused")
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(state, self.get_component_rich_style("replay-controls--state", partial=True))
-        t.append(f" {speed_label(player.speed)} · turn {replay.position}/{total} ")
+        t.append(f" · {speed_label(player.speed)} · turns {replay.position}/{total} ")
         bar_width = max(4, width - len(t.plain) - 1)
         done = round(bar_width * replay.position / total) if total else bar_width
         t.append("━" * done, self.get_component_rich_style("replay-controls--bar", partial=True))

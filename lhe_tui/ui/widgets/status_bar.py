@@ -37,7 +37,7 @@ class SourceInfo:
     """What the screen's source adds: LIVE or REPLAY, and a replay's speed and clock."""
 
     live: bool = True
-    replay_state: str = ""       # e.g. "▶ 10x", "⏸"
+    replay_state: str = ""       # e.g. "▶ 10x", "‖ 1x"
     elapsed: float | None = None
 
 

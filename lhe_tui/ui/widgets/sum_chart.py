@@ -12,9 +12,11 @@ def sum_figure(state: SampleState | None) -> Figure:
     turns = [r.turn for r in state.records]
     gold = [r.gold_sum for r in state.records]
     answered = [(r.turn, r.model_answer) for r in state.records if r.model_answer is not None]
-    series = [Series(turns, gold, label="gold", color="success")]
+    series = []
     if answered:
         series.append(Series([t for t, _ in answered], [a for _, a in answered], label="model", color="primary"))
+    # Gold last, on top: where the model agrees the line is gold; where it drifts, both show.
+    series.append(Series(turns, gold, label="gold", color="success"))
     marks: list[Mark] = []
     title = f"s{state.index} running sum: model vs gold"
     if state.first_error is not None:
