@@ -22,8 +22,11 @@ from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, regis
 
 def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
     """Prepare a run whose store writer has its own connection (used from the run's thread)."""
+    from lhe_tui.providers.factory import check_credentials
     from lhe_tui.session import prepare_run
 
+    config.validate()                      # bad flags fail before any file is created
+    check_credentials(config)
     if config.provider == "local" and not config.base_url:
         raise LheError("--provider local in the TUI needs a running server: pass --base-url "
                        "(or use `lhe-tui run --headless`, which starts one)")

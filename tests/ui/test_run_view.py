@@ -80,6 +80,32 @@ async def test_first_error_is_marked_and_e_jumps_to_it(db_path):
         assert screen.table.cursor_row == 59 and screen.table.following
 
 
+async def test_table_follows_the_newest_turn_until_the_user_moves_up(db_path):
+    live = start_live_run(RunConfig(samples=2, turns=400, seed=4, sim_delay=0.004), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        table = screen.table
+        await wait_until(pilot, lambda: table.row_count > 30)
+        await pilot.pause(0.3)
+        assert table.following and table.cursor_row >= table.row_count - 3
+        # Actions called directly: key presses wait for an idle process, and this one is busy running.
+        screen.action_next_sample()                         # another sample: still following
+        await wait_until(pilot, lambda: table.sample == 1 and table.row_count > 40)
+        await pilot.pause(0.3)
+        assert table.following and table.cursor_row >= table.row_count - 3
+        assert table.scroll_y >= table.max_scroll_y - 3
+        table.action_cursor_up()
+        held, rows = table.cursor_row, table.row_count
+        await wait_until(pilot, lambda: table.row_count > rows + 5)
+        assert table.cursor_row == held and not table.following
+        screen.action_follow()
+        await pilot.pause(0.3)
+        assert table.following and table.cursor_row >= table.row_count - 3
+        screen.action_stop()
+        await app.workers.wait_for_complete()
+
+
 async def test_switching_samples_with_keys_and_the_list(db_path):
     live = start_live_run(RunConfig(samples=3, turns=30, seed=4, **ERRING), db_path)
     app = LheApp(db_path, live=live)

@@ -62,13 +62,17 @@ class TurnTable(DataTable):
         last row or scrolls up; moving back to the last row (or `go_to_newest`) follows again."""
         return self._follow
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._follow = event.cursor_row >= self.row_count - 1
-
+    # Following is decided by what the user does, never by highlight events (the table posts those for
+    # its own reasons, and ours arrive after more rows may have come in).
     def on_mouse_scroll_up(self) -> None:
         self._follow = False
 
-    # Moving up stops following at once (before a flush could pull the cursor back down).
+    def on_click(self) -> None:
+        self.call_after_refresh(self._follow_if_at_bottom)
+
+    def _follow_if_at_bottom(self) -> None:
+        self._follow = self.cursor_row >= self.row_count - 1
+
     def action_cursor_up(self) -> None:
         self._follow = False
         super().action_cursor_up()
@@ -84,6 +88,23 @@ class TurnTable(DataTable):
     def action_scroll_home(self) -> None:
         self._follow = False
         super().action_scroll_home()
+
+    def action_cursor_down(self) -> None:
+        super().action_cursor_down()
+        self._follow_if_at_bottom()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._follow_if_at_bottom()
+
+    def action_scroll_bottom(self) -> None:
+        self.go_to_newest()
+
+    def action_scroll_end(self) -> None:
+        self.go_to_newest()
+
+    def _move_to(self, row: int, *, scroll: bool) -> None:
+        self.move_cursor(row=row, animate=False, scroll=scroll)
 
     def sync(self, state: SampleState | None, *, force: bool = False) -> int:
         """Show `state`'s turns; returns the number of rows added."""
@@ -124,7 +145,7 @@ class TurnTable(DataTable):
         if follow and self.row_count:
             self._follow = True
             if new or rebuild:
-                self.move_cursor(row=self.row_count - 1, animate=False, scroll=False)
+                self._move_to(self.row_count - 1, scroll=False)
                 # Scroll once the new rows are laid out (before that the scroll range is the old one).
                 self.call_after_refresh(self._scroll_to_newest)
         elif keep_turn is not None:
@@ -152,7 +173,7 @@ class TurnTable(DataTable):
         if row is None or row >= self.row_count:
             return False
         self._follow = row >= self.row_count - 1
-        self.move_cursor(row=row, animate=False, scroll=True)
+        self._move_to(row, scroll=True)
         if not self._follow:
             # Put the row mid-view so there is context above and below it.
             self.scroll_to(y=max(0, row - self.scrollable_content_region.height // 2), animate=False)
@@ -161,7 +182,7 @@ class TurnTable(DataTable):
     def go_to_newest(self) -> None:
         self._follow = True
         if self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False, scroll=False)
+            self._move_to(self.row_count - 1, scroll=False)
             self.call_after_refresh(self._scroll_to_newest)
 
     def toggle_values(self) -> bool:
