@@ -110,6 +110,18 @@ class SessionReplay:
             events.extend(self._ending)
         return events
 
+    def rewind(self, position: int) -> list[Event]:
+        """Move the cursor back to `position`; returns the events to undo, newest first.
+
+        The cheap way back for a consumer that can undo events (the TUI's model); `seek` is the other.
+        """
+        position = max(0, min(self.position, position))
+        events: list[Event] = list(reversed(self._ending)) if self.at_end and self.position > position else []
+        for frame in reversed(self.frames[position:self.position]):
+            events.extend(reversed(frame.events))
+        self.position = position
+        return events
+
     def first_error_position(self, sample: int | None = None) -> int | None:
         """The cursor position just after the first wrong turn (of `sample`, or of any sample)."""
         for index, frame in enumerate(self.frames):
@@ -206,11 +218,14 @@ class ReplayPlayer:
         return events
 
     def goto(self, position: int) -> tuple[list[Event], bool]:
-        """Manual move (pauses playback): (events, rebuilt). Forward moves return only the new frames'
-        events; backward ones the full rebuild list (rebuilt=True: reset the state first)."""
+        """Manual move (pauses playback): (events, backward). Forward: the new frames' events, to apply.
+        Backward: the passed frames' events newest first, to undo (see SessionReplay.rewind)."""
         if position >= self.replay.position:
             return self.step(position - self.replay.position), False
-        return self.seek(position), True
+        self.playing = False
+        events = self.replay.rewind(position)
+        self._sync_clock()
+        return events, True
 
     def seek(self, position: int) -> list[Event]:
         """Manual jump (pauses playback); returns the full rebuild list (see SessionReplay.seek)."""

@@ -171,6 +171,38 @@ class RunModel:
         for event in events:
             self.apply(event)
 
+    def undo(self, event: Event) -> None:
+        """Take back an event that was applied last (replay stepping back); events newest first."""
+        if isinstance(event, TurnFinished):
+            record = event.record
+            state = self._ensure(record.sample)
+            if state.records and state.records[-1].turn == record.turn:
+                state.records.pop()
+                self.turns_done -= 1
+                self.tokens_in -= record.tokens_in or 0
+                self.tokens_out -= record.tokens_out or 0
+                if state.first_error == record.turn:
+                    state.first_error = None   # every earlier turn was right, by definition
+                self.flags_version += 1
+            state.status = "running"
+            if record.sample == self.watched:
+                self.watch(self.watched)
+        elif isinstance(event, Injected):
+            state = self._ensure(event.sample)
+            state.injections.pop(event.turn, None)
+            row = state.row_of(event.turn)
+            if row is not None:
+                state.records[row] = replace(state.records[row], injected=False, history_answer=event.original)
+        elif isinstance(event, SampleFinished):
+            self._ensure(event.sample).status = "running"
+        elif isinstance(event, RunFinished):
+            self.status, self.message = "running", ""
+        self.version += 1
+
+    def undo_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.undo(event)
+
     def _ensure(self, index: int) -> SampleState:
         while len(self.samples) <= index:
             self.samples.append(SampleState(index=len(self.samples)))

@@ -103,7 +103,8 @@ class RunScreen(Screen):
         self._metrics_key: tuple | None = None
         self._metrics_busy = False
         self._force = True
-        self._rebuilt = False
+        self._rebuilt = False                    # the model was reset: redraw everything
+        self._moved = False                      # a replay jump: recompute metrics at once
         self.redraws = 0                         # flushes that changed something (for tests and the 20/s bar)
         if live is not None:
             live.subscribe(self.feed)
@@ -188,10 +189,11 @@ class RunScreen(Screen):
         if not self.is_current:
             return
         rebuilt, self._rebuilt = self._rebuilt, False
+        moved, self._moved = self._moved, False
         force, self._force = self._force or rebuilt, False
-        if rebuilt:
+        if rebuilt or moved:
             self.refresh_metrics()   # a jump should not wait for the next metrics tick
-        if events or force:
+        if events or force or moved:
             self.redraws += 1
         self.render_visible(force=force)
 
@@ -359,12 +361,9 @@ class RunScreen(Screen):
                 self.notify(f"s{index} has no wrong answer in this session", severity="warning")
                 return
             if position > self.player.position:
-                events, rebuilt = self.player.goto(position)
-                if rebuilt:
-                    self._rebuild(events)
-                else:
-                    self.model.apply_all(events)
-                    self._rebuilt = True
+                events, _backward = self.player.goto(position)
+                self.model.apply_all(events)
+                self._moved = True
                 self.flush()
             state = self.model.sample(index)
         if state is None or state.first_error is None:
@@ -395,9 +394,10 @@ class RunScreen(Screen):
         if target is None:
             self.notify("no more turns of this sample that way", severity="warning", timeout=2)
             return
-        events, rebuilt = self.player.goto(target)
-        if rebuilt:
-            self._rebuild(events)
+        events, backward = self.player.goto(target)
+        if backward:
+            self.model.undo_all(events)
+            self._moved = True
         else:
             for event in events:
                 self.feed.push(event)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.widgets import DataTable
 
 from lhe_tui.runner.events import TurnRecord
@@ -12,6 +15,47 @@ from lhe_tui.ui.feed import SampleState
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
            ("result", "result"), ("step", "step"), ("tok", "tok"), ("lat", "lat"))
 KEYS_WIDTH = 24
+
+
+class Cell:
+    """A one-line table cell that is cheap to build and to measure (a long run has tens of thousands).
+
+    `parts` are (text, style) pairs; `style` (if any) also covers the padding, so a marked row reads as one
+    band. `plain` is the text, for tests and searching.
+    """
+
+    __slots__ = ("parts", "style", "right", "width")
+
+    def __init__(self, text: str, style: Style | None = None, *, right: bool = False,
+                 parts: tuple[tuple[str, Style | None], ...] | None = None) -> None:
+        self.parts = parts if parts is not None else ((text, None),)
+        self.style = style
+        self.right = right
+        self.width = sum(cell_len(t) for t, _ in self.parts)
+
+    @property
+    def plain(self) -> str:
+        return "".join(t for t, _ in self.parts)
+
+    def __str__(self) -> str:
+        return self.plain
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.width, self.width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = options.max_width
+        style = self.style
+        if self.width > room:
+            yield Segment(set_cell_size(self.plain, room), style)
+            return
+        pad = Segment(" " * (room - self.width), style)
+        if self.right:
+            yield pad
+        for text, part_style in self.parts:
+            yield Segment(text, style + part_style if style and part_style else part_style or style)
+        if not self.right:
+            yield pad
 
 
 def format_latency(seconds: float) -> str:
@@ -45,6 +89,7 @@ class TurnTable(DataTable):
         self._state: SampleState | None = None
         self._styles: dict[str, Style] = {}
         self._follow = True
+        self._row_keys: list = []
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -111,19 +156,26 @@ class TurnTable(DataTable):
         if state is None:
             if self.row_count:
                 self.clear()
-            self._sample, self._drawn, self._state = None, 0, None
+            self._sample, self._drawn, self._state, self._row_keys = None, 0, None, []
             return 0
-        rebuild = (force or state.index != self._sample or state.generation != self._generation
-                   or len(state.records) < self._drawn)
+        rebuild = force or state.index != self._sample or state.generation != self._generation
         if rebuild:
             follow = state.index != self._sample or self.following
             keep_turn = None if follow else self.cursor_turn()
             self.clear()
+            self._row_keys = []
             self._sample, self._generation, self._drawn = state.index, state.generation, 0
             self._first_error = state.first_error
             self._marked_injections = set()
         else:
             follow, keep_turn = self.following, None
+        if len(state.records) < self._drawn:
+            # A replay stepped back: drop the newest rows instead of redrawing the table.
+            for key in self._row_keys[len(state.records):]:
+                self.remove_row(key)
+            del self._row_keys[len(state.records):]
+            self._drawn = len(state.records)
+            follow = follow or self.cursor_row >= self._drawn - 1
         self._state = state
         self._styles = {name: self.get_component_rich_style(name, partial=True) for name in self.COMPONENT_CLASSES}
         if state.first_error != self._first_error:
@@ -135,8 +187,13 @@ class TurnTable(DataTable):
             self._first_error = state.first_error
         new = state.records[self._drawn:]
         if new:
-            self.add_rows([self.cells(r, state.first_error) for r in new])
+            self._row_keys.extend(self.add_rows([self.cells(r, state.first_error) for r in new]))
             self._drawn = len(state.records)
+        for turn in self._marked_injections - set(state.injections):   # injections taken back
+            row = state.row_of(turn)
+            if row is not None and row < self._drawn:
+                self._update_row(row, state.records[row], state.first_error)
+            self._marked_injections.discard(turn)
         for turn in set(state.injections) - self._marked_injections:
             row = state.row_of(turn)
             if row is not None and row < self._drawn:
@@ -192,14 +249,13 @@ class TurnTable(DataTable):
 
     # ---- cells --------------------------------------------------------------------------------------
     def _update_row(self, row: int, record: TurnRecord, first_error: int | None) -> None:
-        row_key = self.ordered_rows[row].key
+        row_key = self._row_keys[row]
         for (key, _label), cell in zip(COLUMNS, self.cells(record, first_error)):
             self.update_cell(row_key, key, cell)
 
-    def cells(self, r: TurnRecord, first_error: int | None) -> list[Text]:
+    def cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
         s = self._styles
         first = r.turn == first_error
-        row_style = s.get("turn-table--first-error", Style()) if first else Style()
         if r.answer_status != "ok":
             result, result_style = r.answer_status, s.get("turn-table--format")
         elif r.correct:
@@ -215,26 +271,33 @@ class TurnTable(DataTable):
         if len(keys) > KEYS_WIDTH:
             keys = keys[:KEYS_WIDTH - 1] + "…"
         answer = "—" if r.model_answer is None else str(r.model_answer)
-        answer_text = Text(answer, justify="right")
-        if r.injected and r.history_answer is not None:
-            answer_text.append(f" ⚡{r.history_answer}", s.get("turn-table--injected"))
-        diff = "—" if r.model_answer is None else f"{r.model_answer - r.gold_sum:+d}" if r.model_answer != r.gold_sum else "0"
+        if r.model_answer is None:
+            diff = "—"
+        else:
+            diff = "0" if r.model_answer == r.gold_sum else f"{r.model_answer - r.gold_sum:+d}"
         muted = s.get("turn-table--muted")
-        cells = [
-            Text(f"{r.turn}{' ◆' if first else ''}", justify="right"),
-            Text(keys, style=muted if not self.show_values else ""),
-            answer_text,
-            Text(str(r.gold_sum), justify="right"),
-            Text(diff, justify="right", style=s.get("turn-table--wrong") if diff not in ("0",) else muted),
-            Text(result, style=result_style or ""),
-            Text("✓" if r.step_correct else "✗",
-                 style=s.get("turn-table--ok") if r.step_correct else s.get("turn-table--wrong")),
-            Text("-" if r.tokens_out is None else str(r.tokens_out), justify="right", style=muted),
-            Text(format_latency(r.latency_s), justify="right", style=muted),
-        ]
+        wrong, ok = s.get("turn-table--wrong"), s.get("turn-table--ok")
         if first:
             # One style for the whole row, over the per-cell colours, so it reads as one marked line.
-            for cell in cells:
-                cell.spans = []
-                cell.style = row_style
-        return cells
+            band = s.get("turn-table--first-error")
+            return [Cell(f"{r.turn} ◆", band, right=True), Cell(keys, band), Cell(answer, band, right=True),
+                    Cell(str(r.gold_sum), band, right=True), Cell(diff, band, right=True), Cell(result, band),
+                    Cell("✓" if r.step_correct else "✗", band),
+                    Cell("-" if r.tokens_out is None else str(r.tokens_out), band, right=True),
+                    Cell(format_latency(r.latency_s), band, right=True)]
+        if r.injected and r.history_answer is not None:
+            answer_cell = Cell("", right=True, parts=((answer, None),
+                                                      (f" ⚡{r.history_answer}", s.get("turn-table--injected"))))
+        else:
+            answer_cell = Cell(answer, right=True)
+        return [
+            Cell(str(r.turn), right=True),
+            Cell(keys, None if self.show_values else muted),
+            answer_cell,
+            Cell(str(r.gold_sum), right=True),
+            Cell(diff, muted if diff == "0" else wrong, right=True),
+            Cell(result, result_style),
+            Cell("✓" if r.step_correct else "✗", ok if r.step_correct else wrong),
+            Cell("-" if r.tokens_out is None else str(r.tokens_out), muted, right=True),
+            Cell(format_latency(r.latency_s), muted, right=True),
+        ]
