@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from lhe_tui.errors import LheError
 from lhe_tui.runner.config import RunConfig
@@ -133,12 +134,26 @@ class LheApp(App[int]):
             self.pop_screen()
 
     def open_replay(self, session_id: str) -> None:
-        try:
-            replay = SessionReplay(self.db, session_id)
-        except LheError as exc:
-            self.notify(str(exc), title="cannot replay", severity="error", markup=False)
+        """Load the session in a thread (a long one takes seconds), then show it."""
+        def load() -> SessionReplay:
+            db = open_database(self.db_path, create=False)
+            try:
+                return SessionReplay(db, session_id)
+            finally:
+                db.conn.close()
+
+        self.run_worker(load, name=f"load {session_id}", group="load-replay", exclusive=True, thread=True,
+                        exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "load-replay":
             return
-        self.push_screen(RunScreen(player=self._player(replay)))
+        if event.state == WorkerState.SUCCESS:
+            self.push_screen(RunScreen(player=self._player(event.worker.result)))
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            message = str(error) if isinstance(error, LheError) else f"{type(error).__name__}: {error}"
+            self.notify(message, title="cannot replay", severity="error", markup=False)
 
     def _player(self, replay: SessionReplay) -> ReplayPlayer:
         return ReplayPlayer(replay, speed=self.replay_speed, playing=self.replay_autoplay)

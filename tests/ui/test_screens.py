@@ -41,6 +41,7 @@ async def test_sessions_screen_lists_the_cli_columns_and_enter_replays(db_path, 
         assert [plain(c) for c in table.get_row_at(0)] == list(session_cells(row))
         assert stored_session in str(screen.query_one("#session-detail", Static).content)
         await pilot.press("enter")
+        await app.workers.wait_for_complete()           # sessions load in a thread
         await pilot.pause()
         run = app.screen
         assert isinstance(run, RunScreen) and run.player is not None
@@ -67,6 +68,7 @@ async def test_new_run_form_validates_then_starts_a_live_run(db_path):
         form.query_one("#induced_error_rate", Input).value = "0.5"
         form.query_one("#window", Input).value = "5"
         await pilot.press("enter")
+        await app.workers.wait_for_complete()           # sessions load in a thread
         await pilot.pause()
         run = app.screen
         assert isinstance(run, RunScreen) and run.live is not None

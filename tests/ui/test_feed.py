@@ -1,0 +1,66 @@
+"""The UI's event buffer and run model (no Textual): applying, undoing, filtering token deltas."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lhe_tui.runner.config import RunConfig
+from lhe_tui.runner.events import TokenDelta, TurnFinished, TurnStarted
+from lhe_tui.session import prepare_run
+from lhe_tui.store.database import open_database
+from lhe_tui.store.replay import ReplayPlayer, SessionReplay
+from lhe_tui.ui.feed import EventFeed, RunModel
+
+from .conftest import ERRING
+
+
+def snapshot(model: RunModel):
+    return (model.status, model.turns_done, model.tokens_in, model.tokens_out,
+            [(s.status, s.first_error, [(r.turn, r.injected, r.history_answer) for r in s.records],
+              sorted(s.injections)) for s in model.samples], model.flags())
+
+
+def test_stepping_back_by_undo_equals_rebuilding_from_the_start(db_path):
+    db = open_database(db_path)
+    prepared = prepare_run(RunConfig(samples=2, turns=25, seed=4, concurrency=1, **ERRING), db)
+
+    def inject(event):
+        if isinstance(event, TurnFinished) and event.record.turn in (5, 12) and event.record.sample == 0:
+            prepared.runner.inject(0, offset=3)
+
+    prepared.bus.subscribe(inject)
+    asyncio.run(prepared.runner.run())
+    replay = SessionReplay(db, prepared.session_id)
+    player = ReplayPlayer(replay, playing=False)
+    model = RunModel(live=False)
+    model.apply_all(replay.seek(len(replay)))
+    assert model.status == "finished" and len(model.samples[0].injections) == 2
+    for position in range(len(replay) - 1, -1, -3):
+        events, backward = player.goto(position)
+        assert backward
+        model.undo_all(events)
+        fresh = RunModel(live=False)
+        fresh.apply_all(SessionReplay(db, prepared.session_id).seek(position))
+        assert snapshot(model) == snapshot(fresh), position
+
+
+def test_feed_keeps_only_the_watched_samples_token_deltas():
+    feed = EventFeed()
+    feed.selected = 1
+    feed(TokenDelta(sample=0, turn=1, kind="text", text="a"))
+    feed(TokenDelta(sample=1, turn=1, kind="text", text="b"))
+    feed(TurnStarted(sample=0, turn=1, keys=("x",)))
+    drained = feed.drain()
+    assert [type(e).__name__ for e in drained] == ["TokenDelta", "TurnStarted"]
+    assert drained[0].sample == 1 and feed.dropped_deltas == 1 and len(feed) == 0
+
+
+def test_stream_shows_deltas_then_the_finished_reply():
+    model = RunModel()
+    model.watch(0)
+    model.apply(TurnStarted(sample=0, turn=3, keys=("k",)))
+    model.apply(TokenDelta(sample=0, turn=3, kind="reasoning", text="thinking"))
+    model.apply(TokenDelta(sample=0, turn=3, kind="text", text="<answer>"))
+    assert model.stream.turn == 3 and model.stream.reasoning == ["thinking"] and model.stream.record is None
+    model.apply(TokenDelta(sample=0, turn=2, kind="text", text="stale"))   # an older turn's delta is ignored
+    assert model.stream.text == ["<answer>"]
