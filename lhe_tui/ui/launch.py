@@ -4,6 +4,7 @@ starts, as a one-line LheError."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lhe_tui.runner.config import RunConfig
 
@@ -42,4 +43,8 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
                  themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG)
     app.run()
+    if live is not None and live.finished:
+        status = live.status or "ended"
+        print(f"lhe-tui: session {live.session_id} {status}; replay it with `lhe-tui replay {live.session_id}`",
+              file=sys.stderr)
     return app.return_code or 0

@@ -15,7 +15,7 @@ from rich.color import Color as RichColor
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
-from textual.color import Color
+from textual.color import Color, ColorParseError
 from textual_plotext import PlotextPlot
 
 
@@ -100,17 +100,16 @@ class PlotView(PlotextPlot):
 
     def colour(self, name: str) -> tuple[int, int, int]:
         variables = self.app.theme_variables
-        foreground = Color.parse(variables.get("foreground", "#ffffff"))
-        surface = Color.parse(variables.get("surface", variables.get("background", "#000000")))
+        # Every Textual theme defines these; colours never come from code.
+        foreground = Color.parse(variables["foreground"])
+        surface = Color.parse(variables["surface"])
         if name == "muted":
             return foreground.blend(surface, 0.45).rgb
         if name == "band":
-            return Color.parse(variables.get("primary", "#4c9aff")).blend(surface, 0.7).rgb
-        if name == "canvas":
-            return surface.rgb
+            return Color.parse(variables["primary"]).blend(surface, 0.7).rgb
         try:
             return Color.parse(variables[name]).rgb
-        except (KeyError, Exception):  # noqa: BLE001 - unknown or non-colour variable
+        except (KeyError, ColorParseError):  # unknown or non-colour variable
             return foreground.rgb
 
     def render(self) -> RenderResult:
