@@ -302,3 +302,25 @@ async def test_a_crashing_run_worker_is_reported_and_the_app_keeps_going(db_path
         assert screen.model.status == "failed" and "disk on fire" in screen.model.message
         assert any("disk on fire" in n.message for n in app._notifications)
         assert app.is_running and app.screen is screen
+
+
+async def test_switching_theme_recolours_the_run_view(db_path):
+    from textual.color import Color
+
+    live = start_live_run(RunConfig(samples=2, turns=30, seed=4, **ERRING), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await finish(app, pilot)
+
+        def band_colour():
+            row = screen.model.samples[0].first_error - 1
+            return screen.table.get_row_at(row)[0].style.bgcolor.triplet
+
+        assert band_colour() == Color.parse(app.theme_variables["error"]).rgb
+        dark_error = band_colour()
+        app.theme = "lhe-high-contrast"
+        await pilot.pause(0.3)
+        assert band_colour() == Color.parse(app.theme_variables["error"]).rgb != dark_error
+        label = screen.samples_list.get_option_at_index(0).prompt
+        assert any(span.style.color.triplet == Color.parse(app.theme_variables["error"]).rgb
+                   for span in label.spans)

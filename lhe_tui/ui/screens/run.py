@@ -221,7 +221,7 @@ class RunScreen(Screen):
         watched = model.sample(model.watched)
         self.status_bar.sync(model, self.decay.summary if self.decay else None, self._source_info())
         if shown(self.samples_list):
-            self.samples_list.sync(model.samples, model.watched)
+            self.samples_list.sync(model.samples, model.watched, force=force)
         if shown(self.table):
             self.table.sync(watched, force=force)
         if shown(self.reply):

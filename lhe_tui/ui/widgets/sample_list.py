@@ -45,8 +45,10 @@ class SampleList(OptionList):
             text.append(f"t{state.current_turn or state.last_turn}", style["muted"])
         return text
 
-    def sync(self, samples: list[SampleState], watched: int) -> None:
+    def sync(self, samples: list[SampleState], watched: int, *, force: bool = False) -> None:
         keys = [(s.status, s.first_error, s.current_turn or s.last_turn) for s in samples]
+        if force:
+            self._labels = []   # e.g. a new theme: the labels' colours are baked in
         if keys != self._labels or self.option_count != len(samples):
             if self.option_count != len(samples):
                 self.set_options([self.label(s) for s in samples])
