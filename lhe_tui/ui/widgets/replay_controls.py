@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.ui.widgets._style import component_style
 
 
 def speed_label(speed: float) -> str:
@@ -42,10 +43,10 @@ class ReplayControls(Static):
         total = len(replay)
         state = "▶ playing" if player.playing else ("■ end" if replay.at_end else "‖ paused")
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(state, self.get_component_rich_style("replay-controls--state", partial=True))
+        t.append(state, component_style(self, "replay-controls--state"))
         t.append(f" · {speed_label(player.speed)} · turns {replay.position}/{total} ")
         bar_width = max(4, width - len(t.plain) - 1)
         done = round(bar_width * replay.position / total) if total else bar_width
-        t.append("━" * done, self.get_component_rich_style("replay-controls--bar", partial=True))
-        t.append("─" * (bar_width - done), self.get_component_rich_style("replay-controls--rest", partial=True))
+        t.append("━" * done, component_style(self, "replay-controls--bar"))
+        t.append("─" * (bar_width - done), component_style(self, "replay-controls--rest"))
         return t

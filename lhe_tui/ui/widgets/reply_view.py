@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from lhe_tui.ui.feed import StreamState
+from lhe_tui.ui.widgets._style import component_style
 
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 MAX_REASONING = 2000
@@ -51,7 +52,7 @@ class ReplyView(VerticalScroll, can_focus=False):
         yield self._body
 
     def _style(self, name: str):
-        return self.get_component_rich_style(name, partial=True)
+        return component_style(self, name)
 
     def sync(self, stream: StreamState, *, force: bool = False) -> bool:
         key = (id(stream), stream.version)

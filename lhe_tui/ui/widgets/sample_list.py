@@ -7,6 +7,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.widgets._style import component_style
 
 GLYPHS = {"pending": "·", "running": "▶", "finished": "●", "stopped": "■", "failed": "!"}
 
@@ -35,7 +36,7 @@ class SampleList(OptionList):
         self._programmatic: list[int] = []   # highlights we set ourselves: not the user's choice
 
     def label(self, state: SampleState) -> Text:
-        style = {k.rsplit("--", 1)[1]: self.get_component_rich_style(k, partial=True) for k in self.COMPONENT_CLASSES}
+        style = {k.rsplit("--", 1)[1]: component_style(self, k) for k in self.COMPONENT_CLASSES}
         text = Text(f"{GLYPHS.get(state.status, '?')} s{state.index:<3}")
         if state.first_error is not None:
             text.append(f"✗{state.first_error}", style["error"])

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from lhe_tui.metrics import RunSummary
 from lhe_tui.ui.feed import RunModel
+from lhe_tui.ui.widgets._style import component_style
 
 
 def human_count(n: int) -> str:
@@ -61,7 +62,7 @@ class StatusBar(Static):
         self._last: Text | None = None
 
     def _s(self, name: str):
-        return self.get_component_rich_style(f"status-bar--{name}", partial=True)
+        return component_style(self, f"status-bar--{name}")
 
     def sync(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> None:
         text = self.compose_text(model, summary, source)

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from lhe_tui.runner.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.widgets._style import component_style
 
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
            ("result", "result"), ("step", "step"), ("tok", "tok"), ("lat", "lat"))
@@ -177,7 +178,7 @@ class TurnTable(DataTable):
             self._drawn = len(state.records)
             follow = follow or self.cursor_row >= self._drawn - 1
         self._state = state
-        self._styles = {name: self.get_component_rich_style(name, partial=True) for name in self.COMPONENT_CLASSES}
+        self._styles = {name: component_style(self, name) for name in self.COMPONENT_CLASSES}
         if state.first_error != self._first_error:
             # Only a resumed or rebuilt sample can learn an earlier first error for rows already shown.
             for turn in (self._first_error, state.first_error):
