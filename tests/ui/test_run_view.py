@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from textual.widgets import DataTable
 
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
@@ -49,8 +48,7 @@ async def test_live_sim_run_shows_rows_status_and_stores_the_session(db_path):
         assert screen.table.row_count == 40
         assert [plain(c) for c in screen.table.get_row_at(0)][0].strip() == "1"
         assert screen.model.status == "finished"
-        status = screen.status_bar.render().plain if hasattr(screen.status_bar.render(), "plain") else ""
-        status = str(screen.status_bar.content) if not status else status
+        status = str(screen.status_bar.content)
         assert "(simulated)" in status and "LIVE" in status and "K=1" in status and "done 2/2" in status
         assert screen.samples_list.option_count == 2
         assert screen.decay is not None and screen.decay.summary.n_turns == 40

@@ -22,8 +22,7 @@ from lhe_tui.runner.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.live import LiveRun
-from lhe_tui.ui.widgets.decay_plot import DecayData, compute_decay
-from lhe_tui.ui.widgets.decay_plot import DecayPlot
+from lhe_tui.ui.widgets.decay_plot import DecayData, DecayPlot, compute_decay
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
 from lhe_tui.ui.widgets.reply_view import ReplyView
 from lhe_tui.ui.widgets.sample_list import SampleList
