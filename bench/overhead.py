@@ -1,0 +1,226 @@
+"""Overhead vs the ideal (issue 6): the engine against a model that always takes exactly L seconds.
+
+A local OpenAI-compatible streaming server (FakeLLMServer, real SSE wire format) answers every request
+after a fixed latency L (default 50 ms) with the fixed reply `<answer>0</answer>`. A run of T turns x S
+samples goes headless through the real path: `prepare_run` (store attached, token deltas emitted),
+the real OpenAI provider (official SDK over a socket), concurrency = samples. Each sample's turns are
+sequential, so the ideal wall time is T x L whatever S is; the figure is
+
+    overhead = wall time from RunStarted to RunFinished / (T x L)      (1.00 = the app costs nothing)
+
+`--with-tui` attaches the TUI's live run view (LheApp driven by Textual's run_test, the runner in the
+screen's thread worker, as `lhe-tui run` does); without it the run is headless.
+
+Printed per size: median (and min..max) over the repetitions, plus the median per-request latency the
+provider measured (from just before the SDK call to the end of the stream, so it includes the SDK's
+client-side CPU and any wait for the event loop) and the gap per turn outside it (wall / T - latency).
+
+The server runs in a child process by default (bench/_fake_server.py), so its CPU does not share the
+client's GIL: on the 2-core bench machine that is one core each. `--server-in-process` runs it as a
+thread of the benchmark process instead (what tests do; it inflates the figures).
+
+    python bench/overhead.py                       # 50 turns x {1, 16, 64} samples, L = 50 ms, 3 repeats
+    python bench/overhead.py --turns 200 --repeats 1   # the issue's size (23 min here, see below)
+    python bench/overhead.py --turns 50 --samples 1 64 --repeats 5
+    python bench/overhead.py --with-tui            # the TUI's live run view attached, driven headless
+
+Default size: 50 turns, not the issue's 200. With the openai SDK's per-request params transform
+(O(history) CPU, see --bypass-sdk-transform) one 200 x 64 run took 18 minutes on the 2-core bench
+machine (shared, load ~4), so that default would not finish in ~5 min.
+
+Sessions go to a throw-away database per run (a temporary folder, deleted at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _fake_server import DEFAULT_REPLY, FakeServerProcess, start_server  # noqa: E402
+
+from lhe_tui.runner.config import RunConfig  # noqa: E402
+from lhe_tui.runner.events import Event, RunFinished, RunStarted  # noqa: E402
+from lhe_tui.session import prepare_run  # noqa: E402
+from lhe_tui.store.database import open_database  # noqa: E402
+
+
+class TuiUnavailable(Exception):
+    pass
+
+
+def check_tui() -> None:
+    """Import the TUI lazily (the headless variant must not import Textual); TuiUnavailable if missing."""
+    try:
+        import lhe_tui.ui.app  # noqa: F401
+    except ImportError as exc:
+        raise TuiUnavailable(f"not available yet (cannot import lhe_tui.ui.app: {exc})") from None
+
+
+class RunClock:
+    """Bus subscriber: wall time from RunStarted to RunFinished (after the store's RunFinished handler)."""
+
+    def __init__(self) -> None:
+        self.started = self.finished = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.started = time.perf_counter()
+        elif isinstance(event, RunFinished):
+            self.finished = time.perf_counter()
+
+    @property
+    def wall(self) -> float:
+        return self.finished - self.started
+
+
+def bypass_sdk_transform() -> None:
+    """Diagnostic only: skip the openai SDK's per-request TypedDict transform of the params.
+
+    `chat.completions.create()` walks every message of the request through
+    `openai._utils._transform.async_maybe_transform` (runtime typing introspection, about 0.2 ms per
+    message here, so O(history) CPU per request on the event loop). For our plain-string messages the
+    transform changes nothing but dropping omitted parameters, so replacing it by that shows what the engine costs without it.
+    """
+    import openai.resources.chat.completions.completions as completions
+    from openai._utils import is_given
+
+    async def identity(data, expected_type):  # top level only: drop the omitted parameters, as the SDK does
+        return {key: value for key, value in data.items() if is_given(value)}
+
+    completions.async_maybe_transform = identity
+
+
+def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, with_tui: bool) -> dict:
+    config = RunConfig(provider="openai", model="fake-model", base_url=base_url, turns=turns, samples=samples,
+                       concurrency=samples, seed=seed, max_retries=0).validate()
+    clock = RunClock()
+    session_id, status = (run_with_tui if with_tui else run_headless)(config, db_path, base_url, clock)
+    db = open_database(db_path)
+    latencies = [r[0] for r in db.execute("SELECT latency_s FROM turns WHERE session_id = ?",
+                                          [session_id]).fetchall()]
+    db.conn.close()
+    n = len(latencies)
+    if status != "finished" or n != samples * turns:
+        raise SystemExit(f"run of {samples} samples ended {status!r} with {n}/{samples * turns} turns stored")
+    return {"wall": clock.wall, "latency_median": statistics.median(latencies)}
+
+
+def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str]:
+    """The `lhe-tui run --headless` path minus the progress bar: prepare_run, then Runner.run()."""
+    db = open_database(db_path)
+    prepared = prepare_run(config, db, base_url=base_url, stream_deltas=True)
+    prepared.bus.subscribe(clock)
+
+    async def go() -> str:
+        try:
+            return await prepared.runner.run()
+        finally:
+            await prepared.provider.aclose()
+
+    try:
+        return prepared.session_id, asyncio.run(go())
+    finally:
+        db.conn.close()
+
+
+def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str]:
+    """The TUI's live run view attached, driven headless (`App.run_test`, 160x48): the runner runs in the
+    run screen's thread worker on its own loop, the UI loop drains the feed at its flush rate."""
+    from lhe_tui.ui.app import LheApp, start_live_run
+
+    live = start_live_run(config, db_path, base_url=base_url, stream_deltas=True)
+    live.subscribe(clock)
+    app = LheApp(db_path, live=live)
+
+    async def go() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            while not live.finished:
+                await asyncio.sleep(0.05)
+            await pilot.pause()
+
+    asyncio.run(go())
+    return live.session_id, live.status or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=50,
+                        help="turns per sample (issue 6 asks for 200; 50 keeps the default run under ~5 min "
+                             "on the 2-core bench machine, see docs/benchmarks.md)")
+    parser.add_argument("--samples", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per reply (L)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--server-in-process", action="store_true",
+                        help="run the fake server as a thread of this process (shares the GIL)")
+    parser.add_argument("--with-tui", action="store_true", help="attach the TUI (headless-driven)")
+    parser.add_argument("--bypass-sdk-transform", action="store_true",
+                        help="diagnostic: replace the openai SDK's per-request params transform by the identity")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OPENAI_API_KEY", "sk-bench-dummy")  # never sent anywhere but 127.0.0.1
+
+    if args.with_tui:
+        try:
+            check_tui()
+        except TuiUnavailable as exc:
+            print(f"TUI-attached variant: {exc}", file=sys.stderr)
+            return 2
+
+    if args.bypass_sdk_transform:
+        bypass_sdk_transform()
+    ideal = args.turns * args.latency
+    print(f"overhead vs ideal: {args.turns} turns, L = {args.latency * 1000:.0f} ms, ideal {ideal:.1f} s, "
+          f"reply {DEFAULT_REPLY!r}, {args.repeats} repeats, server "
+          f"{'in-process thread' if args.server_in_process else 'child process'}, "
+          f"{'TUI attached' if args.with_tui else 'headless'}, store attached, cores: {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f}"
+          + (", openai SDK params transform BYPASSED (diagnostic)" if args.bypass_sdk_transform else ""))
+    results: dict[int, list[dict]] = {s: [] for s in args.samples}
+    with tempfile.TemporaryDirectory(prefix="lhe-bench-") as tmp:
+        server_cm: contextlib.AbstractContextManager = (
+            contextlib.closing(_Stopper(start_server(args.latency))) if args.server_in_process
+            else FakeServerProcess(args.latency))
+        with server_cm as srv:
+            base_url = srv.base_url
+            for rep in range(args.repeats):  # sizes interleaved, so machine noise spreads over all of them
+                for samples in args.samples:
+                    r = run_once(base_url, Path(tmp) / f"r{rep}-s{samples}.db", samples, args.turns, rep,
+                                 args.with_tui)
+                    results[samples].append(r)
+                    print(f"  repeat {rep + 1}: {samples:>3} samples  wall {r['wall']:.2f} s  "
+                          f"overhead {r['wall'] / ideal:.3f}", file=sys.stderr, flush=True)
+        if not args.server_in_process and getattr(server_cm, "stats", ""):
+            print(f"server: {server_cm.stats}", file=sys.stderr)
+
+    print(f"{'samples':>7}  {'wall median':>11}  {'overhead median':>15}  {'(min..max)':>13}  "
+          f"{'req latency':>11}  {'gap/turn':>8}")
+    for samples, runs in results.items():
+        walls = [r["wall"] for r in runs]
+        wall = statistics.median(walls)
+        lat = statistics.median(r["latency_median"] for r in runs)
+        gap = wall / args.turns - lat
+        print(f"{samples:>7}  {wall:>9.2f} s  {wall / ideal:>15.3f}  "
+              f"({min(walls) / ideal:.3f}..{max(walls) / ideal:.3f})  {lat * 1000:>8.1f} ms  {gap * 1000:>5.1f} ms")
+    print("target (issue 6): overhead <= 1.10 at 64 samples")
+    return 0
+
+
+class _Stopper:
+    def __init__(self, server) -> None:
+        self.server = server
+        self.base_url = server.openai_base_url
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Store speed (issue 6): insert rate of finished turns, and loading a 100,000-turn session for replay.
+
+Part 1, insert rate. A `SessionWriter` on a fresh store (open_database: WAL, synchronous=NORMAL) gets
+RunStarted, then one TurnFinished per turn, exactly as the runner emits them: one insert and one commit
+per turn (plus the first-error update when a sample first goes wrong). Turns come sample-interleaved
+(turn 1 of every sample, then turn 2, ...), as a concurrent run delivers them; about 2% of answers are
+wrong. Printed: turns/s over the whole session and over its first and last tenth (does the rate fall
+as the table grows?), and the RunFinished handler (which computes the session summary).
+
+Part 2, replay load. From a fresh connection each time (median of repeats), the pieces a replay's first
+frame needs: open_database, `SessionReplay` (session, samples, load_turns, injections, frames),
+load_turns alone, flags_by_sample, the turn/step/task accuracy curves, bootstrap_ci (turn and task,
+1000 resamples) and summarize.
+
+Part 3 (`--with-tui`): the replay's first frame in the TUI, as `lhe-tui replay ID` opens it
+(SessionReplay, then LheApp's run screen mounted and painted, headless through Textual's run_test).
+
+    python bench/store.py                              # 10 samples x 10,000 turns = 100,000 turns
+    python bench/store.py --samples 100 --turns 1000   # same size, the paper's 100-sample shape
+    python bench/store.py --samples 4 --turns 2500 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lhe_tui.metrics import bootstrap_ci, step_accuracy, summarize, task_accuracy, turn_accuracy
+from lhe_tui.runner.config import RunConfig
+from lhe_tui.runner.events import RunFinished, RunStarted, SampleFinished, TurnFinished, TurnRecord
+from lhe_tui.session import build_task
+from lhe_tui.store.database import open_database
+from lhe_tui.store.queries import flags_by_sample, load_turns
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.store.writer import SessionWriter
+
+clock = time.perf_counter
+SESSION = "bench-store"
+TUI_IMPORT_S = 0.0
+
+
+def records(config: RunConfig, error_rate: float = 0.02):
+    """TurnRecords as the runner builds them, sample-interleaved; the model slips now and then."""
+    task = build_task(config)
+    rng = random.Random(1)
+    seen = {s.index: 0 for s in task.samples}
+    golds = {s.index: s.gold_sums() for s in task.samples}
+    now = time.time()
+    for turn in range(1, config.turns + 1):
+        for sample in task.samples:
+            gold = golds[sample.index][turn - 1]
+            turn_sum = sample.turn_sum(turn)
+            answer = gold if rng.random() > error_rate else gold + rng.choice((-1, 1)) * rng.randint(1, 10)
+            previous = seen[sample.index]
+            seen[sample.index] = answer
+            now += 0.001
+            yield TurnRecord(
+                sample=sample.index, turn=turn, keys=sample.turn_keys(turn), key_values=sample.turn_values(turn),
+                turn_sum=turn_sum, gold_sum=gold, seen_previous=previous, expected_step=previous + turn_sum,
+                raw_reply=f"<answer>{answer}</answer>", reasoning="", answer_status="ok", model_answer=answer,
+                correct=answer == gold, step_correct=answer == previous + turn_sum, history_answer=answer,
+                tokens_in=40 + 12 * turn, tokens_out=6, latency_s=0.05, retries=0, started_at=now - 0.05,
+                finished_at=now)
+
+
+def part1(db_path: Path, config: RunConfig) -> None:
+    db = open_database(db_path)
+    task = build_task(config)
+    writer = SessionWriter(db, SESSION)
+    writer(RunStarted(session_id=SESSION, config=config.to_dict(), dictionary=task.dictionary,
+                      sample_keys=tuple(s.keys for s in task.samples), provider_label="bench:synthetic",
+                      simulated=True))
+    total = config.samples * config.turns
+    events = [TurnFinished(r) for r in records(config)]  # built beforehand: only the store is timed
+    stamps = [0.0] * (total + 1)
+    started = clock()
+    for i, event in enumerate(events):
+        writer(event)
+        stamps[i + 1] = clock() - started
+    elapsed = stamps[-1]
+    tenth = max(1, total // 10)
+    first = tenth / stamps[tenth]
+    last = tenth / (stamps[total] - stamps[total - tenth])
+    t0 = clock()
+    for sample in task.samples:
+        writer(SampleFinished(sample=sample.index, status="finished"))
+    writer(RunFinished(status="finished", wall_time_s=elapsed))
+    finish = clock() - t0
+    stored = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [SESSION]).fetchone()[0]
+    db.conn.close()
+    if stored != total:
+        raise SystemExit(f"stored {stored} turns, wanted {total}")
+    size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
+    print(f"Part 1: insert rate through SessionWriter, one commit per turn, {config.samples} samples x "
+          f"{config.turns} turns = {total:,} turns")
+    print(f"  whole session: {total / elapsed:,.0f} turns/s ({elapsed / total * 1e6:.0f} us per turn, {elapsed:.1f} s)")
+    print(f"  first {tenth:,} turns: {first:,.0f} turns/s; last {tenth:,} turns: {last:,.0f} turns/s "
+          f"(last / first {last / first:.2f})")
+    print(f"  SampleFinished x {config.samples} + RunFinished (session summary): {finish * 1e3:.0f} ms; "
+          f"store size {size / 1e6:.1f} MB")
+
+
+def timed(fn, repeats: int):
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = clock()
+        result = fn()
+        times.append(clock() - t0)
+    return statistics.median(times), result
+
+
+def part2(db_path: Path, repeats: int) -> None:
+    rows: list[tuple[str, float]] = []
+
+    def fresh():
+        return open_database(db_path, create=False)
+
+    t, db = timed(fresh, repeats)
+    rows.append(("open_database (existing store)", t))
+    t, replay = timed(lambda: SessionReplay(db, SESSION), repeats)
+    rows.append((f"SessionReplay(): session, samples, load_turns, events, {len(replay):,} frames", t))
+    t, turns = timed(lambda: load_turns(db, SESSION), repeats)
+    rows.append((f"  of which load_turns alone ({len(turns):,} TurnRecords)", t))
+    t, (correct, step) = timed(lambda: flags_by_sample(db, SESSION), repeats)
+    rows.append(("flags_by_sample", t))
+    t, _ = timed(lambda: (turn_accuracy(correct), step_accuracy(step), task_accuracy(correct)), repeats)
+    rows.append(("turn, step and task accuracy curves", t))
+    t, _ = timed(lambda: (bootstrap_ci(correct, "turn"), bootstrap_ci(correct, "task")), repeats)
+    rows.append(("bootstrap_ci turn + task (1000 resamples)", t))
+    t, _ = timed(lambda: summarize(correct, step), repeats)
+    rows.append(("summarize (first errors, fitted p, horizon)", t))
+    db.conn.close()
+
+    print(f"\nPart 2: loading the session for replay, fresh connection, median of {repeats} (seconds)")
+    for name, t in rows:
+        print(f"  {name:<72} {t:>7.3f}")
+    first_frame = sum(t for name, t in rows if not name.startswith("  "))
+    print(f"  {'sum (everything but the UI render; load_turns counted once)':<72} {first_frame:>7.3f}")
+    print("  target (issue 6): replay first frame < 1 s (the TUI's part: --with-tui)")
+
+
+def part3(db_path: Path, repeats: int) -> None:
+    """Open the replay in the TUI, as `lhe-tui replay ID` does, and wait for the run screen's first frame."""
+    import asyncio
+
+    from lhe_tui.ui.app import LheApp
+    from lhe_tui.ui.screens.run import RunScreen
+
+    async def first_frame(app) -> float:
+        async with app.run_test(size=(160, 48)) as pilot:
+            while not (isinstance(app.screen, RunScreen) and app.screen.is_mounted):
+                await pilot.pause()
+            await pilot.pause()  # the mount's flush and the first paint
+            return clock()
+
+    loads, frames = [], []
+    for _ in range(repeats):
+        t0 = clock()
+        db = open_database(db_path, create=False)
+        replay = SessionReplay(db, SESSION)
+        t1 = clock()
+        app = LheApp(db_path, replay=replay, replay_autoplay=False)
+        t2 = asyncio.run(first_frame(app))
+        db.conn.close()
+        loads.append(t1 - t0)
+        frames.append(t2 - t1)
+    load, frame = statistics.median(loads), statistics.median(frames)
+    print(f"\nPart 3: replay first frame in the TUI (LheApp, run_test 160x48, paused at the start), "
+          f"median of {repeats} (seconds)")
+    print(f"  {'open_database + SessionReplay()':<72} {load:>7.3f}")
+    print(f"  {'LheApp() to the run screen mounted and painted':<72} {frame:>7.3f}")
+    print(f"  {'first frame (sum)':<72} {load + frame:>7.3f}   target < 1 s")
+    print(f"  (importing the TUI, once per process, not counted: {TUI_IMPORT_S:.3f})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--turns", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--db", type=Path, help="keep the store here (default: a temporary folder)")
+    parser.add_argument("--with-tui", action="store_true", help="also time the replay's first frame in the TUI")
+    args = parser.parse_args(argv)
+    if args.with_tui:
+        try:
+            t0 = clock()
+            import lhe_tui.ui.app  # noqa: F401  (lazily: the rest of this benchmark must not need Textual)
+            global TUI_IMPORT_S
+            TUI_IMPORT_S = clock() - t0
+        except ImportError as exc:
+            print(f"replay first frame with the TUI: not available yet ({exc})", file=sys.stderr)
+            return 2
+    config = RunConfig(provider="sim", turns=args.turns, samples=args.samples, concurrency=args.samples).validate()
+    print(f"python {sys.version.split()[0]}, cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="lhe-bench-") as tmp:
+        db_path = args.db or Path(tmp) / "store.db"
+        if db_path.exists():
+            raise SystemExit(f"{db_path} exists; give a new path")
+        part1(db_path, config)
+        part2(db_path, args.repeats)
+        if args.with_tui:
+            part3(db_path, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
