@@ -4,8 +4,9 @@ Prints, from short sessions stored in a throw-away database (medians over repeti
   - seconds per turn and output tokens/s in direct and cot mode (1 sample, so the server reuses the
     evaluated prefix of the growing history; turn 1, which evaluates the whole ~1000-token system
     prompt, is shown apart);
-  - turns per minute at 1 and at 4 concurrent samples (the server runs one request at a time, and
-    switching between samples' histories costs a fresh prompt evaluation).
+  - turns per minute at 1 and at 4 concurrent samples (the server computes one reply at a time; the
+    local provider lets one sample's turns follow each other so the server re-uses the evaluated
+    history, see StickySlot).
 
     python bench/local_model.py [--repeats 3] [--server-arg=--cache --server-arg=True]
 
@@ -80,6 +81,12 @@ def throughput(server: LocalModelServer, db, samples: int, turns: int, repeats: 
           f"{', '.join(f'{r:.1f}' for r in rates)})", flush=True)
 
 
+def describe(server: LocalModelServer, server_args: list[str]) -> None:
+    print(f"server: {server.model_name} ({Path(server.model_path).name}) ready in {server.startup_s:.1f} s, "
+          f"n_ctx {server.n_ctx}, {server.n_threads} thread(s), prompt cache {'on' if server.cache else 'off'} "
+          f"{' '.join(server_args)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -89,16 +96,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
           f"load average before: {os.getloadavg()[0]:.2f}")
     try:
-        with tempfile.TemporaryDirectory() as tmp, LocalModelServer(args.model_path,
-                                                                    extra_args=tuple(args.server_arg)) as server:
-            print(f"server: {server.model_name} ({Path(server.model_path).name}) ready in {server.startup_s:.1f} s, "
-                  f"n_ctx {server.n_ctx}, {server.n_threads} threads {' '.join(args.server_arg)}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
             db = open_database(Path(tmp) / "bench.db")
-            per_turn(server, db, "direct", turns=10, max_tokens=16, repeats=args.repeats)
-            per_turn(server, db, "cot", turns=6, max_tokens=192, repeats=args.repeats)
-            throughput(server, db, samples=1, turns=20, repeats=args.repeats)
-            throughput(server, db, samples=4, turns=8, repeats=args.repeats)
-            print(f"load average after: {os.getloadavg()[0]:.2f} (other work on the machine slows every figure)")
+            with LocalModelServer(args.model_path, extra_args=tuple(args.server_arg)) as server:
+                describe(server, args.server_arg)
+                per_turn(server, db, "direct", turns=10, max_tokens=16, repeats=args.repeats)
+                per_turn(server, db, "cot", turns=6, max_tokens=192, repeats=args.repeats)
+                throughput(server, db, samples=1, turns=20, repeats=args.repeats)
+                throughput(server, db, samples=4, turns=8, repeats=args.repeats)
+        print(f"load average after: {os.getloadavg()[0]:.2f} (other work on the machine slows every figure)")
     except LheError as exc:
         raise SystemExit(f"bench: {exc}") from None
 

@@ -23,8 +23,9 @@ from lhe_tui.cli.main import main
 from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers import local_server
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
-from lhe_tui.providers.local_server import (INSTALL_HINT, LocalChatProvider, LocalModelServer, find_bundled_model,
-                                            missing_server_modules, port_is_free, resolve_model_path)
+from lhe_tui.providers.local_server import (INSTALL_HINT, LocalChatProvider, LocalModelServer, StickySlot,
+                                            find_bundled_model, missing_server_modules, port_is_free,
+                                            resolve_model_path)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,6 +161,30 @@ async def test_cancelled_start_leaves_no_process(monkeypatch, tmp_path):
         await task
     assert pid_gone(server.pid)
     assert not server.log_path.exists()
+
+
+async def _slot_order(slot: StickySlot, fail_at: tuple[int, int] | None = None) -> list[int]:
+    order: list[int] = []
+
+    async def sample(index: int) -> None:
+        for turn in range(3):
+            await slot.acquire(index)
+            order.append(index)
+            await asyncio.sleep(0.005)  # the request
+            slot.release(keep_for_owner=(index, turn) != fail_at)
+            await asyncio.sleep(0.001)  # the runner's bookkeeping between turns
+
+    await asyncio.gather(*(sample(i) for i in range(3)))
+    return order
+
+
+async def test_sticky_slot_runs_each_sample_to_the_end_before_the_next():
+    assert await _slot_order(StickySlot(grace=0.2)) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+async def test_slot_without_grace_takes_turns_and_a_failure_hands_it_on():
+    assert await _slot_order(StickySlot(grace=0.0)) == [0, 1, 2] * 3
+    assert await _slot_order(StickySlot(grace=0.2), fail_at=(0, 0)) == [0, 1, 1, 1, 2, 2, 2, 0, 0]
 
 
 # ---------------------------------------------------------------------------- the real model
