@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx2
 import anthropic
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
-from lhe_tui.providers.failures import from_sdk_error
+from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 DEFAULT_MAX_TOKENS = 1024
@@ -48,7 +47,7 @@ class AnthropicProvider(Provider):
         thinking: list[str] = []
         tokens_in = tokens_out = None
         stop_reason = None
-        try:
+        with translated_errors("anthropic", anthropic, anthropic.AnthropicError):
             stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
             async for event in stream:
                 if event.type == "message_start":
@@ -56,9 +55,7 @@ class AnthropicProvider(Provider):
                 elif event.type == "content_block_delta":
                     delta = event.delta
                     if delta.type == "text_delta":
-                        for kind, piece in splitter.feed(delta.text):
-                            if on_delta:
-                                on_delta(kind, piece)
+                        splitter.feed_to(delta.text, on_delta)
                     elif delta.type == "thinking_delta":
                         thinking.append(delta.thinking)
                         if on_delta:
@@ -68,13 +65,7 @@ class AnthropicProvider(Provider):
                     stop_reason = event.delta.stop_reason
                 elif event.type == "message_stop":
                     stop_reason = stop_reason or "end_turn"
-        except anthropic.AnthropicError as exc:
-            raise from_sdk_error("anthropic", exc, anthropic) from exc
-        except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
-            raise ProviderError(f"anthropic: connection lost ({exc.__class__.__name__})", transient=True) from exc
-        for kind, piece in splitter.flush():
-            if on_delta:
-                on_delta(kind, piece)
+        splitter.flush_to(on_delta)
         if stop_reason is None:
             raise ProviderError("anthropic: stream ended before the reply was complete", transient=True)
         return Reply(text="".join(splitter.text), reasoning="".join(thinking) + "".join(splitter.reasoning),

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import httpx2
 
 from lhe_tui.errors import ProviderError
 
@@ -55,3 +61,14 @@ def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderEr
         return ProviderError(f"{provider}: cannot connect ({_short(str(exc.__cause__ or exc))})", transient=True)
     return ProviderError(f"{provider}: stream broke off ({exc.__class__.__name__}: {_short(str(exc))})",
                          transient=True)
+
+
+@contextmanager
+def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseException]) -> Iterator[None]:
+    """Around a request and its stream: SDK errors and dropped connections become ProviderErrors."""
+    try:
+        yield
+    except sdk_base_error as exc:
+        raise from_sdk_error(provider, exc, sdk) from exc
+    except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
+        raise ProviderError(f"{provider}: connection lost ({exc.__class__.__name__})", transient=True) from exc

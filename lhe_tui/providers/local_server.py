@@ -33,7 +33,7 @@ import openai
 
 from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
-from lhe_tui.providers.failures import from_sdk_error
+from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.providers.reasoning import ThinkSplitter
 from lhe_tui.runner.config import RunConfig
@@ -454,12 +454,8 @@ class LocalChatProvider(OpenAIChatProvider):
         params = self.request_params(messages)
         params.pop("stream_options", None)
         params["stream"] = False
-        try:
+        with translated_errors("local", openai, openai.OpenAIError):
             response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
-        except openai.OpenAIError as exc:
-            raise from_sdk_error("local", exc, openai) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise ProviderError(f"local: connection lost ({exc.__class__.__name__})", transient=True) from exc
         if not response.choices:
             raise ProviderError("local: the server returned no choices", transient=True)
         choice = response.choices[0]

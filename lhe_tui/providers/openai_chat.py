@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx2
 import openai
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
-from lhe_tui.providers.failures import from_sdk_error
+from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -45,7 +44,7 @@ class OpenAIChatProvider(Provider):
         native_reasoning: list[str] = []
         usage = None
         finish_reason = None
-        try:
+        with translated_errors("openai", openai, openai.OpenAIError):
             stream = await self.client.chat.completions.create(**self.request_params(messages))  # type: ignore[call-overload]
             async for chunk in stream:
                 if chunk.usage is not None:
@@ -59,18 +58,10 @@ class OpenAIChatProvider(Provider):
                         if on_delta:
                             on_delta("reasoning", reasoning)
                     if delta.content:
-                        for kind, piece in splitter.feed(delta.content):
-                            if on_delta:
-                                on_delta(kind, piece)
+                        splitter.feed_to(delta.content, on_delta)
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
-        except openai.OpenAIError as exc:
-            raise from_sdk_error("openai", exc, openai) from exc
-        except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
-            raise ProviderError(f"openai: connection lost ({exc.__class__.__name__})", transient=True) from exc
-        for kind, piece in splitter.flush():
-            if on_delta:
-                on_delta(kind, piece)
+        splitter.flush_to(on_delta)
         if finish_reason is None:
             raise ProviderError("openai: stream ended before the reply was complete", transient=True)
         return Reply(text="".join(splitter.text), reasoning="".join(native_reasoning) + "".join(splitter.reasoning),

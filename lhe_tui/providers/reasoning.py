@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lhe_tui.providers.base import DeltaKind
+from lhe_tui.providers.base import DeltaKind, OnDelta
 
 _OPEN, _CLOSE = "<think>", "</think>"
 
@@ -39,12 +39,25 @@ class ThinkSplitter:
         self._buffer = ""
         return out
 
+    def feed_to(self, chunk: str, on_delta: OnDelta | None) -> None:
+        """Feed a chunk and pass its pieces on to `on_delta` (if any)."""
+        _forward(self.feed(chunk), on_delta)
+
+    def flush_to(self, on_delta: OnDelta | None) -> None:
+        _forward(self.flush(), on_delta)
+
     def _emit(self, out: list[tuple[DeltaKind, str]], piece: str) -> None:
         if not piece:
             return
         kind: DeltaKind = "reasoning" if self._inside else "text"
         (self.reasoning if self._inside else self.text).append(piece)
         out.append((kind, piece))
+
+
+def _forward(pieces: list[tuple[DeltaKind, str]], on_delta: OnDelta | None) -> None:
+    if on_delta:
+        for kind, piece in pieces:
+            on_delta(kind, piece)
 
 
 def _partial_suffix(buffer: str, tag: str) -> int:
