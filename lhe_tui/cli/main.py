@@ -54,8 +54,6 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
     rates = parse_rates(args.rates)
     config = config_from_args(args)
-    if args.target_turn > 1 and args.turns < args.target_turn:
-        config = config.__class__(**{**config.__dict__, "turns": args.target_turn})
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
