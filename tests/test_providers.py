@@ -61,6 +61,24 @@ async def test_openai_streams_text_usage_and_native_reasoning(server):
     assert server.requests[-1].headers["authorization"] == "Bearer sk-test"
 
 
+async def test_openai_sends_what_the_sdk_create_would_send(server):
+    """The provider posts through the SDK's low-level `post` (no params transform): the request must be the
+    one `chat.completions.create(**request_params)` sends, body and headers (bar per-request ids)."""
+    provider = OpenAIChatProvider("m", GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
+                                  api_key="sk-test", base_url=server.openai_base_url)
+    await provider.complete(MESSAGES, META)
+    ours = server.requests[-1]
+    stream = await provider.client.chat.completions.create(**provider.request_params(MESSAGES))
+    async for _chunk in stream:
+        pass
+    await provider.aclose()
+    sdk = server.requests[-1]
+    assert (ours.method, ours.path, ours.body) == (sdk.method, sdk.path, sdk.body)
+    varying = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key"}
+    assert {k: v for k, v in ours.headers.items() if k not in varying} == \
+        {k: v for k, v in sdk.headers.items() if k not in varying}
+
+
 async def test_openai_think_tags_split_from_answer():
     with FakeLLMServer(lambda body: ScriptedReply(text="<think>7+5=12</think><answer>12</answer>",
                                                   chunks=["<thi", "nk>7+5", "=12</th", "ink><answer>12</answer>"])) as srv:
