@@ -1,0 +1,62 @@
+"""SessionWriter's prepared-statement hot path stores exactly what the sqlite-utils row (turn_row) held."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lhe_tui.runner.events import Injected, RetryScheduled, RunStarted, TurnFinished, TurnRecord
+from lhe_tui.store.database import open_database
+from lhe_tui.store.writer import TURN_COLUMNS, SessionWriter, turn_params, turn_row
+
+ints = st.integers(-10**6, 10**6)
+records = st.builds(
+    TurnRecord, sample=st.integers(0, 3), turn=st.integers(1, 50),
+    keys=st.lists(st.text("abcdefgh", min_size=5, max_size=5), min_size=1, max_size=4).map(tuple),
+    key_values=st.lists(st.integers(-99, 99), min_size=1, max_size=4).map(tuple), turn_sum=ints, gold_sum=ints,
+    seen_previous=ints, expected_step=ints, raw_reply=st.text(max_size=40), reasoning=st.text(max_size=40),
+    answer_status=st.sampled_from(["ok", "format", "invalid"]), model_answer=st.none() | ints,
+    correct=st.booleans(), step_correct=st.booleans(), history_answer=st.none() | ints, injected=st.booleans(),
+    tokens_in=st.none() | st.integers(0, 10**6), tokens_out=st.none() | st.integers(0, 10**6),
+    latency_s=st.floats(0, 100), retries=st.integers(0, 9), started_at=st.floats(0, 2e9),
+    finished_at=st.floats(0, 2e9))
+
+
+def test_turn_columns_are_the_turns_table():
+    db = open_database(":memory:")
+    assert set(TURN_COLUMNS) == set(db["turns"].columns_dict)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records)
+def test_turn_params_are_turn_row_in_column_order(record):
+    row = turn_row("s", record)
+    assert set(row) == set(TURN_COLUMNS)
+    assert turn_params("s", record) == tuple(row[c] for c in TURN_COLUMNS)
+
+
+def test_writer_stores_turns_first_errors_and_events(tmp_path):
+    db = open_database(tmp_path / "s.db")
+    writer = SessionWriter(db, "s")
+    writer(RunStarted(session_id="s", config={"provider": "sim", "turns": 2}, dictionary={"apple": 1},
+                      sample_keys=(("apple",), ("apple",)), provider_label="sim", simulated=True))
+    base = dict(keys=("apple",), key_values=(1,), turn_sum=1, seen_previous=0, expected_step=1,
+                answer_status="ok", raw_reply="<answer>1</answer>", reasoning="")
+    good = TurnRecord(sample=0, turn=1, gold_sum=1, model_answer=1, correct=True, step_correct=True,
+                      history_answer=1, tokens_in=10, latency_s=0.5, **base)
+    bad = TurnRecord(sample=1, turn=1, gold_sum=1, model_answer=3, correct=False, step_correct=False,
+                     history_answer=3, **base)
+    writer(TurnFinished(good))
+    writer(TurnFinished(bad))
+    writer(RetryScheduled(sample=0, turn=2, attempt=1, delay_s=0.1, message="503"))
+    writer(Injected(sample=0, turn=1, original=1, injected=5, source="manual"))
+    rows = {r["sample"]: r for r in db["turns"].rows}
+    assert rows[1] == turn_row("s", bad)
+    assert rows[0] == {**turn_row("s", good), "history_answer": 5, "injected": 1}
+    first_errors = {r["sample"]: r["first_error_turn"] for r in db["samples"].rows}
+    assert first_errors == {0: None, 1: 1}
+    events = [(e["kind"], e["sample"], e["turn"], json.loads(e["payload_json"]))
+              for e in db.query("SELECT * FROM events ORDER BY id")]
+    assert [e[:3] for e in events] == [("run_started", None, None), ("retry", 0, 2), ("injected", 0, 1)]
+    assert events[2][3]["injected"] == 5
+    assert not db.conn.in_transaction, "every event is committed when handled"
