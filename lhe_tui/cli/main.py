@@ -31,9 +31,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import run_headless
+    from lhe_tui.runner.config import RunConfig
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.queries import resolve_session_id
+    from lhe_tui.store.queries import load_session, resolve_session_id
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
@@ -41,10 +42,22 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         from lhe_tui.ui.launch import launch_tui
 
         return launch_tui(args, resume_id=session_id)
-    prepared = prepare_resume(db, session_id, stream_deltas=False)
-    config = prepared.runner.config
-    done = sum(len(h) for h in prepared.runner.history.values())
-    return run_headless(prepared, db, config.samples * config.turns - done)
+
+    def resume(provider=None) -> int:
+        prepared = prepare_resume(db, session_id, provider=provider, stream_deltas=False)
+        config = prepared.runner.config
+        done = sum(len(h) for h in prepared.runner.history.values())
+        return run_headless(prepared, db, config.samples * config.turns - done)
+
+    stored = RunConfig.from_dict(load_session(db, session_id)["config"])
+    if stored.provider == "local" and not stored.base_url:   # its own llama.cpp server, as `run` had
+        from lhe_tui.providers.local_server import prepare_local_server
+
+        server, _, provider = prepare_local_server(stored)
+        print("lhe-tui: starting the local model server…", file=sys.stderr, flush=True)
+        with server:
+            return resume(provider)
+    return resume()
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -72,8 +85,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False)
-    curves = [session_curves(db, resolve_session_id(db, sid)) for sid in args.session_ids]
-    turns = parse_turns(args.at) or default_turns(max(c.n_turns for c in curves))
+    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
+    turns = parse_turns(args.at)
+    if args.tui:
+        from lhe_tui.ui.app import LheApp
+
+        db.conn.close()
+        app = LheApp(args.db, compare=ids, theme=getattr(args, "theme", None), compare_turns=turns)
+        app.run()
+        return app.return_code or 0
+    curves = [session_curves(db, sid) for sid in ids]
+    turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns)))
     return 0
 

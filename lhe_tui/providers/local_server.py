@@ -230,11 +230,20 @@ class LocalModelServer:
 
     # -- start -----------------------------------------------------------------------------
 
-    def _spawn(self) -> None:
+    def resolve(self) -> "LocalModelServer":
+        """Check the install, find the GGUF, name it and pick the port, without starting anything.
+
+        After this `base_url` and `model_name` are final, so a run can be prepared (and its session
+        stored under the served model's name) before the server is up. Idempotent."""
         check_server_installed()
-        self.model_path = resolve_model_path(self.requested_path)
-        self.model_name = self.requested_name or default_model_name(self.model_path)
+        if self.model_path is None:
+            self.model_path = resolve_model_path(self.requested_path)
+            self.model_name = self.requested_name or default_model_name(self.model_path)
         self.port = self.port or free_port(self.host)
+        return self
+
+    def _spawn(self) -> None:
+        self.resolve()
         fd, name = tempfile.mkstemp(prefix="lhe-tui-llama-server-", suffix=".log")
         self.log_path = Path(name)
         self._log_file = os.fdopen(fd, "wb")
@@ -485,6 +494,14 @@ def local_config(config: RunConfig, server: LocalModelServer) -> RunConfig:
     """The config as stored with the session: the served model's name and the GGUF it came from."""
     return dataclasses.replace(config, model=server.model_name,
                                model_path=str(server.model_path) if server.model_path else config.model_path)
+
+
+def prepare_local_server(config: RunConfig) -> tuple[LocalModelServer, RunConfig, LocalChatProvider]:
+    """The server (resolved, not started), the config as stored, and the provider that talks to it.
+    A missing extra or GGUF fails here, before anything starts."""
+    server = server_for(config).resolve()
+    run_config = local_config(config, server)
+    return server, run_config, make_local_provider(run_config, server)
 
 
 # ---------------------------------------------------------------------------- headless entry point

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.errors import LheError
+from lhe_tui.providers.factory import check_credentials
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
@@ -23,21 +24,47 @@ from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, regis
 
 def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
     """Prepare a run whose store writer has its own connection (used from the run's thread)."""
-    from lhe_tui.providers.factory import check_credentials
     from lhe_tui.session import prepare_run
 
     config.validate()                      # bad flags fail before any file is created
     check_credentials(config)
+    server = None
     if config.provider == "local" and not config.base_url:
-        raise LheError("--provider local in the TUI needs a running server: pass --base-url "
-                       "(or use `lhe-tui run --headless`, which starts one)")
+        from lhe_tui.providers.local_server import prepare_local_server
+
+        # Our own llama.cpp server: resolved now (a missing extra or GGUF fails here, before the app),
+        # started by the run on its loop, stopped when the run ends.
+        server, config, provider = prepare_local_server(config)
+        prepare_kwargs = {**prepare_kwargs, "provider": provider, "base_url": server.base_url}
     db = open_database(db_path)
     try:
         prepared = prepare_run(config, db, **prepare_kwargs)
     except BaseException:
         db.conn.close()
         raise
-    return LiveRun(prepared, db=db)
+    return LiveRun(prepared, db=db, server=server)
+
+
+def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
+    """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
+    from lhe_tui.session import prepare_resume
+    from lhe_tui.store.queries import load_session
+
+    db = open_database(db_path, create=False)
+    try:
+        config = RunConfig.from_dict(load_session(db, session_id)["config"])
+        server = provider = None
+        if config.provider == "local" and not config.base_url:
+            from lhe_tui.providers.local_server import prepare_local_server
+
+            server, _, provider = prepare_local_server(config)
+        else:
+            check_credentials(config)
+        prepared = prepare_resume(db, session_id, provider=provider)
+    except BaseException:
+        db.conn.close()
+        raise
+    return LiveRun(prepared, db=db, server=server)
 
 
 class LheApp(App[int]):
@@ -53,7 +80,8 @@ class LheApp(App[int]):
     def __init__(self, db_path: Path, *, live: LiveRun | None = None, replay: SessionReplay | None = None,
                  theme: str | None = None, themes: ThemeLoadResult | None = None,
                  new_run_defaults: RunConfig | None = None, replay_speed: float = 1.0,
-                 replay_autoplay: bool = True, open_form: bool = False) -> None:
+                 replay_autoplay: bool = True, open_form: bool = False, compare: list[str] | None = None,
+                 compare_turns: list[int] | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.db = open_database(self.db_path)
@@ -63,6 +91,7 @@ class LheApp(App[int]):
         self.replay_autoplay = replay_autoplay
         self.new_run_defaults = new_run_defaults or RunConfig(samples=8, turns=200, sim_delay=0.01)
         self._open_form = open_form
+        self._initial_compare = (compare or [], compare_turns)
         self.theme_result = themes if themes is not None else load_themes(theme_search_dirs())
         register_themes(self, self.theme_result)
         self._theme_notice = ""
@@ -88,6 +117,8 @@ class LheApp(App[int]):
             self.push_screen(SessionsScreen())
             if self._open_form:
                 self.action_new_run()
+            elif self._initial_compare[0]:
+                self.open_compare(*self._initial_compare)
 
     # ---- navigation -----------------------------------------------------------------------------------
     def live_runs(self) -> list[RunScreen]:
@@ -132,6 +163,38 @@ class LheApp(App[int]):
     def push_screen_to(self, screen: Screen) -> None:
         while self.screen is not screen and len(self.screen_stack) > 2:
             self.pop_screen()
+
+    def open_compare(self, session_ids: list[str], turns: list[int] | None = None) -> None:
+        """Runs overlay in the compare screen, probes in the probe view; a mix is refused with a notice."""
+        from lhe_tui.ui.screens.compare import comparison_screen
+
+        screen = comparison_screen(self.db, session_ids, turns)
+        if isinstance(screen, str):
+            self.notify(screen, title="cannot compare", severity="warning", markup=False)
+        else:
+            self.push_screen(screen)
+
+    def resume_session(self, session_id: str) -> bool:
+        """What `lhe-tui resume ID` does, in the TUI; a refusal is a notification, never a traceback."""
+        from lhe_tui.ui.resume import resume_problem
+
+        if self.live_runs():
+            self.notify("a run is already going: stop it first (x in its view)", title="cannot resume",
+                        severity="warning")
+            return False
+        try:
+            problem = resume_problem(self.db, session_id)
+            if problem is not None:
+                raise LheError(problem)
+            live = resume_live_run(self.db_path, session_id)
+        except LheError as exc:
+            self.notify(str(exc), title="cannot resume", severity="warning", markup=False)
+            return False
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
+            self.notify(f"{type(exc).__name__}: {exc}", title="cannot resume", severity="error", markup=False)
+            return False
+        self.push_screen(RunScreen(live=live))
+        return True
 
     def open_replay(self, session_id: str) -> None:
         """Load the session in a thread (a long one takes seconds), then show it."""

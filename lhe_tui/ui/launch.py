@@ -16,7 +16,7 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.ui.app import LheApp, start_live_run
-    from lhe_tui.ui.live import LiveRun
+    from lhe_tui.ui.live import NOT_STARTED, LiveRun
     from lhe_tui.ui.themes import load_themes, theme_search_dirs
 
     db_path = args.db
@@ -28,10 +28,9 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
         db = open_database(db_path, create=False)
         replay = SessionReplay(db, resolve_session_id(db, replay_id))
     elif resume_id is not None:
-        from lhe_tui.session import prepare_resume
+        from lhe_tui.ui.app import resume_live_run
 
-        writer = open_database(db_path, create=False)
-        live = LiveRun(prepare_resume(writer, resume_id), db=writer)
+        live = resume_live_run(db_path, resume_id)
     elif probe is not None:
         from lhe_tui.probe import prepare_probe
 
@@ -43,7 +42,10 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
                  themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG)
     app.run()
-    if live is not None and live.finished:
+    if live is not None and live.finished and (live.starting or live.status == NOT_STARTED):
+        print("lhe-tui: the run never started (the local model server did not come up); nothing was stored",
+              file=sys.stderr)
+    elif live is not None and live.finished:
         status = live.status or "ended"
         print(f"lhe-tui: session {live.session_id} {status}; replay it with `lhe-tui replay {live.session_id}`",
               file=sys.stderr)

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from lhe_tui.runner.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.feed import EventFeed, RunModel
-from lhe_tui.ui.live import LiveRun
+from lhe_tui.ui.live import NOT_STARTED, LiveRun
 from lhe_tui.ui.widgets.decay_plot import DecayData, DecayPlot, compute_decay
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
 from lhe_tui.ui.widgets.reply_view import ReplyView
@@ -135,6 +135,11 @@ class RunScreen(Screen):
         if self.live is not None:
             if self.live.resumed:
                 self._preload_resumed()
+            if self.live.server is not None and not self.live.resumed:
+                self.model.config = self.live.config.to_dict()
+                self.model.message = "starting the local model server…"
+                self.notify(f"starting the local model server ({self.live.config.model}); the first turn "
+                            f"follows when it answers", title="local model", timeout=6)
             self.run_worker_ = self.run_worker(self.live.drive, name="run", group="run", exclusive=True,
                                                exit_on_error=False, thread=True,
                                                description=f"run {self.live.session_id}")
@@ -272,6 +277,10 @@ class RunScreen(Screen):
                 self._set_decay(worker.result)
             elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
                 self._metrics_busy = False
+        elif worker.group == "run" and event.state == WorkerState.SUCCESS and worker.result == NOT_STARTED:
+            self.model.status = NOT_STARTED
+            self.model.message = "stopped before the local model server answered; nothing was stored"
+            self._force_redraw()
         elif worker.group == "run" and event.state == WorkerState.ERROR:
             self.model.status = "failed"
             self.model.message = f"{type(worker.error).__name__}: {worker.error}"
@@ -281,6 +290,10 @@ class RunScreen(Screen):
 
     def _on_run_finished(self, event: RunFinished) -> None:
         sid = self.model.session_id
+        if self.live is not None and self.live.runner.kind == "probe" and self.is_current:
+            from lhe_tui.ui.screens.probe import ProbeScreen
+
+            self.app.push_screen(ProbeScreen(self.live.session_id))   # the probe's point: its results table
         if event.status == "finished":
             self.notify(f"session {sid} finished and saved; replay it from the sessions screen (s)",
                         title="run finished")

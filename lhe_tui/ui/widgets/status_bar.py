@@ -111,6 +111,7 @@ class StatusBar(Static):
         t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
         if model.last_retry and model.running:
             t.append(f" · {model.last_retry}", self._s("warning"))
-        elif model.message and not model.running:
-            t.append(f" · {model.message}", self._s("error"))
+        elif model.message and (not model.running or model.status == "starting"):
+            t.append(f" · {model.message}", self._s("muted" if model.status in ("starting", "not started")
+                                                   else "error"))
         return t
