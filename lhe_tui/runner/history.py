@@ -17,7 +17,7 @@ from lhe_tui.task.prompts import user_turn
 EMPTY_REPLY = "(no reply)"
 
 
-@dataclass
+@dataclass(slots=True)
 class HistoryEntry:
     turn: int
     keys: tuple[str, ...]
@@ -60,3 +60,49 @@ class HistoryPolicy:
             messages.append({"role": "assistant", "content": entry.assistant_content()})
         messages.append({"role": "user", "content": user_turn(keys)})
         return messages
+
+
+class MessageLog:
+    """One sample's message list, kept between turns: a finished turn appends its two messages.
+
+    `messages(history, keys)` returns exactly `policy.messages(system, history, keys)` (a new list each
+    call, so a provider may keep it), but only the entries added since the previous call are rendered:
+    O(1) work per turn plus a pointer copy of the messages that are sent, instead of 2t new dicts.
+    `invalidate()` (the runner calls it on an injection, which rewrites an entry already rendered), a
+    different history list, or a history that got shorter makes the next call rebuild from scratch.
+    With a window only the last `window` entries are kept rendered (trimmed in amortised O(1)).
+    """
+
+    def __init__(self, policy: HistoryPolicy, system: str) -> None:
+        self.policy = policy
+        self.system_message: Message = {"role": "system", "content": system}
+        self._pairs: list[Message] = []   # user, assistant, user, assistant, ... for history[_first:_covered]
+        self._first = 0
+        self._covered = 0
+        self._history: list[HistoryEntry] | None = None
+        self.rebuilds = 0
+
+    def invalidate(self) -> None:
+        self._history = None
+
+    def messages(self, history: list[HistoryEntry], keys: tuple[str, ...]) -> list[Message]:
+        window = self.policy.window
+        if history is not self._history or len(history) < self._covered:
+            self._history = history
+            self._first = self._covered = 0 if window is None else max(0, len(history) - window)
+            self._pairs = []
+            self.rebuilds += 1
+        pairs = self._pairs
+        for entry in history[self._covered:]:
+            pairs.append({"role": "user", "content": user_turn(entry.keys)})
+            pairs.append({"role": "assistant", "content": entry.assistant_content()})
+        self._covered = len(history)
+        if window is not None:
+            if self._covered - self._first > 2 * window:  # drop what fell out of the window, every ~window turns
+                drop = self._covered - window - self._first
+                del pairs[:2 * drop]
+                self._first += drop
+            visible = pairs[max(0, len(pairs) - 2 * window):] if window else []
+        else:
+            visible = pairs
+        return [self.system_message, *visible, {"role": "user", "content": user_turn(keys)}]

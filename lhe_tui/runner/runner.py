@@ -15,7 +15,7 @@ from lhe_tui.providers.base import Provider, RequestMeta
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
-from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, wrong_value
+from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.task.answer import parse_answer
 from lhe_tui.task.model import Sample, Task
@@ -39,6 +39,9 @@ class Runner:
         self.system = system_prompt(task.dictionary, task.k, config.mode)  # type: ignore[arg-type]
         self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
                                                        for s in task.samples}
+        # Per sample, the messages already rendered: a turn appends, instead of rebuilding 2t dicts.
+        self.message_logs: dict[int, MessageLog] = {s.index: MessageLog(self.policy, self.system)
+                                                    for s in task.samples}
         self.sample_status: dict[int, str] = {}
         self._unpaused = asyncio.Event()
         self._unpaused.set()
@@ -87,6 +90,9 @@ class Runner:
                 offset = wrong_value(0, random.Random(f"inject:{self.config.seed}:{sample}:{entry.turn}"))
             value = base + offset
         entry.history_answer = value
+        log = self.message_logs.get(sample)
+        if log is not None:
+            log.invalidate()  # the entry may already be rendered: the next turn rebuilds the messages
         event = Injected(sample=sample, turn=entry.turn, original=original, injected=value, source=source)
         self.bus.emit(event)
         return event
@@ -165,7 +171,7 @@ class Runner:
         previous = history[-1] if history else None
         seen = 0 if previous is None else (
             previous.history_answer if previous.history_answer is not None else previous.gold_sum)
-        messages = self.policy.messages(self.system, history, keys)
+        messages = self.message_logs[sample.index].messages(history, keys)
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
         reply, retries = await self._request(sample.index, turn, messages)
