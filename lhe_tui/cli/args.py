@@ -111,6 +111,8 @@ def build_parser() -> OneLineParser:
     compare = sub.add_parser("compare", help="compare sessions' accuracy curves")
     compare.add_argument("session_ids", nargs="+")
     compare.add_argument("--at", default=None, help="turns to report accuracy at, e.g. 10,50,100")
+    compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
+    compare.add_argument("--theme", default=argparse.SUPPRESS)
     add_db(compare)
     resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
     resume.add_argument("session_id")

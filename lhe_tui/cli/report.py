@@ -101,23 +101,36 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def compare_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One `compare_rows` row as the text `lhe-tui compare` prints (the TUI's compare table shows the same)."""
+    return tuple(_cell(v) for v in row.values())
+
+
 def compare_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="compare sessions", title_justify="left")
     for column in rows[0]:
         table.add_column(column, justify="left" if column in ("session", "label") else "right",
                          no_wrap=column == "session")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*compare_cells(row))
     return table
+
+
+PROBE_COLUMNS = ("error rate", "samples", "turn accuracy", "95% CI", "step accuracy")
+
+
+def probe_cells(r: Any) -> tuple[str, ...]:
+    """One `probe_table` row as text, for `lhe-tui show` and the TUI's probe view."""
+    return (f"{r.rate:g}", str(r.n), fmt_pct(r.accuracy), f"{fmt_pct(r.ci_low)} .. {fmt_pct(r.ci_high)}",
+            fmt_pct(r.step_accuracy))
 
 
 def probe_table_view(rows: list) -> Table:
     table = Table(title="probe: accuracy at the target turn per history error rate", title_justify="left")
-    for column in ("error rate", "samples", "turn accuracy", "95% CI", "step accuracy"):
+    for column in PROBE_COLUMNS:
         table.add_column(column, justify="right")
     for r in rows:
-        table.add_row(f"{r.rate:g}", str(r.n), fmt_pct(r.accuracy), f"{fmt_pct(r.ci_low)} .. {fmt_pct(r.ci_high)}",
-                      fmt_pct(r.step_accuracy))
+        table.add_row(*probe_cells(r))
     return table
 
 

@@ -1,4 +1,8 @@
-"""Stored sessions, with the same columns as `lhe-tui sessions`; Enter replays the highlighted one."""
+"""Stored sessions, with the same columns as `lhe-tui sessions`.
+
+Enter replays the highlighted run (a probe opens its results); space marks sessions and `c` compares the
+marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import RowKey
 
 from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
 from lhe_tui.store.queries import list_sessions
 
 STATUS_COLUMN = SESSION_COLUMNS.index("status")
+MARK = "●"
 
 
 class SessionsScreen(Screen):
@@ -24,10 +30,17 @@ class SessionsScreen(Screen):
     """
 
     BINDINGS = [
-        Binding("enter", "open", "Replay", priority=True),
+        Binding("enter", "open", "Open", priority=True),
+        Binding("space", "toggle_mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("R", "resume", "Resume", key_display="R"),
         Binding("r", "reload", "Refresh"),
         Binding("escape", "back", "Back"),
     ]
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.marked: list[str] = []    # in marking order: the compare screen's colours follow it
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sessions-title")
@@ -54,19 +67,30 @@ class SessionsScreen(Screen):
         rows = list_sessions(self.app.db)  # type: ignore[attr-defined]
         rows.reverse()  # newest first
         self.rows = {row["id"]: row for row in rows}
+        self.marked = [sid for sid in self.marked if sid in self.rows]
         table.clear()
         for row in rows:
             cells = [Text(cell) for cell in session_cells(row)]
             cells[STATUS_COLUMN].stylize(self._status_style(row.get("status") or ""))
-            table.add_row(*cells, key=row["id"])
-        db_path = getattr(self.app, "db_path", "")
-        self.query_one("#sessions-title", Static).update(f"sessions in {db_path} · {len(rows)} stored · newest first")
+            table.add_row(*cells, key=row["id"], label=self._mark_label(row["id"]))
+        self._update_title()
         empty = self.query_one("#sessions-empty", Static)
         empty.display = not rows
         empty.update("No sessions yet. Press n to start a run (the sim model needs no key).")
         if current is not None and current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.show_detail(self.selected_id())
+
+    def _update_title(self) -> None:
+        db_path = getattr(self.app, "db_path", "")
+        marked = f" · {len(self.marked)} marked (c compares)" if self.marked else ""
+        self.query_one("#sessions-title", Static).update(
+            f"sessions in {db_path} · {len(self.rows)} stored · newest first{marked}")
+
+    def _mark_label(self, session_id: str) -> Text:
+        if session_id in self.marked:
+            return Text(MARK, style=self.app.theme_variables.get("accent", ""))
+        return Text(" ")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -113,8 +137,43 @@ class SessionsScreen(Screen):
         self.open(self.selected_id())
 
     def open(self, session_id: str | None) -> None:
-        if session_id:
+        if not session_id:
+            return
+        if (self.rows.get(session_id) or {}).get("kind") == "probe":
+            from lhe_tui.ui.screens.probe import ProbeScreen
+
+            self.app.push_screen(ProbeScreen(session_id))   # its results; `r` there replays the turns
+        else:
             self.app.open_replay(session_id)  # type: ignore[attr-defined]
+
+    # ---- marks and compare ---------------------------------------------------------------------------
+    def action_toggle_mark(self) -> None:
+        session_id = self.selected_id()
+        if session_id is None:
+            return
+        if session_id in self.marked:
+            self.marked.remove(session_id)
+        else:
+            self.marked.append(session_id)
+        table = self.query_one(DataTable)
+        key = RowKey(session_id)
+        table.rows[key].label = self._mark_label(session_id)
+        first = SESSION_COLUMNS[0]
+        table.update_cell(key, first, table.get_cell(key, first))   # redraws the row with its new label
+        self._update_title()
+        if table.cursor_row < table.row_count - 1:   # like a file manager: mark and move on
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        if not self.marked:
+            self.notify("mark two or more sessions with space, then press c", title="compare", severity="warning")
+            return
+        self.app.open_compare(list(self.marked))  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        session_id = self.selected_id()
+        if session_id is not None:
+            self.app.resume_session(session_id)  # type: ignore[attr-defined]
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

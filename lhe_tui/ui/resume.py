@@ -1,0 +1,33 @@
+"""Whether the TUI may resume a stored run (`LheApp.resume_session` turns a refusal into a notification).
+
+`lhe-tui resume ID` quietly adds nothing to a complete session; in the TUI the user is told why instead.
+No Textual here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlite_utils import Database
+
+from lhe_tui.store.queries import load_session
+
+ALIVE_SECONDS = 20.0   # a "running" session whose last turn is newer than this is probably still being run
+
+
+def resume_problem(db: Database, session_id: str, *, now: float | None = None) -> str | None:
+    """Why the session cannot be resumed, or None when it can (an unfinished run that nothing is driving)."""
+    session = load_session(db, session_id)
+    if session["kind"] != "run":
+        return f"session {session_id} is a {session['kind']} session; only runs can be resumed"
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done, last = db.execute("SELECT COUNT(*), MAX(finished_at) FROM turns WHERE session_id = ?",
+                            [session_id]).fetchone()
+    if session.get("status") == "finished" or (expected and done >= expected):
+        return f"session {session_id} is complete ({done} of {expected} turns): nothing to resume"
+    if session.get("status") == "running" and last is not None:
+        age = (time.time() if now is None else now) - last
+        if age < ALIVE_SECONDS:
+            return (f"session {session_id} looks alive: a turn was stored {age:.0f} s ago (another lhe-tui may "
+                    f"be running it); if it has stopped, try again in {ALIVE_SECONDS - age:.0f} s")
+    return None
