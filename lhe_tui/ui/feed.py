@@ -116,6 +116,7 @@ class RunModel:
         self.stream = StreamState(sample=self.watched)
         self.version += 1
         self.flags_version += 1
+        self.injections_version = getattr(self, "injections_version", 0) + 1
 
     # ---- derived ----------------------------------------------------------------------------------
     @property
@@ -134,6 +135,10 @@ class RunModel:
         """(correct, step_correct) per sample, in turn order: what metrics functions take."""
         return ([[r.correct for r in s.records] for s in self.samples],
                 [[r.step_correct for r in s.records] for s in self.samples])
+
+    def injected_turns(self) -> list[int]:
+        """Turns with an injection in any sample, in order (the decay plot marks them)."""
+        return sorted({turn for state in self.samples for turn in state.injections})
 
     def elapsed(self, now: float | None = None) -> float | None:
         if self.started_at is None:
@@ -190,6 +195,7 @@ class RunModel:
         elif isinstance(event, Injected):
             state = self._ensure(event.sample)
             state.injections.pop(event.turn, None)
+            self.injections_version += 1
             row = state.row_of(event.turn)
             if row is not None:
                 state.records[row] = replace(state.records[row], injected=False, history_answer=event.original)
@@ -268,6 +274,7 @@ class RunModel:
     def _on_Injected(self, e: Injected) -> None:
         state = self._ensure(e.sample)
         state.injections[e.turn] = e
+        self.injections_version += 1
         row = state.row_of(e.turn)
         if row is not None:
             state.records[row] = replace(state.records[row], injected=True, history_answer=e.injected)

@@ -133,5 +133,9 @@ class LiveRun:
     def inject(self, sample: int, offset: int | None = None, value: int | None = None) -> None:
         self._call(lambda: self.runner.inject(sample, offset=offset, value=value))
 
+    def inject_all(self, offset: int | None = None, value: int | None = None) -> None:
+        """Every sample with a finished turn; each draws its own random offset when none is given."""
+        self._call(lambda: self.runner.inject_all(offset=offset, value=value))
+
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)

@@ -78,13 +78,14 @@ class RunScreen(Screen):
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
         Binding("g", "toggle_charts", "Charts"),
         Binding("i", "inject", "Inject"),
+        Binding("I", "inject_dialog", "Inject…", key_display="I"),
         Binding("v", "toggle_values", "Key values", show=False),
         Binding("f", "follow", "Follow newest", show=False),
         Binding("home", "restart", "Restart replay", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
-    LIVE_ONLY = {"stop", "inject"}
+    LIVE_ONLY = {"stop", "inject", "inject_dialog"}
     REPLAY_ONLY = {"step_back", "step_forward", "slower", "faster", "restart"}
 
     def __init__(self, *, live: LiveRun | None = None, player: ReplayPlayer | None = None,
@@ -234,8 +235,12 @@ class RunScreen(Screen):
             self.sum_chart.sync(watched, force=force)
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)
-        if force and shown(self.decay_plot):
-            self.decay_plot.set_data(self.decay)
+        if shown(self.decay_plot):
+            if force:
+                self.decay_plot.set_data(self.decay, model.injected_turns())
+            elif self.decay_plot.injections_version != model.injections_version:
+                self.decay_plot.set_injected(model.injected_turns())
+            self.decay_plot.injections_version = model.injections_version
 
     def _source_info(self) -> SourceInfo:
         if self.player is None:
@@ -363,6 +368,39 @@ class RunScreen(Screen):
             self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
             return
         self.live.inject(self.model.watched)
+
+    def action_inject_dialog(self) -> None:
+        """Ask for an offset or a value (and whether for every sample), then inject."""
+        from lhe_tui.ui.screens.inject import InjectScreen
+
+        if self.live is None or not self.model.running:
+            return
+        index = self.model.watched
+        state = self.model.sample(index)
+        if state is not None and state.records:
+            last = state.records[-1]
+            seen = last.history_answer
+            about = (f"s{index}'s latest finished turn is {last.turn}: the model's history shows "
+                     f"{'no answer' if seen is None else seen} there (gold {last.gold_sum}).")
+        else:
+            about = f"s{index} has no finished turn yet (every sample at once may still have some)."
+        about += " The run goes on meanwhile: Enter injects into each sample's latest finished turn."
+        self.app.push_screen(InjectScreen(about), self._inject_requested)
+
+    def _inject_requested(self, request) -> None:
+        if request is None or self.live is None:
+            return
+        if not self.model.running:
+            self.notify("the run is over: nothing was injected", severity="warning")
+            return
+        if request.all_samples:
+            self.live.inject_all(offset=request.offset, value=request.value)
+        else:
+            state = self.model.sample(self.model.watched)
+            if state is None or not state.records:
+                self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
+                return
+            self.live.inject(self.model.watched, offset=request.offset, value=request.value)
 
     def action_first_error(self) -> None:
         index = self.model.watched

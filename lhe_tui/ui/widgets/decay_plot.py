@@ -3,6 +3,7 @@ the theory curve p^t from the fitted step accuracy, and H_0.5 marked. Same metri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lhe_tui.metrics import (RunSummary, bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
@@ -36,7 +37,13 @@ def compute_decay(correct: list[list[bool]], step: list[list[bool]], *, with_ci:
                      task_low=low, task_high=high, theory=theory)
 
 
-def decay_figure(data: DecayData | None) -> Figure:
+def injection_marks(turns: Sequence[int]) -> tuple[Mark, ...]:
+    """A vertical mark at each injected turn, labelled once (the sum chart and the decay plot share it)."""
+    return tuple(Mark(turn, color="accent", label="" if n else "injected") for n, turn in enumerate(turns))
+
+
+def decay_figure(data: DecayData | None, injected: Sequence[int] = ()) -> Figure:
+    """`injected`: turns where any sample's history was corrupted, marked on the plot."""
     if data is None or not data.task:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
@@ -51,6 +58,7 @@ def decay_figure(data: DecayData | None) -> Figure:
         bands = (Band(x, data.task_low, data.task_high),)
     marks = ((Mark(s.horizon_measured, color="error", label=f"H0.5={s.horizon_measured}"),)
              if s.horizon_measured is not None else ())
+    marks += injection_marks([t for t in injected if t <= len(data.task)])
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
     if s.fitted_p is not None:
         parts.append(f"p={s.fitted_p:.4f}")
@@ -64,7 +72,15 @@ class DecayPlot(PlotView):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data: DecayData | None = None
+        self.injected: tuple[int, ...] = ()
+        self.injections_version = -1      # the run model's, when `injected` was last taken from it
 
-    def set_data(self, data: DecayData | None) -> None:
+    def set_data(self, data: DecayData | None, injected: Sequence[int] | None = None) -> None:
         self.data = data
-        self.show(decay_figure(data))
+        if injected is not None:
+            self.injected = tuple(injected)
+        self.show(decay_figure(data, self.injected))
+
+    def set_injected(self, injected: Sequence[int]) -> None:
+        if tuple(injected) != self.injected:
+            self.set_data(self.data, injected)

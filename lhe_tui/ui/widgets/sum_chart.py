@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.widgets.decay_plot import injection_marks
 from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
 
 
@@ -21,8 +22,7 @@ def sum_figure(state: SampleState | None) -> Figure:
     title = f"s{state.index} running sum: model vs gold"
     if state.first_error is not None:
         marks.append(Mark(state.first_error, color="error", label=f"first error t{state.first_error}"))
-    for n, turn in enumerate(sorted(state.injections)):
-        marks.append(Mark(turn, color="accent", label="" if n else "injected"))
+    marks.extend(injection_marks(sorted(state.injections)))
     return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn")
 
 
