@@ -30,6 +30,20 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   against gold with the first error marked, and the accuracy decay across samples (turn, step and
   task accuracy, the task curve's 95% bootstrap band, the theory curve p^t, H_0.5 marked).
 
+## Compare (mark sessions with `space`, then `c`)
+
+The marked runs' **task accuracy** (lines) and **turn accuracy** (dots) over turns in one plot, one
+colour per session, with a faint line at 0.5 (a task curve crosses it at that session's H_0.5). The
+table is what `lhe-tui compare ID ID …` prints: H_0.5, the median first error, the fitted p and
+turn/task accuracy at the turns typed above it. `lhe-tui compare ID ID --tui` opens this screen.
+
+## Probe results
+
+A target-turn probe (`lhe-tui probe --target-turn T …`, paper Fig. 5) asks the model at turn T only,
+after a synthetic history with error rate r. Its view plots accuracy at T against r with the 95%
+bootstrap CI as bars, over the table `lhe-tui show` prints. It opens when a live probe ends and with
+Enter on a probe session; marking several probes and pressing `c` overlays them.
+
 ## Keys
 
 | key | run view |
@@ -45,6 +59,20 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
 | `,` `.` | replay: one turn of the watched sample back / forward |
 | `-` `+` | replay: slower / faster (1x = recorded pace … 50x, instant) |
 | `home` | replay: start over |
+
+| key | sessions |
+|-----|----------|
+| `enter` | replay the session (a probe opens its results) |
+| `space` | mark / unmark the session for comparison (`●`) |
+| `c` | compare the marked sessions |
+| `R` | resume an unfinished run (interrupted, crashed or failed samples) where it stopped |
+| `r` | refresh the list |
+
+| key | compare / probe |
+|-----|-----------------|
+| `t` | compare: plot task accuracy, turn accuracy or both |
+| `a` | compare: edit the turns the table reports (`10,20,50`, Enter applies) |
+| `r` | compare: reload the curves; probe: replay the probe's turns |
 
 | key | anywhere |
 |-----|----------|

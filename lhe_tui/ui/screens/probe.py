@@ -106,8 +106,7 @@ class ProbeScreen(Screen):
             r = self.results[0]
             per_rate = f" · {r.samples_per_rate} samples per rate" if r.samples_per_rate else ""
             status = "" if r.status == "finished" else f" · {r.status}"
-            return f"probe {r.session_id} · {r.model} · accuracy at turn {r.target_turn} per history error rate" \
-                   f"{per_rate}{status}"
+            return f"probe {r.session_id} · {r.model} · target turn {r.target_turn}{per_rate}{status}"
         return f"{len(self.results)} probes · accuracy at the target turn per history error rate"
 
     def fill_table(self) -> None:

@@ -35,7 +35,7 @@ class SessionsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("R", "resume", "Resume", key_display="R"),
         Binding("r", "reload", "Refresh"),
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(self, name: str | None = None) -> None:
@@ -58,6 +58,9 @@ class SessionsScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 120   # every key fits at 100 columns
 
     def reload(self) -> None:
         table = self.query_one(DataTable)
