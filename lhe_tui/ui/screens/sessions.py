@@ -24,6 +24,7 @@ class SessionsScreen(Screen):
     DEFAULT_CSS = """
     SessionsScreen #sessions-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
     SessionsScreen #sessions-table { height: 1fr; }
+    SessionsScreen #sessions-table > .datatable--header-cursor { background: $block-cursor-background; }
     SessionsScreen #sessions-empty { padding: 1 2; color: $text-muted; }
     SessionsScreen #session-detail { height: auto; max-height: 5; background: $panel; padding: 0 1;
                                      text-wrap: nowrap; text-overflow: ellipsis; }
@@ -76,6 +77,10 @@ class SessionsScreen(Screen):
             cells = [Text(cell) for cell in session_cells(row)]
             cells[STATUS_COLUMN].stylize(self._status_style(row.get("status") or ""))
             table.add_row(*cells, key=row["id"], label=self._mark_label(row["id"]))
+        if rows:
+            # The label column (the marks) is sized when the table next idles; lines drawn before that
+            # would be cached without it until something changes, so redraw once it is sized.
+            self.call_after_refresh(self._redraw_row, RowKey(rows[0]["id"]))
         self._update_title()
         empty = self.query_one("#sessions-empty", Static)
         empty.display = not rows
@@ -83,6 +88,13 @@ class SessionsScreen(Screen):
         if current is not None and current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.show_detail(self.selected_id())
+
+    def _redraw_row(self, key: RowKey) -> None:
+        """Rewrite a cell with its own value: the table drops its cached lines, labels included."""
+        table = self.query_one(DataTable)
+        if key in table.rows:
+            first = SESSION_COLUMNS[0]
+            table.update_cell(key, first, table.get_cell(key, first))
 
     def _update_title(self) -> None:
         db_path = getattr(self.app, "db_path", "")
@@ -161,8 +173,7 @@ class SessionsScreen(Screen):
         table = self.query_one(DataTable)
         key = RowKey(session_id)
         table.rows[key].label = self._mark_label(session_id)
-        first = SESSION_COLUMNS[0]
-        table.update_cell(key, first, table.get_cell(key, first))   # redraws the row with its new label
+        self._redraw_row(key)
         self._update_title()
         if table.cursor_row < table.row_count - 1:   # like a file manager: mark and move on
             table.move_cursor(row=table.cursor_row + 1)
