@@ -101,3 +101,121 @@ def test_replay_rejects_an_unknown_session(tmp_path):
 
     with pytest.raises(LheError):
         SessionReplay(db, "nope")
+
+
+# ---- lazy loading: frames are built from pages of turn records read when needed -------------------------------
+
+def injecting_run(tmp_path, samples=3, turns=40):
+    """A sim run with errors and two injections; (db, session_id, live events)."""
+    config = RunConfig(samples=samples, turns=turns, seed=5, sim_delay=0, concurrency=2, sim_base_error=0.04)
+
+    def inject(runner, event):
+        if isinstance(event, TurnFinished) and (event.record.sample, event.record.turn) in ((0, 7), (2, 19)):
+            runner.inject(event.record.sample, offset=5)
+
+    return record_live(tmp_path, config, inject)
+
+
+def test_small_pages_give_the_same_events_as_one_big_page_at_every_position(tmp_path):
+    db, sid, live = injecting_run(tmp_path)
+    whole = SessionReplay(db, sid, page_frames=1_000_000)
+    paged = SessionReplay(db, sid, page_frames=3, cache_pages=2)
+    assert len(whole) == len(paged) == 120 and list(whole.times) == list(paged.times)
+    assert comparable(paged.iter_events()) == comparable(whole.iter_events()) == comparable(live)
+    for position in range(len(whole) + 1):
+        assert paged.seek(position) == whole.seek(position), position
+    # stepping one frame at a time, then rewinding, crosses page boundaries and evicts pages
+    paged.seek(0)
+    stepped = [e for _ in range(len(paged)) for e in paged.step(1)]
+    assert stepped == list(whole.iter_events())[1:]
+    assert paged.rewind(0) == list(reversed(stepped))
+    for start, end in ((0, 1), (2, 9), (5, 120), (0, 120), (118, 120)):
+        paged.seek(start)
+        whole.seek(start)
+        assert paged.step(end - start) == whole.step(end - start), (start, end)
+        assert paged.rewind(start) == whole.rewind(start), (start, end)
+    assert [paged.events_of(i) for i in range(len(paged))] == [whole.events_of(i) for i in range(len(whole))]
+
+
+def test_cursor_queries_match_a_scan_of_the_frames(tmp_path):
+    db, sid, _ = injecting_run(tmp_path)
+    replay = SessionReplay(db, sid, page_frames=4, cache_pages=2)
+    frames = [replay.frame(i) for i in range(len(replay))]
+    for sample in (None, 0, 1, 2, 7):
+        expected = next((i + 1 for i, f in enumerate(frames) if not f.correct and sample in (None, f.sample)), None)
+        assert replay.first_error_position(sample) == expected
+    for sample in range(3):
+        for turn in (1, 2, 20, 40, 41):
+            expected = next((i + 1 for i, f in enumerate(frames) if (f.sample, f.turn) == (sample, turn)), None)
+            assert replay.position_of(sample, turn) == expected
+        for position in range(0, len(replay) + 1, 7):
+            replay.position = position
+            forward = next((i + 1 for i in range(position, len(frames)) if frames[i].sample == sample), None)
+            back = next((i for i in range(position - 1, -1, -1) if frames[i].sample == sample), None)
+            assert replay.sample_step(sample, +1) == forward and replay.sample_step(sample, -1) == back
+
+
+def test_opening_reads_no_turn_records_and_a_step_reads_one_page(tmp_path):
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=300, seed=1, sim_delay=0))
+    replay = SessionReplay(db, sid, page_frames=64)
+    assert replay.pages_read == 0 and len(replay) == 600
+    assert len(replay.seek(0)) == 1 and replay.pages_read == 0
+    replay.step(5)
+    replay.step(5)
+    assert replay.pages_read == 1
+    replay.seek(600)                 # a long jump reads in one pass, without filling the cache
+    assert replay.pages_read == 1 and replay.at_end
+
+
+def test_a_session_still_being_written_replays_as_it_was_when_opened(tmp_path):
+    """Opened mid-run: later turns are not in it, and a later injection into a turn it holds is not shown."""
+    opened: dict = {}
+    live_records = []
+
+    def open_mid_run(runner, event):
+        if isinstance(event, TurnFinished):
+            live_records.append(event.record)
+            if event.record.sample == 0 and event.record.turn == 12 and "replay" not in opened:
+                # a second connection, as the TUI's replay of a running session would have
+                reader = open_database(tmp_path / "s.db")
+                opened["replay"] = SessionReplay(reader, runner.session_id, page_frames=5, cache_pages=1)
+                opened["records"] = list(live_records)
+                runner.inject(0, offset=9)          # into turn 12, which the replay already holds
+
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=40, seed=2, sim_delay=0, concurrency=2),
+                             open_mid_run)
+    replay = opened["replay"]
+    events = list(replay.iter_events())             # the records are read now, after the run ended
+    records = [e.record for e in events if isinstance(e, TurnFinished)]
+    assert records == opened["records"] and len(replay) == len(records) < 80
+    assert not any(isinstance(e, (Injected, SampleFinished)) for e in events)
+    turn_12 = next(r for r in records if (r.sample, r.turn) == (0, 12))
+    assert not turn_12.injected and turn_12.history_answer == turn_12.model_answer
+    assert replay.seek(len(replay))[-1].status == "running"
+    stored = SessionReplay(db, sid)                 # reopened: the whole session, injection included
+    assert len(stored) == 80 and sum(isinstance(e, Injected) for e in stored.iter_events()) == 1
+
+
+def test_a_replay_opened_from_the_app_keeps_its_connection_and_plays(tmp_path):
+    """`LheApp.open_replay` loads in a thread; the replay then reads its turn records as it plays."""
+    from lhe_tui.ui.app import LheApp
+    from lhe_tui.ui.screens.run import RunScreen
+
+    _db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=30, seed=3, sim_delay=0))
+
+    async def drive():
+        app = LheApp(tmp_path / "s.db", replay_autoplay=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.open_replay(sid)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, RunScreen) and screen.player.position == 0
+            await pilot.press("full_stop", "full_stop")
+            await pilot.pause()
+            assert screen.model.turns_done == screen.player.position >= 2
+            await pilot.press("e")  # jump to the first error (or stay, if none)
+            await pilot.pause()
+            assert screen.model.turns_done == screen.player.position
+
+    asyncio.run(drive())

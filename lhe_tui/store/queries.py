@@ -56,14 +56,63 @@ def record_from_row(row: dict[str, Any]) -> TurnRecord:
                       step_correct=bool(row["step_correct"]), injected=bool(row["injected"]), **values)
 
 
+# TurnRecord's fields in declaration order, as stored columns: `record_from_tuple` builds positionally.
+RECORD_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
+                  "expected_step", "raw_reply", "reasoning", "answer_status", "model_answer", "correct",
+                  "step_correct", "history_answer", "injected", "tokens_in", "tokens_out", "latency_s", "retries",
+                  "started_at", "finished_at")
+_RECORD_SELECT = "SELECT " + ", ".join(RECORD_COLUMNS) + " FROM turns"
+
+
+def record_from_tuple(row: tuple) -> TurnRecord:
+    """A TurnRecord from a row of RECORD_COLUMNS (the same record `record_from_row` makes, ~3x faster)."""
+    (sample, turn, keys, key_values, turn_sum, gold_sum, seen_previous, expected_step, raw_reply, reasoning,
+     answer_status, model_answer, correct, step_correct, history_answer, injected, tokens_in, tokens_out,
+     latency_s, retries, started_at, finished_at) = row
+    return TurnRecord(sample, turn, tuple(filter(None, map(str.strip, keys.split(",")))),
+                      tuple(json.loads(key_values)), turn_sum, gold_sum, seen_previous, expected_step, raw_reply,
+                      reasoning, answer_status, model_answer, bool(correct), bool(step_correct), history_answer,
+                      bool(injected), tokens_in, tokens_out, latency_s, retries, started_at, finished_at)
+
+
 def load_turns(db: Database, session_id: str, sample: int | None = None) -> list[TurnRecord]:
     """Turns ordered by sample then turn."""
-    sql = "SELECT * FROM turns WHERE session_id = ?"
+    sql = _RECORD_SELECT + " WHERE session_id = ?"
     params: list[Any] = [session_id]
     if sample is not None:
         sql += " AND sample = ?"
         params.append(sample)
-    return [record_from_row(r) for r in db.query(sql + " ORDER BY sample, turn", params)]
+    return [record_from_tuple(r) for r in db.execute(sql + " ORDER BY sample, turn", params).fetchall()]
+
+
+def load_turn_range(db: Database, session_id: str, sample: int, first: int, last: int) -> list[TurnRecord]:
+    """`sample`'s stored turns first..last (inclusive), in turn order: a primary-key range read."""
+    return [record_from_tuple(r) for r in db.execute(
+        _RECORD_SELECT + " WHERE session_id = ? AND sample = ? AND turn BETWEEN ? AND ? ORDER BY turn",
+        [session_id, sample, first, last]).fetchall()]
+
+
+TURN_INDEX_COLUMNS = ("sample", "turn", "correct", "injected", "history_answer", "finished_at")
+
+
+def load_turn_index(db: Database, session_id: str) -> list[tuple]:
+    """The light columns of every stored turn (TURN_INDEX_COLUMNS), in the order the turns finished
+    (finish time, then sample, then turn): what a replay needs to lay out its frames without the replies.
+    The `turns_by_finish` index covers it (no table rows read, no sort)."""
+    return db.execute("SELECT " + ", ".join(TURN_INDEX_COLUMNS) + " FROM turns WHERE session_id = ? "
+                      "ORDER BY finished_at, sample, turn", [session_id]).fetchall()
+
+
+def turn_started_at(db: Database, session_id: str, sample: int, turn: int) -> float | None:
+    row = db.execute("SELECT started_at FROM turns WHERE session_id = ? AND sample = ? AND turn = ?",
+                     [session_id, sample, turn]).fetchone()
+    return row[0] if row else None
+
+
+def last_turns(db: Database, session_id: str) -> dict[int, int]:
+    """Each sample's last stored turn."""
+    return dict(db.execute("SELECT sample, MAX(turn) FROM turns WHERE session_id = ? GROUP BY sample",
+                           [session_id]).fetchall())
 
 
 def flags_by_sample(db: Database, session_id: str) -> tuple[list[list[bool]], list[list[bool]]]:

@@ -33,3 +33,11 @@ def m001_initial(db: Database) -> None:
         "created_at": str,
     }, pk="id", foreign_keys=[("session_id", "sessions", "id")])
     db["events"].create_index(["session_id", "kind"])
+
+
+@MIGRATIONS()
+def m002_turns_by_finish(db: Database) -> None:
+    # Covers the replay's opening read (lhe_tui.store.queries.load_turn_index): the light columns of a
+    # session's turns in finish order, read from the index alone, with no sort and no table rows.
+    db["turns"].create_index(["session_id", "finished_at", "sample", "turn", "correct", "injected",
+                              "history_answer"], index_name="turns_by_finish", if_not_exists=True)

@@ -197,13 +197,15 @@ class LheApp(App[int]):
         return True
 
     def open_replay(self, session_id: str) -> None:
-        """Load the session in a thread (a long one takes seconds), then show it."""
+        """Load the session in a thread, then show it. The replay keeps the connection: it reads turn
+        records as it plays (the connection closes when the replay is dropped)."""
         def load() -> SessionReplay:
             db = open_database(self.db_path, create=False)
             try:
                 return SessionReplay(db, session_id)
-            finally:
+            except BaseException:
                 db.conn.close()
+                raise
 
         self.run_worker(load, name=f"load {session_id}", group="load-replay", exclusive=True, thread=True,
                         exit_on_error=False)
