@@ -69,7 +69,7 @@ async def test_dialog_injects_a_typed_offset_into_the_watched_sample(db_path):
         screen.flush()
         await pilot.pause()
         # marked in the table, the running-sum chart and the decay plot
-        assert "⚡" in plain(screen.table.get_row_at(last.turn - 1)[2])
+        assert plain(screen.table.get_row_at(last.turn - 1)[2]).endswith(f"⚡{last.history_answer + 7}")
         assert any(m.x == last.turn and m.color == "accent" for m in screen.sum_chart.figure.marks)
         screen.refresh_metrics()
         await pilot.pause()

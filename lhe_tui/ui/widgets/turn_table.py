@@ -8,6 +8,7 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from lhe_tui.runner.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
@@ -251,8 +252,18 @@ class TurnTable(DataTable):
     # ---- cells --------------------------------------------------------------------------------------
     def _update_row(self, row: int, record: TurnRecord, first_error: int | None) -> None:
         row_key = self._row_keys[row]
+        widened = False
         for (key, _label), cell in zip(COLUMNS, self.cells(record, first_error)):
             self.update_cell(row_key, key, cell)
+            # Grow the column at once for a wider cell ("-72 ⚡-67"): DataTable's own update_width is
+            # deferred to idle and measures the whole column when a cell gets narrower.
+            column = self.columns[ColumnKey(key)]
+            if cell.width > column.content_width:
+                column.content_width = cell.width
+                widened = True
+        if widened:
+            self._require_update_dimensions = True
+            self.refresh(layout=True)
 
     def cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
         s = self._styles
