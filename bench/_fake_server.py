@@ -3,8 +3,9 @@
     python bench/_fake_server.py --latency 0.05 [--reply '<answer>0</answer>'] [--chunk-delay 0]
 
 Prints the OpenAI base URL on the first line of stdout, then serves until stdin is closed (so the
-parent ending, even by a crash, ends the server). On exit prints the number of completion requests
-and TCP connections it saw, as `requests=N connections=M`.
+parent ending, even by a crash, ends the server). A line `cpu` on stdin answers `cpu=S requests=N`
+(the server's own CPU seconds so far: how much of a core it needs). On exit prints the number of
+completion requests and TCP connections it saw and its CPU, as `requests=N connections=M cpu=S`.
 
 `FakeServerProcess` is the parent side (a context manager) used by bench/overhead.py.
 """
@@ -12,6 +13,7 @@ and TCP connections it saw, as `requests=N connections=M`.
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -43,15 +45,22 @@ def start_server(latency: float, chunk_delay: float = 0.0, reply: str = DEFAULT_
     return server.start()
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _serve(latency: float, chunk_delay: float, reply: str) -> None:
     server = start_server(latency, chunk_delay, reply)
     print(server.openai_base_url, flush=True)
     try:
-        sys.stdin.read()  # blocks until the parent closes our stdin
+        for line in sys.stdin:  # "cpu" asks for the CPU time used so far; end of input ends the server
+            if line.strip() == "cpu":
+                print(f"cpu={cpu_seconds():.3f} requests={server.requests.count}", flush=True)
     finally:
         connections = server.connections_accepted
         server.stop()
-        print(f"requests={server.requests.count} connections={connections}", flush=True)
+        print(f"requests={server.requests.count} connections={connections} cpu={cpu_seconds():.3f}", flush=True)
 
 
 class FakeServerProcess:
@@ -65,13 +74,21 @@ class FakeServerProcess:
         self.stats = ""
 
     def __enter__(self) -> "FakeServerProcess":
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         assert self.proc.stdout is not None
         self.base_url = self.proc.stdout.readline().strip()
         if not self.base_url.startswith("http"):
             self.proc.kill()
             raise RuntimeError(f"fake server did not start (said {self.base_url!r})")
         return self
+
+    def cpu(self) -> tuple[float, int]:
+        """The server process's CPU seconds so far (user + system) and the requests it has served."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("cpu\n")
+        self.proc.stdin.flush()
+        fields = dict(part.split("=") for part in self.proc.stdout.readline().split())
+        return float(fields["cpu"]), int(fields["requests"])
 
     def __exit__(self, *exc: object) -> None:
         proc = self.proc

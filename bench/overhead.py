@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -101,11 +102,29 @@ def bypass_sdk_transform() -> None:
     completions.async_maybe_transform = identity
 
 
-def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, with_tui: bool) -> dict:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, with_tui: bool,
+             server: FakeServerProcess | None = None, profile: Path | None = None) -> dict:
     config = RunConfig(provider="openai", model="fake-model", base_url=base_url, turns=turns, samples=samples,
                        concurrency=samples, seed=seed, max_retries=0).validate()
     clock = RunClock()
+    server_cpu0 = server.cpu()[0] if server else 0.0
+    cpu0 = cpu_seconds()
+    profiler = None
+    if profile is not None:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     session_id, status = (run_with_tui if with_tui else run_headless)(config, db_path, base_url, clock)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    client_cpu = cpu_seconds() - cpu0
+    server_cpu = server.cpu()[0] - server_cpu0 if server else float("nan")
     db = open_database(db_path)
     latencies = [r[0] for r in db.execute("SELECT latency_s FROM turns WHERE session_id = ?",
                                           [session_id]).fetchall()]
@@ -114,7 +133,7 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
     if status != "finished" or n != samples * turns:
         raise SystemExit(f"run of {samples} samples ended {status!r} with {n}/{samples * turns} turns stored")
     return {"wall": clock.wall, "latency_median": statistics.median(latencies),
-            "latency_mean": statistics.fmean(latencies)}
+            "latency_mean": statistics.fmean(latencies), "client_cpu": client_cpu, "server_cpu": server_cpu}
 
 
 def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str]:
@@ -166,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the fake server as a thread of this process (shares the GIL)")
     parser.add_argument("--with-tui", action="store_true", help="attach the TUI (headless-driven)")
     parser.add_argument("--bypass-sdk-transform", action="store_true",
-                        help="diagnostic: replace the openai SDK's per-request params transform by the identity")
+                        help="diagnostic: replace the openai SDK's per-request params transform by the identity "
+                             "(the provider no longer calls it since it posts through client.post; kept to "
+                             "compare with the old figures)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="diagnostic: cProfile each run (this thread only: the headless runner, or the TUI's "
+                             "loop with --with-tui) into DIR/r<repeat>-s<samples>.prof (slows the run down)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-dummy")  # never sent anywhere but 127.0.0.1
 
@@ -195,25 +219,35 @@ def main(argv: list[str] | None = None) -> int:
             base_url = srv.base_url
             for rep in range(args.repeats):  # sizes interleaved, so machine noise spreads over all of them
                 for samples in args.samples:
+                    profile = None
+                    if args.profile:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        profile = args.profile / f"r{rep}-s{samples}.prof"
                     r = run_once(base_url, Path(tmp) / f"r{rep}-s{samples}.db", samples, args.turns, rep,
-                                 args.with_tui)
+                                 args.with_tui, None if args.server_in_process else srv, profile)
                     results[samples].append(r)
                     print(f"  repeat {rep + 1}: {samples:>3} samples  wall {r['wall']:.2f} s  "
-                          f"overhead {r['wall'] / ideal:.3f}", file=sys.stderr, flush=True)
+                          f"overhead {r['wall'] / ideal:.3f}  load {os.getloadavg()[0]:.2f}",
+                          file=sys.stderr, flush=True)
         if not args.server_in_process and getattr(server_cm, "stats", ""):
             print(f"server: {server_cm.stats}", file=sys.stderr)
 
     print(f"{'samples':>7}  {'wall median':>11}  {'overhead median':>15}  {'(min..max)':>13}  "
-          f"{'latency median':>14}  {'mean':>9}  {'gap/turn':>8}")
+          f"{'latency median':>14}  {'mean':>9}  {'gap/turn':>8}  {'client CPU/request':>18}  "
+          f"{'server CPU/request':>18}  {'client, server CPU / wall':>25}")
     for samples, runs in results.items():
         walls = [r["wall"] for r in runs]
         wall = statistics.median(walls)
         lat = statistics.median(r["latency_median"] for r in runs)
         mean = statistics.median(r["latency_mean"] for r in runs)
         gap = wall / args.turns - mean
+        n = samples * args.turns
+        client = statistics.median(r["client_cpu"] for r in runs)
+        server = statistics.median(r["server_cpu"] for r in runs)
         print(f"{samples:>7}  {wall:>9.2f} s  {wall / ideal:>15.3f}  "
               f"({min(walls) / ideal:.3f}..{max(walls) / ideal:.3f})  {lat * 1000:>11.1f} ms  "
-              f"{mean * 1000:>6.1f} ms  {gap * 1000:>5.1f} ms")
+              f"{mean * 1000:>6.1f} ms  {gap * 1000:>5.1f} ms  {client / n * 1000:>15.2f} ms  "
+              f"{server / n * 1000:>15.2f} ms  {client / wall:>14.2f}, {server / wall:.2f}")
     print("target (issue 6): overhead <= 1.10 at 64 samples")
     return 0
 

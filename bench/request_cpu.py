@@ -3,9 +3,12 @@
 Against a zero-latency FakeLLMServer in a child process, the fixed reply `<answer>0</answer>`, this
 process's CPU time per request (median of batches) for a history of H turns (2H+2 messages):
 
-  provider        lhe_tui's OpenAIChatProvider.complete (openai SDK `chat.completions.create`)
-  provider-notx   the same with the SDK's params transform replaced by the identity (diagnostic)
-  sdk-post        the SDK's low-level `client.post(..., stream=True)`: no params transform
+  provider        lhe_tui's OpenAIChatProvider.complete: the SDK's `client.post(..., stream=True)` with
+                  chunks as parsed JSON dicts (AsyncStream[object])
+  create          the SDK's `chat.completions.create(stream=True)`, typed chunks (the provider's path
+                  before issue 6's fixes: params transform + ChatCompletionChunk models)
+  create-notx     the same with the SDK's params transform replaced by the identity (diagnostic)
+  post-typed      `client.post(..., stream=True)` with ChatCompletionChunk models (no transform)
   httpx2          a bare httpx2 stream + json.loads per SSE line (the floor for a Python client)
 
     python bench/request_cpu.py                     # H = 0 and 1000, 30 requests each
@@ -35,15 +38,18 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def per_request(fn, n: int) -> float:
+async def per_request(fn, n: int, rounds: int = 3) -> float:
+    """Median over `rounds` of the mean CPU per request over n requests in a row (per-request timings
+    are below the accounting's resolution for the cheap paths)."""
     for _ in range(3):
         await fn()
-    times = []
-    for _ in range(n):
+    means = []
+    for _ in range(rounds):
         c0 = cpu()
-        await fn()
-        times.append(cpu() - c0)
-    return statistics.median(times)
+        for _ in range(n):
+            await fn()
+        means.append((cpu() - c0) / n)
+    return statistics.median(means)
 
 
 async def measure(url: str, history: list[int], n: int) -> None:
@@ -65,7 +71,12 @@ async def measure(url: str, history: list[int], n: int) -> None:
             async def via_provider() -> None:
                 await provider.complete(messages, RequestMeta(0, h + 1), lambda kind, text: None)
 
-            async def via_post() -> None:
+            async def via_create() -> None:
+                stream = await provider.client.chat.completions.create(**params)
+                async for _chunk in stream:
+                    pass
+
+            async def via_post_typed() -> None:
                 stream = await provider.client.post("/chat/completions", body=params, cast_to=ChatCompletion,
                                                     stream=True, stream_cls=openai.AsyncStream[ChatCompletionChunk])
                 async for _chunk in stream:
@@ -78,22 +89,25 @@ async def measure(url: str, history: list[int], n: int) -> None:
                             json.loads(line[6:])
 
             row = {"provider": await per_request(via_provider, n)}
-            row["sdk-post"] = await per_request(via_post, n)
+            row["create"] = await per_request(via_create, n)
+            row["post-typed"] = await per_request(via_post_typed, n)
             row["httpx2"] = await per_request(via_httpx2, n)
             rows.append((h, len(messages), row))
         overhead.bypass_sdk_transform()  # from here on, for the rest of the process
         for h, _, row in rows:
-            messages = history_messages(h + 1)
+            params = provider.request_params(history_messages(h + 1))
 
-            async def via_provider_notx() -> None:
-                await provider.complete(messages, RequestMeta(0, h + 1), lambda kind, text: None)
+            async def via_create_notx() -> None:
+                stream = await provider.client.chat.completions.create(**params)
+                async for _chunk in stream:
+                    pass
 
-            row["provider-notx"] = await per_request(via_provider_notx, n)
+            row["create-notx"] = await per_request(via_create_notx, n)
     finally:
         await provider.aclose()
         await http.aclose()
-    print(f"client CPU per streamed request, median of {n} (milliseconds)")
-    names = ("provider", "provider-notx", "sdk-post", "httpx2")
+    print(f"client CPU per streamed request, median of 3 means over {n} requests (milliseconds)")
+    names = ("provider", "create", "create-notx", "post-typed", "httpx2")
     print(f"{'history turns':>13}  {'messages':>8}  " + "  ".join(f"{name:>13}" for name in names))
     for h, m, row in rows:
         print(f"{h:>13}  {m:>8}  " + "  ".join(f"{row[name] * 1e3:>13.2f}" for name in names))

@@ -79,6 +79,23 @@ async def test_openai_sends_what_the_sdk_create_would_send(server):
         {k: v for k, v in sdk.headers.items() if k not in varying}
 
 
+async def test_openai_reasoning_field_and_samples_spread_over_pools():
+    """OpenRouter/Ollama name the reasoning delta `reasoning`; samples share out over POOL_SHARDS clients."""
+    from lhe_tui.providers.openai_chat import POOL_SHARDS
+
+    with FakeLLMServer(lambda body: ScriptedReply(text="<answer>7</answer>", reasoning="seven",
+                                                  reasoning_field="reasoning", prompt_tokens=3,
+                                                  completion_tokens=4)) as srv:
+        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=srv.openai_base_url)
+        replies = await asyncio.gather(*(provider.complete(MESSAGES, RequestMeta(i, 1)) for i in range(POOL_SHARDS + 3)))
+        clients = list(provider._clients)
+        await provider.aclose()
+    assert {(r.text, r.reasoning, r.tokens_in, r.tokens_out, r.finish_reason) for r in replies} == \
+        {("<answer>7</answer>", "seven", 3, 4, "stop")}
+    assert len(clients) == POOL_SHARDS and clients[0] is provider.client
+    assert all(c.is_closed() for c in clients)
+
+
 async def test_openai_think_tags_split_from_answer():
     with FakeLLMServer(lambda body: ScriptedReply(text="<think>7+5=12</think><answer>12</answer>",
                                                   chunks=["<thi", "nk>7+5", "=12</th", "ink><answer>12</answer>"])) as srv:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
@@ -13,8 +13,16 @@ from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
-# What `chat.completions.create(stream=True)` passes to the client's `post`, minus its params transform.
-_STREAM_CLS = openai.AsyncStream[ChatCompletionChunk]
+_STREAM_CLS = openai.AsyncStream[object]  # chunks as parsed JSON; see complete()
+# Samples share out over this many SDK clients (one connection pool each, created as needed): httpx's
+# pool scans all of its connections twice per request, so one pool for 64 concurrent streams costs
+# O(samples) CPU per request (~0.5 ms of ~5 at 64 samples here; docs/benchmarks.md).
+POOL_SHARDS = 8
+
+
+def _count(usage: object, field: str) -> int | None:
+    value = usage.get(field) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) else None
 
 
 class OpenAIChatProvider(Provider):
@@ -23,8 +31,20 @@ class OpenAIChatProvider(Provider):
     def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None) -> None:
         super().__init__(model, settings)
         self.base_url = base_url
+        self._api_key = api_key
+        self.client = self._new_client()
+        self._clients = [self.client]  # shard i serves the samples whose index is i modulo POOL_SHARDS
+
+    def _new_client(self) -> openai.AsyncOpenAI:
         # Retries are ours (counted per turn and shown), so the SDK's own are off.
-        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=settings.timeout)
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                                  timeout=self.settings.timeout)
+
+    def client_for(self, sample: int) -> openai.AsyncOpenAI:
+        shard = sample % POOL_SHARDS
+        while len(self._clients) <= shard:
+            self._clients.append(self._new_client())
+        return self._clients[shard]
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
         s = self.settings
@@ -51,33 +71,37 @@ class OpenAIChatProvider(Provider):
             # The SDK's own `post`, not `chat.completions.create()`: create() first walks every message
             # through the SDK's TypedDict params transform (~0.3 ms of event-loop CPU per message, 0.5 s
             # at 2,000 messages; it changes nothing for plain string messages). Same request, headers,
-            # auth, timeout, error mapping and chunk types otherwise (docs/benchmarks.md, bottleneck 1).
-            stream = await self.client.post("/chat/completions", body=self.request_params(messages),
-                                            cast_to=ChatCompletion, options={"security": {"bearer_auth": True}},
-                                            stream=True, stream_cls=_STREAM_CLS)
+            # auth, timeout and error mapping otherwise (docs/benchmarks.md, bottleneck 1). The chunks
+            # come as the SDK's parsed JSON dicts (AsyncStream[object]) rather than ChatCompletionChunk
+            # models, which cost ~3 ms of CPU per reply of six chunks; the loop reads four fields.
+            client = self.client_for(meta.sample_index)
+            stream = await client.post("/chat/completions", body=self.request_params(messages), cast_to=ChatCompletion,
+                                       options={"security": {"bearer_auth": True}}, stream=True, stream_cls=_STREAM_CLS)
             async with stream:  # closes the response if the loop is left early (cancelled, on_delta raised)
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    for choice in chunk.choices:
-                        delta = choice.delta
-                        extra = delta.model_extra or {}
-                        reasoning = next((extra[f] for f in _REASONING_FIELDS if isinstance(extra.get(f), str)), None)
+                    if not isinstance(chunk, dict):
+                        continue
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
                         if reasoning:
                             native_reasoning.append(reasoning)
                             if on_delta:
                                 on_delta("reasoning", reasoning)
-                        if delta.content:
-                            splitter.feed_to(delta.content, on_delta)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
+                        content = delta.get("content")
+                        if content and isinstance(content, str):
+                            splitter.feed_to(content, on_delta)
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
         splitter.flush_to(on_delta)
         if finish_reason is None:
             raise ProviderError("openai: stream ended before the reply was complete", transient=True)
         return Reply(text="".join(splitter.text), reasoning="".join(native_reasoning) + "".join(splitter.reasoning),
-                     tokens_in=usage.prompt_tokens if usage else None,
-                     tokens_out=usage.completion_tokens if usage else None,
+                     tokens_in=_count(usage, "prompt_tokens"), tokens_out=_count(usage, "completion_tokens"),
                      latency_s=loop.time() - started, finish_reason=finish_reason)
 
     async def aclose(self) -> None:
-        await self.client.close()
+        for client in self._clients:
+            await client.close()
