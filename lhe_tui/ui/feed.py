@@ -109,6 +109,7 @@ class RunModel:
         self.tokens_in = 0
         self.tokens_out = 0
         self.turns_done = 0
+        self.retries = 0              # over all finished turns (each turn's count is in its record)
         self.started_at: float | None = None   # monotonic, live runs
         self.ended_at: float | None = None
         self.wall_time_s: float | None = None
@@ -184,6 +185,7 @@ class RunModel:
             if state.records and state.records[-1].turn == record.turn:
                 state.records.pop()
                 self.turns_done -= 1
+                self.retries -= record.retries
                 self.tokens_in -= record.tokens_in or 0
                 self.tokens_out -= record.tokens_out or 0
                 if state.first_error == record.turn:
@@ -247,6 +249,7 @@ class RunModel:
         record = e.record
         self._add_record(record)
         self.turns_done += 1
+        self.retries += record.retries
         self.tokens_in += record.tokens_in or 0
         self.tokens_out += record.tokens_out or 0
         if record.sample == self.watched:

@@ -109,6 +109,8 @@ class StatusBar(Static):
             if summary.horizon_theory is not None and not math.isinf(summary.horizon_theory):
                 t.append(f" (th {summary.horizon_theory:.0f})", self._s("muted"))
         t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
+        if model.retries:
+            t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))
         if model.last_retry and model.running:
             t.append(f" · {model.last_retry}", self._s("warning"))
         elif model.message and (not model.running or model.status == "starting"):

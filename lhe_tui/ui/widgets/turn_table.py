@@ -296,7 +296,7 @@ class TurnTable(DataTable):
                     Cell(str(r.gold_sum), band, right=True), Cell(diff, band, right=True), Cell(result, band),
                     Cell("✓" if r.step_correct else "✗", band),
                     Cell("-" if r.tokens_out is None else str(r.tokens_out), band, right=True),
-                    Cell(format_latency(r.latency_s), band, right=True)]
+                    self._latency_cell(r, band)]
         if r.injected and r.history_answer is not None:
             answer_cell = Cell("", right=True, parts=((answer, None),
                                                       (f" ⚡{r.history_answer}", s.get("turn-table--injected"))))
@@ -311,5 +311,12 @@ class TurnTable(DataTable):
             Cell(result, result_style),
             Cell("✓" if r.step_correct else "✗", ok if r.step_correct else wrong),
             Cell("-" if r.tokens_out is None else str(r.tokens_out), muted, right=True),
-            Cell(format_latency(r.latency_s), muted, right=True),
+            self._latency_cell(r, muted),
         ]
+
+    def _latency_cell(self, r: TurnRecord, style: Style | None) -> Cell:
+        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply."""
+        if not r.retries:
+            return Cell(format_latency(r.latency_s), style, right=True)
+        return Cell("", style, right=True, parts=((format_latency(r.latency_s), None),
+                                                  (f" ↻{r.retries}", self._styles.get("turn-table--format"))))
