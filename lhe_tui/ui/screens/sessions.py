@@ -56,6 +56,7 @@ class SessionsScreen(Screen):
             table.add_column(column, key=column)
         self.reload()
         table.focus()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.reload())   # status and mark colours
 
     def on_screen_resume(self) -> None:
         self.reload()
