@@ -132,6 +132,12 @@ async def test_marking_two_sessions_and_c_compares_them(db_path, two_runs):
         assert plot.curves == "task" and [s.y for s in plot.figure.series[1:]] == [c.task_curve for c in curves]
         await pilot.press("t")
         assert plot.curves == "turn" and [s.y for s in plot.figure.series] == [c.turn_curve for c in curves]
+        await pilot.press("enter")                            # the highlighted row: its replay
+        await loaded(pilot)
+        assert isinstance(app.screen, RunScreen) and app.screen.player.replay.session_id == injected
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is sessions and sessions.marked == [injected, plain_run]   # marks survive

@@ -160,6 +160,11 @@ class CompareScreen(Screen):
             cells[0].stylize(f"bold {theme.get(session_colour(index), '')}".strip())
             table.add_row(*cells, key=str(row["session"]))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.app.open_replay(event.row_key.value)  # type: ignore[attr-defined]
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.apply_turns(event.value)

@@ -73,6 +73,7 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `t` | compare: plot task accuracy, turn accuracy or both |
 | `a` | compare: edit the turns the table reports (`10,20,50`, Enter applies) |
 | `r` | compare: reload the curves; probe: replay the probe's turns |
+| `enter` | compare: replay the highlighted session |
 
 | key | anywhere |
 |-----|----------|
