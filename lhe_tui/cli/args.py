@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.runner.config import MODES, PROVIDERS, Injection, RunConfig
+from lhe_tui.runner.config import MODES, PROVIDERS, Injection, RunConfig, parse_inject_at
 from lhe_tui.store.database import DEFAULT_DB
 
 
@@ -16,11 +16,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _inject_at(text: str) -> Injection:
-    turn, _, offset = text.partition(":")
     try:
-        return Injection(turn=int(turn), offset=int(offset) if offset else None)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--inject-at expects TURN or TURN:OFFSET, got {text!r}") from None
+        return parse_inject_at(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:

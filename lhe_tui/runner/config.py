@@ -22,6 +22,15 @@ class Injection:
     value: int | None = None
 
 
+def parse_inject_at(text: str) -> Injection:
+    """`TURN` or `TURN:OFFSET`, the --inject-at syntax; ValueError with a one-line reason otherwise."""
+    turn, _, offset = text.strip().partition(":")
+    try:
+        return Injection(turn=int(turn), offset=int(offset) if offset.strip() else None)
+    except ValueError:
+        raise ValueError(f"--inject-at expects TURN or TURN:OFFSET, got {text.strip()!r}") from None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     provider: str = "sim"

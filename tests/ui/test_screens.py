@@ -67,6 +67,12 @@ async def test_new_run_form_validates_then_starts_a_live_run(db_path):
         form.query_one("#turns", Input).value = "25"
         form.query_one("#induced_error_rate", Input).value = "0.5"
         form.query_one("#window", Input).value = "5"
+        form.query_one("#inject_at", Input).value = "10:5, x"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is form
+        assert "inject at: expects TURN or TURN:OFFSET, got 'x'" in str(form.query_one("#error", Static).content)
+        form.query_one("#inject_at", Input).value = "10:5, 20"
         await pilot.press("enter")
         await app.workers.wait_for_complete()           # sessions load in a thread
         await pilot.pause()
@@ -74,6 +80,7 @@ async def test_new_run_form_validates_then_starts_a_live_run(db_path):
         assert isinstance(run, RunScreen) and run.live is not None
         config = run.live.config
         assert (config.turns, config.samples, config.induced_error_rate, config.window) == (25, 2, 0.5, 5)
+        assert [(i.turn, i.offset) for i in config.inject_at] == [(10, 5), (20, None)]
         await app.workers.wait_for_complete()
         await pilot.pause(0.25)
         assert run.table.row_count == 25

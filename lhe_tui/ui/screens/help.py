@@ -24,7 +24,8 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   difference, ok / wrong / format, step-correct (answer = the previous answer it saw + this turn's
   values), tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
   follows the newest turn until you move the cursor away (`f` follows again). `⚡` marks an answer
-  replaced by an injected one in the history the model sees.
+  replaced by an injected one in the history the model sees (the value after it is what the model
+  sees), `↻2` a turn that needed two retries. Both charts mark injected turns.
 - **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted.
 - **charts** (beside the table on wide terminals, `g` on narrow ones): the running sum of the model
   against gold with the first error marked, and the accuracy decay across samples (turn, step and
@@ -55,7 +56,8 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `g` | show / hide the charts |
 | `v` | show the keys' values |
 | `f` | follow the newest turn |
-| `i` | inject a wrong answer into the watched sample's history (live) |
+| `i` | inject a random wrong answer (±1..10) into the watched sample's history (live) |
+| `I` | inject with a typed offset or value, into the watched sample or every sample (live) |
 | `,` `.` | replay: one turn of the watched sample back / forward |
 | `-` `+` | replay: slower / faster (1x = recorded pace … 50x, instant) |
 | `home` | replay: start over |

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from lhe_tui.errors import LheError
-from lhe_tui.runner.config import MODES, PROVIDERS, RunConfig
+from lhe_tui.runner.config import MODES, PROVIDERS, RunConfig, parse_inject_at
 
 INT_FIELDS = ("k", "turns", "samples", "seed")
 
@@ -73,6 +73,10 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
                             id="window", compact=True)
                 yield Label("heal")
                 yield Checkbox("gold answers", c.heal, id="heal", compact=True)
+                yield Label("inject at")
+                yield Input(", ".join(f"{i.turn}:{i.offset}" if i.offset is not None else str(i.turn)
+                                      for i in c.inject_at),
+                            placeholder="TURN[:OFFSET], …", id="inject_at", compact=True)
                 yield Label("sim delay s")
                 yield Input(f"{c.sim_delay:g}", type="number", id="sim_delay", compact=True)
             yield Static("", id="error")
@@ -104,6 +108,11 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
             values["window"] = int(window) if window else None
         except ValueError:
             raise LheError(f"window must be a whole number or empty, got {window!r}") from None
+        inject_at = self.query_one("#inject_at", Input).value
+        try:
+            values["inject_at"] = tuple(parse_inject_at(part) for part in inject_at.split(",") if part.strip())
+        except ValueError as exc:
+            raise LheError(f"inject at: {exc}".replace("--inject-at ", "")) from None
         if values["sim_delay"] < 0:
             raise LheError("sim delay must not be negative")
         provider = str(self.query_one("#provider", Select).value)
