@@ -31,6 +31,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import run_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
     from lhe_tui.runner.config import RunConfig
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.database import open_database
@@ -49,15 +50,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         done = sum(len(h) for h in prepared.runner.history.values())
         return run_headless(prepared, db, config.samples * config.turns - done)
 
-    stored = RunConfig.from_dict(load_session(db, session_id)["config"])
-    if stored.provider == "local" and not stored.base_url:   # its own llama.cpp server, as `run` had
-        from lhe_tui.providers.local_server import prepare_local_server
-
-        server, _, provider = prepare_local_server(stored)
-        print("lhe-tui: starting the local model server…", file=sys.stderr, flush=True)
-        with server:
-            return resume(provider)
-    return resume()
+    server, _, provider = prepare_own_server(RunConfig.from_dict(load_session(db, session_id)["config"]))
+    with serving(server):    # --provider local: its own llama.cpp server again, as `run` had
+        return resume(provider)
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -73,9 +68,12 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         return launch_tui(args, config=config, probe=(args.target_turn, rates))
     db = open_database(args.db)
     from lhe_tui.cli.headless import run_probe_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
 
-    prepared = prepare_probe(config, db, args.target_turn, rates)
-    return run_probe_headless(prepared, db)
+    server, config, provider = prepare_own_server(config)
+    with serving(server):
+        prepared = prepare_probe(config, db, args.target_turn, rates, provider=provider)
+        return run_probe_headless(prepared, db)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

@@ -42,6 +42,11 @@ def make_provider(config: RunConfig, base_url: str | None = None) -> Provider:
         url = base_url or config.base_url or os.environ.get("OPENAI_BASE_URL")
         key = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
         if config.provider == "local":
+            # Never the OpenAI API: our own server (local_server.prepare_own_server) or --base-url.
+            url = base_url or config.base_url
+            if not url:
+                raise ConfigError("--provider local has no server to talk to: pass --base-url, or let lhe-tui "
+                                  "start one (run, resume and probe do)")
             key = "no-key-needed"
         return OpenAIChatProvider(config.model_label or "local", settings, api_key=key, base_url=url)
     if config.provider == "anthropic":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -26,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -496,9 +498,12 @@ def local_config(config: RunConfig, server: LocalModelServer) -> RunConfig:
                                model_path=str(server.model_path) if server.model_path else config.model_path)
 
 
-def prepare_local_server(config: RunConfig) -> tuple[LocalModelServer, RunConfig, LocalChatProvider]:
-    """The server (resolved, not started), the config as stored, and the provider that talks to it.
-    A missing extra or GGUF fails here, before anything starts."""
+def prepare_own_server(config: RunConfig) -> tuple[LocalModelServer | None, RunConfig, LocalChatProvider | None]:
+    """For `--provider local` without `--base-url`: the server (resolved, not started), the config as
+    stored, and the provider that talks to it; a missing extra or GGUF fails here, before anything
+    starts. For any other config: (None, config, None), and the usual provider is made from the config."""
+    if config.provider != "local" or config.base_url:
+        return None, config, None
     server = server_for(config).resolve()
     run_config = local_config(config, server)
     return server, run_config, make_local_provider(run_config, server)
@@ -507,19 +512,28 @@ def prepare_local_server(config: RunConfig) -> tuple[LocalModelServer, RunConfig
 # ---------------------------------------------------------------------------- headless entry point
 
 
+@contextlib.contextmanager
+def serving(server: LocalModelServer | None) -> Iterator[None]:
+    """Headless: start `server` (None: nothing to do), say so on stderr, and always stop it."""
+    if server is None:
+        yield
+        return
+    print(f"lhe-tui: starting the local model server ({server.requested_path or 'bundled SmolLM2-135M'})…",
+          file=sys.stderr, flush=True)
+    with server:
+        print(f"lhe-tui: {server.model_name} ready at {server.base_url} in {server.startup_s:.1f} s "
+              f"(pid {server.pid})", file=sys.stderr, flush=True)
+        yield
+
+
 def run_with_local_server(config: RunConfig, db: object) -> int:
     """`lhe-tui run --headless --provider local`: serve the model, run the session, always stop the server."""
     from lhe_tui.cli.headless import run_headless
     from lhe_tui.session import prepare_run
 
     config.validate()
-    server = server_for(config)
-    print(f"lhe-tui: starting the local model server ({config.model_path or 'bundled SmolLM2-135M'})…",
-          file=sys.stderr, flush=True)
-    with server:
-        print(f"lhe-tui: {server.model_name} ready at {server.base_url} in {server.startup_s:.1f} s "
-              f"(pid {server.pid})", file=sys.stderr, flush=True)
-        run_config = local_config(config, server)
-        prepared = prepare_run(run_config, db, provider=make_local_provider(run_config, server),  # type: ignore[arg-type]
-                               base_url=server.base_url, stream_deltas=False)
+    server, run_config, provider = prepare_own_server(config)
+    with serving(server):
+        prepared = prepare_run(run_config, db, provider=provider,  # type: ignore[arg-type]
+                               base_url=server.base_url if server else None, stream_deltas=False)
         return run_headless(prepared, db, run_config.samples * run_config.turns)  # type: ignore[arg-type]

@@ -24,17 +24,15 @@ from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, regis
 
 def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
     """Prepare a run whose store writer has its own connection (used from the run's thread)."""
+    from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.session import prepare_run
 
     config.validate()                      # bad flags fail before any file is created
     check_credentials(config)
-    server = None
-    if config.provider == "local" and not config.base_url:
-        from lhe_tui.providers.local_server import prepare_local_server
-
-        # Our own llama.cpp server: resolved now (a missing extra or GGUF fails here, before the app),
-        # started by the run on its loop, stopped when the run ends.
-        server, config, provider = prepare_local_server(config)
+    # --provider local: our own llama.cpp server, resolved now (a missing extra or GGUF fails here, before
+    # the app), started by the run on its loop and stopped when the run ends.
+    server, config, provider = prepare_own_server(config)
+    if server is not None:
         prepare_kwargs = {**prepare_kwargs, "provider": provider, "base_url": server.base_url}
     db = open_database(db_path)
     try:
@@ -47,19 +45,15 @@ def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRu
 
 def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
     """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
+    from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.queries import load_session
 
     db = open_database(db_path, create=False)
     try:
         config = RunConfig.from_dict(load_session(db, session_id)["config"])
-        server = provider = None
-        if config.provider == "local" and not config.base_url:
-            from lhe_tui.providers.local_server import prepare_local_server
-
-            server, _, provider = prepare_local_server(config)
-        else:
-            check_credentials(config)
+        check_credentials(config)
+        server, _, provider = prepare_own_server(config)
         prepared = prepare_resume(db, session_id, provider=provider)
     except BaseException:
         db.conn.close()

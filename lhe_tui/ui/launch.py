@@ -33,10 +33,13 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
         live = resume_live_run(db_path, resume_id)
     elif probe is not None:
         from lhe_tui.probe import prepare_probe
+        from lhe_tui.providers.local_server import prepare_own_server
 
         assert config is not None
+        server, config, provider = prepare_own_server(config)
         writer = open_database(db_path)
-        live = LiveRun(prepare_probe(config, writer, probe[0], probe[1], stream_deltas=True), db=writer)
+        live = LiveRun(prepare_probe(config, writer, probe[0], probe[1], stream_deltas=True, provider=provider),
+                       db=writer, server=server)
     else:
         live = start_live_run(config or DEMO_CONFIG, db_path)
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),

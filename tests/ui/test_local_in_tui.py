@@ -130,12 +130,12 @@ async def test_the_real_model_in_the_tui(db_path):
 
 async def interrupted_local_session(db_path, gguf) -> str:
     """A local-model session stopped after its third finished turn (of 2 x 3), as a crash would leave it."""
-    from lhe_tui.providers.local_server import prepare_local_server
+    from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.runner.events import TurnFinished
     from lhe_tui.session import prepare_run
 
     async def run() -> str:
-        server, config, provider = prepare_local_server(local(gguf))
+        server, config, provider = prepare_own_server(local(gguf))
         db = open_database(db_path)
         prepared = prepare_run(config, db, provider=provider, base_url=server.base_url, stream_deltas=False)
         finished = []
@@ -183,3 +183,25 @@ async def test_tui_resume_of_a_local_session_serves_the_model_again(monkeypatch,
         await wait_until(pilot, lambda: app.screen.model.status == "finished")
     assert pid_gone(live.server.pid)
     assert len(load_turns(open_database(db_path), session_id)) == 6
+
+
+def test_headless_probe_on_the_local_provider_serves_the_model(monkeypatch, gguf, db_path, capsys):
+    from lhe_tui.cli.main import main
+
+    stand_in(monkeypatch, FAKE_SERVER)
+    assert main(["probe", "--headless", "--provider", "local", "--model-path", str(gguf), "--target-turn", "4",
+                 "--rates", "0,1", "--samples", "2", "--db", str(db_path)]) == 0
+    err = capsys.readouterr().err
+    assert "ready at http://127.0.0.1:" in err
+    (session,) = list_sessions(open_database(db_path))
+    assert (session["kind"], session["provider"], session["model"]) == ("probe", "local", "stand-in")
+    assert len(load_turns(open_database(db_path), session["id"])) == 4   # one turn (T) per sample, 2 rates x 2
+
+
+def test_make_provider_never_sends_local_to_the_openai_api(monkeypatch):
+    from lhe_tui.errors import ConfigError
+    from lhe_tui.providers.factory import make_provider
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    with pytest.raises(ConfigError, match="--provider local has no server"):
+        make_provider(RunConfig(provider="local"))
