@@ -20,14 +20,14 @@ The server runs in a child process by default (bench/_fake_server.py), so its CP
 client's GIL: on the 2-core bench machine that is one core each. `--server-in-process` runs it as a
 thread of the benchmark process instead (what tests do; it inflates the figures).
 
-    python bench/overhead.py                       # 50 turns x {1, 16, 64} samples, L = 50 ms, 3 repeats
-    python bench/overhead.py --turns 200 --repeats 1   # the issue's size (23 min here, see below)
+    python bench/overhead.py                       # 200 turns x {1, 16, 64}, L = 50 ms, 3 repeats (5 min)
     python bench/overhead.py --turns 50 --samples 1 64 --repeats 5
-    python bench/overhead.py --with-tui            # the TUI's live run view attached, driven headless
+    python bench/overhead.py --with-tui            # the TUI's live run view attached, driven headless (11 min)
+    python bench/overhead.py --samples 64 --latency 0.5 --turns 20   # where the target holds
+    python bench/overhead.py --turns 30 --samples 64 --repeats 1 --profile /tmp/prof   # then pstats
 
-Default size: 50 turns, not the issue's 200. With the openai SDK's per-request params transform
-(O(history) CPU, see --bypass-sdk-transform) one 200 x 64 run took 18 minutes on the 2-core bench
-machine (shared, load ~4), so that default would not finish in ~5 min.
+Also printed: the client process's CPU per request (all its threads: with --with-tui that includes
+the UI) and the server process's, and each as a share of the wall time (1.0 = one core busy).
 
 Sessions go to a throw-away database per run (a temporary folder, deleted at the end).
 """
@@ -175,9 +175,7 @@ def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--turns", type=int, default=50,
-                        help="turns per sample (issue 6 asks for 200; 50 keeps the default run under ~5 min "
-                             "on the 2-core bench machine, see docs/benchmarks.md)")
+    parser.add_argument("--turns", type=int, default=200, help="turns per sample (issue 6 asks for 200)")
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per reply (L)")
     parser.add_argument("--repeats", type=int, default=3)

@@ -7,7 +7,8 @@ one more subscriber, last, that stamps each TurnStarted and TurnFinished (so a T
 comes after the store has committed the turn); the provider stamps its own entry and exit and the
 time spent inside the token-delta callback. Per turn t:
 
-    history  = TurnStarted(t) - TurnFinished(t-1)       building the message list (must be O(t)) + TurnStarted
+    history  = TurnStarted(t) - TurnFinished(t-1)       the message list (the runner's MessageLog appends the
+                                                        last turn's pair, then copies the list: O(t) pointers)
     score    = [provider entry - TurnStarted(t)] + [TurnFinished(t) emitted - provider exit]
                (semaphore, parse, score, record, history append, leaving the turn's coroutine)
     store    = TurnFinished(t) through every subscriber (store insert + commit) + the token-delta callback
@@ -18,17 +19,18 @@ time spent inside the token-delta callback. Per turn t:
 the free falls in the next turn's `history` span instead of in `score` (where the runner's frame
 teardown would put it). Printed: medians over the
 turns in a window around each checkpoint (default +-10 turns), median over the repetitions, and the
-ratio to turn 10. `score` and `store` must be flat; `history` grows with t because the whole history
-is sent each turn.
+ratio to turn 10. `score` and `store` must be flat; `history` grows slowly with t (a copy of the list of
+2t message references per request; the messages themselves are rendered once).
 
 Spans are measured in this thread's CPU time by default (`--clock wall` for wall time): the bench
 machine is shared, and a 50-microsecond span in wall time mostly measures who else was running.
 
 Part B, the real OpenAI provider's own CPU per request at the same turns (client-side work that is not
-waiting for the model either): the SDK's params transform (`openai._utils._transform`), plain
-`json.dumps` of the same body (what sending the history costs at least), both in thread CPU time, and
-the client process CPU of one
-whole streamed request to a local zero-latency FakeLLMServer in a child process. Skip with --no-openai.
+waiting for the model either): the SDK's params transform (`openai._utils._transform`, which
+`chat.completions.create()` runs and the provider no longer calls, for reference), plain `json.dumps`
+of the same body (what sending the history costs at least), both in thread CPU time, and the client
+process CPU of one whole streamed request through the provider to a local zero-latency FakeLLMServer
+in a child process. Skip with --no-openai.
 
     python bench/per_turn_cost.py                          # checkpoints 10 100 1000 5000, 3 repeats
     python bench/per_turn_cost.py --checkpoints 10 100 1000 --repeats 5 --window 20
@@ -219,12 +221,12 @@ def part_b(checkpoints: list[int], repeats: int) -> None:
     with FakeServerProcess(0.0) as srv:
         rows = asyncio.run(measure(srv.base_url))
     print(f"\nPart B: real OpenAI provider (openai SDK) at the same turns, median of {repeats} (milliseconds)")
-    print(f"{'turn':>6}  {'messages':>8}  {'SDK transform':>13}  {'json.dumps':>10}  {'request client CPU':>18}")
+    print(f"{'turn':>6}  {'messages':>8}  {'create() transform':>18}  {'json.dumps':>10}  {'request client CPU':>18}")
     for c, n, transform, encode, request in rows:
-        print(f"{c:>6}  {n:>8}  {transform * 1e3:>13.2f}  {encode * 1e3:>10.3f}  {request * 1e3:>18.1f}")
+        print(f"{c:>6}  {n:>8}  {transform * 1e3:>18.2f}  {encode * 1e3:>10.3f}  {request * 1e3:>18.1f}")
     (c0, _, t0, e0, r0), (c1, _, t1, e1, r1) = rows[0], rows[-1]
-    print(f"ratio turn {c1} / turn {c0}: SDK transform {t1 / t0:.0f}x, json.dumps {e1 / e0:.0f}x, "
-          f"request CPU {r1 / r0:.0f}x; transform / json.dumps at turn {c1}: {t1 / e1:.0f}x")
+    print(f"ratio turn {c1} / turn {c0}: create() transform {t1 / t0:.0f}x, json.dumps {e1 / e0:.0f}x, "
+          f"request CPU {r1 / r0:.1f}x; request CPU / json.dumps at turn {c1}: {r1 / e1:.1f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
