@@ -23,7 +23,7 @@ thread of the benchmark process instead (what tests do; it inflates the figures)
     python bench/overhead.py                       # 200 turns x {1, 16, 64}, L = 50 ms, 3 repeats (5 min)
     python bench/overhead.py --turns 50 --samples 1 64 --repeats 5
     python bench/overhead.py --with-tui            # the TUI's live run view attached, driven headless (11 min)
-    python bench/overhead.py --samples 64 --latency 0.5 --turns 20   # where the target holds
+    python bench/overhead.py --samples 64 --latency 0.5 --turns 20   # nearer real model latencies
     python bench/overhead.py --turns 30 --samples 64 --repeats 1 --profile /tmp/prof   # then pstats
 
 Also printed: the client process's CPU per request (all its threads: with --with-tui that includes

@@ -87,7 +87,8 @@ async def test_openai_reasoning_field_and_samples_spread_over_pools():
                                                   reasoning_field="reasoning", prompt_tokens=3,
                                                   completion_tokens=4)) as srv:
         provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=srv.openai_base_url)
-        replies = await asyncio.gather(*(provider.complete(MESSAGES, RequestMeta(i, 1)) for i in range(POOL_SHARDS + 3)))
+        replies = await asyncio.gather(*(provider.complete(MESSAGES, RequestMeta(i, 1))
+                                         for i in range(POOL_SHARDS + 3)))
         clients = list(provider._clients)
         await provider.aclose()
     assert {(r.text, r.reasoning, r.tokens_in, r.tokens_out, r.finish_reason) for r in replies} == \
