@@ -34,7 +34,8 @@ FLUSH_HZ = 10          # widget updates per second at most
 METRICS_HZ = 2         # decay plot / fitted p / H_0.5 recomputations per second at most
 WIDE = 120             # columns from which the charts sit beside the table
 TALL = 36              # rows from which the reply view gets taller
-INLINE_METRICS_TURNS = 20_000   # above this many stored turns, metrics are computed in a thread
+INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
+                                # bootstrap takes 50-110 ms: inline, that is lag on the UI loop)
 MAX_EVENTS_PER_FLUSH = 200_000
 
 
