@@ -1,0 +1,296 @@
+"""UI lag (issue 6): the Textual event loop's lag while samples stream at full speed into the live view.
+
+`LheApp` runs a live run the way `lhe-tui run` does (the runner in the run screen's thread worker, token
+deltas streamed, the store attached), driven headless by Textual's `run_test` at 160x48. A probe task
+on the app's own event loop sleeps `--probe-ms` (10 ms) over and over and records how late each wake-up
+is: lag = actual sleep - requested sleep. Anything that holds the UI loop (the 10 Hz flush that drains
+the feed into the model and the widgets, the 2 Hz metrics, Textual's layout and rendering) or keeps the
+main thread from the GIL (the runner's thread) shows up as lag. Printed per size: p50 / p99 / max of
+the lag from the run screen's mount to the end of the run, the run's turns per second, and the time
+spent in the run screen's flush and metrics callbacks (p50 / p99 / max per call, and their share of the
+wall time).
+
+Target (issue 6): p99 < 50 ms with 32 samples.
+
+    python bench/ui_lag.py                              # sim, no delay, 1 / 8 / 32 samples x 200 turns
+    python bench/ui_lag.py --samples 32 --turns 400 --repeats 3
+    python bench/ui_lag.py --no-tui                     # baseline: the same run, a bare asyncio loop probed
+    python bench/ui_lag.py --provider openai            # the OpenAI provider against bench/_fake_server.py
+    python bench/ui_lag.py --samples 32 --profile       # cProfile of the main (UI) thread, top functions
+    python bench/ui_lag.py --samples 32 --size 100x40   # under 120 columns the charts are hidden
+
+With few probes (1 sample: the UI loop is busy most of the time) p99 is the worst probe.
+
+`--no-tui` runs the same runner in a thread beside a bare asyncio loop with the same probe: the lag that
+is left there is the cost of sharing the GIL with the runner, which no UI change can remove.
+
+Sessions go to a throw-away database (a temporary folder, deleted at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lhe_tui.runner.config import RunConfig  # noqa: E402
+
+clock = time.perf_counter
+
+
+@dataclass
+class Result:
+    samples: int
+    lags_ms: list[float]
+    turns: int
+    wall_s: float
+    flush_ms: list[float] = field(default_factory=list)
+    metrics_ms: list[float] = field(default_factory=list)
+    status: str = ""
+
+    @staticmethod
+    def pct(values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Probe:
+    """Sleep `interval` on the running loop again and again; record each wake-up's lateness (ms)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.lags_ms: list[float] = []
+        self.stop = False
+
+    async def run(self) -> None:
+        interval = self.interval
+        while not self.stop:
+            t0 = clock()
+            await asyncio.sleep(interval)
+            self.lags_ms.append(max(0.0, clock() - t0 - interval) * 1e3)
+
+
+class Timings:
+    """Wrap RunScreen.flush and refresh_metrics (class-level, this process only) to time every call."""
+
+    def __init__(self) -> None:
+        from lhe_tui.ui.screens.run import RunScreen
+
+        self.flush_ms: list[float] = []
+        self.metrics_ms: list[float] = []
+        self._originals = {name: getattr(RunScreen, name) for name in ("flush", "refresh_metrics")}
+        for name, store in (("flush", self.flush_ms), ("refresh_metrics", self.metrics_ms)):
+            setattr(RunScreen, name, self._timed(self._originals[name], store))
+
+    @staticmethod
+    def _timed(fn, store: list[float]):
+        def wrapper(self, *args, **kwargs):
+            t0 = clock()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                store.append((clock() - t0) * 1e3)
+        wrapper.__name__ = fn.__name__
+        return wrapper
+
+    def restore(self) -> None:
+        from lhe_tui.ui.screens.run import RunScreen
+
+        for name, fn in self._originals.items():
+            setattr(RunScreen, name, fn)
+
+
+def make_config(args: argparse.Namespace, samples: int, base_url: str | None) -> RunConfig:
+    if args.provider == "sim":
+        extra: dict = {"sim_delay": args.sim_delay, "mode": args.mode}
+    else:  # the fake server answers `<answer>0</answer>` in 5 content chunks, whatever the mode
+        extra = {"model": "fake-model", "base_url": base_url, "max_retries": 0}
+    return RunConfig(provider=args.provider, samples=samples, turns=args.turns, seed=args.seed,
+                     concurrency=samples, **extra).validate()
+
+
+def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | None,
+            profiler: cProfile.Profile | None, size: tuple[int, int] = (160, 48)) -> Result:
+    from lhe_tui.ui.app import LheApp, start_live_run
+    from lhe_tui.ui.screens.run import RunScreen
+
+    kwargs = {"base_url": base_url} if base_url else {}
+    live = start_live_run(config, db_path, stream_deltas=True, **kwargs)
+    app = LheApp(db_path, live=live)
+    probe = Probe(interval)
+    timings = Timings()
+
+    async def go() -> float:
+        async with app.run_test(size=size) as pilot:
+            while not (isinstance(app.screen, RunScreen) and app.screen.is_mounted):
+                await pilot.pause()
+            timings.flush_ms.clear()
+            timings.metrics_ms.clear()
+            started = clock()
+            task = asyncio.create_task(probe.run())
+            if profiler:
+                profiler.enable()
+            try:
+                while not live.finished:
+                    await asyncio.sleep(0.02)
+            finally:
+                if profiler:
+                    profiler.disable()
+                probe.stop = True
+                await task
+            wall = clock() - started
+            await pilot.pause()
+            return wall
+
+    try:
+        wall = asyncio.run(go())
+    finally:
+        timings.restore()
+    return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, live.session_id),
+                  wall_s=wall, flush_ms=timings.flush_ms, metrics_ms=timings.metrics_ms, status=live.status or "")
+
+
+def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | None) -> Result:
+    """The same run in a thread (its own loop, as in the TUI), a bare asyncio loop with the probe here."""
+    from lhe_tui.session import prepare_run
+    from lhe_tui.store.database import open_database
+
+    db = open_database(db_path)
+    prepared = prepare_run(config, db, base_url=base_url, stream_deltas=True)
+    seen = []
+    prepared.bus.subscribe(seen.append)   # a subscriber that keeps every event, as the TUI's feed would
+    status: list[str] = []
+
+    def drive() -> None:
+        async def main() -> None:
+            try:
+                status.append(await prepared.runner.run())
+            finally:
+                await prepared.provider.aclose()
+        asyncio.run(main())
+
+    probe = Probe(interval)
+
+    async def go() -> float:
+        task = asyncio.create_task(probe.run())
+        thread = threading.Thread(target=drive, daemon=True)
+        started = clock()
+        thread.start()
+        while thread.is_alive():
+            await asyncio.sleep(0.02)
+        wall = clock() - started
+        probe.stop = True
+        await task
+        return wall
+
+    wall = asyncio.run(go())
+    db.conn.close()
+    return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, prepared.session_id),
+                  wall_s=wall, status=status[0] if status else "")
+
+
+def turns_done(db_path: Path, session_id: str) -> int:
+    from lhe_tui.store.database import open_database
+
+    db = open_database(db_path, create=False)
+    try:
+        return db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
+    finally:
+        db.conn.close()
+
+
+def fmt(values: list[float]) -> str:
+    return (f"{Result.pct(values, 0.5):6.1f} {Result.pct(values, 0.99):7.1f} {max(values, default=float('nan')):7.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--provider", choices=("sim", "openai"), default="sim")
+    parser.add_argument("--mode", default="thinking", help="sim: thinking streams reasoning and text deltas")
+    parser.add_argument("--sim-delay", type=float, default=0.0, help="sim: seconds per token (0 = full speed)")
+    parser.add_argument("--latency", type=float, default=0.0, help="openai: the fake server's latency (s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-ms", type=float, default=10.0)
+    parser.add_argument("--no-tui", action="store_true", help="baseline: no app, a bare asyncio loop probed")
+    parser.add_argument("--profile", action="store_true", help="cProfile the UI thread during the run")
+    parser.add_argument("--size", default="160x48", help="terminal size; under 120 columns the charts are hidden")
+    parser.add_argument("--switch-interval", type=float, help="diagnostic: sys.setswitchinterval (s; default 0.005)")
+    args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.profile and args.no_tui:
+        parser.error("--profile profiles the TUI; drop --no-tui")
+
+    print(f"python {sys.version.split()[0]}, cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; "
+          f"{'bare asyncio loop (no TUI)' if args.no_tui else f'LheApp live view, run_test {args.size}'}; "
+          f"provider {args.provider}"
+          + (f" (sim_delay {args.sim_delay})" if args.provider == "sim" else f" (fake server, L = {args.latency})")
+          + f", mode {args.mode}, {args.turns} turns, probe {args.probe_ms:g} ms, "
+          f"GIL switch interval {sys.getswitchinterval() * 1e3:g} ms")
+    server = None
+    base_url = None
+    if args.provider == "openai":
+        from _fake_server import FakeServerProcess
+
+        server = FakeServerProcess(args.latency).__enter__()
+        base_url = server.base_url
+    profiler = cProfile.Profile() if args.profile else None
+    header = (f"{'samples':>7} {'turns/s':>8} {'lag p50':>7} {'p99':>7} {'max':>7} {'probes':>6}"
+              + ("" if args.no_tui else f"   {'flush p50':>9} {'p99':>7} {'max':>7} {'share':>5}"
+                                        f"   {'metrics p50':>11} {'p99':>7} {'max':>7}"))
+    print(header)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lhe-bench-") as tmp:
+            for samples in args.samples:
+                p99s = []
+                for repeat in range(args.repeats):
+                    config = make_config(args, samples, base_url)
+                    db_path = Path(tmp) / f"ui-lag-{samples}-{repeat}.db"
+                    interval = args.probe_ms / 1e3
+                    if args.no_tui:
+                        result = run_bare(config, db_path, interval, base_url)
+                    else:
+                        width, height = (int(v) for v in args.size.lower().split("x"))
+                        result = run_tui(config, db_path, interval, base_url, profiler, (width, height))
+                    p99s.append(Result.pct(result.lags_ms, 0.99))
+                    line = (f"{samples:>7} {result.turns / result.wall_s:>8.0f} {fmt(result.lags_ms)} "
+                            f"{len(result.lags_ms):>6}")
+                    if not args.no_tui:
+                        share = sum(result.flush_ms) / 1e3 / result.wall_s
+                        line += f"   {fmt(result.flush_ms):>25} {share:>5.0%}   {fmt(result.metrics_ms):>27}"
+                    if result.status != "finished":
+                        line += f"   (run {result.status})"
+                    print(line, flush=True)
+                if args.repeats > 1:
+                    print(f"{samples:>7} median p99 over {args.repeats} repeats: {statistics.median(p99s):.1f} ms")
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
+    print("lag in ms (actual - requested sleep of the probe); flush/metrics in ms per call; share = flush time / "
+          "wall. target (issue 6): p99 < 50 ms at 32 samples")
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
