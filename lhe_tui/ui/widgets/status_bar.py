@@ -69,7 +69,7 @@ class StatusBar(Static):
         if self._last is not None and text.plain == self._last.plain and text.spans == self._last.spans:
             return
         self._last = text
-        self.update(text)
+        self.update(text, layout=False)   # fixed height and width: a new text never needs a screen layout
 
     def compose_text(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> Text:
         c = model.config
