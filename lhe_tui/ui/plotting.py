@@ -8,7 +8,9 @@ module-global plot state), colours come from the app's theme variables by name (
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rich.color import Color as RichColor
@@ -75,8 +77,33 @@ def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float]
     return [x[i] for i in picks], [y[i] for i in picks]
 
 
+BUILD_IN_THREAD = True
+"""Build plots on a worker thread (False: in `render`, as plotext usually is; tests use it for snapshots)."""
+
+_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plot-build")
+"""One thread for every plot: builds never overlap (plotext keeps some state per module), and a busy
+run can never have more than one plot build competing with it."""
+
+
+@dataclass(frozen=True)
+class _BuildInput:
+    """Everything a build needs, taken on the UI thread (theme colours, plotext theme, size)."""
+
+    key: tuple
+    figure: Figure
+    width: int
+    height: int
+    colours: dict[str, tuple[int, int, int]]
+    plotext_theme: str
+
+
 class PlotView(PlotextPlot):
-    """A plot widget that draws a `Figure` with the current theme's colours."""
+    """A plot widget that draws a `Figure` with the current theme's colours.
+
+    plotext takes 50-150 ms to build a chart, which on the UI loop shows as lag (and a full layout renders
+    every plot again). So the text is built on a worker thread (the GIL hands the loop back every few ms)
+    and `render` returns the last built text: a new figure, size or theme shows one build later.
+    """
 
     DEFAULT_CSS = """
     PlotView {
@@ -89,6 +116,11 @@ class PlotView(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._figure = Figure()
+        self._version = 0                        # bumped by show(): part of the build key
+        self._built: tuple[tuple, Text] | None = None
+        self._building = False
+        self._stale = False                      # asked for again while a build was running
+        self.builds = 0                          # finished builds (tests)
 
     @property
     def figure(self) -> Figure:
@@ -96,7 +128,13 @@ class PlotView(PlotextPlot):
 
     def show(self, figure: Figure) -> None:
         self._figure = figure
+        self._version += 1
         self.refresh()
+
+    @property
+    def settled(self) -> bool:
+        """The last render showed the current figure at the current size (tests wait for this)."""
+        return self._built is not None and self._built[0] == self._build_key() and not self._building
 
     def colour(self, name: str) -> tuple[int, int, int]:
         variables = self.app.theme_variables
@@ -112,60 +150,113 @@ class PlotView(PlotextPlot):
         except (KeyError, ColorParseError):  # unknown or non-colour variable
             return foreground.rgb
 
+    def _build_key(self) -> tuple:
+        return (self._version, tuple(self.size), self.app.theme)
+
     def render(self) -> RenderResult:
         figure = self._figure
         width, height = self.size
         if not figure.has_data or width < 12 or height < 5:
             return Text(figure.empty if not figure.has_data else "", style="italic")
-        legend = self._legend(figure)
-        plot_height = height - (1 if legend is not None else 0)
-        plt = self.plt
-        plt.clear_data()
-        # plotext drops a title wider than the plot: shorten it instead.
-        room = width - 10
-        title = figure.title if len(figure.title) <= room else figure.title[:max(0, room - 1)] + "…"
-        plt.title(title)
-        plt.xlabel(figure.xlabel)
-        most = max(8, 2 * width)
-        for band in figure.bands:
-            # Drawn first, as two thin bounds, so the curves stay on top and nothing is painted over.
-            if len(band.x) < 2:
-                continue
-            x, high = thin(band.x, band.high, most)
-            _, low = thin(band.x, band.low, most)
-            plt.plot(x, high, color=self.colour(band.color), marker="braille")
-            plt.plot(x, low, color=self.colour(band.color), marker="braille")
-        for series in figure.series:
-            if not len(series.x):
-                continue
-            x, y = thin(series.x, series.y, most)
-            draw = plt.scatter if series.kind == "scatter" else plt.plot
-            draw(x, y, color=self.colour(series.color), marker=series.marker)
-        for mark in figure.marks:
-            plt.vertical_line(mark.x, color=self.colour(mark.color))
-        plt.ylim(*(figure.ylim or (None, None)))
-        plt.xlim(*(figure.xlim or (None, None)))
-        # What textual-plotext's own render does (size twice, see its issue #5; theme from the app),
-        # at our height so a legend line fits under the plot instead of over the curves.
-        plt.plotsize(width, plot_height)
-        plt._set_size(width, plot_height)
-        plt.theme(self._get_plotext_theme_name(self.app.theme))
-        text = Text.from_ansi(plt.build().rstrip("\n"))
-        if legend is not None:
-            text.append("\n")
-            text.append_text(legend)
-        return text
+        key = self._build_key()
+        if self._built is not None and self._built[0] == key:
+            return self._built[1]
+        job = self._build_input(key)
+        if not BUILD_IN_THREAD:
+            text = build_text(self.plt, job)
+            self._built = (key, text)
+            self.builds += 1
+            return text
+        self._request_build(job)
+        return self._built[1] if self._built is not None else Text("")
 
-    def _legend(self, figure: Figure) -> Text | None:
-        entries = [(s.label, s.color) for s in figure.series if s.label]
-        entries += [("CI 95%", b.color) for b in figure.bands]
-        entries += [(m.label, m.color) for m in figure.marks if m.label]
-        if not entries:
-            return None
-        legend = Text(no_wrap=True, overflow="ellipsis")
-        legend.append(" ")
-        for label, colour in entries:
-            r, g, b = self.colour(colour)
-            legend.append("━ ", Style(color=RichColor.from_rgb(r, g, b), bold=True))
-            legend.append(label + "  ")
-        return legend
+    def _build_input(self, key: tuple) -> _BuildInput:
+        figure = self._figure
+        names = {s.color for s in figure.series} | {b.color for b in figure.bands} | {m.color for m in figure.marks}
+        width, height = self.size
+        return _BuildInput(key=key, figure=figure, width=width, height=height,
+                           colours={name: self.colour(name) for name in names},
+                           plotext_theme=self._get_plotext_theme_name(self.app.theme))
+
+    def _request_build(self, job: _BuildInput) -> None:
+        if self._building:
+            self._stale = True
+            return
+        self._building = True
+        loop = asyncio.get_running_loop()
+
+        def build() -> None:
+            try:
+                text = build_text(self.plt, job)
+            except Exception as exc:  # noqa: BLE001 - shown in the widget rather than lost in a thread
+                text = Text(f"plot failed: {exc}", style="italic")
+            try:
+                loop.call_soon_threadsafe(self._on_built, job.key, text)
+            except RuntimeError:  # the app has closed its loop
+                pass
+
+        _builder.submit(build)
+
+    def _on_built(self, key: tuple, text: Text) -> None:
+        self._building = False
+        self._built = (key, text)
+        self.builds += 1
+        self._stale = False
+        self.refresh()   # render builds again if the figure, size or theme moved on meanwhile
+
+
+def build_text(plt, job: _BuildInput) -> Text:
+    """The chart as text: pure, safe off the UI thread (colours and theme are already resolved)."""
+    figure, width, height, colours = job.figure, job.width, job.height, job.colours
+    legend = legend_text(figure, colours)
+    plot_height = height - (1 if legend is not None else 0)
+    plt.clear_data()
+    # plotext drops a title wider than the plot: shorten it instead.
+    room = width - 10
+    title = figure.title if len(figure.title) <= room else figure.title[:max(0, room - 1)] + "…"
+    plt.title(title)
+    plt.xlabel(figure.xlabel)
+    most = max(8, 2 * width)
+    for band in figure.bands:
+        # Drawn first, as two thin bounds, so the curves stay on top and nothing is painted over.
+        if len(band.x) < 2:
+            continue
+        x, high = thin(band.x, band.high, most)
+        _, low = thin(band.x, band.low, most)
+        plt.plot(x, high, color=colours[band.color], marker="braille")
+        plt.plot(x, low, color=colours[band.color], marker="braille")
+    for series in figure.series:
+        if not len(series.x):
+            continue
+        x, y = thin(series.x, series.y, most)
+        draw = plt.scatter if series.kind == "scatter" else plt.plot
+        draw(x, y, color=colours[series.color], marker=series.marker)
+    for mark in figure.marks:
+        plt.vertical_line(mark.x, color=colours[mark.color])
+    plt.ylim(*(figure.ylim or (None, None)))
+    plt.xlim(*(figure.xlim or (None, None)))
+    # What textual-plotext's own render does (size twice, see its issue #5; theme from the app),
+    # at our height so a legend line fits under the plot instead of over the curves.
+    plt.plotsize(width, plot_height)
+    plt._set_size(width, plot_height)
+    plt.theme(job.plotext_theme)
+    text = Text.from_ansi(plt.build().rstrip("\n"))
+    if legend is not None:
+        text.append("\n")
+        text.append_text(legend)
+    return text
+
+
+def legend_text(figure: Figure, colours: dict[str, tuple[int, int, int]]) -> Text | None:
+    entries = [(s.label, s.color) for s in figure.series if s.label]
+    entries += [("CI 95%", b.color) for b in figure.bands]
+    entries += [(m.label, m.color) for m in figure.marks if m.label]
+    if not entries:
+        return None
+    legend = Text(no_wrap=True, overflow="ellipsis")
+    legend.append(" ")
+    for label, colour in entries:
+        r, g, b = colours[colour]
+        legend.append("━ ", Style(color=RichColor.from_rgb(r, g, b), bold=True))
+        legend.append(label + "  ")
+    return legend

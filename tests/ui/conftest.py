@@ -47,3 +47,12 @@ def db_path(tmp_path: Path) -> Path:
 def stored_session(db_path: Path) -> str:
     """3 samples x 60 turns with errors, finished."""
     return run_headless(db_path, RunConfig(samples=3, turns=60, seed=4, **ERRING))
+
+
+@pytest.fixture
+def plots_in_render(monkeypatch):
+    """Build plots inside `render` (as plotext usually is) so a snapshot never catches a build in flight;
+    the threaded path has its own test (test_plot_build.py)."""
+    from lhe_tui.ui import plotting
+
+    monkeypatch.setattr(plotting, "BUILD_IN_THREAD", False)

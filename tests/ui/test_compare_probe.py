@@ -323,7 +323,7 @@ def frozen_pair(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
     return path, ids
 
 
-def test_compare_screen_snapshot(frozen_pair, snap_compare):
+def test_compare_screen_snapshot(frozen_pair, snap_compare, plots_in_render):
     path, ids = frozen_pair
 
     async def settle(pilot) -> None:
@@ -334,7 +334,7 @@ def test_compare_screen_snapshot(frozen_pair, snap_compare):
                         run_before=settle)
 
 
-def test_probe_screen_snapshot(tmp_path, monkeypatch, snap_compare):
+def test_probe_screen_snapshot(tmp_path, monkeypatch, snap_compare, plots_in_render):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("lhe_tui.probe.new_session_id", lambda: "20260101-120000-prob")
     path = Path("ui.db")

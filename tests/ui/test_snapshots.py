@@ -20,6 +20,8 @@ from lhe_tui.ui.app import LheApp
 
 from .conftest import ERRING, freeze_session, run_headless
 
+pytestmark = pytest.mark.usefixtures("plots_in_render")
+
 SNAPSHOT_ID = "20260101-120000-snap"
 SIZE = (100, 30)
 

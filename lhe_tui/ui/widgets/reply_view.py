@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from rich.text import Text
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from lhe_tui.ui.feed import StreamState
@@ -27,13 +26,18 @@ def describe_result(stream: StreamState) -> tuple[str, str]:
     return f"wrong: {r.model_answer}, gold {r.gold_sum} ({r.model_answer - r.gold_sum:+d})", "reply-view--error"
 
 
-class ReplyView(VerticalScroll, can_focus=False):
+class ReplyView(Static, can_focus=False):
+    """A fixed-height pane showing the end of the reply (the answer and the reasoning just before it).
+
+    It keeps its size whatever the reply's length, so an update repaints this pane only: a growing,
+    scrolling body used to lay out the whole screen on every new line (100-500 ms with the charts up).
+    """
+
     COMPONENT_CLASSES = {"reply-view--reasoning", "reply-view--answer", "reply-view--ok", "reply-view--error",
                          "reply-view--warning", "reply-view--muted", "reply-view--header"}
 
     DEFAULT_CSS = """
-    ReplyView { height: 6; border-top: hkey $panel-lighten-1; padding: 0 1; scrollbar-size-vertical: 1; }
-    ReplyView > Static { width: 1fr; }
+    ReplyView { height: 6; width: 1fr; border-top: hkey $panel-lighten-1; padding: 0 1; }
     ReplyView > .reply-view--reasoning { color: $text-muted; text-style: italic; }
     ReplyView > .reply-view--answer { color: $primary; text-style: bold; }
     ReplyView > .reply-view--ok { color: $success; }
@@ -44,12 +48,9 @@ class ReplyView(VerticalScroll, can_focus=False):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__("", id=id)
         self._shown: tuple[int, int] | None = None
-        self._body = Static("", id="reply-body")
-
-    def compose(self):
-        yield self._body
+        self._text = Text()
 
     def _style(self, name: str):
         return component_style(self, name)
@@ -59,9 +60,25 @@ class ReplyView(VerticalScroll, can_focus=False):
         if key == self._shown and not force:
             return False
         self._shown = key
-        self._body.update(self.render_stream(stream))
-        self.scroll_end(animate=False)
+        self._text = self.render_stream(stream)
+        self.update(self.tail(self._text), layout=False)
         return True
+
+    def on_resize(self) -> None:
+        self.update(self.tail(self._text), layout=False)
+
+    def tail(self, text: Text) -> Text:
+        """What fits, wrapped at the pane's width: the header line (turn, keys, verdict) and the end of
+        the reply under it (the answer, and the reasoning just before it)."""
+        width, height = self.content_region.width, self.content_region.height
+        if width <= 0 or height <= 0:
+            return text
+        lines = text.wrap(self.app.console, width)
+        if len(lines) <= height:
+            return text
+        header = text.split("\n")[0].wrap(self.app.console, width)
+        keep = max(0, height - len(header))
+        return Text("\n").join([*header, *lines[len(lines) - keep:]][:height])
 
     def render_stream(self, stream: StreamState) -> Text:
         text = Text()

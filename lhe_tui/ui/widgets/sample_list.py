@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
 
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets._style import component_style
+
+TURNS_EVERY_S = 1.0
+"""Turn counters alone refresh at most this often."""
 
 GLYPHS = {"pending": "·", "running": "▶", "finished": "●", "stopped": "■", "failed": "!"}
 
@@ -33,6 +38,7 @@ class SampleList(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._labels: list[tuple] = []
+        self._synced_at = 0.0
         self._programmatic: list[int] = []   # highlights we set ourselves: not the user's choice
 
     def label(self, state: SampleState) -> Text:
@@ -50,6 +56,14 @@ class SampleList(OptionList):
         keys = [(s.status, s.first_error, s.current_turn or s.last_turn) for s in samples]
         if force:
             self._labels = []   # e.g. a new theme: the labels' colours are baked in
+        now = time.monotonic()
+        if (not force and len(keys) == len(self._labels) and now - self._synced_at < TURNS_EVERY_S
+                and all(k[:2] == old[:2] for k, old in zip(keys, self._labels))):
+            # Only turn counters moved: an OptionList repaints every line when one changes (40 ms for 32
+            # samples), so counters follow at 2 Hz; a state or first-error change shows at once.
+            self.show_watched(watched)
+            return
+        self._synced_at = now
         if keys != self._labels or self.option_count != len(samples):
             if self.option_count != len(samples):
                 self.set_options([self.label(s) for s in samples])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets.decay_plot import injection_marks
 from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
+
+
+NEW_TURNS_EVERY_S = 0.5
 
 
 def sum_figure(state: SampleState | None) -> Figure:
@@ -30,11 +35,17 @@ class SumChart(PlotView):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._key: tuple | None = None
+        self._shown_at = 0.0
 
     def sync(self, state: SampleState | None, *, force: bool = False) -> bool:
         key = None if state is None else (state.index, len(state.records), state.generation, len(state.injections))
         if key == self._key and not force:
             return False
+        now = time.monotonic()
+        if (not force and key is not None and self._key is not None and key[0] == self._key[0]
+                and key[2:] == self._key[2:] and now - self._shown_at < NEW_TURNS_EVERY_S):
+            return False   # only new turns of the same sample: at most twice a second
+        self._shown_at = now
         self._key = key
         self.show(sum_figure(state))
         return True

@@ -7,6 +7,8 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -79,6 +81,16 @@ class TurnTable(DataTable):
     TurnTable > .turn-table--injected { color: $accent; text-style: bold; }
     TurnTable > .turn-table--muted { color: $text-muted; }
     """
+
+    # New rows change the virtual size, and DataTable's reactive lays out the whole screen for that
+    # (100-500 ms with the charts up and a run going: the UI-lag benchmark's worst stalls). Only the
+    # scrollbars need to follow, unless one appears or goes.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self._scroll_update(size)
+        self.refresh(layout=bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar))
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
