@@ -171,6 +171,8 @@ class RunScreen(Screen):
 
     def _apply_layout(self) -> None:
         width, height = self.size
+        if not width:
+            return   # not laid out yet: on_resize comes with the real size
         wide = width >= WIDE
         self.set_class(wide, "-wide")
         self.set_class(height >= TALL, "-tall")
