@@ -14,13 +14,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
-from textual.worker import Worker, WorkerState
 
 from lhe_tui.cli.report import compare_cells
 from lhe_tui.compare import compare_rows, default_turns, parse_turns, policy_label, session_curves
 from lhe_tui.errors import LheError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
+from lhe_tui.ui.screens.stored_results import StoredResultsScreen
 from lhe_tui.ui.widgets.compare_plot import CURVES, CompareEntry, ComparePlot, session_colour, short_id
 
 
@@ -65,7 +65,11 @@ def turns_error(exc: LheError) -> str:
     return "turns: " + str(exc).replace("--at turns ", "").replace("--at ", "")
 
 
-class CompareScreen(Screen):
+class CompareScreen(StoredResultsScreen):
+    LOAD_GROUP = "compare-load"
+    TITLE_ID = "compare-title"
+    FAILURE = "cannot compare"
+
     DEFAULT_CSS = """
     CompareScreen #compare-title { height: 1; background: $panel; padding: 0 1; text-style: bold;
                                    text-wrap: nowrap; text-overflow: ellipsis; }
@@ -109,23 +113,11 @@ class CompareScreen(Screen):
         self.table.focus()
 
     # ---- loading (thread) ----------------------------------------------------------------------------
-    def load(self) -> None:
-        db_path = self.app.db_path  # type: ignore[attr-defined]
-        ids = list(self.session_ids)
-        self.run_worker(lambda: load_entries(db_path, ids), name="compare", group="compare-load", exclusive=True,
-                        thread=True, exit_on_error=False)
+    def loader(self):
+        return load_entries
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "compare-load":
-            return
-        event.stop()
-        if event.state == WorkerState.SUCCESS:
-            self.set_entries(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            error = event.worker.error
-            message = str(error) if isinstance(error, LheError) else f"{type(error).__name__}: {error}"
-            self.query_one("#compare-title", Static).update(f"compare: cannot load the sessions: {message}")
-            self.notify(message, title="cannot compare", severity="error", markup=False)
+    def loaded(self, result: list[CompareEntry]) -> None:
+        self.set_entries(result)
 
     def set_entries(self, entries: list[CompareEntry]) -> None:
         first_load = not self.entries

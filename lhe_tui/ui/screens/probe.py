@@ -12,15 +12,14 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from textual.worker import Worker, WorkerState
 
 from lhe_tui.cli.report import PROBE_COLUMNS, probe_cells
-from lhe_tui.errors import LheError, StoreError
+from lhe_tui.errors import StoreError
 from lhe_tui.probe import probe_table
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
+from lhe_tui.ui.screens.stored_results import StoredResultsScreen
 from lhe_tui.ui.widgets.compare_plot import session_colour, short_id
 from lhe_tui.ui.widgets.probe_plot import ProbePlot, ProbeResult
 
@@ -46,7 +45,11 @@ def load_probe_results(db_path: Path, session_ids: list[str]) -> list[ProbeResul
         db.conn.close()
 
 
-class ProbeScreen(Screen):
+class ProbeScreen(StoredResultsScreen):
+    LOAD_GROUP = "probe-load"
+    TITLE_ID = "probe-title"
+    FAILURE = "cannot show the probe"
+
     DEFAULT_CSS = """
     ProbeScreen #probe-title { height: 1; background: $panel; padding: 0 1; text-style: bold;
                                text-wrap: nowrap; text-overflow: ellipsis; }
@@ -77,23 +80,11 @@ class ProbeScreen(Screen):
         self.load()
         self.table.focus()
 
-    def load(self) -> None:
-        db_path = self.app.db_path  # type: ignore[attr-defined]
-        ids = list(self.session_ids)
-        self.run_worker(lambda: load_probe_results(db_path, ids), name="probe", group="probe-load",
-                        exclusive=True, thread=True, exit_on_error=False)
+    def loader(self):
+        return load_probe_results
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "probe-load":
-            return
-        event.stop()
-        if event.state == WorkerState.SUCCESS:
-            self.set_results(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            error = event.worker.error
-            message = str(error) if isinstance(error, LheError) else f"{type(error).__name__}: {error}"
-            self.query_one("#probe-title", Static).update(f"probe: cannot load: {message}")
-            self.notify(message, title="cannot show the probe", severity="error", markup=False)
+    def loaded(self, result: list[ProbeResult]) -> None:
+        self.set_results(result)
 
     def set_results(self, results: list[ProbeResult]) -> None:
         self.results = results
