@@ -14,13 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rich.color import Color as RichColor
-from rich.console import Console
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.color import Color, ColorParseError
-from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 
@@ -98,16 +95,6 @@ class _BuildInput:
     height: int
     colours: dict[str, tuple[int, int, int]]
     plotext_theme: str
-    base_style: Style = Style()
-    """The widget's own style (background, foreground), which Textual puts under a rendered Text's spans."""
-
-
-@dataclass(frozen=True)
-class _Built:
-    key: tuple
-    text: Text
-    strips: list[Strip] | None = None   # the text as lines of exactly `width` cells (threaded builds)
-    base_style: Style | None = None
 
 
 class PlotView(PlotextPlot):
@@ -116,8 +103,6 @@ class PlotView(PlotextPlot):
     plotext takes 50-150 ms to build a chart, which on the UI loop shows as lag (and a full layout renders
     every plot again). So the text is built on a worker thread (the GIL hands the loop back every few ms)
     and `render` returns the last built text: a new figure, size or theme shows one build later.
-    The thread also turns the text into strips (one per line), which `render_line` hands to Textual, so
-    the UI loop does not convert hundreds of styled spans into segments at every repaint.
     """
 
     DEFAULT_CSS = """
@@ -132,7 +117,7 @@ class PlotView(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self._figure = Figure()
         self._version = 0                        # bumped by show(): part of the build key
-        self._built: _Built | None = None
+        self._built: tuple[tuple, Text] | None = None
         self._building = False
         self._stale = False                      # asked for again while a build was running
         self.builds = 0                          # finished builds (tests)
@@ -149,7 +134,7 @@ class PlotView(PlotextPlot):
     @property
     def settled(self) -> bool:
         """The last render showed the current figure at the current size (tests wait for this)."""
-        return self._built is not None and self._built.key == self._build_key() and not self._building
+        return self._built is not None and self._built[0] == self._build_key() and not self._building
 
     def colour(self, name: str) -> tuple[int, int, int]:
         variables = self.app.theme_variables
@@ -168,45 +153,22 @@ class PlotView(PlotextPlot):
     def _build_key(self) -> tuple:
         return (self._version, tuple(self.size), self.app.theme)
 
-    def _drawable(self) -> bool:
-        width, height = self.size
-        return self._figure.has_data and width >= 12 and height >= 5
-
     def render(self) -> RenderResult:
         figure = self._figure
-        if not self._drawable():
+        width, height = self.size
+        if not figure.has_data or width < 12 or height < 5:
             return Text(figure.empty if not figure.has_data else "", style="italic")
         key = self._build_key()
-        if self._built is not None and self._built.key == key:
-            return self._built.text
+        if self._built is not None and self._built[0] == key:
+            return self._built[1]
+        job = self._build_input(key)
         if not BUILD_IN_THREAD:
-            text = build_text(self.plt, self._build_input(key))
-            self._built = _Built(key, text)
+            text = build_text(self.plt, job)
+            self._built = (key, text)
             self.builds += 1
             return text
-        self._request_build(key)
-        return self._built.text if self._built is not None else Text("")
-
-    def render_line(self, y: int) -> Strip:
-        """The built strip for line y when the last build is current; otherwise the `render` path.
-
-        While a new build runs (new figure, size or theme) the previous strips stay up, cut or padded
-        to the new width by Textual, as the previous text did on the `render` path."""
-        built = self._built
-        if built is None or built.strips is None or self.text_selection is not None:
-            return super().render_line(y)        # (a selection is drawn by the `render` path)
-        key = self._build_key()
-        same_style = built.base_style == self.visual_style.rich_style
-        if built.key != key or not same_style:  # (a current key implies a drawable figure and size)
-            if not self._drawable():
-                return super().render_line(y)
-            self._request_build(key)
-            if not same_style:                   # the widget's own style changed (CSS): text until rebuilt
-                return super().render_line(y)
-        try:
-            return built.strips[y]
-        except IndexError:
-            return Strip.blank(self.size.width, self.visual_style.rich_style)
+        self._request_build(job)
+        return self._built[1] if self._built is not None else Text("")
 
     def _build_input(self, key: tuple) -> _BuildInput:
         figure = self._figure
@@ -214,37 +176,33 @@ class PlotView(PlotextPlot):
         width, height = self.size
         return _BuildInput(key=key, figure=figure, width=width, height=height,
                            colours={name: self.colour(name) for name in names},
-                           plotext_theme=self._get_plotext_theme_name(self.app.theme),
-                           base_style=self.visual_style.rich_style)
+                           plotext_theme=self._get_plotext_theme_name(self.app.theme))
 
-    def _request_build(self, key: tuple) -> None:
+    def _request_build(self, job: _BuildInput) -> None:
         if self._building:
             self._stale = True
             return
-        job = self._build_input(key)
         self._building = True
         loop = asyncio.get_running_loop()
 
         def build() -> None:
             try:
                 text = build_text(self.plt, job)
-                built = _Built(job.key, text, build_strips(text, job.width, job.height, job.base_style),
-                               job.base_style)
             except Exception as exc:  # noqa: BLE001 - shown in the widget rather than lost in a thread
-                built = _Built(job.key, Text(f"plot failed: {exc}", style="italic"))
+                text = Text(f"plot failed: {exc}", style="italic")
             try:
-                loop.call_soon_threadsafe(self._on_built, built)
+                loop.call_soon_threadsafe(self._on_built, job.key, text)
             except RuntimeError:  # the app has closed its loop
                 pass
 
         _builder.submit(build)
 
-    def _on_built(self, built: _Built) -> None:
+    def _on_built(self, key: tuple, text: Text) -> None:
         self._building = False
-        self._built = built
+        self._built = (key, text)
         self.builds += 1
         self._stale = False
-        self.refresh()   # render / render_line build again if the figure, size or theme moved on meanwhile
+        self.refresh()   # render builds again if the figure, size or theme moved on meanwhile
 
 
 def build_text(plt, job: _BuildInput) -> Text:
@@ -287,28 +245,6 @@ def build_text(plt, job: _BuildInput) -> Text:
         text.append("\n")
         text.append_text(legend)
     return text
-
-
-def build_strips(text: Text, width: int, height: int, base_style: Style) -> list[Strip]:
-    """The text as `height` lines of exactly `width` cells, styled as Textual draws a rendered Text (done
-    here so it runs off the UI thread): the widget's style under each span, each segment's offset in
-    its meta (text selection reads it), the rest of a short line in the widget's background."""
-    console = Console(width=width, height=height, color_system="truecolor", force_terminal=True,
-                      legacy_windows=False, no_color=False, markup=False, emoji=False, highlight=False)
-    lines = console.render_lines(text, console.options.update(width=width, height=None), pad=False,
-                                 new_lines=False)
-    background = Style(bgcolor=base_style.bgcolor)
-    strips = []
-    for y, line in enumerate(lines[:height]):
-        segments = []
-        x = 0
-        for segment in line:
-            style = base_style + segment.style if segment.style else base_style
-            segments.append(Segment(segment.text, style + Style(meta={"offset": (x, y)})))
-            x += len(segment.text)
-        strips.append(Strip(segments).extend_cell_length(width, background).crop(0, width))
-    blank = Strip.blank(width, background)
-    return strips + [blank] * (height - len(strips))
 
 
 def legend_text(figure: Figure, colours: dict[str, tuple[int, int, int]]) -> Text | None:
