@@ -18,15 +18,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from lhe_tui.ui.launch import launch_tui
 
         return launch_tui(args, config=config)
-    db = open_database(args.db)
-    if config.provider == "local":
-        from lhe_tui.providers.local_server import run_with_local_server
-
-        return run_with_local_server(config, db)
     from lhe_tui.cli.headless import run_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
 
-    prepared = prepare_run(config, db, stream_deltas=False)
-    return run_headless(prepared, db, config.samples * config.turns)
+    config.validate()                      # bad flags fail before any file is created
+    server, config, provider = prepare_own_server(config)
+    db = open_database(args.db)
+    with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
+        prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
+        return run_headless(prepared, db, config.samples * config.turns)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:

@@ -509,7 +509,7 @@ def prepare_own_server(config: RunConfig) -> tuple[LocalModelServer | None, RunC
     return server, run_config, make_local_provider(run_config, server)
 
 
-# ---------------------------------------------------------------------------- headless entry point
+# ---------------------------------------------------------------------------- serving for headless commands
 
 
 @contextlib.contextmanager
@@ -524,16 +524,3 @@ def serving(server: LocalModelServer | None) -> Iterator[None]:
         print(f"lhe-tui: {server.model_name} ready at {server.base_url} in {server.startup_s:.1f} s "
               f"(pid {server.pid})", file=sys.stderr, flush=True)
         yield
-
-
-def run_with_local_server(config: RunConfig, db: object) -> int:
-    """`lhe-tui run --headless --provider local`: serve the model, run the session, always stop the server."""
-    from lhe_tui.cli.headless import run_headless
-    from lhe_tui.session import prepare_run
-
-    config.validate()
-    server, run_config, provider = prepare_own_server(config)
-    with serving(server):
-        prepared = prepare_run(run_config, db, provider=provider,  # type: ignore[arg-type]
-                               base_url=server.base_url if server else None, stream_deltas=False)
-        return run_headless(prepared, db, run_config.samples * run_config.turns)  # type: ignore[arg-type]

@@ -32,8 +32,8 @@ def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRu
     # --provider local: our own llama.cpp server, resolved now (a missing extra or GGUF fails here, before
     # the app), started by the run on its loop and stopped when the run ends.
     server, config, provider = prepare_own_server(config)
-    if server is not None:
-        prepare_kwargs = {**prepare_kwargs, "provider": provider, "base_url": server.base_url}
+    if provider is not None:
+        prepare_kwargs = {**prepare_kwargs, "provider": provider}
     db = open_database(db_path)
     try:
         prepared = prepare_run(config, db, **prepare_kwargs)
