@@ -60,7 +60,8 @@ class SampleList(OptionList):
         if (not force and len(keys) == len(self._labels) and now - self._synced_at < TURNS_EVERY_S
                 and all(k[:2] == old[:2] for k, old in zip(keys, self._labels))):
             # Only turn counters moved: an OptionList repaints every line when one changes (40 ms for 32
-            # samples), so counters follow at 2 Hz; a state or first-error change shows at once.
+            # samples), so counters follow once per TURNS_EVERY_S; a state or first-error change shows at
+            # once.
             self.show_watched(watched)
             return
         self._synced_at = now
