@@ -245,11 +245,7 @@ class RunScreen(Screen):
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)
         if shown(self.decay_plot):
-            if force:
-                self.decay_plot.set_data(self.decay, model.injected_turns())
-            elif self.decay_plot.injections_version != model.injections_version:
-                self.decay_plot.set_injected(model.injected_turns())
-            self.decay_plot.injections_version = model.injections_version
+            self.decay_plot.sync(self.decay, model, force=force)
 
     def _source_info(self) -> SourceInfo:
         if self.player is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lhe_tui.metrics import (RunSummary, bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
                              turn_accuracy)
+from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.plotting import Band, Figure, Mark, PlotView, Series
 
 N_BOOT = 200
@@ -81,6 +82,12 @@ class DecayPlot(PlotView):
             self.injected = tuple(injected)
         self.show(decay_figure(data, self.injected))
 
-    def set_injected(self, injected: Sequence[int]) -> None:
-        if tuple(injected) != self.injected:
-            self.set_data(self.data, injected)
+    def sync(self, data: DecayData | None, model: RunModel, *, force: bool = False) -> None:
+        """On `force`, redraw `data`; otherwise only follow the model's injected turns, when any came."""
+        if force:
+            self.set_data(data, model.injected_turns())
+        elif self.injections_version != model.injections_version:
+            injected = model.injected_turns()
+            if tuple(injected) != self.injected:
+                self.set_data(self.data, injected)
+        self.injections_version = model.injections_version
