@@ -1,4 +1,11 @@
-"""The turn table of one sample: one row per finished turn, the first error marked, follows the newest row."""
+"""The turn table of one sample: one row per finished turn, the first error marked, follows the newest row.
+
+Drawn with Textual's Line API (a `ScrollView` with `render_line`): only the visible lines are drawn, each
+row's line is kept as a `Strip` until something that changes its look changes (its cells, the column
+widths, the widget's width, the theme or focus styles, the cursor), so a row added at the end draws that
+row alone. A DataTable re-rendered every visible row whenever a row was added (issue 6: ~64 ms a repaint
+with a run going, the UI lag's biggest single cost).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,12 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
 from textual.reactive import Reactive
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from lhe_tui.runner.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
@@ -19,6 +28,9 @@ from lhe_tui.ui.widgets._style import component_style
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
            ("result", "result"), ("step", "step"), ("tok", "tok"), ("lat", "lat"))
 KEYS_WIDTH = 24
+CELL_PADDING = 1        # blank cells either side of every cell, as DataTable's cell_padding
+HEADER_HEIGHT = 1
+MAX_CACHED_ROWS = 2_000  # row strips kept; a long scroll through a huge sample starts over past this
 
 
 class Cell:
@@ -66,14 +78,41 @@ def format_latency(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
 
 
-class TurnTable(DataTable):
-    """Rows for the watched sample. `sync(state)` brings it up to date; cheap when nothing changed."""
+class TurnTable(ScrollView, can_focus=True):
+    """Rows for the watched sample. `sync(state)` brings it up to date; cheap when nothing changed.
+
+    The header is line 0 and stays put; row `i` is line `1 + i - scroll_y`. The look is DataTable's with
+    a row cursor (same padding, header, cursor and focus styles), so the table did not change when the
+    widget did. Read API for tests: `row_count`, `cursor_row`, `get_row_at(i)` (the row's `Cell`s).
+    """
 
     COMPONENT_CLASSES = {"turn-table--ok", "turn-table--wrong", "turn-table--format", "turn-table--first-error",
-                         "turn-table--injected", "turn-table--muted"}
+                         "turn-table--injected", "turn-table--muted", "turn-table--header", "turn-table--cursor"}
+    CELL_CLASSES = ("turn-table--ok", "turn-table--wrong", "turn-table--format", "turn-table--first-error",
+                    "turn-table--injected", "turn-table--muted")
 
     DEFAULT_CSS = """
-    TurnTable { height: 1fr; }
+    TurnTable {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .turn-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .turn-table--header { background-tint: $foreground 5%; }
+        }
+        & > .turn-table--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .turn-table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .turn-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
     TurnTable > .turn-table--ok { color: $success; }
     TurnTable > .turn-table--wrong { color: $error; }
     TurnTable > .turn-table--format { color: $warning; }
@@ -82,32 +121,51 @@ class TurnTable(DataTable):
     TurnTable > .turn-table--muted { color: $text-muted; }
     """
 
-    # New rows change the virtual size, and DataTable's reactive lays out the whole screen for that
-    # (100-500 ms with the charts up and a run going: the UI-lag benchmark's worst stalls). Only the
-    # scrollbars need to follow, unless one appears or goes.
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    BINDINGS = [
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "first_row", "First turn", show=False),
+        Binding("end,ctrl+end", "newest_row", "Newest turn", show=False),
+    ]
+
+    # A new row changes the virtual size, and Widget's reactive would lay out the whole screen for that
+    # (100-500 ms with the charts up and a run going) and repaint every line. Only the scrollbars need to
+    # follow, unless one appears or goes; the lines that changed are refreshed by whoever changed them.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
 
     def watch_virtual_size(self, size: Size) -> None:
         bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
         self._scroll_update(size)
-        self.refresh(layout=bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar))
+        if bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar):
+            self.refresh(layout=True)
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        super().__init__(id=id)
         self.show_values = False
         self._sample: int | None = None
         self._generation = -1
-        self._drawn = 0
         self._first_error: int | None = None
         self._marked_injections: set[int] = set()
         self._state: SampleState | None = None
         self._styles: dict[str, Style] = {}
         self._follow = True
-        self._row_keys: list = []
+        self._rows: list[list[Cell]] = []
+        self._labels = [label for _key, label in COLUMNS]
+        self._widths = [cell_len(label) for label in self._labels]   # content widths, padding not included
+        self._cursor = 0
+        # drawing state: what the cached strips were drawn with (width, styles, column widths)
+        self._look: tuple | None = None
+        self._base = Style()
+        self._header_style = Style()
+        self._cursor_style = Style()
+        self._cursor_post: Style | None = None
+        self._row_cache: dict[int, Strip] = {}
+        self._cursor_strip: tuple[int, Strip] | None = None
+        self._header_strip: Strip | None = None
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.rebuild())
 
     # ---- public -------------------------------------------------------------------------------------
@@ -116,109 +174,70 @@ class TurnTable(DataTable):
         return self._sample
 
     @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    def get_row_at(self, row: int) -> list[Cell]:
+        """The cells of `row` (each with `.plain` and `.style`)."""
+        return list(self._rows[row])
+
+    @property
     def following(self) -> bool:
         """True while the table keeps the newest row in view: until the user moves the cursor off the
         last row or scrolls up; moving back to the last row (or `go_to_newest`) follows again."""
         return self._follow
 
-    # Following is decided by what the user does, never by highlight events (the table posts those for
-    # its own reasons, and ours arrive after more rows may have come in).
-    def on_mouse_scroll_up(self) -> None:
-        self._follow = False
-
-    def on_click(self) -> None:
-        self.call_after_refresh(self._follow_if_at_bottom)
-
-    def _follow_if_at_bottom(self) -> None:
-        self._follow = self.cursor_row >= self.row_count - 1
-
-    def action_cursor_up(self) -> None:
-        self._follow = False
-        super().action_cursor_up()
-
-    def action_page_up(self) -> None:
-        self._follow = False
-        super().action_page_up()
-
-    def action_scroll_top(self) -> None:
-        self._follow = False
-        super().action_scroll_top()
-
-    def action_scroll_home(self) -> None:
-        self._follow = False
-        super().action_scroll_home()
-
-    def action_cursor_down(self) -> None:
-        super().action_cursor_down()
-        self._follow_if_at_bottom()
-
-    def action_page_down(self) -> None:
-        super().action_page_down()
-        self._follow_if_at_bottom()
-
-    def action_scroll_bottom(self) -> None:
-        self.go_to_newest()
-
-    def action_scroll_end(self) -> None:
-        self.go_to_newest()
-
-    def _move_to(self, row: int, *, scroll: bool) -> None:
-        self.move_cursor(row=row, animate=False, scroll=scroll)
-
     def sync(self, state: SampleState | None, *, force: bool = False) -> int:
         """Show `state`'s turns; returns the number of rows added."""
         if state is None:
-            if self.row_count:
+            if self._rows:
                 self.clear()
-            self._sample, self._drawn, self._state, self._row_keys = None, 0, None, []
+            self._sample, self._state = None, None
             return 0
         rebuild = force or state.index != self._sample or state.generation != self._generation
         if rebuild:
             follow = state.index != self._sample or self.following
             keep_turn = None if follow else self.cursor_turn()
             self.clear()
-            self._row_keys = []
-            self._sample, self._generation, self._drawn = state.index, state.generation, 0
+            self._sample, self._generation = state.index, state.generation
             self._first_error = state.first_error
             self._marked_injections = set()
         else:
             follow, keep_turn = self.following, None
-        if len(state.records) < self._drawn:
+        if len(state.records) < len(self._rows):
             # A replay stepped back: drop the newest rows instead of redrawing the table.
-            for key in self._row_keys[len(state.records):]:
-                self.remove_row(key)
-            del self._row_keys[len(state.records):]
-            self._drawn = len(state.records)
-            follow = follow or self.cursor_row >= self._drawn - 1
+            self._truncate(len(state.records))
+            follow = follow or self._cursor >= len(self._rows) - 1
         self._state = state
-        self._styles = {name: component_style(self, name) for name in self.COMPONENT_CLASSES}
+        self._styles = {name: component_style(self, name) for name in self.CELL_CLASSES}
         if state.first_error != self._first_error:
             # Only a resumed or rebuilt sample can learn an earlier first error for rows already shown.
             for turn in (self._first_error, state.first_error):
                 row = state.row_of(turn) if turn is not None else None
-                if row is not None and row < self._drawn:
+                if row is not None and row < len(self._rows):
                     self._update_row(row, state.records[row], state.first_error)
             self._first_error = state.first_error
-        new = state.records[self._drawn:]
+        new = state.records[len(self._rows):]
         if new:
-            self._row_keys.extend(self.add_rows([self.cells(r, state.first_error) for r in new]))
-            self._drawn = len(state.records)
+            self._append([self.cells(r, state.first_error) for r in new])
         for turn in self._marked_injections - set(state.injections):   # injections taken back
             row = state.row_of(turn)
-            if row is not None and row < self._drawn:
+            if row is not None and row < len(self._rows):
                 self._update_row(row, state.records[row], state.first_error)
             self._marked_injections.discard(turn)
         for turn in set(state.injections) - self._marked_injections:
             row = state.row_of(turn)
-            if row is not None and row < self._drawn:
+            if row is not None and row < len(self._rows):
                 self._update_row(row, state.records[row], state.first_error)
                 self._marked_injections.add(turn)
-        if follow and self.row_count:
+        if follow and self._rows:
             self._follow = True
             if new or rebuild:
-                self._move_to(self.row_count - 1, scroll=False)
-                # Scroll once the new rows are laid out (before that the scroll range is the old one).
-                self.call_after_refresh(self._scroll_to_newest)
+                self.go_to_newest()
         elif keep_turn is not None:
             self.go_to_turn(keep_turn)
         return len(new)
@@ -227,24 +246,30 @@ class TurnTable(DataTable):
         if self._state is not None:
             self.sync(self._state, force=True)
 
-    def cursor_turn(self) -> int | None:
-        if self._state is None or not self.row_count:
-            return None
-        row = min(self.cursor_row, len(self._state.records) - 1)
-        return self._state.records[row].turn if row >= 0 else None
+    def clear(self) -> None:
+        """No rows, the columns back to their labels' widths, the cursor and scroll at the top."""
+        self._rows = []
+        self._widths = [cell_len(label) for label in self._labels]
+        self._cursor = 0
+        self._forget_strips()
+        self._update_virtual_size()
+        self.scroll_to(0, 0, animate=False)
+        self.refresh()
 
-    def _scroll_to_newest(self) -> None:
-        if self._follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False)
+    def cursor_turn(self) -> int | None:
+        if self._state is None or not self._rows:
+            return None
+        row = min(self._cursor, len(self._state.records) - 1)
+        return self._state.records[row].turn if row >= 0 else None
 
     def go_to_turn(self, turn: int) -> bool:
         if self._state is None:
             return False
         row = self._state.row_of(turn)
-        if row is None or row >= self.row_count:
+        if row is None or row >= len(self._rows):
             return False
-        self._follow = row >= self.row_count - 1
-        self._move_to(row, scroll=True)
+        self._follow = row >= len(self._rows) - 1
+        self._move_cursor(row, scroll=True)
         if not self._follow:
             # Put the row mid-view so there is context above and below it.
             self.scroll_to(y=max(0, row - self.scrollable_content_region.height // 2), animate=False)
@@ -252,8 +277,10 @@ class TurnTable(DataTable):
 
     def go_to_newest(self) -> None:
         self._follow = True
-        if self.row_count:
-            self._move_to(self.row_count - 1, scroll=False)
+        if self._rows:
+            self._move_cursor(len(self._rows) - 1, scroll=False)
+            self._scroll_to_newest()
+            # Again once laid out: before the first layout (or when a scrollbar comes) the range changes.
             self.call_after_refresh(self._scroll_to_newest)
 
     def toggle_values(self) -> bool:
@@ -261,22 +288,229 @@ class TurnTable(DataTable):
         self.rebuild()
         return self.show_values
 
-    # ---- cells --------------------------------------------------------------------------------------
-    def _update_row(self, row: int, record: TurnRecord, first_error: int | None) -> None:
-        row_key = self._row_keys[row]
+    # ---- keys and mouse -----------------------------------------------------------------------------
+    # Following is decided by what the user does: up, page up, home, a scroll up or a click above the
+    # last row stop it; reaching the last row again (down, page down, end, a click) resumes it.
+    def action_cursor_up(self) -> None:
+        self._follow = False
+        self._move_cursor(self._cursor - 1, scroll=True)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(self._cursor + 1, scroll=True)
+        self._follow_if_at_bottom()
+
+    def action_page_up(self) -> None:
+        self._follow = False
+        page = self._page()
+        self.scroll_to(y=max(0, self.scroll_offset.y - page), animate=False)
+        self._move_cursor(self._cursor - page, scroll=True)
+
+    def action_page_down(self) -> None:
+        page = self._page()
+        self.scroll_to(y=self.scroll_offset.y + page, animate=False)
+        self._move_cursor(self._cursor + page, scroll=True)
+        self._follow_if_at_bottom()
+
+    def action_first_row(self) -> None:
+        self._follow = False
+        self._move_cursor(0, scroll=False)
+        self.scroll_to(y=0, animate=False)
+
+    def action_newest_row(self) -> None:
+        self.go_to_newest()
+
+    def on_mouse_scroll_up(self) -> None:
+        self._follow = False
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < HEADER_HEIGHT:
+            return
+        row = offset.y - HEADER_HEIGHT + self.scroll_offset.y
+        if row < len(self._rows):
+            self._move_cursor(row, scroll=True)
+            self._follow_if_at_bottom()
+
+    def _follow_if_at_bottom(self) -> None:
+        self._follow = self._cursor >= len(self._rows) - 1
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - HEADER_HEIGHT)
+
+    # ---- rows, cursor, scrolling ----------------------------------------------------------------------
+    def _append(self, rows: list[list[Cell]]) -> None:
+        start = len(self._rows)
+        self._rows.extend(rows)
+        widths = self._widths
         widened = False
-        for (key, _label), cell in zip(COLUMNS, self.cells(record, first_error)):
-            self.update_cell(row_key, key, cell)
-            # Grow the column at once for a wider cell ("-72 ⚡-67"): DataTable's own update_width is
-            # deferred to idle and measures the whole column when a cell gets narrower.
-            column = self.columns[ColumnKey(key)]
-            if cell.width > column.content_width:
-                column.content_width = cell.width
+        for cells in rows:
+            for i, cell in enumerate(cells):
+                if cell.width > widths[i]:
+                    widths[i] = cell.width
+                    widened = True
+        self._update_virtual_size()
+        if widened:
+            # Every line changes when a column grows; that happens a few times a run (sums, latencies
+            # and token counts get a digit longer), never per row.
+            self._forget_strips()
+            self.refresh()
+        else:
+            self._refresh_rows(start, len(rows))   # only seen if they land in view without a scroll
+
+    def _update_row(self, row: int, record: TurnRecord, first_error: int | None) -> None:
+        cells = self.cells(record, first_error)
+        self._rows[row] = cells
+        widths = self._widths
+        widened = False
+        for i, cell in enumerate(cells):
+            if cell.width > widths[i]:
+                widths[i] = cell.width
                 widened = True
         if widened:
-            self._require_update_dimensions = True
-            self.refresh(layout=True)
+            self._update_virtual_size()
+            self._forget_strips()
+            self.refresh()
+            return
+        self._row_cache.pop(row, None)
+        if self._cursor_strip is not None and self._cursor_strip[0] == row:
+            self._cursor_strip = None
+        self._refresh_rows(row, 1)
 
+    def _truncate(self, count: int) -> None:
+        del self._rows[count:]
+        for row in [row for row in self._row_cache if row >= count]:
+            del self._row_cache[row]
+        if self._cursor >= count:
+            self._move_cursor(count - 1, scroll=False)
+        self._update_virtual_size()
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        width = sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
+        self.virtual_size = Size(width, len(self._rows) + HEADER_HEIGHT)
+
+    def _refresh_rows(self, start: int, count: int) -> None:
+        """Repaint the lines of rows `start`..`start + count - 1` that are in view."""
+        top = self.scroll_offset.y
+        first = max(start, top)
+        last = min(start + count, top + self.size.height - HEADER_HEIGHT)
+        if last > first:
+            width = max(self.virtual_size.width, self.size.width)
+            self.refresh(Region(0, HEADER_HEIGHT + first - top, width, last - first))
+
+    def _move_cursor(self, row: int, *, scroll: bool) -> None:
+        row = max(0, min(row, len(self._rows) - 1))
+        old, self._cursor = self._cursor, row
+        if old != row:
+            self._cursor_strip = None
+            self._refresh_rows(old, 1)
+            self._refresh_rows(row, 1)
+        if scroll:
+            self._scroll_row_into_view(row)
+
+    def _scroll_row_into_view(self, row: int) -> None:
+        top = self.scroll_offset.y
+        page = self._page()
+        if row < top:
+            self.scroll_to(y=row, animate=False)
+        elif row >= top + page:
+            self.scroll_to(y=row - page + 1, animate=False)
+
+    def _scroll_to_newest(self) -> None:
+        if self._follow and self.scroll_offset.y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    # ---- drawing ------------------------------------------------------------------------------------
+    def _forget_strips(self) -> None:
+        self._row_cache.clear()
+        self._cursor_strip = None
+        self._header_strip = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What the strips depend on besides their cells; checked once per repaint, not per line.
+        base = self.rich_style
+        header = self.get_component_rich_style("turn-table--header")
+        cursor = self.get_component_rich_style("turn-table--cursor")
+        look = (self.size.width, base, header, cursor, tuple(self._widths))
+        if look != self._look:
+            self._look = look
+            self._base, self._header_style, self._cursor_style = base, header, cursor
+            # The cursor's colour wins over a cell's own, its background does not (DataTable's
+            # cursor_foreground_priority="css", cursor_background_priority="renderable").
+            self._cursor_post = Style.from_color(color=cursor.color) if cursor.color is not None else None
+            self._forget_strips()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        if y < HEADER_HEIGHT:
+            if self._header_strip is None:
+                self._header_strip = self._draw_header()
+            strip = self._header_strip
+        else:
+            row = y - HEADER_HEIGHT + scroll_y
+            if row >= len(self._rows):
+                return Strip.blank(width, self._base)
+            strip = self._row_strip(row)
+        if scroll_x or strip.cell_length != width:
+            strip = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, self._base)
+        return strip
+
+    def _row_strip(self, row: int) -> Strip:
+        if row == self._cursor:
+            if self._cursor_strip is None or self._cursor_strip[0] != row:
+                self._cursor_strip = (row, self._draw_row(self._rows[row], cursor=True))
+            return self._cursor_strip[1]
+        strip = self._row_cache.get(row)
+        if strip is None:
+            if len(self._row_cache) >= MAX_CACHED_ROWS:
+                self._row_cache.clear()
+            strip = self._row_cache[row] = self._draw_row(self._rows[row], cursor=False)
+        return strip
+
+    def _table_width(self) -> int:
+        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
+
+    def _draw_header(self) -> Strip:
+        style = self._header_style
+        pad = " " * CELL_PADDING
+        text = "".join(f"{pad}{label}{' ' * (width - cell_len(label))}{pad}"
+                       for label, width in zip(self._labels, self._widths))
+        fill = max(0, self.size.width - self._table_width())
+        return Strip([Segment(text + " " * fill, style)], cell_len(text) + fill)
+
+    def _draw_row(self, cells: list[Cell], *, cursor: bool) -> Strip:
+        """One row as DataTable draws it: each cell padded, the widget's style under everything, the cell's
+        style (and its parts') over it, the cursor's colour over those; the rest of the line in the row's
+        style."""
+        pre = self._base + self._cursor_style if cursor else self._base
+        post = self._cursor_post if cursor else None
+        pad_style = pre + post
+        pad = Segment(" " * CELL_PADDING, pad_style)
+        segments: list[Segment] = []
+        add = segments.append
+        for cell, width in zip(cells, self._widths):
+            add(pad)
+            style = cell.style
+            blank = width - cell.width
+            fill = Segment(" " * blank, pre + style + post) if blank > 0 else None
+            if fill is not None and cell.right:
+                add(fill)
+            for text, part_style in cell.parts:
+                if text:
+                    own = style + part_style if style and part_style else part_style or style
+                    add(Segment(text, pre + own + post))
+            if fill is not None and not cell.right:
+                add(fill)
+            add(pad)
+        table_width = self._table_width()
+        rest = self.size.width - table_width
+        if rest > 0:
+            add(Segment(" " * rest, pre))
+        return Strip(segments, table_width + max(0, rest)).simplify()
+
+    # ---- cells --------------------------------------------------------------------------------------
     def cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
         s = self._styles
         first = r.turn == first_error
