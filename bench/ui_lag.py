@@ -17,6 +17,7 @@ Target (issue 6): p99 < 50 ms with 32 samples.
     python bench/ui_lag.py --no-tui                     # baseline: the same run, a bare asyncio loop probed
     python bench/ui_lag.py --provider openai            # the OpenAI provider against bench/_fake_server.py
     python bench/ui_lag.py --samples 32 --profile       # cProfile of the main (UI) thread, top functions
+    python bench/ui_lag.py --samples 32 --stalls 40     # what the UI thread was doing during lags over 40 ms
     python bench/ui_lag.py --samples 32 --size 100x40   # under 120 columns the charts are hidden
 
 With few probes (1 sample: the UI loop is busy most of the time) p99 is the worst probe.
@@ -76,6 +77,7 @@ class Probe:
         self.interval = interval
         self.lags_ms: list[float] = []
         self.times: list[float] = []     # when each probe started, seconds from the first
+        self.windows: list[tuple[float, float]] = []   # (when it should have woken, when it did), clock()
         self.stop = False
 
     async def run(self) -> None:
@@ -84,12 +86,78 @@ class Probe:
         while not self.stop:
             t0 = clock()
             await asyncio.sleep(interval)
-            self.lags_ms.append(max(0.0, clock() - t0 - interval) * 1e3)
+            woke = clock()
+            self.lags_ms.append(max(0.0, woke - t0 - interval) * 1e3)
             self.times.append(t0 - first)
+            self.windows.append((t0 + interval, woke))
 
     def after(self, seconds: float) -> list[float]:
         """The lags of the probes started `seconds` or more after the first (the view's start-up left out)."""
         return [lag for lag, t in zip(self.lags_ms, self.times) if t >= seconds]
+
+
+class StallSampler:
+    """Sample the UI thread's stack every `every` seconds from another thread (`--stalls`).
+
+    After the run, the samples that fall inside a probe's late window (lag over the threshold) say what
+    the loop was doing during the long stalls: inclusive counts per function, and per widget class for
+    the frames of `render_lines`/`render_line`/`render` (which widget's repaint it was). A sample needs
+    the GIL, so the UI thread's stack while it waits for it shows where it will resume.
+    """
+
+    RENDER_FUNCTIONS = {"render_lines", "render_line", "render", "_render_content", "sync", "flush"}
+
+    def __init__(self, thread_id: int, every: float = 0.002) -> None:
+        self.thread_id = thread_id
+        self.every = every
+        self.samples: list[tuple[float, tuple[str, ...], tuple[str, ...]]] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="stall-sampler")
+
+    def _run(self) -> None:
+        while not self.stop:
+            frame = sys._current_frames().get(self.thread_id)
+            functions: list[str] = []
+            widgets: list[str] = []
+            while frame is not None:
+                code = frame.f_code
+                functions.append(f"{Path(code.co_filename).name}:{code.co_name}")
+                if code.co_name in self.RENDER_FUNCTIONS:
+                    owner = frame.f_locals.get("self")
+                    if owner is not None:
+                        widgets.append(f"{type(owner).__name__}.{code.co_name}")
+                frame = frame.f_back
+            self.samples.append((clock(), tuple(functions), tuple(widgets)))
+            time.sleep(self.every)
+
+    def report(self, windows: list[tuple[float, float]], threshold_ms: float, top: int = 30) -> str:
+        from collections import Counter
+
+        stalls = [(start, end) for start, end in windows if (end - start) * 1e3 > threshold_ms]
+        functions: Counter[str] = Counter()
+        widgets: Counter[str] = Counter()
+        leaves: Counter[str] = Counter()
+        total = 0
+        samples = self.samples
+        times = [t for t, _, _ in samples]
+        import bisect
+
+        for start, end in stalls:
+            for t, stack, owners in samples[bisect.bisect_left(times, start):bisect.bisect_right(times, end)]:
+                total += 1
+                functions.update(set(stack))
+                widgets.update(set(owners))
+                leaves[stack[0] if stack else "?"] += 1
+        stalled_ms = sum(end - start for start, end in stalls) * 1e3
+        lines = [f"stalls over {threshold_ms:g} ms: {len(stalls)} ({stalled_ms:.0f} ms in all), "
+                 f"{total} stack samples in them (every {self.every * 1e3:g} ms)",
+                 "  by widget method (inclusive share of the stall samples):"]
+        lines += [f"    {n / max(total, 1):6.1%}  {name}" for name, n in widgets.most_common(top)]
+        lines.append("  by function (inclusive):")
+        lines += [f"    {n / max(total, 1):6.1%}  {name}" for name, n in functions.most_common(top)]
+        lines.append("  innermost frame:")
+        lines += [f"    {n / max(total, 1):6.1%}  {name}" for name, n in leaves.most_common(15)]
+        return "\n".join(lines)
 
 
 class Timings:
@@ -132,7 +200,8 @@ def make_config(args: argparse.Namespace, samples: int, base_url: str | None) ->
 
 
 def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | None,
-            profiler: cProfile.Profile | None, size: tuple[int, int] = (160, 48), settle_s: float = 2.0) -> Result:
+            profiler: cProfile.Profile | None, size: tuple[int, int] = (160, 48), settle_s: float = 2.0,
+            stalls_ms: float | None = None) -> Result:
     from lhe_tui.ui.app import LheApp, start_live_run
     from lhe_tui.ui.screens.run import RunScreen
 
@@ -141,6 +210,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
     app = LheApp(db_path, live=live)
     probe = Probe(interval)
     timings = Timings()
+    sampler = StallSampler(threading.get_ident()) if stalls_ms else None
 
     async def go() -> float:
         async with app.run_test(size=size) as pilot:
@@ -152,12 +222,17 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
             task = asyncio.create_task(probe.run())
             if profiler:
                 profiler.enable()
+            if sampler:
+                sampler.thread.start()
             try:
                 while not live.finished:
                     await asyncio.sleep(0.02)
             finally:
                 if profiler:
                     profiler.disable()
+                if sampler:
+                    sampler.stop = True
+                    sampler.thread.join()
                 probe.stop = True
                 await task
             wall = clock() - started
@@ -168,6 +243,8 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
         wall = asyncio.run(go())
     finally:
         timings.restore()
+    if sampler and stalls_ms:
+        print(sampler.report(probe.windows, stalls_ms))
     return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, live.session_id),
                   wall_s=wall, flush_ms=timings.flush_ms, metrics_ms=timings.metrics_ms, status=live.status or "",
                   steady_lags_ms=probe.after(settle_s))
@@ -242,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="160x48", help="terminal size; under 120 columns the charts are hidden")
     parser.add_argument("--settle-s", type=float, default=2.0,
                         help="also report the lag from this many seconds after the view came up (start-up left out)")
+    parser.add_argument("--stalls", type=float, metavar="MS",
+                        help="sample the UI thread's stack; report what it did during lags over MS ms")
     parser.add_argument("--switch-interval", type=float, help="diagnostic: sys.setswitchinterval (s; default 0.005)")
     args = parser.parse_args(argv)
     if args.switch_interval:
@@ -282,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         width, height = (int(v) for v in args.size.lower().split("x"))
                         result = run_tui(config, db_path, interval, base_url, profiler, (width, height),
-                                         args.settle_s)
+                                         args.settle_s, args.stalls)
                     p99s.append(Result.pct(result.lags_ms, 0.99))
                     line = (f"{samples:>7} {result.turns / result.wall_s:>8.0f} {fmt(result.lags_ms)} "
                             f"{len(result.lags_ms):>6}")
