@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.metrics import (accuracy_at, first_error, horizon, summarize, task_accuracy, turn_accuracy)
 from lhe_tui.store.queries import flags_by_sample, load_session
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def policy_label(config: dict) -> str:

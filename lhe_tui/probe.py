@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.metrics import bootstrap_ci
@@ -23,6 +22,9 @@ from lhe_tui.runner.runner import Runner
 from lhe_tui.session import PreparedRun, build_task, new_session_id
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task.model import Sample, Task
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 DEFAULT_RATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 

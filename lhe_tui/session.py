@@ -8,8 +8,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
@@ -19,6 +18,9 @@ from lhe_tui.runner.runner import Runner
 from lhe_tui.store.resume import load_resume_state
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def new_session_id() -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.store.queries import load_samples, load_session
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_step", "model_answer", "answer_status", "correct", "step_correct", "history_answer",

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlite_utils import Database
 
 from lhe_tui.cli.report import print_table, summary_table
 from lhe_tui.runner.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.store.queries import load_session
 from lhe_tui.store.summary import session_summary
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class ProgressDisplay:

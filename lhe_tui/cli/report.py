@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from lhe_tui.metrics import RunSummary, step_accuracy, task_accuracy, turn_accuracy
+if TYPE_CHECKING:
+    from lhe_tui.metrics import RunSummary
 
 
 def fmt_pct(value: float | None) -> str:
@@ -74,6 +75,8 @@ def sessions_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1) -> Table:
+    from lhe_tui.metrics import step_accuracy, task_accuracy, turn_accuracy   # numpy: only when asked for
+
     turn_curve, step_curve, task_curve = turn_accuracy(correct), step_accuracy(step), task_accuracy(correct)
     table = Table(title="per-turn accuracy across samples", title_justify="left")
     for column in ("turn", "samples", "turn acc", "step acc", "task acc"):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import TurnRecord
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expected_step", "raw_reply", "reasoning",
                "answer_status", "model_answer", "history_answer", "tokens_in", "tokens_out", "latency_s", "retries",

@@ -31,14 +31,16 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import accumulate, islice, repeat
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)
 from lhe_tui.store.queries import (last_turns, load_events, load_samples, load_session, load_turn_index,
                                    load_turn_range, turn_started_at)
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
 """Replay speeds, slowest first; `math.inf` is instant."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.history import HistoryEntry
 from lhe_tui.store.queries import load_samples, load_session, load_turns
 from lhe_tui.task.model import Sample, Task
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 @dataclass

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
-from lhe_tui.metrics import RunSummary, summarize
 from lhe_tui.store.queries import flags_by_sample
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from lhe_tui.metrics import RunSummary
 
 
 def session_summary(db: Database, session_id: str, s: float = 0.5) -> RunSummary:
+    from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
+
     correct, step = flags_by_sample(db, session_id)
     return summarize(correct, step, s)

@@ -7,14 +7,15 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from lhe_tui import __version__
 from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord)
 from lhe_tui.store.summary import session_summary
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 SECRET_CONFIG_KEYS = ("api_key", "authorization")
 

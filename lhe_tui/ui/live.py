@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from lhe_tui.runner.events import Subscriber
 from lhe_tui.session import PreparedRun
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from lhe_tui.providers.local_server import LocalModelServer
 
 NOT_STARTED = "not started"

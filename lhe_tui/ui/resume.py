@@ -7,10 +7,12 @@ No Textual here.
 from __future__ import annotations
 
 import time
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from lhe_tui.store.queries import load_session
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 ALIVE_SECONDS = 20.0   # a "running" session whose last turn is newer than this is probably still being run
 

@@ -7,8 +7,9 @@ come from the input above it ("10,20,50", parsed by `parse_turns`; empty means t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
-from sqlite_utils import Database
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -22,6 +23,9 @@ from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
 from lhe_tui.ui.screens.stored_results import StoredResultsScreen
 from lhe_tui.ui.widgets.compare_plot import CURVES, CompareEntry, ComparePlot, session_colour, short_id
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def load_entries(db_path, session_ids: list[str]) -> list[CompareEntry]:

@@ -38,6 +38,7 @@ TALL = 36              # rows from which the reply view gets taller
 INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
                                 # bootstrap takes 50-110 ms: inline, that is lag on the UI loop)
 MAX_EVENTS_PER_FLUSH = 200_000
+FIRST_FRAME_WAIT_S = 1.0   # the metrics wait for the first frame, but never longer than this
 FREEZE_EVERY_S = 2.0
 """A run's turns, events and drawn frames live for the whole run; a full garbage collection walked them
 all (300 ms stalls every few seconds by 6,400 turns, longer as runs grow). Every few seconds the heap
@@ -112,6 +113,8 @@ class RunScreen(Screen):
         self._rebuilt = False                    # the model was reset: redraw everything
         self._moved = False                      # a replay jump: recompute metrics at once
         self.redraws = 0                         # flushes that changed something (for tests and the 20/s bar)
+        self._first_frame = True                 # not shown yet: the metrics wait for it
+        self._mounted_at = time.monotonic()
         if live is not None:
             live.subscribe(self.feed)
 
@@ -158,7 +161,17 @@ class RunScreen(Screen):
         self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
         self.table.focus()
         self.flush()
-        self.refresh_metrics()
+        self._mounted_at = time.monotonic()
+
+    def _compositor_refresh(self) -> None:
+        """Textual's paint of this screen. The first one written to the terminal lets the metrics in: they
+        (and numpy, 0.2-0.3 s to import the first time) wait for the first frame (issue 6)."""
+        super()._compositor_refresh()
+        app = self.app
+        if self._first_frame and app.screen is self and getattr(app, "_running", True) \
+                and not getattr(app, "_batch_count", 0):
+            self._first_frame = False
+            self.call_later(self.refresh_metrics)
 
     def _preload_resumed(self) -> None:
         from lhe_tui.store.queries import load_turns
@@ -170,9 +183,11 @@ class RunScreen(Screen):
         self._apply_layout()
 
     def _apply_layout(self) -> None:
-        width, height = self.size
+        # Not laid out yet (on_mount): the screen will fill the terminal, so lay out for that at once
+        # rather than for a narrow one first and again on the first resize (one layout and paint fewer).
+        width, height = self.size if self.size.width else self.app.size
         if not width:
-            return   # not laid out yet: on_resize comes with the real size
+            return   # no size known yet: on_resize comes with the real one
         wide = width >= WIDE
         self.set_class(wide, "-wide")
         self.set_class(height >= TALL, "-tall")
@@ -258,6 +273,8 @@ class RunScreen(Screen):
 
     # ---- metrics (2 Hz) ------------------------------------------------------------------------------
     def refresh_metrics(self) -> None:
+        if self._first_frame and time.monotonic() - self._mounted_at < FIRST_FRAME_WAIT_S:
+            return   # after the first frame (_compositor_refresh)
         with_ci = shown(self.decay_plot)
         key = (self.model.flags_version, with_ci)
         if self._metrics_busy or key == self._metrics_key:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lhe_tui.metrics import (RunSummary, bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
-                             turn_accuracy)
 from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.plotting import Band, Figure, Mark, PlotView, Series
+
+if TYPE_CHECKING:
+    from lhe_tui.metrics import RunSummary
 
 N_BOOT = 200
 
@@ -28,6 +30,10 @@ class DecayData:
 def compute_decay(correct: list[list[bool]], step: list[list[bool]], *, with_ci: bool = True,
                   n_boot: int = N_BOOT, seed: int = 0) -> DecayData:
     """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked)."""
+    # numpy (0.3 s to import) comes with the metrics: not before the run screen's first frame.
+    from lhe_tui.metrics import (bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
+                                 turn_accuracy)
+
     summary = summarize(correct, step)
     task = task_accuracy(correct)
     low = high = None

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from lhe_tui.metrics import RunSummary
 from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.widgets._style import component_style
+
+if TYPE_CHECKING:
+    from lhe_tui.metrics import RunSummary
 
 
 def human_count(n: int) -> str:
