@@ -129,7 +129,13 @@ class PlotView(PlotextPlot):
     def show(self, figure: Figure) -> None:
         self._figure = figure
         self._version += 1
-        self.refresh()
+        width, height = self.size
+        if BUILD_IN_THREAD and self._built is not None and figure.has_data and width >= 12 and height >= 5:
+            # A repaint now would only convert the last built chart into lines again (20-100 ms on the UI
+            # loop with a run going, half the plots' repaints): start the build, `_on_built` repaints.
+            self._request_build(self._build_input(self._build_key()))
+        else:
+            self.refresh()
 
     @property
     def settled(self) -> bool:
