@@ -16,6 +16,12 @@ from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply
 
 MESSAGES = [{"role": "system", "content": "sys"}, {"role": "user", "content": "alpha"}]
 META = RequestMeta(0, 1)
+CLIENTS = ["direct", "sdk"]  # OpenAIChatProvider's two ways of sending; both face the same server
+
+
+def openai_provider(server, client, settings=None, **kw):
+    return OpenAIChatProvider("m", settings or GenerationSettings(), api_key=kw.pop("api_key", "k"),
+                              base_url=server.openai_base_url, client=client, **kw)
 
 
 def summing_responder(reasoning=None, think_tags=False):
@@ -44,9 +50,10 @@ def server():
         yield srv
 
 
-async def test_openai_streams_text_usage_and_native_reasoning(server):
-    provider = OpenAIChatProvider("m", GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
-                                  api_key="sk-test", base_url=server.openai_base_url)
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_openai_streams_text_usage_and_native_reasoning(server, client):
+    provider = openai_provider(server, client, GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
+                               api_key="sk-test")
     deltas = []
     reply = await provider.complete(MESSAGES, META, lambda kind, text: deltas.append((kind, text)))
     await provider.aclose()
@@ -61,11 +68,13 @@ async def test_openai_streams_text_usage_and_native_reasoning(server):
     assert server.requests[-1].headers["authorization"] == "Bearer sk-test"
 
 
-async def test_openai_sends_what_the_sdk_create_would_send(server):
-    """The provider posts through the SDK's low-level `post` (no params transform): the request must be the
-    one `chat.completions.create(**request_params)` sends, body and headers (bar per-request ids)."""
-    provider = OpenAIChatProvider("m", GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
-                                  api_key="sk-test", base_url=server.openai_base_url)
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_openai_sends_what_the_sdk_create_would_send(server, client):
+    """Neither client goes through `chat.completions.create()` (its params transform is slow): the request
+    must still be the one `create(**request_params)` sends. The SDK client's `post` sends the same headers
+    too (bar per-request ids); the direct client sends the ones that matter (auth, content type)."""
+    provider = openai_provider(server, client, GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=64),
+                               api_key="sk-test")
     await provider.complete(MESSAGES, META)
     ours = server.requests[-1]
     stream = await provider.client.chat.completions.create(**provider.request_params(MESSAGES))
@@ -74,9 +83,35 @@ async def test_openai_sends_what_the_sdk_create_would_send(server):
     await provider.aclose()
     sdk = server.requests[-1]
     assert (ours.method, ours.path, ours.body) == (sdk.method, sdk.path, sdk.body)
-    varying = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key"}
-    assert {k: v for k, v in ours.headers.items() if k not in varying} == \
-        {k: v for k, v in sdk.headers.items() if k not in varying}
+    if client == "sdk":
+        varying = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key"}
+        assert {k: v for k, v in ours.headers.items() if k not in varying} == \
+            {k: v for k, v in sdk.headers.items() if k not in varying}
+    else:
+        for header in ("authorization", "content-type"):
+            assert ours.headers[header] == sdk.headers[header]
+
+
+async def test_direct_client_reuses_connections_and_reads_the_stream_to_its_end():
+    """Sequential requests go over one kept-alive connection: the stream is read past [DONE] to its end."""
+    with FakeLLMServer(lambda body: ScriptedReply(text="<answer>1</answer>")) as srv:
+        provider = openai_provider(srv, "direct")
+        for turn in range(5):
+            assert (await provider.complete(MESSAGES, RequestMeta(0, turn + 1))).text == "<answer>1</answer>"
+        await provider.aclose()
+        assert srv.connections_accepted == 1
+
+
+async def test_openai_client_can_be_chosen_by_environment(server, monkeypatch):
+    from lhe_tui.errors import ConfigError
+
+    monkeypatch.setenv("LHE_TUI_OPENAI_CLIENT", "sdk")
+    assert openai_provider(server, None).client_kind == "sdk"
+    monkeypatch.setenv("LHE_TUI_OPENAI_CLIENT", "curl")
+    with pytest.raises(ConfigError, match="LHE_TUI_OPENAI_CLIENT='curl': use one of direct, sdk"):
+        openai_provider(server, None)
+    monkeypatch.delenv("LHE_TUI_OPENAI_CLIENT")
+    assert openai_provider(server, None).client_kind == "direct"
 
 
 async def test_openai_reasoning_field_and_samples_spread_over_pools():
@@ -86,7 +121,7 @@ async def test_openai_reasoning_field_and_samples_spread_over_pools():
     with FakeLLMServer(lambda body: ScriptedReply(text="<answer>7</answer>", reasoning="seven",
                                                   reasoning_field="reasoning", prompt_tokens=3,
                                                   completion_tokens=4)) as srv:
-        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=srv.openai_base_url)
+        provider = openai_provider(srv, "sdk")
         replies = await asyncio.gather(*(provider.complete(MESSAGES, RequestMeta(i, 1))
                                          for i in range(POOL_SHARDS + 3)))
         clients = list(provider._clients)
@@ -97,10 +132,11 @@ async def test_openai_reasoning_field_and_samples_spread_over_pools():
     assert all(c.is_closed() for c in clients)
 
 
-async def test_openai_think_tags_split_from_answer():
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_openai_think_tags_split_from_answer(client):
     with FakeLLMServer(lambda body: ScriptedReply(text="<think>7+5=12</think><answer>12</answer>",
                                                   chunks=["<thi", "nk>7+5", "=12</th", "ink><answer>12</answer>"])) as srv:
-        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=srv.openai_base_url)
+        provider = openai_provider(srv, client)
         reply = await provider.complete(MESSAGES, META)
         await provider.aclose()
     assert reply.text == "<answer>12</answer>" and reply.reasoning == "7+5=12"
@@ -131,7 +167,7 @@ async def test_anthropic_streams_thinking_text_and_usage(server):
     assert headers.get("x-api-key") == "sk-ant-test" or headers.get("authorization") == "Bearer sk-ant-test"
 
 
-@pytest.mark.parametrize("make", ["openai", "anthropic"])
+@pytest.mark.parametrize("make", ["openai", "openai-sdk", "anthropic"])
 @pytest.mark.parametrize("fault, transient, status, needle", [
     (Fault("status", status=401), False, 401, "authentication failed"),
     (Fault("status", status=404), False, 404, "not found"),
@@ -142,8 +178,8 @@ async def test_anthropic_streams_thinking_text_and_usage(server):
     (Fault("reset"), True, None, ""),
 ])
 async def test_http_failures_become_clear_provider_errors(server, make, fault, transient, status, needle):
-    if make == "openai":
-        provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=server.openai_base_url)
+    if make.startswith("openai"):
+        provider = openai_provider(server, "sdk" if make == "openai-sdk" else "direct")
     else:
         provider = AnthropicProvider("m", GenerationSettings(), api_key="k", base_url=server.anthropic_base_url)
     server.add_faults(fault)
@@ -153,32 +189,33 @@ async def test_http_failures_become_clear_provider_errors(server, make, fault, t
     error = caught.value
     assert error.transient is transient
     assert error.status == status
-    assert needle in str(error) and "\n" not in str(error) and str(error).startswith(make)
+    assert needle in str(error) and "\n" not in str(error) and str(error).startswith(make.split("-")[0])
     if fault.retry_after:
         assert error.retry_after == pytest.approx(3)
 
 
-async def test_timeout_is_transient():
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_timeout_is_transient(client):
     with FakeLLMServer() as srv:
         srv.add_faults(Fault("hang", seconds=3))
-        provider = OpenAIChatProvider("m", GenerationSettings(timeout=0.3), api_key="k", base_url=srv.openai_base_url)
+        provider = openai_provider(srv, client, GenerationSettings(timeout=0.3))
         with pytest.raises(ProviderError) as caught:
             await provider.complete(MESSAGES, META)
         await provider.aclose()
     assert caught.value.transient and "timed out" in str(caught.value)
 
 
-@pytest.mark.parametrize("provider_name", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider_name", ["openai", "openai-sdk", "anthropic"])
 def test_reasoning_is_stored_but_stripped_from_history_sent_back(provider_name):
     from lhe_tui.runner.config import RunConfig
     from lhe_tui.runner.events import EventBus, TurnFinished
     from lhe_tui.runner.runner import Runner
     from lhe_tui.session import build_task
 
-    config = RunConfig(provider=provider_name, model="m", turns=3, samples=1, mode="thinking").validate()
+    config = RunConfig(provider=provider_name.split("-")[0], model="m", turns=3, samples=1, mode="thinking").validate()
     with FakeLLMServer(summing_responder(reasoning="native thoughts", think_tags=True)) as server:
-        if provider_name == "openai":
-            provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=server.openai_base_url)
+        if provider_name.startswith("openai"):
+            provider = openai_provider(server, "sdk" if provider_name == "openai-sdk" else "direct")
         else:
             provider = AnthropicProvider("m", GenerationSettings(), api_key="k", base_url=server.anthropic_base_url)
         events = []

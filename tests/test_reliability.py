@@ -26,12 +26,13 @@ SECRET = "sk-dummy-SECRET-0123456789abcdef"
 
 def make(provider_name, server, config):
     settings = generation_settings(config)
-    if provider_name == "openai":
-        return OpenAIChatProvider("m", settings, api_key=SECRET, base_url=server.openai_base_url)
+    if provider_name.startswith("openai"):
+        return OpenAIChatProvider("m", settings, api_key=SECRET, base_url=server.openai_base_url,
+                                  client="sdk" if provider_name == "openai-sdk" else "direct")
     return AnthropicProvider("m", settings, api_key=SECRET, base_url=server.anthropic_base_url)
 
 
-@pytest.mark.parametrize("provider_name", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider_name", ["openai", "openai-sdk", "anthropic"])
 def test_transient_failures_are_retried_counted_and_scored(provider_name):
     config = RunConfig(provider="openai", model="m", turns=3, samples=1, max_retries=5).validate()
     with FakeLLMServer(summing_responder()) as server:

@@ -42,25 +42,42 @@ def _short(message: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderError:
-    """Map an exception from the `openai` or `anthropic` module (`sdk`) to a ProviderError."""
-    status_error = getattr(sdk, "APIStatusError")
-    timeout_error = getattr(sdk, "APITimeoutError")
-    connection_error = getattr(sdk, "APIConnectionError")
-    if isinstance(exc, status_error):
-        status = exc.status_code
-        body_message = getattr(exc, "message", "") or str(exc)
-        hint = {401: "authentication failed (check the API key)", 403: "permission denied",
-                404: "not found (check --model and --base-url)", 400: "bad request"}.get(status, "")
-        text = f"{provider}: HTTP {status}" + (f" {hint}" if hint else "") + f": {_short(body_message)}"
-        return ProviderError(text, transient=status in TRANSIENT_STATUSES or status >= 500,
-                             retry_after=retry_after_seconds(exc.response.headers), status=status)
-    if isinstance(exc, timeout_error):
-        return ProviderError(f"{provider}: request timed out", transient=True)
-    if isinstance(exc, connection_error):
-        return ProviderError(f"{provider}: cannot connect ({_short(str(exc.__cause__ or exc))})", transient=True)
+def status_error(provider: str, status: int, message: str, headers: object) -> ProviderError:
+    """An HTTP error status as a ProviderError: transient for 408/409/425/429/5xx/529, with Retry-After."""
+    hint = {401: "authentication failed (check the API key)", 403: "permission denied",
+            404: "not found (check --model and --base-url)", 400: "bad request"}.get(status, "")
+    text = f"{provider}: HTTP {status}" + (f" {hint}" if hint else "") + f": {_short(message)}"
+    return ProviderError(text, transient=status in TRANSIENT_STATUSES or status >= 500,
+                         retry_after=retry_after_seconds(headers), status=status)
+
+
+def timed_out(provider: str) -> ProviderError:
+    return ProviderError(f"{provider}: request timed out", transient=True)
+
+
+def cannot_connect(provider: str, cause: BaseException) -> ProviderError:
+    return ProviderError(f"{provider}: cannot connect ({_short(str(cause))})", transient=True)
+
+
+def broke_off(provider: str, exc: BaseException) -> ProviderError:
     return ProviderError(f"{provider}: stream broke off ({exc.__class__.__name__}: {_short(str(exc))})",
                          transient=True)
+
+
+def connection_lost(provider: str, exc: BaseException) -> ProviderError:
+    return ProviderError(f"{provider}: connection lost ({exc.__class__.__name__})", transient=True)
+
+
+def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderError:
+    """Map an exception from the `openai` or `anthropic` module (`sdk`) to a ProviderError."""
+    if isinstance(exc, getattr(sdk, "APIStatusError")):
+        return status_error(provider, exc.status_code, getattr(exc, "message", "") or str(exc),
+                            exc.response.headers)
+    if isinstance(exc, getattr(sdk, "APITimeoutError")):
+        return timed_out(provider)
+    if isinstance(exc, getattr(sdk, "APIConnectionError")):
+        return cannot_connect(provider, exc.__cause__ or exc)
+    return broke_off(provider, exc)
 
 
 @contextmanager
@@ -71,4 +88,4 @@ def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseE
     except sdk_base_error as exc:
         raise from_sdk_error(provider, exc, sdk) from exc
     except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
-        raise ProviderError(f"{provider}: connection lost ({exc.__class__.__name__})", transient=True) from exc
+        raise connection_lost(provider, exc) from exc

@@ -3,37 +3,53 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import openai
 from openai.types.chat import ChatCompletion
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
 from lhe_tui.providers.failures import translated_errors
-from lhe_tui.providers.reasoning import ThinkSplitter
+from lhe_tui.providers.openai_http import OPENAI_API, DirectChatClient, proxy_for
+from lhe_tui.providers.openai_stream import BodyEncoder, ChunkReader
 
-_REASONING_FIELDS = ("reasoning_content", "reasoning")
-_STREAM_CLS = openai.AsyncStream[object]  # chunks as parsed JSON; see complete()
-# Samples share out over this many SDK clients (one connection pool each, created as needed): httpx's
-# pool scans all of its connections twice per request, so one pool for 64 concurrent streams costs
-# O(samples) CPU per request (~0.5 ms of ~5 at 64 samples here; docs/benchmarks.md).
+_STREAM_CLS = openai.AsyncStream[object]  # chunks as parsed JSON; see _sdk_chunks()
+# With the SDK client, samples share out over this many SDK clients (one connection pool each, made as
+# needed): httpx's pool scans all of its connections twice per request, so one pool for 64 concurrent
+# streams costs O(samples) CPU per request (~0.5 ms of ~5 at 64 samples here; docs/benchmarks.md).
 POOL_SHARDS = 8
-
-
-def _count(usage: object, field: str) -> int | None:
-    value = usage.get(field) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) else None
+CLIENT_ENV = "LHE_TUI_OPENAI_CLIENT"
+CLIENTS = ("direct", "sdk")
 
 
 class OpenAIChatProvider(Provider):
     name = "openai"
 
-    def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None) -> None:
+    def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None,
+                 client: str | None = None) -> None:
+        """`client`: "direct" (openai_http, the default) or "sdk"; else $LHE_TUI_OPENAI_CLIENT. The SDK is
+        also the client when a proxy is set for the server's URL (httpx speaks to proxies; `http1` does not)."""
         super().__init__(model, settings)
         self.base_url = base_url
         self._api_key = api_key
-        self.client = self._new_client()
-        self._clients = [self.client]  # shard i serves the samples whose index is i modulo POOL_SHARDS
+        self.client_kind = client or os.environ.get(CLIENT_ENV) or "direct"
+        if self.client_kind not in CLIENTS:
+            raise ConfigError(f"{CLIENT_ENV}={self.client_kind!r}: use one of {', '.join(CLIENTS)}")
+        if self.client_kind == "direct" and proxy_for(base_url or OPENAI_API):
+            self.client_kind = "sdk"
+        self._clients: list[openai.AsyncOpenAI] = []  # SDK: shard i serves samples i modulo POOL_SHARDS
+        self._http: DirectChatClient | None = None
+        self._bodies = BodyEncoder()
+        if self.client_kind == "sdk":
+            self._clients.append(self._new_client())
+        else:
+            self._http = DirectChatClient(api_key=api_key, base_url=base_url, timeout=settings.timeout)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client of shard 0 (made on first use when the direct client is the one sending)."""
+        return self.client_for(0)
 
     def _new_client(self) -> openai.AsyncOpenAI:
         # Retries are ours (counted per turn and shown), so the SDK's own are off.
@@ -47,9 +63,13 @@ class OpenAIChatProvider(Provider):
         return self._clients[shard]
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
+        """The request body: what `chat.completions.create(**request_params(messages))` would send."""
+        return {"messages": messages, **self.body_fields()}
+
+    def body_fields(self) -> dict[str, object]:
+        """Every body field but the messages."""
         s = self.settings
-        params: dict[str, object] = {"model": self.model, "messages": messages, "stream": True,
-                                     "stream_options": {"include_usage": True}}
+        params: dict[str, object] = {"model": self.model, "stream": True, "stream_options": {"include_usage": True}}
         if s.temperature is not None:
             params["temperature"] = s.temperature
         if s.top_p is not None:
@@ -63,45 +83,33 @@ class OpenAIChatProvider(Provider):
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        splitter = ThinkSplitter()
-        native_reasoning: list[str] = []
-        usage = None
-        finish_reason = None
+        reader = ChunkReader("openai", on_delta)
+        if self._http is not None:
+            body = self._bodies.encode(meta.sample_index, messages, self.body_fields())
+            async with self._http.stream(body) as chunks:
+                async for chunk in chunks:
+                    reader.feed(chunk)
+        else:
+            await self._sdk_chunks(messages, meta, reader)
+        return reader.reply(loop.time() - started)
+
+    async def _sdk_chunks(self, messages: list[Message], meta: RequestMeta, reader: ChunkReader) -> None:
         with translated_errors("openai", openai, openai.OpenAIError):
             # The SDK's own `post`, not `chat.completions.create()`: create() first walks every message
             # through the SDK's TypedDict params transform (~0.3 ms of event-loop CPU per message, 0.5 s
             # at 2,000 messages; it changes nothing for plain string messages). Same request, headers,
             # auth, timeout and error mapping otherwise (docs/benchmarks.md, bottleneck 1). The chunks
             # come as the SDK's parsed JSON dicts (AsyncStream[object]) rather than ChatCompletionChunk
-            # models, which cost ~3 ms of CPU per reply of six chunks; the loop reads four fields.
+            # models, which cost ~3 ms of CPU per reply of six chunks.
             client = self.client_for(meta.sample_index)
             stream = await client.post("/chat/completions", body=self.request_params(messages), cast_to=ChatCompletion,
                                        options={"security": {"bearer_auth": True}}, stream=True, stream_cls=_STREAM_CLS)
             async with stream:  # closes the response if the loop is left early (cancelled, on_delta raised)
                 async for chunk in stream:
-                    if not isinstance(chunk, dict):
-                        continue
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
-                        if reasoning:
-                            native_reasoning.append(reasoning)
-                            if on_delta:
-                                on_delta("reasoning", reasoning)
-                        content = delta.get("content")
-                        if content and isinstance(content, str):
-                            splitter.feed_to(content, on_delta)
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
-        splitter.flush_to(on_delta)
-        if finish_reason is None:
-            raise ProviderError("openai: stream ended before the reply was complete", transient=True)
-        return Reply(text="".join(splitter.text), reasoning="".join(native_reasoning) + "".join(splitter.reasoning),
-                     tokens_in=_count(usage, "prompt_tokens"), tokens_out=_count(usage, "completion_tokens"),
-                     latency_s=loop.time() - started, finish_reason=finish_reason)
+                    reader.feed(chunk)
 
     async def aclose(self) -> None:
         for client in self._clients:
             await client.close()
+        if self._http is not None:
+            await self._http.aclose()

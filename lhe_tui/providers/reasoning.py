@@ -17,6 +17,9 @@ class ThinkSplitter:
         self.reasoning: list[str] = []
 
     def feed(self, chunk: str) -> list[tuple[DeltaKind, str]]:
+        if not self._buffer and not self._inside and "<" not in chunk:  # the common case: plain visible text
+            self.text.append(chunk)
+            return [("text", chunk)]
         self._buffer += chunk
         out: list[tuple[DeltaKind, str]] = []
         while self._buffer:

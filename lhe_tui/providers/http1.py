@@ -1,0 +1,327 @@
+"""A small HTTP/1.1 client for streamed POSTs: keep-alive pool, TLS, chunked or sized bodies.
+
+Why by hand: the OpenAI provider sends one streamed POST per turn per sample, and at 64 concurrent
+samples against a fast server the client's CPU per request decides whether the app or the model is the
+bottleneck. Measured here (bench/request_cpu.py, docs/benchmarks.md section 1): the openai SDK ~4 ms
+per streamed request, aiohttp ~0.8 ms, h11 on asyncio ~0.6 ms, this ~0.3 ms. It does only what those
+requests need: no redirects, no cookies, no compression, no proxies (the provider uses the SDK when a
+proxy applies), no HTTP/2. Response bodies are handed over piece by piece as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+MAX_HEAD = 64 * 1024
+
+
+class HTTPError(Exception):
+    """The connection failed or the server broke the protocol."""
+
+
+class ConnectError(HTTPError):
+    """No connection could be made."""
+
+
+class ResponseCut(HTTPError):
+    """The connection closed before the response was complete."""
+
+
+class ReadTimeout(HTTPError, TimeoutError):
+    """Nothing arrived for `timeout` seconds."""
+
+
+# Parser states
+_HEAD, _SIZE, _DATA, _DATA_END, _TRAILER, _LENGTH, _UNTIL_CLOSE, _DONE = range(8)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection and the parser of the response in flight on it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.state = _DONE
+        self.left = 0
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.keep_alive = False
+        self.pieces: list[bytes] = []
+        self.received = False       # any byte of the current response
+        self.closed = False
+        self.error: HTTPError | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        if self.state == _DONE:  # bytes nobody asked for: this connection cannot be trusted again
+            self.keep_alive = False
+            return
+        self.buffer += data
+        try:
+            self._parse()
+        except HTTPError as exc:
+            self.error = exc
+            self.keep_alive = False
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._at_close()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._at_close()
+
+    # -- the request/response cycle
+    def start(self, request: bytes) -> None:
+        self.state, self.buffer, self.pieces, self.received, self.error = _HEAD, bytearray(), [], False, None
+        self.headers = {}
+        assert self.transport is not None
+        self.transport.write(request)
+
+    async def wait(self, timeout: float) -> None:
+        """Until there is news: a head, body pieces, the end, an error, or `timeout` seconds of silence."""
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._timed_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def close(self) -> None:
+        self.keep_alive = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    @property
+    def reusable(self) -> bool:
+        return self.keep_alive and self.state == _DONE and not self.closed and self.error is None and \
+            self.transport is not None and not self.transport.is_closing()
+
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(ReadTimeout("no data from the server"))
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def _at_close(self) -> None:
+        self.closed = True
+        if self.state == _UNTIL_CLOSE:
+            self.state = _DONE
+        elif self.state != _DONE and self.error is None:
+            self.error = ResponseCut("the connection closed before the response was complete")
+        self._wake()
+
+    def _parse(self) -> None:
+        buffer = self.buffer
+        while buffer:
+            state = self.state
+            if state == _HEAD:
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buffer) > MAX_HEAD:
+                        raise HTTPError("response head too large")
+                    return
+                head = bytes(buffer[:end]).decode("latin-1")
+                del buffer[:end + 4]
+                self._read_head(head)
+            elif state == _SIZE:
+                end = buffer.find(b"\r\n")
+                if end < 0:
+                    if len(buffer) > 1024:
+                        raise HTTPError("bad chunk size line")
+                    return
+                line = bytes(buffer[:end]).split(b";", 1)[0].strip()
+                del buffer[:end + 2]
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    raise HTTPError(f"bad chunk size {line[:20]!r}") from None
+                if size < 0:
+                    raise HTTPError("bad chunk size")
+                self.state, self.left = (_DATA, size) if size else (_TRAILER, 0)
+            elif state == _DATA or state == _LENGTH:
+                take = min(self.left, len(buffer))
+                self.pieces.append(bytes(buffer[:take]))
+                del buffer[:take]
+                self.left -= take
+                if not self.left:
+                    self.state = _DATA_END if state == _DATA else _DONE
+            elif state == _DATA_END:
+                if len(buffer) < 2:
+                    return
+                if buffer[:2] != b"\r\n":
+                    raise HTTPError("chunk not followed by CRLF")
+                del buffer[:2]
+                self.state = _SIZE
+            elif state == _TRAILER:
+                end = buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                del buffer[:end + 2]
+                if end == 0:
+                    self.state = _DONE
+            elif state == _UNTIL_CLOSE:
+                self.pieces.append(bytes(buffer))
+                buffer.clear()
+            else:  # _DONE with bytes left over: nothing may follow a response we did not ask for
+                self.keep_alive = False
+                buffer.clear()
+
+    def _read_head(self, head: str) -> None:
+        status_line, *lines = head.split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise HTTPError(f"not an HTTP/1.x response: {status_line[:40]!r}")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise HTTPError("malformed response header")
+            headers[name.strip().lower()] = value.strip()
+        if 100 <= status < 200:  # an interim response (100 Continue): the real one follows
+            return
+        self.status, self.headers = status, headers
+        connection = headers.get("connection", "").lower()
+        self.keep_alive = "close" not in connection and (parts[0] != "HTTP/1.0" or "keep-alive" in connection)
+        if status in (204, 304):
+            self.state = _DONE
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            self.state = _SIZE
+        elif "content-length" in headers:
+            try:
+                self.left = int(headers["content-length"])
+            except ValueError:
+                raise HTTPError("bad content-length") from None
+            self.state = _LENGTH if self.left > 0 else _DONE
+        else:
+            self.state, self.keep_alive = _UNTIL_CLOSE, False
+
+
+class Response:
+    """A response whose head has arrived; the body comes through `pieces()` or `read()`."""
+
+    def __init__(self, connection: _Connection, timeout: float) -> None:
+        self._conn = connection
+        self._timeout = timeout
+        self.status = connection.status
+        self.headers = connection.headers
+
+    async def pieces(self) -> AsyncIterator[list[bytes]]:
+        """The body as it arrives, in lists of byte strings; raises HTTPError if it is cut off."""
+        conn = self._conn
+        while True:
+            if conn.pieces:
+                pieces, conn.pieces = conn.pieces, []
+                yield pieces
+            if conn.error is not None:
+                raise conn.error
+            if conn.state == _DONE:
+                return
+            await conn.wait(self._timeout)
+
+    async def read(self) -> bytes:
+        return b"".join([piece async for pieces in self.pieces() for piece in pieces])
+
+
+class Http1Pool:
+    """Keep-alive connections to one origin, made as needed (one per concurrent request).
+
+    A pool belongs to the event loop it was first used on; `aclose()` closes its idle connections.
+    """
+
+    def __init__(self, url: str, *, timeout: float, ssl_context: ssl.SSLContext | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
+        default_port = self.port == (443 if parts.scheme == "https" else 80)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.host_header = (host if default_port else f"{host}:{self.port}").encode("idna")
+        self.base_path = parts.path.rstrip("/")
+        self.timeout = timeout
+        self._idle: list[_Connection] = []
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Connection, self.host, self.port, ssl=self.ssl,
+                                       server_hostname=self.host if self.ssl else None),
+                self.timeout)
+        except asyncio.TimeoutError:
+            raise ConnectError(f"connecting to {self.host}:{self.port} timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}"
+                               if isinstance(exc, OSError) else str(exc)) from exc
+        return conn
+
+    def _request_bytes(self, path: str, headers: bytes, body: bytes) -> bytes:
+        target = (self.base_path + path).encode()
+        return (b"POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n"
+                % (target, self.host_header, headers, len(body))) + body
+
+    @asynccontextmanager
+    async def post(self, path: str, headers: bytes, body: bytes) -> AsyncIterator[Response]:
+        """POST `body` to base path + `path`; `headers` is a block of `Name: value\\r\\n` lines.
+
+        Yields once the response head is in. A kept-alive connection the server had dropped
+        (no byte of response) is retried once on a new connection, as browsers and urllib3 do.
+        """
+        request = self._request_bytes(path, headers, body)
+        conn = None
+        for fresh in (False, True):
+            conn = self._checkout() if not fresh else None
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect()
+            conn.start(request)
+            try:
+                while conn.state == _HEAD and conn.error is None:
+                    await conn.wait(self.timeout)
+            except BaseException:
+                conn.close()
+                raise
+            if conn.error is not None:
+                conn.close()
+                if reused and not conn.received:
+                    continue
+                raise conn.error
+            break
+        assert conn is not None
+        try:
+            yield Response(conn, self.timeout)
+        except BaseException:
+            conn.close()
+            raise
+        if conn.reusable:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def _checkout(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reusable:
+                return conn
+            conn.close()
+        return None
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()

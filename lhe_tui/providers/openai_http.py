@@ -1,0 +1,161 @@
+"""Streamed Chat Completions requests over `http1`: the OpenAI provider's default client.
+
+Why not the openai SDK here: it costs ~4 ms of client CPU per streamed request (request building,
+httpx's pool bookkeeping, pure-Python SSE decoding), which made the client, not the model, the
+bottleneck from ~16 concurrent samples on (docs/benchmarks.md, section 1). This client, with the body
+pre-encoded by `BodyEncoder`, costs a fraction of that. The SDK stays the client when a proxy applies
+or when asked for (`LHE_TUI_OPENAI_CLIENT=sdk`); both are tested against the same local server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+from lhe_tui import __version__
+from lhe_tui.errors import ProviderError
+from lhe_tui.providers.failures import broke_off, cannot_connect, connection_lost, status_error, timed_out
+from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, ResponseCut
+from lhe_tui.providers.openai_stream import stream_error
+
+OPENAI_API = "https://api.openai.com/v1"
+_decode = json.JSONDecoder().decode  # on str: json.loads(bytes) first guesses the encoding, every chunk
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) sets for `url`, if any."""
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or (parts.hostname and proxy_bypass(parts.hostname)):
+        return None
+    return proxy
+
+
+def _ssl_context() -> ssl.SSLContext:
+    try:  # the CA bundle the SDK (httpx) uses, for the same verdicts; the system's otherwise
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _error_message(raw: bytes) -> str:
+    """The `error.message` of an error body, else its text."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return raw.decode("utf-8", "replace")
+
+
+class SSEDecoder:
+    """Server-sent events from bytes as they arrive: `feed` returns the `data` of each complete event."""
+
+    __slots__ = ("_partial", "_data")
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    events.append(b"\n".join(self._data))
+                    self._data = []
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+            # other fields (event:, id:, retry:) and comments (":") carry nothing for chat completions
+        return events
+
+
+class DirectChatClient:
+    """POSTs a pre-encoded body to {base_url}/chat/completions and yields the stream's chunks as dicts.
+
+    One connection pool per event loop (made on first use there).
+    """
+
+    def __init__(self, *, api_key: str, base_url: str | None, timeout: float, provider: str = "openai") -> None:
+        self.provider = provider
+        self.base_url = base_url or OPENAI_API
+        self.timeout = timeout
+        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+                   "Accept": "text/event-stream", "User-Agent": f"lhe-tui/{__version__}"}
+        for env, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(env):
+                headers[header] = os.environ[env]
+        self.header_block = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
+        self._pool: Http1Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _pool_for_loop(self) -> Http1Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._loop is not loop:
+            self._loop = loop
+            https = self.base_url.startswith("https:")
+            self._pool = Http1Pool(self.base_url, timeout=self.timeout, ssl_context=_ssl_context() if https else None)
+        return self._pool
+
+    @asynccontextmanager
+    async def stream(self, body: bytes) -> AsyncIterator[AsyncIterator[dict]]:
+        """`async with client.stream(body) as chunks: async for chunk in chunks`; errors as ProviderErrors."""
+        provider = self.provider
+        try:
+            async with self._pool_for_loop().post("/chat/completions", self.header_block, body) as response:
+                if response.status >= 400:
+                    raise status_error(provider, response.status, _error_message(await response.read()),
+                                       response.headers)
+                yield self._chunks(response.pieces())
+        except ReadTimeout as exc:
+            raise timed_out(provider) from exc
+        except ConnectError as exc:
+            raise cannot_connect(provider, exc) from exc
+        except ResponseCut as exc:
+            raise broke_off(provider, exc) from exc
+        except (HTTPError, OSError) as exc:
+            raise connection_lost(provider, exc) from exc
+
+    async def _chunks(self, pieces: AsyncIterator[list[bytes]]) -> AsyncIterator[dict]:
+        decoder = SSEDecoder()
+        done = False
+        async for batch in pieces:
+            if done:
+                continue  # read to the end after [DONE], so the connection can serve the next request
+            for raw in batch:
+                for data in decoder.feed(raw):
+                    if data.startswith(b"[DONE]"):
+                        done = True
+                        break
+                    try:
+                        chunk = _decode(data.decode("utf-8"))
+                    except ValueError:
+                        raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
+                                            transient=True) from None
+                    if isinstance(chunk, dict):
+                        message = stream_error(chunk)
+                        if message is not None:
+                            raise ProviderError(f"{self.provider}: the server sent an error: {message}",
+                                                transient=True)
+                        yield chunk
+                if done:
+                    break
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        self._pool = None

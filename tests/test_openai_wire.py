@@ -1,0 +1,125 @@
+"""The OpenAI streaming format pieces the direct client is made of: body encoding, SSE decoding, and
+what it does with a stream that carries an error or garbage."""
+
+import asyncio
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lhe_tui.errors import ProviderError
+from lhe_tui.providers.base import GenerationSettings, RequestMeta
+from lhe_tui.providers.openai_chat import OpenAIChatProvider
+from lhe_tui.providers.openai_http import SSEDecoder
+from lhe_tui.providers.openai_stream import BodyEncoder
+
+FIELDS = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
+
+
+def message(i: int, text: str = "") -> dict:
+    return {"role": "user" if i % 2 else "assistant", "content": f"{text}é{i}"}
+
+
+# Each step makes the next request's history from the previous one the way the runner's policies can:
+# append a turn, slide a window (drop the oldest turn after the system prompt), or replace a message
+# with a new object (an injected answer, a healed history).
+STEPS = st.lists(st.sampled_from(["append", "slide", "replace", "same"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(STEPS, st.text(max_size=8))
+def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
+    encoder = BodyEncoder()
+    history = [{"role": "system", "content": "dictionary"}]
+    n = 0
+    for step in steps:
+        if step == "append":
+            history = history + [message(n, text), message(n + 1, text)]
+            n += 2
+        elif step == "slide" and len(history) > 3:
+            history = history[:1] + history[3:]
+        elif step == "replace" and len(history) > 1:
+            history = history[:-1] + [dict(history[-1], content="injected")]
+        body = encoder.encode(7, history, FIELDS)
+        assert json.loads(body) == {"messages": history, **FIELDS}
+
+
+def test_body_encoder_reuses_the_json_of_messages_it_has_seen():
+    encoder = BodyEncoder()
+    history = [message(i) for i in range(4)]
+    encoder.encode(0, history, FIELDS)
+    history[1]["content"] = "changed in place"  # the runner never does this; a reused piece shows it
+    assert "changed in place" not in encoder.encode(0, list(history), FIELDS).decode()
+    assert "changed in place" in encoder.encode(1, list(history), FIELDS).decode()  # per sample
+
+
+def test_sse_decoder_joins_lines_split_across_reads_and_multi_line_data():
+    decoder = SSEDecoder()
+    stream = b': comment\r\ndata: {"a": 1}\r\n\r\nevent: x\ndata: line1\ndata:line2\n\ndata: [DONE]\n\n'
+    events = []
+    for i in range(0, len(stream), 3):  # three bytes at a time
+        events += decoder.feed(stream[i:i + 3])
+    assert events == [b'{"a": 1}', b"line1\nline2", b"[DONE]"]
+
+
+async def serve_raw(payload: bytes):
+    """A server that answers every request with `payload` (a whole HTTP response) and closes."""
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+
+
+def sse_response(*events: bytes) -> bytes:
+    body = b"".join(b"data: " + e + b"\n\n" for e in events)
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+
+@pytest.mark.parametrize("events, needle", [
+    ((b'{"choices": [{"delta": {"content": "<ans"}}]}', b'{"error": {"message": "overloaded"}}'),
+     "the server sent an error: overloaded"),
+    ((b'{"choices": [{"delta": {"content": "<ans"}}]}', b"{not json"), "malformed JSON"),
+    ((b'{"choices": [{"delta": {"content": "<answer>1</answer>"}}]}', b"[DONE]"), "stream ended before"),
+])
+async def test_a_stream_with_an_error_or_garbage_is_a_transient_provider_error(events, needle):
+    server, url = await serve_raw(sse_response(*events))
+    provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=url, client="direct")
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await provider.complete([{"role": "user", "content": "a"}], RequestMeta(0, 1))
+    finally:
+        await provider.aclose()
+        server.close()
+    assert caught.value.transient and needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+async def test_unreachable_server_is_a_transient_cannot_connect():
+    server, url = await serve_raw(b"")
+    server.close()
+    await server.wait_closed()
+    provider = OpenAIChatProvider("m", GenerationSettings(timeout=2), api_key="k", base_url=url, client="direct")
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete([{"role": "user", "content": "a"}], RequestMeta(0, 1))
+    await provider.aclose()
+    assert caught.value.transient and str(caught.value).startswith("openai: cannot connect")
+
+
+async def test_error_status_body_message_is_shown():
+    body = b'{"error": {"message": "The model `nope` does not exist", "type": "invalid_request_error"}}'
+    server, url = await serve_raw(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+                                  b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+    provider = OpenAIChatProvider("m", GenerationSettings(), api_key="k", base_url=url, client="direct")
+    with pytest.raises(ProviderError) as caught:
+        await provider.complete([{"role": "user", "content": "a"}], RequestMeta(0, 1))
+    await provider.aclose()
+    server.close()
+    assert not caught.value.transient and caught.value.status == 404
+    assert str(caught.value) == "openai: HTTP 404 not found (check --model and --base-url): " \
+                                "The model `nope` does not exist"
