@@ -1,6 +1,15 @@
-"""Run `FakeLLMServer` in its own process, for benchmarks that must not share the GIL with the client.
+"""Run a fixed-reply OpenAI-compatible server in its own process, for benchmarks that must not share the
+GIL with the client.
 
-    python bench/_fake_server.py --latency 0.05 [--reply '<answer>0</answer>'] [--chunk-delay 0]
+    python bench/_fake_server.py --latency 0.05 [--reply '<answer>0</answer>'] [--chunk-delay 0] [--full]
+
+By default the server is `FixedReplyServer`: an asyncio protocol that answers every POST after the latency
+with the same pre-built bytes, the stream `FakeLLMServer` sends for that reply (role chunk, content chunks
+of 4 characters, finish chunk, usage chunk, [DONE]; each event its own HTTP chunk, written at once). It
+costs ~0.2 ms of CPU per request against FakeLLMServer's ~0.7 ms (which parses each body, records each
+request and writes each event separately): at 64 samples x L = 50 ms the full server needs most of a core
+itself, and on a 2-core machine it then competes with the client it is meant to measure. `--full` (or
+`--chunk-delay` > 0) serves with FakeLLMServer instead.
 
 Prints the OpenAI base URL on the first line of stdout, then serves until stdin is closed (so the
 parent ending, even by a crash, ends the server). A line `cpu` on stdin answers `cpu=S requests=N`
@@ -13,6 +22,7 @@ completion requests and TCP connections it saw and its CPU, as `requests=N conne
 from __future__ import annotations
 
 import argparse
+import asyncio
 import resource
 import subprocess
 import sys
@@ -45,6 +55,80 @@ def start_server(latency: float, chunk_delay: float = 0.0, reply: str = DEFAULT_
     return server.start()
 
 
+def fixed_reply_bytes(reply: str) -> bytes:
+    """The whole HTTP response FakeLLMServer sends for a streamed chat completion of `reply`."""
+    from lhe_tui.testing.fake_llm_server import ScriptedReply, _openai_events
+
+    body = {"model": "fake-model", "stream": True, "stream_options": {"include_usage": True}}
+    events = b"".join(b"%x\r\n%s\r\n" % (len(payload), payload)
+                      for _, payload in _openai_events(body, ScriptedReply(text=reply)))
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+    return head + events + b"0\r\n\r\n"
+
+
+class FixedReplyServer:
+    """Answers each HTTP/1.1 POST (keep-alive, Content-Length bodies) with `response` after `latency` s."""
+
+    def __init__(self, latency: float, response: bytes) -> None:
+        self.latency = latency
+        self.response = response
+        self.requests = CountingLog()
+        self.connections_accepted = 0
+
+    def protocol(self) -> asyncio.Protocol:
+        server = self
+
+        class Connection(asyncio.Protocol):
+            def __init__(self) -> None:
+                self.buffer = bytearray()
+                self.body_left: int | None = None  # None: reading a request head
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+                server.connections_accepted += 1
+
+            def data_received(self, data: bytes) -> None:
+                self.buffer += data
+                while True:
+                    if self.body_left is None:
+                        end = self.buffer.find(b"\r\n\r\n")
+                        if end < 0:
+                            return
+                        head = bytes(self.buffer[:end]).lower()
+                        del self.buffer[:end + 4]
+                        at = head.find(b"\r\ncontent-length:")
+                        self.body_left = int(head[at + 17:].split(b"\r\n", 1)[0]) if at >= 0 else 0
+                    if len(self.buffer) < self.body_left:
+                        return
+                    del self.buffer[:self.body_left]
+                    self.body_left = None
+                    server.requests.append(None)
+                    asyncio.get_running_loop().call_later(server.latency, self.answer)
+
+            def answer(self) -> None:
+                if not self.transport.is_closing():
+                    self.transport.write(server.response)
+
+        return Connection()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        listener = await loop.create_server(self.protocol, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        print(f"http://127.0.0.1:{port}/v1", flush=True)
+        lines = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+        try:
+            while line := await lines.readline():  # "cpu" asks for the CPU used so far; end of input ends it
+                if line.strip() == b"cpu":
+                    print(f"cpu={cpu_seconds():.3f} requests={self.requests.count}", flush=True)
+        finally:
+            listener.close()
+            print(f"requests={self.requests.count} connections={self.connections_accepted} "
+                  f"cpu={cpu_seconds():.3f}", flush=True)
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -66,9 +150,10 @@ def _serve(latency: float, chunk_delay: float, reply: str) -> None:
 class FakeServerProcess:
     """Start `_fake_server.py` as a child process; `.base_url` once entered."""
 
-    def __init__(self, latency: float, chunk_delay: float = 0.0, reply: str = DEFAULT_REPLY) -> None:
+    def __init__(self, latency: float, chunk_delay: float = 0.0, reply: str = DEFAULT_REPLY,
+                 full: bool = False) -> None:
         self.args = [sys.executable, str(Path(__file__).resolve()), "--latency", repr(latency),
-                     "--chunk-delay", repr(chunk_delay), "--reply", reply]
+                     "--chunk-delay", repr(chunk_delay), "--reply", reply] + (["--full"] if full else [])
         self.proc: subprocess.Popen | None = None
         self.base_url = ""
         self.stats = ""
@@ -109,8 +194,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--chunk-delay", type=float, default=0.0)
     parser.add_argument("--reply", default=DEFAULT_REPLY)
+    parser.add_argument("--full", action="store_true", help="serve with FakeLLMServer (parses and records)")
     args = parser.parse_args()
-    _serve(args.latency, args.chunk_delay, args.reply)
+    if args.full or args.chunk_delay > 0:
+        _serve(args.latency, args.chunk_delay, args.reply)
+    else:
+        asyncio.run(FixedReplyServer(args.latency, fixed_reply_bytes(args.reply)).serve())
 
 
 if __name__ == "__main__":
