@@ -112,6 +112,13 @@ async def test_openai_client_can_be_chosen_by_environment(server, monkeypatch):
         openai_provider(server, None)
     monkeypatch.delenv("LHE_TUI_OPENAI_CLIENT")
     assert openai_provider(server, None).client_kind == "direct"
+    # the direct client speaks to no proxy: where one applies, the SDK (httpx) sends
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    assert openai_provider(server, None).client_kind == "sdk"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert openai_provider(server, None).client_kind == "direct"
 
 
 async def test_openai_reasoning_field_and_samples_spread_over_pools():
