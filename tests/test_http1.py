@@ -106,8 +106,8 @@ async def test_pieces_arrive_as_they_are_sent():
     pool = Http1Pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=5)
     seen = []
     async with pool.post("/x", b"", b"") as response:
-        async for pieces in response.pieces():
-            seen.append(b"".join(pieces))
+        async for piece in response.pieces():
+            seen.append(piece)
             release.set()
     pool.close()
     server.close()

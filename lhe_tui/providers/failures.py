@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-import httpx2
-
 from lhe_tui.errors import ProviderError
 
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -83,6 +81,8 @@ def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderEr
 @contextmanager
 def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseException]) -> Iterator[None]:
     """Around a request and its stream: SDK errors and dropped connections become ProviderErrors."""
+    import httpx2  # the SDKs' transport; imported with them, so this costs nothing more
+
     try:
         yield
     except sdk_base_error as exc:

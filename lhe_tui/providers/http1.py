@@ -220,13 +220,13 @@ class Response:
         self.status = connection.status
         self.headers = connection.headers
 
-    async def pieces(self) -> AsyncIterator[list[bytes]]:
-        """The body as it arrives, in lists of byte strings; raises HTTPError if it is cut off."""
+    async def pieces(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (what came since the last piece, as one bytes); HTTPError if cut off."""
         conn = self._conn
         while True:
             if conn.pieces:
                 pieces, conn.pieces = conn.pieces, []
-                yield pieces
+                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
             if conn.error is not None:
                 raise conn.error
             if conn.state == _DONE:
@@ -234,7 +234,7 @@ class Response:
             await conn.wait(self._timeout)
 
     async def read(self) -> bytes:
-        return b"".join([piece async for pieces in self.pieces() for piece in pieces])
+        return b"".join([piece async for piece in self.pieces()])
 
 
 class Http1Pool:

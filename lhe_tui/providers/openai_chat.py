@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-import openai
-from openai.types.chat import ChatCompletion
+from typing import TYPE_CHECKING
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
@@ -14,7 +13,9 @@ from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.openai_http import OPENAI_API, DirectChatClient, proxy_for
 from lhe_tui.providers.openai_stream import BodyEncoder, ChunkReader
 
-_STREAM_CLS = openai.AsyncStream[object]  # chunks as parsed JSON; see _sdk_chunks()
+if TYPE_CHECKING:
+    import openai
+
 # With the SDK client, samples share out over this many SDK clients (one connection pool each, made as
 # needed): httpx's pool scans all of its connections twice per request, so one pool for 64 concurrent
 # streams costs O(samples) CPU per request (~0.5 ms of ~5 at 64 samples here; docs/benchmarks.md).
@@ -52,6 +53,8 @@ class OpenAIChatProvider(Provider):
         return self.client_for(0)
 
     def _new_client(self) -> openai.AsyncOpenAI:
+        import openai  # only here: the SDK is imported (~0.5 s) only when it is the client
+
         # Retries are ours (counted per turn and shown), so the SDK's own are off.
         return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
                                   timeout=self.settings.timeout)
@@ -94,6 +97,9 @@ class OpenAIChatProvider(Provider):
         return reader.reply(loop.time() - started)
 
     async def _sdk_chunks(self, messages: list[Message], meta: RequestMeta, reader: ChunkReader) -> None:
+        import openai
+        from openai.types.chat import ChatCompletion
+
         with translated_errors("openai", openai, openai.OpenAIError):
             # The SDK's own `post`, not `chat.completions.create()`: create() first walks every message
             # through the SDK's TypedDict params transform (~0.3 ms of event-loop CPU per message, 0.5 s
@@ -103,7 +109,8 @@ class OpenAIChatProvider(Provider):
             # models, which cost ~3 ms of CPU per reply of six chunks.
             client = self.client_for(meta.sample_index)
             stream = await client.post("/chat/completions", body=self.request_params(messages), cast_to=ChatCompletion,
-                                       options={"security": {"bearer_auth": True}}, stream=True, stream_cls=_STREAM_CLS)
+                                       options={"security": {"bearer_auth": True}}, stream=True,
+                                       stream_cls=openai.AsyncStream[object])  # chunks as parsed JSON
             async with stream:  # closes the response if the loop is left early (cancelled, on_delta raised)
                 async for chunk in stream:
                     reader.feed(chunk)

@@ -130,30 +130,28 @@ class DirectChatClient:
         except (HTTPError, OSError) as exc:
             raise connection_lost(provider, exc) from exc
 
-    async def _chunks(self, pieces: AsyncIterator[list[bytes]]) -> AsyncIterator[dict]:
+    async def _chunks(self, pieces: AsyncIterator[bytes]) -> AsyncIterator[dict]:
         decoder = SSEDecoder()
         done = False
-        async for batch in pieces:
+        async for raw in pieces:
             if done:
                 continue  # read to the end after [DONE], so the connection can serve the next request
-            for raw in batch:
-                for data in decoder.feed(raw):
-                    if data.startswith(b"[DONE]"):
-                        done = True
-                        break
-                    try:
-                        chunk = _decode(data.decode("utf-8"))
-                    except ValueError:
-                        raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
-                                            transient=True) from None
-                    if isinstance(chunk, dict):
+            for data in decoder.feed(raw):
+                if data.startswith(b"[DONE]"):
+                    done = True
+                    break
+                try:
+                    chunk = _decode(data.decode("utf-8"))
+                except ValueError:
+                    raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
+                                        transient=True) from None
+                if isinstance(chunk, dict):
+                    if "error" in chunk:
                         message = stream_error(chunk)
                         if message is not None:
                             raise ProviderError(f"{self.provider}: the server sent an error: {message}",
                                                 transient=True)
-                        yield chunk
-                if done:
-                    break
+                    yield chunk
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -46,19 +47,18 @@ _INSERT_EVENT = ("INSERT INTO events (session_id, sample, turn, kind, payload_js
                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
+_turn_values = operator.attrgetter(*_TURN_FIELDS)
+_KEYS_AT = _TURN_FIELDS.index("keys")
+_KEY_VALUES_AT = _TURN_FIELDS.index("key_values")
+
+
 def turn_params(session_id: str, record: TurnRecord) -> tuple:
-    """The values of `turn_row`, in TURN_COLUMNS order, without dataclasses.asdict's deep copy."""
-    values: list = [session_id]
-    for name in _TURN_FIELDS:
-        value = getattr(record, name)
-        if name == "keys":
-            value = ", ".join(value)
-        elif name == "key_values":
-            value = json.dumps(list(value))
-        elif value is True or value is False:
-            value = int(value)
-        values.append(value)
-    return tuple(values)
+    """The values of `turn_row`, in TURN_COLUMNS order, without dataclasses.asdict's deep copy.
+    (sqlite3 stores the bools as 0 and 1 itself, as turn_row's int() does.)"""
+    values = list(_turn_values(record))
+    values[_KEYS_AT] = ", ".join(values[_KEYS_AT])
+    values[_KEY_VALUES_AT] = json.dumps(list(values[_KEY_VALUES_AT]))
+    return (session_id, *values)
 
 
 class SessionWriter:
