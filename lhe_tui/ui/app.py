@@ -196,7 +196,7 @@ class LheApp(App[int]):
         def load() -> SessionReplay:
             db = open_database(self.db_path, create=False)
             try:
-                return SessionReplay(db, session_id)
+                return SessionReplay(db, session_id, background=True)   # the turn index follows the screen
             except BaseException:
                 db.conn.close()
                 raise
