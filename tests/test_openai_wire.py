@@ -123,3 +123,21 @@ async def test_error_status_body_message_is_shown():
     assert not caught.value.transient and caught.value.status == 404
     assert str(caught.value) == "openai: HTTP 404 not found (check --model and --base-url): " \
                                 "The model `nope` does not exist"
+
+
+PAYLOAD = st.binary(min_size=1, max_size=12).filter(lambda b: b"\n" not in b and b"\r" not in b)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(PAYLOAD, min_size=1, max_size=6), st.sampled_from([b"\n", b"\r\n"]), st.booleans(),
+       st.lists(st.integers(min_value=0, max_value=200), max_size=6))
+def test_sse_decoder_gives_the_same_events_however_the_bytes_are_cut(payloads, newline, comment, cuts):
+    """The fast path (whole `data: ` events) and the line-by-line path agree, across any split."""
+    stream = b"".join((b": keep-alive" + newline if comment else b"") + b"data: " + p + newline + newline
+                      for p in payloads)
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    decoder = SSEDecoder()
+    events = []
+    for a, b in zip(points, points[1:]):
+        events += decoder.feed(stream[a:b])
+    assert events == payloads  # one space after "data:" is the separator; a second one is data

@@ -125,60 +125,66 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _parse(self) -> None:
+        """Consume what the buffer holds; walks an offset and trims the buffer once at the end."""
         buffer = self.buffer
-        while buffer:
-            state = self.state
-            if state == _HEAD:
-                end = buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buffer) > MAX_HEAD:
-                        raise HTTPError("response head too large")
-                    return
-                head = bytes(buffer[:end]).decode("latin-1")
-                del buffer[:end + 4]
-                self._read_head(head)
-            elif state == _SIZE:
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > 1024:
-                        raise HTTPError("bad chunk size line")
-                    return
-                line = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                del buffer[:end + 2]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise HTTPError(f"bad chunk size {line[:20]!r}") from None
-                if size < 0:
-                    raise HTTPError("bad chunk size")
-                self.state, self.left = (_DATA, size) if size else (_TRAILER, 0)
-            elif state == _DATA or state == _LENGTH:
-                take = min(self.left, len(buffer))
-                self.pieces.append(bytes(buffer[:take]))
-                del buffer[:take]
-                self.left -= take
-                if not self.left:
-                    self.state = _DATA_END if state == _DATA else _DONE
-            elif state == _DATA_END:
-                if len(buffer) < 2:
-                    return
-                if buffer[:2] != b"\r\n":
-                    raise HTTPError("chunk not followed by CRLF")
-                del buffer[:2]
-                self.state = _SIZE
-            elif state == _TRAILER:
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    return
-                del buffer[:end + 2]
-                if end == 0:
-                    self.state = _DONE
-            elif state == _UNTIL_CLOSE:
-                self.pieces.append(bytes(buffer))
-                buffer.clear()
-            else:  # _DONE with bytes left over: nothing may follow a response we did not ask for
-                self.keep_alive = False
-                buffer.clear()
+        size = len(buffer)
+        at = 0
+        try:
+            while at < size:
+                state = self.state
+                if state == _DATA or state == _LENGTH:
+                    take = min(self.left, size - at)
+                    self.pieces.append(bytes(buffer[at:at + take]))
+                    at += take
+                    self.left -= take
+                    if not self.left:
+                        self.state = _DATA_END if state == _DATA else _DONE
+                elif state == _DATA_END or state == _SIZE:
+                    if state == _DATA_END:
+                        if size - at < 2:
+                            return
+                        if buffer[at:at + 2] != b"\r\n":
+                            raise HTTPError("chunk not followed by CRLF")
+                        at += 2
+                        self.state = _SIZE
+                    end = buffer.find(b"\r\n", at)
+                    if end < 0:
+                        if size - at > 1024:
+                            raise HTTPError("bad chunk size line")
+                        return
+                    line = bytes(buffer[at:end]).split(b";", 1)[0].strip()
+                    at = end + 2
+                    try:
+                        chunk = int(line, 16)
+                    except ValueError:
+                        raise HTTPError(f"bad chunk size {line[:20]!r}") from None
+                    if chunk < 0:
+                        raise HTTPError("bad chunk size")
+                    self.state, self.left = (_DATA, chunk) if chunk else (_TRAILER, 0)
+                elif state == _HEAD:
+                    end = buffer.find(b"\r\n\r\n", at)
+                    if end < 0:
+                        if size - at > MAX_HEAD:
+                            raise HTTPError("response head too large")
+                        return
+                    head = bytes(buffer[at:end]).decode("latin-1")
+                    at = end + 4
+                    self._read_head(head)
+                elif state == _TRAILER:
+                    end = buffer.find(b"\r\n", at)
+                    if end < 0:
+                        return
+                    if end == at:
+                        self.state = _DONE
+                    at = end + 2
+                elif state == _UNTIL_CLOSE:
+                    self.pieces.append(bytes(buffer[at:]))
+                    at = size
+                else:  # _DONE with bytes left over: nothing may follow a response we did not ask for
+                    self.keep_alive = False
+                    at = size
+        finally:
+            del buffer[:at]
 
     def _read_head(self, head: str) -> None:
         status_line, *lines = head.split("\r\n")

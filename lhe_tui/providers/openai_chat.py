@@ -42,6 +42,7 @@ class OpenAIChatProvider(Provider):
         self._clients: list[openai.AsyncOpenAI] = []  # SDK: shard i serves samples i modulo POOL_SHARDS
         self._http: DirectChatClient | None = None
         self._bodies = BodyEncoder()
+        self._fields = self.body_fields()  # the settings are frozen: the same fields for every request
         if self.client_kind == "sdk":
             self._clients.append(self._new_client())
         else:
@@ -88,7 +89,7 @@ class OpenAIChatProvider(Provider):
         started = loop.time()
         reader = ChunkReader("openai", on_delta)
         if self._http is not None:
-            body = self._bodies.encode(meta.sample_index, messages, self.body_fields())
+            body = self._bodies.encode(meta.sample_index, messages, self._fields)
             async with self._http.stream(body) as chunks:
                 async for chunk in chunks:
                     reader.feed(chunk)

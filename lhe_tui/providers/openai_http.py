@@ -67,7 +67,15 @@ class SSEDecoder:
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        lines = (self._partial + chunk).split(b"\n")
+        text = self._partial + chunk if self._partial else chunk
+        if not self._data and text.endswith(b"\n\n") and b"\r" not in text:
+            # The usual shape (what OpenAI, vLLM and llama.cpp send): whole `data: ...` events, one
+            # line each. Anything else takes the line-by-line way below.
+            blocks = text[:-2].split(b"\n\n")
+            if all(b.startswith(b"data: ") and b"\n" not in b for b in blocks):
+                self._partial = b""
+                return [b[6:] for b in blocks]
+        lines = text.split(b"\n")
         self._partial = lines.pop()
         events = []
         for line in lines:

@@ -93,6 +93,7 @@ class BodyEncoder:
     def __init__(self) -> None:
         self._by_sample: dict[int, tuple[list[Message], list[str]]] = {}
         self.reencoded = 0  # requests that missed the fast path (for tests and benchmarks)
+        self._rest: tuple[Mapping[str, object], str] | None = None  # the last other fields and their JSON
 
     def encode(self, sample: int, messages: list[Message], params: Mapping[str, object]) -> bytes:
         """`params` are the other body fields; the result equals json.dumps({"messages": ..., **params})."""
@@ -112,9 +113,11 @@ class BodyEncoder:
             known = {id(m): p for m, p in zip(old_messages, old_pieces)}
             pieces = [known.get(id(m)) or json.dumps(m) for m in messages]
         self._by_sample[sample] = (list(messages), pieces)
-        rest = json.dumps(dict(params))
-        head = '{"messages": [' + ", ".join(pieces) + "]"
-        return (head + (", " + rest[1:] if len(rest) > 2 else "}")).encode()
+        rest = self._rest
+        if rest is None or rest[0] is not params:  # the provider passes the same fields every time
+            encoded = json.dumps(dict(params))
+            rest = self._rest = (params, ", " + encoded[1:] if len(encoded) > 2 else "}")
+        return ('{"messages": [' + ", ".join(pieces) + "]" + rest[1]).encode()
 
     def forget(self, sample: int) -> None:
         self._by_sample.pop(sample, None)
