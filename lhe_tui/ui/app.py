@@ -11,7 +11,6 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.errors import LheError
-from lhe_tui.providers.factory import check_credentials
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
@@ -24,6 +23,7 @@ from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, regis
 
 def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
     """Prepare a run whose store writer has its own connection (used from the run's thread)."""
+    from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.session import prepare_run
 
@@ -45,6 +45,7 @@ def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRu
 
 def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
     """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
+    from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.queries import load_session

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.runner.events import Subscriber
-from lhe_tui.session import PreparedRun
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from lhe_tui.providers.local_server import LocalModelServer
+    from lhe_tui.session import PreparedRun
 
 NOT_STARTED = "not started"
 """The status of a run stopped (or failed) before its first event: nothing was stored."""
