@@ -3,8 +3,10 @@
 Against a zero-latency FakeLLMServer in a child process, the fixed reply `<answer>0</answer>`, this
 process's CPU time per request (median of batches) for a history of H turns (2H+2 messages):
 
-  provider        lhe_tui's OpenAIChatProvider.complete: the SDK's `client.post(..., stream=True)` with
-                  chunks as parsed JSON dicts (AsyncStream[object])
+  provider        lhe_tui's OpenAIChatProvider.complete with its default client: a pre-encoded body over
+                  lhe_tui.providers.http1, the SSE stream read by openai_http (no SDK)
+  provider-sdk    the same provider with LHE_TUI_OPENAI_CLIENT=sdk: the SDK's `client.post(..., stream=True)`
+                  with chunks as parsed JSON dicts (AsyncStream[object])
   create          the SDK's `chat.completions.create(stream=True)`, typed chunks (the provider's path
                   before issue 6's fixes: params transform + ChatCompletionChunk models)
   create-notx     the same with the SDK's params transform replaced by the identity (diagnostic)
@@ -61,6 +63,8 @@ async def measure(url: str, history: list[int], n: int) -> None:
     from lhe_tui.providers.openai_chat import OpenAIChatProvider
 
     provider = OpenAIChatProvider("fake-model", GenerationSettings(), api_key="sk-bench-dummy", base_url=url)
+    sdk_provider = OpenAIChatProvider("fake-model", GenerationSettings(), api_key="sk-bench-dummy", base_url=url,
+                                      client="sdk")
     http = httpx2.AsyncClient()
     rows = []
     try:
@@ -70,6 +74,9 @@ async def measure(url: str, history: list[int], n: int) -> None:
 
             async def via_provider() -> None:
                 await provider.complete(messages, RequestMeta(0, h + 1), lambda kind, text: None)
+
+            async def via_provider_sdk() -> None:
+                await sdk_provider.complete(messages, RequestMeta(0, h + 1), lambda kind, text: None)
 
             async def via_create() -> None:
                 stream = await provider.client.chat.completions.create(**params)
@@ -89,6 +96,7 @@ async def measure(url: str, history: list[int], n: int) -> None:
                             json.loads(line[6:])
 
             row = {"provider": await per_request(via_provider, n)}
+            row["provider-sdk"] = await per_request(via_provider_sdk, n)
             row["create"] = await per_request(via_create, n)
             row["post-typed"] = await per_request(via_post_typed, n)
             row["httpx2"] = await per_request(via_httpx2, n)
@@ -105,9 +113,10 @@ async def measure(url: str, history: list[int], n: int) -> None:
             row["create-notx"] = await per_request(via_create_notx, n)
     finally:
         await provider.aclose()
+        await sdk_provider.aclose()
         await http.aclose()
     print(f"client CPU per streamed request, median of 3 means over {n} requests (milliseconds)")
-    names = ("provider", "create", "create-notx", "post-typed", "httpx2")
+    names = ("provider", "provider-sdk", "create", "create-notx", "post-typed", "httpx2")
     print(f"{'history turns':>13}  {'messages':>8}  " + "  ".join(f"{name:>13}" for name in names))
     for h, m, row in rows:
         print(f"{h:>13}  {m:>8}  " + "  ".join(f"{row[name] * 1e3:>13.2f}" for name in names))
