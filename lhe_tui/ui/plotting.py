@@ -14,10 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rich.color import Color as RichColor
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.color import Color, ColorParseError
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 
@@ -118,6 +121,10 @@ class PlotView(PlotextPlot):
         self._figure = Figure()
         self._version = 0                        # bumped by show(): part of the build key
         self._built: tuple[tuple, Text] | None = None
+        # The built chart as lines of segments without the widget's own style (threaded builds), and
+        # those lines as strips over the widget's style (made on the UI thread, per style).
+        self._built_lines: tuple[tuple, list[list[Segment]]] | None = None
+        self._strips: tuple[tuple, list[Strip]] | None = None
         self._building = False
         self._stale = False                      # asked for again while a build was running
         self.builds = 0                          # finished builds (tests)
@@ -192,23 +199,52 @@ class PlotView(PlotextPlot):
         loop = asyncio.get_running_loop()
 
         def build() -> None:
+            lines = None
             try:
                 text = build_text(self.plt, job)
+                lines = text_lines(text, job.width)
             except Exception as exc:  # noqa: BLE001 - shown in the widget rather than lost in a thread
                 text = Text(f"plot failed: {exc}", style="italic")
             try:
-                loop.call_soon_threadsafe(self._on_built, job.key, text)
+                loop.call_soon_threadsafe(self._on_built, job.key, text, lines)
             except RuntimeError:  # the app has closed its loop
                 pass
 
         _builder.submit(build)
 
-    def _on_built(self, key: tuple, text: Text) -> None:
+    def _on_built(self, key: tuple, text: Text, lines: list[list[Segment]] | None = None) -> None:
         self._building = False
         self._built = (key, text)
+        self._built_lines = (key, lines) if lines is not None else None
         self.builds += 1
         self._stale = False
         self.refresh()   # render builds again if the figure, size or theme moved on meanwhile
+
+    def render_line(self, y: int) -> Strip:
+        """The built chart's line y over the widget's current style, when the last build is at this size.
+
+        Textual's own path turns the built Text into strips again at every repaint (20-100 ms on the UI
+        loop for a decay plot with a run going: the largest part of the UI lag left, issue 6). The build
+        thread splits the text into segments; here they only get the widget's style, once per build and
+        style (a theme or focus change recolours at once, not one build later). Anything else (a selection,
+        no chart, another size) takes the `render` path, which also asks for the next build.
+        """
+        built = self._built_lines
+        if built is None or self.text_selection is not None:
+            return super().render_line(y)
+        key, lines = built
+        width, height = self.size
+        if key[1] != (width, height) or not self._figure.has_data:
+            return super().render_line(y)
+        current = self._build_key()
+        if key != current:
+            self._request_build(self._build_input(current))   # shown when built; this one meanwhile
+        base = self.visual_style.rich_style
+        if self._strips is None or self._strips[0] != (key, base):
+            self._strips = ((key, base), [Strip([Segment(text, base + style) for text, style, _ in line])
+                                          for line in lines])
+        strips = self._strips[1]
+        return strips[y] if y < len(strips) else Strip.blank(width, base)
 
 
 def build_text(plt, job: _BuildInput) -> Text:
@@ -251,6 +287,16 @@ def build_text(plt, job: _BuildInput) -> Text:
         text.append("\n")
         text.append_text(legend)
     return text
+
+
+_lines_console = Console(color_system="truecolor", force_terminal=True, legacy_windows=False)
+"""Used by the build thread alone: splits a built chart into lines of segments."""
+
+
+def text_lines(text: Text, width: int) -> list[list[Segment]]:
+    """`text` as lines of segments at `width` (no padding), styled by its own spans only."""
+    options = _lines_console.options.update(width=width, min_width=width, max_width=width)
+    return _lines_console.render_lines(text, options, pad=False, new_lines=False)
 
 
 def legend_text(figure: Figure, colours: dict[str, tuple[int, int, int]]) -> Text | None:
