@@ -45,8 +45,9 @@ def summing_responder(reasoning=None, think_tags=False):
 
 @pytest.fixture
 def server():
+    # chunk_delay: each content chunk reaches the client in its own read, as from a model generating
     with FakeLLMServer(lambda body: ScriptedReply(text="<answer>42</answer>", reasoning="I think 42",
-                                                  prompt_tokens=17, completion_tokens=5)) as srv:
+                                                  prompt_tokens=17, completion_tokens=5), chunk_delay=0.005) as srv:
         yield srv
 
 
@@ -90,6 +91,35 @@ async def test_openai_sends_what_the_sdk_create_would_send(server, client):
     else:
         for header in ("authorization", "content-type"):
             assert ours.headers[header] == sdk.headers[header]
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_deltas_add_up_to_the_reply_in_order(client):
+    with FakeLLMServer(lambda body: ScriptedReply(text="<answer>12345</answer>", reasoning="r1r2r3",
+                                                  chunks=["<ans", "wer>1", "2345</", "answer>"])) as srv:
+        provider = openai_provider(srv, client)
+        deltas = []
+        reply = await provider.complete(MESSAGES, META, lambda kind, text: deltas.append((kind, text)))
+        await provider.aclose()
+    assert "".join(t for k, t in deltas if k == "text") == reply.text == "<answer>12345</answer>"
+    assert "".join(t for k, t in deltas if k == "reasoning") == "r1r2r3"
+
+
+def test_chunk_reader_hands_on_the_deltas_of_one_read_merged_by_kind():
+    """The direct client flushes once per network read: one TokenDelta per kind instead of one per chunk."""
+    from lhe_tui.providers.openai_stream import ChunkReader
+
+    deltas = []
+    reader = ChunkReader("openai", lambda kind, text: deltas.append((kind, text)))
+    for delta in ({"reasoning_content": "r1"}, {"reasoning_content": "r2"}, {"content": "<ans"},
+                  {"content": "wer>7</answer>"}):
+        reader.feed({"choices": [{"delta": delta}]})
+    assert deltas == []
+    reader.flush_deltas()
+    reader.feed({"choices": [{"delta": {"content": " "}, "finish_reason": "stop"}]})
+    assert deltas == [("reasoning", "r1r2"), ("text", "<answer>7</answer>")]
+    reply = reader.reply(0.1)
+    assert deltas[-1] == ("text", " ") and reply.text == "<answer>7</answer> " and reply.reasoning == "r1r2"
 
 
 async def test_direct_client_reuses_connections_and_reads_the_stream_to_its_end():

@@ -90,9 +90,11 @@ class OpenAIChatProvider(Provider):
         reader = ChunkReader("openai", on_delta)
         if self._http is not None:
             body = self._bodies.encode(meta.sample_index, messages, self._fields)
-            async with self._http.stream(body) as chunks:
-                async for chunk in chunks:
-                    reader.feed(chunk)
+            async with self._http.stream(body) as batches:
+                async for batch in batches:  # the chunks of one network read
+                    for chunk in batch:
+                        reader.feed(chunk)
+                    reader.flush_deltas()
         else:
             await self._sdk_chunks(messages, meta, reader)
         return reader.reply(loop.time() - started)
@@ -115,6 +117,7 @@ class OpenAIChatProvider(Provider):
             async with stream:  # closes the response if the loop is left early (cancelled, on_delta raised)
                 async for chunk in stream:
                     reader.feed(chunk)
+                    reader.flush_deltas()
 
     async def aclose(self) -> None:
         for client in self._clients:

@@ -120,8 +120,9 @@ class DirectChatClient:
         return self._pool
 
     @asynccontextmanager
-    async def stream(self, body: bytes) -> AsyncIterator[AsyncIterator[dict]]:
-        """`async with client.stream(body) as chunks: async for chunk in chunks`; errors as ProviderErrors."""
+    async def stream(self, body: bytes) -> AsyncIterator[AsyncIterator[list[dict]]]:
+        """`async with client.stream(body) as batches: async for batch in batches` (a list of chunks per
+        network read); errors as ProviderErrors."""
         provider = self.provider
         try:
             async with self._pool_for_loop().post("/chat/completions", self.header_block, body) as response:
@@ -138,12 +139,14 @@ class DirectChatClient:
         except (HTTPError, OSError) as exc:
             raise connection_lost(provider, exc) from exc
 
-    async def _chunks(self, pieces: AsyncIterator[bytes]) -> AsyncIterator[dict]:
+    async def _chunks(self, pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]:
+        """The stream's chunks, a list per network read (so deltas can be handed on once per read)."""
         decoder = SSEDecoder()
         done = False
         async for raw in pieces:
             if done:
                 continue  # read to the end after [DONE], so the connection can serve the next request
+            batch = []
             for data in decoder.feed(raw):
                 if data.startswith(b"[DONE]"):
                     done = True
@@ -159,7 +162,9 @@ class DirectChatClient:
                         if message is not None:
                             raise ProviderError(f"{self.provider}: the server sent an error: {message}",
                                                 transient=True)
-                    yield chunk
+                    batch.append(chunk)
+            if batch:
+                yield batch
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Mapping
 
 from lhe_tui.errors import ProviderError
-from lhe_tui.providers.base import Message, OnDelta, Reply
+from lhe_tui.providers.base import DeltaKind, Message, OnDelta, Reply
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -24,9 +24,15 @@ def _count(usage: object, field: str) -> int | None:
 
 
 class ChunkReader:
-    """Folds one streamed reply's chunks (parsed JSON) into text, reasoning, usage and finish reason."""
+    """Folds one streamed reply's chunks (parsed JSON) into text, reasoning, usage and finish reason.
 
-    __slots__ = ("provider", "on_delta", "splitter", "native_reasoning", "usage", "finish_reason")
+    Deltas for `on_delta` are gathered and handed on by `flush_deltas()`, merged by kind: the direct
+    client flushes once per network read, so a reply that arrives in one read is one delta event
+    (a TokenDelta costs the runner, the bus and every subscriber, and at 64 samples there are
+    thousands a second), while a slowly streamed reply still shows as it comes.
+    """
+
+    __slots__ = ("provider", "on_delta", "splitter", "native_reasoning", "usage", "finish_reason", "_pending")
 
     def __init__(self, provider: str, on_delta: OnDelta | None) -> None:
         self.provider = provider
@@ -35,6 +41,21 @@ class ChunkReader:
         self.native_reasoning: list[str] = []
         self.usage: object = None
         self.finish_reason: str | None = None
+        self._pending: list[list] = []  # [kind, text] pieces not yet handed to on_delta
+
+    def _collect(self, kind: DeltaKind, text: str) -> None:
+        pending = self._pending
+        if pending and pending[-1][0] == kind:
+            pending[-1][1] += text
+        else:
+            pending.append([kind, text])
+
+    def flush_deltas(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            if self.on_delta is not None:
+                for kind, text in pending:
+                    self.on_delta(kind, text)
 
     def feed(self, chunk: object) -> None:
         if not isinstance(chunk, dict):
@@ -42,7 +63,7 @@ class ChunkReader:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-        on_delta = self.on_delta
+        collect = self._collect if self.on_delta is not None else None
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta")
             if delta:
@@ -50,18 +71,19 @@ class ChunkReader:
                     reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
                     if reasoning:
                         self.native_reasoning.append(reasoning)
-                        if on_delta:
-                            on_delta("reasoning", reasoning)
+                        if collect:
+                            collect("reasoning", reasoning)
                 content = delta.get("content")
                 if content and isinstance(content, str):
-                    self.splitter.feed_to(content, on_delta)
+                    self.splitter.feed_to(content, collect)
             finish_reason = choice.get("finish_reason")
             if finish_reason:
                 self.finish_reason = finish_reason
 
     def reply(self, latency_s: float) -> Reply:
         """The whole reply; a stream that ended without a finish reason was cut off (transient)."""
-        self.splitter.flush_to(self.on_delta)
+        self.splitter.flush_to(self._collect if self.on_delta is not None else None)
+        self.flush_deltas()
         if self.finish_reason is None:
             raise ProviderError(f"{self.provider}: stream ended before the reply was complete", transient=True)
         splitter = self.splitter
