@@ -28,9 +28,10 @@ machine is shared, and a 50-microsecond span in wall time mostly measures who el
 Part B, the real OpenAI provider's own CPU per request at the same turns (client-side work that is not
 waiting for the model either): the SDK's params transform (`openai._utils._transform`, which
 `chat.completions.create()` runs and the provider no longer calls, for reference), plain `json.dumps`
-of the same body (what sending the history costs at least), both in thread CPU time, and the client
-process CPU of one whole streamed request through the provider to a local zero-latency FakeLLMServer
-in a child process. Skip with --no-openai.
+of the same body (what encoding the whole history each time would cost), both in thread CPU time, and
+the client process CPU of one whole streamed request through the provider (its default, direct client,
+which reuses each message's JSON from the previous request of the sample) to a local zero-latency
+fixed-reply server in a child process. Skip with --no-openai.
 
     python bench/per_turn_cost.py                          # checkpoints 10 100 1000 5000, 3 repeats
     python bench/per_turn_cost.py --checkpoints 10 100 1000 --repeats 5 --window 20
@@ -220,7 +221,7 @@ def part_b(checkpoints: list[int], repeats: int) -> None:
 
     with FakeServerProcess(0.0) as srv:
         rows = asyncio.run(measure(srv.base_url))
-    print(f"\nPart B: real OpenAI provider (openai SDK) at the same turns, median of {repeats} (milliseconds)")
+    print(f"\nPart B: real OpenAI provider (direct client) at the same turns, median of {repeats} (milliseconds)")
     print(f"{'turn':>6}  {'messages':>8}  {'create() transform':>18}  {'json.dumps':>10}  {'request client CPU':>18}")
     for c, n, transform, encode, request in rows:
         print(f"{c:>6}  {n:>8}  {transform * 1e3:>18.2f}  {encode * 1e3:>10.3f}  {request * 1e3:>18.1f}")
