@@ -149,8 +149,12 @@ class StallSampler:
                 widgets.update(set(owners))
                 leaves[stack[0] if stack else "?"] += 1
         stalled_ms = sum(end - start for start, end in stalls) * 1e3
+        first = windows[0][0] if windows else 0.0
+        worst = sorted(stalls, key=lambda w: w[0] - w[1])[:5]
         lines = [f"stalls over {threshold_ms:g} ms: {len(stalls)} ({stalled_ms:.0f} ms in all), "
                  f"{total} stack samples in them (every {self.every * 1e3:g} ms)",
+                 "  worst: " + ", ".join(f"{(end - start) * 1e3:.0f} ms at {start - first:.1f} s"
+                                         for start, end in worst),
                  "  by widget method (inclusive share of the stall samples):"]
         lines += [f"    {n / max(total, 1):6.1%}  {name}" for name, n in widgets.most_common(top)]
         lines.append("  by function (inclusive):")
