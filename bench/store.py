@@ -285,7 +285,7 @@ def part3(db_path: Path, repeats: int, samples: int) -> None:
         enters.append(t1 - t0)
         t0 = clock()
         db = open_database(db_path, create=False)
-        replay = SessionReplay(db, SESSION, background=True)   # as `lhe-tui replay` opens it
+        replay = SessionReplay(db, SESSION)
         t1 = clock()
         t2 = asyncio.run(opened_directly(LheApp(db_path, replay=replay)))
         db.conn.close()

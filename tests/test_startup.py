@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import subprocess
 import sys
 
@@ -77,44 +76,3 @@ def test_a_new_store_is_migrated_and_an_old_one_catches_up(tmp_path):
     db.conn.commit()
     again = open_database(tmp_path / "new.db")
     assert [r[0] for r in again.conn.execute("SELECT name FROM sqlite_master WHERE name = 'turns_by_finish'")]
-
-
-def test_a_background_replay_plays_the_same_frames_once_its_index_is_in(tmp_path):
-    import time
-
-    from lhe_tui.store.replay import ReplayPlayer, SessionReplay
-
-    path = tmp_path / "s.db"
-    session_id = _stored_session(path)
-    db = open_database(path, create=False)
-    background = SessionReplay(db, session_id, background=True)
-    assert len(background) == 12                     # counted at opening, before the index is in
-    player = ReplayPlayer(background, speed=math.inf)
-    while not background.ready:                      # nothing plays while the index is read
-        assert player.tick(time.monotonic()) == []
-        time.sleep(0.001)
-    played = player.tick(time.monotonic())
-    plain = SessionReplay(open_database(path, create=False), session_id)
-    assert played == plain.step(len(plain)) and background.at_end
-    again = SessionReplay(db, session_id, background=True)
-    assert again.seek(5) == plain.seek(5)            # waits for the index
-    assert list(again.times) == list(plain.times)
-    assert again.first_error_position() == plain.first_error_position()
-
-
-def test_a_background_index_read_that_fails_fails_where_the_index_is_needed(tmp_path, monkeypatch):
-    import pytest
-
-    from lhe_tui.errors import StoreError
-    from lhe_tui.store import replay as replay_module
-
-    path = tmp_path / "s.db"
-    session_id = _stored_session(path)
-
-    def broken(*args, **kwargs):
-        raise StoreError("the store went away")
-
-    monkeypatch.setattr(replay_module, "load_turn_index", broken)
-    replay = replay_module.SessionReplay(open_database(path, create=False), session_id, background=True)
-    with pytest.raises(StoreError, match="went away"):
-        replay.step(1)

@@ -96,24 +96,12 @@ def load_turn_range(db: Database, session_id: str, sample: int, first: int, last
 TURN_INDEX_COLUMNS = ("sample", "turn", "correct", "injected", "history_answer", "finished_at")
 
 
-def load_turn_index(db: Database, session_id: str, *, until: float | None = None) -> list[tuple]:
+def load_turn_index(db: Database, session_id: str) -> list[tuple]:
     """The light columns of every stored turn (TURN_INDEX_COLUMNS), in the order the turns finished
     (finish time, then sample, then turn): what a replay needs to lay out its frames without the replies.
-    The `turns_by_finish` index covers it (no table rows read, no sort). `until`: only the turns finished
-    by then (and any without a finish time), as `turn_count` counted them."""
-    if until is None:
-        return db.execute("SELECT " + ", ".join(TURN_INDEX_COLUMNS) + " FROM turns WHERE session_id = ? "
-                          "ORDER BY finished_at, sample, turn", [session_id]).fetchall()
+    The `turns_by_finish` index covers it (no table rows read, no sort)."""
     return db.execute("SELECT " + ", ".join(TURN_INDEX_COLUMNS) + " FROM turns WHERE session_id = ? "
-                      "AND (finished_at <= ? OR finished_at IS NULL) ORDER BY finished_at, sample, turn",
-                      [session_id, until]).fetchall()
-
-
-def turn_count(db: Database, session_id: str) -> tuple[int, float | None]:
-    """(stored turns, the latest finish time): a few milliseconds for 100,000 turns (the covering index)."""
-    count, until = db.execute("SELECT COUNT(*), MAX(finished_at) FROM turns WHERE session_id = ?",
-                              [session_id]).fetchone()
-    return count, until
+                      "ORDER BY finished_at, sample, turn", [session_id]).fetchall()
 
 
 def turn_started_at(db: Database, session_id: str, sample: int, turn: int) -> float | None:

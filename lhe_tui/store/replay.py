@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
-import threading
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
@@ -38,7 +37,7 @@ from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)
 from lhe_tui.store.queries import (last_turns, load_events, load_samples, load_session, load_turn_index,
-                                   load_turn_range, turn_count, turn_started_at)
+                                   load_turn_range, turn_started_at)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -84,24 +83,18 @@ class SessionReplay:
     """A stored session laid out as frames of live-run events, with a position cursor."""
 
     def __init__(self, db: Database, session_id: str, *, max_gap: float = DEFAULT_MAX_GAP,
-                 page_frames: int = PAGE_FRAMES, cache_pages: int = CACHE_PAGES, background: bool = False) -> None:
-        """`background=True`: the turn index (0.1-0.3 s for 100,000 turns) is read by a thread, so a viewer
-        can show the session's first frame meanwhile; `ready` says when it is in. Anything that needs it
-        waits for it, except `len()` (counted at opening) and `ReplayPlayer.tick` (plays nothing yet)."""
+                 page_frames: int = PAGE_FRAMES, cache_pages: int = CACHE_PAGES) -> None:
         self.session_id = session_id
         self.db = db
         self.page_frames = max(1, page_frames)
         self.cache_pages = max(1, cache_pages)
-        self._max_gap = max_gap
-        self._loader: threading.Thread | None = None
-        self._loaded: tuple[list[tuple], float | None, dict[int, int]] | BaseException | None = None
         with _read_snapshot(db):
             self.session = load_session(db, session_id)
             samples = load_samples(db, session_id)
+            index = load_turn_index(db, session_id)
+            last = last_turns(db, session_id)
+            first_started = turn_started_at(db, session_id, index[0][0], index[0][1]) if index else None
             injections = load_events(db, session_id, ("injected",))
-            loaded = None if background else self._read_index(None)
-            if background:
-                self._count, until = turn_count(db, session_id)
         self.run_started = RunStarted(
             session_id=session_id, config=self.session["config"], dictionary=self.session["dictionary"],
             sample_keys=tuple(s["keys"] for s in samples), provider_label=self.session.get("provider_label") or "",
@@ -109,82 +102,32 @@ class SessionReplay:
         self.run_finished = RunFinished(status=self.session.get("status") or "unknown",
                                         wall_time_s=float(self.session.get("wall_time_s") or 0.0),
                                         message=self.session.get("message") or "")
-        self._injected_after: dict[tuple[int, int], list[Injected]] = {}
-        for row in injections:
-            p = row["payload"]
-            event = Injected(sample=int(p["sample"]), turn=int(p["turn"]), original=p.get("original"),
-                             injected=int(p["injected"]), source=p.get("source") or "manual")
-            self._injected_after.setdefault((event.sample, event.turn), []).append(event)
-        self._sample_finished = {int(s["sample"]): SampleFinished(sample=int(s["sample"]), status=s["status"],
-                                                                  message=s.get("message") or "")
-                                 for s in samples if s.get("status") in _FINAL_SAMPLE_STATES}
-        self._by_sample: tuple[dict[int, array], dict[int, int]] | None = None   # built when first asked
-        self._pages: OrderedDict[int, list[tuple[Event, ...]]] = OrderedDict()
-        self.pages_read = 0        # pages read from the store (for tests and benchmarks)
-        self.position = 0
-        if loaded is not None:
-            self._set_index(*loaded)
-        elif not self._count:
-            self._set_index([], None, {})
-        else:
-            self._loader = threading.Thread(target=self._load_index, args=(until,), daemon=True,
-                                            name=f"replay index {session_id}")
-            self._loader.start()
-
-    # ---- the turn index (the frames, as columns: frame i is the i-th turn to finish) --------------------
-    _INDEX_ATTRIBUTES = frozenset({"_sample", "_turn", "_correct", "_injected", "_history", "times", "_finishes",
-                                   "_ending"})
-
-    def _read_index(self, until: float | None) -> tuple[list[tuple], float | None, dict[int, int]]:
-        index = load_turn_index(self.db, self.session_id, until=until)
-        first_started = turn_started_at(self.db, self.session_id, index[0][0], index[0][1]) if index else None
-        return index, first_started, last_turns(self.db, self.session_id)
-
-    def _load_index(self, until: float | None) -> None:
-        try:
-            self._loaded = self._read_index(until)
-        except BaseException as exc:  # noqa: BLE001 - raised again where the index is needed
-            self._loaded = exc
-
-    def _set_index(self, index: list[tuple], first_started: float | None, last: dict[int, int]) -> None:
+        # The frames, as columns (frame i is the i-th turn to finish).
         columns = list(zip(*index)) or [()] * 6
         self._sample = array("q", columns[0])
         self._turn = array("q", columns[1])
         self._correct = bytes(columns[2])
         self._injected = bytes(columns[3])
         self._history: tuple[int | None, ...] = columns[4]   # at opening time; an injection later changes it
-        self.times = _frame_times(columns[5], first_started, self._max_gap)
-        self._count = len(index)
+        self.times = _frame_times(columns[5], first_started, max_gap)
+        self._injected_after: dict[tuple[int, int], list[Injected]] = {}
+        for row in injections:
+            p = row["payload"]
+            event = Injected(sample=int(p["sample"]), turn=int(p["turn"]), original=p.get("original"),
+                             injected=int(p["injected"]), source=p.get("source") or "manual")
+            self._injected_after.setdefault((event.sample, event.turn), []).append(event)
+        finished = {int(s["sample"]): SampleFinished(sample=int(s["sample"]), status=s["status"],
+                                                     message=s.get("message") or "")
+                    for s in samples if s.get("status") in _FINAL_SAMPLE_STATES}
         # A sample's SampleFinished goes out with its last turn; samples that ended with no stored turn
         # (e.g. failed on turn 1) end with the run.
-        finished = dict(self._sample_finished)
         self._finishes: dict[tuple[int, int], SampleFinished] = {
             (sample, last[sample]): finished.pop(sample) for sample in list(finished) if sample in last}
         self._ending: tuple[Event, ...] = (*(finished[s] for s in sorted(finished)), self.run_finished)
-
-    @property
-    def ready(self) -> bool:
-        """The turn index is in (always, unless opened with background=True and still reading)."""
-        return "_sample" in self.__dict__ or self._loader is None or not self._loader.is_alive()
-
-    def wait(self) -> None:
-        """Until the turn index is in (raises what reading it raised)."""
-        if "_sample" in self.__dict__:
-            return
-        if self._loader is not None:
-            self._loader.join()
-        loaded, self._loaded = self._loaded, None
-        if isinstance(loaded, BaseException):
-            raise loaded
-        assert loaded is not None
-        self._set_index(*loaded)
-
-    def __getattr__(self, name: str):
-        # Only for attributes not set yet: the index's columns, while a background read is going.
-        if name in SessionReplay._INDEX_ATTRIBUTES and "_loader" in self.__dict__:
-            self.wait()
-            return self.__dict__[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._by_sample: tuple[dict[int, array], dict[int, int]] | None = None   # built when first asked
+        self._pages: OrderedDict[int, list[tuple[Event, ...]]] = OrderedDict()
+        self.pages_read = 0        # pages read from the store (for tests and benchmarks)
+        self.position = 0
 
     def _sample_index(self) -> tuple[dict[int, array], dict[int, int]]:
         """(each sample's frame indices in frame order, each sample's first wrong frame); one pass, once."""
@@ -204,11 +147,11 @@ class SessionReplay:
 
     # ---- layout ---------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self._count
+        return len(self._sample)
 
     @property
     def at_end(self) -> bool:
-        return self.position >= self._count
+        return self.position >= len(self._sample)
 
     @property
     def duration(self) -> float:
@@ -400,9 +343,6 @@ class ReplayPlayer:
         """Events due since the last tick at the current speed; nothing while paused."""
         last, self._last = self._last, now
         if not self.playing or self.replay.at_end:
-            return []
-        if not self.replay.ready:
-            self._last = None     # the index is still being read: the clock starts when it is in
             return []
         if self.instant:
             return self._advance(len(self.replay))

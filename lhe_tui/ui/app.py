@@ -104,10 +104,13 @@ class LheApp(App[int]):
             self.notify(problem, title="theme file skipped", severity="warning", timeout=8, markup=False)
         if self._theme_notice:
             self.notify(self._theme_notice, title="theme", severity="warning", markup=False)
+        # The run screen is pushed once the app runs: pushed while it starts, its first paint was dropped
+        # (Textual writes nothing until then) and the next ones redrew only what changed, so the status
+        # bar stayed blank until it changed (issue 6, replay first frame).
         if self._initial_live is not None:
-            self.push_screen(RunScreen(live=self._initial_live))
+            self.call_later(self.push_screen, RunScreen(live=self._initial_live))
         elif self._initial_replay is not None:
-            self.push_screen(RunScreen(player=self._player(self._initial_replay)))
+            self.call_later(self.push_screen, RunScreen(player=self._player(self._initial_replay)))
         else:
             self.push_screen(SessionsScreen())
             if self._open_form:
@@ -197,7 +200,7 @@ class LheApp(App[int]):
         def load() -> SessionReplay:
             db = open_database(self.db_path, create=False)
             try:
-                return SessionReplay(db, session_id, background=True)   # the turn index follows the screen
+                return SessionReplay(db, session_id)
             except BaseException:
                 db.conn.close()
                 raise

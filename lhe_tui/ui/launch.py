@@ -26,8 +26,7 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
         from lhe_tui.store.replay import SessionReplay
 
         db = open_database(db_path, create=False)
-        # The turn index is read in a thread while the app starts and shows the first frame.
-        replay = SessionReplay(db, resolve_session_id(db, replay_id), background=True)
+        replay = SessionReplay(db, resolve_session_id(db, replay_id))
     elif resume_id is not None:
         from lhe_tui.ui.app import resume_live_run
 

@@ -331,16 +331,17 @@ async def test_switching_theme_recolours_the_run_view(db_path):
                    for span in label.spans)
 
 
-async def test_replay_opened_as_the_cli_opens_it_plays_once_its_index_is_in(db_path, stored_session):
-    """`lhe-tui replay ID`: the turn index is read in a thread while the first frame shows; autoplay
-    starts when it is in, and the metrics (numpy) come after the first frame."""
-    replay = SessionReplay(open_database(db_path), stored_session, background=True)
+async def test_replay_opened_with_the_app_shows_its_status_and_computes_metrics_after_the_first_frame(
+        db_path, stored_session):
+    """`lhe-tui replay ID`: the run screen is pushed once the app runs (its first paint is written whole,
+    status bar included), and the metrics (numpy) come after the first frame."""
+    replay = SessionReplay(open_database(db_path), stored_session)
     app = LheApp(db_path, replay=replay, replay_speed=float("inf"))
     async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
         screen = app.screen
-        assert isinstance(screen, RunScreen)
-        assert len(replay) == len(SessionReplay(open_database(db_path), stored_session))   # counted at opening
         await wait_until(pilot, lambda: replay.at_end)
         screen.flush()
         await wait_until(pilot, lambda: screen.decay is not None and screen.decay.summary.n_turns == 60)
         assert screen.model.status == "finished" and screen.table.row_count == 60
+        assert "REPLAY" in str(screen.status_bar.content)

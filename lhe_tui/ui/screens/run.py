@@ -164,14 +164,19 @@ class RunScreen(Screen):
         self._mounted_at = time.monotonic()
 
     def _compositor_refresh(self) -> None:
-        """Textual's paint of this screen. The first one written to the terminal lets the metrics in: they
-        (and numpy, 0.2-0.3 s to import the first time) wait for the first frame (issue 6)."""
+        """Textual's paint of this screen. The first one written to the terminal with the footer's keys
+        in it (they are composed a few refreshes after the screen) completes the first frame."""
         super()._compositor_refresh()
         app = self.app
         if self._first_frame and app.screen is self and getattr(app, "_running", True) \
-                and not getattr(app, "_batch_count", 0):
+                and not getattr(app, "_batch_count", 0) and self.query_one(Footer).children:
             self._first_frame = False
-            self.call_later(self.refresh_metrics)
+            self.call_later(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """The metrics (and numpy, 0.2-0.3 s to import the first time) wait for the first frame (issue 6)."""
+        self._first_frame = False
+        self.refresh_metrics()
 
     def _preload_resumed(self) -> None:
         from lhe_tui.store.queries import load_turns
@@ -273,8 +278,11 @@ class RunScreen(Screen):
 
     # ---- metrics (2 Hz) ------------------------------------------------------------------------------
     def refresh_metrics(self) -> None:
-        if self._first_frame and time.monotonic() - self._mounted_at < FIRST_FRAME_WAIT_S:
-            return   # after the first frame (_compositor_refresh)
+        if self._first_frame:
+            if time.monotonic() - self._mounted_at < FIRST_FRAME_WAIT_S:
+                return   # after the first frame (_compositor_refresh)
+            self._after_first_frame()   # never seen painting (a Textual change?): go on without it
+            return
         with_ci = shown(self.decay_plot)
         key = (self.model.flags_version, with_ci)
         if self._metrics_busy or key == self._metrics_key:
