@@ -272,9 +272,12 @@ class Http1Pool:
                 self.timeout)
         except asyncio.TimeoutError:
             raise ConnectError(f"connecting to {self.host}:{self.port} timed out") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}"
-                               if isinstance(exc, OSError) else str(exc)) from exc
+        except ConnectionRefusedError as exc:
+            raise ConnectError(f"{self.host}:{self.port}: connection refused (is the server running?)") from exc
+        except ssl.SSLError as exc:
+            raise ConnectError(f"{self.host}:{self.port}: TLS: {exc.reason or exc}") from exc
+        except OSError as exc:
+            raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}") from exc
         return conn
 
     def _request_bytes(self, path: str, headers: bytes, body: bytes) -> bytes:
