@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import openai
 
 from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
@@ -465,6 +464,8 @@ class LocalChatProvider(OpenAIChatProvider):
         params = self.request_params(messages)
         params.pop("stream_options", None)
         params["stream"] = False
+        import openai  # the SDK only here (headless non-streamed replies): importing it costs ~0.5 s
+
         with translated_errors("local", openai, openai.OpenAIError):
             response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
         if not response.choices:
