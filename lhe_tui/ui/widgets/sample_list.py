@@ -40,9 +40,17 @@ class SampleList(OptionList):
         self._labels: list[tuple] = []
         self._synced_at = 0.0
         self._programmatic: list[int] = []   # highlights we set ourselves: not the user's choice
+        self._style_cache: dict | None = None
+
+    def _styles(self) -> dict:
+        """The label colours, resolved once per theme (each costs two style lookups: ~0.5 ms per label
+        when done per label, a whole frame's worth with 64 samples)."""
+        if self._style_cache is None:
+            self._style_cache = {k.rsplit("--", 1)[1]: component_style(self, k) for k in self.COMPONENT_CLASSES}
+        return self._style_cache
 
     def label(self, state: SampleState) -> Text:
-        style = {k.rsplit("--", 1)[1]: component_style(self, k) for k in self.COMPONENT_CLASSES}
+        style = self._styles()
         text = Text(f"{GLYPHS.get(state.status, '?')} s{state.index:<3}")
         if state.first_error is not None:
             text.append(f"✗{state.first_error}", style["error"])
@@ -56,6 +64,7 @@ class SampleList(OptionList):
         keys = [(s.status, s.first_error, s.current_turn or s.last_turn) for s in samples]
         if force:
             self._labels = []   # e.g. a new theme: the labels' colours are baked in
+            self._style_cache = None
         now = time.monotonic()
         if (not force and len(keys) == len(self._labels) and now - self._synced_at < TURNS_EVERY_S
                 and all(k[:2] == old[:2] for k, old in zip(keys, self._labels))):
