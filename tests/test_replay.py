@@ -137,6 +137,44 @@ def test_small_pages_give_the_same_events_as_one_big_page_at_every_position(tmp_
     assert [paged.events_of(i) for i in range(len(paged))] == [whole.events_of(i) for i in range(len(whole))]
 
 
+def test_a_paged_turn_index_gives_what_the_whole_index_gives(tmp_path):
+    """The turn index read a few rows at a time, as the cursor and the clock need it, lays out the same
+    replay as the index read at once: times, events at every position, and the cursor queries."""
+    db, sid, live = injecting_run(tmp_path)
+    whole = SessionReplay(db, sid)
+    assert whole.index_complete and whole.index_reads == 1
+
+    def paged():
+        return SessionReplay(db, sid, page_frames=4, cache_pages=2, index_pages=(2, 5))
+
+    replay = paged()
+    assert replay.index_reads == 1 and not replay.index_complete and len(replay) == 120
+    assert replay.seek(0) == whole.seek(0) and replay.index_reads == 1   # the first frame needs nothing more
+    replay.step(3)
+    assert replay.index_reads == 2 and not replay.index_complete
+    assert comparable(paged().iter_events()) == comparable(whole.iter_events()) == comparable(live)
+    replay = paged()
+    assert replay.duration == whole.duration and replay.index_complete and list(replay.times) == list(whole.times)
+    for position in range(len(whole) + 1):
+        assert paged().seek(position) == whole.seek(position), position
+    for sample in (None, 0, 1, 2, 7):
+        assert paged().first_error_position(sample) == whole.first_error_position(sample), sample
+    for sample in range(3):
+        for turn in (1, 2, 20, 40, 41):
+            assert paged().position_of(sample, turn) == whole.position_of(sample, turn), (sample, turn)
+        for position in range(0, len(whole) + 1, 7):
+            for direction in (+1, -1):
+                replay = paged()
+                replay.seek(position)
+                whole.position = position
+                assert replay.sample_step(sample, direction) == whole.sample_step(sample, direction)
+    # the clock reads further pages as it goes, and plays the same events
+    player, reference = ReplayPlayer(paged(), speed=50.0), ReplayPlayer(SessionReplay(db, sid), speed=50.0)
+    for now in (0.0, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0, 100.0):
+        assert player.tick(now) == reference.tick(now), now
+    assert player.replay.at_end and reference.replay.at_end
+
+
 def test_cursor_queries_match_a_scan_of_the_frames(tmp_path):
     db, sid, _ = injecting_run(tmp_path)
     replay = SessionReplay(db, sid, page_frames=4, cache_pages=2)
@@ -167,7 +205,8 @@ def test_opening_reads_no_turn_records_and_a_step_reads_one_page(tmp_path):
     assert replay.pages_read == 1 and replay.at_end
 
 
-def test_a_session_still_being_written_replays_as_it_was_when_opened(tmp_path):
+@pytest.mark.parametrize("index_pages", [(1_000, 1_000), (2, 3)])
+def test_a_session_still_being_written_replays_as_it_was_when_opened(tmp_path, index_pages):
     """Opened mid-run: later turns are not in it, and a later injection into a turn it holds is not shown."""
     opened: dict = {}
     live_records = []
@@ -178,7 +217,8 @@ def test_a_session_still_being_written_replays_as_it_was_when_opened(tmp_path):
             if event.record.sample == 0 and event.record.turn == 12 and "replay" not in opened:
                 # a second connection, as the TUI's replay of a running session would have
                 reader = open_database(tmp_path / "s.db")
-                opened["replay"] = SessionReplay(reader, runner.session_id, page_frames=5, cache_pages=1)
+                opened["replay"] = SessionReplay(reader, runner.session_id, page_frames=5, cache_pages=1,
+                                                 index_pages=index_pages)
                 opened["records"] = list(live_records)
                 runner.inject(0, offset=9)          # into turn 12, which the replay already holds
 

@@ -94,14 +94,44 @@ def load_turn_range(db: Database, session_id: str, sample: int, first: int, last
 
 
 TURN_INDEX_COLUMNS = ("sample", "turn", "correct", "injected", "history_answer", "finished_at")
+_INDEX_SELECT = "SELECT " + ", ".join(TURN_INDEX_COLUMNS) + " FROM turns WHERE session_id = ?"
 
 
 def load_turn_index(db: Database, session_id: str) -> list[tuple]:
     """The light columns of every stored turn (TURN_INDEX_COLUMNS), in the order the turns finished
     (finish time, then sample, then turn): what a replay needs to lay out its frames without the replies.
     The `turns_by_finish` index covers it (no table rows read, no sort)."""
-    return db.execute("SELECT " + ", ".join(TURN_INDEX_COLUMNS) + " FROM turns WHERE session_id = ? "
-                      "ORDER BY finished_at, sample, turn", [session_id]).fetchall()
+    return db.execute(_INDEX_SELECT + " ORDER BY finished_at, sample, turn", [session_id]).fetchall()
+
+
+def load_turn_index_page(db: Database, session_id: str, *, after: tuple | None, skip: int, limit: int,
+                         max_rowid: int) -> list[tuple]:
+    """Up to `limit` rows of `load_turn_index` that follow the row `after` (a TURN_INDEX_COLUMNS tuple;
+    None: from the first), among the rows with rowid <= max_rowid (the turns stored when a replay was
+    opened). A keyset read on `turns_by_finish`, so page n costs what page 1 does; when `after` has no
+    finish time (NULLs sort first, and a row value with a NULL compares to nothing) the page is found by
+    skipping `skip` rows instead."""
+    sql = _INDEX_SELECT + " AND rowid <= ?"
+    params: list[Any] = [session_id, max_rowid]
+    if after is not None and after[5] is not None:
+        sql += " AND (finished_at, sample, turn) > (?, ?, ?)"
+        params += [after[5], after[0], after[1]]
+        skip = 0
+    sql += " ORDER BY finished_at, sample, turn LIMIT ? OFFSET ?"
+    return db.execute(sql, [*params, limit, skip if after is not None else 0]).fetchall()
+
+
+def count_turns(db: Database, session_id: str) -> tuple[int, int]:
+    """(the session's stored turns, the turns table's highest rowid): a replay's length and the bound that
+    keeps turns stored after it opened out of it."""
+    count = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
+    return count, db.execute("SELECT MAX(rowid) FROM turns").fetchone()[0] or 0
+
+
+def last_turn(db: Database, session_id: str, sample: int) -> int | None:
+    """`sample`'s last stored turn (a primary-key lookup)."""
+    return db.execute("SELECT MAX(turn) FROM turns WHERE session_id = ? AND sample = ?",
+                      [session_id, sample]).fetchone()[0]
 
 
 def turn_started_at(db: Database, session_id: str, sample: int, turn: int) -> float | None:
@@ -128,9 +158,13 @@ def flags_by_sample(db: Database, session_id: str) -> tuple[list[list[bool]], li
     return [correct[s] for s in samples], [step[s] for s in samples]
 
 
-def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,
+                after_id: int | None = None) -> list[dict[str, Any]]:
     sql = "SELECT * FROM events WHERE session_id = ?"
     params: list[Any] = [session_id]
+    if after_id is not None:
+        sql += " AND id > ?"
+        params.append(after_id)
     if kinds:
         sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
         params.extend(kinds)
@@ -138,6 +172,10 @@ def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = N
     for row in rows:
         row["payload"] = json.loads(row.pop("payload_json") or "{}")
     return rows
+
+
+def max_event_id(db: Database) -> int:
+    return db.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
 
 
 def list_sessions(db: Database) -> list[dict[str, Any]]:

@@ -5,13 +5,18 @@ Each frame holds the events that turn produced live: `TurnStarted`, `TurnFinishe
 made right after it and the sample's `SampleFinished` if it was its last turn. `RunStarted` comes
 before the first frame and `RunFinished` after the last.
 
-Opening reads only the light columns of the turns (sample, turn, flags, times; `load_turn_index`), so
-the first frame of a 100,000-turn session shows at once. A frame's events are built when they are
-asked for, from full turn records read by primary-key range: a few pages of frames are kept in a
-small LRU cache (stepping and playing), and long ranges (a seek far ahead, `iter_events`) are read in
-one pass per sample without touching the cache. What the replay shows is the session as it was when
-it was opened: turns finished later are not in it, and an injection made later into a turn it holds
-is not shown (the light columns keep each turn's `injected` and `history_answer` of that moment).
+Opening reads the session, its samples and injections, counts the turns and reads the first page of
+the turn index (the light columns of the turns in finish order: sample, turn, flags, times), so the
+first frame of a 100,000-turn session shows at once (reading the whole index took 0.25-0.35 s, issue
+6). Further pages of the index are read as the cursor or the clock needs them (keyset reads on the
+`turns_by_finish` index, growing to INDEX_MAX_PAGE rows), and all at once only for what needs the
+whole session: a seek to the end, instant speed, a first error or a sample's next turn not found in
+what is read yet. A frame's events are built when they are asked for, from full turn records read by
+primary-key range: a few pages of frames are kept in a small LRU cache (stepping and playing), and
+long ranges (a seek far ahead, `iter_events`) are read in one pass per sample without touching the
+cache. What the replay shows is the session as it was when it was opened: turns stored later are not
+in it (the index is read up to the turns table's highest rowid at opening), and an injection made
+later into a turn it holds is not shown (its event, stored later, gives the turn's answer before it).
 
 A cursor (`position`, the number of frames already emitted) lets a consumer play, step forward or
 back, seek, and jump to a sample's first error. `ReplayPlayer` adds a clock: speed 1x (the recorded
@@ -30,14 +35,14 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)
-from lhe_tui.store.queries import (last_turns, load_events, load_samples, load_session, load_turn_index,
-                                   load_turn_range, turn_started_at)
+from lhe_tui.store.queries import (count_turns, last_turn, load_events, load_samples, load_session,
+                                   load_turn_index_page, load_turn_range, max_event_id, turn_started_at)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -53,6 +58,11 @@ PAGE_FRAMES = 256
 
 CACHE_PAGES = 16
 """Pages of built frames kept (least recently used dropped first)."""
+
+INDEX_FIRST_PAGE = 1024
+INDEX_MAX_PAGE = 8192
+"""Rows of the turn index read at opening, and at most per later read (each read doubles, up to this;
+~15 ms on the UI loop), unless a jump needs more at once."""
 
 _FINAL_SAMPLE_STATES = ("finished", "failed", "stopped")
 
@@ -83,82 +93,156 @@ class SessionReplay:
     """A stored session laid out as frames of live-run events, with a position cursor."""
 
     def __init__(self, db: Database, session_id: str, *, max_gap: float = DEFAULT_MAX_GAP,
-                 page_frames: int = PAGE_FRAMES, cache_pages: int = CACHE_PAGES) -> None:
+                 page_frames: int = PAGE_FRAMES, cache_pages: int = CACHE_PAGES,
+                 index_pages: tuple[int, int] = (INDEX_FIRST_PAGE, INDEX_MAX_PAGE)) -> None:
         self.session_id = session_id
         self.db = db
         self.page_frames = max(1, page_frames)
         self.cache_pages = max(1, cache_pages)
+        self.max_gap = max_gap
         with _read_snapshot(db):
             self.session = load_session(db, session_id)
             samples = load_samples(db, session_id)
-            index = load_turn_index(db, session_id)
-            last = last_turns(db, session_id)
-            first_started = turn_started_at(db, session_id, index[0][0], index[0][1]) if index else None
+            self._count, self._max_rowid = count_turns(db, session_id)
+            self._max_event_id = max_event_id(db)
             injections = load_events(db, session_id, ("injected",))
-        self.run_started = RunStarted(
-            session_id=session_id, config=self.session["config"], dictionary=self.session["dictionary"],
-            sample_keys=tuple(s["keys"] for s in samples), provider_label=self.session.get("provider_label") or "",
-            simulated=bool(self.session.get("simulated")), resumed=False, kind=self.session.get("kind") or "run")
-        self.run_finished = RunFinished(status=self.session.get("status") or "unknown",
-                                        wall_time_s=float(self.session.get("wall_time_s") or 0.0),
-                                        message=self.session.get("message") or "")
-        # The frames, as columns (frame i is the i-th turn to finish).
-        columns = list(zip(*index)) or [()] * 6
-        self._sample = array("q", columns[0])
-        self._turn = array("q", columns[1])
-        self._correct = bytes(columns[2])
-        self._injected = bytes(columns[3])
-        self._history: tuple[int | None, ...] = columns[4]   # at opening time; an injection later changes it
-        self.times = _frame_times(columns[5], first_started, max_gap)
-        self._injected_after: dict[tuple[int, int], list[Injected]] = {}
-        for row in injections:
-            p = row["payload"]
-            event = Injected(sample=int(p["sample"]), turn=int(p["turn"]), original=p.get("original"),
-                             injected=int(p["injected"]), source=p.get("source") or "manual")
-            self._injected_after.setdefault((event.sample, event.turn), []).append(event)
-        finished = {int(s["sample"]): SampleFinished(sample=int(s["sample"]), status=s["status"],
-                                                     message=s.get("message") or "")
-                    for s in samples if s.get("status") in _FINAL_SAMPLE_STATES}
-        # A sample's SampleFinished goes out with its last turn; samples that ended with no stored turn
-        # (e.g. failed on turn 1) end with the run.
-        self._finishes: dict[tuple[int, int], SampleFinished] = {
-            (sample, last[sample]): finished.pop(sample) for sample in list(finished) if sample in last}
-        self._ending: tuple[Event, ...] = (*(finished[s] for s in sorted(finished)), self.run_finished)
-        self._by_sample: tuple[dict[int, array], dict[int, int]] | None = None   # built when first asked
+            finished = {int(s["sample"]): SampleFinished(sample=int(s["sample"]), status=s["status"],
+                                                         message=s.get("message") or "")
+                        for s in samples if s.get("status") in _FINAL_SAMPLE_STATES}
+            last = {sample: last_turn(db, session_id, sample) for sample in finished}
+            self.run_started = RunStarted(
+                session_id=session_id, config=self.session["config"], dictionary=self.session["dictionary"],
+                sample_keys=tuple(s["keys"] for s in samples),
+                provider_label=self.session.get("provider_label") or "",
+                simulated=bool(self.session.get("simulated")), resumed=False,
+                kind=self.session.get("kind") or "run")
+            self.run_finished = RunFinished(status=self.session.get("status") or "unknown",
+                                            wall_time_s=float(self.session.get("wall_time_s") or 0.0),
+                                            message=self.session.get("message") or "")
+            self._injected_after: dict[tuple[int, int], list[Injected]] = {}
+            for row in injections:
+                event = _injected_event(row)
+                self._injected_after.setdefault((event.sample, event.turn), []).append(event)
+            # A sample's SampleFinished goes out with its last turn; samples that ended with no stored turn
+            # (e.g. failed on turn 1) end with the run.
+            self._finishes: dict[tuple[int, int], SampleFinished] = {
+                (sample, last[sample]): finished.pop(sample) for sample in list(finished)
+                if last[sample] is not None}
+            self._ending: tuple[Event, ...] = (*(finished[s] for s in sorted(finished)), self.run_finished)
+            # The frames, as columns (frame i is the i-th turn to finish), read page by page (_read_index).
+            self._sample = array("q")
+            self._turn = array("q")
+            self._correct = bytearray()
+            self._injected = bytearray()
+            self._history: list[int | None] = []   # at opening time; an injection later changes it
+            self.times = array("d")                 # replay seconds at 1x of each frame read so far
+            self._positions: dict[int, array] = {}  # each sample's frame indices, in frame order
+            self._first_error: dict[int, int] = {}  # each sample's first wrong frame
+            self._last_row: tuple | None = None
+            self._last_finished = 0.0
+            self._index_page, self._index_max = max(1, index_pages[0]), max(1, index_pages[1])
+            self.index_reads = 0       # reads of the turn index (for tests and benchmarks)
+            self._read_index()
         self._pages: OrderedDict[int, list[tuple[Event, ...]]] = OrderedDict()
-        self.pages_read = 0        # pages read from the store (for tests and benchmarks)
+        self.pages_read = 0        # pages of turn records read from the store (for tests and benchmarks)
         self.position = 0
 
-    def _sample_index(self) -> tuple[dict[int, array], dict[int, int]]:
-        """(each sample's frame indices in frame order, each sample's first wrong frame); one pass, once."""
-        if self._by_sample is None:
-            positions: dict[int, array] = {}
-            first_error: dict[int, int] = {}
-            correct = self._correct
-            for i, sample in enumerate(self._sample):
-                found = positions.get(sample)
-                if found is None:
-                    found = positions[sample] = array("q")
-                found.append(i)
-                if not correct[i] and sample not in first_error:
-                    first_error[sample] = i
-            self._by_sample = (positions, first_error)
-        return self._by_sample
+    # ---- the turn index, read as needed ---------------------------------------------------------
+    @property
+    def index_complete(self) -> bool:
+        return len(self._sample) >= self._count
+
+    def _read_index(self, want: int = 0) -> bool:
+        """Read the next page of the turn index (at least `want` rows if there are); False if all is in."""
+        loaded = len(self._sample)
+        if loaded >= self._count:
+            return False
+        limit = min(max(self._index_page, want), self._count - loaded)
+        rows = load_turn_index_page(self.db, self.session_id, after=self._last_row, skip=loaded, limit=limit,
+                                    max_rowid=self._max_rowid)
+        self.index_reads += 1
+        self._index_page = min(self._index_page * 2, self._index_max)
+        if len(rows) < limit:   # rows gone since the opening (not something the app does): end there
+            self._count = loaded + len(rows)
+        if not rows:
+            return False
+        self._last_row = rows[-1]
+        samples, turns, correct, injected, history, finished = zip(*rows)
+        if 1 in injected:
+            injected, history = self._before_later_injections(samples, turns, injected, history)
+        self._sample.extend(samples)
+        self._turn.extend(turns)
+        self._correct += bytes(correct)
+        self._injected += bytes(injected)
+        self._history.extend(history)
+        if None in finished:
+            finished = tuple(at or 0.0 for at in finished)
+        if loaded == 0:
+            started = turn_started_at(self.db, self.session_id, samples[0], turns[0])
+            start = min(max(finished[0] - started, 0.0), self.max_gap) if started else 0.0
+            previous, rest = finished[0], finished[1:]
+        else:
+            start = self.times.pop()       # accumulate gives it again, as its initial value
+            previous, rest = self._last_finished, finished
+        self._last_finished = finished[-1]
+        gaps = map(operator.sub, rest, chain((previous,), rest))
+        clamped = map(min, map(max, gaps, repeat(0.0)), repeat(self.max_gap))
+        self.times.extend(accumulate(clamped, initial=start))
+        positions, first_error = self._positions, self._first_error
+        for i, (sample, ok) in enumerate(zip(samples, correct), loaded):
+            found = positions.get(sample)
+            if found is None:
+                found = positions[sample] = array("q")
+            found.append(i)
+            if not ok and sample not in first_error:
+                first_error[sample] = i
+        return True
+
+    def _before_later_injections(self, samples, turns, injected, history) -> tuple[list, list]:
+        """Turns injected into after the opening (their event is newer than the opening) as they were then:
+        not injected, the history showing the answer the event says it replaced."""
+        injected, history = list(injected), list(history)
+        later = [i for i, flag in enumerate(injected)
+                 if flag and (samples[i], turns[i]) not in self._injected_after]
+        if later:
+            originals: dict[tuple[int, int], int | None] = {}
+            for row in load_events(self.db, self.session_id, ("injected",), after_id=self._max_event_id):
+                event = _injected_event(row)
+                originals.setdefault((event.sample, event.turn), event.original)
+            for i in later:
+                key = (samples[i], turns[i])
+                if key in originals:
+                    injected[i], history[i] = 0, originals[key]
+        return injected, history
+
+    def _ensure(self, frames: int) -> None:
+        """The index read up to at least `frames` frames (or all of it)."""
+        while len(self._sample) < frames and self._read_index(frames - len(self._sample)):
+            pass
+
+    def time_at(self, index: int) -> float:
+        """Replay seconds at 1x of frame `index` (the index read that far if needed)."""
+        if index >= len(self.times):
+            self._ensure(index + 1)
+        return self.times[index]
 
     # ---- layout ---------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._sample)
+        return self._count
 
     @property
     def at_end(self) -> bool:
-        return self.position >= len(self._sample)
+        return self.position >= self._count
 
     @property
     def duration(self) -> float:
-        """Replay seconds at 1x from the first frame to the last."""
-        return self.times[-1] if self.times else 0.0
+        """Replay seconds at 1x from the first frame to the last (reads the whole index)."""
+        return self.time_at(len(self) - 1) if len(self) else 0.0
 
     def frame(self, index: int) -> Frame:
+        if index < 0:
+            index += len(self)
+        self._ensure(index + 1)
         return Frame(sample=self._sample[index], turn=self._turn[index], correct=bool(self._correct[index]),
                      events=self.events_of(index))
 
@@ -215,30 +299,40 @@ class SessionReplay:
         return events
 
     def first_error_position(self, sample: int | None = None) -> int | None:
-        """The cursor position just after the first wrong turn (of `sample`, or of any sample)."""
-        first_error = self._sample_index()[1]
-        if sample is None:
-            index = min(first_error.values(), default=None)
-        else:
-            index = first_error.get(sample)
-        return None if index is None else index + 1
+        """The cursor position just after the first wrong turn (of `sample`, or of any sample). Reads the
+        index until it is found (frames come in order, so the first one found of any sample is the first)."""
+        while True:
+            first_error = self._first_error
+            index = min(first_error.values(), default=None) if sample is None else first_error.get(sample)
+            if index is not None or not self._read_index():
+                return None if index is None else index + 1
 
     def sample_step(self, sample: int, direction: int) -> int | None:
         """The cursor position one turn of `sample` forward (direction > 0) or back from here.
 
         Forward: just after `sample`'s next frame. Back: just before its latest applied frame.
         """
-        positions = self._sample_index()[0].get(sample)
+        self._ensure(self.position)
+        while True:
+            positions = self._positions.get(sample)
+            i = bisect_left(positions, self.position) if positions else 0   # its first frame not yet applied
+            if direction <= 0 or (positions and i < len(positions)) or not self._read_index():
+                break
         if not positions:
             return None
-        i = bisect_left(positions, self.position)   # the sample's first frame not yet applied
         if direction > 0:
             return positions[i] + 1 if i < len(positions) else None
         return positions[i - 1] if i > 0 else None
 
     def position_of(self, sample: int, turn: int) -> int | None:
-        """The cursor position just after `sample`'s `turn` finished."""
-        positions = self._sample_index()[0].get(sample)
+        """The cursor position just after `sample`'s `turn` finished (reads the index until it is found)."""
+        while True:
+            found = self._position_read(sample, turn)
+            if found is not None or not self._read_index():
+                return found
+
+    def _position_read(self, sample: int, turn: int) -> int | None:
+        positions = self._positions.get(sample)
         if not positions:
             return None
         guess = turn - self._turn[positions[0]]   # a sample's turns normally finish in turn order
@@ -255,6 +349,7 @@ class SessionReplay:
         in one pass (a long seek must not flush the cache, nor read page by page)."""
         if end <= start:
             return []
+        self._ensure(end)
         size = self.page_frames
         first, last = start // size, (end - 1) // size
         if last - first + 1 <= self.cache_pages // 2 or all(p in self._pages for p in range(first, last + 1)):
@@ -280,6 +375,7 @@ class SessionReplay:
     def _build(self, start: int, end: int) -> list[tuple[Event, ...]]:
         """Read the turn records of frames start..end-1 (one primary-key range per sample) and build
         their events."""
+        self._ensure(end)
         spans: dict[int, list[int]] = {}
         for i in range(start, end):
             sample, turn = self._sample[i], self._turn[i]
@@ -349,9 +445,9 @@ class ReplayPlayer:
         if last is not None:
             self._clock += max(0.0, now - last) * self.speed
         due = 0
-        times = self.replay.times
-        position = self.replay.position
-        while position + due < len(times) and times[position + due] <= self._clock:
+        replay = self.replay
+        position, count, time_at = replay.position, len(replay), replay.time_at
+        while position + due < count and time_at(position + due) <= self._clock:
             due += 1
         return self._advance(due)
 
@@ -409,14 +505,7 @@ class ReplayPlayer:
         self._last = None
 
 
-def _frame_times(finished: tuple[float | None, ...], first_started: float | None, max_gap: float) -> array:
-    """Replay seconds at 1x for each frame: recorded finish times, gaps longer than max_gap shortened.
-    The first frame lasts its own turn (finish - start)."""
-    if not finished:
-        return array("d")
-    if None in finished:
-        finished = tuple(at or 0.0 for at in finished)
-    first = min(max(finished[0] - first_started, 0.0), max_gap) if first_started else 0.0
-    gaps = map(operator.sub, islice(finished, 1, None), finished)
-    clamped = map(min, map(max, gaps, repeat(0.0)), repeat(max_gap))
-    return array("d", accumulate(clamped, initial=first))
+def _injected_event(row: dict) -> Injected:
+    p = row["payload"]
+    return Injected(sample=int(p["sample"]), turn=int(p["turn"]), original=p.get("original"),
+                    injected=int(p["injected"]), source=p.get("source") or "manual")
