@@ -3,6 +3,8 @@ inside `render`, a figure shown during a build is built after it, and the UI loo
 
 from __future__ import annotations
 
+import time
+
 from textual.app import App, ComposeResult
 
 from lhe_tui.ui import plotting
@@ -42,6 +44,13 @@ async def test_threaded_build_shows_what_render_would_build(monkeypatch):
 
 async def test_a_figure_shown_during_a_build_is_built_next(monkeypatch):
     monkeypatch.setattr(plotting, "BUILD_IN_THREAD", True)
+    real_build = plotting.build_text
+
+    def slow_build(plt, job):  # slower than the figures come, however fast the machine
+        time.sleep(0.04)
+        return real_build(plt, job)
+
+    monkeypatch.setattr(plotting, "build_text", slow_build)
     app = OnePlot()
     async with app.run_test(size=(80, 24)) as pilot:
         plot = app.query_one(PlotView)
