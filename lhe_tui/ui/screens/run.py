@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from lhe_tui.runner.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.feed import EventFeed, RunModel
+from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
 from lhe_tui.ui.widgets.decay_plot import DecayData, DecayPlot, compute_decay
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
@@ -85,7 +86,11 @@ class RunScreen(Screen):
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
         Binding("g", "toggle_charts", "Charts"),
         Binding("i", "inject", "Inject"),
-        Binding("I", "inject_dialog", "Inject…", key_display="I"),
+        # Secondary keys: not in the footer (fewer keys to compose and style before the first frame,
+        # issue 6), all in the help screen (`?`) and working as before.
+        Binding("I", "inject_dialog", "Inject…", key_display="I", show=False),
+        Binding("s", "app.sessions", "Sessions", show=False),
+        Binding("n", "app.new_run", "New", show=False),
         Binding("v", "toggle_values", "Key values", show=False),
         Binding("f", "follow", "Follow newest", show=False),
         Binding("home", "restart", "Restart replay", show=False),
@@ -131,7 +136,8 @@ class RunScreen(Screen):
                 yield DecayPlot(id="decay-plot")
         if self.player is not None:
             yield ReplayControls(id="replay-controls")
-        yield Footer()
+        width = self.app.size.width
+        yield QuickFooter(compact=bool(width) and width < WIDE, show_command_palette=width >= WIDE)
 
     def on_mount(self) -> None:
         self.table = self.query_one(TurnTable)
