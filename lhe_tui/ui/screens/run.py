@@ -125,19 +125,29 @@ class RunScreen(Screen):
 
     # ---- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # Laid out for the terminal's size from the start: the classes set on the screen before its
+        # children mount are styled once; set at mount, every widget was styled again (issue 6).
+        width, height = self.app.size
+        wide = width >= WIDE
+        charts_shown = self.show_charts if self.show_charts is not None else wide
+        if width:
+            self.set_class(wide, "-wide")
+            self.set_class(height >= TALL, "-tall")
         yield StatusBar(id="status")
         with Horizontal(id="body"):
             yield SampleList(id="samples")
-            with Vertical(id="main"):
+            with Vertical(id="main") as main:
                 yield TurnTable(id="turns")
                 yield ReplyView(id="reply")
-            with Vertical(id="charts"):
+            with Vertical(id="charts") as charts:
                 yield SumChart(id="sum-chart")
                 yield DecayPlot(id="decay-plot")
+        if width:
+            charts.display = charts_shown
+            main.display = wide or not charts_shown
         if self.player is not None:
             yield ReplayControls(id="replay-controls")
-        width = self.app.size.width
-        yield QuickFooter(compact=bool(width) and width < WIDE, show_command_palette=width >= WIDE)
+        yield QuickFooter(compact=bool(width) and not wide, show_command_palette=wide)
 
     def on_mount(self) -> None:
         self.table = self.query_one(TurnTable)
