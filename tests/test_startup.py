@@ -42,10 +42,12 @@ from lhe_tui.store.replay import SessionReplay
 db = open_database({str(path)!r}, create=False)
 replay = SessionReplay(db, resolve_session_id(db, {session_id[:10]!r}))
 replay.step(3)
-print(json.dumps([len(replay), "numpy" in sys.modules, "sqlite_utils" in sys.modules]))
+unneeded = ("lhe_tui.ui.screens.sessions", "lhe_tui.ui.screens.new_run")  # screens not shown by a replay
+print(json.dumps([len(replay), "numpy" in sys.modules, "sqlite_utils" in sys.modules,
+                  [name for name in unneeded if name in sys.modules], replay.index_reads]))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [12, False, False]
+    assert json.loads(out) == [12, False, False, [], 1]
 
 
 def test_store_reads_directly_and_hands_the_rest_to_sqlite_utils(tmp_path):

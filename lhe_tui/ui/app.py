@@ -15,9 +15,7 @@ from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.live import LiveRun
-from lhe_tui.ui.screens.new_run import NewRunScreen
 from lhe_tui.ui.screens.run import RunScreen
-from lhe_tui.ui.screens.sessions import SessionsScreen
 from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, register_themes, theme_search_dirs
 
 
@@ -112,6 +110,8 @@ class LheApp(App[int]):
         elif self._initial_replay is not None:
             self.call_later(self.push_screen, RunScreen(player=self._player(self._initial_replay)))
         else:
+            from lhe_tui.ui.screens.sessions import SessionsScreen
+
             self.push_screen(SessionsScreen())
             if self._open_form:
                 self.action_new_run()
@@ -130,6 +130,10 @@ class LheApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_sessions(self) -> None:
+        # The sessions and new-run screens are imported when first shown (DataTable, the form's widgets
+        # and the report code: not needed for `lhe-tui replay ID`'s first frame, issue 6).
+        from lhe_tui.ui.screens.sessions import SessionsScreen
+
         for screen in self.screen_stack:
             if isinstance(screen, SessionsScreen):
                 while self.screen is not screen:
@@ -138,6 +142,8 @@ class LheApp(App[int]):
         self.push_screen(SessionsScreen())
 
     def action_new_run(self) -> None:
+        from lhe_tui.ui.screens.new_run import NewRunScreen
+
         if isinstance(self.screen, NewRunScreen):
             return
         self.push_screen(NewRunScreen(self.new_run_defaults), self.start_run)
