@@ -8,8 +8,9 @@ wrong. Printed: turns/s over the whole session and over its first and last tenth
 as the table grows?), and the RunFinished handler (which computes the session summary).
 
 Part 2, replay load. From a fresh connection each time (median of repeats): open_database,
-`SessionReplay` (session, samples, the light turn index, injections: frames laid out, no turn record
-read), the index query alone, the first 5 frames (one page of turn records), a seek to the end (every
+`SessionReplay` (session, samples, injections, the turn count and the first page of the light turn
+index: no turn record read, the rest of the index read as playback needs it), the whole index query
+alone (what opening read before it was paged), the first 5 frames (one page of turn records), a seek to the end (every
 record, the slow path an instant-speed replay takes), load_turns (every TurnRecord), and, for the
 reports, flags_by_sample, the accuracy curves, bootstrap_ci (turn and task, 1000 resamples) and
 summarize. Then, in a fresh child process, the memory of opening the replay: RSS before and after
