@@ -20,7 +20,7 @@ from lhe_tui.runner.events import EventBus
 from lhe_tui.runner.history import HistoryEntry, wrong_value
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import PreparedRun, build_task, new_session_id
-from lhe_tui.store.background import attach_writer
+from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task.model import Sample, Task
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def prepare_probe(config: RunConfig, db: Database, target_turn: int, rates: tupl
     provider = provider or make_provider(config, base_url=base_url)
     session_id = new_session_id()
     bus = EventBus()
-    attach_writer(bus, db, session_id, probe_rates=probe_rates)
+    bus.subscribe(SessionWriter(db, session_id, probe_rates=probe_rates))
     runner = Runner(config, task, provider, session_id, bus, history=history, stream_deltas=stream_deltas,
                     kind="probe")
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)

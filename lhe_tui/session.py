@@ -16,7 +16,7 @@ from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import EventBus
 from lhe_tui.runner.runner import Runner
 from lhe_tui.store.resume import load_resume_state
-from lhe_tui.store.background import attach_writer
+from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = 
     provider = provider or make_provider(config, base_url=base_url)
     session_id = session_id or new_session_id()
     bus = EventBus()
-    attach_writer(bus, db, session_id)
+    bus.subscribe(SessionWriter(db, session_id))
     runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas)
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)
 
@@ -61,7 +61,7 @@ def prepare_resume(db: Database, session_id: str, *, provider: Provider | None =
     state = load_resume_state(db, session_id)
     provider = provider or make_provider(state.config, base_url=base_url)
     bus = EventBus()
-    attach_writer(bus, db, session_id, first_errors=state.first_errors)
+    bus.subscribe(SessionWriter(db, session_id, first_errors=state.first_errors))
     runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
                     stream_deltas=stream_deltas, pending_scripted=state.pending_scripted,
                     resumed=True)

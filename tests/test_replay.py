@@ -215,8 +215,6 @@ def test_a_session_still_being_written_replays_as_it_was_when_opened(tmp_path, i
         if isinstance(event, TurnFinished):
             live_records.append(event.record)
             if event.record.sample == 0 and event.record.turn == 12 and "replay" not in opened:
-                store_writer = next(barrier.__self__ for barrier in runner.bus.barriers)
-                store_writer.flush()  # the store commits on its own thread: up to this turn, as a reader would see
                 # a second connection, as the TUI's replay of a running session would have
                 reader = open_database(tmp_path / "s.db")
                 opened["replay"] = SessionReplay(reader, runner.session_id, page_frames=5, cache_pages=1,

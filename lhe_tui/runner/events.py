@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,30 +116,13 @@ Subscriber = Callable[[Event], None]
 
 @dataclass
 class EventBus:
-    """Calls every subscriber, in order, synchronously.
-
-    A subscriber that finishes its work elsewhere (the store's BackgroundWriter commits on its own
-    thread) adds a barrier: `settled()` waits until every barrier says that all events emitted so far
-    are done. The runner awaits it before each request and at the end of a run, so a finished turn is
-    committed before the sample's next request, as with a subscriber that commits in `emit`.
-    """
+    """Calls every subscriber, in order, synchronously: the store commits before the runner goes on."""
 
     subscribers: list[Subscriber] = field(default_factory=list)
-    barriers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.append(subscriber)
 
-    def add_barrier(self, barrier: Callable[[], Awaitable[None] | None]) -> None:
-        """`barrier()` returns None when nothing is pending (no await, no task switch), else an awaitable."""
-        self.barriers.append(barrier)
-
     def emit(self, event: Event) -> None:
         for subscriber in self.subscribers:
             subscriber(event)
-
-    async def settled(self) -> None:
-        for barrier in self.barriers:
-            pending = barrier()
-            if pending is not None:
-                await pending

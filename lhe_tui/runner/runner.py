@@ -123,7 +123,6 @@ class Runner:
         status = self._run_status()
         first_failure = next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
-        await self.bus.settled()  # all of the run is stored before run() returns
         return status
 
     def _run_status(self) -> str:
@@ -172,7 +171,6 @@ class Runner:
         previous = history[-1] if history else None
         seen = 0 if previous is None else (
             previous.history_answer if previous.history_answer is not None else previous.gold_sum)
-        await self.bus.settled()  # the previous turn is committed before this request goes out
         messages = self.message_logs[sample.index].messages(history, keys)
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import operator
@@ -73,10 +72,6 @@ class SessionWriter:
         self._first_error: dict[int, int] = dict(first_errors or {})
         self._earlier_wall_time = 0.0
         self._handlers: dict[type, Callable[[Any], None] | None] = {}
-        self.batched = False  # True: the caller wraps a batch of events in one transaction (BackgroundWriter)
-
-    def _transaction(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext() if self.batched else self.db.conn
 
     def __call__(self, event: Event) -> None:
         kind = type(event)
@@ -88,7 +83,7 @@ class SessionWriter:
             handler(event)
 
     def _event_row(self, kind: str, payload: dict, sample: int | None = None, turn: int | None = None) -> None:
-        with self._transaction():
+        with self.db.conn:
             self.db.conn.execute(_INSERT_EVENT, (self.session_id, sample, turn, kind, json.dumps(payload),
                                                  time.time(), now_iso()))
 
@@ -97,7 +92,7 @@ class SessionWriter:
         if e.resumed:
             row = next(self.db.query("SELECT wall_time_s FROM sessions WHERE id = ?", [self.session_id]), {})
             self._earlier_wall_time = row.get("wall_time_s") or 0.0
-        with self._transaction():
+        with self.db.conn:
             self.db["sessions"].upsert({
                 "id": self.session_id, "kind": e.kind, "status": "running", "provider": config.get("provider"),
                 "model": config.get("model") or e.provider_label.split(":", 1)[-1].replace(" (simulated)", ""),
@@ -119,7 +114,7 @@ class SessionWriter:
 
     def _on_TurnFinished(self, e: TurnFinished) -> None:
         r = e.record
-        with self._transaction():
+        with self.db.conn:
             self.db.conn.execute(_INSERT_TURN, turn_params(self.session_id, r))
             if not r.correct and r.sample not in self._first_error:
                 self._first_error[r.sample] = r.turn
@@ -127,7 +122,7 @@ class SessionWriter:
                                      "AND first_error_turn IS NULL", (r.turn, self.session_id, r.sample))
 
     def _on_Injected(self, e: Injected) -> None:
-        with self._transaction():
+        with self.db.conn:
             self.db.execute("UPDATE turns SET history_answer = ?, injected = 1 WHERE session_id = ? AND sample = ? "
                             "AND turn = ?", [e.injected, self.session_id, e.sample, e.turn])
         self._event_row("injected", dataclasses.asdict(e), e.sample, e.turn)
@@ -136,7 +131,7 @@ class SessionWriter:
         self._event_row("retry", dataclasses.asdict(e), e.sample, e.turn)
 
     def _on_SampleFinished(self, e: SampleFinished) -> None:
-        with self._transaction():
+        with self.db.conn:
             self.db.execute("UPDATE samples SET status = ?, message = ? WHERE session_id = ? AND sample = ?",
                             [e.status, e.message, self.session_id, e.sample])
         self._event_row("sample_finished", dataclasses.asdict(e), e.sample)
@@ -149,7 +144,7 @@ class SessionWriter:
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         summary = session_summary(self.db, self.session_id)
-        with self._transaction():
+        with self.db.conn:
             self.db["sessions"].update(self.session_id, {
                 "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
