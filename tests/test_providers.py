@@ -10,7 +10,6 @@ from lhe_tui.errors import ProviderError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
-from lhe_tui.task.answer import parse_answer
 from lhe_tui.task.prompts import parse_dictionary
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply
 
