@@ -5,6 +5,8 @@ import asyncio
 import ssl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, ResponseCut
 
@@ -184,3 +186,38 @@ async def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one(
         pool.close()
         with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await post(Http1Pool(server.url, timeout=5, ssl_context=ssl.create_default_context()))
+
+
+def parse_in_pieces(response: bytes, cuts: list[int]):
+    """Feed a response to one connection's parser in the given pieces; return (status, body, done)."""
+    from lhe_tui.providers import http1
+
+    conn = http1._Connection()
+
+    class Transport:
+        def write(self, data):
+            pass
+
+        def is_closing(self):
+            return False
+
+    conn.connection_made(Transport())
+    conn.start(b"")
+    points = sorted({min(c, len(response)) for c in cuts} | {0, len(response)})
+    for a, b in zip(points, points[1:]):
+        conn.data_received(response[a:b])
+    return conn.status, b"".join(conn.pieces), conn.state == http1._DONE, conn.error
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=6), st.booleans(),
+       st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_any_split_of_a_response_parses_to_the_same_body(chunks, chunked, cuts):
+    body = b"".join(chunks)
+    if chunked:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    else:
+        framed = body
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    assert parse_in_pieces(head + framed, cuts) == (200, body, True, None)
