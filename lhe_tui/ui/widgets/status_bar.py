@@ -63,9 +63,17 @@ class StatusBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._last: Text | None = None
+        self._styles: dict[str, object] = {}
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._styles.clear())
 
     def _s(self, name: str):
-        return component_style(self, f"status-bar--{name}")
+        """A component's style, resolved once per theme (two style lookups each, ~8 per sync at 10 Hz)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = component_style(self, f"status-bar--{name}")
+        return style
 
     def sync(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> None:
         text = self.compose_text(model, summary, source)
