@@ -249,6 +249,7 @@ class TurnTable(ScrollView, can_focus=True):
         return len(new)
 
     def rebuild(self) -> None:
+        self._styles_look = None   # e.g. a new theme: colours resolved again at the next sync
         if self._state is not None:
             self.sync(self._state, force=True)
 
