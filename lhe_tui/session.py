@@ -15,7 +15,7 @@ from lhe_tui.providers.factory import make_provider
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import EventBus
 from lhe_tui.runner.runner import Runner
-from lhe_tui.store.resume import load_resume_state
+from lhe_tui.store.resume import ResumeState, load_resume_state
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
 
@@ -56,9 +56,12 @@ def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = 
 
 
 def prepare_resume(db: Database, session_id: str, *, provider: Provider | None = None, base_url: str | None = None,
-                   stream_deltas: bool = True) -> PreparedRun:
-    """Continue a stored run from each sample's last committed turn, with the history it would have had."""
-    state = load_resume_state(db, session_id)
+                   stream_deltas: bool = True, state: ResumeState | None = None) -> PreparedRun:
+    """Continue a stored run from each sample's last committed turn, with the history it would have had.
+
+    `state`: the session as `load_resume_state` read it, when the caller needed it first (its config
+    decides whether a local model server must be started for the provider)."""
+    state = state or load_resume_state(db, session_id)
     provider = provider or make_provider(state.config, base_url=base_url)
     bus = EventBus()
     bus.subscribe(SessionWriter(db, session_id, first_errors=state.first_errors))

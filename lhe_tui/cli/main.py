@@ -32,10 +32,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import run_headless
     from lhe_tui.providers.local_server import prepare_own_server, serving
-    from lhe_tui.runner.config import RunConfig
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.queries import load_session, resolve_session_id
+    from lhe_tui.store.queries import resolve_session_id
+    from lhe_tui.store.resume import load_resume_state
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
@@ -44,15 +44,13 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
         return launch_tui(args, resume_id=session_id)
 
-    def resume(provider=None) -> int:
-        prepared = prepare_resume(db, session_id, provider=provider, stream_deltas=False)
+    state = load_resume_state(db, session_id)
+    server, _, provider = prepare_own_server(state.config)
+    with serving(server):    # --provider local: its own llama.cpp server again, as `run` had
+        prepared = prepare_resume(db, session_id, provider=provider, stream_deltas=False, state=state)
         config = prepared.runner.config
         done = sum(len(h) for h in prepared.runner.history.values())
         return run_headless(prepared, db, config.samples * config.turns - done)
-
-    server, _, provider = prepare_own_server(RunConfig.from_dict(load_session(db, session_id)["config"]))
-    with serving(server):    # --provider local: its own llama.cpp server again, as `run` had
-        return resume(provider)
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:

@@ -46,14 +46,14 @@ def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.session import prepare_resume
-    from lhe_tui.store.queries import load_session
+    from lhe_tui.store.resume import load_resume_state
 
     db = open_database(db_path, create=False)
     try:
-        config = RunConfig.from_dict(load_session(db, session_id)["config"])
-        check_credentials(config)
-        server, _, provider = prepare_own_server(config)
-        prepared = prepare_resume(db, session_id, provider=provider)
+        state = load_resume_state(db, session_id)
+        check_credentials(state.config)
+        server, _, provider = prepare_own_server(state.config)
+        prepared = prepare_resume(db, session_id, provider=provider, state=state)
     except BaseException:
         db.conn.close()
         raise
