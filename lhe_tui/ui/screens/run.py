@@ -128,11 +128,7 @@ class RunScreen(Screen):
         # Laid out for the terminal's size from the start: the classes set on the screen before its
         # children mount are styled once; set at mount, every widget was styled again (issue 6).
         width, height = self.app.size
-        wide = width >= WIDE
-        charts_shown = self.show_charts if self.show_charts is not None else wide
-        if width:
-            self.set_class(wide, "-wide")
-            self.set_class(height >= TALL, "-tall")
+        wide, charts_shown, main_shown = self._layout_classes(width, height) if width else (False, False, True)
         yield StatusBar(id="status")
         with Horizontal(id="body"):
             yield SampleList(id="samples")
@@ -144,7 +140,7 @@ class RunScreen(Screen):
                 yield DecayPlot(id="decay-plot")
         if width:
             charts.display = charts_shown
-            main.display = wide or not charts_shown
+            main.display = main_shown
         if self.player is not None:
             yield ReplayControls(id="replay-controls")
         yield QuickFooter(compact=bool(width) and not wide, show_command_palette=wide)
@@ -209,16 +205,21 @@ class RunScreen(Screen):
         width, height = self.size if self.size.width else self.app.size
         if not width:
             return   # no size known yet: on_resize comes with the real one
-        wide = width >= WIDE
-        self.set_class(wide, "-wide")
-        self.set_class(height >= TALL, "-tall")
+        wide, charts_shown, main_shown = self._layout_classes(width, height)
         footer = self.query_one(Footer)
         footer.compact = not wide
         footer.show_command_palette = wide
-        charts = self.show_charts if self.show_charts is not None else wide
-        self.query_one("#charts").display = charts
-        self.query_one("#main").display = wide or not charts
+        self.query_one("#charts").display = charts_shown
+        self.query_one("#main").display = main_shown
         self._force = True
+
+    def _layout_classes(self, width: int, height: int) -> tuple[bool, bool, bool]:
+        """Set the screen's size classes for a terminal of this size; (wide, charts shown, table shown)."""
+        wide = width >= WIDE
+        self.set_class(wide, "-wide")
+        self.set_class(height >= TALL, "-tall")
+        charts = self.show_charts if self.show_charts is not None else wide
+        return wide, charts, wide or not charts
 
     def on_screen_resume(self) -> None:
         self._force_redraw()
