@@ -348,13 +348,7 @@ class TurnTable(ScrollView, can_focus=True):
     def _append(self, rows: list[list[Cell]]) -> None:
         start = len(self._rows)
         self._rows.extend(rows)
-        widths = self._widths
-        widened = False
-        for cells in rows:
-            for i, cell in enumerate(cells):
-                if cell.width > widths[i]:
-                    widths[i] = cell.width
-                    widened = True
+        widened = any([self._widen(cells) for cells in rows])   # a list: every row widens the columns
         self._update_virtual_size()
         if widened:
             # Every line changes when a column grows; that happens a few times a run (sums, latencies
@@ -367,13 +361,7 @@ class TurnTable(ScrollView, can_focus=True):
     def _update_row(self, row: int, record: TurnRecord, first_error: int | None) -> None:
         cells = self.cells(record, first_error)
         self._rows[row] = cells
-        widths = self._widths
-        widened = False
-        for i, cell in enumerate(cells):
-            if cell.width > widths[i]:
-                widths[i] = cell.width
-                widened = True
-        if widened:
+        if self._widen(cells):
             self._update_virtual_size()
             self._forget_strips()
             self.refresh()
@@ -382,6 +370,16 @@ class TurnTable(ScrollView, can_focus=True):
         if self._cursor_strip is not None and self._cursor_strip[0] == row:
             self._cursor_strip = None
         self._refresh_rows(row, 1)
+
+    def _widen(self, cells: list[Cell]) -> bool:
+        """Grow the columns to fit `cells`; True if any grew."""
+        widths = self._widths
+        widened = False
+        for i, cell in enumerate(cells):
+            if cell.width > widths[i]:
+                widths[i] = cell.width
+                widened = True
+        return widened
 
     def _truncate(self, count: int) -> None:
         del self._rows[count:]
