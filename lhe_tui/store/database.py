@@ -49,13 +49,13 @@ class Store:
     def execute(self, sql: str, parameters: Sequence | dict[str, Any] | None = None) -> sqlite3.Cursor:
         if not _READ.match(sql):
             return self.utils.execute(sql, parameters)
-        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+        return self.conn.execute(sql, parameters or ())
 
     def query(self, sql: str, params: Sequence | dict[str, Any] | None = None) -> Iterator[dict]:
         """Rows as dicts. A SELECT opens no transaction (as in sqlite-utils); other SQL goes to sqlite-utils."""
         if not _READ.match(sql):
             return self.utils.query(sql, params)
-        cursor = self.conn.execute(sql) if params is None else self.conn.execute(sql, params)
+        cursor = self.conn.execute(sql, params or ())
         keys = [d[0] for d in cursor.description]
         return (dict(zip(keys, row)) for row in cursor)
 
