@@ -45,6 +45,22 @@ def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
         assert json.loads(body) == {"messages": history, **FIELDS}
 
 
+def test_body_encoder_takes_the_fast_path_for_the_runners_append_only_history():
+    """The runner's MessageLog: each request is the previous one's messages (its last, the pending user
+    turn, rendered anew once answered) plus the new turn: never a full re-encode."""
+    from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog
+
+    encoder = BodyEncoder()
+    log = MessageLog(HistoryPolicy(), "dictionary")
+    history: list[HistoryEntry] = []
+    for turn in range(1, 30):
+        messages = log.messages(history, ("apple",))
+        assert json.loads(encoder.encode(0, messages, FIELDS)) == {"messages": messages, **FIELDS}
+        history.append(HistoryEntry(turn=turn, keys=("apple",), reply_visible=f"<answer>{turn}</answer>",
+                                    model_answer=turn, history_answer=turn, gold_sum=turn))
+    assert encoder.reencoded == 0
+
+
 def test_body_encoder_reuses_the_json_of_messages_it_has_seen():
     encoder = BodyEncoder()
     history = [message(i) for i in range(4)]

@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-
 from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
 from lhe_tui.providers.failures import translated_errors

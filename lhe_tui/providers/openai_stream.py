@@ -67,7 +67,7 @@ class ChunkReader:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta")
             if delta:
-                if "reasoning_content" in delta or "reasoning" in delta:
+                if not delta.keys().isdisjoint(_REASONING_FIELDS):
                     reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
                     if reasoning:
                         self.native_reasoning.append(reasoning)
@@ -140,6 +140,3 @@ class BodyEncoder:
             encoded = json.dumps(dict(params))
             rest = self._rest = (params, ", " + encoded[1:] if len(encoded) > 2 else "}")
         return ('{"messages": [' + ", ".join(pieces) + "]" + rest[1]).encode()
-
-    def forget(self, sample: int) -> None:
-        self._by_sample.pop(sample, None)
