@@ -51,6 +51,8 @@ async def test_live_sim_run_shows_rows_status_and_stores_the_session(db_path):
         status = str(screen.status_bar.content)
         assert "(simulated)" in status and "LIVE" in status and "K=1" in status and "done 2/2" in status
         assert screen.samples_list.option_count == 2
+        # The metrics follow at 2 Hz (and only after the first frame, or 1 s): a fast run can end first.
+        await wait_until(pilot, lambda: screen.decay is not None and screen.decay.summary.n_turns == 40)
         assert screen.decay is not None and screen.decay.summary.n_turns == 40
     db = open_database(db_path)
     assert load_session(db, live.session_id)["status"] == "finished"
