@@ -34,7 +34,7 @@ from lhe_tui.store.database import open_database
 def run_session(server: LocalModelServer, db, **fields) -> tuple[float, list[tuple]]:
     """One session through prepare_run + Runner; returns wall seconds and (turn, latency, in, out) rows."""
     config = RunConfig(provider="local", model=server.model_name, temperature=0.6, top_p=0.95, **fields).validate()
-    prepared = prepare_run(config, db, provider=make_local_provider(config, server), stream_deltas=False)
+    prepared = prepare_run(config, db, provider=make_local_provider(config, server.base_url), stream_deltas=False)
 
     async def go() -> str:
         try:

@@ -119,11 +119,12 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    session_id, status = (run_with_tui if with_tui else run_headless)(config, db_path, base_url, clock)
+    session_id, status, run_process_cpu = (run_with_tui if with_tui else run_headless)(config, db_path, base_url,
+                                                                                     clock)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    client_cpu = cpu_seconds() - cpu0
+    client_cpu = cpu_seconds() - cpu0 + run_process_cpu
     server_cpu = server.cpu()[0] - server_cpu0 if server else float("nan")
     db = open_database(db_path)
     latencies = [r[0] for r in db.execute("SELECT latency_s FROM turns WHERE session_id = ?",
@@ -136,7 +137,7 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
             "latency_mean": statistics.fmean(latencies), "client_cpu": client_cpu, "server_cpu": server_cpu}
 
 
-def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str]:
+def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:
     """The `lhe-tui run --headless` path minus the progress bar: prepare_run, then Runner.run()."""
     db = open_database(db_path)
     prepared = prepare_run(config, db, base_url=base_url, stream_deltas=True)
@@ -149,14 +150,16 @@ def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
             await prepared.provider.aclose()
 
     try:
-        return prepared.session_id, asyncio.run(go())
+        return prepared.session_id, asyncio.run(go()), 0.0
     finally:
         db.conn.close()
 
 
-def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str]:
-    """The TUI's live run view attached, driven headless (`App.run_test`, 160x48): the runner runs in the
-    run screen's thread worker on its own loop, the UI loop drains the feed at its flush rate."""
+def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:
+    """The TUI's live run view attached, driven headless (`App.run_test`, 160x48), as `lhe-tui run` does:
+    the runner runs in its own process (lhe_tui.runner.run_process), whose events the run screen's thread
+    worker hands to the UI; the UI loop drains the feed at its flush rate. The clock subscribes in this
+    process: RunStarted and RunFinished are sent at once, so each reaches it after one pipe transfer. Returns the run process's CPU too (the client CPU is both processes')."""
     from lhe_tui.ui.app import LheApp, start_live_run
 
     live = start_live_run(config, db_path, base_url=base_url, stream_deltas=True)
@@ -170,7 +173,7 @@ def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
             await pilot.pause()
 
     asyncio.run(go())
-    return live.session_id, live.status or "unknown"
+    return live.session_id, live.status or "unknown", live.process_cpu_s or 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,6 @@
-from lhe_tui.cli.main import main
 import sys
 
-sys.exit(main())
+from lhe_tui.cli.main import main
+
+if __name__ == "__main__":   # a run process started by spawn imports this module again: it must not run
+    sys.exit(main())

@@ -50,10 +50,16 @@ def synthetic_history(sample: Sample, target_turn: int, rate: float, seed: int) 
     return entries
 
 
-def prepare_probe(config: RunConfig, db: Database, target_turn: int, rates: tuple[float, ...], *,
-                  provider: Provider | None = None, base_url: str | None = None,
-                  stream_deltas: bool = False) -> PreparedRun:
-    """`config.samples` samples per rate; the session has len(rates) * samples samples and turns = T."""
+@dataclass(frozen=True)
+class ProbePlan:
+    config: RunConfig                        # the session's: len(rates) * samples samples, turns = T
+    task: Task
+    history: dict[int, list[HistoryEntry]]   # each sample's synthetic history up to T - 1
+    rates: dict[int, float]                  # each sample's error rate
+
+
+def plan_probe(config: RunConfig, target_turn: int, rates: tuple[float, ...]) -> ProbePlan:
+    """`config.samples` samples per rate, each with its synthetic history. Raises LheError on bad input."""
     if target_turn < 1:
         raise ConfigError(f"--target-turn must be at least 1, got {target_turn}")
     per_rate = config.samples
@@ -70,8 +76,17 @@ def prepare_probe(config: RunConfig, db: Database, target_turn: int, rates: tupl
             history[index] = synthetic_history(clone, target_turn, rate, config.seed)
             probe_rates[index] = rate
     task = Task(dictionary=base.dictionary, samples=tuple(samples), k=base.k, turns=target_turn, source=base.source)
+    return ProbePlan(config, task, history, probe_rates)
+
+
+def prepare_probe(config: RunConfig, db: Database, target_turn: int, rates: tuple[float, ...], *,
+                  provider: Provider | None = None, base_url: str | None = None,
+                  stream_deltas: bool = False, session_id: str | None = None) -> PreparedRun:
+    """The probe as a session of kind `probe` whose samples carry their rate (see `plan_probe`)."""
+    plan = plan_probe(config, target_turn, rates)
+    config, task, history, probe_rates = plan.config, plan.task, plan.history, plan.rates
     provider = provider or make_provider(config, base_url=base_url)
-    session_id = new_session_id()
+    session_id = session_id or new_session_id()
     bus = EventBus()
     bus.subscribe(SessionWriter(db, session_id, probe_rates=probe_rates))
     runner = Runner(config, task, provider, session_id, bus, history=history, stream_deltas=stream_deltas,

@@ -43,10 +43,11 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = None, base_url: str | None = None,
-                session_id: str | None = None, stream_deltas: bool = True) -> PreparedRun:
-    """Validate, build the task and provider, and subscribe the store. Raises LheError on bad input."""
+                session_id: str | None = None, stream_deltas: bool = True, task: Task | None = None) -> PreparedRun:
+    """Validate, build the task (unless given) and provider, and subscribe the store. Raises LheError on bad
+    input."""
     config.validate()
-    task = build_task(config)
+    task = task or build_task(config)
     provider = provider or make_provider(config, base_url=base_url)
     session_id = session_id or new_session_id()
     bus = EventBus()

@@ -480,10 +480,12 @@ class LocalChatProvider(OpenAIChatProvider):
                      latency_s=loop.time() - started, finish_reason=choice.finish_reason)
 
 
-def make_local_provider(config: RunConfig, server: LocalModelServer) -> LocalChatProvider:
+def make_local_provider(config: RunConfig, base_url: str) -> LocalChatProvider:
+    """The provider for our own server at `base_url`, serving the model `config.model` (its served name:
+    see `local_config`)."""
     from lhe_tui.providers.factory import generation_settings
 
-    return LocalChatProvider(server.model_name, generation_settings(config), base_url=server.base_url,
+    return LocalChatProvider(config.model, generation_settings(config), base_url=base_url,
                              sticky=config.concurrency >= config.samples)
 
 
@@ -506,7 +508,7 @@ def prepare_own_server(config: RunConfig) -> tuple[LocalModelServer | None, RunC
         return None, config, None
     server = server_for(config).resolve()
     run_config = local_config(config, server)
-    return server, run_config, make_local_provider(run_config, server)
+    return server, run_config, make_local_provider(run_config, server.base_url)
 
 
 # ---------------------------------------------------------------------------- serving for headless commands

@@ -14,50 +14,53 @@ from lhe_tui.errors import LheError
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
+from lhe_tui.runner.run_process import RunJob
 from lhe_tui.ui.live import LiveRun
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, register_themes, theme_search_dirs
 
 
-def start_live_run(config: RunConfig, db_path: Path, **prepare_kwargs) -> LiveRun:
-    """Prepare a run whose store writer has its own connection (used from the run's thread)."""
+def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = None, stream_deltas: bool = True,
+                   probe: tuple[int, tuple[float, ...]] | None = None) -> LiveRun:
+    """Check a run (or a target-turn probe) here, so that bad input fails before the app starts, and
+    return it ready for the run screen, which starts it in its own process."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.session import prepare_run
+    from lhe_tui.session import build_task, new_session_id
 
     config.validate()                      # bad flags fail before any file is created
     check_credentials(config)
     # --provider local: our own llama.cpp server, resolved now (a missing extra or GGUF fails here, before
-    # the app), started by the run on its loop and stopped when the run ends.
-    server, config, provider = prepare_own_server(config)
-    if provider is not None:
-        prepare_kwargs = {**prepare_kwargs, "provider": provider}
-    db = open_database(db_path)
-    try:
-        prepared = prepare_run(config, db, **prepare_kwargs)
-    except BaseException:
-        db.conn.close()
-        raise
-    return LiveRun(prepared, db=db, server=server)
+    # the app), started when the run starts and stopped when it ends.
+    server, config, _ = prepare_own_server(config)
+    task = None
+    if probe is not None:
+        from lhe_tui.probe import plan_probe
+
+        plan_probe(config, *probe)         # a bad target turn or rate list fails here
+    else:
+        task = build_task(config)          # a malformed dataset fails here
+    open_database(db_path).conn.close()    # creates the store (a foreign or corrupt file fails here)
+    job = RunJob("probe" if probe is not None else "run", str(db_path), config, new_session_id(), base_url=base_url,
+                 task=task, probe=probe, stream_deltas=stream_deltas)
+    return LiveRun(job, server=server)
 
 
 def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
     """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.session import prepare_resume
     from lhe_tui.store.resume import load_resume_state
 
     db = open_database(db_path, create=False)
     try:
         state = load_resume_state(db, session_id)
-        check_credentials(state.config)
-        server, _, provider = prepare_own_server(state.config)
-        prepared = prepare_resume(db, session_id, provider=provider, state=state)
-    except BaseException:
+    finally:
         db.conn.close()
-        raise
-    return LiveRun(prepared, db=db, server=server)
+    check_credentials(state.config)
+    server, config, _ = prepare_own_server(state.config)
+    return LiveRun(RunJob("resume", str(db_path), config, session_id, resume_state=state), server=server,
+                   resumed=True)
 
 
 class LheApp(App[int]):

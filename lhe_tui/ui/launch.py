@@ -16,7 +16,7 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.ui.app import LheApp, start_live_run
-    from lhe_tui.ui.live import NOT_STARTED, LiveRun
+    from lhe_tui.ui.live import NOT_STARTED
     from lhe_tui.ui.themes import load_themes, theme_search_dirs
 
     db_path = args.db
@@ -32,14 +32,8 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
 
         live = resume_live_run(db_path, resume_id)
     elif probe is not None:
-        from lhe_tui.probe import prepare_probe
-        from lhe_tui.providers.local_server import prepare_own_server
-
         assert config is not None
-        server, config, provider = prepare_own_server(config)
-        writer = open_database(db_path)
-        live = LiveRun(prepare_probe(config, writer, probe[0], probe[1], stream_deltas=True, provider=provider),
-                       db=writer, server=server)
+        live = start_live_run(config, db_path, probe=probe)
     else:
         live = start_live_run(config or DEMO_CONFIG, db_path)
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),

@@ -17,8 +17,7 @@ from lhe_tui.runner.config import Injection, RunConfig
 from lhe_tui.runner.events import TurnFinished
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database
-from lhe_tui.ui.app import LheApp
-from lhe_tui.ui.live import LiveRun
+from lhe_tui.ui.app import LheApp, start_live_run
 from lhe_tui.ui.resume import ALIVE_SECONDS, resume_problem
 from lhe_tui.ui.screens.compare import CompareScreen
 from lhe_tui.ui.screens.probe import ProbeScreen
@@ -227,9 +226,7 @@ async def test_marked_probes_overlay_in_the_probe_view(db_path):
 
 
 async def test_a_live_probe_shows_its_results_when_it_ends(db_path):
-    writer = open_database(db_path)
-    live = LiveRun(prepare_probe(RunConfig(samples=4, seed=1, sim_delay=0.0), writer, 10, (0.0, 1.0),
-                                 stream_deltas=True), db=writer)
+    live = start_live_run(RunConfig(samples=4, seed=1, sim_delay=0.0), db_path, probe=(10, (0.0, 1.0)))
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         deadline = time.monotonic() + 30

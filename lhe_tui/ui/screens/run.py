@@ -342,7 +342,7 @@ class RunScreen(Screen):
 
     def _on_run_finished(self, event: RunFinished) -> None:
         sid = self.model.session_id
-        if self.live is not None and self.live.runner.kind == "probe" and self.is_current:
+        if self.live is not None and self.live.kind == "probe" and self.is_current:
             from lhe_tui.ui.screens.probe import ProbeScreen
 
             self.app.push_screen(ProbeScreen(self.live.session_id))   # the probe's point: its results table
@@ -371,6 +371,8 @@ class RunScreen(Screen):
             return
         index %= len(self.model.samples)
         self.feed.selected = index
+        if self.live is not None:
+            self.live.select(index)      # the run process sends this sample's token deltas only
         self.model.watch(index)
         self.samples_list.show_watched(index)
         self.flush()
