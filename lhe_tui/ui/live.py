@@ -46,7 +46,7 @@ def _context() -> multiprocessing.context.BaseContext:
     fork of the UI's threads), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["lhe_tui.runner.run_process", "lhe_tui.session", "lhe_tui.probe"])
+        context.set_forkserver_preload(["lhe_tui.runner.run_process", "lhe_tui.session", "sqlite_utils"])
         return context
     return multiprocessing.get_context("spawn")
 

@@ -23,6 +23,8 @@ from textual.color import Color, ColorParseError
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from lhe_tui.ui.background import lower_this_threads_priority
+
 
 @dataclass(frozen=True)
 class Series:
@@ -83,7 +85,7 @@ def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float]
 BUILD_IN_THREAD = True
 """Build plots on a worker thread (False: in `render`, as plotext usually is; tests use it for snapshots)."""
 
-_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plot-build")
+_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plot-build", initializer=lower_this_threads_priority)
 """One thread for every plot: builds never overlap (plotext keeps some state per module), and a busy
 run can never have more than one plot build competing with it."""
 

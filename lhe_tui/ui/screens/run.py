@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.runner.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
@@ -312,8 +313,11 @@ class RunScreen(Screen):
             self._set_decay(compute_decay(correct, step, with_ci=with_ci))
             return
         self._metrics_busy = True
-        self.run_worker(lambda: compute_decay(correct, step, with_ci=with_ci), name="metrics", group="metrics",
-                        thread=True, exit_on_error=False)
+        def compute() -> DecayData:
+            lower_this_threads_priority()
+            return compute_decay(correct, step, with_ci=with_ci)
+
+        self.run_worker(compute, name="metrics", group="metrics", thread=True, exit_on_error=False)
 
     def _set_decay(self, data: DecayData) -> None:
         self.decay = data
