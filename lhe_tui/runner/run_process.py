@@ -22,13 +22,14 @@ import os
 import pickle
 import signal
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import Event, RunFinished, RunPaused, RunResumed, RunStarted, TokenDelta
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from lhe_tui.providers.base import Provider
     from lhe_tui.session import PreparedRun
     from lhe_tui.store.resume import ResumeState

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import pickle
 import sys
 import threading
@@ -20,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import LheError
 from lhe_tui.runner.events import Event, RunPaused, RunResumed, Subscriber
-from lhe_tui.runner.run_process import RunJob, run_in_process
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+    from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
 
     from lhe_tui.providers.local_server import LocalModelServer
     from lhe_tui.runner.config import RunConfig
+    from lhe_tui.runner.run_process import RunJob
 
 NOT_STARTED = "not started"
 """The status of a run stopped (or failed) before its first event: nothing was stored."""
@@ -40,10 +39,12 @@ class RunProcessDied(LheError):
     """The run process ended without saying how the run ended (killed, or it crashed)."""
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> BaseContext:
     """forkserver where there is one (each run process forks from a small clean server that has already
     imported the run's modules: about 20 ms to start, against 250 for a fresh interpreter, and no
-    fork of the UI's threads), else spawn."""
+    fork of the UI's threads), else spawn. Imported here: a replay never needs multiprocessing."""
+    import multiprocessing
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["lhe_tui.runner.run_process", "lhe_tui.session", "sqlite_utils"])
@@ -142,6 +143,8 @@ class LiveRun:
                 self._done.set()
 
     async def _run_process(self, loop: asyncio.AbstractEventLoop) -> str:
+        from lhe_tui.runner.run_process import run_in_process
+
         process = self.process = self._context.Process(
             target=run_in_process, args=(self.job, self._events_out, self._commands_in),
             name=f"lhe-tui run {self.session_id}", daemon=True)
