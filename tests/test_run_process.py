@@ -179,6 +179,23 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and "zombie" in status.read_text())
 
 
+def test_the_run_process_sees_the_environment_of_the_moment_it_starts(tmp_path, monkeypatch):
+    from lhe_tui.testing.fake_llm_server import FakeLLMServer
+
+    first = start_live_run(RunConfig(samples=1, turns=2, seed=1, sim_delay=0.0), tmp_path / "s.db")
+    Driven(first).join()                    # the forkserver runs now, with the environment of this moment
+    with FakeLLMServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-set-after-the-forkserver-started")
+        live = start_live_run(RunConfig(provider="openai", model="fake-model", samples=1, turns=3, seed=1,
+                                        max_retries=0), tmp_path / "s.db")
+        run = Driven(live)
+        run.join()
+        assert run.error is None and run.status == "finished"
+        assert len(server.requests) == 3
+        assert server.requests[0].headers["authorization"] == "Bearer sk-set-after-the-forkserver-started"
+
+
 @pytest.mark.parametrize("command", [("pause",), ("stop",)])
 def test_controls_after_the_run_has_ended_do_nothing(tmp_path, command):
     live = start_live_run(RunConfig(samples=1, turns=3, seed=1, sim_delay=0.0), tmp_path / "s.db")

@@ -58,9 +58,16 @@ class RunJob:
     resume_state: ResumeState | None = None
     probe: tuple[int, tuple[float, ...]] | None = None   # probe: target turn and rates
     stream_deltas: bool = True
+    environment: dict[str, str] | None = None   # the parent's os.environ when the run starts (see below)
 
     def with_local_server(self, url: str) -> RunJob:
         return replace(self, local_url=url)
+
+    def with_environment(self, environment: dict[str, str]) -> RunJob:
+        """A forkserver's children inherit the environment the forkserver started with, which may be
+        older than the parent's: API keys, base URLs, proxies and client choices are read from the
+        environment the run starts with. (It crosses a pipe, never a disk.)"""
+        return replace(self, environment=dict(environment))
 
     def provider(self) -> Provider | None:
         """The provider for our own local server; None: the usual one is made from the config."""
@@ -149,6 +156,9 @@ def run_in_process(job: RunJob, events: Connection, commands: Connection) -> Non
     for fd in (0, 1) if os.environ.get("LHE_TUI_DEBUG_RUN_PROCESS") else (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    if job.environment is not None:
+        os.environ.clear()
+        os.environ.update(job.environment)
     asyncio.run(_run(job, events, commands))
 
 

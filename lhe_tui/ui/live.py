@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pickle
 import sys
 import threading
@@ -145,8 +146,9 @@ class LiveRun:
     async def _run_process(self, loop: asyncio.AbstractEventLoop) -> str:
         from lhe_tui.runner.run_process import run_in_process
 
+        job = self.job.with_environment(os.environ)
         process = self.process = self._context.Process(
-            target=run_in_process, args=(self.job, self._events_out, self._commands_in),
+            target=run_in_process, args=(job, self._events_out, self._commands_in),
             name=f"lhe-tui run {self.session_id}", daemon=True)
         with _stderr_with_a_file():
             process.start()
