@@ -179,11 +179,17 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and "zombie" in status.read_text())
 
 
-def test_the_run_process_sees_the_environment_of_the_moment_it_starts(tmp_path, monkeypatch):
+def test_the_run_process_sees_the_environment_and_folder_of_the_moment_it_starts(tmp_path, monkeypatch):
     from lhe_tui.testing.fake_llm_server import FakeLLMServer
 
     first = start_live_run(RunConfig(samples=1, turns=2, seed=1, sim_delay=0.0), tmp_path / "s.db")
     Driven(first).join()                    # the forkserver runs now, with the environment of this moment
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    probe = start_live_run(RunConfig(samples=1, seed=1, sim_delay=0.0), Path("relative.db"), probe=(3, (0.0,)))
+    Driven(probe).join()
+    assert len(load_turns(open_database(elsewhere / "relative.db"), probe.session_id)) == 1
     with FakeLLMServer() as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-set-after-the-forkserver-started")

@@ -66,7 +66,8 @@ class RunJob:
     def with_environment(self, environment: dict[str, str]) -> RunJob:
         """A forkserver's children inherit the environment the forkserver started with, which may be
         older than the parent's: API keys, base URLs, proxies and client choices are read from the
-        environment the run starts with. (It crosses a pipe, never a disk.)"""
+        environment the run starts with. (It crosses a pipe, never a disk. The working folder needs no
+        such care: multiprocessing moves the child into the parent's.)"""
         return replace(self, environment=dict(environment))
 
     def provider(self) -> Provider | None:

@@ -146,7 +146,7 @@ class LiveRun:
     async def _run_process(self, loop: asyncio.AbstractEventLoop) -> str:
         from lhe_tui.runner.run_process import run_in_process
 
-        job = self.job.with_environment(os.environ)
+        job = self.job.with_environment(dict(os.environ))
         process = self.process = self._context.Process(
             target=run_in_process, args=(job, self._events_out, self._commands_in),
             name=f"lhe-tui run {self.session_id}", daemon=True)
