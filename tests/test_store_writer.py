@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from lhe_tui.runner.events import Injected, RetryScheduled, RunFinished, RunStarted, TurnFinished, TurnRecord
 from lhe_tui.store.database import open_database
-from lhe_tui.store.writer import CHECKPOINT_PAGES, TURN_COLUMNS, SessionWriter, turn_params, turn_row
+from lhe_tui.store.writer import (CHECKPOINT_PAGES, TURN_COLUMNS, WAL_RESTART_FRAMES, SessionWriter, turn_params,
+                                  turn_row)
 
 ints = st.integers(-10**6, 10**6)
 records = st.builds(
@@ -69,31 +70,38 @@ def _checkpoint_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "lhe-checkpoint"]
 
 
+def _turn(turn: int) -> TurnFinished:
+    return TurnFinished(TurnRecord(
+        sample=0, turn=turn, keys=("apple",), key_values=(1,), turn_sum=1, gold_sum=turn, seen_previous=0,
+        expected_step=1, raw_reply="<answer>1</answer>", reasoning="", answer_status="ok", model_answer=1,
+        correct=turn == 1, step_correct=True, history_answer=1))
+
+
 def test_checkpoints_run_off_the_writers_connection_during_a_run(tmp_path):
-    """The writer's connection does no automatic checkpoint (its fsyncs would stall the runner's loop);
-    a thread checkpoints instead, and the connection gets its automatic checkpoints back at the end."""
+    """The writer's connection does no automatic checkpoint (its fsyncs would stall the runner's loop); a
+    thread checkpoints instead, the writer checkpoints what was written meanwhile once the WAL is long, so
+    that it starts over, and the connection gets its automatic checkpoints back at the end."""
     gc.collect()  # writers of other tests that never finished a run
     path = tmp_path / "s.db"
+    wal = tmp_path / "s.db-wal"
     db = open_database(path)
     writer = SessionWriter(db, "s")
-    writer(RunStarted(session_id="s", config={"provider": "sim", "turns": 400}, dictionary={"apple": 1},
-                      sample_keys=(("apple",) * 400,), provider_label="sim", simulated=True))
+    turns = WAL_RESTART_FRAMES  # ~3 pages a turn: three times the WAL's limit in frames
+    writer(RunStarted(session_id="s", config={"provider": "sim", "turns": turns},
+                      dictionary={"apple": 1}, sample_keys=(("apple",) * turns,),
+                      provider_label="sim", simulated=True))
     assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     assert len(_checkpoint_threads()) == 1
     size = path.stat().st_size
-    for turn in range(1, CHECKPOINT_PAGES // 3 + 2):
-        writer(TurnFinished(TurnRecord(
-            sample=0, turn=turn, keys=("apple",), key_values=(1,), turn_sum=1, gold_sum=turn, seen_previous=0,
-            expected_step=1, raw_reply="<answer>1</answer>", reasoning="", answer_status="ok", model_answer=1,
-            correct=turn == 1, step_correct=True, history_answer=1)))
-    deadline = time.monotonic() + 10
-    while path.stat().st_size == size and time.monotonic() < deadline:  # the WAL's pages reach the file
-        time.sleep(0.01)
-    assert path.stat().st_size > size, "the checkpoint thread copied the WAL into the database"
+    for turn in range(1, turns + 1):  # the thread's checkpoints overlap these commits
+        writer(_turn(turn))
+    assert path.stat().st_size > size, "the thread copied the WAL's pages into the database"
+    # Without the catch-up the WAL would never start over and hold every frame written.
+    assert wal.stat().st_size < (WAL_RESTART_FRAMES + 3 * CHECKPOINT_PAGES) * 4096
     writer(RunFinished(status="finished", wall_time_s=1.0))
     assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert not _checkpoint_threads()
-    assert db.execute("SELECT count(*) FROM turns").fetchone()[0] == CHECKPOINT_PAGES // 3 + 1
+    assert db.execute("SELECT count(*) FROM turns").fetchone()[0] == turns
 
 
 def test_a_writer_dropped_mid_run_ends_its_checkpoint_thread(tmp_path):
