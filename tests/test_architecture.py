@@ -16,7 +16,8 @@ def test_import_linter_contract_holds():
 
 
 def test_engine_imports_leave_textual_unloaded():
-    code = ("import sys, lhe_tui.runner.runner, lhe_tui.store.writer, lhe_tui.metrics, lhe_tui.session, "
+    code = ("import sys, lhe_tui.runner.runner, lhe_tui.runner.run_process, lhe_tui.store.writer, lhe_tui.metrics, "
+            "lhe_tui.session, "
             "lhe_tui.cli.headless; print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
