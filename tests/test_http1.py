@@ -166,6 +166,32 @@ async def test_silence_is_a_read_timeout_and_no_server_is_a_connect_error():
         await post(Http1Pool(f"http://127.0.0.1:{port}", timeout=0.5))
 
 
+async def test_the_read_timeout_counts_silence_not_the_whole_response():
+    """Pieces 0.15 s apart, 0.6 s in all, with a 0.3 s timeout: no timeout; then silence: a timeout."""
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(4):
+            await asyncio.sleep(0.15)
+            writer.write(b"1\r\nx\r\n")
+        writer.write(b"0\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")  # the second request: a head, one piece, then silence
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\ny\r\n")
+        await asyncio.sleep(5)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    pool = Http1Pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=0.3)
+    assert (await post(pool, b""))[2] == b"xxxx"
+    seen = []
+    with pytest.raises(ReadTimeout):
+        async with pool.post("/x", b"", b"") as response:
+            async for piece in response.pieces():
+                seen.append(piece)
+    assert seen == [b"y"]
+    pool.close()
+    server.close()
+
+
 def test_only_http_urls_are_accepted_and_the_host_header_omits_default_ports():
     with pytest.raises(ValueError, match="not an http"):
         Http1Pool("ftp://example.com", timeout=1)

@@ -44,7 +44,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.buffer = b""           # the start of a head, size line or chunk end not yet whole
         self.state = _DONE
         self.left = 0
         self.status = 0
@@ -55,6 +55,10 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.error: HTTPError | None = None
         self.waiter: asyncio.Future[None] | None = None
+        # The read timeout: one timer per connection, moved on rather than made anew for every wait
+        # (a TimerHandle and a heap push per read cost more than the rest of `wait`).
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,12 +69,15 @@ class _Connection(asyncio.Protocol):
         if self.state == _DONE:  # bytes nobody asked for: this connection cannot be trusted again
             self.keep_alive = False
             return
-        self.buffer += data
+        if self.buffer:
+            data = self.buffer + data
         try:
-            self._parse()
+            at = self._parse(data)
         except HTTPError as exc:
             self.error = exc
             self.keep_alive = False
+            at = len(data)
+        self.buffer = data[at:] if at < len(data) else b""
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -82,7 +89,7 @@ class _Connection(asyncio.Protocol):
 
     # -- the request/response cycle
     def start(self, request: bytes) -> None:
-        self.state, self.buffer, self.pieces, self.received, self.error = _HEAD, bytearray(), [], False, None
+        self.state, self.buffer, self.pieces, self.received, self.error = _HEAD, b"", [], False, None
         self.headers = {}
         assert self.transport is not None
         self.transport.write(request)
@@ -90,16 +97,18 @@ class _Connection(asyncio.Protocol):
     async def wait(self, timeout: float) -> None:
         """Until there is news: a head, body pieces, the end, an error, or `timeout` seconds of silence."""
         loop = asyncio.get_running_loop()
+        self.deadline = deadline = loop.time() + timeout
+        if self.timer is None:
+            self.timer = loop.call_at(deadline, self._timer_fired, deadline)
         waiter = self.waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._timed_out, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
             self.waiter = None
 
     def close(self) -> None:
         self.keep_alive = False
+        self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
@@ -108,9 +117,21 @@ class _Connection(asyncio.Protocol):
         return self.keep_alive and self.state == _DONE and not self.closed and self.error is None and \
             self.transport is not None and not self.transport.is_closing()
 
-    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
-        if not waiter.done():
+    def _timer_fired(self, when: float) -> None:
+        """The timer was set for `when`: a wait that began since has a later deadline, so move it there."""
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next wait sets the timer again
+        if self.deadline <= when:
             waiter.set_exception(ReadTimeout("no data from the server"))
+        else:
+            self.timer = asyncio.get_running_loop().call_at(self.deadline, self._timer_fired, self.deadline)
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -123,68 +144,73 @@ class _Connection(asyncio.Protocol):
         elif self.state != _DONE and self.error is None:
             self.error = ResponseCut("the connection closed before the response was complete")
         self._wake()
+        self._stop_timer()
 
-    def _parse(self) -> None:
-        """Consume what the buffer holds; walks an offset and trims the buffer once at the end."""
-        buffer = self.buffer
-        size = len(buffer)
+    def _parse(self, data: bytes) -> int:
+        """Consume what `data` holds; returns how much was consumed (the rest waits for more bytes)."""
+        size = len(data)
         at = 0
+        state, left, pieces = self.state, self.left, self.pieces
         try:
             while at < size:
-                state = self.state
-                if state == _DATA or state == _LENGTH:
-                    take = min(self.left, size - at)
-                    self.pieces.append(bytes(buffer[at:at + take]))
-                    at += take
-                    self.left -= take
-                    if not self.left:
-                        self.state = _DATA_END if state == _DATA else _DONE
-                elif state == _DATA_END or state == _SIZE:
-                    if state == _DATA_END:
-                        if size - at < 2:
-                            return
-                        if buffer[at:at + 2] != b"\r\n":
-                            raise HTTPError("chunk not followed by CRLF")
-                        at += 2
-                        self.state = _SIZE
-                    end = buffer.find(b"\r\n", at)
+                if state == _SIZE:
+                    end = data.find(b"\r\n", at)
                     if end < 0:
                         if size - at > 1024:
                             raise HTTPError("bad chunk size line")
-                        return
-                    line = bytes(buffer[at:end]).split(b";", 1)[0].strip()
+                        return at
+                    line = data[at:end]
+                    if b";" in line:
+                        line = line.split(b";", 1)[0]
                     at = end + 2
                     try:
-                        chunk = int(line, 16)
+                        left = int(line.strip(), 16)
                     except ValueError:
-                        raise HTTPError(f"bad chunk size {line[:20]!r}") from None
-                    if chunk < 0:
+                        raise HTTPError(f"bad chunk size {line.strip()[:20]!r}") from None
+                    if left < 0:
                         raise HTTPError("bad chunk size")
-                    self.state, self.left = (_DATA, chunk) if chunk else (_TRAILER, 0)
+                    state = _DATA if left else _TRAILER
+                elif state == _DATA or state == _LENGTH:
+                    take = left if left < size - at else size - at
+                    pieces.append(data[at:at + take] if take < size else data)
+                    at += take
+                    left -= take
+                    if not left:
+                        state = _DATA_END if state == _DATA else _DONE
+                elif state == _DATA_END:
+                    if size - at < 2:
+                        return at
+                    if data[at:at + 2] != b"\r\n":
+                        raise HTTPError("chunk not followed by CRLF")
+                    at += 2
+                    state = _SIZE
                 elif state == _HEAD:
-                    end = buffer.find(b"\r\n\r\n", at)
+                    end = data.find(b"\r\n\r\n", at)
                     if end < 0:
                         if size - at > MAX_HEAD:
                             raise HTTPError("response head too large")
-                        return
-                    head = bytes(buffer[at:end]).decode("latin-1")
+                        return at
+                    head = data[at:end].decode("latin-1")
                     at = end + 4
+                    self.state = state
                     self._read_head(head)
+                    state, left = self.state, self.left
                 elif state == _TRAILER:
-                    end = buffer.find(b"\r\n", at)
+                    end = data.find(b"\r\n", at)
                     if end < 0:
-                        return
+                        return at
                     if end == at:
-                        self.state = _DONE
+                        state = _DONE
                     at = end + 2
                 elif state == _UNTIL_CLOSE:
-                    self.pieces.append(bytes(buffer[at:]))
+                    pieces.append(data[at:] if at else data)
                     at = size
                 else:  # _DONE with bytes left over: nothing may follow a response we did not ask for
                     self.keep_alive = False
                     at = size
+            return at
         finally:
-            del buffer[:at]
+            self.state, self.left = state, left
 
     def _read_head(self, head: str) -> None:
         status_line, *lines = head.split("\r\n")
@@ -218,7 +244,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Response:
-    """A response whose head has arrived; the body comes through `pieces()` or `read()`."""
+    """A response whose head has arrived; the body comes through `pieces()` or `read()`, or `take()`,
+    `ended()` and `wait()` for callers that read it without an async generator."""
 
     def __init__(self, connection: _Connection, timeout: float) -> None:
         self._conn = connection
@@ -226,21 +253,42 @@ class Response:
         self.status = connection.status
         self.headers = connection.headers
 
+    def take(self) -> bytes:
+        """The body that came since the last take, as one bytes (b"" if none)."""
+        conn = self._conn
+        pieces = conn.pieces
+        if not pieces:
+            return b""
+        conn.pieces = []
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def ended(self) -> bool:
+        """Whether the whole body is in; HTTPError if the response broke off."""
+        conn = self._conn
+        if conn.error is not None:
+            raise conn.error
+        return conn.state == _DONE
+
+    async def wait(self) -> None:
+        """Until more of the body, its end or an error arrives (ReadTimeout after `timeout` s of silence)."""
+        await self._conn.wait(self._timeout)
+
     async def pieces(self) -> AsyncIterator[bytes]:
         """The body as it arrives (what came since the last piece, as one bytes); HTTPError if cut off."""
-        conn = self._conn
         while True:
-            if conn.pieces:
-                pieces, conn.pieces = conn.pieces, []
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if conn.error is not None:
-                raise conn.error
-            if conn.state == _DONE:
+            piece = self.take()
+            if piece:
+                yield piece
+            if self.ended():
                 return
-            await conn.wait(self._timeout)
+            await self.wait()
 
     async def read(self) -> bytes:
         return b"".join([piece async for piece in self.pieces()])
+
+    def close(self) -> None:
+        """Drops the connection (a body not read to its end, or an error while reading it)."""
+        self._conn.close()
 
 
 class Http1Pool:
@@ -289,8 +337,22 @@ class Http1Pool:
     async def post(self, path: str, headers: bytes, body: bytes) -> AsyncIterator[Response]:
         """POST `body` to base path + `path`; `headers` is a block of `Name: value\\r\\n` lines.
 
-        Yields once the response head is in. A kept-alive connection the server had dropped
-        (no byte of response) is retried once on a new connection, as browsers and urllib3 do.
+        Yields once the response head is in (see `send`).
+        """
+        response = await self.send(path, headers, body)
+        try:
+            yield response
+        except BaseException:
+            response.close()
+            raise
+        self.release(response)
+
+    async def send(self, path: str, headers: bytes, body: bytes) -> Response:
+        """POST as `post` does, without the context manager: the caller reads the body, then hands the
+        response to `release()`, or `close()`s it if it stops early or fails.
+
+        Returns once the response head is in. A kept-alive connection the server had dropped (no byte
+        of response) is retried once on a new connection, as browsers and urllib3 do.
         """
         request = self._request_bytes(path, headers, body)
         conn = None
@@ -313,11 +375,11 @@ class Http1Pool:
                 raise conn.error
             break
         assert conn is not None
-        try:
-            yield Response(conn, self.timeout)
-        except BaseException:
-            conn.close()
-            raise
+        return Response(conn, self.timeout)
+
+    def release(self, response: Response) -> None:
+        """Takes back the connection of a response read to its end (closes it if it cannot serve again)."""
+        conn = response._conn
         if conn.reusable:
             self._idle.append(conn)
         else:

@@ -90,11 +90,7 @@ class OpenAIChatProvider(Provider):
         reader = ChunkReader("openai", on_delta)
         if self._http is not None:
             body = self._bodies.encode(meta.sample_index, messages, self._fields)
-            async with self._http.stream(body) as batches:
-                async for batch in batches:  # the chunks of one network read
-                    for chunk in batch:
-                        reader.feed(chunk)
-                    reader.flush_deltas()
+            await self._http.send(body, reader.feed_batch)
         else:
             await self._sdk_chunks(messages, meta, reader)
         return reader.reply(loop.time() - started)

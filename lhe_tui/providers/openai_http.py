@@ -13,8 +13,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -25,7 +24,19 @@ from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTime
 from lhe_tui.providers.openai_stream import stream_error
 
 OPENAI_API = "https://api.openai.com/v1"
-_decode = json.JSONDecoder().decode  # on str: json.loads(bytes) first guesses the encoding, every chunk
+_decoder = json.JSONDecoder()
+_scan = _decoder.scan_once
+
+
+def _loads(text: str) -> object:
+    """json.loads(text), for a stream event's data: the C scanner straight on it (JSONDecoder.decode adds two
+    regex matches and two Python calls, about a quarter of the cost of a chunk), the full decoder for
+    anything else (whitespace around the value, extra data, errors), so the outcome is always decode's."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return _decoder.decode(text)
+    return value if end == len(text) else _decoder.decode(text)
 
 
 def proxy_for(url: str) -> str | None:
@@ -119,17 +130,37 @@ class DirectChatClient:
             self._pool = Http1Pool(self.base_url, timeout=self.timeout, ssl_context=_ssl_context() if https else None)
         return self._pool
 
-    @asynccontextmanager
-    async def stream(self, body: bytes) -> AsyncIterator[AsyncIterator[list[dict]]]:
-        """`async with client.stream(body) as batches: async for batch in batches` (a list of chunks per
-        network read); errors as ProviderErrors."""
+    async def send(self, body: bytes, on_chunks: Callable[[list[dict]], None]) -> None:
+        """POSTs `body` and hands the stream's chunks (parsed JSON) to `on_chunks`, a list per network read
+        (so deltas can be handed on once per read); errors as ProviderErrors.
+
+        Plain awaits and a callback rather than context managers and async generators, whose machinery
+        (two context managers, two async generators with their first-iteration hooks and closing) was a
+        good part of the client's CPU per request.
+        """
         provider = self.provider
+        pool = self._pool_for_loop()
         try:
-            async with self._pool_for_loop().post("/chat/completions", self.header_block, body) as response:
+            response = await pool.send("/chat/completions", self.header_block, body)
+            try:
                 if response.status >= 400:
                     raise status_error(provider, response.status, _error_message(await response.read()),
                                        response.headers)
-                yield self._chunks(response.pieces())
+                decoder = SSEDecoder()
+                done = False
+                while True:
+                    raw = response.take()
+                    if raw and not done:  # after [DONE], read to the end so the connection can serve again
+                        batch, done = self._chunks(decoder, raw)
+                        if batch:
+                            on_chunks(batch)
+                    if response.ended():
+                        break
+                    await response.wait()
+            except BaseException:
+                response.close()
+                raise
+            pool.release(response)
         except ReadTimeout as exc:
             raise timed_out(provider) from exc
         except ConnectError as exc:
@@ -139,32 +170,24 @@ class DirectChatClient:
         except (HTTPError, OSError) as exc:
             raise connection_lost(provider, exc) from exc
 
-    async def _chunks(self, pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]:
-        """The stream's chunks, a list per network read (so deltas can be handed on once per read)."""
-        decoder = SSEDecoder()
-        done = False
-        async for raw in pieces:
-            if done:
-                continue  # read to the end after [DONE], so the connection can serve the next request
-            batch = []
-            for data in decoder.feed(raw):
-                if data.startswith(b"[DONE]"):
-                    done = True
-                    break
-                try:
-                    chunk = _decode(data.decode("utf-8"))
-                except ValueError:
-                    raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
-                                        transient=True) from None
-                if isinstance(chunk, dict):
-                    if "error" in chunk:
-                        message = stream_error(chunk)
-                        if message is not None:
-                            raise ProviderError(f"{self.provider}: the server sent an error: {message}",
-                                                transient=True)
-                    batch.append(chunk)
-            if batch:
-                yield batch
+    def _chunks(self, decoder: SSEDecoder, raw: bytes) -> tuple[list[dict], bool]:
+        """The chunks of one network read, and whether the stream's [DONE] came."""
+        batch = []
+        for data in decoder.feed(raw):
+            if data.startswith(b"[DONE]"):
+                return batch, True
+            try:
+                chunk = _loads(data.decode("utf-8"))
+            except ValueError:
+                raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
+                                    transient=True) from None
+            if isinstance(chunk, dict):
+                if "error" in chunk:
+                    message = stream_error(chunk)
+                    if message is not None:
+                        raise ProviderError(f"{self.provider}: the server sent an error: {message}", transient=True)
+                batch.append(chunk)
+        return batch, False
 
     async def aclose(self) -> None:
         if self._pool is not None:

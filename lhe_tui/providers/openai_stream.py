@@ -80,6 +80,12 @@ class ChunkReader:
             if finish_reason:
                 self.finish_reason = finish_reason
 
+    def feed_batch(self, chunks: list) -> None:
+        """The chunks of one network read, then their deltas handed on."""
+        for chunk in chunks:
+            self.feed(chunk)
+        self.flush_deltas()
+
     def reply(self, latency_s: float) -> Reply:
         """The whole reply; a stream that ended without a finish reason was cut off (transient)."""
         self.splitter.flush_to(self._collect if self.on_delta is not None else None)
