@@ -12,7 +12,7 @@ from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.providers.openai_http import SSEDecoder
-from lhe_tui.providers.openai_stream import BodyEncoder
+from lhe_tui.providers.openai_stream import BodyEncoder, ChunkReader, message_json
 
 FIELDS = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
 
@@ -42,7 +42,17 @@ def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
         elif step == "replace" and len(history) > 1:
             history = history[:-1] + [dict(history[-1], content="injected")]
         body = encoder.encode(7, history, FIELDS)
-        assert json.loads(body) == {"messages": history, **FIELDS}
+        assert body == json.dumps({"messages": history, **FIELDS}).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.dictionaries(st.text(), st.text(), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.one_of(st.text(), st.integers(), st.none(), st.lists(st.text())),
+                    max_size=3),
+    st.lists(st.text(), max_size=3)))
+def test_message_json_is_json_dumps(message):
+    assert message_json(message) == json.dumps(message)
 
 
 def test_body_encoder_takes_the_fast_path_for_the_runners_append_only_history():
@@ -157,3 +167,34 @@ def test_sse_decoder_gives_the_same_events_however_the_bytes_are_cut(payloads, n
     for a, b in zip(points, points[1:]):
         events += decoder.feed(stream[a:b])
     assert events == payloads  # one space after "data:" is the separator; a second one is data
+
+
+def _merged(deltas: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for kind, text in deltas:
+        if out and out[-1][0] == kind:
+            out[-1] = (kind, out[-1][1] + text)
+        else:
+            out.append((kind, text))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["content", "reasoning_content"]), st.text("<>/thinkTHINK ab7", max_size=9)),
+                max_size=12),
+       st.lists(st.integers(0, 12), max_size=6))
+def test_chunk_reader_gives_the_same_deltas_and_reply_however_the_chunks_come_in_reads(chunks, cuts):
+    """Chunk by chunk (the SDK path flushes after each) or in reads of several (the direct client): the
+    same text, reasoning and deltas in the same order (merged by kind)."""
+    def read(batches):
+        deltas: list[tuple[str, str]] = []
+        reader = ChunkReader("openai", lambda kind, text: deltas.append((kind, text)))
+        for batch in batches:
+            reader.feed_batch([{"choices": [{"delta": {field: text}}]} for field, text in batch])
+        reader.feed_batch([{"choices": [{"delta": {}, "finish_reason": "stop"}]}])
+        reply = reader.reply(0.1)
+        return _merged(deltas), reply.text, reply.reasoning
+
+    points = sorted({min(c, len(chunks)) for c in cuts} | {0, len(chunks)})
+    in_reads = [chunks[a:b] for a, b in zip(points, points[1:])]
+    assert read(in_reads) == read([[chunk] for chunk in chunks])

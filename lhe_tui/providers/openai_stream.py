@@ -29,10 +29,14 @@ class ChunkReader:
     Deltas for `on_delta` are gathered and handed on by `flush_deltas()`, merged by kind: the direct
     client flushes once per network read, so a reply that arrives in one read is one delta event
     (a TokenDelta costs the runner, the bus and every subscriber, and at 64 samples there are
-    thousands a second), while a slowly streamed reply still shows as it comes.
+    thousands a second), while a slowly streamed reply still shows as it comes. Likewise the content
+    of consecutive chunks goes through the `<think>` splitter in one piece, at the flush or when native
+    reasoning comes between (the splitter's pieces are the same whatever the cuts, and a content
+    chunk with a tag's `<` takes its slow path).
     """
 
-    __slots__ = ("provider", "on_delta", "splitter", "native_reasoning", "usage", "finish_reason", "_pending")
+    __slots__ = ("provider", "on_delta", "splitter", "native_reasoning", "usage", "finish_reason", "_pending",
+                 "_content")
 
     def __init__(self, provider: str, on_delta: OnDelta | None) -> None:
         self.provider = provider
@@ -42,6 +46,7 @@ class ChunkReader:
         self.usage: object = None
         self.finish_reason: str | None = None
         self._pending: list[list] = []  # [kind, text] pieces not yet handed to on_delta
+        self._content: list[str] = []   # content not yet through the splitter
 
     def _collect(self, kind: DeltaKind, text: str) -> None:
         pending = self._pending
@@ -50,7 +55,15 @@ class ChunkReader:
         else:
             pending.append([kind, text])
 
+    def _split_content(self) -> None:
+        content = self._content
+        if content:
+            self._content = []
+            self.splitter.feed_to(content[0] if len(content) == 1 else "".join(content),
+                                  self._collect if self.on_delta is not None else None)
+
     def flush_deltas(self) -> None:
+        self._split_content()
         if self._pending:
             pending, self._pending = self._pending, []
             if self.on_delta is not None:
@@ -63,19 +76,19 @@ class ChunkReader:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-        collect = self._collect if self.on_delta is not None else None
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta")
             if delta:
                 if not delta.keys().isdisjoint(_REASONING_FIELDS):
                     reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
                     if reasoning:
+                        self._split_content()  # the content before it goes first
                         self.native_reasoning.append(reasoning)
-                        if collect:
-                            collect("reasoning", reasoning)
+                        if self.on_delta is not None:
+                            self._collect("reasoning", reasoning)
                 content = delta.get("content")
                 if content and isinstance(content, str):
-                    self.splitter.feed_to(content, collect)
+                    self._content.append(content)
             finish_reason = choice.get("finish_reason")
             if finish_reason:
                 self.finish_reason = finish_reason
@@ -88,6 +101,7 @@ class ChunkReader:
 
     def reply(self, latency_s: float) -> Reply:
         """The whole reply; a stream that ended without a finish reason was cut off (transient)."""
+        self._split_content()
         self.splitter.flush_to(self._collect if self.on_delta is not None else None)
         self.flush_deltas()
         if self.finish_reason is None:
@@ -108,41 +122,81 @@ def stream_error(chunk: Mapping[str, object]) -> str | None:
     return message if isinstance(message, str) and message else "An error occurred during streaming"
 
 
+_escape = json.encoder.encode_basestring_ascii  # what json.dumps uses for every str (ensure_ascii)
+
+
+def message_json(message: object) -> str:
+    """json.dumps(message), without building a JSON encoder per call for the usual flat dict of strings."""
+    if type(message) is dict:
+        parts = []
+        for key, value in message.items():
+            if type(key) is not str or type(value) is not str:
+                return json.dumps(message)
+            parts.append(f"{_escape(key)}: {_escape(value)}")
+        return "{" + ", ".join(parts) + "}"
+    return json.dumps(message)
+
+
+class _Encoded:
+    """One sample's last request: its messages but the last, their JSON joined, and the last's JSON apart
+    (the runner renders the pending user turn anew once the turn is in the history)."""
+
+    __slots__ = ("head", "pieces", "joined", "last", "last_piece")
+
+    def __init__(self, messages: list[Message], pieces: list[str]) -> None:
+        self.head = messages[:-1]
+        self.pieces = pieces[:-1]
+        self.joined = ", ".join(self.pieces)
+        self.last = messages[-1] if messages else None
+        self.last_piece = pieces[-1] if pieces else ""
+
+
 class BodyEncoder:
     """The JSON request body, with each message encoded once per sample rather than once per request.
 
     A sample's history only grows (and a window policy drops old turns), so nearly every message of a
     request was in the previous one: its JSON is reused by identity of the message object. Encoding
     the whole history every time is O(turns) of CPU per request (~0.4 ms at 200 turns, 14 ms at 5,000);
-    joining cached pieces is a copy. The cache holds the previous request's messages, so an id cannot
-    be reused by another object while its piece is cached.
+    here the usual request checks that the previous one's messages start it (one pass of `is`) and
+    appends the new ones to the previous JSON. The cache holds the previous request's messages, so an
+    id cannot be reused by another object while its piece is cached.
     """
 
     def __init__(self) -> None:
-        self._by_sample: dict[int, tuple[list[Message], list[str]]] = {}
+        self._by_sample: dict[int, _Encoded] = {}
         self.reencoded = 0  # requests that missed the fast path (for tests and benchmarks)
         self._rest: tuple[Mapping[str, object], str] | None = None  # the last other fields and their JSON
 
     def encode(self, sample: int, messages: list[Message], params: Mapping[str, object]) -> bytes:
         """`params` are the other body fields; the result equals json.dumps({"messages": ..., **params})."""
-        old_messages, old_pieces = self._by_sample.get(sample, ([], []))
-        # The previous request's messages, but for its last one (the runner renders the pending user
-        # turn anew once the turn is in the history), are usually the start of this one.
-        keep = len(old_messages)
-        if keep > len(messages) or not all(map(operator.is_, old_messages, messages)):
-            keep -= 1
-            if keep > len(messages) or not all(map(operator.is_, old_messages[:keep], messages)):
-                keep = -1
-        if keep >= 0:
-            pieces = old_pieces[:keep]
-            pieces += map(json.dumps, messages[keep:])
-        else:  # a window slid or an entry was rewritten: reuse what can be found
-            self.reencoded += 1
-            known = {id(m): p for m, p in zip(old_messages, old_pieces)}
-            pieces = [known.get(id(m)) or json.dumps(m) for m in messages]
-        self._by_sample[sample] = (list(messages), pieces)
+        old = self._by_sample.get(sample)
+        head = old.head if old is not None else []
+        keep = len(head)
+        if old is not None and keep < len(messages) and all(map(operator.is_, head, messages)):
+            # The previous request's messages but its last start this one: append to their JSON.
+            new = messages[keep:]
+            pieces = [old.last_piece if new[0] is old.last else message_json(new[0])]
+            pieces += map(message_json, new[1:])
+            if len(pieces) > 1:  # all but the last join the head (in place: the cache is the encoder's own)
+                head += new[:-1]
+                old.pieces += pieces[:-1]
+                more = ", ".join(pieces[:-1])
+                old.joined = f"{old.joined}, {more}" if old.joined else more
+            old.last, old.last_piece = new[-1], pieces[-1]
+            joined = f"{old.joined}, {old.last_piece}" if old.joined else old.last_piece
+        else:  # the first request, a window slid or an entry was rewritten: reuse what can be found
+            if old is not None:
+                self.reencoded += 1
+                known = {id(m): p for m, p in zip(old.head, old.pieces)}
+                if old.last is not None:
+                    known[id(old.last)] = old.last_piece
+            else:
+                known = {}
+            pieces = [known.get(id(m)) or message_json(m) for m in messages]
+            old = self._by_sample[sample] = _Encoded(messages, pieces)
+            joined = ", ".join(pieces)
         rest = self._rest
         if rest is None or rest[0] is not params:  # the provider passes the same fields every time
             encoded = json.dumps(dict(params))
             rest = self._rest = (params, ", " + encoded[1:] if len(encoded) > 2 else "}")
-        return ('{"messages": [' + ", ".join(pieces) + "]" + rest[1]).encode()
+        return f'{{"messages": [{joined}]{rest[1]}'.encode()
