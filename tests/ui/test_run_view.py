@@ -354,3 +354,24 @@ async def test_replay_opened_with_the_app_shows_its_status_and_computes_metrics_
         await wait_until(pilot, lambda: screen.decay is not None and screen.decay.summary.n_turns == 60)
         assert screen.model.status == "finished" and screen.table.row_count == 60
         assert "REPLAY" in str(screen.status_bar.content)
+
+
+async def test_a_busy_live_flush_lets_the_next_tick_rest(db_path):
+    from lhe_tui.runner.events import TurnStarted
+    from lhe_tui.ui.screens.run import BUSY_FLUSH_EVENTS
+
+    live = start_live_run(RunConfig(samples=2, turns=5, seed=4, **ERRING), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await finish(app, pilot)
+        busy = [TurnStarted(0, 6, ("x",))] * BUSY_FLUSH_EVENTS   # no await below: no timer tick between
+        for event in busy:
+            screen.feed.push(event)
+        screen.flush()
+        assert len(screen.feed) == 0 and screen._rest             # a busy flush: the next tick rests
+        for event in busy[:5]:
+            screen.feed.push(event)
+        screen.flush()
+        assert len(screen.feed) == 5 and not screen._rest         # rested: the events wait
+        screen.flush()
+        assert len(screen.feed) == 0 and not screen._rest         # a quiet flush: every tick again

@@ -34,6 +34,9 @@ from lhe_tui.ui.widgets.sum_chart import SumChart
 from lhe_tui.ui.widgets.turn_table import TurnTable
 
 FLUSH_HZ = 10          # widget updates per second at most
+BUSY_FLUSH_EVENTS = 100   # a live flush that drains this many events makes the next tick rest: 5 Hz while
+                          # a run is that fast (64 samples at 50 ms: ~380 a flush), so the screen's
+                          # repaints take less of the cores the run process needs (issue 6)
 METRICS_HZ = 2         # decay plot / fitted p / H_0.5 recomputations per second at most
 WIDE = 120             # columns from which the charts sit beside the table
 TALL = 36              # rows from which the reply view gets taller
@@ -116,6 +119,7 @@ class RunScreen(Screen):
         self._metrics_key: tuple | None = None
         self._metrics_busy = False
         self._force = True
+        self._rest = False                       # skip the next flush tick (see BUSY_FLUSH_EVENTS)
         self._rebuilt = False                    # the model was reset: redraw everything
         self._moved = False                      # a replay jump: recompute metrics at once
         self.redraws = 0                         # flushes that changed something (for tests and the 20/s bar)
@@ -236,7 +240,11 @@ class RunScreen(Screen):
         if self.player is not None:
             for event in self.player.tick(time.monotonic()):
                 self.feed.push(event)
+        elif self._rest and not self._force:
+            self._rest = False     # a busy live run: every other tick rests (the events wait in the feed)
+            return
         events = self.feed.drain(MAX_EVENTS_PER_FLUSH)
+        self._rest = self.live is not None and len(events) >= BUSY_FLUSH_EVENTS
         self._apply(events)
         if not self.is_current:
             return
