@@ -192,10 +192,10 @@ class Runner:
     async def _request(self, sample: int, turn: int, messages: list) -> tuple:
         rng = None  # made on the first retry: seeding from a string costs ~20 us, and most turns need none
         attempt = 0
-        on_delta = None
-        if self.stream_deltas:
-            def on_delta(kind: str, text: str) -> None:
-                self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
+        def emit_delta(kind: str, text: str) -> None:
+            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
+
+        on_delta = emit_delta if self.stream_deltas else None
         while True:
             try:
                 async with self._semaphore:
