@@ -131,6 +131,20 @@ def test_a_killed_run_process_is_a_clear_error_and_its_turns_stay_resumable(tmp_
     assert len(load_turns(db, live.session_id)) >= 10
 
 
+def test_a_hang_up_or_ctrl_c_for_the_terminal_leaves_the_run_to_the_parent(tmp_path):
+    live = start_live_run(RunConfig(samples=1, turns=100_000, seed=1, sim_delay=0.001), tmp_path / "s.db")
+    run = Driven(live)
+    wait_for(lambda: run.turns() > 5)
+    for sig in (signal.SIGHUP, signal.SIGINT):   # what a closed terminal or Ctrl+C sends the process group
+        os.kill(live.process.pid, sig)
+    seen = run.turns()
+    wait_for(lambda: run.turns() > seen + 20)
+    assert live.process.is_alive()
+    live.stop()
+    run.join()
+    assert run.status == "interrupted"
+
+
 PARENT = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
