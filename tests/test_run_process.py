@@ -74,6 +74,23 @@ def test_events_arrive_in_order_and_match_the_store(tmp_path):
     assert live.process is not None and live.process.exitcode == 0 and live.process_cpu_s > 0
 
 
+def test_the_spawn_start_method_works_too(tmp_path, monkeypatch):
+    """Where there is no forkserver (Windows), the run process is a fresh interpreter: the job and the
+    pipes must survive pickling, and nothing may rely on what the forkserver preloaded."""
+    import multiprocessing
+
+    from lhe_tui.ui import live as live_module
+
+    monkeypatch.setattr(live_module, "_context", lambda: multiprocessing.get_context("spawn"))
+    db_path = tmp_path / "s.db"
+    live = start_live_run(RunConfig(samples=2, turns=6, seed=2, sim_delay=0.0), db_path)
+    run = Driven(live)
+    run.join(60)
+    assert run.error is None and run.status == "finished"
+    assert live._context.get_start_method() == "spawn" and live.process.exitcode == 0
+    assert len(load_turns(open_database(db_path), live.session_id)) == 12
+
+
 def test_controls_reach_the_run_process(tmp_path):
     db_path = tmp_path / "s.db"
     live = start_live_run(RunConfig(samples=2, turns=4000, seed=1, sim_delay=0.0005), db_path)
