@@ -152,8 +152,9 @@ def run_in_process(job: RunJob, events: Connection, commands: Connection) -> Non
     # The UI owns the terminal: nothing may be written to it from here, and a Ctrl+C or hang-up meant
     # for the parent (a signal to the process group) must not kill the run: the parent says stop, or its
     # end of the pipe closes as it dies, and the session then ends `interrupted`.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for name in ("SIGINT", "SIGHUP"):           # (no SIGHUP on Windows)
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     # LHE_TUI_DEBUG_RUN_PROCESS=1 keeps its stderr (for a traceback the pipe could not carry).
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1) if os.environ.get("LHE_TUI_DEBUG_RUN_PROCESS") else (0, 1, 2):
