@@ -8,8 +8,9 @@ sequential, so the ideal wall time is T x L whatever S is; the figure is
 
     overhead = wall time from RunStarted to RunFinished / (T x L)      (1.00 = the app costs nothing)
 
-`--with-tui` attaches the TUI's live run view (LheApp driven by Textual's run_test, the runner in the
-screen's thread worker, as `lhe-tui run` does); without it the run is headless.
+`--with-tui` attaches the TUI's live run view (LheApp driven by Textual's run_test, the run in its own
+process whose events the screen's thread worker receives, as `lhe-tui run` does); without it the run is
+headless.
 
 Printed per size: median (and min..max) over the repetitions, plus the per-request latency the
 provider measured (median and mean; from just before the SDK call to the end of the stream, so it

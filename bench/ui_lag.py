@@ -1,11 +1,12 @@
 """UI lag (issue 6): the Textual event loop's lag while samples stream at full speed into the live view.
 
-`LheApp` runs a live run the way `lhe-tui run` does (the runner in the run screen's thread worker, token
-deltas streamed, the store attached), driven headless by Textual's `run_test` at 160x48. A probe task
-on the app's own event loop sleeps `--probe-ms` (10 ms) over and over and records how late each wake-up
-is: lag = actual sleep - requested sleep. Anything that holds the UI loop (the 10 Hz flush that drains
-the feed into the model and the widgets, the 2 Hz metrics, Textual's layout and rendering) or keeps the
-main thread from the GIL (the runner's thread) shows up as lag. Printed per size: p50 / p99 / max of
+`LheApp` runs a live run the way `lhe-tui run` does (the run in its own process, whose events the run
+screen's thread worker receives; token deltas streamed, the store attached), driven headless by
+Textual's `run_test` at 160x48. A probe task on the app's own event loop sleeps `--probe-ms` (10 ms) over
+and over and records how late each wake-up is: lag = actual sleep - requested sleep. Anything that holds
+the UI loop (the 10 Hz flush that drains the feed into the model and the widgets, the 2 Hz metrics,
+Textual's layout and rendering) or keeps the main thread from the GIL (the worker thread receiving the
+events) shows up as lag. Printed per size: p50 / p99 / max of
 the lag from the run screen's mount to the end of the run, the run's turns per second, and the time
 spent in the run screen's flush and metrics callbacks (p50 / p99 / max per call, and their share of the
 wall time).
