@@ -223,7 +223,7 @@ def _obey(commands: Connection, prepared: PreparedRun, forwarder: EventForwarder
 
 def _apply(name: str, args: tuple[Any, ...], runner: Any, forwarder: EventForwarder) -> None:
     if name == "pause":
-            runner.pause()
+        runner.pause()
     elif name == "resume":
         runner.resume()
     elif name == "stop":
