@@ -83,7 +83,14 @@ def prepare_probe(config: RunConfig, db: Database, target_turn: int, rates: tupl
                   provider: Provider | None = None, base_url: str | None = None,
                   stream_deltas: bool = False, session_id: str | None = None) -> PreparedRun:
     """The probe as a session of kind `probe` whose samples carry their rate (see `plan_probe`)."""
-    plan = plan_probe(config, target_turn, rates)
+    return prepare_planned_probe(plan_probe(config, target_turn, rates), db, provider=provider, base_url=base_url,
+                                 stream_deltas=stream_deltas, session_id=session_id)
+
+
+def prepare_planned_probe(plan: ProbePlan, db: Database, *, provider: Provider | None = None,
+                          base_url: str | None = None, stream_deltas: bool = False,
+                          session_id: str | None = None) -> PreparedRun:
+    """`prepare_probe` for a plan already made (the TUI makes it to check the input before the app starts)."""
     config, task, history, probe_rates = plan.config, plan.task, plan.history, plan.rates
     provider = provider or make_provider(config, base_url=base_url)
     session_id = session_id or new_session_id()

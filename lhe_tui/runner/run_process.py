@@ -30,6 +30,7 @@ from lhe_tui.runner.events import Event, RunFinished, RunPaused, RunResumed, Run
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from lhe_tui.probe import ProbePlan
     from lhe_tui.providers.base import Provider
     from lhe_tui.session import PreparedRun
     from lhe_tui.store.resume import ResumeState
@@ -56,7 +57,7 @@ class RunJob:
     local_url: str | None = None          # our own local model server, started by the parent
     task: Task | None = None              # run: the task the parent built (and so checked)
     resume_state: ResumeState | None = None
-    probe: tuple[int, tuple[float, ...]] | None = None   # probe: target turn and rates
+    probe: ProbePlan | None = None        # probe: the plan the parent made (and so checked)
     stream_deltas: bool = True
     environment: dict[str, str] | None = None   # the parent's os.environ when the run starts (see below)
 
@@ -86,12 +87,11 @@ class RunJob:
             return prepare_resume(db, self.session_id, provider=provider, base_url=self.base_url,
                                   stream_deltas=self.stream_deltas, state=self.resume_state)
         if self.kind == "probe":
-            from lhe_tui.probe import prepare_probe
+            from lhe_tui.probe import prepare_planned_probe
 
             assert self.probe is not None
-            return prepare_probe(self.config, db, self.probe[0], self.probe[1], provider=provider,
-                                 base_url=self.base_url, stream_deltas=self.stream_deltas,
-                                 session_id=self.session_id)
+            return prepare_planned_probe(self.probe, db, provider=provider, base_url=self.base_url,
+                                         stream_deltas=self.stream_deltas, session_id=self.session_id)
         from lhe_tui.session import prepare_run
 
         return prepare_run(self.config, db, provider=provider, base_url=self.base_url, session_id=self.session_id,

@@ -33,16 +33,16 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     # --provider local: our own llama.cpp server, resolved now (a missing extra or GGUF fails here, before
     # the app), started when the run starts and stopped when it ends.
     server, config, _ = prepare_own_server(config)
-    task = None
+    task = plan = None
     if probe is not None:
         from lhe_tui.probe import plan_probe
 
-        plan_probe(config, *probe)         # a bad target turn or rate list fails here
+        plan = plan_probe(config, *probe)  # a bad target turn or rate list fails here
     else:
         task = build_task(config)          # a malformed dataset fails here
     open_database(db_path).conn.close()    # creates the store (a foreign or corrupt file fails here)
     job = RunJob("probe" if probe is not None else "run", str(db_path), config, new_session_id(), base_url=base_url,
-                 task=task, probe=probe, stream_deltas=stream_deltas)
+                 task=task, probe=plan, stream_deltas=stream_deltas)
     return LiveRun(job, server=server)
 
 
