@@ -24,6 +24,8 @@ from lhe_tui.store.queries import load_session, load_turns
 from lhe_tui.ui.app import start_live_run
 from lhe_tui.ui.live import LiveRun, RunProcessDied
 
+from .test_local_model import pid_gone
+
 
 def wait_for(predicate, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
@@ -194,20 +196,11 @@ def test_a_killed_parent_leaves_an_interrupted_session_and_no_run_process(tmp_pa
         parent.wait(10)
         db = open_database(db_path)
         wait_for(lambda: load_session(db, session_id)["status"] == "interrupted")
-        wait_for(lambda: not _alive(int(pid)))
+        assert pid_gone(int(pid), wait=15.0)
         assert len(load_turns(db, session_id)) > 0
     finally:
         if parent.poll() is None:
             parent.kill()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
 
 
 def test_the_run_process_sees_the_environment_and_folder_of_the_moment_it_starts(tmp_path, monkeypatch):
