@@ -19,6 +19,7 @@ class AnthropicProvider(Provider):
 
     def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None) -> None:
         super().__init__(model, settings)
+        self.base_url = base_url
         self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
                                                timeout=settings.timeout)
 
@@ -47,7 +48,7 @@ class AnthropicProvider(Provider):
         thinking: list[str] = []
         tokens_in = tokens_out = None
         stop_reason = None
-        with translated_errors("anthropic", anthropic, anthropic.AnthropicError):
+        with translated_errors("anthropic", anthropic, anthropic.AnthropicError, self.base_url):
             stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
             async for event in stream:
                 if event.type == "message_start":

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from lhe_tui.errors import ProviderError
 
@@ -53,7 +55,51 @@ def timed_out(provider: str) -> ProviderError:
     return ProviderError(f"{provider}: request timed out", transient=True)
 
 
-def cannot_connect(provider: str, cause: BaseException) -> ProviderError:
+def is_loopback(url: str | None) -> bool:
+    """Whether `url`'s host is this machine (localhost or a loopback address; no name lookup)."""
+    if not url:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it was raised from or during, exception groups' members included."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend((current.__cause__, current.__context__))  # type: ignore[arg-type]
+        stack.extend(getattr(current, "exceptions", ()) or ())
+
+
+def refused(exc: BaseException) -> ConnectionRefusedError | None:
+    """The ConnectionRefusedError behind `exc`, if a refused connection is what it is."""
+    return next((e for e in _causes(exc) if isinstance(e, ConnectionRefusedError)), None)
+
+
+def cannot_connect(provider: str, cause: BaseException, url: str | None = None) -> ProviderError:
+    """A connection that could not be made: transient, except a refused one on this machine.
+
+    Nothing listens on a loopback port that refuses: the server is not running (or died), and retrying
+    for a minute would only hide that, so it fails at once. A refusal from another host may be a
+    server restarting behind a load balancer: that one is retried."""
+    refusal = refused(cause)
+    if refusal is not None:
+        where = urlsplit(url).netloc if url else ""
+        local = is_loopback(url)
+        text = (f"{provider}: cannot connect: connection refused{f' by {where}' if where else ''}"
+                + (" (nothing listens there: is the server running?)" if local else ""))
+        return ProviderError(text, transient=not local)
     return ProviderError(f"{provider}: cannot connect ({_short(str(cause))})", transient=True)
 
 
@@ -66,7 +112,7 @@ def connection_lost(provider: str, exc: BaseException) -> ProviderError:
     return ProviderError(f"{provider}: connection lost ({exc.__class__.__name__})", transient=True)
 
 
-def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderError:
+def from_sdk_error(provider: str, exc: BaseException, sdk: object, url: str | None = None) -> ProviderError:
     """Map an exception from the `openai` or `anthropic` module (`sdk`) to a ProviderError."""
     if isinstance(exc, getattr(sdk, "APIStatusError")):
         return status_error(provider, exc.status_code, getattr(exc, "message", "") or str(exc),
@@ -74,18 +120,20 @@ def from_sdk_error(provider: str, exc: BaseException, sdk: object) -> ProviderEr
     if isinstance(exc, getattr(sdk, "APITimeoutError")):
         return timed_out(provider)
     if isinstance(exc, getattr(sdk, "APIConnectionError")):
-        return cannot_connect(provider, exc.__cause__ or exc)
+        return cannot_connect(provider, exc.__cause__ or exc, url)
     return broke_off(provider, exc)
 
 
 @contextmanager
-def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseException]) -> Iterator[None]:
-    """Around a request and its stream: SDK errors and dropped connections become ProviderErrors."""
+def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseException],
+                      url: str | None = None) -> Iterator[None]:
+    """Around a request and its stream: SDK errors and dropped connections become ProviderErrors.
+    `url`: the server's (a refused connection on this machine is not retried)."""
     import httpx2  # the SDKs' transport; imported with them, so this costs nothing more
 
     try:
         yield
     except sdk_base_error as exc:
-        raise from_sdk_error(provider, exc, sdk) from exc
+        raise from_sdk_error(provider, exc, sdk, url) from exc
     except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
         raise connection_lost(provider, exc) from exc

@@ -99,7 +99,7 @@ class OpenAIChatProvider(Provider):
         import openai
         from openai.types.chat import ChatCompletion
 
-        with translated_errors("openai", openai, openai.OpenAIError):
+        with translated_errors("openai", openai, openai.OpenAIError, self.base_url):
             # The SDK's own `post`, not `chat.completions.create()`: create() first walks every message
             # through the SDK's TypedDict params transform (~0.3 ms of event-loop CPU per message, 0.5 s
             # at 2,000 messages; it changes nothing for plain string messages). Same request, headers,

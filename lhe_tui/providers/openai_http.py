@@ -164,7 +164,7 @@ class DirectChatClient:
         except ReadTimeout as exc:
             raise timed_out(provider) from exc
         except ConnectError as exc:
-            raise cannot_connect(provider, exc) from exc
+            raise cannot_connect(provider, exc, self.base_url) from exc
         except ResponseCut as exc:
             raise broke_off(provider, exc) from exc
         except (HTTPError, OSError) as exc:
