@@ -25,14 +25,16 @@ class ProviderError(LheError):
     """A model provider failed.
 
     `transient` errors (429, 5xx, connection resets, timeouts, cut streams) may be retried;
-    permanent ones (401, 404, 400) stop the sample.
+    permanent ones (401, 404, 400) stop the sample; `fatal` ones (our local model server died) stop
+    every sample: the run ends failed with this message.
     """
 
     exit_code = 1
 
     def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
-                 status: int | None = None) -> None:
+                 status: int | None = None, fatal: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.fatal = fatal
         self.retry_after = retry_after
         self.status = status

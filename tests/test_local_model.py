@@ -280,6 +280,41 @@ def test_ctrl_c_stops_the_run_and_the_server(tmp_path):
 @pytest.mark.local_model
 @needs_server
 @needs_model
+def test_the_real_server_killed_with_sigill_ends_the_run_failed_at_once(tmp_path):
+    """As on a VM whose CPU reports instructions the guest cannot run (issue 12), without needing one."""
+    db = tmp_path / "ill.db"
+    proc = cli("run", "--headless", "--provider", "local", "--turns", "60", "--samples", "1", "--max-tokens", "16",
+               "--temperature", "0", "--db", str(db), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = ""
+    while "ready at" not in line:
+        line = proc.stderr.readline()
+        assert line, proc.communicate()[1]
+    port, pid = server_from_stderr(line)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            if conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0] >= 2:
+                break
+        time.sleep(0.05)
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGILL)
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - killed_at
+    assert proc.returncode == 1, err
+    assert took < 5.0, took   # the summary is printed after it: the run itself stops within ~0.3 s
+    errors = [text for text in err.splitlines() if text.startswith("lhe-tui: error:")]
+    assert len(errors) == 1 and "died with SIGILL (illegal instruction)" in errors[0], err
+    assert "GGML_NATIVE=OFF" in errors[0] and "retry" not in err
+    assert pid_gone(pid) and port_is_free(port)
+    with sqlite3.connect(db) as conn:
+        status, message = conn.execute("SELECT status, message FROM sessions").fetchone()
+        kept = conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
+    assert status == "failed" and "SIGILL" in message and 2 <= kept < 60
+
+
+@pytest.mark.local_model
+@needs_server
+@needs_model
 def test_server_dies_with_a_killed_parent(tmp_path):
     code = ("from lhe_tui.providers.local_server import LocalModelServer\n"
             "import time\n"

@@ -19,6 +19,8 @@ from lhe_tui.store.summary import session_summary
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from lhe_tui.providers.local_server import LocalModelServer
+
 
 class ProgressDisplay:
     """Subscriber: advances a bar per finished turn; notes retries and sample failures on stderr."""
@@ -30,6 +32,7 @@ class ProgressDisplay:
                                  console=console, transient=False)
         self.task_id = self.progress.add_task(label, total=total, wrong=0)
         self.wrong = 0
+        self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TurnFinished):
@@ -38,7 +41,8 @@ class ProgressDisplay:
         elif isinstance(event, RetryScheduled):
             self.progress.console.print(f"retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
-        elif isinstance(event, SampleFinished) and event.status == "failed":
+        elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
+            self._said.add(event.message)
             self.progress.console.print(f"sample {event.sample} stopped: {event.message}", style="red")
         elif isinstance(event, RunFinished):
             self.progress.stop()
@@ -56,9 +60,11 @@ def print_summary(db: Database, session_id: str) -> None:
                 Console(soft_wrap=False, width=120))
 
 
-async def _run(prepared: PreparedRun) -> str:
+async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:
     loop = asyncio.get_running_loop()
     runner = prepared.runner
+    if server is not None:  # our local model server dying ends the run at once, failed, with its cause
+        server.watch(lambda message: loop.call_soon_threadsafe(runner.fail, message))
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, runner.stop)
@@ -70,13 +76,15 @@ async def _run(prepared: PreparedRun) -> str:
         await prepared.provider.aclose()
 
 
-def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str) -> str:
-    """Run to the end with a progress bar on stderr; Ctrl+C stops the run cleanly. Returns the run status."""
+def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
+                        server: LocalModelServer | None = None) -> str:
+    """Run to the end with a progress bar on stderr; Ctrl+C stops the run cleanly. Returns the run status.
+    `server`: our running local model server, watched for a death."""
     display = ProgressDisplay(total_turns, label, Console(stderr=True))
     prepared.bus.subscribe(display)
     display.progress.start()
     try:
-        return asyncio.run(_run(prepared))
+        return asyncio.run(_run(prepared, server))
     finally:
         display.progress.stop()
 
@@ -89,16 +97,18 @@ def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
     return 130 if status == "interrupted" else 0
 
 
-def run_headless(prepared: PreparedRun, db: Database, total_turns: int) -> int:
-    status = drive_with_progress(prepared, total_turns, prepared.provider.label)
+def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
+                 server: LocalModelServer | None = None) -> int:
+    status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
     print_summary(db, prepared.session_id)
     return exit_code(db, prepared, status)
 
 
-def run_probe_headless(prepared: PreparedRun, db: Database) -> int:
+def run_probe_headless(prepared: PreparedRun, db: Database, server: LocalModelServer | None = None) -> int:
     from lhe_tui.cli.report import probe_report
 
-    status = drive_with_progress(prepared, len(prepared.runner.task.samples), prepared.provider.label + " probe")
+    status = drive_with_progress(prepared, len(prepared.runner.task.samples), prepared.provider.label + " probe",
+                                 server)
     print(f"probe session {prepared.session_id} ({prepared.provider.label}), target turn "
           f"{prepared.runner.task.turns}")
     probe_report(db, prepared.session_id)

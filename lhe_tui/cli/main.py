@@ -26,7 +26,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     db = open_database(args.db)
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
-        return run_headless(prepared, db, config.samples * config.turns)
+        return run_headless(prepared, db, config.samples * config.turns, server)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         prepared = prepare_resume(db, session_id, provider=provider, stream_deltas=False, state=state)
         config = prepared.runner.config
         done = sum(len(h) for h in prepared.runner.history.values())
-        return run_headless(prepared, db, config.samples * config.turns - done)
+        return run_headless(prepared, db, config.samples * config.turns - done, server)
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -71,7 +71,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     server, config, provider = prepare_own_server(config)
     with serving(server):
         prepared = prepare_probe(config, db, args.target_turn, rates, provider=provider)
-        return run_probe_headless(prepared, db)
+        return run_probe_headless(prepared, db, server)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

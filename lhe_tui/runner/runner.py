@@ -48,6 +48,7 @@ class Runner:
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._fatal: str | None = None
         self._scripted = {inj.turn: inj for inj in config.inject_at}
         self._failures: dict[int, str] = {}
         self._pending_scripted = pending_scripted or {}
@@ -72,6 +73,16 @@ class Runner:
     def stop(self) -> None:
         """Drop the turns in flight; the session ends `interrupted`."""
         self._stopping = True
+        self._unpaused.set()
+        for task in self._tasks:
+            task.cancel()
+
+    def fail(self, message: str) -> None:
+        """Stop every sample at once because the provider cannot go on (our local model server died):
+        the unfinished samples fail with `message`, and the run ends `failed` with it, resumable once the
+        cause is fixed. A second call keeps the first message."""
+        if self._fatal is None:
+            self._fatal = message
         self._unpaused.set()
         for task in self._tasks:
             task.cancel()
@@ -111,6 +122,9 @@ class Runner:
             sample_keys=tuple(s.keys for s in self.task.samples), provider_label=self.provider.label,
             simulated=self.provider.simulated, resumed=self.resumed, kind=self.kind))
         self._tasks = [asyncio.create_task(self._run_sample(s)) for s in self.task.samples]
+        if self._fatal is not None:  # failed before it started
+            for task in self._tasks:
+                task.cancel()
         try:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         except asyncio.CancelledError:
@@ -119,13 +133,18 @@ class Runner:
             self._stopping = True
         for sample in self.task.samples:
             if sample.index not in self.sample_status:
-                self._finish_sample(sample.index, "stopped", "stopped before the last turn")
+                if self._fatal is not None:
+                    self._finish_sample(sample.index, "failed", self._fatal)
+                else:
+                    self._finish_sample(sample.index, "stopped", "stopped before the last turn")
         status = self._run_status()
-        first_failure = next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
+        first_failure = self._fatal or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
         return status
 
     def _run_status(self) -> str:
+        if self._fatal is not None:
+            return "failed"
         statuses = set(self.sample_status.values())
         if "stopped" in statuses or self._stopping:
             return "interrupted"
@@ -156,10 +175,15 @@ class Runner:
                 if scripted is not None:
                     self.inject(sample.index, offset=scripted.offset, value=scripted.value, source="scripted")
         except ProviderError as exc:
+            if exc.fatal:
+                self.fail(str(exc))
             self._finish_sample(sample.index, "failed", str(exc))
             return
         except asyncio.CancelledError:
-            self._finish_sample(sample.index, "stopped", "stopped")
+            if self._fatal is not None:
+                self._finish_sample(sample.index, "failed", self._fatal)
+            else:
+                self._finish_sample(sample.index, "stopped", "stopped")
             return
         except Exception as exc:  # a bug must surface as a failed sample, not vanish in gather()
             self._finish_sample(sample.index, "failed", f"internal error: {exc.__class__.__name__}: {exc}")

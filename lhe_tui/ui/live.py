@@ -126,7 +126,9 @@ class LiveRun:
                     self.status = NOT_STARTED
                     return self.status
                 self.starting = False
-                self.job = self.job.with_local_server(self.server.base_url)
+                self.job = self.job.with_local_server(self.server.base_url, self.server.ref())
+                # Its death ends the run at once, failed, with its cause (no retries against a dead server).
+                self.server.watch(lambda message: self._send("fail", message))
             self.status = await self._run_process(loop)
             return self.status
         except BaseException:

@@ -50,7 +50,7 @@ def gguf(tmp_path):
 
 
 def local(gguf, **kw) -> RunConfig:
-    return RunConfig(provider="local", model_path=str(gguf), samples=2, turns=3, seed=1, **kw)
+    return RunConfig(**{"provider": "local", "model_path": str(gguf), "samples": 2, "turns": 3, "seed": 1, **kw})
 
 
 async def test_local_run_starts_the_server_runs_and_stops_it(monkeypatch, gguf, db_path):
@@ -100,6 +100,43 @@ async def test_a_server_that_dies_at_start_is_a_clear_error_not_a_crash(monkeypa
     assert live.server.log_path.exists()   # kept for the user, named in the message
     live.server.log_path.unlink()
     assert list_sessions(open_database(db_path)) == []
+
+
+SLOW_FAKE_SERVER = """
+    import time
+    from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
+    print("stand-in model loaded", flush=True)
+    FakeLLMServer(lambda request: ScriptedReply(text="<answer>0</answer>"), latency=0.05, port={port}).start()
+    time.sleep(600)
+"""
+
+
+async def test_a_server_that_dies_mid_run_ends_it_failed_at_once_with_the_fix(monkeypatch, gguf, db_path):
+    import signal
+    import time
+
+    stand_in(monkeypatch, SLOW_FAKE_SERVER)
+    live = start_live_run(local(gguf, turns=200), db_path)
+    app = LheApp(db_path, live=live)
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))   # what the user is told
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.model.turns_done >= 3, timeout=20)
+        killed_at = time.monotonic()
+        live.server.process.send_signal(signal.SIGILL)
+        await wait_until(pilot, lambda: screen.model.status == "failed", timeout=10)
+        took = time.monotonic() - killed_at
+    assert took < 2.0, took
+    assert pid_gone(live.server.pid) and port_is_free(live.server.port)
+    session = load_session(open_database(db_path), live.session_id)
+    assert session["status"] == "failed"
+    assert session["message"].startswith("the local model server died with SIGILL (illegal instruction): "
+                                         "llama-cpp-python was built for instructions this CPU cannot run; "
+                                         'reinstall with CMAKE_ARGS="-DGGML_NATIVE=OFF"')
+    assert "stand-in model loaded" in session["message"]
+    assert any("SIGILL (illegal instruction)" in note for note in notes), notes
+    assert len(load_turns(open_database(db_path), live.session_id)) >= 3   # what was stored stays
 
 
 def test_missing_extra_fails_before_the_app_starts(monkeypatch, gguf, db_path):
