@@ -29,7 +29,7 @@ def new_session_id() -> str:
 
 def build_task(config: RunConfig) -> Task:
     if config.dataset:
-        return load_dataset(config.dataset, config.samples, config.turns, config.k)
+        return load_dataset(config.dataset, config.samples, config.turns, config.k, config.dataset_offset)
     return generate_task(config.seed, config.samples, config.turns, config.k, config.dict_size,
                          config.min_value, config.max_value)
 

@@ -43,10 +43,12 @@ def test_dataset_loader_on_random_bytes(tmp_path_factory, raw):
         pass
 
 
-flag_values = st.sampled_from(["0", "-1", "1", "abc", "1e9", "", "nan", "0.5", "-0.5", "99999999999"])
+flag_values = st.sampled_from(["0", "-1", "1", "abc", "1e9", "", "nan", "0.5", "-0.5", "99999999999", "on",
+                               '{"top_k": 1}', '{"messages": 1}', "[1]", "\"a\\nb\""])
 flags = st.sampled_from(["--turns", "--samples", "--k", "--seed", "--dict-size", "--min-value", "--max-value",
                          "--concurrency", "--induced-error-rate", "--window", "--temperature", "--timeout",
-                         "--retries", "--inject-at", "--mode", "--provider"])
+                         "--retries", "--inject-at", "--mode", "--provider", "--extra-body", "--enable-thinking",
+                         "--dataset-offset"])
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

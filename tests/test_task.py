@@ -82,7 +82,8 @@ def test_dictionary_json_beside_dataset(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: "{not json", "not valid JSON"),
-    (lambda d: json.dumps([1, 2]), "top level"),
+    (lambda d: json.dumps("rows"), "top level"),
+    (lambda d: json.dumps([1, 2]), "dictionary"),  # a list of rows: its dictionary.json is missing
     (lambda d: json.dumps({"ground_truth_data": d["ground_truth_data"]}), "dictionary"),
     (lambda d: json.dumps({**d, "ground_truth_data": []}), "ground_truth_data"),
     (lambda d: json.dumps({**d, "ground_truth_data": [{**d["ground_truth_data"][0], "input": ["zzzzz"] * 6}] * 2}),
@@ -97,6 +98,56 @@ def test_malformed_dataset_names_what_is_wrong(tmp_path, mutate, message):
     path.write_text(mutate(json.loads(path.read_text())))
     with pytest.raises(DatasetError, match=message):
         load_dataset(path, 2, 3, 1)
+
+
+@pytest.mark.parametrize("shape", ["list", "jsonl"])
+def test_public_dataset_rows_with_dictionary_json_beside(tmp_path, shape):
+    """The public dataset's shape: rows {id, input, values, output}, the dictionary in dictionary.json."""
+    path, task = _paper_dataset(tmp_path, rows=3)
+    data = json.loads(path.read_text())
+    (tmp_path / "dictionary.json").write_text(json.dumps(data["dictionary"]))
+    rows = data["ground_truth_data"]
+    path = tmp_path / ("rows.json" if shape == "list" else "rows.jsonl")
+    path.write_text(json.dumps(rows) if shape == "list" else "".join(json.dumps(r) + "\n" for r in rows))
+    loaded = load_dataset(path, 2, 3, 2, offset=1)
+    assert loaded.dictionary == task.dictionary
+    assert [s.keys for s in loaded.samples] == [task.samples[i].keys for i in (1, 2)]
+    assert [s.index for s in loaded.samples] == [0, 1]
+    if shape == "jsonl":
+        path.write_text(path.read_text() + "{oops\n")
+        with pytest.raises(DatasetError, match="line 4 is not valid JSON"):
+            load_dataset(path, 1, 1, 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([rows[0], 7]))
+    with pytest.raises(DatasetError, match="row 1 is not an object"):
+        load_dataset(bad, 2, 1, 1)
+
+
+def test_dataset_offset_and_turns_default(tmp_path):
+    from lhe_tui.task.dataset import dataset_turns
+
+    path, task = _paper_dataset(tmp_path, rows=4, n=7)
+    loaded = load_dataset(path, 2, 3, 1, offset=2)
+    assert [s.keys for s in loaded.samples] == [task.samples[i].keys[:3] for i in (2, 3)]
+    assert "rows 2..3" in loaded.source
+    assert dataset_turns(path, 4, 1) == 7 and dataset_turns(path, 4, 2) == 3 and dataset_turns(path, 1, 3, 3) == 2
+    data = json.loads(path.read_text())
+    data["ground_truth_data"][3]["input"] = data["ground_truth_data"][3]["input"][:5]
+    data["ground_truth_data"][3].pop("values")
+    data["ground_truth_data"][3].pop("output")
+    path.write_text(json.dumps(data))
+    assert dataset_turns(path, 3, 1) == 7 and dataset_turns(path, 4, 1) == 5  # the shortest row used
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"dictionary": {"apple": 1}, "ground_truth_data": [{"input": ["apple"] * 500}]}))
+    assert dataset_turns(big, 1, 1) == 100  # capped
+    with pytest.raises(DatasetError, match="--dataset-offset 4 is beyond them"):
+        load_dataset(path, 1, 1, 1, offset=4)
+    with pytest.raises(DatasetError, match="--dataset-offset 9 is beyond them"):
+        dataset_turns(path, 1, 1, 9)
+    with pytest.raises(DatasetError, match="has 2 rows from row 2, fewer than --samples 3"):
+        load_dataset(path, 3, 1, 1, offset=2)
+    with pytest.raises(DatasetError, match="row 3 has 5 keys, fewer than --k 6"):
+        dataset_turns(path, 1, 6, 3)
 
 
 def test_dataset_too_short_or_too_few_samples(tmp_path):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.runner.config import MODES, PROVIDERS, Injection, RunConfig, parse_inject_at
+from lhe_tui.runner.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
+                                   parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.store.database import DEFAULT_DB
+from lhe_tui.task.dataset import dataset_turns
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -18,6 +21,13 @@ class OneLineParser(argparse.ArgumentParser):
 def _inject_at(text: str) -> Injection:
     try:
         return parse_inject_at(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _thinking_switch(text: str) -> bool:
+    try:
+        return thinking_switch(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -38,19 +48,28 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=None)
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--max-tokens", type=int, default=None)
+    g.add_argument("--paper-settings", action="store_true",
+                   help="the paper's sampling: temperature 0.6, top-p 0.95, seed 42, max tokens 10,000 outside "
+                        "thinking mode (flags given alongside win)")
+    g.add_argument("--enable-thinking", type=_thinking_switch, default=None, metavar="on|off",
+                   help="OpenAI-compatible servers (vLLM, SGLang): send chat_template_kwargs.enable_thinking")
+    g.add_argument("--extra-body", default=None, metavar="JSON",
+                   help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
     g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     g.add_argument("--retries", type=int, default=6, help="retries per turn on transient errors")
     t = p.add_argument_group("task")
-    t.add_argument("--turns", type=int, default=100)
+    t.add_argument("--turns", type=int, default=None,
+                   help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
     t.add_argument("--samples", type=int, default=1)
     t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper-settings)")
     t.add_argument("--dict-size", type=int, default=100)
     t.add_argument("--min-value", type=int, default=-99)
     t.add_argument("--max-value", type=int, default=99)
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
+    t.add_argument("--dataset-offset", type=int, default=0, metavar="N", help="start at row N of --dataset")
     t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
     h.add_argument("--induced-error-rate", type=float, default=0.0)
@@ -65,15 +84,33 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    return RunConfig(
-        provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k, turns=a.turns,
-        samples=a.samples, seed=a.seed, dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
-        dataset=a.dataset, concurrency=a.concurrency, temperature=a.temperature, top_p=a.top_p,
-        max_tokens=a.max_tokens, reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget,
-        timeout=a.timeout, max_retries=a.retries, induced_error_rate=a.induced_error_rate, heal=a.heal,
+    # --paper-settings fills the sampling flags left unset (they default to None, so an explicit value,
+    # even one equal to a default, is told apart from an unset one and wins).
+    paper = PAPER_SETTINGS if a.paper_settings else {}
+    max_tokens = a.max_tokens
+    if max_tokens is None and paper and a.mode != "thinking":
+        max_tokens = PAPER_MAX_TOKENS
+    config = RunConfig(
+        provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k,
+        turns=100 if a.turns is None else a.turns, samples=a.samples,
+        seed=a.seed if a.seed is not None else int(paper.get("seed", 0)),
+        dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
+        dataset=a.dataset, dataset_offset=a.dataset_offset, concurrency=a.concurrency,
+        temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
+        top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
+        reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
+        max_retries=a.retries, enable_thinking=a.enable_thinking,
+        extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
+        induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
-    ).validate()
+    )
+    if a.turns is None and config.dataset:
+        # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).
+        config.validate()
+        turns = dataset_turns(config.dataset, config.samples, config.k, config.dataset_offset)
+        config = replace(config, turns=turns)
+    return config.validate()
 
 
 def build_parser() -> OneLineParser:

@@ -39,6 +39,8 @@ class AnthropicProvider(Provider):
                 params["temperature"] = s.temperature
             if s.top_p is not None:
                 params["top_p"] = s.top_p
+        if s.extra_body:  # --extra-body (e.g. top_k), through the SDK's extra_body; enable_thinking is
+            params["extra_body"] = dict(s.extra_body)  # refused for anthropic by RunConfig.validate
         return params
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 DeltaKind = Literal["text", "reasoning"]
 OnDelta = Callable[[DeltaKind, str], None]
@@ -30,6 +31,18 @@ class GenerationSettings:
     reasoning_effort: str = "medium"     # OpenAI reasoning models, mode=thinking
     thinking_budget: int = 2048          # Anthropic extended thinking, mode=thinking
     timeout: float = 120.0               # seconds per request
+    enable_thinking: bool | None = None  # OpenAI-compatible: chat_template_kwargs.enable_thinking (None: not sent)
+    extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into every request body
+
+    def extra_fields(self) -> dict[str, Any]:
+        """The body fields beyond the standard ones: `extra_body`, with `enable_thinking` merged into its
+        `chat_template_kwargs` (the switch wins over the same key given in `extra_body`)."""
+        fields = dict(self.extra_body)
+        if self.enable_thinking is not None:
+            kwargs = fields.get("chat_template_kwargs")
+            fields["chat_template_kwargs"] = {**(kwargs if isinstance(kwargs, dict) else {}),
+                                              "enable_thinking": self.enable_thinking}
+        return fields
 
 
 @dataclass

@@ -12,7 +12,8 @@ from lhe_tui.runner.config import RunConfig
 def generation_settings(config: RunConfig) -> GenerationSettings:
     return GenerationSettings(mode=config.mode, temperature=config.temperature, top_p=config.top_p,  # type: ignore[arg-type]
                               max_tokens=config.max_tokens, reasoning_effort=config.reasoning_effort,
-                              thinking_budget=config.thinking_budget, timeout=config.timeout)
+                              thinking_budget=config.thinking_budget, timeout=config.timeout,
+                              enable_thinking=config.enable_thinking, extra_body=dict(config.extra_body))
 
 
 def check_credentials(config: RunConfig) -> None:

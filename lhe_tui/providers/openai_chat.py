@@ -42,7 +42,13 @@ class OpenAIChatProvider(Provider):
         self._clients: list[openai.AsyncOpenAI] = []  # SDK: shard i serves samples i modulo POOL_SHARDS
         self._http: DirectChatClient | None = None
         self._bodies = BodyEncoder()
-        self._fields = self.body_fields()  # the settings are frozen: the same fields for every request
+        # The settings are frozen: the same fields for every request, built (and, by the direct client's
+        # BodyEncoder, JSON-encoded) once. The SDK gets the extra ones as its extra_body (`extra_json`).
+        self._fields = self.body_fields()
+        self._standard = self.standard_fields()
+        self._sdk_options: dict[str, object] = {"security": {"bearer_auth": True}}
+        if settings.extra_fields():
+            self._sdk_options["extra_json"] = settings.extra_fields()
         if self.client_kind == "sdk":
             self._clients.append(self._new_client())
         else:
@@ -67,11 +73,21 @@ class OpenAIChatProvider(Provider):
         return self._clients[shard]
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
-        """The request body: what `chat.completions.create(**request_params(messages))` would send."""
-        return {"messages": messages, **self.body_fields()}
+        """The keyword arguments of `chat.completions.create(**request_params(messages))` for this request:
+        the standard fields, and the others (--enable-thinking, --extra-body) as the SDK's `extra_body`."""
+        params: dict[str, object] = {"messages": messages, **self.standard_fields()}
+        extra = self.settings.extra_fields()
+        if extra:
+            params["extra_body"] = extra
+        return params
 
     def body_fields(self) -> dict[str, object]:
-        """Every body field but the messages."""
+        """Every body field but the messages, as sent: the standard ones, then the extra ones merged over
+        them (an --extra-body key that names a standard field replaces it, as the SDK's extra_body does)."""
+        return {**self.standard_fields(), **self.settings.extra_fields()}
+
+    def standard_fields(self) -> dict[str, object]:
+        """The Chat Completions fields lhe-tui sets itself."""
         s = self.settings
         params: dict[str, object] = {"model": self.model, "stream": True, "stream_options": {"include_usage": True}}
         if s.temperature is not None:
@@ -107,8 +123,9 @@ class OpenAIChatProvider(Provider):
             # come as the SDK's parsed JSON dicts (AsyncStream[object]) rather than ChatCompletionChunk
             # models, which cost ~3 ms of CPU per reply of six chunks.
             client = self.client_for(meta.sample_index)
-            stream = await client.post("/chat/completions", body=self.request_params(messages), cast_to=ChatCompletion,
-                                       options={"security": {"bearer_auth": True}}, stream=True,
+            # The extra fields go in the options' `extra_json`, where create(extra_body=...) puts them.
+            stream = await client.post("/chat/completions", body={"messages": messages, **self._standard},
+                                       cast_to=ChatCompletion, options=self._sdk_options, stream=True,
                                        stream_cls=openai.AsyncStream[object])  # chunks as parsed JSON
             async with stream:  # closes the response if the loop is left early (cancelled, on_delta raised)
                 async for chunk in stream:

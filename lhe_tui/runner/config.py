@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -31,6 +32,36 @@ def parse_inject_at(text: str) -> Injection:
         raise ValueError(f"--inject-at expects TURN or TURN:OFFSET, got {text.strip()!r}") from None
 
 
+# Request body keys --extra-body may not set: lhe-tui sends them itself and the run depends on them.
+RESERVED_BODY_KEYS = ("messages", "model", "stream", "stream_options")
+PAPER_SETTINGS: dict[str, float] = {"temperature": 0.6, "top_p": 0.95, "seed": 42}  # --paper-settings
+PAPER_MAX_TOKENS = 10_000  # the reference's per-turn cap outside thinking mode
+
+
+def parse_extra_body(text: str) -> dict[str, Any]:
+    """The --extra-body JSON object; ConfigError (one line) for anything else."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--extra-body must be a JSON object, got invalid JSON ({exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise ConfigError(f"--extra-body must be a JSON object, got {type(value).__name__} {shown}")
+    return value
+
+
+def thinking_switch(text: str) -> bool:
+    """--enable-thinking on|off (also true/false, yes/no, 1/0)."""
+    word = text.strip().lower()
+    if word in ("on", "true", "yes", "1"):
+        return True
+    if word in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"--enable-thinking expects on or off, got {text.strip()!r}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     provider: str = "sim"
@@ -45,6 +76,7 @@ class RunConfig:
     min_value: int = -99
     max_value: int = 99
     dataset: str | None = None
+    dataset_offset: int = 0               # first dataset row used (the reference's start_at)
     concurrency: int = 16
     temperature: float | None = None
     top_p: float | None = None
@@ -53,6 +85,10 @@ class RunConfig:
     thinking_budget: int = 2048
     timeout: float = 120.0
     max_retries: int = 6
+    # OpenAI-compatible request options: None sends no chat_template_kwargs; extra_body is merged into
+    # every request body (anthropic: extra_body only)
+    enable_thinking: bool | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
     # history policy
     induced_error_rate: float = 0.0
     heal: bool = False
@@ -89,6 +125,18 @@ class RunConfig:
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
             if rate is not None and rate < 0:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
+        if self.dataset_offset < 0:
+            raise ConfigError(f"--dataset-offset must not be negative, got {self.dataset_offset}")
+        if self.dataset_offset and not self.dataset:
+            raise ConfigError("--dataset-offset needs --dataset")
+        if not isinstance(self.extra_body, dict):
+            raise ConfigError(f"--extra-body must be a JSON object, got {type(self.extra_body).__name__}")
+        reserved = [key for key in RESERVED_BODY_KEYS if key in self.extra_body]
+        if reserved:
+            raise ConfigError(f"--extra-body must not set {', '.join(map(repr, reserved))} (lhe-tui sends it)")
+        if self.enable_thinking is not None and self.provider == "anthropic":
+            raise ConfigError("--enable-thinking is for OpenAI-compatible servers (chat_template_kwargs); "
+                              "with --provider anthropic use --mode thinking")
         for inj in self.inject_at:
             if not 1 <= inj.turn < self.turns:
                 raise ConfigError(f"--inject-at turn {inj.turn} is outside 1..{self.turns - 1}")

@@ -1,4 +1,5 @@
-"""The new-run form: provider, model, mode, K, turns, samples, seed and the history controls.
+"""The new-run form: provider, model, mode, the request options (thinking switch, extra body), K, turns,
+samples, seed and the history controls.
 
 Enter in any field (or the Start button) starts the run; Escape cancels. Bad values are reported in
 the form as the same one-line messages the CLI prints.
@@ -6,6 +7,7 @@ the form as the same one-line messages the CLI prints.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from textual.app import ComposeResult
@@ -15,9 +17,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from lhe_tui.errors import LheError
-from lhe_tui.runner.config import MODES, PROVIDERS, RunConfig, parse_inject_at
+from lhe_tui.runner.config import MODES, PROVIDERS, RunConfig, parse_extra_body, parse_inject_at
 
 INT_FIELDS = ("k", "turns", "samples", "seed")
+# --enable-thinking: "default" sends no chat_template_kwargs (the server's chat template decides)
+THINKING = {"default": None, "on": True, "off": False}
 
 
 class NewRunScreen(ModalScreen[RunConfig | None]):
@@ -57,6 +61,12 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
                             compact=True)
                 yield Label("mode")
                 yield Select([(m, m) for m in MODES], value=c.mode, allow_blank=False, id="mode", compact=True)
+                yield Label("thinking")
+                yield Select([(name, name) for name in THINKING], id="enable_thinking", compact=True,
+                             value=next(n for n, v in THINKING.items() if v is c.enable_thinking), allow_blank=False)
+                yield Label("extra body")
+                yield Input(json.dumps(c.extra_body) if c.extra_body else "", placeholder='{"top_k": 20}',
+                            id="extra_body", compact=True)
                 yield Label("K (keys/turn)")
                 yield Input(str(c.k), type="integer", id="k", compact=True)
                 yield Label("turns")
@@ -113,6 +123,12 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
             values["inject_at"] = tuple(parse_inject_at(part) for part in inject_at.split(",") if part.strip())
         except ValueError as exc:
             raise LheError(f"inject at: {exc}".replace("--inject-at ", "")) from None
+        extra_body = self.query_one("#extra_body", Input).value.strip()
+        try:
+            values["extra_body"] = parse_extra_body(extra_body) if extra_body else {}
+        except LheError as exc:
+            raise LheError(str(exc).replace("--extra-body", "extra body")) from None
+        values["enable_thinking"] = THINKING[str(self.query_one("#enable_thinking", Select).value)]
         if values["sim_delay"] < 0:
             raise LheError("sim delay must not be negative")
         provider = str(self.query_one("#provider", Select).value)
