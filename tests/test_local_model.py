@@ -334,3 +334,17 @@ def test_server_dies_with_a_killed_parent(tmp_path):
     while not port_is_free(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert port_is_free(port)
+
+
+@pytest.mark.local_model
+@needs_server
+def test_ci_installs_the_portable_llama_build():
+    """The README's test command builds llama.cpp with GGML_NATIVE=OFF. A native build (or a natively built
+    wheel reused from pip's cache, which keys wheels by version, not build flags) would pass here and die
+    with SIGILL on a VM that reports AMX it cannot run: CI must test what users get."""
+    if not os.environ.get("CI"):
+        pytest.skip("a native build is allowed outside CI (docs/local-model.md)")
+    info = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "AVX2 = 1" in info, info
+    assert "AVX512" not in info and "AMX" not in info, info
