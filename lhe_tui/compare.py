@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lhe_tui.metrics import (accuracy_at, first_error, horizon, summarize, task_accuracy, turn_accuracy)
-from lhe_tui.store.queries import flags_by_sample, load_session
+from lhe_tui.metrics import accuracy_at, sample_counts, summarize, task_accuracy, turn_accuracy
+from lhe_tui.store.queries import load_session, session_flags
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -37,20 +37,27 @@ class SessionCurves:
     horizon_05: int | None
     median_first_error: float | None
     fitted_p: float | None
+    counts: list[int] = field(default_factory=list)   # samples each point counts (failed: wrong past failure)
+    k: int = 1
+    horizon_05_steps: int | None = None
+    fitted_p_step: float | None = None
 
 
 def session_curves(db: Database, session_id: str) -> SessionCurves:
     session = load_session(db, session_id)
-    correct, step = flags_by_sample(db, session_id)
-    task = task_accuracy(correct)
-    firsts = [first_error(flags) for flags in correct]
+    flags = session_flags(db, session_id)
+    correct, ragged = flags.correct, dict(status=flags.status, turns=flags.turns)
+    summary = summarize(correct, flags.step, 0.5, k=flags.k, **ragged)
+    task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
-    firsts_or_end = [f if f is not None else len(flags) + 1 for f, flags in zip(firsts, correct)]
+    firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
     label = f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {policy_label(session['config'])}"
     return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
-                         turn_curve=turn_accuracy(correct), task_curve=task, horizon_05=horizon(task, 0.5),
+                         turn_curve=turn_accuracy(correct, **ragged), task_curve=task,
+                         horizon_05=summary.horizon_measured,
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
-                         fitted_p=summarize(correct, step).fitted_p)
+                         fitted_p=summary.fitted_p, counts=sample_counts(correct, **ragged), k=flags.k,
+                         horizon_05_steps=summary.horizon_measured_steps, fitted_p_step=summary.fitted_p_step)
 
 
 def default_turns(n_turns: int) -> list[int]:
@@ -73,12 +80,21 @@ def parse_turns(text: str | None) -> list[int] | None:
 
 
 def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
+    """One row a session. With any session of K > 1, H_0.5 and p also per step (key); `@t turn/task/n`:
+    turn and task accuracy at turn t and how many samples that point counts."""
+    steps = any(c.k > 1 for c in curves)
     rows = []
     for c in curves:
         row: dict[str, object] = {"session": c.session_id, "label": c.label, "samples": c.n_samples,
-                                  "turns": c.n_turns, "H_0.5": c.horizon_05, "median 1st err": c.median_first_error,
-                                  "p": c.fitted_p}
+                                  "turns": c.n_turns, "H_0.5": c.horizon_05}
+        if steps:
+            row["H_0.5 steps"] = c.horizon_05_steps
+        row["median 1st err"] = c.median_first_error
+        row["p"] = c.fitted_p
+        if steps:
+            row["p/step"] = None if c.fitted_p_step is None else f"{c.fitted_p_step:.4f}"
         for t in turns:
-            row[f"@{t} turn/task"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t))
+            n = c.counts[t - 1] if 0 < t <= len(c.counts) else None
+            row[f"@{t} turn/task/n"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t), n)
         rows.append(row)
     return rows

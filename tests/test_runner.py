@@ -1,4 +1,6 @@
 import asyncio
+import pathlib
+import tempfile
 
 from lhe_tui.runner.config import Injection, RunConfig
 from lhe_tui.runner.events import EventBus, Injected, RunFinished, TokenDelta, TurnFinished
@@ -63,14 +65,60 @@ def test_carried_error_is_turn_wrong_but_step_right():
     assert recs[4].model_answer - recs[4].gold_sum == 5
 
 
-def test_format_miss_counts_wrong_and_scores_next_turn_against_gold():
-    def miss_at_2(meta, previous, step):
-        return "I think it is big" if meta.turn == 2 else None
+def test_format_miss_is_step_wrong_and_next_turn_builds_on_the_last_stated_answer():
+    # Issue 13 changed this rule: after a missing answer the next turn used to be scored from the gold sum
+    # of the missed turn, a total the model never stated. Now the base is the model's last valid answer
+    # (here the wrong one at turn 1) plus the keys of every turn since, the missed turn's included.
+    def script(meta, previous, step):
+        if meta.turn == 1:
+            return f"<answer>{previous + step + 5}</answer>"
+        if meta.turn == 2:
+            return "I think it is big"
+        return None
 
-    _, events, _ = run(RunConfig(provider="sim", turns=4, samples=1), EchoHistoryProvider(miss_at_2))
+    _, events, _ = run(RunConfig(provider="sim", turns=4, samples=1), EchoHistoryProvider(script))
     recs = {r.turn: r for r in records(events)}
     assert recs[2].answer_status == "format" and not recs[2].correct and not recs[2].step_correct
-    assert recs[3].seen_previous == recs[2].gold_sum
+    assert recs[2].seen_previous == recs[1].model_answer and recs[2].expected_step == recs[1].model_answer + recs[2].turn_sum
+    assert recs[3].seen_previous == recs[1].model_answer + recs[2].turn_sum   # not recs[2].gold_sum
+    assert recs[3].expected_step == recs[3].gold_sum + 5
+    # The echo model restarts from 0 after a reply it cannot read: step-wrong at 3, self-consistent after.
+    assert not recs[3].step_correct and recs[4].step_correct
+
+
+def test_step_accuracy_after_missing_wrong_and_injected_answers():
+    """The scenarios the m003 migration is tested on, scored by today's runner (tests/step_scenarios.py)."""
+    from lhe_tui.store.database import open_database
+    from tests.step_scenarios import run_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(pathlib.Path(tmp) / "s.db")
+        events = []
+        run_scenario(db, "steps-k1", extra_subscribers=[events.append])
+        db.conn.close()
+    recs = {(r.sample, r.turn): r for r in records(events)}
+    # sample 0: wrong at 1 (+5), no answer at 2, then its own answer plus the keys of turns 2 and 3
+    assert not recs[0, 1].correct and not recs[0, 1].step_correct
+    assert not recs[0, 2].step_correct and recs[0, 2].model_answer is None
+    assert recs[0, 3].seen_previous == recs[0, 1].model_answer + recs[0, 2].turn_sum
+    assert recs[0, 3].step_correct and not recs[0, 3].correct
+    # sample 0: turn 5 injected (value 1000) before turn 6 was sent: turn 6 builds on 1000
+    assert recs[0, 6].seen_previous == 1000 and recs[0, 6].step_correct
+    # sample 1: an invalid answer at turn 1 is step-wrong; turn 2 builds on 0 plus turn 1's keys
+    assert recs[1, 1].answer_status == "invalid" and not recs[1, 1].step_correct
+    assert recs[1, 2].seen_previous == recs[1, 1].turn_sum and recs[1, 2].step_correct
+    # sample 1: no answer at 3, but a value injected into turn 3 before turn 4: turn 4 builds on it
+    assert recs[1, 4].seen_previous == recs[1, 3].gold_sum + 4 and recs[1, 4].step_correct
+    # sample 2: turn 3 injected while turn 4 was in flight: turn 4 was sent (and is scored) with the
+    # original answer; turn 5 builds on turn 4's answer
+    injected = {(e.sample, e.turn): e for e in events if isinstance(e, Injected)}
+    assert injected[2, 3].injected == recs[2, 3].model_answer + 7
+    assert recs[2, 4].seen_previous == recs[2, 3].model_answer and recs[2, 4].step_correct
+    assert recs[2, 5].seen_previous == recs[2, 4].model_answer
+    # sample 4: the same, but no answer at turn 4: turn 5 builds on the injected value plus turn 4's keys
+    assert recs[4, 4].seen_previous == recs[4, 3].model_answer and not recs[4, 4].step_correct
+    assert recs[4, 5].seen_previous == recs[4, 3].model_answer - 6 + recs[4, 4].turn_sum
+    assert recs[4, 5].step_correct
 
 
 def test_scripted_injection_is_carried_forward_then_heal_recovers():
@@ -157,3 +205,23 @@ def test_unexpected_exception_fails_the_sample_visibly():
     status, events, runner = run(RunConfig(provider="sim", turns=3, samples=2), Broken())
     assert status == "failed"
     assert "internal error: RuntimeError: boom" in events[-1].message
+
+
+def test_step_base_is_rebuilt_from_a_given_history_as_a_resume_does():
+    from lhe_tui.runner.history import HistoryEntry
+    from lhe_tui.runner.runner import StepBase
+
+    def entry(turn, gold, shown):
+        return HistoryEntry(turn=turn, keys=("apple",), reply_visible="", model_answer=shown, history_answer=shown,
+                            gold_sum=gold)
+
+    # gold sums 5, 8, 6, 16: turn sums 5, 3, -2, 10; the last answer shown is 9 at turn 2
+    history = [entry(1, 5, None), entry(2, 8, 9), entry(3, 6, None), entry(4, 16, None)]
+    assert StepBase.from_history(history).value == 9 - 2 + 10
+    assert StepBase.from_history(history[:1]).value == 5      # no answer yet: 0 plus the keys so far
+    assert StepBase.from_history([]).value == 0
+    base = StepBase.from_history(history)
+    base.anchor(40)                                           # an injection into the latest entry
+    assert base.value == 40
+    base.advance(None, 7)
+    assert base.value == 47

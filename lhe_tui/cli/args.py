@@ -128,9 +128,11 @@ def build_parser() -> OneLineParser:
     show = sub.add_parser("show", help="one session's per-turn accuracy table")
     show.add_argument("session_id")
     add_db(show)
-    export = sub.add_parser("export", help="write a session's turns as JSON or CSV")
+    export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its curves as CSV")
     export.add_argument("session_id")
-    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("--format", choices=("json", "csv", "curves"), default="json",
+                        help="json: session, summary, curves and turns; csv: one row a turn; curves: one row a "
+                             "turn of the accuracy curves with n (samples counted) and steps")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
     add_db(export)
     replay = sub.add_parser("replay", help="replay a stored session in the TUI")

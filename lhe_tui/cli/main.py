@@ -113,7 +113,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import print_summary
     from lhe_tui.cli.report import print_table, turn_accuracy_table
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.queries import flags_by_sample, load_session, resolve_session_id
+    from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
@@ -123,20 +123,22 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
         probe_report(db, session_id)
         return 0
-    correct, step = flags_by_sample(db, session_id)
-    n = max((len(c) for c in correct), default=0)
-    print_table(turn_accuracy_table(correct, step, every=max(1, n // 50)))
+    flags = session_flags(db, session_id)
+    n = max((len(c) for c in flags.correct), default=0)
+    print_table(turn_accuracy_table(flags.correct, flags.step, every=max(1, n // 50), status=flags.status,
+                                    turns=flags.turns, k=flags.k))
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.export import export_csv, export_json
+    from lhe_tui.cli.export import export_csv, export_curves_csv, export_json
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
-    text = export_json(db, session_id) if args.format == "json" else export_csv(db, session_id)
+    export = {"json": export_json, "csv": export_csv, "curves": export_curves_csv}[args.format]
+    text = export(db, session_id)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -41,10 +41,7 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[in
         ("first error turn", firsts or "-"),
         ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
         ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
-        ("fitted step accuracy p", fmt_p(summary.fitted_p)),
-        (f"horizon H_{summary.s:g} measured", fmt_horizon(summary.horizon_measured)
-         + ("" if summary.horizon_measured is not None else f" (not below {summary.s:g} within {summary.n_turns} turns)")),
-        (f"horizon H_{summary.s:g} theory ln({summary.s:g})/ln(p)", fmt_horizon(summary.horizon_theory)),
+        *summary_metric_rows(summary),
         ("tokens in / out", f"{tokens[0]:,} / {tokens[1]:,}"),
         ("wall time", "-" if session.get("wall_time_s") is None else f"{session['wall_time_s']:.1f} s"),
         ("session id", session["id"]),
@@ -52,6 +49,23 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[in
     for what, value in rows:
         table.add_row(what, value)
     return table
+
+
+def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """Fitted p and H_s; for K > 1 per turn and per step (key), as docs/protocol-step-accuracy.md defines."""
+    s = summary.s
+    never = f" (not below {s:g} within {summary.n_turns} turns)" if summary.horizon_measured is None else ""
+    if not summary.in_steps:
+        return [("fitted step accuracy p", fmt_p(summary.fitted_p)),
+                (f"horizon H_{s:g} measured", fmt_horizon(summary.horizon_measured) + never),
+                (f"horizon H_{s:g} theory ln({s:g})/ln(p)", fmt_horizon(summary.horizon_theory))]
+    k = summary.k
+    return [("fitted step accuracy p per turn / per step", f"{fmt_p(summary.fitted_p)} / {fmt_p(summary.fitted_p_step)}"
+             f" (p_step = p_turn^(1/{k}))"),
+            (f"horizon H_{s:g} measured, turns / steps", f"{fmt_horizon(summary.horizon_measured)} / "
+             f"{fmt_horizon(summary.horizon_measured_steps)}" + never),
+            (f"horizon H_{s:g} theory ln({s:g})/ln(p), turns / steps",
+             f"{fmt_horizon(summary.horizon_theory)} / {fmt_horizon(summary.horizon_theory_steps)}")]
 
 
 SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5")
@@ -74,19 +88,25 @@ def sessions_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1) -> Table:
-    from lhe_tui.metrics import step_accuracy, task_accuracy, turn_accuracy   # numpy: only when asked for
+def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,
+                        status: list[str | None] | None = None, turns: int | None = None, k: int = 1) -> Table:
+    """Per-turn curves with how many samples each point counts (a failed sample counts as wrong past its
+    failure: lhe_tui.metrics._ragged); for K > 1 also the step (key) count each turn ends at."""
+    from lhe_tui.metrics import sample_counts, step_accuracy, task_accuracy, turn_accuracy   # numpy: when asked for
 
-    turn_curve, step_curve, task_curve = turn_accuracy(correct), step_accuracy(step), task_accuracy(correct)
+    ragged = dict(status=status, turns=turns)
+    turn_curve, step_curve = turn_accuracy(correct, **ragged), step_accuracy(step, **ragged)
+    task_curve, counts = task_accuracy(correct, **ragged), sample_counts(correct, **ragged)
     table = Table(title="per-turn accuracy across samples", title_justify="left")
-    for column in ("turn", "samples", "turn acc", "step acc", "task acc"):
+    columns = ("turn", *(("steps",) if k > 1 else ()), "samples", "turn acc", "step acc", "task acc")
+    for column in columns:
         table.add_column(column, justify="right")
-    for index, (ta, sa, ka) in enumerate(zip(turn_curve, step_curve, task_curve)):
+    for index, (ta, sa, ka, n) in enumerate(zip(turn_curve, step_curve, task_curve, counts)):
         turn = index + 1
         if turn != 1 and turn % every and turn != len(turn_curve):
             continue
-        reached = sum(1 for flags in correct if len(flags) >= turn)
-        table.add_row(str(turn), str(reached), fmt_pct(ta), fmt_pct(sa), fmt_pct(ka))
+        steps = (str(turn * k),) if k > 1 else ()
+        table.add_row(str(turn), *steps, str(n), fmt_pct(ta), fmt_pct(sa), fmt_pct(ka))
     return table
 
 

@@ -1,12 +1,14 @@
 """Pure metric functions over per-sample, per-turn flags (no UI imports; see DESIGN.md section 2).
 
 Inputs are lists (one per sample) of booleans indexed by turn, turn 1 at index 0. Samples may
-differ in length; a curve at turn t averages only over the samples that reached turn t.
+differ in length; a curve at turn t averages over the samples that count at turn t: those that reached
+it, and (given each sample's status) those that failed before it, as wrong (see _ragged).
 """
 
 from .bootstrap import bootstrap_ci
-from .curves import accuracy_at, first_error, step_accuracy, task_accuracy, turn_accuracy
-from .horizon import fit_step_accuracy, horizon, theory_horizon, theory_task_curve
+from .curves import accuracy_at, first_error, sample_counts, step_accuracy, task_accuracy, turn_accuracy
+from .horizon import (fit_step_accuracy, horizon, horizon_in_steps, per_step_p, theory_horizon,
+                      theory_task_curve)
 from .summary import RunSummary, summarize
 
 __all__ = [
@@ -16,6 +18,9 @@ __all__ = [
     "first_error",
     "fit_step_accuracy",
     "horizon",
+    "horizon_in_steps",
+    "per_step_p",
+    "sample_counts",
     "step_accuracy",
     "summarize",
     "task_accuracy",

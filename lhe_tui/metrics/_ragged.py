@@ -1,4 +1,15 @@
-"""Ragged per-sample flag lists -> a padded matrix plus a mask (the one numpy entry point)."""
+"""Ragged per-sample flag lists -> a padded matrix plus a mask (the one numpy entry point).
+
+Which turns a sample counts at (DESIGN §2, "ragged samples"; docs/protocol-step-accuracy.md):
+- a sample counts at every turn it finished;
+- a sample that FAILED (status "failed": the provider gave up) also counts, as wrong, at every turn from
+  the one it failed at up to the run's frontier: the furthest turn any sample reached (a failed sample
+  reached the turn it failed at), never past the configured turns. The paper's runner records no
+  answer there, which scores wrong; past the frontier no sample has anything to say;
+- a sample that was stopped, is still running (or pending), or finished, counts only at its own turns.
+Every curve, count, fit and summary takes the same `status` (one string per sample, or None) and
+`turns` (the configured turns, a cap) and pads through `to_matrix`.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +18,39 @@ from collections.abc import Sequence
 import numpy as np
 
 Flags = Sequence[Sequence[bool]]
+Statuses = Sequence[str | None] | None
+
+FAILED = "failed"
 
 
-def to_matrix(by_sample: Flags) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(flags, mask)``, both bool arrays of shape ``(n_samples, max_turns)``.
+def frontier(lengths: Sequence[int], status: Statuses = None, turns: int | None = None) -> int:
+    """The last turn any point of a curve can be at: the furthest turn a sample reached (a failed sample
+    reached the turn after its last finished one: the one it failed at), capped at `turns`."""
+    if status is not None and len(status) != len(lengths):
+        raise ValueError(f"{len(status)} sample statuses for {len(lengths)} samples")
+    reach = [n + (1 if status is not None and status[i] == FAILED else 0) for i, n in enumerate(lengths)]
+    furthest = max(reach, default=0)
+    return furthest if turns is None else min(furthest, max(int(turns), 0))
 
-    ``mask[i, t]`` is True when sample ``i`` has a flag at turn ``t + 1``; padded cells of
-    ``flags`` are False. Samples of any length (including zero) are accepted.
+
+def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(flags, mask)``, both bool arrays of shape ``(n_samples, n_turns)``.
+
+    ``mask[i, t]`` is True when sample ``i`` counts at turn ``t + 1``: it finished that turn, or it failed
+    before it (then ``flags`` is False there; see the module's rule). Other padded cells are False in
+    both. Samples of any length (including zero) are accepted. Without ``status`` nothing is padded.
     """
     rows = [np.asarray(sample, dtype=bool).reshape(-1) for sample in by_sample]
-    n_turns = max((row.size for row in rows), default=0)
+    lengths = [row.size for row in rows]
+    n_turns = max(max(lengths, default=0), frontier(lengths, status, turns))
     flags = np.zeros((len(rows), n_turns), dtype=bool)
     mask = np.zeros((len(rows), n_turns), dtype=bool)
+    last = frontier(lengths, status, turns) if status is not None else 0
     for i, row in enumerate(rows):
         flags[i, : row.size] = row
         mask[i, : row.size] = True
+        if status is not None and status[i] == FAILED and row.size < last:
+            mask[i, row.size: last] = True
     return flags, mask
 
 
@@ -31,7 +60,7 @@ def prefix_all(flags: np.ndarray) -> np.ndarray:
 
 
 def masked_mean(flags: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-turn mean over the samples that reached the turn (every column has at least one)."""
+    """Per-turn mean over the samples that count at the turn (every column has at least one)."""
     if flags.shape[1] == 0:
         return np.zeros(0)
     reached = mask.sum(axis=0)
@@ -39,11 +68,12 @@ def masked_mean(flags: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return hits / reached
 
 
-def curve_flags(by_sample: Flags, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def curve_flags(by_sample: Flags, kind: str, status: Statuses = None,
+                turns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The per-sample flags whose masked mean is the curve of ``kind`` ("turn", "step", "task")."""
-    flags, mask = to_matrix(by_sample)
+    if kind not in ("turn", "step", "task"):
+        raise ValueError(f"unknown curve kind {kind!r}; expected 'turn', 'step' or 'task'")
+    flags, mask = to_matrix(by_sample, status, turns)
     if kind == "task":
         flags = prefix_all(flags)
-    elif kind not in ("turn", "step"):
-        raise ValueError(f"unknown curve kind {kind!r}; expected 'turn', 'step' or 'task'")
     return flags, mask

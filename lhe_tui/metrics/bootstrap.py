@@ -20,19 +20,22 @@ def bootstrap_ci(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    status: Sequence[str | None] | None = None,
+    turns: int | None = None,
 ) -> tuple[list[float], list[float]]:
     """Per-turn (lower, upper) percentile-bootstrap bounds of the ``kind`` curve.
 
     Whole samples are resampled with replacement. In a resample, the value at turn t is the
     mean over the drawn samples that reached turn t (a drawn sample counts as often as drawn);
     a resample that drew no sample reaching t is left out at that turn. ``by_sample`` holds
-    turn-correct flags for "turn" and "task", step-correct flags for "step".
+    turn-correct flags for "turn" and "task", step-correct flags for "step". `status` and `turns`: which
+    turns a sample counts at, as for the curves (lhe_tui.metrics._ragged).
     """
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    flags, mask = curve_flags(by_sample, kind)
+    flags, mask = curve_flags(by_sample, kind, status, turns)
     n_samples, n_turns = flags.shape
     if n_turns == 0:
         return [], []

@@ -6,32 +6,42 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._ragged import Flags, curve_flags, masked_mean
+from ._ragged import Flags, Statuses, curve_flags, masked_mean, to_matrix
 
 
-def _curve(by_sample: Flags, kind: str) -> list[float]:
-    flags, mask = curve_flags(by_sample, kind)
+def _curve(by_sample: Flags, kind: str, status: Statuses, turns: int | None) -> list[float]:
+    flags, mask = curve_flags(by_sample, kind, status, turns)
     return masked_mean(flags, mask).tolist()
 
 
-def turn_accuracy(correct_by_sample: Sequence[Sequence[bool]]) -> list[float]:
-    """Mean of the turn-correct flags at each turn, over the samples that reached that turn."""
-    return _curve(correct_by_sample, "turn")
+def turn_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
+    """Mean of the turn-correct flags at each turn, over the samples that count there (see _ragged:
+    with `status`, a failed sample counts as wrong past its failure)."""
+    return _curve(correct_by_sample, "turn", status, turns)
 
 
-def step_accuracy(step_by_sample: Sequence[Sequence[bool]]) -> list[float]:
+def step_accuracy(step_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
     """Mean of the step-correct (self-consistent update) flags at each turn."""
-    return _curve(step_by_sample, "step")
+    return _curve(step_by_sample, "step", status, turns)
 
 
-def task_accuracy(correct_by_sample: Sequence[Sequence[bool]]) -> list[float]:
-    """Mean at each turn t of "turns 1..t all correct", over the samples that reached turn t."""
-    return _curve(correct_by_sample, "task")
+def task_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
+    """Mean at each turn t of "turns 1..t all correct", over the samples that count at turn t."""
+    return _curve(correct_by_sample, "task", status, turns)
 
 
-def first_error(correct: Sequence[bool]) -> int | None:
-    """1-based turn of the first wrong answer; None when every answer so far is right."""
+def sample_counts(by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[int]:
+    """How many samples each point of the curves counts (n per turn), under the same rule as the curves."""
+    _, mask = to_matrix(by_sample, status, turns)
+    return mask.sum(axis=0).astype(int).tolist()
+
+
+def first_error(correct: Sequence[bool], failed: bool = False) -> int | None:
+    """1-based turn of the first wrong answer; None when every answer so far is right. A `failed` sample
+    with every stored answer right erred at the turn it failed at (the turn after its last)."""
     flags = np.asarray(correct, dtype=bool).reshape(-1)
+    if failed and flags.all():
+        return flags.size + 1
     if flags.all():  # also True for an empty sample
         return None
     return int(np.argmin(flags)) + 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._ragged import to_matrix
+from ._ragged import Statuses, to_matrix
 
 
 def horizon(task_curve: Sequence[float], s: float = 0.5) -> int | None:
@@ -16,9 +16,11 @@ def horizon(task_curve: Sequence[float], s: float = 0.5) -> int | None:
     return int(below[0]) + 1 if below.size else None
 
 
-def fit_step_accuracy(step_by_sample: Sequence[Sequence[bool]]) -> float | None:
-    """MLE of a constant step accuracy p: the mean of every step flag of every sample."""
-    flags, mask = to_matrix(step_by_sample)
+def fit_step_accuracy(step_by_sample: Sequence[Sequence[bool]], *, status: Statuses = None,
+                      turns: int | None = None) -> float | None:
+    """MLE of a constant per-turn step accuracy p: the mean of every step flag of every sample (a failed
+    sample's turns past its failure count as wrong, as in the curves)."""
+    flags, mask = to_matrix(step_by_sample, status, turns)
     n_scored = int(mask.sum())
     if n_scored == 0:
         return None
@@ -51,3 +53,23 @@ def theory_horizon(p: float | None, s: float = 0.5) -> float | None:
     if p <= 0.0:
         return 0.0
     return math.log(s) / math.log(p) + 0.0  # + 0.0 turns -0.0 (s == 1) into 0.0
+
+
+# ---- turns and steps (K keys per turn; docs/protocol-step-accuracy.md) --------------------------------------
+def per_step_p(p_turn: float | None, k: int) -> float | None:
+    """The constant per-key accuracy that gives `p_turn` per turn of `k` keys: p_turn ** (1 / k)."""
+    if p_turn is None:
+        return None
+    _check_p(p_turn)
+    if k < 1:
+        raise ValueError(f"keys per turn must be at least 1, got {k}")
+    return p_turn if k == 1 else p_turn ** (1.0 / k)
+
+
+def horizon_in_steps(h_turns: float | int | None, k: int) -> float | int | None:
+    """A horizon counted in turns, in steps (keys): turn t is answered after t * k keys."""
+    if h_turns is None:
+        return None
+    if k < 1:
+        raise ValueError(f"keys per turn must be at least 1, got {k}")
+    return h_turns * k

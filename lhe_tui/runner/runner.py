@@ -22,6 +22,46 @@ from lhe_tui.task.model import Sample, Task
 from lhe_tui.task.prompts import system_prompt
 
 
+class StepBase:
+    """The base a turn's step score builds on (DESIGN §2, step accuracy): the model's own last valid answer
+    as its history shows it (`HistoryEntry.history_answer`: injected, induced or healed where the policy
+    replaced it; 0 before the first), plus the values of every key of the turns since that answer.
+
+    `value` is that base before the next turn; the turn is step-correct when its answer equals
+    `value + turn_sum`. O(1) per turn: `advance` after each turn, `anchor` when the latest entry's
+    history answer is replaced (an injection). lhe_tui.store.schema's m003 migration replays this rule
+    over stored turns; keep the two in step.
+    """
+
+    __slots__ = ("last", "since")
+
+    def __init__(self, last: int = 0, since: int = 0) -> None:
+        self.last = last      # the last valid answer the history shows (0 at the start)
+        self.since = since    # sum of the keys of the turns after that answer (turns with no answer shown)
+
+    @property
+    def value(self) -> int:
+        return self.last + self.since
+
+    def advance(self, history_answer: int | None, turn_sum: int) -> None:
+        if history_answer is None:
+            self.since += turn_sum
+        else:
+            self.anchor(history_answer)
+
+    def anchor(self, history_answer: int) -> None:
+        self.last, self.since = history_answer, 0
+
+    @classmethod
+    def from_history(cls, entries: list[HistoryEntry]) -> StepBase:
+        base = cls()
+        previous_gold = 0
+        for entry in entries:   # once, when a runner starts from a stored or synthetic history
+            base.advance(entry.history_answer, entry.gold_sum - previous_gold)
+            previous_gold = entry.gold_sum
+        return base
+
+
 class Runner:
     def __init__(self, config: RunConfig, task: Task, provider: Provider, session_id: str, bus: EventBus, *,
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
@@ -39,6 +79,10 @@ class Runner:
         self.system = system_prompt(task.dictionary, task.k, config.mode)  # type: ignore[arg-type]
         self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
                                                        for s in task.samples}
+        # Per sample, the base of the next turn's step score (see StepBase): rebuilt once from a given
+        # history (resume, probe), then kept up to date turn by turn and on injections.
+        self.step_base: dict[int, StepBase] = {index: StepBase.from_history(entries)
+                                               for index, entries in self.history.items()}
         # Per sample, the messages already rendered: a turn appends, instead of rebuilding 2t dicts.
         self.message_logs: dict[int, MessageLog] = {s.index: MessageLog(self.policy, self.system)
                                                     for s in task.samples}
@@ -101,6 +145,7 @@ class Runner:
                 offset = wrong_value(0, random.Random(f"inject:{self.config.seed}:{sample}:{entry.turn}"))
             value = base + offset
         entry.history_answer = value
+        self.step_base[sample].anchor(value)   # entry is the latest: later turns build on the injected value
         log = self.message_logs.get(sample)
         if log is not None:
             log.invalidate()  # the entry may already be rendered: the next turn rebuilds the messages
@@ -192,9 +237,8 @@ class Runner:
 
     async def _play_turn(self, sample: Sample, turn: int, gold: int, history: list[HistoryEntry]) -> TurnRecord:
         keys = sample.turn_keys(turn)
-        previous = history[-1] if history else None
-        seen = 0 if previous is None else (
-            previous.history_answer if previous.history_answer is not None else previous.gold_sum)
+        base = self.step_base[sample.index]
+        seen = base.value   # taken before the request: an injection while it is in flight is not in this one
         messages = self.message_logs[sample.index].messages(history, keys)
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
@@ -211,6 +255,7 @@ class Runner:
             started_at=started, finished_at=time.time())
         history.append(HistoryEntry(turn=turn, keys=keys, reply_visible=reply.text, model_answer=parsed.value,
                                     history_answer=shown, gold_sum=gold))
+        base.advance(shown, turn_sum)
         return record
 
     async def _request(self, sample: int, turn: int, messages: list) -> tuple:

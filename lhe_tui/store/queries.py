@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
@@ -146,16 +147,45 @@ def last_turns(db: Database, session_id: str) -> dict[int, int]:
                            [session_id]).fetchall())
 
 
-def flags_by_sample(db: Database, session_id: str) -> tuple[list[list[bool]], list[list[bool]]]:
-    """(correct, step_correct) flags per sample, indexed by turn; cheap: reads two columns only."""
+def flags_by_sample(db: Database, session_id: str, *,
+                    with_empty: bool = False) -> tuple[list[list[bool]], list[list[bool]]]:
+    """(correct, step_correct) flags per sample, indexed by turn; cheap: reads two columns only.
+    `with_empty`: also the session's samples with no stored turn (empty lists), so the lists line up with
+    the samples table (a sample that failed at its first turn still counts)."""
     correct: dict[int, list[bool]] = {}
     step: dict[int, list[bool]] = {}
+    if with_empty:
+        for (sample,) in db.execute("SELECT sample FROM samples WHERE session_id = ?", [session_id]).fetchall():
+            correct[sample], step[sample] = [], []
     for row in db.execute("SELECT sample, correct, step_correct FROM turns WHERE session_id = ? "
                           "ORDER BY sample, turn", [session_id]).fetchall():
         correct.setdefault(row[0], []).append(bool(row[1]))
         step.setdefault(row[0], []).append(bool(row[2]))
     samples = sorted(correct)
     return [correct[s] for s in samples], [step[s] for s in samples]
+
+
+@dataclass(frozen=True)
+class SessionFlags:
+    """What every metric function takes, for one stored session: per sample (every sample of the session, in
+    order, those with no stored turn included) its turn-correct and step-correct flags and its status, with
+    the configured turns and keys per turn."""
+
+    correct: list[list[bool]]
+    step: list[list[bool]]
+    status: list[str | None]
+    turns: int | None
+    k: int
+
+
+def session_flags(db: Database, session_id: str) -> SessionFlags:
+    correct, step = flags_by_sample(db, session_id, with_empty=True)
+    status = [row[0] for row in db.execute("SELECT status FROM samples WHERE session_id = ? ORDER BY sample",
+                                           [session_id]).fetchall()]
+    turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
+    if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
+        status = [None] * len(correct)
+    return SessionFlags(correct, step, status, turns, max(1, k or 1))
 
 
 def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database, Migrations
 
 MIGRATIONS = Migrations("lhe_tui")
@@ -41,3 +43,93 @@ def m002_turns_by_finish(db: Database) -> None:
     # session's turns in finish order, read from the index alone, with no sort and no table rows.
     db["turns"].create_index(["session_id", "finished_at", "sample", "turn", "correct", "injected",
                               "history_answer"], index_name="turns_by_finish", if_not_exists=True)
+
+
+@MIGRATIONS()
+def m003_step_from_last_stated_answer(db: Database) -> None:
+    """Issue 13: step accuracy builds on the model's last valid answer as its history showed it, plus the keys
+    of every turn since (it used to build on the gold sum after a turn with no answer). Recomputes every
+    stored turn's seen_previous, expected_step and step_correct from what is stored, exactly as the runner
+    (lhe_tui.runner.runner.StepBase) now scores them, then the sessions' metrics derived from them."""
+    _rescore_steps(db)
+    _resummarize_sessions(db)
+
+
+def _rescore_steps(db: Database) -> None:
+    """One pass over the turns, ordered by (session, sample, turn), plus the injection events.
+
+    Injections: `turns.history_answer` holds an injected turn's final value. An injection into turn j is
+    made while j is the sample's latest finished turn, so every turn from j + 2 on was sent with the final
+    value; turn j + 1 may have been in flight already (a manual injection), and then it was sent and scored
+    with the value before. Which one is told by the injection events' time (`events.at`) against turn
+    j + 1's `started_at` (both the run process's time.time()): an event at or before the start applied.
+    A probe's samples start from a synthetic history that is not stored (their first turn is the target
+    turn), and the old and new rules agree there (every synthetic turn shows an answer): samples that do not
+    start at turn 1 or have gaps are left as they are.
+    """
+    conn = db.conn
+    injections: dict[tuple[str, int, int], list[tuple[float | None, int | None, int]]] = {}
+    for session_id, sample, turn, payload, at in conn.execute(
+            "SELECT session_id, sample, turn, payload_json, at FROM events WHERE kind = 'injected' ORDER BY id"):
+        try:
+            data = json.loads(payload or "{}")
+            injections.setdefault((session_id, sample, turn), []).append((at, data.get("original"),
+                                                                           int(data["injected"])))
+        except (ValueError, KeyError, TypeError):
+            continue   # an unreadable event: the turn's stored (final) value stands
+    probes = {row[0] for row in conn.execute("SELECT id FROM sessions WHERE kind = 'probe'")}
+    updates: list[tuple[int, int, int, int]] = []
+    cursor = conn.execute("SELECT rowid, session_id, sample, turn, turn_sum, model_answer, history_answer, "
+                          "started_at, seen_previous, expected_step, step_correct FROM turns "
+                          "ORDER BY session_id, sample, turn")
+    key = None
+    skip = False
+    for (rowid, session_id, sample, turn, turn_sum, answer, shown, started, old_seen, old_expected,
+         old_step) in cursor:
+        if (session_id, sample) != key:
+            key = (session_id, sample)
+            skip = session_id in probes or turn != 1
+            last, since = 0, 0            # the base before the previous turn (as StepBase)
+            prev_turn, prev_sum, prev_shown = 0, 0, None
+        elif turn != prev_turn + 1:
+            skip = True                   # a gap: the base after it is unknown
+        if skip:
+            continue
+        # The previous turn's history answer as this turn was sent (an injection while it was in flight
+        # came too late for it).
+        shown_then = prev_shown
+        events = injections.get((session_id, sample, prev_turn)) if prev_turn else None
+        if events:
+            shown_then = events[0][1]
+            for at, _original, value in events:
+                if at is None or started is None or at <= started:
+                    shown_then = value
+        if not prev_turn:
+            seen = 0
+        elif shown_then is None:
+            seen = last + since + prev_sum
+        else:
+            seen = shown_then
+        expected = seen + turn_sum
+        step = int(answer is not None and answer == expected)
+        if (seen, expected, step) != (old_seen, old_expected, old_step):
+            updates.append((seen, expected, step, rowid))
+        # The base for the turns after the next one: the previous turn's final history answer.
+        if prev_turn:
+            if prev_shown is None:
+                since += prev_sum
+            else:
+                last, since = prev_shown, 0
+        prev_turn, prev_sum, prev_shown = turn, turn_sum, shown
+    conn.executemany("UPDATE turns SET seen_previous = ?, expected_step = ?, step_correct = ? WHERE rowid = ?",
+                     updates)
+
+
+def _resummarize_sessions(db: Database) -> None:
+    """The stored headline metrics of every ended session, again (the writer stores them at the end of a run)."""
+    from lhe_tui.store.summary import session_summary
+
+    for (session_id,) in db.conn.execute("SELECT id FROM sessions WHERE ended_at IS NOT NULL").fetchall():
+        summary = session_summary(db, session_id)
+        db.conn.execute("UPDATE sessions SET final_task_accuracy = ?, horizon_05 = ?, fitted_p = ? WHERE id = ?",
+                        [summary.final_task_accuracy, summary.horizon_measured, summary.fitted_p, session_id])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lhe_tui.store.queries import flags_by_sample
+from lhe_tui.store.queries import session_flags
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -15,5 +15,5 @@ if TYPE_CHECKING:
 def session_summary(db: Database, session_id: str, s: float = 0.5) -> RunSummary:
     from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
 
-    correct, step = flags_by_sample(db, session_id)
-    return summarize(correct, step, s)
+    flags = session_flags(db, session_id)
+    return summarize(flags.correct, flags.step, s, status=flags.status, turns=flags.turns, k=flags.k)

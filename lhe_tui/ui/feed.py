@@ -137,6 +137,15 @@ class RunModel:
         return ([[r.correct for r in s.records] for s in self.samples],
                 [[r.step_correct for r in s.records] for s in self.samples])
 
+    def statuses(self) -> list[str]:
+        """Each sample's status, aligned with `flags()`: the metric functions count a failed sample as wrong
+        past its failure (lhe_tui.metrics._ragged), as the CLI does with the stored statuses."""
+        return [s.status for s in self.samples]
+
+    @property
+    def k(self) -> int:
+        return max(1, int(self.config.get("k") or 1))
+
     def injected_turns(self) -> list[int]:
         """Turns with an injection in any sample, in order (the decay plot marks them)."""
         return sorted({turn for state in self.samples for turn in state.injections})
@@ -202,7 +211,10 @@ class RunModel:
             if row is not None:
                 state.records[row] = replace(state.records[row], injected=False, history_answer=event.original)
         elif isinstance(event, SampleFinished):
-            self._ensure(event.sample).status = "running"
+            state = self._ensure(event.sample)
+            if state.status == "failed":
+                self.flags_version += 1
+            state.status = "running"
         elif isinstance(event, RunFinished):
             self.status, self.message = "running", ""
         self.version += 1
@@ -287,6 +299,8 @@ class RunModel:
 
     def _on_SampleFinished(self, e: SampleFinished) -> None:
         state = self._ensure(e.sample)
+        if e.status == "failed" or state.status == "failed":
+            self.flags_version += 1   # a failed sample counts as wrong past its failure: the curves change
         state.status = e.status
         state.message = e.message
         state.current_turn = None

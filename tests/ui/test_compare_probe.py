@@ -164,7 +164,8 @@ async def test_compare_turns_input_reports_bad_input_in_one_line(db_path, two_ru
         await pilot.press("enter")
         await pilot.pause()
         assert str(error.content) == ""
-        assert [str(c.label) for c in compare.ordered_columns][-2:] == ["@5 turn/task", "@20 turn/task"]
+        # issue 13: each @t column also says how many samples the point counts (n)
+        assert [str(c.label) for c in compare.ordered_columns][-2:] == ["@5 turn/task/n", "@20 turn/task/n"]
         db = open_database(db_path)
         expected = compare_rows([session_curves(db, sid) for sid in two_runs], [5, 20])
         assert table_rows(compare) == [list(compare_cells(row)) for row in expected]

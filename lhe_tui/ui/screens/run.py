@@ -317,13 +317,14 @@ class RunScreen(Screen):
             return  # only the plot went away: nothing new to compute
         self._metrics_key = key
         correct, step = self.model.flags()
+        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k)
         if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
-            self._set_decay(compute_decay(correct, step, with_ci=with_ci))
+            self._set_decay(compute_decay(correct, step, with_ci=with_ci, **ragged))
             return
         self._metrics_busy = True
         def compute() -> DecayData:
             lower_this_threads_priority()
-            return compute_decay(correct, step, with_ci=with_ci)
+            return compute_decay(correct, step, with_ci=with_ci, **ragged)
 
         self.run_worker(compute, name="metrics", group="metrics", thread=True, exit_on_error=False)
 

@@ -4,7 +4,7 @@ the theory curve p^t from the fitted step accuracy, and H_0.5 marked. Same metri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lhe_tui.ui.feed import RunModel
@@ -25,23 +25,35 @@ class DecayData:
     task_low: list[float] | None
     task_high: list[float] | None
     theory: list[float]
+    counts: list[int] = field(default_factory=list)   # samples each point counts
 
 
 def compute_decay(correct: list[list[bool]], step: list[list[bool]], *, with_ci: bool = True,
-                  n_boot: int = N_BOOT, seed: int = 0) -> DecayData:
-    """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked)."""
+                  n_boot: int = N_BOOT, seed: int = 0, status: Sequence[str] | None = None,
+                  turns: int | None = None, k: int = 1) -> DecayData:
+    """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked). `status`,
+    `turns`: which turns each sample counts at (a failed one: wrong past its failure), as in the CLI."""
     # numpy (0.3 s to import) comes with the metrics: not before the run screen's first frame.
-    from lhe_tui.metrics import (bootstrap_ci, step_accuracy, summarize, task_accuracy, theory_task_curve,
-                                 turn_accuracy)
+    from lhe_tui.metrics import (bootstrap_ci, sample_counts, step_accuracy, summarize, task_accuracy,
+                                 theory_task_curve, turn_accuracy)
 
-    summary = summarize(correct, step)
-    task = task_accuracy(correct)
+    ragged = dict(status=status, turns=turns)
+    summary = summarize(correct, step, k=k, **ragged)
+    task = task_accuracy(correct, **ragged)
     low = high = None
     if with_ci and sum(1 for c in correct if c) > 1 and task:
-        low, high = bootstrap_ci(correct, "task", n_boot=n_boot, seed=seed)
+        low, high = bootstrap_ci(correct, "task", n_boot=n_boot, seed=seed, **ragged)
     theory = theory_task_curve(summary.fitted_p, len(task)) if summary.fitted_p is not None else []
-    return DecayData(summary=summary, turn=turn_accuracy(correct), step=step_accuracy(step), task=task,
-                     task_low=low, task_high=high, theory=theory)
+    return DecayData(summary=summary, turn=turn_accuracy(correct, **ragged), step=step_accuracy(step, **ragged),
+                     task=task, task_low=low, task_high=high, theory=theory, counts=sample_counts(correct, **ragged))
+
+
+def counts_label(counts: Sequence[int]) -> str:
+    """How many samples the points count: `n=8`, or `n 8→5` (first point, last point) when it changes."""
+    if not counts:
+        return ""
+    first, last = counts[0], counts[-1]
+    return f"n={first}" if min(counts) == max(counts) else f"n {first}→{last}"
 
 
 def injection_marks(turns: Sequence[int]) -> tuple[Mark, ...]:
@@ -67,10 +79,15 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = ()) -> Figure
              if s.horizon_measured is not None else ())
     marks += injection_marks([t for t in injected if t <= len(data.task)])
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
+    if data.counts and (min(data.counts) != s.n_samples or max(data.counts) != s.n_samples):
+        parts.append(counts_label(data.counts))   # some points count fewer samples (ragged)
     if s.fitted_p is not None:
-        parts.append(f"p={s.fitted_p:.4f}")
+        parts.append(f"p={s.fitted_p:.4f}" + (f" ({s.fitted_p_step:.4f}/step)" if s.in_steps and
+                                               s.fitted_p_step is not None else ""))
     if s.horizon_measured is None:
         parts.append(f"H0.5>{s.n_turns}")
+    elif s.in_steps:
+        parts.append(f"H0.5={s.horizon_measured} turns={s.horizon_measured_steps} steps")
     return Figure(series=tuple(series), bands=bands, marks=marks, title="accuracy decay · " + " · ".join(parts),
                   xlabel="turn", ylim=(0.0, 1.02))
 

@@ -82,6 +82,32 @@ class StatusBar(Static):
         self._last = text
         self.update(text, layout=False)   # fixed height and width: a new text never needs a screen layout
 
+    def _metrics(self, t: Text, summary: RunSummary) -> None:
+        """p and H0.5 (theory in brackets); for K > 1 per turn then per step (key): `p=0.9800/t 0.9950/st`,
+        `H0.5 12t=36st (th 34t=103st)`. K = 1 shows turns only (a turn is a step)."""
+        steps = summary.in_steps
+        t.append(" · p=")
+        if summary.fitted_p is None:
+            t.append("-", self._s("label"))
+        else:
+            t.append(f"{summary.fitted_p:.4f}" + ("/t" if steps else ""), self._s("label"))
+            if steps and summary.fitted_p_step is not None:
+                t.append(f" {summary.fitted_p_step:.4f}/st", self._s("label"))
+        t.append(" · H0.5 ")
+        if summary.horizon_measured is not None:
+            measured = str(summary.horizon_measured)
+            if steps:
+                measured += f"t={summary.horizon_measured_steps}st"
+            t.append(measured, self._s("error"))
+        else:
+            t.append(f">{summary.n_turns}{'t' if steps else ''}" if summary.n_turns else "-", self._s("label"))
+        theory = summary.horizon_theory
+        if theory is not None and not math.isinf(theory):
+            text = f"{theory:.0f}"
+            if steps and summary.horizon_theory_steps is not None:
+                text += f"t={summary.horizon_theory_steps:.0f}st"
+            t.append(f" (th {text})", self._s("muted"))
+
     def compose_text(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> Text:
         c = model.config
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -110,15 +136,7 @@ class StatusBar(Static):
         t.append(f" · {clock(source.elapsed)}")
         t.append(f" · done {model.samples_done}/{len(model.samples)}")
         if summary is not None:
-            t.append(" · p=")
-            t.append("-" if summary.fitted_p is None else f"{summary.fitted_p:.4f}", self._s("label"))
-            t.append(" · H0.5 ")
-            if summary.horizon_measured is not None:
-                t.append(str(summary.horizon_measured), self._s("error"))
-            else:
-                t.append(f">{summary.n_turns}" if summary.n_turns else "-", self._s("label"))
-            if summary.horizon_theory is not None and not math.isinf(summary.horizon_theory):
-                t.append(f" (th {summary.horizon_theory:.0f})", self._s("muted"))
+            self._metrics(t, summary)
         t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
         if model.retries:
             t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))

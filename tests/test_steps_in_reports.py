@@ -1,0 +1,75 @@
+"""Issue 13 items 5 and 6 in the CLI, export and status bar: per-step figures for K>1, n per curve point, and
+a failed sample counted as wrong past its failure, on the scenarios' store (tests/step_scenarios.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+
+from lhe_tui.cli.main import main
+from lhe_tui.metrics import summarize
+
+FIXTURE = Path(__file__).parent / "data" / "store_before_issue13.db"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    path = tmp_path / "s.db"
+    shutil.copy(FIXTURE, path)
+    return str(path)
+
+
+def test_show_gives_turns_and_steps_for_k2_and_counts_per_turn(store, capsys):
+    assert main(["show", "steps-k2-induced", "--db", store]) == 0
+    out = capsys.readouterr().out
+    assert "per turn / per step" in out and "p_step = p_turn^(1/2)" in out
+    assert "turns / steps" in out and "steps" in out.split("per-turn accuracy")[1]
+    assert main(["show", "steps-k1", "--db", store]) == 0
+    out = capsys.readouterr().out
+    assert "per step" not in out and "fitted step accuracy p" in out
+
+
+def test_export_curves_counts_the_failed_sample_as_wrong(store, capsys):
+    assert main(["export", "steps-k1", "--format", "curves", "--db", store]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["n"] for r in rows] == ["5"] * 8           # sample 3 failed at turn 6: still counted, as wrong
+    assert float(rows[7]["turn_accuracy"]) <= 0.8
+    assert main(["export", "steps-k2-heal", "--format", "json", "--db", store]) == 0
+    data = json.loads(capsys.readouterr().out)
+    summary, curves = data["summary"], data["curves"]
+    assert summary["k"] == 2 and summary["fitted_p_step"] == pytest.approx(summary["fitted_p_turn"] ** 0.5)
+    assert curves[0]["steps"] == 2 and curves[-1]["steps"] == 16 and curves[-1]["n"] == 3
+    if summary["horizon_measured_turns"] is not None:
+        assert summary["horizon_measured_steps"] == 2 * summary["horizon_measured_turns"]
+
+
+def test_compare_adds_step_columns_only_with_k_above_1(store, capsys):
+    assert main(["compare", "steps-k1", "steps-k2-heal", "--db", store, "--at", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "H_0.5 steps" in out and "p/step" in out and "@4 turn/task/n" in out
+    assert main(["compare", "steps-k1", "steps-k1", "--db", store, "--at", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "H_0.5 steps" not in out and "p/step" not in out
+
+
+def status_text(summary) -> str:
+    from lhe_tui.ui.widgets.status_bar import StatusBar
+
+    bar = StatusBar()
+    bar._s = lambda name: ""   # no app, no theme: plain text is what is checked
+    text = Text()
+    bar._metrics(text, summary)
+    return text.plain
+
+
+def test_status_bar_shows_turns_only_for_k1_and_both_for_k_above_1():
+    correct = [[True, True, False, False], [True, False, False, False]]
+    step = [[True, True, False, True], [True, False, True, True]]
+    assert status_text(summarize(correct, step)) == " · p=0.7500 · H0.5 3 (th 2)"
+    assert status_text(summarize(correct, step, k=3)) == " · p=0.7500/t 0.9086/st · H0.5 3t=9st (th 2t=7st)"
