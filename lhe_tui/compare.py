@@ -37,6 +37,7 @@ class SessionCurves:
     horizon_05: int | None
     median_first_error: float | None
     fitted_p: float | None
+    protocol: str = "lenient"
 
 
 def session_curves(db: Database, session_id: str) -> SessionCurves:
@@ -50,7 +51,7 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
     return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
                          turn_curve=turn_accuracy(correct), task_curve=task, horizon_05=horizon(task, 0.5),
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
-                         fitted_p=summarize(correct, step).fitted_p)
+                         fitted_p=summarize(correct, step).fitted_p, protocol=session["protocol"])
 
 
 def default_turns(n_turns: int) -> list[int]:
@@ -75,7 +76,8 @@ def parse_turns(text: str | None) -> list[int] | None:
 def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
     rows = []
     for c in curves:
-        row: dict[str, object] = {"session": c.session_id, "label": c.label, "samples": c.n_samples,
+        row: dict[str, object] = {"session": c.session_id, "label": c.label, "protocol": c.protocol,
+                                  "samples": c.n_samples,
                                   "turns": c.n_turns, "H_0.5": c.horizon_05, "median 1st err": c.median_first_error,
                                   "p": c.fitted_p}
         for t in turns:

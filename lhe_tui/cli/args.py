@@ -8,6 +8,8 @@ from pathlib import Path
 from lhe_tui.errors import ConfigError
 from lhe_tui.runner.config import MODES, PROVIDERS, Injection, RunConfig, parse_inject_at
 from lhe_tui.store.database import DEFAULT_DB
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
+from lhe_tui.task.templates import DEFAULT_PROMPT
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -42,6 +44,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     g.add_argument("--retries", type=int, default=6, help="retries per turn on transient errors")
+    g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
+                   help="how replies are read and shown back: paper (the reference implementation's rules: first "
+                        "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
+                        "allowed, verbatim history); see docs/protocol.md")
+    g.add_argument("--prompt", default=DEFAULT_PROMPT, metavar="NAME|PATH",
+                   help=f"prompt template: a name from prompts/ (default {DEFAULT_PROMPT}; lhe-v1 is lhe-tui's "
+                        "first prompt) or a .toml file; see prompts/README.md")
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=100)
     t.add_argument("--samples", type=int, default=1)
@@ -70,7 +79,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         samples=a.samples, seed=a.seed, dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
         dataset=a.dataset, concurrency=a.concurrency, temperature=a.temperature, top_p=a.top_p,
         max_tokens=a.max_tokens, reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget,
-        timeout=a.timeout, max_retries=a.retries, induced_error_rate=a.induced_error_rate, heal=a.heal,
+        timeout=a.timeout, max_retries=a.retries, protocol=a.protocol, prompt=a.prompt, induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
     ).validate()
