@@ -150,7 +150,7 @@ def test_default_template_follows_the_reference_structure():
             assert repr(DICT) in lines
             example_at = next(i for i, line in enumerate(lines) if line.startswith("{'plum'"))
             example = "\n".join(lines[example_at:lines.index(repr(DICT))])
-            assert "\nUser: plum" in example and "\nAssistant: " in example and "<answer>8</answer>" in example
+            assert "\nUser: plum" in example and "\nAssistant: " in example and "<answer>11</answer>" in example
             assert ast.literal_eval(lines[example_at])   # the example dictionary is a dict literal too
             turn = template.turn(("abcde",) * k, DICT, k, mode)
             if mode == "cot":
