@@ -76,11 +76,11 @@ def parse_turns(text: str | None) -> list[int] | None:
 def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
     rows = []
     for c in curves:
-        row: dict[str, object] = {"session": c.session_id, "label": c.label, "protocol": c.protocol,
-                                  "samples": c.n_samples,
+        row: dict[str, object] = {"session": c.session_id, "label": c.label, "samples": c.n_samples,
                                   "turns": c.n_turns, "H_0.5": c.horizon_05, "median 1st err": c.median_first_error,
                                   "p": c.fitted_p}
         for t in turns:
             row[f"@{t} turn/task"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t))
+        row["protocol"] = c.protocol
         rows.append(row)
     return rows

@@ -147,3 +147,39 @@ def test_protocol_config_default_legacy_and_errors():
         RunConfig(protocol="strict").validate()
     with pytest.raises(ConfigError):
         get_protocol("strict")
+
+
+def test_protocol_in_sessions_show_compare_export_and_old_sessions_read_lenient(tmp_path, capsys):
+    import json
+    import sqlite3
+
+    from lhe_tui.cli.main import main
+
+    db = str(tmp_path / "lhe.db")
+    for _ in range(2):
+        assert main(["run", "--headless", "--turns", "5", "--sim-delay", "0", "--db", db]) == 0
+    conn = sqlite3.connect(db)
+    old, new = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY rowid")]
+    config = json.loads(conn.execute("SELECT config_json FROM sessions WHERE id = ?", [old]).fetchone()[0])
+    for key in ("protocol", "prompt", "prompt_text"):   # as a session stored before the switch
+        del config[key]
+    with conn:
+        conn.execute("UPDATE sessions SET config_json = ? WHERE id = ?", [json.dumps(config), old])
+    capsys.readouterr()
+    assert main(["sessions", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "protocol" in out and "lenient" in out and "paper" in out
+    assert main(["show", old, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "protocol lenient" in out and "lenient / lhe-v1" in out
+    assert main(["show", new, "--db", db]) == 0
+    assert "paper / default" in capsys.readouterr().out
+    assert main(["compare", old, new, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "protocol" in out and "lenient" in out and "paper" in out
+    assert main(["export", new, "--db", db]) == 0
+    session = json.loads(capsys.readouterr().out)["session"]
+    assert session["protocol"] == "paper" and session["prompt"] == "default"
+    assert session["config"]["prompt_text"].startswith("# default")
+    assert main(["export", old, "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out)["session"]["protocol"] == "lenient"

@@ -57,16 +57,16 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[in
     return table
 
 
-SESSION_COLUMNS = ("id", "created", "provider/model", "K", "protocol", "turns", "samples", "status", "task acc",
-                   "H_0.5")
+SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5",
+                   "protocol")
 
 
 def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
     kind = " probe" if row.get("kind") == "probe" else ""
     return (row["id"], (row.get("created_at") or "")[:19].replace("T", " "), model + kind, str(row["k"]),
-            row.get("protocol") or "lenient", str(row["turns"]), str(row["n_samples"]), row["status"], fmt_pct(row.get("final_task_accuracy")),
-            fmt_horizon(row.get("horizon_05")))
+            str(row["turns"]), str(row["n_samples"]), row["status"], fmt_pct(row.get("final_task_accuracy")),
+            fmt_horizon(row.get("horizon_05")), row.get("protocol") or "lenient")
 
 
 def sessions_table(rows: list[dict[str, Any]]) -> Table:
