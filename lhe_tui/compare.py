@@ -47,7 +47,8 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
     firsts = [first_error(flags) for flags in correct]
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(flags) + 1 for f, flags in zip(firsts, correct)]
-    label = f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {policy_label(session['config'])}"
+    label = (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
+             f"{policy_label(session['config'])}")
     return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
                          turn_curve=turn_accuracy(correct), task_curve=task, horizon_05=horizon(task, 0.5),
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
@@ -81,6 +82,5 @@ def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
                                   "p": c.fitted_p}
         for t in turns:
             row[f"@{t} turn/task"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t))
-        row["protocol"] = c.protocol
         rows.append(row)
     return rows

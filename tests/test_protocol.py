@@ -176,7 +176,7 @@ def test_protocol_in_sessions_show_compare_export_and_old_sessions_read_lenient(
     assert "paper / default" in capsys.readouterr().out
     assert main(["compare", old, new, "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "protocol" in out and "lenient" in out and "paper" in out
+    assert "direct lenient plain" in out and "direct paper plain" in out   # in each session's label
     assert main(["export", new, "--db", db]) == 0
     session = json.loads(capsys.readouterr().out)["session"]
     assert session["protocol"] == "paper" and session["prompt"] == "default"

@@ -116,7 +116,7 @@ def compare_cells(row: dict[str, Any]) -> tuple[str, ...]:
 def compare_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="compare sessions", title_justify="left")
     for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("session", "label", "protocol") else "right",
+        table.add_column(column, justify="left" if column in ("session", "label") else "right",
                          no_wrap=column == "session")
     for row in rows:
         table.add_row(*compare_cells(row))

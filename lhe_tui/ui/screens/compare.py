@@ -151,7 +151,7 @@ class CompareScreen(StoredResultsScreen):
             table.add_column(column, key=column)
         theme = self.app.theme_variables
         for index, row in enumerate(self.rows):
-            cells = [Text(cell, justify="left" if column in ("session", "label", "protocol") else "right")
+            cells = [Text(cell, justify="left" if column in ("session", "label") else "right")
                      for column, cell in zip(row, compare_cells(row))]
             cells[0].stylize(f"bold {theme.get(session_colour(index), '')}".strip())
             table.add_row(*cells, key=str(row["session"]))
