@@ -41,6 +41,7 @@ class SessionCurves:
     k: int = 1
     horizon_05_steps: int | None = None
     fitted_p_step: float | None = None
+    protocol: str = "lenient"
 
 
 def session_curves(db: Database, session_id: str) -> SessionCurves:
@@ -51,13 +52,15 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
     task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
-    label = f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {policy_label(session['config'])}"
+    label = (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
+             f"{policy_label(session['config'])}")
     return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
                          turn_curve=turn_accuracy(correct, **ragged), task_curve=task,
                          horizon_05=summary.horizon_measured,
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
                          fitted_p=summary.fitted_p, counts=sample_counts(correct, **ragged), k=flags.k,
-                         horizon_05_steps=summary.horizon_measured_steps, fitted_p_step=summary.fitted_p_step)
+                         horizon_05_steps=summary.horizon_measured_steps, fitted_p_step=summary.fitted_p_step,
+                         protocol=session["protocol"])
 
 
 def default_turns(n_turns: int) -> list[int]:

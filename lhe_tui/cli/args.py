@@ -11,6 +11,8 @@ from lhe_tui.runner.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROV
                                    parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
+from lhe_tui.task.templates import DEFAULT_PROMPT
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -59,6 +61,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     g.add_argument("--retries", type=int, default=6, help="retries per turn on transient errors")
+    g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
+                   help="how replies are read and shown back: paper (the reference implementation's rules: first "
+                        "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
+                        "allowed, verbatim history); see docs/protocol.md")
+    g.add_argument("--prompt", default=DEFAULT_PROMPT, metavar="NAME|PATH",
+                   help=f"prompt template: a name from prompts/ (default {DEFAULT_PROMPT}; lhe-v1 is lhe-tui's "
+                        "first prompt) or a .toml file; see prompts/README.md")
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
@@ -99,7 +108,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
         top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
         reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking,
+        max_retries=a.retries, enable_thinking=a.enable_thinking, protocol=a.protocol, prompt=a.prompt,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,

@@ -30,13 +30,16 @@ def fmt_horizon(value: float | int | None) -> str:
 
 def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[int, int]) -> Table:
     label = session["provider_label"]
-    table = Table(title=f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']})",
+    protocol = session.get("protocol", "lenient")
+    table = Table(title=f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
+                        f"protocol {protocol})",
                   show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
     rows = [
         ("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
+        ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}"),
         ("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
         ("first error turn", firsts or "-"),
         ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
@@ -68,7 +71,8 @@ def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
              f"{fmt_horizon(summary.horizon_theory)} / {fmt_horizon(summary.horizon_theory_steps)}")]
 
 
-SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5")
+SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5",
+                   "protocol")
 
 
 def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
@@ -76,7 +80,7 @@ def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
     kind = " probe" if row.get("kind") == "probe" else ""
     return (row["id"], (row.get("created_at") or "")[:19].replace("T", " "), model + kind, str(row["k"]),
             str(row["turns"]), str(row["n_samples"]), row["status"], fmt_pct(row.get("final_task_accuracy")),
-            fmt_horizon(row.get("horizon_05")))
+            fmt_horizon(row.get("horizon_05")), row.get("protocol") or "lenient")
 
 
 def sessions_table(rows: list[dict[str, Any]]) -> Table:

@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from lhe_tui.task.model import Task
 
 DeltaKind = Literal["text", "reasoning"]
 OnDelta = Callable[[DeltaKind, str], None]
@@ -70,6 +73,10 @@ class Provider(ABC):
     def label(self) -> str:
         suffix = " (simulated)" if self.simulated else ""
         return f"{self.name}:{self.model}{suffix}"
+
+    def bind_task(self, task: Task) -> None:
+        """The run's task, handed over by the Runner before the first request. Real providers ignore it
+        (a model reads its prompt); the simulator answers from it instead of parsing the prompt."""
 
     @abstractmethod
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:

@@ -1,8 +1,9 @@
 """`sim`: a built-in, offline, seedable stand-in for an LLM. Labelled simulated everywhere.
 
-It reads the task like a model would: the dictionary from the system prompt, its previous answer
-from the visible history, the new keys from the last user turn. It updates its own visible answer
-(so injected errors are carried forward) and slips with a per-step probability
+It knows the task (the Runner hands it over with `bind_task`: the dictionary and each sample's keys), so
+it works with any prompt template; like a model, it reads its previous answer from the visible history
+(the assistant messages). It updates its own visible answer (so injected errors are carried forward) and
+slips with a per-step probability
 
     p_err = base_error + growth * turn + conditioning * (share of inconsistent steps in its visible history)
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
 from lhe_tui.task.answer import parse_answer
-from lhe_tui.task.prompts import parse_dictionary
+from lhe_tui.task.model import Sample, Task
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,6 @@ class SimSettings:
     token_delay: float = 0.002
 
 
-def _keys(content: str) -> list[str]:
-    return [key.strip() for key in content.split(",") if key.strip()]
-
-
 class SimProvider(Provider):
     name = "sim"
     simulated = True
@@ -41,6 +38,12 @@ class SimProvider(Provider):
     def __init__(self, model: str, settings: GenerationSettings, sim: SimSettings) -> None:
         super().__init__(model or "sim-1", settings)
         self.sim = sim
+        self.dictionary: dict[str, int] = {}
+        self.samples: dict[int, Sample] = {}
+
+    def bind_task(self, task: Task) -> None:
+        self.dictionary = dict(task.dictionary)
+        self.samples = {sample.index: sample for sample in task.samples}
 
     def error_probability(self, turn: int, history_error_share: float) -> float:
         p = self.sim.base_error + self.sim.growth * turn + self.sim.conditioning * history_error_share
@@ -49,10 +52,10 @@ class SimProvider(Provider):
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        dictionary = parse_dictionary(messages[0]["content"]) if messages and messages[0]["role"] == "system" else None
-        dictionary = dictionary or {}
-        previous, share = self._read_history(messages, dictionary, meta.turn)
-        keys = _keys(messages[-1]["content"]) if messages else []
+        sample = self.samples.get(meta.sample_index)
+        dictionary = self.dictionary
+        previous, share = self._read_history(messages, sample, meta.turn)
+        keys = list(sample.turn_keys(meta.turn)) if sample is not None else []
         values = [dictionary.get(key, 0) for key in keys]
         expected = previous + sum(values)
 
@@ -86,16 +89,19 @@ class SimProvider(Provider):
         return f"<answer>{answer}</answer>"
 
     @staticmethod
-    def _read_history(messages: list[Message], dictionary: dict[str, int], turn: int) -> tuple[int, float]:
-        """Return (last visible running total, share of visible steps that do not add up)."""
-        turns = [(messages[i]["content"], messages[i + 1]["content"])
-                 for i in range(1, len(messages) - 1, 2)
+    def _read_history(messages: list[Message], sample: Sample | None, turn: int) -> tuple[int, float]:
+        """Return (last visible running total, share of visible steps that do not add up).
+
+        The visible (user, assistant) pairs are the turns just before this one (a sliding window drops
+        the oldest), so pair i of n is turn `turn - n + i`; its keys' values come from the task."""
+        turns = [messages[i + 1]["content"] for i in range(1, len(messages) - 1, 2)
                  if messages[i]["role"] == "user" and messages[i + 1]["role"] == "assistant"]
         complete_history = len(turns) == turn - 1  # nothing dropped by a sliding window
         total: int | None = 0 if complete_history else None
         checked = wrong = 0
-        for user, assistant in turns:
-            step = sum(dictionary.get(key, 0) for key in _keys(user))
+        first = turn - len(turns)
+        for offset, assistant in enumerate(turns):
+            step = sample.turn_sum(first + offset) if sample is not None and first + offset >= 1 else 0
             parsed = parse_answer(assistant)
             if parsed.status != "ok":
                 total = None if total is None else total + step

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lhe_tui.errors import ConfigError
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
+from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
 
 PROVIDERS = ("sim", "openai", "anthropic", "local")
 MODES = ("direct", "cot", "thinking")
@@ -89,6 +91,10 @@ class RunConfig:
     # every request body (anthropic: extra_body only)
     enable_thinking: bool | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # what the model is sent and how its replies are read (lhe_tui.task.protocol, lhe_tui.task.templates)
+    protocol: str = DEFAULT_PROTOCOL
+    prompt: str = DEFAULT_PROMPT          # a template name or a path to a .toml file
+    prompt_text: str | None = None        # the template's full text, stored with the session (set by the Runner)
     # history policy
     induced_error_rate: float = 0.0
     heal: bool = False
@@ -108,6 +114,9 @@ class RunConfig:
             raise ConfigError(f"unknown provider {self.provider!r} (choose from {', '.join(PROVIDERS)})")
         if self.mode not in MODES:
             raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r} (choose from {', '.join(PROTOCOLS)})")
+        self.template()  # a bad template is a one-line ConfigError now, before anything starts
         for name, most in LIMITS.items():
             value = getattr(self, name)
             if not 1 <= value <= most:
@@ -142,6 +151,10 @@ class RunConfig:
                 raise ConfigError(f"--inject-at turn {inj.turn} is outside 1..{self.turns - 1}")
         return self
 
+    def template(self) -> PromptTemplate:
+        """The prompt template: from the stored text when there is one, else from the name or path."""
+        return template_for(self.prompt, self.prompt_text)
+
     @property
     def model_label(self) -> str:
         return self.model or ("sim-1" if self.provider == "sim" else "")
@@ -155,5 +168,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
+        # Stored before the protocol switch and prompt templates: run with the rules and prompt of then.
+        values.setdefault("protocol", LEGACY_PROTOCOL)
+        values.setdefault("prompt", LEGACY_PROMPT)
         values["inject_at"] = tuple(Injection(**i) for i in values.get("inject_at", ()))
         return cls(**values)

@@ -3,18 +3,21 @@
 Policies (DESIGN §3): plain (its own answers), healed (gold answers), induced error rate r (each past
 answer replaced by a wrong one with probability r, seeded, decided once per answer), sliding window
 (only the last w turns), and injections (one answer replaced on request).
+
+How a finished turn reads in the history (the whole reply, or only its answer tag; placeholders for a
+reply without a tag) is the session's protocol's rule (lhe_tui.task.protocol); the user turns are the
+prompt template's (lhe_tui.task.templates).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from lhe_tui.providers.base import Message
-from lhe_tui.task.answer import render_answer
 from lhe_tui.task.prompts import user_turn
-
-EMPTY_REPLY = "(no reply)"
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 
 
 @dataclass(slots=True)
@@ -25,11 +28,6 @@ class HistoryEntry:
     model_answer: int | None
     history_answer: int | None
     gold_sum: int
-
-    def assistant_content(self) -> str:
-        if self.history_answer is None or self.history_answer == self.model_answer:
-            return self.reply_visible or EMPTY_REPLY
-        return render_answer(self.reply_visible, self.history_answer)
 
 
 def wrong_value(gold: int, rng: random.Random, spread: int = 10) -> int:
@@ -42,6 +40,18 @@ class HistoryPolicy:
     induced_error_rate: float = 0.0
     heal: bool = False
     window: int | None = None
+    protocol: str = DEFAULT_PROTOCOL
+    mode: str = "direct"
+    turn_text: Callable[[Sequence[str]], str] = field(default=user_turn, compare=False)
+    """Renders a turn's keys as its user message (the prompt template's `turn`)."""
+    _rules: Protocol = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rules", get_protocol(self.protocol))
+
+    def assistant_content(self, entry: HistoryEntry) -> str:
+        """The assistant message the model sees for a finished turn, under the session's protocol."""
+        return self._rules.history_text(entry.reply_visible, self.mode, entry.model_answer, entry.history_answer)
 
     def history_answer(self, sample: int, turn: int, model_answer: int | None, gold: int) -> int | None:
         """Decide, once, which answer the model will see for this finished turn."""
@@ -56,9 +66,9 @@ class HistoryPolicy:
         visible = history if self.window is None else history[-self.window:] if self.window else []
         messages: list[Message] = [{"role": "system", "content": system}]
         for entry in visible:
-            messages.append({"role": "user", "content": user_turn(entry.keys)})
-            messages.append({"role": "assistant", "content": entry.assistant_content()})
-        messages.append({"role": "user", "content": user_turn(keys)})
+            messages.append({"role": "user", "content": self.turn_text(entry.keys)})
+            messages.append({"role": "assistant", "content": self.assistant_content(entry)})
+        messages.append({"role": "user", "content": self.turn_text(keys)})
         return messages
 
 
@@ -93,9 +103,10 @@ class MessageLog:
             self._pairs = []
             self.rebuilds += 1
         pairs = self._pairs
+        turn_text, assistant_content = self.policy.turn_text, self.policy.assistant_content
         for entry in history[self._covered:]:
-            pairs.append({"role": "user", "content": user_turn(entry.keys)})
-            pairs.append({"role": "assistant", "content": entry.assistant_content()})
+            pairs.append({"role": "user", "content": turn_text(entry.keys)})
+            pairs.append({"role": "assistant", "content": assistant_content(entry)})
         self._covered = len(history)
         if window is not None:
             if self._covered - self._first > 2 * window:  # drop what fell out of the window, every ~window turns
@@ -105,4 +116,4 @@ class MessageLog:
             visible = pairs[max(0, len(pairs) - 2 * window):] if window else []
         else:
             visible = pairs
-        return [self.system_message, *visible, {"role": "user", "content": user_turn(keys)}]
+        return [self.system_message, *visible, {"role": "user", "content": self.policy.turn_text(keys)}]

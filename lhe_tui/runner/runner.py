@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import replace
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import Provider, RequestMeta
@@ -17,9 +18,8 @@ from lhe_tui.runner.events import (EventBus, Injected, RetryScheduled, RunFinish
                                    RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
 from lhe_tui.runner.retry import Backoff
-from lhe_tui.task.answer import parse_answer
 from lhe_tui.task.model import Sample, Task
-from lhe_tui.task.prompts import system_prompt
+from lhe_tui.task.protocol import get_protocol
 
 
 class StepBase:
@@ -67,16 +67,23 @@ class Runner:
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
                  stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None,
                  resumed: bool = False, kind: str = "run") -> None:
+        self.template = config.template()
+        if config.prompt_text is None:  # the session stores the template's text: a resume sends the same
+            config = replace(config, prompt_text=self.template.text)
         self.config = config
         self.task = task
         self.provider = provider
+        provider.bind_task(task)
         self.session_id = session_id
         self.bus = bus
         self.backoff = backoff
         self.stream_deltas = stream_deltas
+        self.protocol = get_protocol(config.protocol)
         self.policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate,
-                                    heal=config.heal, window=config.window)
-        self.system = system_prompt(task.dictionary, task.k, config.mode)  # type: ignore[arg-type]
+                                    heal=config.heal, window=config.window, protocol=config.protocol,
+                                    mode=config.mode,
+                                    turn_text=self.template.turn_renderer(task.dictionary, task.k, config.mode))
+        self.system = self.template.system(task.dictionary, task.k, config.mode)
         self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
                                                        for s in task.samples}
         # Per sample, the base of the next turn's step score (see StepBase): rebuilt once from a given
@@ -243,7 +250,7 @@ class Runner:
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
         reply, retries = await self._request(sample.index, turn, messages)
-        parsed = parse_answer(reply.text)
+        parsed = self.protocol.parse(reply.text)
         turn_sum = sample.turn_sum(turn)
         shown = self.policy.history_answer(sample.index, turn, parsed.value, gold)
         record = TurnRecord(

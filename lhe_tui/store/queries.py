@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import TurnRecord
+from lhe_tui.task.protocol import LEGACY_PROTOCOL
+from lhe_tui.task.templates import LEGACY_PROMPT
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -41,6 +43,9 @@ def load_session(db: Database, session_id: str) -> dict[str, Any]:
         raise StoreError(f"no session {session_id!r}")
     row["config"] = json.loads(row.pop("config_json") or "{}")
     row["dictionary"] = json.loads(row.pop("dictionary_json") or "{}")
+    # Sessions stored before the protocol switch and prompt templates ran with lenient rules and lhe-v1.
+    row["protocol"] = row["config"].get("protocol") or LEGACY_PROTOCOL
+    row["prompt"] = row["config"].get("prompt") or LEGACY_PROMPT
     return row
 
 
@@ -209,6 +214,10 @@ def max_event_id(db: Database) -> int:
 
 
 def list_sessions(db: Database) -> list[dict[str, Any]]:
+    """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
+    prompt of then, `lenient` and `lhe-v1`)."""
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
-                         "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p FROM sessions "
-                         "ORDER BY created_at, rowid"))
+                         "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
+                         f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
+                         f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "
+                         "FROM sessions ORDER BY created_at, rowid"))

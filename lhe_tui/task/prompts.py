@@ -1,7 +1,12 @@
-"""Prompts for the dict-sum task: a system prompt with the dictionary and rules, one user turn per K keys."""
+"""lhe-tui's first prompt (now the `lhe-v1` template, prompts/lhe-v1.toml, which renders it byte for byte;
+a test keeps the two in step), and `parse_dictionary` for test doubles that read the task from a prompt.
+
+Runs take their prompt from a template (lhe_tui.task.templates); nothing in the app parses a prompt.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Literal
 
@@ -57,10 +62,21 @@ def user_turn(keys: tuple[str, ...] | list[str]) -> str:
 
 
 def parse_dictionary(system: str) -> dict[str, int] | None:
-    """Read the task dictionary back out of a system prompt (used by the simulated model)."""
+    """Read the task dictionary back out of a system prompt (test doubles do, as a model would): lhe-v1's
+    `Dictionary to maintain: {json}` line, else the last line that is a whole Python dict literal (the
+    default template's dictionary line; its worked example's dictionary comes earlier)."""
     marker = "Dictionary to maintain: "
     start = system.find(marker)
     if start < 0:
+        for line in reversed(system.splitlines()):
+            line = line.strip()
+            if line.startswith("{") and line.endswith("}"):
+                try:
+                    data = ast.literal_eval(line)
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(data, dict):
+                    return data
         return None
     line = system[start + len(marker):].split("\n", 1)[0]
     try:

@@ -122,8 +122,8 @@ class SessionsScreen(Screen):
         cells = dict(zip(SESSION_COLUMNS, session_cells(row)))
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(cells["id"], "bold")
-        text.append(f"  {cells['provider/model']} · mode {row.get('mode') or '-'} · K={cells['K']} · "
-                    f"{cells['samples']} x {cells['turns']} turns · seed {row.get('seed')}\n")
+        text.append(f"  {cells['provider/model']} · mode {row.get('mode') or '-'} · {cells['protocol']} · "
+                    f"K={cells['K']} · {cells['samples']} x {cells['turns']} turns · seed {row.get('seed')}\n")
         text.append("status ")
         text.append(cells["status"], self._status_style(row.get("status") or ""))
         p = row.get("fitted_p")

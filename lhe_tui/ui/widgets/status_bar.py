@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from lhe_tui.task.protocol import protocol_of
 from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.widgets._style import component_style
 
@@ -122,7 +123,7 @@ class StatusBar(Static):
         else:
             t.append(label, self._s("label"))
         probe = " · probe" if model.kind == "probe" else ""
-        t.append(f" · {c.get('mode', '?')} · K={c.get('k', '?')}{probe} · ")
+        t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'} · K={c.get('k', '?')}{probe} · ")
         t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
         t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
         if source.replay_state:
