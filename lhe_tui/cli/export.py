@@ -41,7 +41,7 @@ def curve_rows(db: Database, session_id: str) -> list[dict]:
 
 
 def summary_dict(db: Database, session_id: str) -> dict:
-    """The headline metrics, per turn and per step (key): docs/protocol-step-accuracy.md."""
+    """The headline metrics, per turn and per step (key): docs/protocol.md."""
     summary = session_summary(db, session_id)
     return {"s": summary.s, "k": summary.k, "samples": summary.n_samples, "turns": summary.n_turns,
             "mean_turn_accuracy": summary.mean_turn_accuracy, "final_task_accuracy": summary.final_task_accuracy,

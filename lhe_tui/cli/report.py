@@ -55,7 +55,7 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[in
 
 
 def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
-    """Fitted p and H_s; for K > 1 per turn and per step (key), as docs/protocol-step-accuracy.md defines."""
+    """Fitted p and H_s; for K > 1 per turn and per step (key), as docs/protocol.md defines."""
     s = summary.s
     never = f" (not below {s:g} within {summary.n_turns} turns)" if summary.horizon_measured is None else ""
     if not summary.in_steps:

@@ -1,6 +1,6 @@
 """Ragged per-sample flag lists -> a padded matrix plus a mask (the one numpy entry point).
 
-Which turns a sample counts at (DESIGN §2, "ragged samples"; docs/protocol-step-accuracy.md):
+Which turns a sample counts at (DESIGN §2, "ragged samples"; docs/protocol.md):
 - a sample counts at every turn it finished;
 - a sample that FAILED (status "failed": the provider gave up) also counts, as wrong, at every turn from
   the one it failed at up to the run's frontier: the furthest turn any sample reached (a failed sample

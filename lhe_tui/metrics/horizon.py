@@ -55,7 +55,7 @@ def theory_horizon(p: float | None, s: float = 0.5) -> float | None:
     return math.log(s) / math.log(p) + 0.0  # + 0.0 turns -0.0 (s == 1) into 0.0
 
 
-# ---- turns and steps (K keys per turn; docs/protocol-step-accuracy.md) --------------------------------------
+# ---- turns and steps (K keys per turn; docs/protocol.md) --------------------------------------
 def per_step_p(p_turn: float | None, k: int) -> float | None:
     """The constant per-key accuracy that gives `p_turn` per turn of `k` keys: p_turn ** (1 / k)."""
     if p_turn is None:
