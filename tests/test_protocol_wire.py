@@ -126,3 +126,32 @@ def test_named_prompts_lhe_v1_and_default(server, tmp_path, capsys):
     requests, _, config, _ = run(server, tmp_path, capsys)
     system = requests[0][0]["content"]
     assert config["prompt"] == "default" and repr(task.dictionary) in system.split("\n")
+
+
+def test_step_accuracy_after_a_missing_and_after_a_wrong_answer_end_to_end(monkeypatch, tmp_path, capsys):
+    """The scripted model: off by one, no answer, carries its own (wrong) total over the missed keys, jumps
+    to the gold sum, then carries that. Step accuracy credits the carrying and blames the jump; it never
+    builds on the gold sum of the missed turn, which the model did not state (the rule before issue 13)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    task = build_task(RunConfig(provider="openai", model="m", turns=5, samples=1, seed=3))
+    v = [sum(task.samples[0].turn_values(t)) for t in range(1, 6)]
+    replies = {1: f"<answer>{v[0] + 1}</answer>", 2: "no idea",
+               3: f"<answer>{v[0] + 1 + v[1] + v[2]}</answer>",
+               4: f"<answer>{sum(v[:4])}</answer>",
+               5: f"<answer>{sum(v[:5])}</answer>"}
+
+    def scripted(body):
+        return ScriptedReply(text=replies[sum(1 for m in body["messages"] if m["role"] == "user")])
+
+    db = tmp_path / "lhe.db"
+    with FakeLLMServer(scripted) as srv:
+        assert main(["run", "--headless", "--provider", "openai", "--model", "m", "--base-url", srv.openai_base_url,
+                     "--turns", "5", "--samples", "1", "--seed", "3", "--db", str(db)]) == 0, capsys.readouterr().err
+        last = srv.requests[-1].body["messages"]
+    assert [m["content"] for m in last if m["role"] == "assistant"][1] == NO_ANSWER
+    rows = sqlite3.connect(db).execute("SELECT correct, step_correct, seen_previous, expected_step FROM turns "
+                                       "ORDER BY turn").fetchall()
+    assert [r[0] for r in rows] == [0, 0, 0, 1, 1]                      # against gold
+    assert [r[1] for r in rows] == [0, 0, 1, 0, 1]                      # against its own history
+    assert [r[2] for r in rows] == [0, v[0] + 1, v[0] + 1 + v[1], v[0] + 1 + v[1] + v[2], sum(v[:4])]
+    assert [r[3] for r in rows] == [v[0], v[0] + 1 + v[1], v[0] + 1 + v[1] + v[2], sum(v[:4]) + 1, sum(v[:5])]
