@@ -130,8 +130,8 @@ def writer_alive(db_path: str | Path, session_id: str) -> bool | None:
 
 @contextlib.contextmanager
 def store_lock(db_path: str | Path) -> Iterator[None]:
-    """Exclusive, blocking: around creating a store and migrating it."""
-    if fcntl is None:
+    """Exclusive, blocking: around creating a store and migrating it (an in-memory store needs none)."""
+    if fcntl is None or str(db_path) == ":memory:":
         yield
         return
     path = _mkdir(db_path) / "store.lock"
