@@ -21,6 +21,14 @@ class StoreError(LheError):
     """A database that cannot be opened or is not an lhe-tui store."""
 
 
+class StoreWriteError(StoreError):
+    """The store stopped taking a run's rows (a full disk, a damaged page, a read-only file): the runner
+    stops the run at once, keeping what is committed; the session is left `interrupted` if that can
+    still be written (else its writer's lock, released as the process ends, shows it `crashed`)."""
+
+    exit_code = 1
+
+
 class ProviderError(LheError):
     """A model provider failed.
 

@@ -95,10 +95,12 @@ def prepare_planned_probe(plan: ProbePlan, db: Database, *, provider: Provider |
     provider = provider or make_provider(config, base_url=base_url)
     session_id = session_id or new_session_id()
     bus = EventBus()
-    bus.subscribe(SessionWriter(db, session_id, probe_rates=probe_rates))
+    writer = SessionWriter(db, session_id, probe_rates=probe_rates)
+    bus.subscribe(writer)
     runner = Runner(config, task, provider, session_id, bus, history=history, stream_deltas=stream_deltas,
                     kind="probe")
-    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)
+    writer.on_failure = runner.halt
+    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class PreparedRun:
     bus: EventBus
     provider: Provider
     session_id: str
+    writer: SessionWriter | None = None
 
 
 def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = None, base_url: str | None = None,
@@ -51,9 +52,11 @@ def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = 
     provider = provider or make_provider(config, base_url=base_url)
     session_id = session_id or new_session_id()
     bus = EventBus()
-    bus.subscribe(SessionWriter(db, session_id))
+    writer = SessionWriter(db, session_id)
+    bus.subscribe(writer)
     runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas)
-    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)
+    writer.on_failure = runner.halt
+    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)
 
 
 def prepare_resume(db: Database, session_id: str, *, provider: Provider | None = None, base_url: str | None = None,
@@ -65,8 +68,10 @@ def prepare_resume(db: Database, session_id: str, *, provider: Provider | None =
     state = state or load_resume_state(db, session_id)
     provider = provider or make_provider(state.config, base_url=base_url)
     bus = EventBus()
-    bus.subscribe(SessionWriter(db, session_id, first_errors=state.first_errors))
+    writer = SessionWriter(db, session_id, first_errors=state.first_errors)   # refused if it is being run
+    bus.subscribe(writer)
     runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
                     stream_deltas=stream_deltas, pending_scripted=state.pending_scripted,
                     resumed=True)
-    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id)
+    writer.on_failure = runner.halt
+    return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)

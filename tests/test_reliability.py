@@ -98,7 +98,7 @@ def test_no_secret_reaches_database_exports_or_logs(tmp_path, capsys, monkeypatc
         assert main(["export", sid, "--format", fmt, "--db", str(db)]) == 0
     assert main(["show", sid, "--db", str(db)]) == 0
     out, err = capsys.readouterr()
-    blobs = [out, err] + [p.read_bytes().decode("latin-1") for p in tmp_path.iterdir()]
+    blobs = [out, err] + [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
     for blob in blobs:
         assert SECRET not in blob
         assert "Bearer" not in blob

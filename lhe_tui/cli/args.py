@@ -161,6 +161,10 @@ def build_parser() -> OneLineParser:
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
     compare.add_argument("--theme", default=argparse.SUPPRESS)
     add_db(compare)
+    doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
+    doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",
+                        help="write a recovered copy to OUT (a new file; the store itself is never changed)")
+    add_db(doctor)
     resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
     resume.add_argument("session_id")
     resume.add_argument("--headless", action="store_true")

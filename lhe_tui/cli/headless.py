@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lhe_tui.cli.report import print_table, summary_table
 from lhe_tui.runner.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
-from lhe_tui.store.queries import load_session
+from lhe_tui.store.queries import live_status, load_session
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def session_tokens(db: Database, session_id: str) -> tuple[int, int]:
 
 def print_summary(db: Database, session_id: str) -> None:
     session = load_session(db, session_id)
+    session["status"] = live_status(db, session_id, session.get("status"))
     print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id)),
                 Console(soft_wrap=False, width=120))
 
@@ -90,6 +91,10 @@ def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
 
 
 def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
+    failure = prepared.writer.failure if prepared.writer is not None else None
+    if failure is not None:      # the store stopped taking rows: said once, in one line
+        print(f"lhe-tui: error: {failure}", file=sys.stderr)
+        return failure.exit_code
     if status == "failed":
         message = load_session(db, prepared.session_id).get("message") or "every sample failed"
         print(f"lhe-tui: error: {message}", file=sys.stderr)
@@ -100,7 +105,8 @@ def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
 def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
                  server: LocalModelServer | None = None) -> int:
     status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
-    print_summary(db, prepared.session_id)
+    if prepared.writer is None or prepared.writer.failure is None:
+        print_summary(db, prepared.session_id)
     return exit_code(db, prepared, status)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from lhe_tui.errors import LheError
@@ -39,9 +40,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
+    _refuse_live_writer(db, session_id)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
+        db.conn.close()
         return launch_tui(args, resume_id=session_id)
 
     state = load_resume_state(db, session_id)
@@ -51,6 +54,17 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         config = prepared.runner.config
         done = sum(len(h) for h in prepared.runner.history.values())
         return run_headless(prepared, db, config.samples * config.turns - done, server)
+
+
+def _refuse_live_writer(db, session_id: str) -> None:
+    """`resume` of a session another process is running: one line (its writer lock would refuse it too)."""
+    from lhe_tui.store.locks import SessionBusy
+    from lhe_tui.ui.resume import _holder
+    from lhe_tui.store.locks import writer_alive
+
+    if writer_alive(db.path, session_id):
+        raise SessionBusy(f"session {session_id} is being run by another process ({_holder(db.path, session_id)}); "
+                          "stop it there first (a session has one writer at a time)")
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -80,7 +94,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
-    db = open_database(args.db, create=False)
+    db = open_database(args.db, create=False, write=False)
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     turns = parse_turns(args.at)
     if args.tui:
@@ -101,7 +115,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import list_sessions
 
-    rows = list_sessions(open_database(args.db, create=False))
+    rows = list_sessions(open_database(args.db, create=False, write=False))
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
@@ -115,7 +129,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
-    db = open_database(args.db, create=False)
+    db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
     print_summary(db, session_id)
     if load_session(db, session_id)["kind"] == "probe":
@@ -135,7 +149,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
-    db = open_database(args.db, create=False)
+    db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
     export = {"json": export_json, "csv": export_csv, "curves": export_curves_csv}[args.format]
     text = export(db, session_id)
@@ -150,6 +164,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from lhe_tui.store.doctor import diagnose, recover
+
+    report = diagnose(args.db)
+    for line in report.lines():
+        print(line)
+    if args.recover is not None:
+        result = recover(args.db, args.recover)
+        for line in result.lines():
+            print(line)
+    return 0 if report.sound else 1
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from lhe_tui.ui.launch import launch_tui
 
@@ -157,12 +184,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
-            "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare}
+            "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare, "doctor": _cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
     from lhe_tui.cli.args import build_parser
 
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -170,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return launch_tui(args)
         return COMMANDS[args.command](args)
+    except sqlite3.Error as exc:     # the store failed under a command (a damaged page met while reading)
+        from lhe_tui.store.database import DEFAULT_DB, store_error
+
+        print(f"lhe-tui: error: {store_error(getattr(args, 'db', DEFAULT_DB), exc)}", file=sys.stderr)
+        return 1
     except LheError as exc:
         print(f"lhe-tui: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -177,7 +177,7 @@ async def _run(job: RunJob, events: Connection, commands: Connection) -> None:
     db = None
     outcome: tuple[Any, ...]
     try:
-        db = open_database(job.db_path)
+        db = open_database(job.db_path, check=False)   # (the parent checked it as the run was set up)
         prepared = job.prepare(db)
         prepared.bus.subscribe(forwarder)
         task = loop.create_task(prepared.runner.run())

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import replace
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.errors import ProviderError, StoreWriteError
 from lhe_tui.providers.base import Provider, RequestMeta
 from lhe_tui.runner.config import RunConfig
 from lhe_tui.runner.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
@@ -100,6 +100,7 @@ class Runner:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._fatal: str | None = None
+        self._halted: str | None = None   # the store stopped taking rows: why (the run ends interrupted)
         self._scripted = {inj.turn: inj for inj in config.inject_at}
         self._failures: dict[int, str] = {}
         self._pending_scripted = pending_scripted or {}
@@ -127,6 +128,14 @@ class Runner:
         self._unpaused.set()
         for task in self._tasks:
             task.cancel()
+
+    def halt(self, message: str) -> None:
+        """The store cannot take the run's rows any more (full disk, damaged page): stop every sample at
+        once, as `stop` does; the run ends `interrupted` with `message`, resumable once the cause is fixed.
+        A second call keeps the first message."""
+        if self._halted is None:
+            self._halted = message
+        self.stop()
 
     def fail(self, message: str) -> None:
         """Stop every sample at once because the provider cannot go on (our local model server died):
@@ -190,7 +199,7 @@ class Runner:
                 else:
                     self._finish_sample(sample.index, "stopped", "stopped before the last turn")
         status = self._run_status()
-        first_failure = self._fatal or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
+        first_failure = self._fatal or self._halted or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
         return status
 
@@ -230,6 +239,10 @@ class Runner:
             if exc.fatal:
                 self.fail(str(exc))
             self._finish_sample(sample.index, "failed", str(exc))
+            return
+        except StoreWriteError as exc:   # its turn is not stored: the run stops here, resumable
+            self.halt(str(exc))
+            self._finish_sample(sample.index, "stopped", str(exc))
             return
         except asyncio.CancelledError:
             if self._fatal is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -213,9 +214,45 @@ def max_event_id(db: Database) -> int:
     return db.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
 
 
+ALIVE_SECONDS = 20.0
+"""A `running` session with no writer lock file (stored before the locks, or by an older lhe-tui) whose
+last turn is newer than this is taken to be alive."""
+
+
+def writer_state(db: Database, session_id: str, *, now: float | None = None) -> bool | None:
+    """Whether a `running` session's writer is alive: True, False (it crashed: SIGKILL, power cut), None
+    (no lock to tell by and no turn stored lately: taken for dead by `live_status`). See lhe_tui.store.locks."""
+    from lhe_tui.store.locks import writer_alive
+
+    path = getattr(db, "path", None)
+    alive = writer_alive(path, session_id) if path is not None else None
+    if alive is not None:
+        return alive
+    last = db.execute("SELECT MAX(finished_at) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
+    if last is not None and (time.time() if now is None else now) - last < ALIVE_SECONDS:
+        return True
+    return None
+
+
+def live_status(db: Database, session_id: str, status: str | None) -> str | None:
+    """The stored status, except `crashed` for a session left `running` whose writer is gone."""
+    if status == "running" and not writer_state(db, session_id):
+        return "crashed"
+    return status
+
+
 def list_sessions(db: Database) -> list[dict[str, Any]]:
     """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
-    prompt of then, `lenient` and `lhe-v1`)."""
+    prompt of then, `lenient` and `lhe-v1`); `status` is `crashed` for a session left `running` by a writer
+    that is gone (`live_status`)."""
+    rows = _session_rows(db)
+    for row in rows:
+        if row["status"] == "running":
+            row["status"] = live_status(db, row["id"], row["status"])
+    return rows
+
+
+def _session_rows(db: Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
                          f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui import __version__
+from lhe_tui.errors import StoreWriteError
 from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord)
 from lhe_tui.store.summary import session_summary
@@ -155,12 +156,26 @@ class Checkpointer:
 
 
 class SessionWriter:
-    """Subscribe with `bus.subscribe(writer)`; it writes everything but token deltas."""
+    """Subscribe with `bus.subscribe(writer)`; it writes everything but token deltas.
+
+    It holds the session's writer lock (lhe_tui.store.locks) from its making to the run's end: a second
+    writer of the same session is refused (SessionBusy), and a session left `running` by a dead process
+    is told apart from a live one. If the store stops taking rows (a full disk, a damaged page), the
+    first failure goes to `on_failure` (the runner's `halt`: the run stops at once) and is raised as a
+    one-line StoreWriteError from the event that hit it and from every later finished turn (none may
+    look committed); at the run's end the session is set `interrupted` if that can still be written.
+    """
 
     def __init__(self, db: Database, session_id: str, probe_rates: dict[int, float] | None = None,
                  first_errors: dict[int, int] | None = None) -> None:
+        from lhe_tui.store.locks import SessionLock
+
         self.db = db
         self.session_id = session_id
+        self.path = getattr(db, "path", None)
+        self.lock = SessionLock.acquire(self.path, session_id) if self.path is not None else None
+        self.failure: StoreWriteError | None = None
+        self.on_failure: Callable[[str], None] | None = None
         self.probe_rates = probe_rates or {}
         self._first_error: dict[int, int] = dict(first_errors or {})
         self._earlier_wall_time = 0.0
@@ -174,8 +189,66 @@ class SessionWriter:
             handler = self._handlers[kind]
         except KeyError:  # once per event type (a token delta must not pay for a getattr miss each time)
             handler = self._handlers[kind] = getattr(self, f"_on_{kind.__name__}", None)
-        if handler is not None:
+        if handler is None:
+            return
+        if self.failure is not None:
+            if kind is RunFinished:
+                self._end_after_failure(event)
+            elif kind is TurnFinished:
+                raise self.failure
+            return
+        try:
             handler(event)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            if kind is RunFinished:
+                self._end_after_failure(event)
+            raise self.failure from None
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        from lhe_tui.store.database import store_error
+
+        try:
+            self.db.conn.rollback()
+        except sqlite3.Error:
+            pass
+        self.failure = StoreWriteError(f"{store_error(self.path or 'the store', exc)}; session {self.session_id} "
+                                       f"stopped, every finished turn kept: fix that, then "
+                                       f"`lhe-tui resume {self.session_id}`")
+        if self.on_failure is not None:
+            self.on_failure(str(self.failure))
+
+    def _end_after_failure(self, e: RunFinished) -> None:
+        """Best effort, once the store has failed: the session `interrupted` (a checkpoint first frees the
+        WAL's space when it can). If even that cannot be written it stays `running`, and its writer's lock,
+        dropped when this process ends, makes it `crashed`: resumable either way."""
+        conn = self.db.conn
+        if self._checkpointer is not None:
+            self._checkpointer.stop_soon()
+            self._checkpointer = None
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
+        try:
+            with conn:
+                conn.execute("UPDATE sessions SET status = 'interrupted', ended_at = ?, message = ? WHERE id = ?",
+                             [now_iso(), str(self.failure), self.session_id])
+            self._release(forget=True)
+        except sqlite3.Error:
+            self._release(forget=False)
+
+    def _release(self, *, forget: bool) -> None:
+        """Drop the writer's lock; `forget`: the session's status is written, so its lock file goes too."""
+        if self.lock is None:
+            return
+        if forget and self.lock.path is not None:
+            try:
+                self.lock.path.unlink()
+            except OSError:
+                pass
+        self.lock.release()
+        self.lock = None
 
     def _event_row(self, kind: str, payload: dict, sample: int | None = None, turn: int | None = None) -> None:
         with self.db.conn:
@@ -261,3 +334,4 @@ class SessionWriter:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        self._release(forget=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,9 +11,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from lhe_tui.errors import LheError
+from lhe_tui.errors import LheError, StoreError
 from lhe_tui.runner.config import RunConfig
-from lhe_tui.store.database import open_database
+from lhe_tui.store.database import open_database, store_error
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.live import LiveRun
 from lhe_tui.ui.screens.run import RunScreen
@@ -81,7 +82,12 @@ class LheApp(App[int]):
                  compare_turns: list[int] | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
-        self.db = open_database(self.db_path)
+        self.store_problem: str | None = None   # the store cannot be used (damaged...): said in place
+        try:
+            self.db = open_database(self.db_path, write=False)
+        except StoreError as exc:
+            self.db = None
+            self.store_problem = str(exc)
         self._initial_live = live
         self._initial_replay = replay
         self.replay_speed = replay_speed
@@ -176,6 +182,9 @@ class LheApp(App[int]):
         """Runs overlay in the compare screen, probes in the probe view; a mix is refused with a notice."""
         from lhe_tui.ui.screens.compare import comparison_screen
 
+        if self.store_problem is not None:
+            self.notify(self.store_problem, title="cannot compare", severity="error", markup=False)
+            return
         screen = comparison_screen(self.db, session_ids, turns)
         if isinstance(screen, str):
             self.notify(screen, title="cannot compare", severity="warning", markup=False)
@@ -190,6 +199,9 @@ class LheApp(App[int]):
             self.notify("a run is already going: stop it first (x in its view)", title="cannot resume",
                         severity="warning")
             return False
+        if self.store_problem is not None:
+            self.notify(self.store_problem, title="cannot resume", severity="error", markup=False)
+            return False
         try:
             problem = resume_problem(self.db, session_id)
             if problem is not None:
@@ -199,7 +211,7 @@ class LheApp(App[int]):
             self.notify(str(exc), title="cannot resume", severity="warning", markup=False)
             return False
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
-            self.notify(f"{type(exc).__name__}: {exc}", title="cannot resume", severity="error", markup=False)
+            self.notify(self.describe_error(exc), title="cannot resume", severity="error", markup=False)
             return False
         self.push_screen(RunScreen(live=live))
         return True
@@ -225,8 +237,16 @@ class LheApp(App[int]):
             self.push_screen(RunScreen(player=self._player(event.worker.result)))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
-            message = str(error) if isinstance(error, LheError) else f"{type(error).__name__}: {error}"
+            message = self.describe_error(error)
             self.notify(message, title="cannot replay", severity="error", markup=False)
+
+    def describe_error(self, error: BaseException | None) -> str:
+        """One line for an error met by a screen: the store's errors as the CLI says them."""
+        if isinstance(error, LheError):
+            return str(error)
+        if isinstance(error, sqlite3.Error):
+            return str(store_error(self.db_path, error))
+        return f"{type(error).__name__}: {error}"
 
     def _player(self, replay: SessionReplay) -> ReplayPlayer:
         return ReplayPlayer(replay, speed=self.replay_speed, playing=self.replay_autoplay)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from lhe_tui.store.queries import load_session
+from lhe_tui.store.locks import session_lock_path, writer_alive
+from lhe_tui.store.queries import ALIVE_SECONDS, load_session
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-ALIVE_SECONDS = 20.0   # a "running" session whose last turn is newer than this is probably still being run
+__all__ = ["ALIVE_SECONDS", "resume_problem"]
 
 
 def resume_problem(db: Database, session_id: str, *, now: float | None = None) -> str | None:
@@ -27,9 +28,24 @@ def resume_problem(db: Database, session_id: str, *, now: float | None = None) -
                             [session_id]).fetchone()
     if session.get("status") == "finished" or (expected and done >= expected):
         return f"session {session_id} is complete ({done} of {expected} turns): nothing to resume"
-    if session.get("status") == "running" and last is not None:
+    if getattr(db, "readonly", False):
+        return f"{getattr(db, 'path', 'the store')} is read-only: a run cannot be resumed there"
+    path = getattr(db, "path", None)
+    alive = writer_alive(path, session_id) if path is not None else None
+    if alive:
+        return (f"session {session_id} is being run by another process ({_holder(path, session_id)}); stop it "
+                "there first")
+    if alive is None and session.get("status") == "running" and last is not None:
         age = (time.time() if now is None else now) - last
         if age < ALIVE_SECONDS:
             return (f"session {session_id} looks alive: a turn was stored {age:.0f} s ago (another lhe-tui may "
                     f"be running it); if it has stopped, try again in {ALIVE_SECONDS - age:.0f} s")
     return None
+
+
+def _holder(path, session_id: str) -> str:
+    try:
+        pid, host = session_lock_path(path, session_id).read_text().split()[:2]
+        return f"pid {pid} on {host}"
+    except (OSError, ValueError):
+        return "a live lhe-tui"

@@ -7,7 +7,9 @@ and their bootstrap CI) are recomputed at most twice a second, in a thread for l
 
 from __future__ import annotations
 
+import functools
 import gc
+import sqlite3
 import time
 
 from textual import on
@@ -19,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from lhe_tui.errors import StoreError
 from lhe_tui.runner.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.background import lower_this_threads_priority
@@ -59,6 +62,19 @@ def shown(widget: Widget) -> bool:
         node = node.parent  # type: ignore[assignment]
     return isinstance(node, Screen) and node.is_current
 
+
+
+def _reads_store(method):
+    """A replay reads the store as it plays: a read that fails (a page damaged since it opened) stops the
+    replay and says so in place, instead of ending the app with a traceback."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (StoreError, sqlite3.Error) as exc:
+            self.replay_failed(exc)
+            return None
+    return wrapper
 
 class RunScreen(Screen):
     """Pass `live=` (a LiveRun, started here in a worker) or `player=` (a ReplayPlayer)."""
@@ -235,6 +251,7 @@ class RunScreen(Screen):
             self.call_later(self.flush)
 
     # ---- the flush -----------------------------------------------------------------------------------
+    @_reads_store
     def flush(self) -> None:
         """Drain the buffer into the model and update what is visible (called ~10 times a second)."""
         if self.player is not None:
@@ -401,6 +418,7 @@ class RunScreen(Screen):
     def action_next_sample(self) -> None:
         self.watch_sample(self.model.watched + 1)
 
+    @_reads_store
     def action_play_pause(self) -> None:
         if self.live is not None:
             if not self.model.running:
@@ -464,6 +482,7 @@ class RunScreen(Screen):
                 return
             self.live.inject(self.model.watched, offset=request.offset, value=request.value)
 
+    @_reads_store
     def action_first_error(self) -> None:
         index = self.model.watched
         state = self.model.sample(index)
@@ -500,6 +519,7 @@ class RunScreen(Screen):
         self.refresh_metrics()
         self.flush()
 
+    @_reads_store
     def _step(self, direction: int) -> None:
         assert self.player is not None
         target = self.player.replay.sample_step(self.model.watched, direction)
@@ -532,6 +552,7 @@ class RunScreen(Screen):
             self.player.slower()
             self.flush()
 
+    @_reads_store
     def action_restart(self) -> None:
         if self.player is not None:
             self._rebuild(self.player.seek(0))
@@ -541,6 +562,16 @@ class RunScreen(Screen):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
+
+    def replay_failed(self, error: BaseException) -> None:
+        """The store failed under the replay: it stops where it is, and the screen says why (once)."""
+        if self.player is not None:
+            self.player.playing = False
+        message = self.app.describe_error(error)  # type: ignore[attr-defined]
+        if message != getattr(self, "_store_failure", None):
+            self._store_failure = message
+            self.sub_title = f"replay stopped: {message}"
+            self.notify(message, title="replay stopped", severity="error", timeout=30, markup=False)
 
     # ---- teardown ------------------------------------------------------------------------------------
     def on_unmount(self) -> None:

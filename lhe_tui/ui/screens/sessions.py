@@ -6,6 +6,8 @@ marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
 
 from __future__ import annotations
 
+import sqlite3
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
 from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
+from lhe_tui.errors import StoreError
 from lhe_tui.store.queries import list_sessions
 
 STATUS_COLUMN = SESSION_COLUMNS.index("status")
@@ -69,7 +72,13 @@ class SessionsScreen(Screen):
         current = None
         if table.row_count:
             current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        rows = list_sessions(self.app.db)  # type: ignore[attr-defined]
+        problem = getattr(self.app, "store_problem", None)
+        rows = []
+        if problem is None:
+            try:
+                rows = list_sessions(self.app.db)  # type: ignore[attr-defined]
+            except (StoreError, sqlite3.Error) as exc:   # said here, in place of the list
+                problem = self.app.describe_error(exc)  # type: ignore[attr-defined]
         rows.reverse()  # newest first
         self.rows = {row["id"]: row for row in rows}
         self.marked = [sid for sid in self.marked if sid in self.rows]
@@ -85,7 +94,10 @@ class SessionsScreen(Screen):
         self._update_title()
         empty = self.query_one("#sessions-empty", Static)
         empty.display = not rows
-        empty.update("No sessions yet. Press n to start a run (the sim model needs no key).")
+        if problem is not None:
+            empty.update(Text(problem, style=self.app.theme_variables.get("error", "")))
+        else:
+            empty.update("No sessions yet. Press n to start a run (the sim model needs no key).")
         if current is not None and current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.show_detail(self.selected_id())
