@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lhe_tui.errors import LheError
+from lhe_tui.errors import ConfigError, LheError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -39,6 +39,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
+    _refuse_finished(db, session_id)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -51,6 +52,20 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         config = prepared.runner.config
         done = sum(len(h) for h in prepared.runner.history.values())
         return run_headless(prepared, db, config.samples * config.turns - done, server)
+
+
+def _refuse_finished(db, session_id: str) -> None:
+    """A finished session has nothing to resume: say so, and leave it (and its wall time) as it is."""
+    from lhe_tui.store.queries import load_session
+
+    session = load_session(db, session_id)
+    if session["kind"] != "run":
+        return   # load_resume_state refuses it with its reason
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
+    if session.get("status") == "finished" or (expected and done >= expected):
+        raise LheError(f"session {session_id} is already finished ({done} of {expected} turns): nothing to "
+                       f"resume (`lhe-tui show {session_id}` reports it)")
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -125,7 +140,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 0
     flags = session_flags(db, session_id)
     n = max((len(c) for c in flags.correct), default=0)
-    print_table(turn_accuracy_table(flags.correct, flags.step, every=max(1, n // 50), status=flags.status,
+    if args.every is not None and args.every < 1:
+        raise ConfigError(f"--every must be at least 1, got {args.every}")
+    every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
+    print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k))
     return 0
 
