@@ -168,13 +168,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from lhe_tui.ui.launch import launch_tui
+
+    return launch_tui(args, demo=True)
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from lhe_tui.ui.launch import launch_tui
 
     return launch_tui(args, replay_id=args.session_id)
 
 
-COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
+COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
             "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare}
 
 

@@ -6,6 +6,8 @@ marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +19,15 @@ from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
 from lhe_tui.store.queries import list_sessions
 
 STATUS_COLUMN = SESSION_COLUMNS.index("status")
+
+
+def store_label(path: str | Path) -> str:
+    """The store's absolute path (which store this is, wherever the app was started), `~` for home."""
+    if not path:
+        return "?"
+    full = str(Path(path).expanduser().resolve())
+    home = str(Path.home())
+    return "~" + full[len(home):] if home not in ("", "/") and full.startswith(home + "/") else full
 MARK = "●"
 
 
@@ -98,10 +109,10 @@ class SessionsScreen(Screen):
             table.update_cell(key, first, table.get_cell(key, first))
 
     def _update_title(self) -> None:
-        db_path = getattr(self.app, "db_path", "")
         marked = f" · {len(self.marked)} marked (c compares)" if self.marked else ""
         self.query_one("#sessions-title", Static).update(
-            f"sessions in {db_path} · {len(self.rows)} stored · newest first{marked}")
+            f"{len(self.rows)} sessions stored in {store_label(getattr(self.app, 'db_path', ''))} · newest "
+            f"first{marked}")
 
     def _mark_label(self, session_id: str) -> Text:
         if session_id in self.marked:
