@@ -114,3 +114,46 @@ async def test_sessions_screen_names_the_store(db_path, stored_session):
         assert isinstance(app.screen, SessionsScreen)
         title = str(app.screen.query_one("#sessions-title", Static).content)
         assert str(db_path.resolve()) in title or str(db_path.resolve()).replace(str(Path.home()), "~") in title
+
+
+# ---- 19: small terminals -----------------------------------------------------------------------------------
+async def test_sessions_table_shows_the_important_columns_at_80x24(db_path, stored_session):
+    from textual.widgets import DataTable
+
+    app = LheApp(db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        visible = table.size.width
+        x = 0
+        shown = []
+        for column in table.ordered_columns:
+            x += column.get_render_width(table)
+            if x <= visible:
+                shown.append(str(column.label))
+        for name in ("id", "status", "task acc", "H_0.5"):
+            assert name in shown, shown
+
+
+async def test_new_run_form_scrolls_and_says_so_on_a_small_terminal(db_path):
+    from textual.widgets import Button
+
+    from lhe_tui.ui.screens.new_run import NewRunScreen
+
+    app = LheApp(db_path, new_run_defaults=RunConfig(samples=2, turns=20, sim_delay=0.0))
+    async with app.run_test(size=(60, 15)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        notice = form.query_one("#too-small", Static)
+        assert notice.display and notice.region.height > 0 and "scrolls" in str(notice.content)
+        box = form.query_one("#form")
+        assert box.max_scroll_y > 0
+        start = form.query_one("#start", Button)
+        start.focus()
+        await pilot.pause()
+        assert box.region.contains_region(start.region)      # scrolled to, not cut off
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert not form.has_class("-small") and notice.region.height == 0

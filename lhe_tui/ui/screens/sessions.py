@@ -22,13 +22,18 @@ STATUS_COLUMN = SESSION_COLUMNS.index("status")
 
 
 def store_label(path: str | Path) -> str:
-    """The store's absolute path (which store this is, wherever the app was started), `~` for home."""
+    """Which store this is: its path from the current folder when it is under it, else its absolute path
+    (`~` for home)."""
     if not path:
         return "?"
-    full = str(Path(path).expanduser().resolve())
+    full = Path(path).expanduser().resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
     home = str(Path.home())
-    return "~" + full[len(home):] if home not in ("", "/") and full.startswith(home + "/") else full
-MARK = "●"
+    text = str(full)
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") else text
 
 
 class SessionsScreen(Screen):
