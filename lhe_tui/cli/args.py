@@ -34,7 +34,8 @@ class DefaultsFormatter(argparse.HelpFormatter):
         if (not action.option_strings or "default" in text or default is argparse.SUPPRESS
                 or default is None or default is False or default == [] or default == ""):
             return text
-        return f"{text} (default {default})".strip()
+        shown = str(default).replace("%", "%%")     # argparse %-formats the help text
+        return f"{text} (default {shown})".strip()
 
 
 class OneLineParser(argparse.ArgumentParser):
