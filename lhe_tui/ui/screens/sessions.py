@@ -36,6 +36,9 @@ def store_label(path: str | Path) -> str:
     return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") else text
 
 
+MARK = "●"
+
+
 class SessionsScreen(Screen):
     DEFAULT_CSS = """
     SessionsScreen #sessions-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
