@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
-def policy_label(config: dict) -> str:
+def policy_label(config: dict, manual: list[int] | tuple[int, ...] = ()) -> str:
+    """The session's history policy in a few words; `manual`: the turns injected by hand during the run
+    (`i`/`I` in the live view; they are events, not config: `manual_injection_turns`)."""
     parts = []
     if config.get("heal"):
         parts.append("heal")
@@ -23,7 +25,19 @@ def policy_label(config: dict) -> str:
         parts.append(f"w={config['window']}")
     if config.get("inject_at"):
         parts.append("inject@" + ",".join(str(i["turn"]) for i in config["inject_at"]))
+    if manual:
+        turns = sorted(set(manual))
+        shown = ",".join(str(t) for t in turns[:3]) + (",…" if len(turns) > 3 else "")
+        parts.append(f"manual inject@{shown}")
     return " ".join(parts) or "plain"
+
+
+def manual_injection_turns(db: Database, session_id: str) -> list[int]:
+    """The turns of the session's injections made by hand during the run (any sample), in order."""
+    rows = db.execute("SELECT DISTINCT turn FROM events WHERE session_id = ? AND kind = 'injected' AND "
+                      "COALESCE(json_extract(payload_json, '$.source'), 'manual') != 'scripted' ORDER BY turn",
+                      [session_id]).fetchall()
+    return [row[0] for row in rows if row[0] is not None]
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
     label = (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
-             f"{policy_label(session['config'])}")
+             f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
     return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
                          turn_curve=turn_accuracy(correct, **ragged), task_curve=task,
                          horizon_05=summary.horizon_measured,

@@ -57,5 +57,7 @@ def test_resume_of_finished_session_adds_nothing(tmp_path, capsys):
     before = turns(db)
     with sqlite3.connect(db) as conn:
         sid = conn.execute("SELECT id FROM sessions").fetchone()[0]
-    assert main(["resume", sid[:10], "--headless", "--db", str(db)]) == 0
+    # Refused in one line (issue 14, item 18: it used to end "finished" again, its wall time rewritten).
+    assert main(["resume", sid[:10], "--headless", "--db", str(db)]) != 0
+    assert "already finished" in capsys.readouterr().err
     assert turns(db) == before

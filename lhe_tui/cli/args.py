@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,33 @@ from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT
 
 
+DB_ENV = "LHE_TUI_DB"
+
+
+def default_db() -> Path:
+    """The store every command uses unless `--db` says otherwise: $LHE_TUI_DB, else sessions/lhe.db."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """`--help` says each option's default, unless its help already does or there is none worth saying
+    (None, off, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or default is argparse.SUPPRESS
+                or default is None or default is False or default == [] or default == ""):
+            return text
+        shown = str(default).replace("%", "%%")     # argparse %-formats the help text
+        return f"{text} (default {shown})".strip()
+
+
 class OneLineParser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ConfigError(message)
 
@@ -36,8 +63,8 @@ def _thinking_switch(text: str) -> bool:
 
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB if top else argparse.SUPPRESS,
-                        help=f"session store (default {DEFAULT_DB})")
+    parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
+                        help=f"session store (default ${DB_ENV} if set, else {DEFAULT_DB}; now {default_db()})")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -46,10 +73,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
     g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
-    g.add_argument("--mode", default="direct", choices=MODES)
-    g.add_argument("--temperature", type=float, default=None)
-    g.add_argument("--top-p", type=float, default=None)
-    g.add_argument("--max-tokens", type=int, default=None)
+    g.add_argument("--mode", default="direct", choices=MODES,
+                   help="direct: the answer only; cot: step by step, then the answer; thinking: provider-native reasoning")
+    g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the provider's)")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: the provider's)")
+    g.add_argument("--max-tokens", type=int, default=None, help="cap per reply (default: the provider's)")
     g.add_argument("--paper-settings", action="store_true",
                    help="the paper's sampling: temperature 0.6, top-p 0.95, seed 42, max tokens 10,000 outside "
                         "thinking mode (flags given alongside win)")
@@ -71,20 +99,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
-    t.add_argument("--samples", type=int, default=1)
+    t.add_argument("--samples", type=int, default=1, help="samples, run concurrently")
     t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
     t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper-settings)")
-    t.add_argument("--dict-size", type=int, default=100)
-    t.add_argument("--min-value", type=int, default=-99)
-    t.add_argument("--max-value", type=int, default=99)
+    t.add_argument("--dict-size", type=int, default=100, help="words in the dictionary")
+    t.add_argument("--min-value", type=int, default=-99, help="smallest word value")
+    t.add_argument("--max-value", type=int, default=99, help="largest word value")
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
     t.add_argument("--dataset-offset", type=int, default=0, metavar="N", help="start at row N of --dataset")
     t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
-    h.add_argument("--induced-error-rate", type=float, default=0.0)
+    h.add_argument("--induced-error-rate", type=float, default=0.0,
+                   help="each past answer in the history is replaced by a wrong one with this probability")
     h.add_argument("--heal", action="store_true", help="history always shows gold answers")
     h.add_argument("--window", type=int, default=None, help="keep only the last W turns in the context")
-    h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]")
+    h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]",
+                   help="inject a wrong answer (OFFSET from it, random if none) into every sample's history at TURN; repeatable")
     s = p.add_argument_group("simulated model")
     s.add_argument("--sim-error", type=float, default=0.005, help="base per-step error probability")
     s.add_argument("--sim-growth", type=float, default=0.0004, help="added error probability per turn")
@@ -122,52 +152,67 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     return config.validate()
 
 
+THEME_HELP = "theme name (see themes/; default lhe-dark)"
+ID_HELP = ("a session id, its start (20261123-1154), its end (115417-5b3c, as the TUI shows it) when only one "
+           "session matches, or latest")
+
+
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="lhe-tui", description="Watch, steer and replay long-horizon execution runs of LLMs.")
-    parser.add_argument("--theme", default=None, help="theme name (see themes/)")
+    from lhe_tui import __version__
+
+    parser = OneLineParser(prog="lhe-tui", description="Watch, steer and replay long-horizon execution runs of LLMs. "
+                           "With no command: the sessions list, or a simulated demo run when the store is empty.")
+    parser.add_argument("--version", action="version", version=f"lhe-tui {__version__}")
+    parser.add_argument("--theme", default=None, help=THEME_HELP)
     add_db(parser, top=True)
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    demo = sub.add_parser("demo", help="watch a simulated run (8 samples x 200 turns, thinking mode; stored like any run)")
+    add_db(demo)
+    demo.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     run = sub.add_parser("run", help="run a session (TUI, or --headless)")
     add_run_options(run)
     add_db(run)
-    run.add_argument("--headless", action="store_true", help="no TUI: progress bar and a summary")
-    run.add_argument("--theme", default=argparse.SUPPRESS)
+    run.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
+    run.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     ls = sub.add_parser("sessions", help="list stored sessions")
     add_db(ls)
     show = sub.add_parser("show", help="one session's per-turn accuracy table")
-    show.add_argument("session_id")
+    show.add_argument("session_id", help=ID_HELP)
+    show.add_argument("--every", type=int, default=None, metavar="N",
+                      help="one row every N turns (default: about 50 rows; the first and last turns always)")
+    show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its curves as CSV")
-    export.add_argument("session_id")
+    export.add_argument("session_id", help=ID_HELP)
     export.add_argument("--format", choices=("json", "csv", "curves"), default="json",
                         help="json: session, summary, curves and turns; csv: one row a turn; curves: one row a "
                              "turn of the accuracy curves with n (samples counted) and steps")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
     add_db(export)
     replay = sub.add_parser("replay", help="replay a stored session in the TUI")
-    replay.add_argument("session_id")
-    replay.add_argument("--theme", default=argparse.SUPPRESS)
+    replay.add_argument("session_id", help=ID_HELP)
+    replay.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(replay)
     probe = sub.add_parser("probe", help="target-turn probe: accuracy at turn T per history error rate")
     add_run_options(probe)
     add_db(probe)
     probe.add_argument("--target-turn", type=int, required=True, help="the turn T the model is queried at")
     probe.add_argument("--rates", default="0,0.25,0.5,0.75,1", help="history error rates (default 0,0.25,0.5,0.75,1)")
-    probe.add_argument("--headless", action="store_true")
-    probe.add_argument("--theme", default=argparse.SUPPRESS)
+    probe.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then the results")
+    probe.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     compare = sub.add_parser("compare", help="compare sessions' accuracy curves")
-    compare.add_argument("session_ids", nargs="+")
+    compare.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
     compare.add_argument("--at", default=None, help="turns to report accuracy at, e.g. 10,50,100")
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
-    compare.add_argument("--theme", default=argparse.SUPPRESS)
+    compare.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(compare)
     doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
     doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",
                         help="write a recovered copy to OUT (a new file; the store itself is never changed)")
     add_db(doctor)
     resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
-    resume.add_argument("session_id")
-    resume.add_argument("--headless", action="store_true")
-    resume.add_argument("--theme", default=argparse.SUPPRESS)
+    resume.add_argument("session_id", help=ID_HELP)
+    resume.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
+    resume.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(resume)
     return parser

@@ -57,8 +57,7 @@ def session_tokens(db: Database, session_id: str) -> tuple[int, int]:
 def print_summary(db: Database, session_id: str) -> None:
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
-    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id)),
-                Console(soft_wrap=False, width=120))
+    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id)))
 
 
 async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:

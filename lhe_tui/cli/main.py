@@ -6,7 +6,7 @@ import argparse
 import sqlite3
 import sys
 
-from lhe_tui.errors import LheError
+from lhe_tui.errors import ConfigError, LheError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -41,6 +41,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)
     _refuse_live_writer(db, session_id)
+    _refuse_finished(db, session_id)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -58,13 +59,25 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _refuse_live_writer(db, session_id: str) -> None:
     """`resume` of a session another process is running: one line (its writer lock would refuse it too)."""
-    from lhe_tui.store.locks import SessionBusy
-    from lhe_tui.ui.resume import _holder
-    from lhe_tui.store.locks import writer_alive
+    from lhe_tui.store.locks import SessionBusy, holder_label, writer_alive
 
     if writer_alive(db.path, session_id):
-        raise SessionBusy(f"session {session_id} is being run by another process ({_holder(db.path, session_id)}); "
+        raise SessionBusy(f"session {session_id} is being run by another process ({holder_label(db.path, session_id)}); "
                           "stop it there first (a session has one writer at a time)")
+
+
+def _refuse_finished(db, session_id: str) -> None:
+    """A finished session has nothing to resume: say so, and leave it (and its wall time) as it is."""
+    from lhe_tui.store.queries import load_session
+
+    session = load_session(db, session_id)
+    if session["kind"] != "run":
+        return   # load_resume_state refuses it with its reason
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
+    if session.get("status") == "finished" or (expected and done >= expected):
+        raise LheError(f"session {session_id} is already finished ({done} of {expected} turns): nothing to "
+                       f"resume (`lhe-tui show {session_id}` reports it)")
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -139,7 +152,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 0
     flags = session_flags(db, session_id)
     n = max((len(c) for c in flags.correct), default=0)
-    print_table(turn_accuracy_table(flags.correct, flags.step, every=max(1, n // 50), status=flags.status,
+    if args.every is not None and args.every < 1:
+        raise ConfigError(f"--every must be at least 1, got {args.every}")
+    every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
+    print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k))
     return 0
 
@@ -177,14 +193,21 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.sound else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from lhe_tui.ui.launch import launch_tui
+
+    return launch_tui(args, demo=True)
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from lhe_tui.ui.launch import launch_tui
 
     return launch_tui(args, replay_id=args.session_id)
 
 
-COMMANDS = {"run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
-            "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare, "doctor": _cmd_doctor}
+COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
+            "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare,
+            "doctor": _cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

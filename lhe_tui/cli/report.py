@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -28,30 +32,126 @@ def fmt_horizon(value: float | int | None) -> str:
     return str(value)
 
 
-def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[int, int]) -> Table:
+PIPE_WIDTH = 200
+"""Output that goes to no terminal (a pipe, a file) and no COLUMNS: as wide as this, so nothing is cut."""
+
+
+def output_width(stream: Any = None) -> int:
+    """The columns a report may use: $COLUMNS when set, else the terminal's width, else PIPE_WIDTH."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.strip().isdigit() and int(columns) > 0:
+        return int(columns)
+    stream = sys.stdout if stream is None else stream
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        pass
+    return PIPE_WIDTH
+
+
+@dataclass(frozen=True)
+class Column:
+    """A report column. `keep`: the lower, the longer it stays when the table must narrow (0 never goes);
+    `fold`: the narrowest it may wrap its text to instead (None: never wraps)."""
+
+    name: str
+    keep: int = 5
+    right: bool = False
+    fold: int | None = None
+
+
+BORDER = 3   # a rich box column's padding and rule: " x |"
+
+
+def fit_columns(columns: list[Column], rows: list[tuple[str, ...]], width: int) -> tuple[list[int], dict[int, int]]:
+    """Which columns (indices, in order) a table `width` wide can show, and the widths the folding ones get.
+    Folding columns narrow first (down to their `fold`), then columns go, the highest `keep` first."""
+    natural = [max([cell_len(c.name)] + [max((cell_len(line) for line in str(row[i]).splitlines()), default=0)
+                                          for row in rows]) for i, c in enumerate(columns)]
+    least = [n if c.fold is None else min(n, max(c.fold, cell_len(c.name))) for c, n in zip(columns, natural)]
+    kept = list(range(len(columns)))
+
+    def total(sizes: list[int]) -> int:
+        return sum(sizes[i] for i in kept) + BORDER * len(kept) + 1
+
+    while total(least) > width:      # columns go until the rest fit, the folding ones folded
+        droppable = [i for i in kept if columns[i].keep > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].keep, i)))
+    sizes = list(natural)
+    over = total(sizes) - width
+    while over > 0:                  # then the widest folding column narrows, one cell at a time
+        foldable = [i for i in kept if sizes[i] > least[i]]
+        if not foldable:
+            break
+        widest = max(foldable, key=lambda i: sizes[i])
+        sizes[widest] -= 1
+        over -= 1
+    return kept, {i: sizes[i] for i in kept if sizes[i] < natural[i]}
+
+
+def fitted_table(title: str, columns: list[Column], rows: list[tuple[str, ...]], *, width: int | None = None,
+                 show_header: bool = True, styles: dict[str, str] | None = None) -> Table:
+    """A rich Table of `rows` no wider than `width` (output_width()): folding columns wrap, columns the
+    width cannot hold are left out and the caption names them."""
+    width = output_width() if width is None else width
+    kept, widths = fit_columns(columns, rows, width)
+    table = Table(title=title, title_justify="left", show_header=show_header, caption_justify="left")
+    for i in kept:
+        c = columns[i]
+        table.add_column(c.name, justify="right" if c.right else "left", no_wrap=c.fold is None,
+                         overflow="fold", max_width=widths.get(i), style=(styles or {}).get(c.name))
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    dropped = [columns[i].name for i in range(len(columns)) if i not in kept]
+    if dropped:
+        table.caption = (f"left out to fit {width} columns: {', '.join(dropped)} "
+                         f"(a wider terminal or COLUMNS=… shows them)")
+    return table
+
+
+def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[int, int], *,
+                  width: int | None = None) -> Table:
     label = session["provider_label"]
     protocol = session.get("protocol", "lenient")
-    table = Table(title=f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
-                        f"protocol {protocol})",
-                  show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value")
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
+    status = [("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
+              ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}")]
+    probe = probe_description(session)
+    if probe is not None:   # a probe's turns are one per sample: horizons and first errors say nothing
+        measured = [("probe", probe)]
+    else:
+        measured = [("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
+                    ("first error turn", firsts or "-"),
+                    ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
+                    ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
+                    *summary_metric_rows(summary)]
     rows = [
-        ("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
-        ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}"),
-        ("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
-        ("first error turn", firsts or "-"),
-        ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
-        ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
-        *summary_metric_rows(summary),
+        *status, *measured,
         ("tokens in / out", f"{tokens[0]:,} / {tokens[1]:,}"),
         ("wall time", "-" if session.get("wall_time_s") is None else f"{session['wall_time_s']:.1f} s"),
         ("session id", session["id"]),
     ]
-    for what, value in rows:
-        table.add_row(what, value)
-    return table
+    return fitted_table(f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
+                        f"protocol {protocol})", [Column("what", keep=0, fold=16), Column("value", keep=0, fold=20)],
+                        rows, width=width, show_header=False, styles={"what": "bold"})
+
+
+def probe_description(session: dict[str, Any]) -> str | None:
+    """What a target-turn probe session is, in words (None for a run)."""
+    if session.get("kind") != "probe":
+        return None
+    config = session.get("config") or {}
+    spec = (config.get("extra") or {}).get("probe") or {}
+    target = spec.get("target_turn", session.get("turns"))
+    rates = ", ".join(f"{r:g}" for r in spec.get("rates") or ())
+    per_rate = spec.get("samples_per_rate")
+    history = f"turns 1-{target - 1}" if isinstance(target, int) and target > 2 else "the turns before it"
+    return (f"target-turn probe: the model answers turn {target} only, after a synthetic history of {history} "
+            f"whose answers are each wrong with probability r; r = {rates or '?'}"
+            + (f", {per_rate} sample{'s' if per_rate != 1 else ''} per rate" if per_rate else ""))
 
 
 def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
@@ -71,25 +171,25 @@ def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
              f"{fmt_horizon(summary.horizon_theory)} / {fmt_horizon(summary.horizon_theory_steps)}")]
 
 
-SESSION_COLUMNS = ("id", "created", "provider/model", "K", "turns", "samples", "status", "task acc", "H_0.5",
-                   "protocol")
+# The columns a reader looks for first come first: the TUI's table shows them at 80 columns, and the CLI's
+# leaves out the later ones (the highest `keep` first) when the terminal is narrow.
+SESSION_SPEC = (Column("id", keep=0), Column("status", keep=1), Column("task acc", keep=1, right=True),
+                Column("H_0.5", keep=1, right=True), Column("provider/model", keep=2, fold=12),
+                Column("turns", keep=3, right=True), Column("samples", keep=4, right=True),
+                Column("K", keep=5, right=True), Column("created", keep=6), Column("protocol", keep=7))
+SESSION_COLUMNS = tuple(c.name for c in SESSION_SPEC)
 
 
 def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
     kind = " probe" if row.get("kind") == "probe" else ""
-    return (row["id"], (row.get("created_at") or "")[:19].replace("T", " "), model + kind, str(row["k"]),
-            str(row["turns"]), str(row["n_samples"]), row["status"], fmt_pct(row.get("final_task_accuracy")),
-            fmt_horizon(row.get("horizon_05")), row.get("protocol") or "lenient")
+    return (row["id"], row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
+            model + kind, str(row["turns"]), str(row["n_samples"]), str(row["k"]),
+            (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
 
-def sessions_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="sessions", title_justify="left")
-    for column in SESSION_COLUMNS:
-        table.add_column(column, no_wrap=column == "id")
-    for row in rows:
-        table.add_row(*session_cells(row))
-    return table
+def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Table:
+    return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row) for row in rows], width=width)
 
 
 def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,
@@ -101,7 +201,10 @@ def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every
     ragged = dict(status=status, turns=turns)
     turn_curve, step_curve = turn_accuracy(correct, **ragged), step_accuracy(step, **ragged)
     task_curve, counts = task_accuracy(correct, **ragged), sample_counts(correct, **ragged)
-    table = Table(title="per-turn accuracy across samples", title_justify="left")
+    table = Table(title="per-turn accuracy across samples", title_justify="left", caption_justify="left")
+    if every > 1 and len(turn_curve) > 2:
+        table.caption = (f"one row every {every} turns of {len(turn_curve)} (and the first and last); "
+                         f"--all or --every N for more")
     columns = ("turn", *(("steps",) if k > 1 else ()), "samples", "turn acc", "step acc", "task acc")
     for column in columns:
         table.add_column(column, justify="right")
@@ -115,7 +218,7 @@ def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every
 
 
 def print_table(table: Table, console: Console | None = None) -> None:
-    (console or Console(soft_wrap=False, width=200)).print(table)
+    (console or Console(soft_wrap=False, width=output_width())).print(table)
 
 
 def _cell(value: object) -> str:
@@ -133,14 +236,18 @@ def compare_cells(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_cell(v) for v in row.values())
 
 
-def compare_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="compare sessions", title_justify="left")
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("session", "label") else "right",
-                         no_wrap=column == "session")
-    for row in rows:
-        table.add_row(*compare_cells(row))
-    return table
+def compare_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Table:
+    def keep(column: str) -> int:
+        if column == "session":
+            return 0
+        if column in ("H_0.5", "p", "label"):
+            return 1
+        if column.startswith("@"):
+            return 2 + list(rows[0]).index(column)   # the later turns go first
+        return 50
+    columns = [Column(name, keep=keep(name), right=name not in ("session", "label"),
+                      fold=16 if name == "label" else None) for name in rows[0]]
+    return fitted_table("compare sessions", columns, [compare_cells(row) for row in rows], width=width)
 
 
 PROBE_COLUMNS = ("error rate", "samples", "turn accuracy", "95% CI", "step accuracy")

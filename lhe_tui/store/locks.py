@@ -110,6 +110,15 @@ def _read_holder(fd: int) -> str:
     return f" (pid {text[0]})" if text else ""
 
 
+def holder_label(db_path: str | Path, session_id: str) -> str:
+    """Who holds a session's writer lock, as its lock file says: `pid N on HOST`."""
+    try:
+        pid, host = session_lock_path(db_path, session_id).read_text().split()[:2]
+        return f"pid {pid} on {host}"
+    except (OSError, ValueError):
+        return "a live lhe-tui"
+
+
 def writer_alive(db_path: str | Path, session_id: str) -> bool | None:
     """True: a process holds the session's lock (it is being run); False: its lock file is there and free
     (the writer is gone); None: unknown (no lock file: a session stored before the locks, or no fcntl)."""

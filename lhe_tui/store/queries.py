@@ -21,20 +21,27 @@ TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expec
 
 
 def resolve_session_id(db: Database, given: str) -> str:
-    """Accept a full id or an unambiguous prefix; `latest` means the newest session."""
+    """Accept a full id, or its start or its end (the TUI shows ids without their date, `115417-5b3c`) when
+    only one session matches; `latest` means the newest session. Ambiguous: one line naming the candidates."""
     if given == "latest":
         row = next(db.query("SELECT id FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT 1"), None)
         if row is None:
             raise StoreError("there are no sessions in this store yet")
         return row["id"]
-    rows = [r["id"] for r in db.query("SELECT id FROM sessions WHERE id = ? OR id LIKE ? ORDER BY id",
-                                      [given, given.replace("%", "") + "%"])]
+    if not given:
+        raise StoreError("an empty session id (see `lhe-tui sessions`)")
+    # substr, not LIKE: `_` and `%` in what was typed are not wildcards.
+    rows = [r["id"] for r in db.query("SELECT id FROM sessions WHERE substr(id, 1, :n) = :given "
+                                      "OR substr(id, -:n) = :given ORDER BY id",
+                                      {"n": len(given), "given": given})]
     if given in rows:
         return given
     if not rows:
         raise StoreError(f"no session {given!r} (see `lhe-tui sessions`)")
     if len(rows) > 1:
-        raise StoreError(f"session id {given!r} is ambiguous: {', '.join(rows[:5])}")
+        more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
+        raise StoreError(f"session id {given!r} is ambiguous: {len(rows)} sessions match "
+                         f"({', '.join(rows[:8])}{more}); give more of it")
     return rows[0]
 
 

@@ -89,6 +89,7 @@ class LheApp(App[int]):
             self.db = None
             self.store_problem = str(exc)
         self._initial_live = live
+        self.runs: list[LiveRun] = []     # every live run shown, in order (the quit message names the last)
         self._initial_replay = replay
         self.replay_speed = replay_speed
         self.replay_autoplay = replay_autoplay
@@ -116,7 +117,7 @@ class LheApp(App[int]):
         # (Textual writes nothing until then) and the next ones redrew only what changed, so the status
         # bar stayed blank until it changed (issue 6, replay first frame).
         if self._initial_live is not None:
-            self.call_later(self.push_screen, RunScreen(live=self._initial_live))
+            self.call_later(self.push_screen, self._live_screen(self._initial_live))
         elif self._initial_replay is not None:
             self.call_later(self.push_screen, RunScreen(player=self._player(self._initial_replay)))
         else:
@@ -172,7 +173,11 @@ class LheApp(App[int]):
             self.notify(str(exc), title="cannot start", severity="error", markup=False)
             return
         self.new_run_defaults = config
-        self.push_screen(RunScreen(live=live))
+        self.push_screen(self._live_screen(live))
+
+    def _live_screen(self, live: LiveRun) -> RunScreen:
+        self.runs.append(live)
+        return RunScreen(live=live)
 
     def push_screen_to(self, screen: Screen) -> None:
         while self.screen is not screen and len(self.screen_stack) > 2:
@@ -213,7 +218,7 @@ class LheApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
             self.notify(self.describe_error(exc), title="cannot resume", severity="error", markup=False)
             return False
-        self.push_screen(RunScreen(live=live))
+        self.push_screen(self._live_screen(live))
         return True
 
     def open_replay(self, session_id: str) -> None:

@@ -112,6 +112,9 @@ class RunModel:
         self.retries = 0              # over all finished turns (each turn's count is in its record)
         self.started_at: float | None = None   # monotonic, live runs
         self.ended_at: float | None = None
+        self.paused_s = 0.0                    # time spent paused (the clock stops meanwhile)
+        self.paused_at: float | None = None    # monotonic, while paused
+        self.earlier_s = 0.0                   # a resumed run's stored wall time before this part
         self.wall_time_s: float | None = None
         self.last_retry = ""
         self.stream = StreamState(sample=self.watched)
@@ -126,7 +129,11 @@ class RunModel:
 
     @property
     def samples_done(self) -> int:
-        return sum(s.status in ("finished", "failed", "stopped") for s in self.samples)
+        """Samples that ran all their turns (a stopped or failed one is not done: `samples_ended`)."""
+        return sum(s.status == "finished" for s in self.samples)
+
+    def samples_ended(self, status: str) -> int:
+        return sum(s.status == status for s in self.samples)
 
     @property
     def running(self) -> bool:
@@ -151,10 +158,12 @@ class RunModel:
         return sorted({turn for state in self.samples for turn in state.injections})
 
     def elapsed(self, now: float | None = None) -> float | None:
+        """The run's clock: running time only (it stops while paused), a resumed run's earlier time included."""
         if self.started_at is None:
-            return self.wall_time_s
+            return None if self.wall_time_s is None else self.earlier_s + self.wall_time_s
         end = self.ended_at if self.ended_at is not None else (time.monotonic() if now is None else now)
-        return end - self.started_at
+        paused = self.paused_s + (max(0.0, end - self.paused_at) if self.paused_at is not None else 0.0)
+        return self.earlier_s + max(0.0, end - self.started_at - paused)
 
     def sample(self, index: int) -> SampleState | None:
         return self.samples[index] if 0 <= index < len(self.samples) else None
@@ -170,10 +179,15 @@ class RunModel:
         self.version += 1
 
     # ---- events -------------------------------------------------------------------------------------
-    def preload(self, records: list[TurnRecord]) -> None:
-        """Turns already in the store (a resumed run): shown as if they had just arrived."""
+    def preload(self, records: list[TurnRecord], *, wall_time_s: float | None = None) -> None:
+        """Turns already in the store (a resumed run): shown as if they had just arrived; the tokens, retries
+        and clock go on from their totals (`wall_time_s`: the session's stored wall time)."""
         for record in records:
             self._add_record(record)
+            self.retries += record.retries
+            self.tokens_in += record.tokens_in or 0
+            self.tokens_out += record.tokens_out or 0
+        self.earlier_s = wall_time_s or 0.0
         self.watch(self.watched)
 
     def apply(self, event: Event) -> None:
@@ -308,14 +322,23 @@ class RunModel:
     def _on_RunPaused(self, e: RunPaused) -> None:
         if self.running:
             self.status = "paused"
+            if self.live and self.started_at is not None and self.paused_at is None:
+                self.paused_at = time.monotonic()
 
     def _on_RunResumed(self, e: RunResumed) -> None:
         if self.running:
             self.status = "running"
+        self._end_pause()
+
+    def _end_pause(self) -> None:
+        if self.paused_at is not None:
+            self.paused_s += max(0.0, time.monotonic() - self.paused_at)
+            self.paused_at = None
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         self.status = e.status
         self.message = e.message
         self.wall_time_s = e.wall_time_s
+        self._end_pause()
         self.ended_at = time.monotonic() if self.started_at is not None else None
         self.last_retry = ""

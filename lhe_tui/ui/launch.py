@@ -5,18 +5,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lhe_tui.runner.config import RunConfig
+
+if TYPE_CHECKING:
+    from lhe_tui.ui.live import LiveRun
 
 DEMO_CONFIG = RunConfig(provider="sim", mode="thinking", samples=8, turns=200, seed=0, sim_delay=0.006)
 """`lhe-tui` with no command: a simulated run a newcomer can watch (about half a minute)."""
 
 
+def store_has_sessions(db_path: Path) -> bool:
+    """Whether the store at `db_path` exists and holds a session (a foreign or damaged file fails as a
+    one-line LheError here, before the app starts)."""
+    from lhe_tui.store.database import open_database
+
+    if not Path(db_path).exists():
+        return False
+    db = open_database(db_path, create=False)
+    try:
+        return db.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
+    finally:
+        db.conn.close()
+
+
 def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
-               resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None) -> int:
+               resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None,
+               demo: bool = False) -> int:
+    """`demo`: the simulated demo run. With nothing to run, replay or resume (a bare `lhe-tui`), the app opens
+    on the store's sessions, or on the demo run when the store has none yet."""
     from lhe_tui.store.database import open_database
     from lhe_tui.ui.app import LheApp, start_live_run
-    from lhe_tui.ui.live import NOT_STARTED
     from lhe_tui.ui.themes import load_themes, theme_search_dirs
 
     db_path = args.db
@@ -34,16 +55,49 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     elif probe is not None:
         assert config is not None
         live = start_live_run(config, db_path, probe=probe)
-    else:
+    elif config is not None or demo or not store_has_sessions(db_path):
         live = start_live_run(config or DEMO_CONFIG, db_path)
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
                  themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG)
     app.run()
-    if live is not None and live.finished and (live.starting or live.status == NOT_STARTED):
-        print("lhe-tui: the run never started (the local model server did not come up); nothing was stored",
-              file=sys.stderr)
-    elif live is not None and live.finished:
-        status = live.status or "ended"
-        print(f"lhe-tui: session {live.session_id} {status}; replay it with `lhe-tui replay {live.session_id}`",
-              file=sys.stderr)
+    message = quit_message(app.runs, db_path)
+    if message:
+        print(message, file=sys.stderr)
     return app.return_code or 0
+
+
+def quit_message(runs: list[LiveRun], db_path: Path) -> str | None:
+    """What the terminal says once the app has quit: the last run the app ran (the one a quit stopped, if
+    any) and its status as the store has it now."""
+    from lhe_tui.ui.live import NOT_STARTED
+
+    if not runs:
+        return None
+    live = runs[-1]
+    if not live.finished:
+        live.wait(timeout=10)
+    if live.status == NOT_STARTED or (live.finished and live.starting):
+        return "lhe-tui: the run never started (the local model server did not come up); nothing was stored"
+    status = stored_status(db_path, live.session_id) or live.status or "ended"
+    what = "probe" if live.kind == "probe" else "session"
+    more = f" (and {len(runs) - 1} more run{'s' if len(runs) > 2 else ''} this time: `lhe-tui sessions`)" \
+        if len(runs) > 1 else ""
+    return (f"lhe-tui: {what} {live.session_id} {status.replace('_', ' ')}; replay it with "
+            f"`lhe-tui replay {live.session_id}`{more}")
+
+
+def stored_status(db_path: Path, session_id: str) -> str | None:
+    from lhe_tui.errors import LheError
+    from lhe_tui.store.database import open_database
+
+    try:
+        db = open_database(db_path, create=False)
+    except LheError:
+        return None
+    try:
+        row = db.execute("SELECT status FROM sessions WHERE id = ?", [session_id]).fetchone()
+        return row[0] if row else None
+    except Exception:   # noqa: BLE001 - a message after the app: the live run's own status stands in
+        return None
+    finally:
+        db.conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from lhe_tui.store.locks import session_lock_path, writer_alive
+from lhe_tui.store.locks import holder_label, writer_alive
 from lhe_tui.store.queries import ALIVE_SECONDS, load_session
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def resume_problem(db: Database, session_id: str, *, now: float | None = None) -
     path = getattr(db, "path", None)
     alive = writer_alive(path, session_id) if path is not None else None
     if alive:
-        return (f"session {session_id} is being run by another process ({_holder(path, session_id)}); stop it "
+        return (f"session {session_id} is being run by another process ({holder_label(path, session_id)}); stop it "
                 "there first")
     if alive is None and session.get("status") == "running" and last is not None:
         age = (time.time() if now is None else now) - last
@@ -41,11 +41,3 @@ def resume_problem(db: Database, session_id: str, *, now: float | None = None) -
             return (f"session {session_id} looks alive: a turn was stored {age:.0f} s ago (another lhe-tui may "
                     f"be running it); if it has stopped, try again in {ALIVE_SECONDS - age:.0f} s")
     return None
-
-
-def _holder(path, session_id: str) -> str:
-    try:
-        pid, host = session_lock_path(path, session_id).read_text().split()[:2]
-        return f"pid {pid} on {host}"
-    except (OSError, ValueError):
-        return "a live lhe-tui"

@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from lhe_tui.cli.report import compare_cells
-from lhe_tui.compare import compare_rows, default_turns, parse_turns, policy_label, session_curves
+from lhe_tui.compare import (compare_rows, default_turns, manual_injection_turns, parse_turns, policy_label,
+                             session_curves)
 from lhe_tui.errors import LheError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
@@ -36,7 +37,8 @@ def load_entries(db_path, session_ids: list[str]) -> list[CompareEntry]:
         for session_id in session_ids:
             config = load_session(db, session_id)["config"]
             entries.append(CompareEntry(curves=session_curves(db, session_id),
-                                        legend=f"{short_id(session_id)} {policy_label(config)}"))
+                                        legend=f"{short_id(session_id)} "
+                                               f"{policy_label(config, manual_injection_turns(db, session_id))}"))
         return entries
     finally:
         db.conn.close()

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
@@ -28,7 +28,9 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
     DEFAULT_CSS = """
     NewRunScreen { align: center middle; }
     NewRunScreen #form { width: 76; max-width: 100%; height: auto; max-height: 100%; background: $surface;
-                         border: round $primary; padding: 0 1; }
+                         border: round $primary; padding: 0 1; scrollbar-size-vertical: 1; }
+    NewRunScreen #too-small { color: $warning; height: auto; display: none; }
+    NewRunScreen.-small #too-small { display: block; }
     NewRunScreen #form-title { text-style: bold; color: $primary; height: 1; }
     NewRunScreen Grid { grid-size: 4; grid-columns: 13 1fr 13 1fr; grid-rows: 1; grid-gutter: 0 1; height: auto;
                         margin: 1 0 0 0; }
@@ -48,8 +50,11 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
 
     def compose(self) -> ComposeResult:
         c = self.initial
-        with Vertical(id="form"):
+        # The form scrolls when the terminal is too small for it (and says so at its top).
+        with VerticalScroll(id="form"):
             yield Static("New run", id="form-title")
+            yield Static("The terminal is too small for the whole form: it scrolls (Tab moves through the "
+                         "fields, or the mouse wheel); Enter starts, Esc cancels.", id="too-small")
             with Grid():
                 yield Label("provider")
                 yield Select([(p, p) for p in PROVIDERS], value=c.provider, allow_blank=False, id="provider",
@@ -95,8 +100,18 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Start", variant="primary", id="start")
 
+    FULL_HEIGHT = 20
+    """The terminal rows the whole form fits in, its border included (narrower, its fields narrow)."""
+
     def on_mount(self) -> None:
         self.query_one("#model", Input).focus()
+        self._check_size()
+
+    def on_resize(self) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        self.set_class(self.app.size.height < self.FULL_HEIGHT, "-small")
 
     def read_config(self) -> RunConfig:
         """The form as a validated RunConfig; raises LheError naming the bad field."""

@@ -12,7 +12,7 @@ import gc
 import sqlite3
 import time
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -113,7 +113,9 @@ class RunScreen(Screen):
         Binding("n", "app.new_run", "New", show=False),
         Binding("v", "toggle_values", "Key values", show=False),
         Binding("f", "follow", "Follow newest", show=False),
-        Binding("home", "restart", "Restart replay", show=False),
+        # Priority: the focused turn table binds home too (its first row) and took it first. In a live run
+        # check_action turns this one down and home goes on to the table.
+        Binding("home", "restart", "Restart replay", show=False, priority=True),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -141,6 +143,7 @@ class RunScreen(Screen):
         self.redraws = 0                         # flushes that changed something (for tests and the 20/s bar)
         self._first_frame = True                 # not shown yet: the metrics wait for it
         self._mounted_at = time.monotonic()
+        self._scripted_announced = False         # --inject-at is announced once, not once a sample
         if live is not None:
             live.subscribe(self.feed)
 
@@ -214,8 +217,10 @@ class RunScreen(Screen):
     def _preload_resumed(self) -> None:
         from lhe_tui.store.queries import load_turns
 
-        records = load_turns(self.app.db, self.live.session_id)  # type: ignore[attr-defined,union-attr]
-        self.model.preload(records)
+        db = self.app.db  # type: ignore[attr-defined]
+        records = load_turns(db, self.live.session_id)  # type: ignore[union-attr]
+        row = db.execute("SELECT wall_time_s FROM sessions WHERE id = ?", [self.live.session_id]).fetchone()  # type: ignore[union-attr]
+        self.model.preload(records, wall_time_s=row[0] if row else None)
 
     def on_resize(self) -> None:
         self._apply_layout()
@@ -275,13 +280,47 @@ class RunScreen(Screen):
         self.render_visible(force=force)
 
     def _apply(self, events: list[Event]) -> None:
+        injected: list[Injected] = []
         for event in events:
             self.model.apply(event)
             if isinstance(event, Injected) and self.live is not None:
-                self.notify(f"s{event.sample}: the history now shows {event.injected} for turn {event.turn} "
-                            f"(model said {event.original})", title="injected")
+                injected.append(event)
             elif isinstance(event, RunFinished) and self.live is not None:
                 self._on_run_finished(event)
+        if injected:
+            self._announce(injected)
+
+    def _model_said(self, event: Injected) -> str:
+        """The model's own answer of the injected turn (what the history showed before may differ: an earlier
+        injection, the protocol's compacted form, an induced error)."""
+        state = self.model.sample(event.sample)
+        row = state.row_of(event.turn) if state is not None else None
+        if row is None:
+            return "?" if event.original is None else str(event.original)
+        answer = state.records[row].model_answer   # type: ignore[union-attr]
+        return "no answer" if answer is None else str(answer)
+
+    def _announce(self, injected: list[Injected]) -> None:
+        """One toast for what one flush brought: a single injection says what it did, several (every sample
+        at once) say it once; scripted ones (--inject-at, as each sample passes the turn) only the first time."""
+        manual = [e for e in injected if e.source != "scripted"]
+        scripted = [e for e in injected if e.source == "scripted"]
+        if scripted and not self._scripted_announced:
+            self._scripted_announced = True
+            turns = ", ".join(str(t) for t in sorted({e.turn for e in scripted}))
+            first = scripted[0]
+            self.notify(f"--inject-at: each sample's history gets a wrong answer at turn {turns} as it passes it "
+                        f"(s{first.sample}: {first.injected}, the model said {self._model_said(first)}); "
+                        f"⚡ marks them in the table", title="injecting", markup=False)
+        if len(manual) == 1:
+            e = manual[0]
+            self.notify(f"s{e.sample}: the history now shows {e.injected} for turn {e.turn} "
+                        f"(the model said {self._model_said(e)})", title="injected", markup=False)
+        elif manual:
+            watched = next((e for e in manual if e.sample == self.model.watched), manual[0])
+            self.notify(f"{len(manual)} samples: each one's history now shows a wrong answer at its latest "
+                        f"turn (s{watched.sample} turn {watched.turn}: {watched.injected}, the model said "
+                        f"{self._model_said(watched)})", title="injected", markup=False)
 
     def _rebuild(self, events: list[Event]) -> None:
         """Reset the model and apply `events` (a replay seek)."""
@@ -434,6 +473,23 @@ class RunScreen(Screen):
         self.player.toggle()
         self.flush()
 
+    REPLAY_REFUSALS = {"i": "inject", "I": "inject", "x": "stop"}
+
+    def on_key(self, event: events.Key) -> None:
+        """Live-only keys in a replay say why they do nothing (their bindings are off there)."""
+        what = self.REPLAY_REFUSALS.get(event.character or "") if self.player is not None else None
+        if what is None:
+            return
+        event.stop()
+        event.prevent_default()
+        if what == "inject":
+            self.notify("a replay shows what was stored and cannot change it: inject (i, I) during a live run "
+                        "(n starts one; R in the sessions screen resumes an unfinished one)",
+                        title="replay", severity="warning", markup=False)
+        else:
+            self.notify("a replay has no run to stop: space pauses it, q quits", title="replay",
+                        severity="warning", markup=False)
+
     def action_stop(self) -> None:
         if self.live is None or not self.model.running:
             return
@@ -554,9 +610,11 @@ class RunScreen(Screen):
 
     @_reads_store
     def action_restart(self) -> None:
+        """Start the replay over, playing."""
         if self.player is not None:
             self._rebuild(self.player.seek(0))
-            self.player.toggle()
+            if not self.player.playing:
+                self.player.toggle()
             self.flush()
 
     def action_back(self) -> None:

@@ -7,6 +7,7 @@ marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,6 +21,23 @@ from lhe_tui.errors import StoreError
 from lhe_tui.store.queries import list_sessions
 
 STATUS_COLUMN = SESSION_COLUMNS.index("status")
+
+
+def store_label(path: str | Path) -> str:
+    """Which store this is: its path from the current folder when it is under it, else its absolute path
+    (`~` for home)."""
+    if not path:
+        return "?"
+    full = Path(path).expanduser().resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    home = str(Path.home())
+    text = str(full)
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + "/") else text
+
+
 MARK = "●"
 
 
@@ -110,10 +128,10 @@ class SessionsScreen(Screen):
             table.update_cell(key, first, table.get_cell(key, first))
 
     def _update_title(self) -> None:
-        db_path = getattr(self.app, "db_path", "")
         marked = f" · {len(self.marked)} marked (c compares)" if self.marked else ""
         self.query_one("#sessions-title", Static).update(
-            f"sessions in {db_path} · {len(self.rows)} stored · newest first{marked}")
+            f"{len(self.rows)} sessions stored in {store_label(getattr(self.app, 'db_path', ''))} · newest "
+            f"first{marked}")
 
     def _mark_label(self, session_id: str) -> Text:
         if session_id in self.marked:

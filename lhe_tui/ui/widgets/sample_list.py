@@ -148,7 +148,14 @@ class SampleList(ScrollView, can_focus=True):
         if (not force and len(keys) == len(old) and now - self._synced_at < TURNS_EVERY_S
                 and all(k[:2] == o[:2] for k, o in zip(keys, old))):
             # Only turn counters moved: they follow once per TURNS_EVERY_S (64 samples x 1,000+ turns/s
-            # would redraw every line every flush); a state or first-error change shows at once.
+            # would redraw every line every flush); a state or first-error change shows at once, and so
+            # does the watched sample's turn, which the status line shows in the same flush.
+            if 0 <= watched < len(keys) and keys[watched] != old[watched]:
+                old[watched] = keys[watched]
+                self._strips.pop(watched, None)
+                if self._cursor_strip is not None and self._cursor_strip[0] == watched:
+                    self._cursor_strip = None
+                self._refresh_rows([watched])
             self.show_watched(watched)
             return
         self._synced_at = now

@@ -140,6 +140,8 @@ class TurnTable(ScrollView, can_focus=True):
         self._scroll_update(size)
         if bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar):
             self.refresh(layout=True)
+            # A scrollbar that comes takes a line: the newest row would sit under it until the next row.
+            self.call_after_refresh(self._scroll_to_newest)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -147,7 +149,7 @@ class TurnTable(ScrollView, can_focus=True):
         self._sample: int | None = None
         self._generation = -1
         self._first_error: int | None = None
-        self._marked_injections: set[int] = set()
+        self._marked_injections: dict[int, object] = {}   # turn -> the Injected its row shows
         self._state: SampleState | None = None
         self._styles: dict[str, Style] = {}
         self._styles_look: tuple | None = None
@@ -206,7 +208,7 @@ class TurnTable(ScrollView, can_focus=True):
             self.clear()
             self._sample, self._generation = state.index, state.generation
             self._first_error = state.first_error
-            self._marked_injections = set()
+            self._marked_injections = {}
         else:
             follow, keep_turn = self.following, None
         if len(state.records) < len(self._rows):
@@ -230,16 +232,19 @@ class TurnTable(ScrollView, can_focus=True):
         new = state.records[len(self._rows):]
         if new:
             self._append([self.cells(r, state.first_error) for r in new])
-        for turn in self._marked_injections - set(state.injections):   # injections taken back
+        marked = self._marked_injections
+        for turn in [t for t in marked if t not in state.injections]:   # injections taken back
             row = state.row_of(turn)
             if row is not None and row < len(self._rows):
                 self._update_row(row, state.records[row], state.first_error)
-            self._marked_injections.discard(turn)
-        for turn in set(state.injections) - self._marked_injections:
+            del marked[turn]
+        for turn, injection in state.injections.items():
+            if marked.get(turn) is injection:
+                continue          # shown as it is (a turn injected again is a new event: drawn again)
             row = state.row_of(turn)
             if row is not None and row < len(self._rows):
                 self._update_row(row, state.records[row], state.first_error)
-                self._marked_injections.add(turn)
+                marked[turn] = injection
         if follow and self._rows:
             self._follow = True
             if new or rebuild:
