@@ -15,8 +15,8 @@ from lhe_tui.errors import ConfigError
 from lhe_tui.metrics import bootstrap_ci
 from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import EventBus
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import EventBus
 from lhe_tui.runner.history import HistoryEntry, wrong_value
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import PreparedRun, build_task, new_session_id

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import EventBus
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import EventBus
 from lhe_tui.runner.runner import Runner
-from lhe_tui.store.resume import ResumeState, load_resume_state
+from lhe_tui.resume_state import ResumeState, load_resume_state
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
 

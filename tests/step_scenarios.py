@@ -15,8 +15,8 @@ import sys
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import Reply
-from lhe_tui.runner.config import Injection, RunConfig
-from lhe_tui.runner.events import EventBus, TurnFinished
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import EventBus, TurnFinished
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import build_task
 from lhe_tui.store.writer import SessionWriter

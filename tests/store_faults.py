@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database
 

@@ -1,4 +1,5 @@
-"""The engine/UI boundary (DESIGN §7): runner, metrics, store, task and providers never import Textual."""
+"""The architecture (DESIGN §7, issue 14): the engine never imports Textual, and imports run downward through
+the layers pyproject.toml lists (ui; orchestrators; runner; store | providers; core; task | metrics; errors)."""
 
 import subprocess
 import sys
@@ -16,7 +17,7 @@ def test_import_linter_contract_holds():
 
 
 def test_engine_imports_leave_textual_unloaded():
-    code = ("import sys, lhe_tui.runner.runner, lhe_tui.runner.run_process, lhe_tui.store.writer, lhe_tui.metrics, "
+    code = ("import sys, lhe_tui.runner.runner, lhe_tui.run_process, lhe_tui.store.writer, lhe_tui.metrics, "
             "lhe_tui.session, "
             "lhe_tui.cli.headless; print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lhe_tui.runner.config import Injection, RunConfig
-from lhe_tui.runner.events import EventBus, TurnFinished
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import EventBus, TurnFinished
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import build_task

@@ -83,7 +83,7 @@ def test_summary_per_turn_and_per_step():
 
 
 def test_live_model_gives_statuses_and_a_failure_recomputes_the_curves():
-    from lhe_tui.runner.events import SampleFinished
+    from lhe_tui.core.events import SampleFinished
     from lhe_tui.ui.feed import RunModel
 
     model = RunModel()

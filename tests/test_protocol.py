@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.task.protocol import EMPTY_REPLY, NO_ANSWER, get_protocol, protocol_of
 
 paper, lenient = get_protocol("paper"), get_protocol("lenient")

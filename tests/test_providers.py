@@ -243,8 +243,8 @@ async def test_timeout_is_transient(client):
 
 @pytest.mark.parametrize("provider_name", ["openai", "openai-sdk", "anthropic"])
 def test_reasoning_is_stored_but_stripped_from_history_sent_back(provider_name):
-    from lhe_tui.runner.config import RunConfig
-    from lhe_tui.runner.events import EventBus, TurnFinished
+    from lhe_tui.core.config import RunConfig
+    from lhe_tui.core.events import EventBus, TurnFinished
     from lhe_tui.runner.runner import Runner
     from lhe_tui.session import build_task
 

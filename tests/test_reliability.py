@@ -12,8 +12,8 @@ from lhe_tui.cli.main import main
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.factory import generation_settings
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import EventBus, RetryScheduled, TurnFinished
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import EventBus, RetryScheduled, TurnFinished
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import build_task

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import (Injected, RunFinished, RunStarted, SampleFinished, TokenDelta, TurnFinished,
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import (Injected, RunFinished, RunStarted, SampleFinished, TokenDelta, TurnFinished,
                                    TurnStarted)
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database

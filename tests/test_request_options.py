@@ -13,7 +13,7 @@ from lhe_tui.errors import LheError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.task import generate_task
 from lhe_tui.testing.fake_llm_server import FakeLLMServer
 from tests.test_providers import summing_responder

@@ -1,4 +1,4 @@
-"""The TUI's live run in a process of its own (lhe_tui.runner.run_process, driven by lhe_tui.ui.live.LiveRun):
+"""The TUI's live run in a process of its own (lhe_tui.run_process, driven by lhe_tui.ui.live.LiveRun):
 events and controls across the pipes, and what happens when either end dies."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from lhe_tui.errors import StoreError
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import RunFinished, RunStarted, TokenDelta, TurnFinished
-from lhe_tui.runner.run_process import RunJob
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import RunFinished, RunStarted, TokenDelta, TurnFinished
+from lhe_tui.run_process import RunJob
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session, load_turns
 from lhe_tui.ui.app import start_live_run
@@ -167,8 +167,8 @@ def test_a_hang_up_or_ctrl_c_for_the_terminal_leaves_the_run_to_the_parent(tmp_p
 PARENT = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
-    from lhe_tui.runner.config import RunConfig
-    from lhe_tui.runner.events import TurnFinished
+    from lhe_tui.core.config import RunConfig
+    from lhe_tui.core.events import TurnFinished
     from lhe_tui.ui.app import start_live_run
 
     if __name__ == "__main__":

@@ -2,8 +2,8 @@ import asyncio
 import pathlib
 import tempfile
 
-from lhe_tui.runner.config import Injection, RunConfig
-from lhe_tui.runner.events import EventBus, Injected, RunFinished, TokenDelta, TurnFinished
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import EventBus, Injected, RunFinished, TokenDelta, TurnFinished
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import build_task
 from lhe_tui.providers.factory import make_provider

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import MIGRATION_NAMES, Store, open_database
 

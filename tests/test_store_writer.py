@@ -8,7 +8,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lhe_tui.runner.events import Injected, RetryScheduled, RunFinished, RunStarted, TurnFinished, TurnRecord
+from lhe_tui.core.events import Injected, RetryScheduled, RunFinished, RunStarted, TurnFinished, TurnRecord
 from lhe_tui.store.database import open_database
 from lhe_tui.store.writer import (CHECKPOINT_PAGES, TURN_COLUMNS, WAL_RESTART_FRAMES, SessionWriter, turn_params,
                                   turn_row)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.runner.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
+from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
                                    parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns

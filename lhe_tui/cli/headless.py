@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lhe_tui.cli.report import print_table, summary_table
-from lhe_tui.runner.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
+from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.store.queries import live_status, load_session
 from lhe_tui.store.summary import session_summary

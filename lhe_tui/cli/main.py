@@ -36,7 +36,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from lhe_tui.session import prepare_resume
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
-    from lhe_tui.store.resume import load_resume_state
+    from lhe_tui.resume_state import load_resume_state
 
     db = open_database(args.db, create=False)
     session_id = resolve_session_id(db, args.session_id)

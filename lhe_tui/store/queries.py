@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
-from lhe_tui.runner.events import TurnRecord
+from lhe_tui.core.events import TurnRecord
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
 

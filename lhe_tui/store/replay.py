@@ -39,7 +39,7 @@ from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
-from lhe_tui.runner.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
+from lhe_tui.core.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)
 from lhe_tui.store.queries import (count_turns, last_turn, load_events, load_samples, load_session,
                                    load_turn_index_page, load_turn_range, max_event_id, turn_started_at)

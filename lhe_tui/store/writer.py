@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui import __version__
 from lhe_tui.errors import StoreWriteError
-from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord)
 from lhe_tui.store.summary import session_summary
 

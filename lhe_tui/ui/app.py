@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.errors import LheError, StoreError
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database, store_error
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.live import LiveRun
@@ -26,7 +26,7 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     return it ready for the run screen, which starts it in its own process."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.runner.run_process import RunJob
+    from lhe_tui.run_process import RunJob
     from lhe_tui.session import build_task, new_session_id
 
     config.validate()                      # bad flags fail before any file is created
@@ -51,8 +51,8 @@ def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
     """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.runner.run_process import RunJob
-    from lhe_tui.store.resume import load_resume_state
+    from lhe_tui.run_process import RunJob
+    from lhe_tui.resume_state import load_resume_state
 
     db = open_database(db_path, create=False)
     try:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from lhe_tui.runner.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 
 if TYPE_CHECKING:
     from lhe_tui.ui.live import LiveRun

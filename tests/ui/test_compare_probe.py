@@ -13,8 +13,8 @@ from textual.widgets import DataTable, Input, Static
 from lhe_tui.cli.report import PROBE_COLUMNS, compare_cells, probe_cells
 from lhe_tui.compare import compare_rows, default_turns, session_curves
 from lhe_tui.probe import prepare_probe, probe_table
-from lhe_tui.runner.config import Injection, RunConfig
-from lhe_tui.runner.events import TurnFinished
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import TurnFinished
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.ui.app import LheApp, start_live_run

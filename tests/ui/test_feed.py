@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import TokenDelta, TurnFinished, TurnStarted
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import TokenDelta, TurnFinished, TurnStarted
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay

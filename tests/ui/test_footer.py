@@ -8,7 +8,7 @@ import re
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import SessionReplay
 from lhe_tui.ui.app import LheApp

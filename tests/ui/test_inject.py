@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lhe_tui.runner.config import Injection, RunConfig
+from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_events, load_turns
 from lhe_tui.store.replay import SessionReplay

@@ -16,7 +16,7 @@ import pytest
 from lhe_tui.providers import local_server
 from lhe_tui.providers.local_server import (INSTALL_HINT, LocalModelServer, find_bundled_model,
                                             missing_server_modules, port_is_free)
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import list_sessions, load_session, load_turns
 from lhe_tui.ui.app import LheApp, start_live_run
@@ -168,7 +168,7 @@ async def test_the_real_model_in_the_tui(db_path):
 async def interrupted_local_session(db_path, gguf) -> str:
     """A local-model session stopped after its third finished turn (of 2 x 3), as a crash would leave it."""
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.runner.events import TurnFinished
+    from lhe_tui.core.events import TurnFinished
     from lhe_tui.session import prepare_run
 
     async def run() -> str:

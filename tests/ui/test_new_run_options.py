@@ -3,7 +3,7 @@
 
 from textual.widgets import Input, Select, Static
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.ui.app import LheApp
 from lhe_tui.ui.screens.new_run import NewRunScreen
 

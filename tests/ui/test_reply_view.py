@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from lhe_tui.runner.events import TurnRecord
+from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import StreamState
 from lhe_tui.ui.widgets.reply_view import ReplyView
 

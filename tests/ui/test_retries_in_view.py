@@ -3,7 +3,7 @@ live and in replay, for a real OpenAI-SDK run against a fault-injecting local se
 
 from __future__ import annotations
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import SessionReplay
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault

@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 from lhe_tui.cli.args import build_parser
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.ui import launch
 from lhe_tui.ui.app import LheApp, start_live_run

@@ -12,8 +12,8 @@ from dataclasses import replace
 from textual.app import App, ComposeResult
 
 from lhe_tui.compare import session_curves
-from lhe_tui.runner.config import Injection, RunConfig
-from lhe_tui.runner.events import Injected, RunPaused, RunResumed, RunStarted, SampleFinished
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import Injected, RunPaused, RunResumed, RunStarted, SampleFinished
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import SessionReplay
 from lhe_tui.ui import feed as feed_module

@@ -6,8 +6,8 @@ import asyncio
 import time
 
 
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import TokenDelta
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import TokenDelta
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session, load_turns
 from lhe_tui.store.replay import SessionReplay
@@ -360,7 +360,7 @@ async def test_replay_opened_with_the_app_shows_its_status_and_computes_metrics_
 
 
 async def test_a_busy_live_flush_lets_the_next_tick_rest(db_path):
-    from lhe_tui.runner.events import TurnStarted
+    from lhe_tui.core.events import TurnStarted
     from lhe_tui.ui.screens.run import BUSY_FLUSH_EVENTS
 
     live = start_live_run(RunConfig(samples=2, turns=5, seed=4, **ERRING), db_path)

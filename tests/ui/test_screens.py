@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Static
 from lhe_tui.cli.main import main as cli_main
 from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
 from lhe_tui.errors import LheError
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import list_sessions
 from lhe_tui.ui.app import LheApp

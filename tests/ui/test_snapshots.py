@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import SessionReplay
 from lhe_tui.ui.app import LheApp
@@ -45,6 +45,15 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def press_then_settle(pilot, *keys: str) -> None:
+    """Keys, then the flush that shows their effect: snap_compare's own `press` snapshots right after the
+    keys, before the next 10 Hz flush has drawn them (the chart then read "no turns yet" under load)."""
+    await settle(pilot)
+    await pilot.press(*keys)
+    await pilot.pause(0.3)            # three flushes
+    await settle(pilot)
+
+
 def test_run_view_after_an_instant_replay(frozen, snap_compare):
     app = replay_app(frozen, replay_speed=math.inf)
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
@@ -52,12 +61,12 @@ def test_run_view_after_an_instant_replay(frozen, snap_compare):
 
 def test_run_view_charts_on_a_narrow_terminal(frozen, snap_compare):
     app = replay_app(frozen, replay_speed=math.inf)
-    assert snap_compare(app, terminal_size=SIZE, press=["g"], run_before=settle)
+    assert snap_compare(app, terminal_size=SIZE, run_before=lambda pilot: press_then_settle(pilot, "g"))
 
 
 def test_run_view_wide_at_the_first_error(frozen, snap_compare):
     app = replay_app(frozen, replay_autoplay=False)
-    assert snap_compare(app, terminal_size=(140, 40), press=["e"], run_before=settle)
+    assert snap_compare(app, terminal_size=(140, 40), run_before=lambda pilot: press_then_settle(pilot, "e"))
 
 
 def test_sessions_screen(frozen, snap_compare):

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.color import Color
 from textual.strip import Strip
 
-from lhe_tui.runner.events import Injected, TurnRecord
+from lhe_tui.core.events import Injected, TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets.turn_table import TurnTable
 

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from lhe_tui.errors import LheError
-from lhe_tui.runner.config import MODES, PROVIDERS, RunConfig, parse_extra_body, parse_inject_at
+from lhe_tui.core.config import MODES, PROVIDERS, RunConfig, parse_extra_body, parse_inject_at
 
 INT_FIELDS = ("k", "turns", "samples", "seed")
 # --enable-thinking: "default" sends no chat_template_kwargs (the server's chat template decides)

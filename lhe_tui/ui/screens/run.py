@@ -22,7 +22,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.errors import StoreError
-from lhe_tui.runner.events import Event, Injected, RunFinished
+from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel

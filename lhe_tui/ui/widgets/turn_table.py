@@ -21,7 +21,7 @@ from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lhe_tui.runner.events import TurnRecord
+from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets._style import component_style
 

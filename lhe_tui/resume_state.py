@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
-from lhe_tui.runner.config import RunConfig
+from lhe_tui.core.config import RunConfig
 from lhe_tui.runner.history import HistoryEntry
 from lhe_tui.store.queries import load_samples, load_session, load_turns
 from lhe_tui.task.model import Sample, Task

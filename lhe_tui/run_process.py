@@ -25,8 +25,8 @@ import signal
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import Event, RunFinished, RunPaused, RunResumed, RunStarted, TokenDelta
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import Event, RunFinished, RunPaused, RunResumed, RunStarted, TokenDelta
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from lhe_tui.probe import ProbePlan
     from lhe_tui.providers.base import Provider
     from lhe_tui.session import PreparedRun
-    from lhe_tui.store.resume import ResumeState
+    from lhe_tui.resume_state import ResumeState
     from lhe_tui.task.model import Task
 
 FLUSH_S = 0.02
