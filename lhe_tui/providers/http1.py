@@ -107,7 +107,10 @@ class _Connection(asyncio.Protocol):
         """Until there is news: a head, body pieces, the end, an error, or `timeout` seconds of silence."""
         loop = asyncio.get_running_loop()
         self.deadline = deadline = loop.time() + timeout
-        if self.timer is None:
+        timer = self.timer
+        if timer is None or timer.when() > deadline:  # none yet, or set for a longer wait than this one
+            if timer is not None:
+                timer.cancel()
             self.timer = loop.call_at(deadline, self._timer_fired, deadline)
         waiter = self.waiter = loop.create_future()
         try:
@@ -288,9 +291,10 @@ class Response:
             raise conn.error
         return conn.state == _DONE
 
-    async def wait(self) -> None:
-        """Until more of the body, its end or an error arrives (ReadTimeout after `timeout` s of silence)."""
-        await self._conn.wait(self._timeout)
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until more of the body, its end or an error arrives (ReadTimeout after `timeout` s of silence,
+        the pool's timeout by default)."""
+        await self._conn.wait(self._timeout if timeout is None else timeout)
 
     async def pieces(self) -> AsyncIterator[bytes]:
         """The body as it arrives (what came since the last piece, as one bytes); HTTPError if cut off."""
@@ -387,7 +391,7 @@ class Http1Pool:
             except BaseException:
                 conn.close()
                 raise
-            if conn.error is not None:
+            if conn.error is not None and conn.state == _HEAD:  # (an error in the body comes with the body)
                 conn.close()
                 if reused and not conn.received:
                     continue
