@@ -10,6 +10,7 @@ from pathlib import Path
 from lhe_tui.errors import ConfigError
 from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
                                    parse_extra_body, parse_inject_at, thinking_switch)
+from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
@@ -87,8 +88,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
     g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
-    g.add_argument("--retries", type=int, default=6, help="retries per turn on transient errors")
+    g.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds without data before a request is given up (default 120)")
+    g.add_argument("--retries", type=int, default=6,
+                   help=f"retries per turn on transient errors (default 6); waits back off from {BASE_S:g} s "
+                        f"to {CAP_S:g} s with jitter, a server's Retry-After honoured up to {MAX_RETRY_AFTER_S:g} s")
+    add_network_options(g)
     g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
@@ -122,6 +127,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--sim-delay", type=float, default=0.002, help="seconds per streamed token")
 
 
+def add_network_options(g: argparse._ArgumentGroup) -> None:
+    g.add_argument("--deadline", type=float, default=1800.0, metavar="SECONDS",
+                   help="seconds for a whole request, its stream included; past it the request is retried "
+                        "(default 1800)")
+    g.add_argument("--retry-budget", type=float, default=RETRY_BUDGET_S, metavar="SECONDS",
+                   help=f"seconds one turn may spend retrying, waits included, before its sample fails "
+                        f"(default {RETRY_BUDGET_S:g})")
+    g.add_argument("--max-reply-mb", type=float, default=4.0, metavar="MB",
+                   help="reply and reasoning beyond this many million characters are not read: the turn is "
+                        "a format miss (default 4)")
+
+
+def network_fields(a: argparse.Namespace) -> dict[str, float]:
+    return {"deadline": a.deadline, "retry_budget": a.retry_budget, "max_reply_mb": a.max_reply_mb}
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     # --paper-settings fills the sampling flags left unset (they default to None, so an explicit value,
     # even one equal to a default, is told apart from an unset one and wins).
@@ -143,6 +164,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
+        **network_fields(a),
     )
     if a.turns is None and config.dataset:
         # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).

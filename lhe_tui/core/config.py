@@ -87,6 +87,10 @@ class RunConfig:
     thinking_budget: int = 2048
     timeout: float = 120.0
     max_retries: int = 6
+    # network bounds (issue 14): whole request incl. its stream; reply + reasoning size; retrying per turn
+    deadline: float = 1800.0
+    max_reply_mb: float = 4.0
+    retry_budget: float = 600.0
     # OpenAI-compatible request options: None sends no chat_template_kwargs; extra_body is merged into
     # every request body (anthropic: extra_body only)
     enable_thinking: bool | None = None
@@ -131,6 +135,7 @@ class RunConfig:
             raise ConfigError(f"--min-value ({self.min_value}) is greater than --max-value ({self.max_value})")
         if self.max_retries < 0 or self.timeout <= 0:
             raise ConfigError("--retries must be >= 0 and --timeout > 0")
+        self._validate_network()
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
             if rate is not None and rate < 0:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
@@ -154,6 +159,17 @@ class RunConfig:
     def template(self) -> PromptTemplate:
         """The prompt template: from the stored text when there is one, else from the name or path."""
         return template_for(self.prompt, self.prompt_text)
+
+    def _validate_network(self) -> None:
+        for value, name in ((self.deadline, "--deadline"), (self.max_reply_mb, "--max-reply-mb")):
+            if not 0 < value < float("inf"):
+                raise ConfigError(f"{name} must be a positive number, got {value}")
+        if not 0 <= self.retry_budget < float("inf"):
+            raise ConfigError(f"--retry-budget must be a number of seconds >= 0, got {self.retry_budget}")
+
+    @property
+    def max_reply_chars(self) -> int:
+        return max(1, int(self.max_reply_mb * 1_000_000))
 
     @property
     def model_label(self) -> str:

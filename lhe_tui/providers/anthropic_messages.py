@@ -7,8 +7,8 @@ import asyncio
 import anthropic
 
 from lhe_tui.errors import ProviderError
-from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
-from lhe_tui.providers.failures import translated_errors
+from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
+from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 DEFAULT_MAX_TOKENS = 1024
@@ -20,8 +20,11 @@ class AnthropicProvider(Provider):
     def __init__(self, model: str, settings: GenerationSettings, *, api_key: str, base_url: str | None = None) -> None:
         super().__init__(model, settings)
         self.base_url = base_url
+        self.api_key = api_key
+        # Redirects are not followed (a 3xx is an error naming the target), as with the OpenAI clients.
         self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                               timeout=settings.timeout)
+                                               timeout=settings.timeout,
+                                               http_client=anthropic.DefaultAsyncHttpxClient(follow_redirects=False))
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
         s = self.settings
@@ -50,30 +53,44 @@ class AnthropicProvider(Provider):
         thinking: list[str] = []
         tokens_in = tokens_out = None
         stop_reason = None
-        with translated_errors("anthropic", anthropic, anthropic.AnthropicError, self.base_url):
-            stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
-            async for event in stream:
-                if event.type == "message_start":
-                    tokens_in = event.message.usage.input_tokens
-                elif event.type == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        splitter.feed_to(delta.text, on_delta)
-                    elif delta.type == "thinking_delta":
-                        thinking.append(delta.thinking)
-                        if on_delta:
-                            on_delta("reasoning", delta.thinking)
-                elif event.type == "message_delta":
-                    tokens_out = event.usage.output_tokens
-                    stop_reason = event.delta.stop_reason
-                elif event.type == "message_stop":
-                    stop_reason = stop_reason or "end_turn"
+        size, cap = 0, self.settings.max_reply_chars
+        cut_off = None
+        try:
+            async with RequestDeadline("anthropic", self.settings.deadline):
+                with translated_errors("anthropic", anthropic, anthropic.AnthropicError, self.base_url):
+                    stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
+                    async with stream:  # closes the response if the loop is left early
+                        async for event in stream:
+                            if event.type == "message_start":
+                                tokens_in = event.message.usage.input_tokens
+                            elif event.type == "content_block_delta":
+                                delta = event.delta
+                                if delta.type == "text_delta":
+                                    size += len(delta.text)
+                                    if size > cap:
+                                        raise ReplyTooLarge(f"the reply passed {cap:,} characters")
+                                    splitter.feed_to(delta.text, on_delta)
+                                elif delta.type == "thinking_delta":
+                                    size += len(delta.thinking)
+                                    if size > cap:
+                                        raise ReplyTooLarge(f"the reply passed {cap:,} characters")
+                                    thinking.append(delta.thinking)
+                                    if on_delta:
+                                        on_delta("reasoning", delta.thinking)
+                            elif event.type == "message_delta":
+                                tokens_out = event.usage.output_tokens
+                                stop_reason = event.delta.stop_reason
+                            elif event.type == "message_stop":
+                                stop_reason = stop_reason or "end_turn"
+        except ReplyTooLarge as exc:
+            cut_off, stop_reason = str(exc), "cut_off"
+            on_delta = None
         splitter.flush_to(on_delta)
         if stop_reason is None:
             raise ProviderError("anthropic: stream ended before the reply was complete", transient=True)
         return Reply(text="".join(splitter.text), reasoning="".join(thinking) + "".join(splitter.reasoning),
                      tokens_in=tokens_in, tokens_out=tokens_out, latency_s=loop.time() - started,
-                     finish_reason=stop_reason)
+                     finish_reason=stop_reason, cut_off=cut_off)
 
     async def aclose(self) -> None:
         await self.client.close()

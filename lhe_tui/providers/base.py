@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -14,6 +15,34 @@ if TYPE_CHECKING:
 DeltaKind = Literal["text", "reasoning"]
 OnDelta = Callable[[DeltaKind, str], None]
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+DEFAULT_DEADLINE = 1800.0         # seconds for a whole request, its stream included (--deadline)
+DEFAULT_MAX_REPLY = 4_000_000     # characters of reply and reasoning (--max-reply-mb 4)
+
+
+SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+REDACTED = "[redacted]"
+_NOT_SECRETS = {"no-key-needed"}
+
+
+def secrets_in_use(*keys: str | None) -> tuple[str, ...]:
+    """The API keys to keep out of everything stored, exported, shown or printed: `keys` (a provider's
+    own) and those the environment configures. Very short values are left alone (redacting "k" would
+    mangle every text)."""
+    found = (*keys, *(os.environ.get(name) for name in SECRET_ENV))
+    return tuple(dict.fromkeys(k for k in found if k and len(k) >= 8 and k not in _NOT_SECRETS))
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class ReplyTooLarge(Exception):
+    """The reply passed the size cap: reading stops there, and the runner scores the turn a format miss."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +62,9 @@ class GenerationSettings:
     max_tokens: int | None = None
     reasoning_effort: str = "medium"     # OpenAI reasoning models, mode=thinking
     thinking_budget: int = 2048          # Anthropic extended thinking, mode=thinking
-    timeout: float = 120.0               # seconds per request
+    timeout: float = 120.0               # seconds of silence before a request is given up (idle timeout)
+    deadline: float = DEFAULT_DEADLINE   # seconds for the whole request, stream included
+    max_reply_chars: int = DEFAULT_MAX_REPLY  # reply + reasoning; beyond it reading stops (a format miss)
     enable_thinking: bool | None = None  # OpenAI-compatible: chat_template_kwargs.enable_thinking (None: not sent)
     extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into every request body
 
@@ -57,6 +88,7 @@ class Reply:
     latency_s: float = 0.0
     finish_reason: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    cut_off: str | None = None  # why reading stopped early (the reply passed the size cap): a format miss
 
 
 class Provider(ABC):
@@ -64,6 +96,7 @@ class Provider(ABC):
 
     name: str = "provider"
     simulated: bool = False
+    api_key: str | None = None  # redacted from whatever a server sends back (secrets_in_use)
 
     def __init__(self, model: str, settings: GenerationSettings) -> None:
         self.model = model

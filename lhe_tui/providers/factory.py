@@ -13,7 +13,8 @@ def generation_settings(config: RunConfig) -> GenerationSettings:
     return GenerationSettings(mode=config.mode, temperature=config.temperature, top_p=config.top_p,  # type: ignore[arg-type]
                               max_tokens=config.max_tokens, reasoning_effort=config.reasoning_effort,
                               thinking_budget=config.thinking_budget, timeout=config.timeout,
-                              enable_thinking=config.enable_thinking, extra_body=dict(config.extra_body))
+                              enable_thinking=config.enable_thinking, extra_body=dict(config.extra_body),
+                              deadline=config.deadline, max_reply_chars=config.max_reply_chars)
 
 
 def check_credentials(config: RunConfig) -> None:

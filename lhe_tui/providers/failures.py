@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import json
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,25 +18,41 @@ from lhe_tui.errors import ProviderError
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 
+def _seconds(text: object, scale: float = 1.0) -> float | None:
+    """A finite, positive number of seconds, or None (garbage, nan, inf, 0 or negative: the usual backoff)."""
+    try:
+        value = float(str(text).strip()) * scale
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def retry_after_seconds(headers: object) -> float | None:
-    """Read Retry-After (seconds or an HTTP date) or retry-after-ms from response headers."""
+    """Read Retry-After (seconds or an HTTP date) or retry-after-ms from response headers.
+
+    None for anything that is not a positive finite delay: a server's garbage never fails a turn, it
+    only leaves the wait to the backoff (which also bounds it, runner.retry)."""
     get = getattr(headers, "get", None)
     if get is None:
         return None
-    millis = get("retry-after-ms")
+    try:
+        millis, value = get("retry-after-ms"), get("retry-after")
+    except Exception:  # headers of an odd kind: nothing to honour
+        return None
     if millis:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = get("retry-after")
+        seconds = _seconds(millis, 0.001)
+        if seconds is not None:
+            return seconds
     if not value:
         return None
+    seconds = _seconds(value)
+    if seconds is not None or str(value).strip().lstrip("+-").replace(".", "", 1).isdigit():
+        return seconds
     try:
-        return max(float(value), 0.0)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+        parsed = email.utils.parsedate_to_datetime(str(value))
+        return _seconds(parsed.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
 
 
 def _short(message: str, limit: int = 200) -> str:
@@ -42,8 +60,18 @@ def _short(message: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def redirected(provider: str, status: int, headers: object) -> ProviderError:
+    """A 3xx: named as such and not followed (following would re-send the prompt, and the key, elsewhere)."""
+    get = getattr(headers, "get", None)
+    location = (get("location") if get is not None else None) or "(no Location)"
+    return ProviderError(f"{provider}: HTTP {status}: the server redirected to {_short(location, 120)}; lhe-tui "
+                         f"does not follow redirects: fix --base-url", status=status)
+
+
 def status_error(provider: str, status: int, message: str, headers: object) -> ProviderError:
     """An HTTP error status as a ProviderError: transient for 408/409/425/429/5xx/529, with Retry-After."""
+    if 300 <= status < 400:
+        return redirected(provider, status, headers)
     hint = {401: "authentication failed (check the API key)", 403: "permission denied",
             404: "not found (check --model and --base-url)", 400: "bad request"}.get(status, "")
     text = f"{provider}: HTTP {status}" + (f" {hint}" if hint else "") + f": {_short(message)}"
@@ -52,7 +80,32 @@ def status_error(provider: str, status: int, message: str, headers: object) -> P
 
 
 def timed_out(provider: str) -> ProviderError:
-    return ProviderError(f"{provider}: request timed out", transient=True)
+    return ProviderError(f"{provider}: request timed out (no data for --timeout seconds)", transient=True)
+
+
+class RequestDeadline:
+    """`async with RequestDeadline(provider, seconds):` the whole request, its stream included, ends
+    within `seconds` or fails as a transient ProviderError (the idle timeout alone let a server that
+    trickles a byte, or a `: ping`, now and then hold a request for ever)."""
+
+    __slots__ = ("provider", "seconds", "_timeout")
+
+    def __init__(self, provider: str, seconds: float) -> None:
+        self.provider = provider
+        self.seconds = seconds
+
+    async def __aenter__(self) -> None:
+        self._timeout = asyncio.timeout(self.seconds)
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> bool | None:
+        try:
+            return await self._timeout.__aexit__(kind, exc, tb)  # type: ignore[arg-type]
+        except TimeoutError as error:
+            if not self._timeout.expired():
+                raise
+            raise ProviderError(f"{self.provider}: no complete reply within the deadline of {self.seconds:g} s "
+                                f"(--deadline)", transient=True) from error
 
 
 def is_loopback(url: str | None) -> bool:
@@ -82,6 +135,21 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         stack.extend(getattr(current, "exceptions", ()) or ())
 
 
+def describe(exc: BaseException) -> str:
+    """What went wrong, in a few words: the OS's reason (strerror) where one is behind `exc`, else the
+    first non-empty message along its causes, else its class name."""
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return _short(cause.strerror, 120)
+    for cause in causes:
+        text = str(cause).strip()
+        if text:
+            return _short(text if text.startswith(cause.__class__.__name__) else
+                          f"{cause.__class__.__name__}: {text}", 160)
+    return exc.__class__.__name__
+
+
 def refused(exc: BaseException) -> ConnectionRefusedError | None:
     """The ConnectionRefusedError behind `exc`, if a refused connection is what it is."""
     return next((e for e in _causes(exc) if isinstance(e, ConnectionRefusedError)), None)
@@ -100,7 +168,7 @@ def cannot_connect(provider: str, cause: BaseException, url: str | None = None) 
         text = (f"{provider}: cannot connect: connection refused{f' by {where}' if where else ''}"
                 + (" (nothing listens there: is the server running?)" if local else ""))
         return ProviderError(text, transient=not local)
-    return ProviderError(f"{provider}: cannot connect ({_short(str(cause))})", transient=True)
+    return ProviderError(f"{provider}: cannot connect ({describe(cause)})", transient=True)
 
 
 def broke_off(provider: str, exc: BaseException) -> ProviderError:
@@ -109,7 +177,7 @@ def broke_off(provider: str, exc: BaseException) -> ProviderError:
 
 
 def connection_lost(provider: str, exc: BaseException) -> ProviderError:
-    return ProviderError(f"{provider}: connection lost ({exc.__class__.__name__})", transient=True)
+    return ProviderError(f"{provider}: connection lost ({describe(exc)})", transient=True)
 
 
 def from_sdk_error(provider: str, exc: BaseException, sdk: object, url: str | None = None) -> ProviderError:
@@ -120,7 +188,10 @@ def from_sdk_error(provider: str, exc: BaseException, sdk: object, url: str | No
     if isinstance(exc, getattr(sdk, "APITimeoutError")):
         return timed_out(provider)
     if isinstance(exc, getattr(sdk, "APIConnectionError")):
-        return cannot_connect(provider, exc.__cause__ or exc, url)
+        cause = exc.__cause__ or exc
+        if refused(cause) is None and cause.__class__.__name__ not in ("ConnectError", "ConnectTimeout"):
+            return connection_lost(provider, cause)  # connected, then the exchange broke (as http1 says it)
+        return cannot_connect(provider, cause, url)
     return broke_off(provider, exc)
 
 
@@ -137,3 +208,8 @@ def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseE
         raise from_sdk_error(provider, exc, sdk, url) from exc
     except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
         raise connection_lost(provider, exc) from exc
+    except ValueError as exc:  # the SDK's json.loads of an event's data: the server sent garbage
+        if not isinstance(exc, json.JSONDecodeError):
+            raise
+        raise ProviderError(f"{provider}: the stream sent malformed JSON: {_short(repr(exc.doc), 80)}",
+                            transient=True) from exc

@@ -11,12 +11,21 @@ proxy applies), no HTTP/2. Response bodies are handed over piece by piece as the
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024  # every response head (an interim one too), and every chunk-size or trailer line
+
+# RFC 9112's grammar, as strict as h11 (the reference the fuzz test holds this parser to): a status line
+# with a three-digit code; `token ":" OWS field-value OWS` fields; chunk sizes of 1*HEXDIG (with h11's
+# leniency for trailing whitespace), an extension after `;`; Content-Length 1*DIGIT.
+_STATUS = re.compile(r"HTTP/1\.[0-9] ([0-9]{3})(?: [^\x00\n\r\x0b\x0c]*)?")
+_FIELD = re.compile(r"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*([^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*", re.ASCII)
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\n]*)?[ \t]*")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 class HTTPError(Exception):
@@ -98,7 +107,10 @@ class _Connection(asyncio.Protocol):
         """Until there is news: a head, body pieces, the end, an error, or `timeout` seconds of silence."""
         loop = asyncio.get_running_loop()
         self.deadline = deadline = loop.time() + timeout
-        if self.timer is None:
+        timer = self.timer
+        if timer is None or timer.when() > deadline:  # none yet, or set for a longer wait than this one
+            if timer is not None:
+                timer.cancel()
             self.timer = loop.call_at(deadline, self._timer_fired, deadline)
         waiter = self.waiter = loop.create_future()
         try:
@@ -156,19 +168,14 @@ class _Connection(asyncio.Protocol):
                 if state == _SIZE:
                     end = data.find(b"\r\n", at)
                     if end < 0:
-                        if size - at > 1024:
-                            raise HTTPError("bad chunk size line")
+                        if size - at > MAX_HEAD:
+                            raise HTTPError("chunk size line too long")
                         return at
-                    line = data[at:end]
-                    if b";" in line:
-                        line = line.split(b";", 1)[0]
+                    match = _CHUNK_SIZE.fullmatch(data, at, end)
+                    if match is None:
+                        raise HTTPError(f"bad chunk size line {data[at:end][:20]!r}")
                     at = end + 2
-                    try:
-                        left = int(line.strip(), 16)
-                    except ValueError:
-                        raise HTTPError(f"bad chunk size {line.strip()[:20]!r}") from None
-                    if left < 0:
-                        raise HTTPError("bad chunk size")
+                    left = int(match[1], 16)
                     state = _DATA if left else _TRAILER
                 elif state == _DATA or state == _LENGTH:
                     take = left if left < size - at else size - at
@@ -186,9 +193,9 @@ class _Connection(asyncio.Protocol):
                     state = _SIZE
                 elif state == _HEAD:
                     end = data.find(b"\r\n\r\n", at)
+                    if (end if end >= 0 else size) - at > MAX_HEAD:
+                        raise HTTPError(f"response head larger than {MAX_HEAD // 1024} KiB")
                     if end < 0:
-                        if size - at > MAX_HEAD:
-                            raise HTTPError("response head too large")
                         return at
                     head = data[at:end].decode("latin-1")
                     at = end + 4
@@ -198,9 +205,13 @@ class _Connection(asyncio.Protocol):
                 elif state == _TRAILER:
                     end = data.find(b"\r\n", at)
                     if end < 0:
+                        if size - at > MAX_HEAD:
+                            raise HTTPError("trailer line too long")
                         return at
                     if end == at:
                         state = _DONE
+                    elif _FIELD.fullmatch(data[at:end].decode("latin-1")) is None:
+                        raise HTTPError("malformed trailer field")
                     at = end + 2
                 elif state == _UNTIL_CLOSE:
                     pieces.append(data[at:] if at else data)
@@ -214,30 +225,41 @@ class _Connection(asyncio.Protocol):
 
     def _read_head(self, head: str) -> None:
         status_line, *lines = head.split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        match = _STATUS.fullmatch(status_line)
+        if match is None:
             raise HTTPError(f"not an HTTP/1.x response: {status_line[:40]!r}")
-        status = int(parts[1])
+        status = int(match[1])
+        if status < 100:
+            raise HTTPError(f"not an HTTP status: {status_line[:40]!r}")
         headers: dict[str, str] = {}
+        length = chunked = None
         for line in lines:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise HTTPError("malformed response header")
-            headers[name.strip().lower()] = value.strip()
+            field = _FIELD.fullmatch(line)
+            if field is None:
+                raise HTTPError(f"malformed response header {line[:40]!r}")
+            name, value = field[1].lower(), field[2] or ""
+            if name == "content-length":  # 1*DIGIT; repeats (or a list) must agree
+                values = {v.strip() for v in value.split(",")}
+                if len(values) != 1 or not _DIGITS.fullmatch(value := values.pop()) or \
+                        length not in (None, value):
+                    raise HTTPError(f"bad content-length {field[2]!r}")
+                length = value
+            elif name == "transfer-encoding":  # only chunked, once: no other coding is asked for
+                if chunked is not None or value.lower() != "chunked":
+                    raise HTTPError(f"unsupported transfer-encoding {value[:40]!r}")
+                chunked = True
+            headers[name] = value
         if 100 <= status < 200:  # an interim response (100 Continue): the real one follows
             return
         self.status, self.headers = status, headers
         connection = headers.get("connection", "").lower()
-        self.keep_alive = "close" not in connection and (parts[0] != "HTTP/1.0" or "keep-alive" in connection)
+        self.keep_alive = "close" not in connection and (status_line[7] != "0" or "keep-alive" in connection)
         if status in (204, 304):
             self.state = _DONE
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
+        elif chunked:
             self.state = _SIZE
-        elif "content-length" in headers:
-            try:
-                self.left = int(headers["content-length"])
-            except ValueError:
-                raise HTTPError("bad content-length") from None
+        elif length is not None:
+            self.left = int(length)
             self.state = _LENGTH if self.left > 0 else _DONE
         else:
             self.state, self.keep_alive = _UNTIL_CLOSE, False
@@ -269,9 +291,10 @@ class Response:
             raise conn.error
         return conn.state == _DONE
 
-    async def wait(self) -> None:
-        """Until more of the body, its end or an error arrives (ReadTimeout after `timeout` s of silence)."""
-        await self._conn.wait(self._timeout)
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until more of the body, its end or an error arrives (ReadTimeout after `timeout` s of silence,
+        the pool's timeout by default)."""
+        await self._conn.wait(self._timeout if timeout is None else timeout)
 
     async def pieces(self) -> AsyncIterator[bytes]:
         """The body as it arrives (what came since the last piece, as one bytes); HTTPError if cut off."""
@@ -368,7 +391,7 @@ class Http1Pool:
             except BaseException:
                 conn.close()
                 raise
-            if conn.error is not None:
+            if conn.error is not None and conn.state == _HEAD:  # (an error in the body comes with the body)
                 conn.close()
                 if reused and not conn.received:
                     continue

@@ -33,7 +33,7 @@ from typing import IO
 
 from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
-from lhe_tui.providers.failures import translated_errors
+from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.providers.reasoning import ThinkSplitter
 from lhe_tui.core.config import RunConfig
@@ -610,8 +610,9 @@ class LocalChatProvider(OpenAIChatProvider):
         params["stream"] = False
         import openai  # the SDK only here (headless non-streamed replies): importing it costs ~0.5 s
 
-        with translated_errors("local", openai, openai.OpenAIError, self.base_url):
-            response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
+        async with RequestDeadline("local", self.settings.deadline):
+            with translated_errors("local", openai, openai.OpenAIError, self.base_url):
+                response = await self.client.chat.completions.create(**params)  # type: ignore[call-overload]
         if not response.choices:
             raise ProviderError("local: the server returned no choices", transient=True)
         choice = response.choices[0]

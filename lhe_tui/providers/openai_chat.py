@@ -8,8 +8,8 @@ import os
 from typing import TYPE_CHECKING
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta
-from lhe_tui.providers.failures import translated_errors
+from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
+from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.openai_http import OPENAI_API, DirectChatClient, proxy_for
 from lhe_tui.providers.openai_stream import BodyEncoder, ChunkReader
 
@@ -33,7 +33,7 @@ class OpenAIChatProvider(Provider):
         also the client when a proxy is set for the server's URL (httpx speaks to proxies; `http1` does not)."""
         super().__init__(model, settings)
         self.base_url = base_url
-        self._api_key = api_key
+        self._api_key = self.api_key = api_key
         self.client_kind = client or os.environ.get(CLIENT_ENV) or "direct"
         if self.client_kind not in CLIENTS:
             raise ConfigError(f"{CLIENT_ENV}={self.client_kind!r}: use one of {', '.join(CLIENTS)}")
@@ -46,13 +46,18 @@ class OpenAIChatProvider(Provider):
         # BodyEncoder, JSON-encoded) once. The SDK gets the extra ones as its extra_body (`extra_json`).
         self._fields = self.body_fields()
         self._standard = self.standard_fields()
-        self._sdk_options: dict[str, object] = {"security": {"bearer_auth": True}}
+        # Redirects are not followed (the SDK's default would re-send the prompt to wherever it points):
+        # a 3xx is an error naming the target, as on the direct client.
+        self._sdk_options: dict[str, object] = {"security": {"bearer_auth": True}, "follow_redirects": False}
         if settings.extra_fields():
             self._sdk_options["extra_json"] = settings.extra_fields()
         if self.client_kind == "sdk":
             self._clients.append(self._new_client())
         else:
-            self._http = DirectChatClient(api_key=api_key, base_url=base_url, timeout=settings.timeout)
+            # An SSE line longer than any the capped reply could need (4 bytes a character, JSON escapes
+            # and all) ends the reading too: an endless line must not grow without bound.
+            self._http = DirectChatClient(api_key=api_key, base_url=base_url, timeout=settings.timeout,
+                                          max_line=4 * settings.max_reply_chars + 65536)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -103,12 +108,16 @@ class OpenAIChatProvider(Provider):
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        reader = ChunkReader("openai", on_delta)
-        if self._http is not None:
-            body = self._bodies.encode(meta.sample_index, messages, self._fields)
-            await self._http.send(body, reader.feed_batch)
-        else:
-            await self._sdk_chunks(messages, meta, reader)
+        reader = ChunkReader("openai", on_delta, self.settings.max_reply_chars)
+        try:
+            async with RequestDeadline(self.name, self.settings.deadline):
+                if self._http is not None:
+                    body = self._bodies.encode(meta.sample_index, messages, self._fields)
+                    await self._http.send(body, reader.feed_batch)
+                else:
+                    await self._sdk_chunks(messages, meta, reader)
+        except ReplyTooLarge as exc:  # the connection is closed: the rest is not read
+            return reader.cut_reply(str(exc), loop.time() - started)
         return reader.reply(loop.time() - started)
 
     async def _sdk_chunks(self, messages: list[Message], meta: RequestMeta, reader: ChunkReader) -> None:

@@ -19,8 +19,10 @@ from urllib.request import getproxies, proxy_bypass
 
 from lhe_tui import __version__
 from lhe_tui.errors import ProviderError
-from lhe_tui.providers.failures import broke_off, cannot_connect, connection_lost, status_error, timed_out
-from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, ResponseCut
+from lhe_tui.providers.failures import (broke_off, cannot_connect, connection_lost, redirected, status_error,
+                                        timed_out)
+from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, Response, ResponseCut
+from lhe_tui.providers.base import ReplyTooLarge
 from lhe_tui.providers.openai_stream import stream_error
 
 OPENAI_API = "https://api.openai.com/v1"
@@ -69,29 +71,55 @@ def _error_message(raw: bytes) -> str:
 
 
 class SSEDecoder:
-    """Server-sent events from bytes as they arrive: `feed` returns the `data` of each complete event."""
+    """Server-sent events from bytes as they arrive: `feed` returns the `data` of each complete event.
 
-    __slots__ = ("_partial", "_data")
+    Lines end with CRLF, LF or a lone CR (the SSE spec). A line still open is kept as its pieces and
+    joined once it ends, so a long line costs time linear in its length (re-joining it on every read
+    was quadratic: a 40 MB line took 12 s); one longer than `max_line` bytes raises ReplyTooLarge.
+    """
 
-    def __init__(self) -> None:
-        self._partial = b""
+    __slots__ = ("_partial", "_size", "_data", "_skip_lf", "max_line")
+
+    def __init__(self, max_line: int | None = None) -> None:
+        self._partial: list[bytes] = []  # the pieces of the line not yet ended
+        self._size = 0
         self._data: list[bytes] = []
+        self._skip_lf = False            # the last read ended with CR: an LF first in the next is its pair
+        self.max_line = max_line
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        text = self._partial + chunk if self._partial else chunk
-        if not self._data and text.endswith(b"\n\n") and b"\r" not in text:
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if self._partial:
+            self._partial.append(chunk)
+            if b"\n" not in chunk and b"\r" not in chunk:  # the line goes on: keep the piece, join later
+                self._size += len(chunk)
+                if self.max_line is not None and self._size > self.max_line:
+                    raise ReplyTooLarge(f"an event line passed {self.max_line:,} bytes")
+                return []
+            text = b"".join(self._partial)
+            self._partial, self._size = [], 0
+        else:
+            text = chunk
+        if b"\r" in text:
+            self._skip_lf = text.endswith(b"\r")
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not self._data and text.endswith(b"\n\n"):
             # The usual shape (what OpenAI, vLLM and llama.cpp send): whole `data: ...` events, one
             # line each. Anything else takes the line-by-line way below.
             blocks = text[:-2].split(b"\n\n")
             if all(b.startswith(b"data: ") and b"\n" not in b for b in blocks):
-                self._partial = b""
                 return [b[6:] for b in blocks]
         lines = text.split(b"\n")
-        self._partial = lines.pop()
+        rest = lines.pop()
+        if rest:
+            self._partial, self._size = [rest], len(rest)
+            if self.max_line is not None and self._size > self.max_line:
+                raise ReplyTooLarge(f"an event line passed {self.max_line:,} bytes")
         events = []
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
             if not line:
                 if self._data:
                     events.append(b"\n".join(self._data))
@@ -103,14 +131,37 @@ class SSEDecoder:
         return events
 
 
+DONE_GRACE = 0.1  # seconds the body may take to end after the stream's [DONE] (the last chunk's CRLFs)
+
+
+async def _ended_soon(response: Response) -> bool:
+    """After [DONE] the reply is complete. Whether the body also ends cleanly within DONE_GRACE (the
+    usual case: its last bytes are on their way), so that the connection can serve again; a body that is
+    late, cut off or broken (Content-Length too long, a chunk longer than its data, the final CRLF
+    missing) holds the reply up no longer than that and its connection is closed."""
+    end = asyncio.get_running_loop().time() + DONE_GRACE
+    try:
+        while not response.ended():
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await response.wait(left)
+            response.take()
+    except HTTPError:
+        return False
+    return True
+
+
 class DirectChatClient:
     """POSTs a pre-encoded body to {base_url}/chat/completions and yields the stream's chunks as dicts.
 
     One connection pool per event loop (made on first use there).
     """
 
-    def __init__(self, *, api_key: str, base_url: str | None, timeout: float, provider: str = "openai") -> None:
+    def __init__(self, *, api_key: str, base_url: str | None, timeout: float, provider: str = "openai",
+                 max_line: int | None = None) -> None:
         self.provider = provider
+        self.max_line = max_line
         self.base_url = base_url or OPENAI_API
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
@@ -143,24 +194,31 @@ class DirectChatClient:
         try:
             response = await pool.send("/chat/completions", self.header_block, body)
             try:
+                if 300 <= response.status < 400:
+                    raise redirected(provider, response.status, response.headers)
                 if response.status >= 400:
                     raise status_error(provider, response.status, _error_message(await response.read()),
                                        response.headers)
-                decoder = SSEDecoder()
+                decoder = SSEDecoder(self.max_line)
                 done = False
                 while True:
                     raw = response.take()
-                    if raw and not done:  # after [DONE], read to the end so the connection can serve again
+                    if raw:
                         batch, done = self._chunks(decoder, raw)
                         if batch:
                             on_chunks(batch)
+                        if done:  # the reply is complete, whatever the framing does next
+                            break
                     if response.ended():
                         break
                     await response.wait()
             except BaseException:
                 response.close()
                 raise
-            pool.release(response)
+            if done and not await _ended_soon(response):
+                response.close()
+            else:
+                pool.release(response)
         except ReadTimeout as exc:
             raise timed_out(provider) from exc
         except ConnectError as exc:

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Mapping
 
 from lhe_tui.errors import ProviderError
-from lhe_tui.providers.base import DeltaKind, Message, OnDelta, Reply
+from lhe_tui.providers.base import DeltaKind, Message, OnDelta, Reply, ReplyTooLarge
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -36,9 +36,9 @@ class ChunkReader:
     """
 
     __slots__ = ("provider", "on_delta", "splitter", "native_reasoning", "usage", "finish_reason", "_pending",
-                 "_content")
+                 "_content", "size", "max_chars")
 
-    def __init__(self, provider: str, on_delta: OnDelta | None) -> None:
+    def __init__(self, provider: str, on_delta: OnDelta | None, max_chars: int | None = None) -> None:
         self.provider = provider
         self.on_delta = on_delta
         self.splitter = ThinkSplitter()
@@ -47,6 +47,8 @@ class ChunkReader:
         self.finish_reason: str | None = None
         self._pending: list[list] = []  # [kind, text] pieces not yet handed to on_delta
         self._content: list[str] = []   # content not yet through the splitter
+        self.size = 0                    # characters of content and reasoning so far
+        self.max_chars = max_chars       # more than this: ReplyTooLarge
 
     def _collect(self, kind: DeltaKind, text: str) -> None:
         pending = self._pending
@@ -70,27 +72,52 @@ class ChunkReader:
                 for kind, text in pending:
                     self.on_delta(kind, text)
 
+    def _malformed(self, what: str, value: object) -> ProviderError:
+        return ProviderError(f"{self.provider}: the server sent malformed data: {what} is "
+                             f"{type(value).__name__} {json.dumps(value, default=str)[:40]}", transient=True)
+
+    def _grew(self, text: str) -> None:
+        self.size += len(text)
+        if self.max_chars is not None and self.size > self.max_chars:
+            raise ReplyTooLarge(f"the reply passed {self.max_chars:,} characters")
+
     def feed(self, chunk: object) -> None:
+        """One chunk; a chunk whose fields have the wrong shape is a server fault (transient ProviderError)."""
         if not isinstance(chunk, dict):
             return
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices")
+        if not choices:
+            return
+        if type(choices) is not list:
+            raise self._malformed("`choices`", choices)
+        for choice in choices:
+            if type(choice) is not dict:
+                raise self._malformed("`choices[]`", choice)
             delta = choice.get("delta")
             if delta:
+                if type(delta) is not dict:
+                    raise self._malformed("`delta`", delta)
                 if not delta.keys().isdisjoint(_REASONING_FIELDS):
                     reasoning = next((delta[f] for f in _REASONING_FIELDS if isinstance(delta.get(f), str)), None)
                     if reasoning:
+                        self._grew(reasoning)
                         self._split_content()  # the content before it goes first
                         self.native_reasoning.append(reasoning)
                         if self.on_delta is not None:
                             self._collect("reasoning", reasoning)
                 content = delta.get("content")
-                if content and isinstance(content, str):
+                if content:
+                    if type(content) is not str:
+                        raise self._malformed("`delta.content`", content)
+                    self._grew(content)
                     self._content.append(content)
             finish_reason = choice.get("finish_reason")
             if finish_reason:
+                if type(finish_reason) is not str:
+                    raise self._malformed("`finish_reason`", finish_reason)
                 self.finish_reason = finish_reason
 
     def feed_batch(self, chunks: list) -> None:
@@ -98,6 +125,15 @@ class ChunkReader:
         for chunk in chunks:
             self.feed(chunk)
         self.flush_deltas()
+
+    def cut_reply(self, reason: str, latency_s: float) -> Reply:
+        """What came before the size cap stopped the reading, with the reason (`Reply.cut_off`)."""
+        self._split_content()
+        self.splitter.flush_to(None)
+        self._pending = []
+        splitter = self.splitter
+        return Reply(text="".join(splitter.text), reasoning="".join(self.native_reasoning) + "".join(splitter.reasoning),
+                     latency_s=latency_s, finish_reason="cut_off", cut_off=reason)
 
     def reply(self, latency_s: float) -> Reply:
         """The whole reply; a stream that ended without a finish reason was cut off (transient)."""

@@ -12,12 +12,13 @@ import time
 from dataclasses import replace
 
 from lhe_tui.errors import ProviderError, StoreWriteError
-from lhe_tui.providers.base import Provider, RequestMeta
+from lhe_tui.providers.base import Provider, Reply, RequestMeta, redact, secrets_in_use
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
-                                   RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
+                                 RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
 from lhe_tui.runner.retry import Backoff
+from lhe_tui.task.answer import ParsedAnswer
 from lhe_tui.task.model import Sample, Task
 from lhe_tui.task.protocol import get_protocol
 
@@ -60,6 +61,16 @@ class StepBase:
             base.advance(entry.history_answer, entry.gold_sum - previous_gold)
             previous_gold = entry.gold_sum
         return base
+
+
+CUT_OFF_KEPT = 2000  # characters of a reply (and of its reasoning) cut off by the size cap that are stored
+
+
+def cut_off_reply(reply: Reply) -> None:
+    """A reply whose reading stopped at the size cap, as stored: why, then its start (a format miss)."""
+    reply.text = (f"[lhe-tui: {reply.cut_off} (--max-reply-mb), so it was not read further and the turn "
+                  f"is a format miss; its first {CUT_OFF_KEPT:,} characters follow]\n{reply.text[:CUT_OFF_KEPT]}")
+    reply.reasoning = reply.reasoning[:CUT_OFF_KEPT]
 
 
 class Runner:
@@ -106,6 +117,8 @@ class Runner:
         self._pending_scripted = pending_scripted or {}
         self.resumed = resumed
         self.kind = kind
+        # API keys a server might echo (an error body, a reply): never stored, shown or printed
+        self.secrets = secrets_in_use(getattr(provider, "api_key", None))
 
     # ---- controls -------------------------------------------------------------------------------
     @property
@@ -251,7 +264,8 @@ class Runner:
                 self._finish_sample(sample.index, "stopped", "stopped")
             return
         except Exception as exc:  # a bug must surface as a failed sample, not vanish in gather()
-            self._finish_sample(sample.index, "failed", f"internal error: {exc.__class__.__name__}: {exc}")
+            self._finish_sample(sample.index, "failed",
+                                redact(f"internal error: {exc.__class__.__name__}: {exc}", self.secrets))
             return
         self._finish_sample(sample.index, "finished")
 
@@ -263,7 +277,13 @@ class Runner:
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
         reply, retries = await self._request(sample.index, turn, messages)
-        parsed = self.protocol.parse(reply.text)
+        if self.secrets:
+            reply.text, reply.reasoning = redact(reply.text, self.secrets), redact(reply.reasoning, self.secrets)
+        if reply.cut_off is not None:
+            cut_off_reply(reply)
+            parsed = ParsedAnswer("format")
+        else:
+            parsed = self.protocol.parse(reply.text)
         turn_sum = sample.turn_sum(turn)
         shown = self.policy.history_answer(sample.index, turn, parsed.value, gold)
         record = TurnRecord(
@@ -278,11 +298,26 @@ class Runner:
         base.advance(shown, turn_sum)
         return record
 
+    def _redacted(self, exc: ProviderError) -> ProviderError:
+        """`exc`, or a copy whose message has the API keys a server echoed replaced (its cause dropped)."""
+        text = str(exc)
+        clean = redact(text, self.secrets)
+        if clean == text:
+            return exc
+        copy = ProviderError(clean, transient=exc.transient, retry_after=exc.retry_after, status=exc.status,
+                             fatal=exc.fatal)
+        copy.__suppress_context__ = True
+        return copy
+
     async def _request(self, sample: int, turn: int, messages: list) -> tuple:
         rng = None  # made on the first retry: seeding from a string costs ~20 us, and most turns need none
         attempt = 0
+        first_failure = 0.0
+        secrets = self.secrets
+
         def emit_delta(kind: str, text: str) -> None:
-            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
+            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind,
+                                     text=redact(text, secrets) if secrets else text))
 
         on_delta = emit_delta if self.stream_deltas else None
         while True:
@@ -290,14 +325,22 @@ class Runner:
                 async with self._semaphore:
                     reply = await self.provider.complete(messages, RequestMeta(sample, turn, attempt), on_delta)
                 return reply, attempt
-            except ProviderError as exc:
+            except ProviderError as error:
+                exc = self._redacted(error)
                 if not exc.transient or attempt >= self.config.max_retries:
                     if exc.transient:
                         raise ProviderError(f"{exc} (gave up after {attempt} retries)", status=exc.status) from exc
-                    raise
-                attempt += 1
+                    raise exc
+                now = time.monotonic()
+                first_failure = first_failure or now
                 rng = rng or random.Random(f"backoff:{self.config.seed}:{sample}:{turn}")
-                delay = self.backoff.delay(attempt, rng, exc.retry_after)
+                delay = self.backoff.delay(attempt + 1, rng, exc.retry_after)
+                budget = self.config.retry_budget
+                if now - first_failure + delay > budget:
+                    raise ProviderError(f"{exc} (gave up after {attempt} retries: the next wait, {delay:.0f} s, "
+                                        f"would pass this turn's retry budget of {budget:g} s)",
+                                        status=exc.status) from exc
+                attempt += 1
                 self.bus.emit(RetryScheduled(sample=sample, turn=turn, attempt=attempt, delay_s=delay,
                                              message=str(exc)))
                 await asyncio.sleep(delay)

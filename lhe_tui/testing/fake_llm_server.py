@@ -107,7 +107,8 @@ class Fault:
     """A failure applied to one completion request (FIFO, see ``FakeLLMServer.add_faults``).
 
     * ``status``: answer ``status`` with the provider's real JSON error body
-      (plus ``Retry-After`` when ``retry_after`` is set).
+      (plus ``Retry-After`` when ``retry_after`` is set: seconds, or a string sent
+      as it is, garbage included; ``message`` replaces the body's message).
     * ``cut``: send the headers, the stream preamble (OpenAI role chunk /
       Anthropic message_start + content_block_start) and ``after_chunks``
       content chunks, then close the connection cleanly (FIN) without the rest
@@ -122,9 +123,10 @@ class Fault:
 
     kind: Literal["status", "cut", "reset", "hang"]
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     after_chunks: int = 1
     seconds: float = 30.0
+    message: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("status", "cut", "reset", "hang"):
@@ -683,7 +685,8 @@ class FakeLLMServer:
         if fault is not None and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
-            await self._send_error(writer, api, fault.status, keep, retry_after=fault.retry_after)
+            await self._send_error(writer, api, fault.status, keep, retry_after=fault.retry_after,
+                                   message=fault.message)
             return keep
         if bad_json or body is None:
             await self._send_error(writer, api, 400, keep, message="Request body must be a JSON object")
@@ -762,11 +765,13 @@ class FakeLLMServer:
 
     async def _send_error(
         self, writer: asyncio.StreamWriter, api: str, status: int, keep: bool, *,
-        message: str | None = None, retry_after: float | None = None,
+        message: str | None = None, retry_after: float | str | None = None,
     ) -> None:
         rid = self._request_id()
         obj = anthropic_error_body(status, message, rid) if api == "anthropic" else openai_error_body(status, message)
-        extra = {"retry-after": _fmt_seconds(retry_after)} if retry_after is not None else None
+        extra = None
+        if retry_after is not None:
+            extra = {"retry-after": retry_after if isinstance(retry_after, str) else _fmt_seconds(retry_after)}
         await self._send_json(writer, status, obj, keep, api=api, extra=extra, rid=rid)
 
     @staticmethod
