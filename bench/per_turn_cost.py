@@ -54,8 +54,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta  # noqa: E402
-from lhe_tui.runner.config import RunConfig  # noqa: E402
-from lhe_tui.runner.events import Event, TurnFinished, TurnStarted  # noqa: E402
+from lhe_tui.core.config import RunConfig  # noqa: E402
+from lhe_tui.core.events import Event, TurnFinished, TurnStarted  # noqa: E402
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy  # noqa: E402
 from lhe_tui.session import build_task, prepare_run  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402

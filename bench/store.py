@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 from lhe_tui.metrics import bootstrap_ci, step_accuracy, summarize, task_accuracy, turn_accuracy
-from lhe_tui.runner.config import RunConfig
-from lhe_tui.runner.events import RunFinished, RunStarted, SampleFinished, TurnFinished, TurnRecord
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.events import RunFinished, RunStarted, SampleFinished, TurnFinished, TurnRecord
 from lhe_tui.session import build_task
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import flags_by_sample, load_turn_index, load_turns

@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lhe_tui.runner.config import RunConfig  # noqa: E402
+from lhe_tui.core.config import RunConfig  # noqa: E402
 
 clock = time.perf_counter
 
