@@ -182,19 +182,24 @@ async def test_a_reply_past_the_size_cap_is_cut_off_not_read_whole(kind):
     assert 0 < len(reply.text) <= 50_000
 
 
-async def test_an_endless_event_line_is_cut_off_and_memory_stays_bounded():
+@pytest.mark.parametrize("client", ["direct", "sdk"])
+async def test_an_endless_event_line_is_cut_off_and_memory_stays_bounded(client):
+    sent = [0]
+
     async def script(writer, n):
         writer.write(SSE_HEAD + chunk(b"data: "))
         for _ in range(400):  # 26 MB if nobody stopped reading
             if writer.is_closing():
                 break
             writer.write(chunk(b"x" * 65536))
+            sent[0] += 1
             await writer.drain()
         return False
 
     async with Hostile(script) as server:
-        reply = await complete("direct", server, max_reply_chars=100_000)
+        reply = await complete(client, server, max_reply_chars=100_000)
     assert reply.cut_off.startswith("an event line passed") and reply.text == ""
+    assert sent[0] < 200   # the client stopped reading near its cap (464 KB), long before the 26 MB
 
 
 async def test_a_cut_off_reply_is_a_format_miss_with_its_reason_stored():

@@ -24,6 +24,33 @@ CLIENT_ENV = "LHE_TUI_OPENAI_CLIENT"
 CLIENTS = ("direct", "sdk")
 
 
+def line_cap_hook(max_line: int):
+    """An httpx response hook: the response's body raises ReplyTooLarge once a line (bytes since the last
+    CR or LF) passes `max_line` bytes. Counting costs one rfind per network read."""
+    import httpx2
+
+    class CappedLines(httpx2.AsyncByteStream):
+        def __init__(self, stream: httpx2.AsyncByteStream) -> None:
+            self.stream = stream
+
+        async def __aiter__(self):  # type: ignore[override]
+            open_line = 0
+            async for chunk in self.stream:
+                end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+                open_line = open_line + len(chunk) if end < 0 else len(chunk) - end - 1
+                if open_line > max_line:
+                    raise ReplyTooLarge(f"an event line passed {max_line:,} bytes")
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.stream.aclose()
+
+    async def hook(response: httpx2.Response) -> None:
+        response.stream = CappedLines(response.stream)  # type: ignore[arg-type]
+
+    return hook
+
+
 class OpenAIChatProvider(Provider):
     name = "openai"
 
@@ -67,9 +94,13 @@ class OpenAIChatProvider(Provider):
     def _new_client(self) -> openai.AsyncOpenAI:
         import openai  # only here: the SDK is imported (~0.5 s) only when it is the client
 
-        # Retries are ours (counted per turn and shown), so the SDK's own are off.
+        # Retries are ours (counted per turn and shown), so the SDK's own are off. The hook caps the length
+        # of a line of the response, as the direct client's SSE decoder does: an endless event line must
+        # not grow the SDK's buffer without bound.
+        http_client = openai.DefaultAsyncHttpxClient(
+            event_hooks={"response": [line_cap_hook(4 * self.settings.max_reply_chars + 65536)]})
         return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                                  timeout=self.settings.timeout)
+                                  timeout=self.settings.timeout, http_client=http_client)
 
     def client_for(self, sample: int) -> openai.AsyncOpenAI:
         shard = sample % POOL_SHARDS
