@@ -101,7 +101,7 @@ def test_help_shows_defaults(capsys):
         main(["run", "--help"])
     assert exit_.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for needle in ("(default 120.0)", "(default 6)", "(default 16)", "(default 100)", "(default direct)",
+    for needle in ("(default 120)", "(default 6)", "(default 16)", "(default 100)", "(default direct)",
                    "(default sim)", "(default -99)", "(default 0.005)"):
         assert needle in out, needle
     assert "(default None)" not in out and "(default False)" not in out
