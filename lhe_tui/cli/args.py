@@ -204,11 +204,15 @@ def build_parser() -> OneLineParser:
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
     add_db(show)
-    export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its curves as CSV")
+    export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)
     export.add_argument("--format", choices=("json", "csv", "curves"), default="json",
-                        help="json: session, summary, curves and turns; csv: one row a turn; curves: one row a "
-                             "turn of the accuracy curves with n (samples counted) and steps")
+                        help="json (default): session, config, prompt, summary, curves, samples, turns and events; "
+                             "csv: one row a turn (with session_id; a probe's with probe_rate); "
+                             "curves: the same as --curves --format csv (kept for scripts)")
+    export.add_argument("--curves", action="store_true",
+                        help="the per-turn curves instead: turn, steps (turn*K), n samples counted, turn/step/task "
+                             "accuracy and their 95%% bootstrap bounds, as CSV or JSON (--format)")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
     add_db(export)
     replay = sub.add_parser("replay", help="replay a stored session in the TUI")

@@ -1,16 +1,17 @@
-"""Export a session's turns as JSON (with the session, its summary and curves), CSV (one row a turn), or its
-per-turn curves as CSV."""
+"""Export a session: JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
+turn, with session_id; probe sessions also probe_rate), or its per-turn curves (`--curves`) as CSV or JSON.
+
+The curves are `lhe_tui.api.curves`: the notebook API and the export give the same numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
-from lhe_tui.store.queries import load_samples, load_session, session_flags
-from lhe_tui.store.summary import session_summary
+from lhe_tui.store.queries import load_events, load_samples, load_session
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -20,62 +21,103 @@ EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold
                   "injected", "tokens_in", "tokens_out", "latency_s", "retries", "raw_reply", "reasoning")
 
 
-def _turn_rows(db: Database, session_id: str) -> list[dict]:
-    return list(db.query(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM turns WHERE session_id = ? ORDER BY sample, turn",
+def _is_probe(db: Database, session_id: str) -> bool:
+    row = db.execute("SELECT kind FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return bool(row) and row[0] == "probe"
+
+
+def _turn_rows(db: Database, session_id: str, *, probe_rate: bool = False) -> list[dict]:
+    """The session's turns; `probe_rate`: with the history error rate of each turn's sample (probe sessions)."""
+    columns = ", ".join(f"t.{c}" for c in EXPORT_COLUMNS)
+    if probe_rate:
+        return list(db.query(f"SELECT {columns}, s.probe_rate FROM turns t LEFT JOIN samples s "
+                             "ON s.session_id = t.session_id AND s.sample = t.sample "
+                             "WHERE t.session_id = ? ORDER BY t.sample, t.turn", [session_id]))
+    return list(db.query(f"SELECT {columns} FROM turns t WHERE t.session_id = ? ORDER BY t.sample, t.turn",
                          [session_id]))
 
 
-CURVE_COLUMNS = ("turn", "steps", "n", "turn_accuracy", "step_accuracy", "task_accuracy")
+def curve_columns() -> tuple[str, ...]:
+    from lhe_tui.api import CurvePoint
+
+    return tuple(f.name for f in fields(CurvePoint))
 
 
 def curve_rows(db: Database, session_id: str) -> list[dict]:
-    """The per-turn curves, with `n` (how many samples the point counts: a failed sample counts as wrong past
-    its failure) and `steps` (keys answered by the end of the turn: turn * K)."""
-    from lhe_tui.metrics import sample_counts, step_accuracy, task_accuracy, turn_accuracy
+    """The per-turn curves (lhe_tui.api.curves): turn, steps (turn * K), n (samples the point counts: a failed
+    sample counts as wrong past its failure), turn/step/task accuracy with 95% bootstrap bounds."""
+    from lhe_tui.api import curves
 
-    flags = session_flags(db, session_id)
-    ragged = dict(status=flags.status, turns=flags.turns)
-    curves = zip(sample_counts(flags.correct, **ragged), turn_accuracy(flags.correct, **ragged),
-                 step_accuracy(flags.step, **ragged), task_accuracy(flags.correct, **ragged))
-    return [dict(zip(CURVE_COLUMNS, (t, t * flags.k, n, ta, sa, ka))) for t, (n, ta, sa, ka) in enumerate(curves, 1)]
+    return [asdict(point) for point in curves(db, session_id)]
 
 
 def summary_dict(db: Database, session_id: str) -> dict:
-    """The headline metrics, per turn and per step (key): docs/protocol.md."""
-    summary = session_summary(db, session_id)
-    return {"s": summary.s, "k": summary.k, "samples": summary.n_samples, "turns": summary.n_turns,
-            "mean_turn_accuracy": summary.mean_turn_accuracy, "final_task_accuracy": summary.final_task_accuracy,
-            "fitted_p_turn": summary.fitted_p, "fitted_p_step": summary.fitted_p_step,
-            "horizon_measured_turns": summary.horizon_measured,
-            "horizon_measured_steps": summary.horizon_measured_steps,
-            "horizon_theory_turns": _finite(summary.horizon_theory),
-            "horizon_theory_steps": _finite(summary.horizon_theory_steps),
-            "first_errors": summary.first_errors}
+    """The headline metrics, per turn and per step (key): docs/protocol.md. inf is written "inf"."""
+    from lhe_tui.api import finite_or_text, summary
+
+    data = asdict(summary(db, session_id))
+    del data["session_id"]
+    data["first_errors"] = list(data["first_errors"])
+    return {key: finite_or_text(value) if key.startswith("horizon_theory") else value for key, value in data.items()}
 
 
-def _finite(value: float | None) -> float | str | None:
-    return "inf" if value is not None and math.isinf(value) else value
+def prompt_dict(session: dict) -> dict:
+    """The session's prompt template: its name and full text (as stored; older sessions: the named file's)."""
+    config = session.get("config") or {}
+    name, text = session.get("prompt"), config.get("prompt_text")
+    if text is None and name:
+        try:
+            from lhe_tui.task.templates import load_template
+
+            text = load_template(name).text
+        except Exception:   # a template file gone since: the name is all there is
+            text = None
+    return {"name": name, "text": text}
 
 
 def export_json(db: Database, session_id: str) -> str:
     session = load_session(db, session_id)
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
-    return json.dumps({"session": session, "summary": summary_dict(db, session_id),
-                       "curves": curve_rows(db, session_id), "samples": samples,
-                       "turns": _turn_rows(db, session_id)}, indent=1)
+    has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
+    curves = curve_rows(db, session_id) if has_turns and session["kind"] != "probe" else []
+    events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
+    return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
+                       "summary": summary_dict(db, session_id), "curves": curves, "samples": samples,
+                       "turns": _turn_rows(db, session_id, probe_rate=session["kind"] == "probe"),
+                       "events": events}, indent=1)
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def export_curves_csv(db: Database, session_id: str) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(curve_rows(db, session_id))
-    return buffer.getvalue()
+    """One row a turn: CurvePoint's columns. Floats are written in full (repr): read back, they are equal."""
+    return _csv(curve_columns(), curve_rows(db, session_id))
+
+
+def export_curves_json(db: Database, session_id: str) -> str:
+    """The rows of `export_curves_csv` as a JSON list of objects."""
+    return json.dumps(curve_rows(db, session_id), indent=1)
 
 
 def export_csv(db: Database, session_id: str) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(_turn_rows(db, session_id))
-    return buffer.getvalue()
+    """One row a turn, `session_id` first; a probe session's rows end with its sample's `probe_rate`."""
+    probe = _is_probe(db, session_id)
+    columns = ("session_id", *EXPORT_COLUMNS, *(("probe_rate",) if probe else ()))
+    return _csv(columns, [{"session_id": session_id, **row} for row in _turn_rows(db, session_id, probe_rate=probe)])
+
+
+EXPORTS = {("json", False): export_json, ("csv", False): export_csv,
+           ("json", True): export_curves_json, ("csv", True): export_curves_csv}
+
+
+def exporter(format: str, curves: bool):
+    """The export function for `--format` and `--curves` (`--format curves` is `--curves --format csv`)."""
+    if format == "curves":
+        return export_curves_csv
+    return EXPORTS[(format, curves)]

@@ -161,14 +161,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.export import export_csv, export_curves_csv, export_json
+    from lhe_tui.cli.export import exporter
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
-    export = {"json": export_json, "csv": export_csv, "curves": export_curves_csv}[args.format]
-    text = export(db, session_id)
+    text = exporter(args.format, args.curves)(db, session_id)
     if args.output is None:
         sys.stdout.write(text)
     else:

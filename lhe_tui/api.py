@@ -1,0 +1,293 @@
+"""The notebook API: read a session store from Python, as plain records or pandas DataFrames.
+
+A small, stable surface (see docs/analysis.md for a walkthrough)::
+
+    from lhe_tui import api
+    store = api.open_store("sessions/lhe.db")     # read-only is enough
+    api.sessions(store)                           # [SessionInfo, ...]
+    api.turns(store, "latest")                    # [TurnRow, ...]
+    api.curves(store, "latest")                   # [CurvePoint, ...]: per turn, with n and 95% bootstrap CIs
+    api.summary(store, "latest")                  # Summary: H_0.5, fitted p, ... (turns and steps)
+    api.curves_frame(store, "latest")             # the same as a pandas DataFrame (pandas is optional)
+
+Session ids may be given in full, by their start or end, or as `latest` (as on the command line). Records
+are frozen dataclasses; `as_dicts(records)` makes plain dicts of them. The curves are computed by the same
+metric functions, with the same ragged-sample rule (per-sample status), as `lhe-tui show`, `compare`, the
+TUI, and `lhe-tui export --curves`, which writes exactly these records: a curve CSV read back gives equal
+numbers. No Textual; pandas is imported only by the `*_frame` functions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lhe_tui.errors import LheError
+from lhe_tui.store.database import DEFAULT_DB, open_database
+from lhe_tui.store.queries import (list_sessions, load_events, load_session, load_turns, resolve_session_id,
+                                   session_flags)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlite_utils import Database
+
+    from lhe_tui.store.queries import SessionFlags
+
+__all__ = [
+    "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary",
+    "open_store", "close_store", "sessions", "session", "turns", "events", "curves", "curve_points", "summary",
+    "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "NoTurnsError",
+]
+
+N_BOOT = 1000
+"""Bootstrap resamples behind the curves' confidence bounds (whole samples, with replacement)."""
+LEVEL = 0.95
+"""The bounds' confidence level (percentile bootstrap)."""
+SEED = 0
+"""The bootstrap's seed: the same session gives the same bounds every time."""
+
+
+class NoTurnsError(LheError):
+    """The session has no stored turn, so it has no curves (one line; the CLI exits non-zero)."""
+
+
+# ---- records -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionInfo:
+    """One stored session, as `lhe-tui sessions` lists it."""
+
+    id: str
+    kind: str                          # "run" or "probe" (target-turn probe)
+    status: str | None                 # finished, running, stopped, failed, interrupted, crashed (writer gone)
+    provider: str                      # sim, openai, anthropic, local, ...
+    model: str
+    simulated: bool                    # True for the built-in simulated model (sim)
+    mode: str                          # direct, cot or thinking
+    k: int                             # keys per turn (turn complexity); a turn is k steps
+    turns: int                         # configured turns per sample
+    n_samples: int                     # configured samples
+    seed: int | None                   # dataset seed
+    created_at: str | None             # ISO time
+    ended_at: str | None
+    final_task_accuracy: float | None  # stored headline metrics (as of the run's end)
+    horizon_05: int | None             # H_0.5 in turns
+    fitted_p: float | None             # fitted constant step accuracy per turn
+    protocol: str                      # paper or lenient (docs/protocol.md)
+    prompt: str                        # prompt template name (or path)
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    """One answered turn of one sample (the store's `turns` table)."""
+
+    session_id: str
+    sample: int                        # 0-based sample index
+    turn: int                          # 1-based turn
+    steps: int                         # keys answered by the end of this turn: turn * K
+    keys: tuple[str, ...]              # this turn's K keys
+    key_values: tuple[int, ...]        # their values
+    turn_sum: int                      # sum of this turn's values
+    gold_sum: int                      # the correct running sum after this turn
+    model_answer: int | None           # the parsed answer; None for a format miss or an invalid answer
+    answer_status: str                 # ok, format (no tag), invalid (not an integer), ...
+    correct: bool                      # turn-correct: model_answer == gold_sum
+    step_correct: bool                 # self-consistent update from the last answer the history showed
+    seen_previous: int | None          # that last answer as the history showed it (injected value if any)
+    expected_step: int | None          # seen_previous + this turn's sum: what step_correct checks against
+    history_answer: int | None         # the answer the model sees for this turn next (injections change it)
+    injected: bool                     # this turn's answer was replaced in the history
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_s: float | None
+    retries: int | None                # transient provider errors retried for this turn
+    raw_reply: str | None              # the model's reply, verbatim
+    reasoning: str | None              # reasoning text (thinking mode / <think> blocks), not sent back
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One turn of a session's accuracy curves (means over the samples that count at the turn).
+
+    A sample counts at every turn it finished; a failed one also counts, as wrong, up to the run's frontier;
+    a stopped or running one is not counted past its last turn (docs/protocol.md, "Ragged samples"). The
+    bounds are a percentile bootstrap over whole samples (N_BOOT resamples, LEVEL, SEED)."""
+
+    session_id: str
+    turn: int                          # 1-based turn
+    steps: int                         # keys answered by the end of the turn: turn * K (= turn when K = 1)
+    n: int                             # samples this point counts
+    turn_accuracy: float               # share of counted samples whose answer at this turn is the gold sum
+    turn_ci_low: float
+    turn_ci_high: float
+    step_accuracy: float               # share whose answer is their own last shown answer + this turn's keys
+    step_ci_low: float
+    step_ci_high: float
+    task_accuracy: float               # share with every answer 1..turn correct
+    task_ci_low: float
+    task_ci_high: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A session's headline numbers, per turn and (K > 1) per step; docs/protocol.md defines them."""
+
+    session_id: str
+    s: float                           # the success threshold of the horizon (0.5)
+    k: int                             # keys per turn
+    samples: int
+    turns: int                         # the curves' length: most turns any sample counts at
+    mean_turn_accuracy: float | None   # pooled over every counted turn of every sample
+    final_task_accuracy: float | None  # the task curve at its last turn
+    fitted_p_turn: float | None        # constant step accuracy per turn (MLE over step flags)
+    fitted_p_step: float | None        # per key: fitted_p_turn ** (1 / k)
+    horizon_measured_turns: int | None     # H_s: first turn the task curve is below s; None = never
+    horizon_measured_steps: int | None     # the same in steps: * k
+    horizon_theory_turns: float | None     # ln(s) / ln(fitted_p_turn) (inf when p = 1)
+    horizon_theory_steps: float | None     # ln(s) / ln(fitted_p_step)
+    first_errors: tuple[int | None, ...]   # per sample, the first wrong turn (None: none yet)
+
+
+# ---- store and sessions --------------------------------------------------------------------------------
+def open_store(path: str | Path = DEFAULT_DB) -> Database:
+    """Open an existing store for reading (never created, never migrated when it cannot be written: a
+    read-only folder is fine). A missing or damaged file raises lhe_tui.errors.StoreError (one line)."""
+    return open_database(path, create=False, write=False)
+
+
+def close_store(store: Database) -> None:
+    """Close the store's connection."""
+    store.conn.close()
+
+
+def _id(store: Database, session_id: str) -> str:
+    return resolve_session_id(store, session_id)
+
+
+def sessions(store: Database) -> list[SessionInfo]:
+    """Every session of the store, oldest first."""
+    names = [f.name for f in fields(SessionInfo)]
+    return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated"))})
+            for row in list_sessions(store)]
+
+
+def session(store: Database, session_id: str) -> dict[str, Any]:
+    """One session's stored row as a dict, with `config` (the full run config, `prompt` and `prompt_text`
+    included), `dictionary` (word -> value), `protocol` and `prompt`."""
+    return load_session(store, _id(store, session_id))
+
+
+def turns(store: Database, session_id: str) -> list[TurnRow]:
+    """Every stored turn of the session, by sample then turn."""
+    sid = _id(store, session_id)
+    k = _k(store, sid)
+    return [TurnRow(session_id=sid, sample=r.sample, turn=r.turn, steps=r.turn * k, keys=r.keys,
+                    key_values=r.key_values, turn_sum=r.turn_sum, gold_sum=r.gold_sum, model_answer=r.model_answer,
+                    answer_status=r.answer_status, correct=r.correct, step_correct=r.step_correct,
+                    seen_previous=r.seen_previous, expected_step=r.expected_step, history_answer=r.history_answer,
+                    injected=r.injected, tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_s=r.latency_s,
+                    retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
+            for r in load_turns(store, sid)]
+
+
+def _k(store: Database, session_id: str) -> int:
+    row = store.execute("SELECT k FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return max(1, (row[0] if row else 1) or 1)
+
+
+def events(store: Database, session_id: str) -> list[dict[str, Any]]:
+    """The session's events (injections, retries, pauses, errors, ...) in order: id, sample, turn, kind,
+    `payload` (a dict), `at` (epoch seconds) and `created_at`."""
+    sid = _id(store, session_id)
+    return [{k: v for k, v in row.items() if k != "session_id"} for row in load_events(store, sid)]
+
+
+# ---- curves and summary --------------------------------------------------------------------------------
+def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, seed: int = SEED,
+                 level: float = LEVEL) -> list[CurvePoint]:
+    """The per-turn curves of stored flags (lhe_tui.store.queries.session_flags): the one function behind
+    `curves` and `lhe-tui export --curves`."""
+    from lhe_tui.metrics import bootstrap_ci, sample_counts, step_accuracy, task_accuracy, turn_accuracy
+
+    ragged = dict(status=flags.status, turns=flags.turns)
+    boot = dict(n_boot=n_boot, seed=seed, level=level, **ragged)
+    counts = sample_counts(flags.correct, **ragged)
+    curves = {"turn": turn_accuracy(flags.correct, **ragged), "step": step_accuracy(flags.step, **ragged),
+              "task": task_accuracy(flags.correct, **ragged)}
+    bounds = {kind: bootstrap_ci(flags.step if kind == "step" else flags.correct, kind, **boot)  # type: ignore[arg-type]
+              for kind in curves}
+    return [CurvePoint(session_id=session_id, turn=t + 1, steps=(t + 1) * flags.k, n=int(counts[t]),
+                       **{f"{kind}_{name}": float(values[t]) for kind in curves
+                          for name, values in (("accuracy", curves[kind]), ("ci_low", bounds[kind][0]),
+                                               ("ci_high", bounds[kind][1]))})
+            for t in range(len(counts))]
+
+
+def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int = SEED,
+           level: float = LEVEL) -> list[CurvePoint]:
+    """The session's per-turn curves with n and bootstrap bounds. NoTurnsError for a session with no
+    stored turn; a probe session (one turn per sample, at the target turn) has no per-turn curves either."""
+    sid = _id(store, session_id)
+    if load_session(store, sid)["kind"] == "probe":
+        raise LheError(f"session {sid} is a target-turn probe: it has no per-turn curves (`lhe-tui show {sid}` "
+                       "gives its accuracy per error rate; `lhe-tui export --format csv` its turns with probe_rate)")
+    flags = session_flags(store, sid)
+    if not any(flags.correct):
+        raise NoTurnsError(f"session {sid} has no stored turns: no curves to give")
+    return curve_points(sid, flags, n_boot=n_boot, seed=seed, level=level)
+
+
+def summary(store: Database, session_id: str, s: float = 0.5) -> Summary:
+    """H_s measured and predicted (ln(s)/ln(p), Proposition 1), fitted p, first errors: turns and steps."""
+    from lhe_tui.store.summary import session_summary
+
+    sid = _id(store, session_id)
+    r = session_summary(store, sid, s)
+    return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns,
+                   mean_turn_accuracy=r.mean_turn_accuracy, final_task_accuracy=r.final_task_accuracy,
+                   fitted_p_turn=r.fitted_p, fitted_p_step=r.fitted_p_step,
+                   horizon_measured_turns=r.horizon_measured, horizon_measured_steps=r.horizon_measured_steps,
+                   horizon_theory_turns=r.horizon_theory, horizon_theory_steps=r.horizon_theory_steps,
+                   first_errors=tuple(r.first_errors))
+
+
+def finite_or_text(value: float | None) -> float | str | None:
+    """inf as the string "inf" (JSON has no infinity), else the value."""
+    return "inf" if value is not None and isinstance(value, float) and math.isinf(value) else value
+
+
+# ---- plain dicts and DataFrames ------------------------------------------------------------------------
+def as_dicts(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """Records (any of this module's dataclasses) as plain dicts, fields in declaration order."""
+    return [asdict(r) for r in records]
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise LheError("DataFrames need pandas, which lhe-tui does not install: pip install pandas "
+                       "(the record functions work without it)") from None
+    return pandas
+
+
+def _frame(read: Any, record_type: type) -> Any:
+    pandas = _pandas()   # before reading: a missing pandas fails fast
+    return pandas.DataFrame(as_dicts(read()), columns=[f.name for f in fields(record_type)])
+
+
+def sessions_frame(store: Database) -> Any:
+    """`sessions` as a pandas DataFrame (one row a session, SessionInfo's columns)."""
+    return _frame(lambda: sessions(store), SessionInfo)
+
+
+def turns_frame(store: Database, session_id: str) -> Any:
+    """`turns` as a pandas DataFrame (TurnRow's columns)."""
+    return _frame(lambda: turns(store, session_id), TurnRow)
+
+
+def curves_frame(store: Database, session_id: str, **options: Any) -> Any:
+    """`curves` as a pandas DataFrame (CurvePoint's columns; options as for `curves`)."""
+    return _frame(lambda: curves(store, session_id, **options), CurvePoint)
