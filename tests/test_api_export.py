@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,16 @@ def test_dataframes_match_the_records(store):
     assert frame.to_dict("records") == api.as_dicts(api.curves(db, sid))
     assert list(api.turns_frame(db, sid).columns) == [f.name for f in fields(api.TurnRow)]
     assert len(api.sessions_frame(db)) == 2
+
+
+def test_the_api_imports_neither_textual_nor_pandas():
+    import subprocess
+    import sys
+
+    code = "import sys, lhe_tui.api; print('textual' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False False", out.stderr
 
 
 def test_dataframes_without_pandas_name_the_install(store, monkeypatch):
