@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("datasette")
 
 from lhe_tui.cli.main import main  # noqa: E402
+from lhe_tui.cli.web import metadata_file_for  # noqa: E402
 from lhe_tui.metrics import sample_counts, step_accuracy, task_accuracy, turn_accuracy  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 from lhe_tui.store.queries import session_flags  # noqa: E402
@@ -54,11 +55,12 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def datasette(store):
+def datasette(store, tmp_path_factory):
     """`lhe-tui datasette` as a real process on a free loopback port; always stopped."""
     db, _ = store
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cache = tmp_path_factory.mktemp("cache")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(cache)}
     process = subprocess.Popen([sys.executable, "-m", "lhe_tui", "datasette", "--db", str(db), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -73,6 +75,8 @@ def datasette(store):
                     out = process.stdout.read().decode(errors="replace") if process.poll() is not None else ""
                     pytest.fail(f"datasette did not start within {START_S:.0f} s: {out[-2000:]}")
                 time.sleep(0.2)
+        # The metadata it read: one file per store in the user's cache folder (overwritten at each start).
+        assert [p.name for p in (cache / "lhe-tui").iterdir()] == [metadata_file_for(db.resolve()).name]
         yield base
     finally:
         process.send_signal(signal.SIGTERM)

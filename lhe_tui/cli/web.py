@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
+import os
 import shlex
 import socket
 import sys
@@ -115,27 +116,43 @@ def cmd_datasette(args: Any) -> int:
     db_path = _store_path(args.db)
     check_address(args.host, args.port)
     warn_if_public(args.host, "datasette")
-    import tempfile
-
     from datasette.cli import cli
 
-    with tempfile.TemporaryDirectory(prefix="lhe-tui-datasette-") as folder:
-        metadata_path = Path(folder) / "metadata.json"
-        metadata_path.write_text(json.dumps(datasette_metadata(db_path), indent=1), encoding="utf-8")
-        argv, immutable = datasette_argv(db_path, metadata_path, args.host, args.port)
-        if not immutable:
-            print(f"lhe-tui: {db_path.name} has a write-ahead log (a run is writing, or one was cut off): opened "
-                  "read-only instead of immutable, so its newest turns show", file=sys.stderr)
-        print(f"lhe-tui: datasette on http://{args.host}:{args.port}/{db_path.stem} (Ctrl+C stops it)",
-              file=sys.stderr)
-        # In this process (not a child left behind when this one is killed): uvicorn handles SIGINT/SIGTERM.
-        try:
-            cli.main(args=argv, prog_name="datasette", standalone_mode=False)
-        except KeyboardInterrupt:
-            pass
-        except Exception as exc:      # click's usage errors and the like: one line
-            raise LheError(f"datasette failed: {exc}") from None
+    metadata_path = metadata_file_for(db_path)
+    metadata_path.write_text(json.dumps(datasette_metadata(db_path), indent=1), encoding="utf-8")
+    argv, immutable = datasette_argv(db_path, metadata_path, args.host, args.port)
+    if not immutable:
+        print(f"lhe-tui: {db_path.name} has a write-ahead log (a run is writing, or one was cut off): opened "
+              "read-only instead of immutable, so its newest turns show", file=sys.stderr)
+    print(f"lhe-tui: datasette on http://{args.host}:{args.port}/{db_path.stem} (Ctrl+C stops it)", file=sys.stderr)
+    # In this process (not a child left behind when this one is killed): uvicorn handles SIGINT/SIGTERM.
+    try:
+        cli.main(args=argv, prog_name="datasette", standalone_mode=False)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:      # click's usage errors and the like: one line
+        raise LheError(f"datasette failed: {exc}") from None
+    finally:
+        metadata_path.unlink(missing_ok=True)
     return 0
+
+
+def metadata_file_for(db_path: Path) -> Path:
+    """Where the metadata for `db_path` is written for datasette to read at its start: one file per store in the
+    user's cache folder ($XDG_CACHE_HOME or ~/.cache, then lhe-tui/), overwritten each time, since a SIGTERM
+    ends uvicorn by re-raising it, past any cleanup; a fresh private temporary folder when that is not writable."""
+    import hashlib
+    import tempfile
+
+    name = f"datasette-{db_path.stem}-{hashlib.sha1(str(db_path).encode('utf-8')).hexdigest()[:12]}.json"
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lhe-tui"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder / name
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="lhe-tui-datasette-")) / name
 
 
 def serve_command(db: Path, theme: str | None = None) -> str:
