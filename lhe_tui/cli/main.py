@@ -204,9 +204,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return launch_tui(args, replay_id=args.session_id)
 
 
+def _cmd_datasette(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.web import cmd_datasette
+
+    return cmd_datasette(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.web import cmd_serve
+
+    return cmd_serve(args)
+
+
 COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
             "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare,
             "doctor": _cmd_doctor}
+COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 
 def main(argv: list[str] | None = None) -> int:
