@@ -153,9 +153,11 @@ def draw_decay(fig: Any, d: DecayCurves) -> None:
     thin = 0.8 if len(x) > 200 else 1.0     # per-turn curves of long runs are noisy: thin, solid lines
     if d.task_low is not None and d.task_high is not None:
         ax.fill_between(x, d.task_low, d.task_high, color=BLUE, alpha=0.25, linewidth=0, label="task 95% CI")
-    ax.plot(x, d.turn, color=ORANGE, linewidth=thin, label="turn")
-    ax.plot(x, d.step, color=GREEN, linewidth=thin, label="step")
+    # The task curve first and thickest: the turn curve (equal to it until the first self-correction)
+    # stays visible on top of it.
     ax.plot(x, d.task, color=BLUE, linewidth=1.4, label="task")
+    ax.plot(x, d.step, color=GREEN, linewidth=thin, label="step")
+    ax.plot(x, d.turn, color=ORANGE, linewidth=thin, label="turn")
     if d.theory:
         ax.plot(x, d.theory, color=BLACK, linestyle=(0, (1, 1.2)), linewidth=1.1,
                 label=f"$p^t$ (fitted p={d.fitted_p:.4f})")
@@ -221,6 +223,11 @@ def draw_sum(fig: Any, session_id: str, sample: int, turns: list) -> None:
     ax.plot(x, [t.gold_sum for t in turns], color=BLACK, linewidth=1.0, label="gold")
     model = [float("nan") if t.model_answer is None else t.model_answer for t in turns]
     ax.plot(x, model, color=BLUE, linestyle="--", label="model")
+    wrong = [t for t in turns if not t.correct and t.model_answer is not None]
+    if wrong:   # a wrong answer is often a few off: on a sum axis of thousands, only a marker shows it
+        ax.plot([t.turn for t in wrong], [t.model_answer for t in wrong], linestyle="none", marker="o",
+                markerfacecolor="none", markeredgewidth=0.7, color=VERMILION, label="wrong answer",
+                markersize=3.5 if len(wrong) <= 100 else 1.5)
     missing = [t.turn for t in turns if t.model_answer is None]
     if missing:
         golds = {t.turn: t.gold_sum for t in turns}
