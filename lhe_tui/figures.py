@@ -310,3 +310,23 @@ def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot:
         fig = _figure()
         draw_sum(fig, session_id, sample, turns)
     return fig
+
+
+def write_session_figure(db_path: Path | str, session_id: str, folder: Path | str | None = None) -> Path:
+    """The run view's figure key: the session's own figure (decay; probe for a probe session) as SVG in
+    `folder` (default: `figures/` beside the store), named `<session>-<kind>.svg`. Opens its own read-only
+    connection, so it may run in a thread while the run goes on. Raises LheError with one line."""
+    from lhe_tui.store.database import open_database
+
+    _matplotlib()     # the missing extra is said before any folder is made
+    db = open_database(db_path, create=False, write=False)
+    try:
+        kind = default_kind(db, session_id)
+        folder = Path(db_path).resolve().parent / "figures" if folder is None else Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LheError(f"cannot make {folder}: {exc.strerror or exc}") from None
+        return plot(db, [session_id], folder / f"{session_id}-{kind}.svg", kind=kind)
+    finally:
+        db.conn.close()
