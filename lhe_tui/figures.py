@@ -171,7 +171,7 @@ def draw_decay(fig: Any, d: DecayCurves) -> None:
     ax.set_xlabel("turn")
     ax.set_ylabel("accuracy")
     _steps_axis(ax, d.k)
-    ax.set_title(f"{d.session_id}  ({_counts_note(d.counts)})", loc="left")
+    ax.set_title(f"{d.label}  ({_counts_note(d.counts)})", loc="left")   # what a reader needs, not the id
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, columnspacing=1.0)
 
 
