@@ -232,6 +232,18 @@ def build_parser() -> OneLineParser:
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
     compare.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(compare)
+    plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
+                                       "figures extra: matplotlib)")
+    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
+    plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
+                      help="decay: turn/step/task accuracy with the task curve's 95%% band, p^t and H_0.5; sum: one "
+                           "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
+                           "at the target turn per error rate (default: probe for a probe session, compare for "
+                           "several, else decay)")
+    plot.add_argument("--sample", type=int, default=0, metavar="N", help="--kind sum: the sample drawn")
+    plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
+                      help="the figure file: .png, .svg or .pdf (vector)")
+    add_db(plot)
     doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
     doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",
                         help="write a recovered copy to OUT (a new file; the store itself is never changed)")

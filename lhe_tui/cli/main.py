@@ -123,6 +123,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from lhe_tui.figures import check_output, plot
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    check_output(args.out)       # a bad --out fails before the store is read
+    db = open_database(args.db, create=False, write=False)
+    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_sessions(args: argparse.Namespace) -> int:
     from lhe_tui.cli.report import print_table, sessions_table
     from lhe_tui.store.database import open_database
@@ -218,7 +231,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show": _cmd_show, "export": _cmd_export,
             "replay": _cmd_replay, "resume": _cmd_resume, "probe": _cmd_probe, "compare": _cmd_compare,
-            "doctor": _cmd_doctor}
+            "doctor": _cmd_doctor, "plot": _cmd_plot}
 COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 

@@ -57,6 +57,7 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `g` | show / hide the charts |
 | `v` | show the keys' values |
 | `f` | follow the newest turn |
+| `P` | write the session's figure (accuracy decay; a probe's results) as SVG to `figures/` beside the store (needs the `figures` extra) |
 | `i` | inject a random wrong answer (±1..10) into the watched sample's history (live) |
 | `I` | inject with a typed offset or value, into the watched sample or every sample (live) |
 | `,` `.` | replay: one turn of the watched sample back / forward |

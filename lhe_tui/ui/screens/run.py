@@ -113,6 +113,7 @@ class RunScreen(Screen):
         Binding("n", "app.new_run", "New", show=False),
         Binding("v", "toggle_values", "Key values", show=False),
         Binding("f", "follow", "Follow newest", show=False),
+        Binding("P", "save_figure", "Save figure", key_display="P", show=False),
         # Priority: the focused turn table binds home too (its first row) and took it first. In a live run
         # check_action turns this one down and home goes on to the table.
         Binding("home", "restart", "Restart replay", show=False, priority=True),
@@ -558,6 +559,31 @@ class RunScreen(Screen):
             return
         self.table.sync(state)
         self.table.go_to_turn(state.first_error)
+
+    def action_save_figure(self) -> None:
+        """`P`: the watched session's decay figure (a probe's probe figure) as SVG beside the store, in a
+        thread (the bootstrap and matplotlib take a second on a large run); toasts the path or the one-line
+        error (the `figures` extra missing, nothing stored yet)."""
+        session_id = (self.model.session_id or (self.live.session_id if self.live is not None else "")
+                      or (self.player.replay.session_id if self.player is not None else ""))
+        if not session_id:
+            self.notify("no session yet: nothing to draw", severity="warning", timeout=4)
+            return
+        self.notify(f"drawing the figure of {session_id}…", title="figure", timeout=2)
+        self.run_worker(functools.partial(self._write_figure, session_id), thread=True, group="figure",
+                        exclusive=True, exit_on_error=False)
+
+    def _write_figure(self, session_id: str) -> None:
+        from lhe_tui.errors import LheError
+        from lhe_tui.figures import write_session_figure
+
+        try:
+            path = write_session_figure(self.app.db_path, session_id)  # type: ignore[attr-defined]
+        except (LheError, sqlite3.Error) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="figure not written", severity="error",
+                                      timeout=10, markup=False)
+            return
+        self.app.call_from_thread(self.notify, f"wrote {path}", title="figure", timeout=8, markup=False)
 
     def action_follow(self) -> None:
         self.table.go_to_newest()

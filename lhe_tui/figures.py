@@ -1,0 +1,332 @@
+"""Publication figures of stored sessions: `lhe-tui plot` and the run view's `P` key.
+
+Four kinds: `decay` (turn, step and task accuracy over turns, the task curve's 95% bootstrap band, the theory
+curve p^t from the fitted p, H_0.5 marked; for K > 1 a second x axis in steps), `compare` (sessions' task
+curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (accuracy at the target turn
+against the history error rate, with 95% CIs) and `sum` (one sample's model vs gold running sum, its first
+error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
+(lhe_tui.metrics, lhe_tui.compare, lhe_tui.probe); the ragged-sample rule comes with them.
+
+matplotlib is an optional extra (`pip install -e '.[figures]'`), imported only when a figure is drawn, and
+never through pyplot: each figure is a `matplotlib.figure.Figure` drawn on its own canvas inside an
+`rc_context`, so no backend or rcParams are changed for anyone else. Output is deterministic: the same
+session gives byte-identical SVG (fixed hash salt, text as paths, no dates in the metadata).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lhe_tui.errors import ConfigError, LheError, StoreError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+KINDS = ("decay", "sum", "compare", "probe")
+FORMATS = ("png", "svg", "pdf")
+N_BOOT = 1000          # bootstrap resamples of the bands (the TUI draws 200 live; a figure is for print)
+WIDTH_IN = 3.4         # a paper's column
+HEIGHT_IN = 2.4
+EXTRA_HINT = "pip install -e '.[figures]'"
+
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency, and in greyscale by line style.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW, BLACK = OKABE_ITO
+GREY = "#7f7f7f"
+
+STYLE: dict[str, Any] = {
+    "font.family": "DejaVu Sans",        # ships with matplotlib: the same glyphs (and bytes) everywhere
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+    "xtick.labelsize": 7, "ytick.labelsize": 7,
+    "axes.linewidth": 0.6, "lines.linewidth": 1.2, "lines.markersize": 3.5,
+    "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5,
+    "axes.spines.top": False, "axes.spines.right": False,
+    "legend.frameon": False, "legend.handlelength": 1.8, "legend.borderaxespad": 0.3,
+    "figure.dpi": 100, "savefig.dpi": 300, "savefig.bbox": "tight", "savefig.pad_inches": 0.02,
+    "svg.hashsalt": "lhe-tui", "svg.fonttype": "path", "pdf.fonttype": 42, "path.simplify": True,
+}
+# Nothing that varies from run to run: no dates, and the same software string.
+METADATA = {"svg": {"Date": None, "Creator": "lhe-tui"}, "pdf": {"CreationDate": None, "ModDate": None,
+                                                                "Creator": "lhe-tui"},
+            "png": {"Software": "lhe-tui"}}
+
+
+class FiguresUnavailable(LheError):
+    """matplotlib (the `figures` extra) is not installed."""
+
+
+def _matplotlib() -> Any:
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure  # noqa: F401  (the parts we draw with, checked up front)
+    except ImportError:
+        raise FiguresUnavailable(f"figures need matplotlib, the optional `figures` extra: {EXTRA_HINT}") from None
+    return matplotlib
+
+
+def check_output(out: Path | str) -> str:
+    """The output's format from its extension; a one-line error for another extension or a folder that is
+    not there."""
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ConfigError(f"--out {out}: unknown figure format {out.suffix or '(none)'!r}; use .png, .svg or .pdf")
+    if not out.parent.is_dir():
+        raise LheError(f"cannot write {out}: folder {out.parent} does not exist")
+    return fmt
+
+
+# ---- the numbers (the same functions as show, compare and the TUI) ---------------------------------------
+@dataclass(frozen=True)
+class DecayCurves:
+    session_id: str
+    label: str
+    k: int
+    turn: list[float]
+    step: list[float]
+    task: list[float]
+    task_low: list[float] | None
+    task_high: list[float] | None
+    theory: list[float]
+    counts: list[int]
+    fitted_p: float | None
+    horizon: int | None
+
+
+def _run_session(db: Database, session_id: str) -> dict[str, Any]:
+    from lhe_tui.store.queries import load_session
+
+    session = load_session(db, session_id)
+    if not db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone():
+        raise LheError(f"session {session_id} has no stored turns: nothing to plot")
+    return session
+
+
+def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT) -> DecayCurves:
+    from lhe_tui.compare import session_curves
+    from lhe_tui.metrics import bootstrap_ci, step_accuracy, theory_task_curve
+    from lhe_tui.store.queries import session_flags
+
+    session = _run_session(db, session_id)
+    if session["kind"] == "probe":
+        raise LheError(f"session {session_id} is a target-turn probe: plot it with --kind probe")
+    curves = session_curves(db, session_id)
+    flags = session_flags(db, session_id)
+    ragged = dict(status=flags.status, turns=flags.turns)
+    low = high = None
+    if sum(1 for c in flags.correct if c) > 1:
+        low, high = bootstrap_ci(flags.correct, "task", n_boot=n_boot, seed=0, **ragged)
+    theory = theory_task_curve(curves.fitted_p, curves.n_turns) if curves.fitted_p is not None else []
+    return DecayCurves(session_id=session_id, label=curves.label, k=curves.k, turn=curves.turn_curve,
+                       step=step_accuracy(flags.step, **ragged), task=curves.task_curve, task_low=low,
+                       task_high=high, theory=theory, counts=curves.counts, fitted_p=curves.fitted_p,
+                       horizon=curves.horizon_05)
+
+
+# ---- drawing ---------------------------------------------------------------------------------------------
+def _figure(height: float = HEIGHT_IN) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _counts_note(counts: list[int]) -> str:
+    if not counts:
+        return ""
+    return f"n={counts[0]}" if min(counts) == max(counts) else f"n={counts[0]}→{counts[-1]}"
+
+
+def _steps_axis(ax: Any, k: int) -> None:
+    if k > 1:
+        top = ax.secondary_xaxis("top", functions=(lambda t: t * k, lambda s: s / k))
+        top.set_xlabel(f"steps (keys, K={k})")
+
+
+def draw_decay(fig: Any, d: DecayCurves) -> None:
+    ax = fig.add_subplot()
+    x = list(range(1, len(d.task) + 1))
+    thin = 0.8 if len(x) > 200 else 1.0     # per-turn curves of long runs are noisy: thin, solid lines
+    if d.task_low is not None and d.task_high is not None:
+        ax.fill_between(x, d.task_low, d.task_high, color=BLUE, alpha=0.25, linewidth=0, label="task 95% CI")
+    # The task curve first and thickest: the turn curve (equal to it until the first self-correction)
+    # stays visible on top of it.
+    ax.plot(x, d.task, color=BLUE, linewidth=1.4, label="task")
+    ax.plot(x, d.step, color=GREEN, linewidth=thin, label="step")
+    ax.plot(x, d.turn, color=ORANGE, linewidth=thin, label="turn")
+    if d.theory:
+        ax.plot(x, d.theory, color=BLACK, linestyle=(0, (1, 1.2)), linewidth=1.1,
+                label=f"$p^t$ (fitted p={d.fitted_p:.4f})")
+    if d.horizon is not None:
+        ax.axvline(d.horizon, color=VERMILION, linewidth=0.8, linestyle="--")
+        ax.annotate(f"$H_{{0.5}}$={d.horizon}", (d.horizon, 0.5), xytext=(3, 3), textcoords="offset points",
+                    color=VERMILION, fontsize=7)
+    ax.axhline(0.5, color=GREY, linewidth=0.5, linestyle=(0, (1, 2)))
+    ax.set_xlim(1, max(len(x), 2))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("turn")
+    ax.set_ylabel("accuracy")
+    _steps_axis(ax, d.k)
+    ax.set_title(f"{d.label}  ({_counts_note(d.counts)})", loc="left")   # what a reader needs, not the id
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, columnspacing=1.0)
+
+
+def draw_compare(fig: Any, curves: list[DecayCurves]) -> None:
+    ax = fig.add_subplot()
+    styles = ("-", "--", "-.", ":")
+    longest = max(len(c.task) for c in curves)
+    for n, c in enumerate(curves):
+        color = OKABE_ITO[n % len(OKABE_ITO)]
+        x = list(range(1, len(c.task) + 1))
+        if c.task_low is not None and c.task_high is not None:
+            ax.fill_between(x, c.task_low, c.task_high, color=color, alpha=0.18, linewidth=0)
+        ax.plot(x, c.task, color=color, linestyle=styles[n % len(styles)],
+                label=f"{c.label} (H$_{{0.5}}$={'-' if c.horizon is None else c.horizon})")
+    ax.axhline(0.5, color=GREY, linewidth=0.5, linestyle=(0, (1, 2)))
+    ax.set_xlim(1, max(longest, 2))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("turn")
+    ax.set_ylabel("task accuracy")
+    ks = {c.k for c in curves}
+    if len(ks) == 1:
+        _steps_axis(ax, ks.pop())
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, fontsize=6)
+
+
+def draw_probe(fig: Any, rows: list, session_id: str, target: Any) -> None:
+    ax = fig.add_subplot()
+    rates = [r.rate for r in rows]
+    acc = [r.accuracy for r in rows]
+    err = [[max(0.0, r.accuracy - r.ci_low) for r in rows], [max(0.0, r.ci_high - r.accuracy) for r in rows]]
+    ax.errorbar(rates, acc, yerr=err, color=BLUE, marker="o", capsize=2, linewidth=1.0, elinewidth=0.8,
+                label="turn accuracy (95% CI)")
+    ax.plot(rates, [r.step_accuracy for r in rows], color=ORANGE, marker="s", linestyle="--", linewidth=1.0,
+            label="step accuracy")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("induced error rate r in the history")
+    ax.set_ylabel(f"accuracy at turn {target}")
+    n = sorted({r.n for r in rows})
+    ax.set_title(f"{session_id}  (n={'/'.join(map(str, n))} per rate)", loc="left")
+    ax.legend(loc="best")
+
+
+def draw_sum(fig: Any, session_id: str, sample: int, turns: list) -> None:
+    from lhe_tui.metrics import first_error
+
+    ax = fig.add_subplot()
+    x = [t.turn for t in turns]
+    ax.plot(x, [t.gold_sum for t in turns], color=BLACK, linewidth=1.0, label="gold")
+    model = [float("nan") if t.model_answer is None else t.model_answer for t in turns]
+    ax.plot(x, model, color=BLUE, linestyle="--", label="model")
+    wrong = [t for t in turns if not t.correct and t.model_answer is not None]
+    if wrong:   # a wrong answer is often a few off: on a sum axis of thousands, only a marker shows it
+        ax.plot([t.turn for t in wrong], [t.model_answer for t in wrong], linestyle="none", marker="o",
+                markerfacecolor="none", markeredgewidth=0.7, color=VERMILION, label="wrong answer",
+                markersize=3.5 if len(wrong) <= 100 else 1.5)
+    missing = [t.turn for t in turns if t.model_answer is None]
+    if missing:
+        golds = {t.turn: t.gold_sum for t in turns}
+        ax.plot(missing, [golds[m] for m in missing], linestyle="none", marker="x", color=PURPLE,
+                label="no valid answer")
+    first = first_error([t.correct for t in turns])
+    if first is not None:
+        ax.axvline(first, color=VERMILION, linewidth=0.8, label=f"first error (turn {first})")
+    injected = [t for t in turns if t.injected]
+    for n, t in enumerate(injected):
+        ax.axvline(t.turn, color=ORANGE, linewidth=0.8, linestyle=":", label="" if n else "injected")
+    if injected:
+        ax.plot([t.turn for t in injected], [t.history_answer for t in injected], linestyle="none", marker="v",
+                color=ORANGE)
+    ax.set_xlim(x[0], max(x[-1], x[0] + 1))
+    ax.set_xlabel("turn")
+    ax.set_ylabel("running sum")
+    ax.set_title(f"{session_id}  sample {sample}", loc="left")
+    ax.legend(loc="best")
+
+
+# ---- the entry point -------------------------------------------------------------------------------------
+def default_kind(db: Database, session_id: str) -> str:
+    from lhe_tui.store.queries import load_session
+
+    return "probe" if load_session(db, session_id)["kind"] == "probe" else "decay"
+
+
+def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | None = None,
+         sample: int = 0, n_boot: int = N_BOOT) -> Path:
+    """Draw the `kind` figure of `session_ids` (resolved ids) into `out` (.png, .svg or .pdf). `kind` None:
+    probe for a probe session, else decay (compare with several ids). Raises LheError with one line."""
+    out = Path(out)
+    fmt = check_output(out)
+    matplotlib = _matplotlib()
+    if kind is None:
+        kind = "compare" if len(session_ids) > 1 else default_kind(db, session_ids[0])
+    if kind not in KINDS:
+        raise ConfigError(f"unknown figure kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind != "compare" and len(session_ids) > 1:
+        raise ConfigError(f"--kind {kind} draws one session; several are drawn by --kind compare")
+    with matplotlib.rc_context(STYLE):
+        fig = _build(db, session_ids, kind, sample, n_boot)
+        try:
+            fig.savefig(out, format=fmt, metadata=METADATA[fmt])
+        except OSError as exc:
+            raise LheError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot: int) -> Any:
+    if kind == "decay":
+        fig = _figure(HEIGHT_IN + 0.35)
+        draw_decay(fig, decay_curves(db, session_ids[0], n_boot=n_boot))
+    elif kind == "compare":
+        curves = [decay_curves(db, sid, n_boot=n_boot) for sid in session_ids]
+        fig = _figure(HEIGHT_IN + 0.25 + 0.14 * len(curves))
+        draw_compare(fig, curves)
+    elif kind == "probe":
+        from lhe_tui.probe import probe_table
+
+        session_id = session_ids[0]
+        session = _run_session(db, session_id)
+        if session["kind"] != "probe":
+            raise LheError(f"session {session_id} is not a target-turn probe (`lhe-tui probe` makes one): "
+                           "plot it with --kind decay or sum")
+        spec = ((session["config"].get("extra") or {}).get("probe") or {})
+        fig = _figure()
+        draw_probe(fig, probe_table(db, session_id), session_id, spec.get("target_turn", session.get("turns")))
+    else:
+        from lhe_tui.store.queries import load_turns
+
+        session_id = session_ids[0]
+        _run_session(db, session_id)
+        turns = load_turns(db, session_id, sample)
+        if not turns:
+            n = db.execute("SELECT COUNT(*) FROM samples WHERE session_id = ?", [session_id]).fetchone()[0]
+            raise StoreError(f"session {session_id} has no sample {sample} with stored turns"
+                             + (f" (its samples are 0..{n - 1})" if n else ""))
+        fig = _figure()
+        draw_sum(fig, session_id, sample, turns)
+    return fig
+
+
+def write_session_figure(db_path: Path | str, session_id: str, folder: Path | str | None = None) -> Path:
+    """The run view's figure key: the session's own figure (decay; probe for a probe session) as SVG in
+    `folder` (default: `figures/` beside the store), named `<session>-<kind>.svg`. Opens its own read-only
+    connection, so it may run in a thread while the run goes on. Raises LheError with one line."""
+    from lhe_tui.store.database import open_database
+
+    _matplotlib()     # the missing extra is said before any folder is made
+    db = open_database(db_path, create=False, write=False)
+    try:
+        kind = default_kind(db, session_id)
+        folder = Path(db_path).resolve().parent / "figures" if folder is None else Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LheError(f"cannot make {folder}: {exc.strerror or exc}") from None
+        return plot(db, [session_id], folder / f"{session_id}-{kind}.svg", kind=kind)
+    finally:
+        db.conn.close()
