@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lhe_tui.metrics import accuracy_at, sample_counts, summarize, task_accuracy, turn_accuracy
-from lhe_tui.store.queries import load_session, session_flags
+from lhe_tui.core.prices import NOT_REPORTED, fmt_cost, load_prices
+from lhe_tui.store.queries import load_session, session_flags, session_token_totals
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -56,6 +57,14 @@ class SessionCurves:
     horizon_05_steps: int | None = None
     fitted_p_step: float | None = None
     protocol: str = "lenient"
+    cost: str = "-"   # the session's cost as shown (`$0.0123`), "-" without a price, "not reported" without counts
+
+
+def session_cost(db: Database, session_id: str, model: str | None) -> str:
+    totals = session_token_totals(db, session_id)
+    if totals.tokens_in is None and totals.tokens_out is None:
+        return NOT_REPORTED if totals.turns else "-"
+    return fmt_cost(totals.cost(load_prices().for_model(model)), missing="-")
 
 
 def session_curves(db: Database, session_id: str) -> SessionCurves:
@@ -74,7 +83,7 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
                          fitted_p=summary.fitted_p, counts=sample_counts(correct, **ragged), k=flags.k,
                          horizon_05_steps=summary.horizon_measured_steps, fitted_p_step=summary.fitted_p_step,
-                         protocol=session["protocol"])
+                         protocol=session["protocol"], cost=session_cost(db, session_id, session.get("model")))
 
 
 def default_turns(n_turns: int) -> list[int]:
@@ -96,9 +105,9 @@ def parse_turns(text: str | None) -> list[int] | None:
     return turns
 
 
-def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
+def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = False) -> list[dict]:
     """One row a session. With any session of K > 1, H_0.5 and p also per step (key); `@t turn/task/n`:
-    turn and task accuracy at turn t and how many samples that point counts."""
+    turn and task accuracy at turn t and how many samples that point counts; `cost`: each session's cost."""
     steps = any(c.k > 1 for c in curves)
     rows = []
     for c in curves:
@@ -110,6 +119,8 @@ def compare_rows(curves: list[SessionCurves], turns: list[int]) -> list[dict]:
         row["p"] = c.fitted_p
         if steps:
             row["p/step"] = None if c.fitted_p_step is None else f"{c.fitted_p_step:.4f}"
+        if cost:
+            row["cost"] = c.cost
         for t in turns:
             n = c.counts[t - 1] if 0 < t <= len(c.counts) else None
             row[f"@{t} turn/task/n"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t), n)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from lhe_tui.store.database import open_database
+from lhe_tui.store.database import MIGRATION_NAMES, open_database
 from lhe_tui.store.locks import SessionLock, writer_alive
 from lhe_tui.store.queries import list_sessions
 from lhe_tui.ui.resume import resume_problem
@@ -182,5 +182,5 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
         assert [p.returncode for p in procs] == [0, 0], (attempt, errors)
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 3
+        assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(MIGRATION_NAMES)
         conn.close()

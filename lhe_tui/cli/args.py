@@ -66,6 +66,9 @@ def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
     parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
                         help=f"session store (default ${DB_ENV} if set, else {DEFAULT_DB}; now {default_db()})")
+    parser.add_argument("--prices", type=Path, default=None if top else argparse.SUPPRESS, metavar="PATH",
+                        help="a price file (TOML, dollars per million tokens) over the shipped prices and "
+                             "~/.config/lhe-tui/prices.toml")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:

@@ -11,14 +11,29 @@ import json
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
-from lhe_tui.store.queries import load_events, load_samples, load_session
+from lhe_tui.core.prices import ModelPrice, load_prices
+from lhe_tui.store.queries import load_events, load_samples, load_session, session_token_totals
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_step", "model_answer", "answer_status", "correct", "step_correct", "history_answer",
-                  "injected", "tokens_in", "tokens_out", "latency_s", "retries", "raw_reply", "reasoning")
+                  "injected", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
+                  "latency_s", "retries", "raw_reply", "reasoning")
+COST_COLUMN = "cost_usd"   # computed from the price files; empty where the model has no price or no counts
+
+
+def _price(db: Database, session_id: str) -> ModelPrice | None:
+    row = db.execute("SELECT model FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return load_prices().for_model(row[0] if row else None)
+
+
+def _with_cost(rows: list[dict], price: ModelPrice | None) -> list[dict]:
+    for row in rows:
+        row[COST_COLUMN] = None if price is None else price.cost(row["tokens_in"], row["tokens_out"],
+                                                                   row["tokens_cached"], row["tokens_cache_write"])
+    return rows
 
 
 def _is_probe(db: Database, session_id: str) -> bool:
@@ -81,10 +96,26 @@ def export_json(db: Database, session_id: str) -> str:
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
     curves = curve_rows(db, session_id) if has_turns and session["kind"] != "probe" else []
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
+    price = _price(db, session_id)
+    summary = summary_dict(db, session_id)
+    summary.update(tokens_dict(db, session_id, price))
     return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
-                       "summary": summary_dict(db, session_id), "curves": curves, "samples": samples,
-                       "turns": _turn_rows(db, session_id, probe_rate=session["kind"] == "probe"),
+                       "summary": summary, "curves": curves, "samples": samples,
+                       "turns": _with_cost(_turn_rows(db, session_id, probe_rate=session["kind"] == "probe"), price),
                        "events": events}, indent=1)
+
+
+def tokens_dict(db: Database, session_id: str, price: ModelPrice | None) -> dict:
+    """The session's token sums (null: not reported) and cost (null: no price for the model, or no counts),
+    with the prices it was computed from."""
+    totals = session_token_totals(db, session_id)
+    prices = load_prices()
+    return {"tokens": {"in": totals.tokens_in, "out": totals.tokens_out, "cached": totals.cached,
+                       "cache_write": totals.cache_write, "reasoning": totals.reasoning,
+                       "turns_not_reported": totals.unreported},
+            "cost_usd": totals.cost(price),
+            "prices": None if price is None else {"per_million_tokens": asdict(price), "as_of": prices.as_of,
+                                                  "source": prices.source}}
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
@@ -108,8 +139,9 @@ def export_curves_json(db: Database, session_id: str) -> str:
 def export_csv(db: Database, session_id: str) -> str:
     """One row a turn, `session_id` first; a probe session's rows end with its sample's `probe_rate`."""
     probe = _is_probe(db, session_id)
-    columns = ("session_id", *EXPORT_COLUMNS, *(("probe_rate",) if probe else ()))
-    return _csv(columns, [{"session_id": session_id, **row} for row in _turn_rows(db, session_id, probe_rate=probe)])
+    columns = ("session_id", *EXPORT_COLUMNS, COST_COLUMN, *(("probe_rate",) if probe else ()))
+    rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe), _price(db, session_id))
+    return _csv(columns, [{"session_id": session_id, **row} for row in rows])
 
 
 EXPORTS = {("json", False): export_json, ("csv", False): export_csv,

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lhe_tui.cli.report import print_table, summary_table
 from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
-from lhe_tui.store.queries import live_status, load_session
+from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
+from lhe_tui.store.queries import live_status, load_session, session_token_totals
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
@@ -48,16 +49,16 @@ class ProgressDisplay:
             self.progress.stop()
 
 
-def session_tokens(db: Database, session_id: str) -> tuple[int, int]:
-    row = db.execute("SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM turns "
-                     "WHERE session_id = ?", [session_id]).fetchone()
-    return int(row[0]), int(row[1])
+def session_tokens(db: Database, session_id: str) -> TokenTotals:
+    """The session's summed token counts (each None, "not reported", when no turn reported it)."""
+    return session_token_totals(db, session_id)
 
 
-def print_summary(db: Database, session_id: str) -> None:
+def print_summary(db: Database, session_id: str, prices: PriceTable | None = None) -> None:
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
-    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id)))
+    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id),
+                              prices=prices if prices is not None else load_prices()))
 
 
 async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:

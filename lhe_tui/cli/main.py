@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 
@@ -119,7 +120,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return app.return_code or 0
     curves = [session_curves(db, sid) for sid in ids]
     turns = turns or default_turns(max(c.n_turns for c in curves))
-    print_table(compare_table(compare_rows(curves, turns)))
+    print_table(compare_table(compare_rows(curves, turns, cost=True)))
     return 0
 
 
@@ -145,7 +146,15 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    print_table(sessions_table(rows))
+    from lhe_tui.cli.report import session_cost_cell
+    from lhe_tui.core.prices import load_prices
+    from lhe_tui.store.queries import session_token_totals
+
+    db = open_database(args.db, create=False, write=False)
+    prices = load_prices()
+    costs = {row["id"]: session_cost_cell(session_token_totals(db, row["id"]), prices.for_model(row.get("model")))
+             for row in rows}
+    print_table(sessions_table(rows, costs=costs))
     return 0
 
 
@@ -235,12 +244,29 @@ COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show
 COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 
+_PRICED = {None, "demo", "run", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
+
+
+def _check_prices(args: argparse.Namespace) -> None:
+    """A command that shows costs reads the price files first: a bad one is a one-line error before anything
+    runs. `--prices` is handed on (to the TUI, a run process) as $LHE_TUI_PRICES."""
+    if args.command not in _PRICED:
+        return
+    from lhe_tui.core.prices import PRICES_ENV, load_prices
+
+    if getattr(args, "prices", None) is not None:
+        os.environ[PRICES_ENV] = str(args.prices)
+    load_prices()
+
+
 def main(argv: list[str] | None = None) -> int:
     from lhe_tui.cli.args import build_parser
 
     args = None
+    prices_env = os.environ.get("LHE_TUI_PRICES")
     try:
         args = build_parser().parse_args(argv)
+        _check_prices(args)
         if args.command is None:
             from lhe_tui.ui.launch import launch_tui
 
@@ -259,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:  # --prices holds for this command only (main is called in-process by tests and scripts)
+        if prices_env is None:
+            os.environ.pop("LHE_TUI_PRICES", None)
+        else:
+            os.environ["LHE_TUI_PRICES"] = prices_env
 
 
 if __name__ == "__main__":

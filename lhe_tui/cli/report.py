@@ -12,6 +12,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
+
 if TYPE_CHECKING:
     from lhe_tui.metrics import RunSummary
 
@@ -112,8 +114,33 @@ def fitted_table(title: str, columns: list[Column], rows: list[tuple[str, ...]],
     return table
 
 
-def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[int, int], *,
-                  width: int | None = None) -> Table:
+def cost_text(totals: TokenTotals, price: ModelPrice | None, prices: PriceTable | None = None) -> str:
+    """A session's cost as shown: `$0.0123`, or why there is none (no tokens reported, no price for the model)."""
+    if totals.tokens_in is None and totals.tokens_out is None:
+        return NOT_REPORTED
+    if price is None:
+        return "no price for this model (tokens only)"
+    text = fmt_cost(totals.cost(price))
+    if totals.unreported:
+        text += " (reported turns only)"
+    if prices is not None and prices.as_of:
+        text += f"  (prices as of {prices.as_of})"
+    return text
+
+
+def token_rows(totals: TokenTotals) -> list[tuple[str, str]]:
+    rows = [("tokens in / out", f"{fmt_tokens(totals.tokens_in)} / {fmt_tokens(totals.tokens_out)}")]
+    if totals.cached is not None or totals.cache_write is not None:
+        rows.append(("cached input / cache writes", f"{fmt_tokens(totals.cached)} / {fmt_tokens(totals.cache_write)}"))
+    if totals.reasoning is not None:
+        rows.append(("reasoning tokens", fmt_tokens(totals.reasoning)))
+    if totals.unreported and totals.turns:
+        rows.append(("turns without token counts", f"{totals.unreported:,} of {totals.turns:,} (not reported)"))
+    return rows
+
+
+def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTotals, *,
+                  prices: PriceTable | None = None, width: int | None = None) -> Table:
     label = session["provider_label"]
     protocol = session.get("protocol", "lenient")
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
@@ -130,7 +157,8 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: tuple[in
                     *summary_metric_rows(summary)]
     rows = [
         *status, *measured,
-        ("tokens in / out", f"{tokens[0]:,} / {tokens[1]:,}"),
+        *token_rows(tokens),
+        ("cost", cost_text(tokens, prices.for_model(session.get("model")) if prices else None, prices)),
         ("wall time", "-" if session.get("wall_time_s") is None else f"{session['wall_time_s']:.1f} s"),
         ("session id", session["id"]),
     ]
@@ -178,6 +206,8 @@ SESSION_SPEC = (Column("id", keep=0), Column("status", keep=1), Column("task acc
                 Column("turns", keep=3, right=True), Column("samples", keep=4, right=True),
                 Column("K", keep=5, right=True), Column("created", keep=6), Column("protocol", keep=7))
 SESSION_COLUMNS = tuple(c.name for c in SESSION_SPEC)
+# The CLI's list adds the cost, the first column left out on a narrow terminal.
+CLI_SESSION_SPEC = (*SESSION_SPEC, Column("cost", keep=8, right=True))
 
 
 def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
@@ -188,8 +218,19 @@ def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
 
-def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Table:
-    return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row) for row in rows], width=width)
+def session_cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
+    if totals.tokens_in is None and totals.tokens_out is None:
+        return "-" if not totals.turns else NOT_REPORTED
+    return fmt_cost(totals.cost(price), missing="-")
+
+
+def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
+                   costs: dict[str, str] | None = None) -> Table:
+    """`costs`: each session's cost cell (session_cost_cell), as a column the fitting drops first."""
+    if costs is None:
+        return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row) for row in rows], width=width)
+    return fitted_table("sessions", list(CLI_SESSION_SPEC),
+                        [(*session_cells(row), costs.get(row["id"], "-")) for row in rows], width=width)
 
 
 def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,

@@ -33,6 +33,11 @@ class TurnRecord:
     retries: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0
+    # Parts of tokens_in / tokens_out, as the server reported them (None: not reported). tokens_in counts all
+    # input, so the uncached input is tokens_in - tokens_cached - tokens_cache_write.
+    tokens_cached: int | None = None
+    tokens_cache_write: int | None = None
+    tokens_reasoning: int | None = None
 
 
 @dataclass(frozen=True)

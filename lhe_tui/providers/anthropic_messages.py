@@ -51,7 +51,8 @@ class AnthropicProvider(Provider):
         started = loop.time()
         splitter = ThinkSplitter()
         thinking: list[str] = []
-        tokens_in = tokens_out = None
+        tokens_out = None
+        usage_in: dict[str, int | None] = {}  # input_tokens, cache_read_input_tokens, cache_creation_input_tokens
         stop_reason = None
         size, cap = 0, self.settings.max_reply_chars
         cut_off = None
@@ -62,7 +63,7 @@ class AnthropicProvider(Provider):
                     async with stream:  # closes the response if the loop is left early
                         async for event in stream:
                             if event.type == "message_start":
-                                tokens_in = event.message.usage.input_tokens
+                                _input_usage(usage_in, event.message.usage)
                             elif event.type == "content_block_delta":
                                 delta = event.delta
                                 if delta.type == "text_delta":
@@ -79,6 +80,7 @@ class AnthropicProvider(Provider):
                                         on_delta("reasoning", delta.thinking)
                             elif event.type == "message_delta":
                                 tokens_out = event.usage.output_tokens
+                                _input_usage(usage_in, event.usage)  # newer servers repeat (final) counts here
                                 stop_reason = event.delta.stop_reason
                             elif event.type == "message_stop":
                                 stop_reason = stop_reason or "end_turn"
@@ -89,8 +91,29 @@ class AnthropicProvider(Provider):
         if stop_reason is None:
             raise ProviderError("anthropic: stream ended before the reply was complete", transient=True)
         return Reply(text="".join(splitter.text), reasoning="".join(thinking) + "".join(splitter.reasoning),
-                     tokens_in=tokens_in, tokens_out=tokens_out, latency_s=loop.time() - started,
-                     finish_reason=stop_reason, cut_off=cut_off)
+                     tokens_out=tokens_out, latency_s=loop.time() - started,
+                     finish_reason=stop_reason, cut_off=cut_off, **_input_counts(usage_in))
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+_INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _input_usage(into: dict[str, int | None], usage: object) -> None:
+    """The input counts an event's `usage` carries (message_start's; message_delta's where the server sends them)."""
+    for name in _INPUT_FIELDS:
+        value = getattr(usage, name, None)
+        if isinstance(value, int):
+            into[name] = value
+
+
+def _input_counts(usage: dict[str, int | None]) -> dict[str, int | None]:
+    """Reply's input fields. Anthropic's `input_tokens` leaves out the cached input, so tokens_in is the sum of
+    the three (all the input, as OpenAI's prompt_tokens); a count not reported stays None."""
+    uncached = usage.get("input_tokens")
+    read = usage.get("cache_read_input_tokens")
+    written = usage.get("cache_creation_input_tokens")
+    total = None if uncached is None else uncached + (read or 0) + (written or 0)
+    return {"tokens_in": total, "tokens_cached": read, "tokens_cache_write": written}

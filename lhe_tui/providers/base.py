@@ -83,12 +83,16 @@ class GenerationSettings:
 class Reply:
     text: str                  # visible reply, reasoning removed (what goes back into the history)
     reasoning: str = ""        # provider-native reasoning or <think> blocks
-    tokens_in: int | None = None
-    tokens_out: int | None = None
+    tokens_in: int | None = None         # every input token of the request, cached and cache-written included
+    tokens_out: int | None = None        # every output token, reasoning included
     latency_s: float = 0.0
     finish_reason: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     cut_off: str | None = None  # why reading stopped early (the reply passed the size cap): a format miss
+    # The parts of those counts the server reports (None: not reported, never 0):
+    tokens_cached: int | None = None       # input read from the prompt cache (OpenAI cached_tokens, Anthropic cache reads)
+    tokens_cache_write: int | None = None  # input written to the prompt cache (Anthropic cache_creation_input_tokens)
+    tokens_reasoning: int | None = None    # output spent on reasoning (OpenAI reasoning_tokens)
 
 
 class Provider(ABC):

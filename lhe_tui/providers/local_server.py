@@ -35,6 +35,7 @@ from lhe_tui.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
+from lhe_tui.providers.openai_stream import usage_counts
 from lhe_tui.providers.reasoning import ThinkSplitter
 from lhe_tui.core.config import RunConfig
 
@@ -621,9 +622,8 @@ class LocalChatProvider(OpenAIChatProvider):
         splitter.flush()
         usage = response.usage
         return Reply(text="".join(splitter.text), reasoning="".join(splitter.reasoning),
-                     tokens_in=usage.prompt_tokens if usage else None,
-                     tokens_out=usage.completion_tokens if usage else None,
-                     latency_s=loop.time() - started, finish_reason=choice.finish_reason)
+                     latency_s=loop.time() - started, finish_reason=choice.finish_reason,
+                     **usage_counts(usage.model_dump() if usage is not None else None))
 
 
 def make_local_provider(config: RunConfig, base_url: str,

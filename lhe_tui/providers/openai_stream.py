@@ -20,7 +20,18 @@ _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 def _count(usage: object, field: str) -> int | None:
     value = usage.get(field) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_counts(usage: object) -> dict[str, int | None]:
+    """Reply's token fields from an OpenAI `usage` object (parsed JSON): prompt and completion tokens, the
+    cached part of the prompt (`prompt_tokens_details.cached_tokens`) and the reasoning part of the completion
+    (`completion_tokens_details.reasoning_tokens`). A count the server leaves out is None ("not reported")."""
+    if not isinstance(usage, dict):
+        return {"tokens_in": None, "tokens_out": None, "tokens_cached": None, "tokens_reasoning": None}
+    return {"tokens_in": _count(usage, "prompt_tokens"), "tokens_out": _count(usage, "completion_tokens"),
+            "tokens_cached": _count(usage.get("prompt_tokens_details"), "cached_tokens"),
+            "tokens_reasoning": _count(usage.get("completion_tokens_details"), "reasoning_tokens")}
 
 
 class ChunkReader:
@@ -145,8 +156,7 @@ class ChunkReader:
         splitter = self.splitter
         return Reply(text="".join(splitter.text),
                      reasoning="".join(self.native_reasoning) + "".join(splitter.reasoning),
-                     tokens_in=_count(self.usage, "prompt_tokens"), tokens_out=_count(self.usage, "completion_tokens"),
-                     latency_s=latency_s, finish_reason=self.finish_reason)
+                     latency_s=latency_s, finish_reason=self.finish_reason, **usage_counts(self.usage))
 
 
 def stream_error(chunk: Mapping[str, object]) -> str | None:

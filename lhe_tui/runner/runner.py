@@ -292,7 +292,8 @@ class Runner:
             reasoning=reply.reasoning, answer_status=parsed.status, model_answer=parsed.value,
             correct=parsed.value == gold, step_correct=parsed.value == seen + turn_sum, history_answer=shown,
             tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, latency_s=reply.latency_s, retries=retries,
-            started_at=started, finished_at=time.time())
+            started_at=started, finished_at=time.time(), tokens_cached=reply.tokens_cached,
+            tokens_cache_write=reply.tokens_cache_write, tokens_reasoning=reply.tokens_reasoning)
         history.append(HistoryEntry(turn=turn, keys=keys, reply_visible=reply.text, model_answer=parsed.value,
                                     history_answer=shown, gold_sum=gold))
         base.advance(shown, turn_sum)

@@ -55,6 +55,16 @@ def m003_step_from_last_stated_answer(db: Database) -> None:
     _resummarize_sessions(db)
 
 
+@MIGRATIONS()
+def m004_turn_token_details(db: Database) -> None:
+    """Issue 17: the parts of a turn's token counts the server reports: input read from and written to the
+    prompt cache, and output spent on reasoning. NULL where not reported (every turn stored before)."""
+    turns = db["turns"]
+    for column in ("tokens_cached", "tokens_cache_write", "tokens_reasoning"):
+        if column not in turns.columns_dict:
+            turns.add_column(column, int)
+
+
 def _rescore_steps(db: Database) -> None:
     """One pass over the turns, ordered by (session, sample, turn), plus the injection events.
 

@@ -72,8 +72,16 @@ class ScriptedReply:
     reasoning_field: str = "reasoning_content"
     """``"reasoning_content"`` (DeepSeek, vLLM, llama.cpp) or ``"reasoning"`` (OpenRouter, Ollama)."""
     prompt_tokens: int = 10
+    """All the input, as OpenAI's ``prompt_tokens`` counts it (cached and cache-written tokens included)."""
     completion_tokens: int | None = None
     """Default: the number of streamed chunks (text chunks plus reasoning chunks)."""
+    cached_tokens: int = 0
+    """Input read from the prompt cache: OpenAI ``prompt_tokens_details.cached_tokens``, Anthropic
+    ``cache_read_input_tokens`` (Anthropic's ``input_tokens`` is then the rest: prompt - cached - cache writes)."""
+    cache_creation_tokens: int = 0
+    """Input written to the prompt cache: Anthropic ``cache_creation_input_tokens`` (OpenAI reports no writes)."""
+    stream_usage: bool = True
+    """False: an OpenAI-compatible stream carries no ``usage`` chunk even when asked for one (llama.cpp's server)."""
     chunks: list[str] | None = None
     """How to split ``text`` into stream chunks; must join back to ``text``.
     Default: pieces of 4 characters. Reasoning is always split in 4-character pieces."""
@@ -344,7 +352,7 @@ def _openai_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, byte
     for piece in reply.text_chunks():
         yield "content", ev({"content": piece})
     yield "post", ev({}, finish="stop")
-    if include_usage:
+    if include_usage and reply.stream_usage:
         yield "post", ev({}, choices=False, usage=_openai_usage(reply))
     yield "post", b"data: [DONE]\n\n"
 
@@ -355,7 +363,7 @@ def _openai_usage(reply: ScriptedReply) -> dict:
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": out,
         "total_tokens": reply.prompt_tokens + out,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": reply.reasoning_tokens(),
             "audio_tokens": 0,
@@ -384,12 +392,13 @@ def _signature(reasoning: str) -> str:
     return base64.b64encode(hashlib.sha256(reasoning.encode()).digest()).decode()
 
 
-def _anthropic_usage(input_tokens: int, output_tokens: int) -> dict:
+def _anthropic_usage(reply: ScriptedReply, output_tokens: int) -> dict:
+    """Anthropic counts the input in three parts that do not overlap: uncached, read from and written to the cache."""
     return {
-        "input_tokens": input_tokens,
+        "input_tokens": max(0, reply.prompt_tokens - reply.cached_tokens - reply.cache_creation_tokens),
         "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": reply.cache_creation_tokens,
+        "cache_read_input_tokens": reply.cached_tokens,
     }
 
 
@@ -406,7 +415,7 @@ def _anthropic_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, b
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": _anthropic_usage(reply.prompt_tokens, min(1, out)),
+        "usage": _anthropic_usage(reply, min(1, out)),
     }
     yield "pre", ev("message_start", {"type": "message_start", "message": message})
     index = 0
@@ -434,7 +443,7 @@ def _anthropic_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, b
         {
             "type": "message_delta",
             "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": out},
+            "usage": _anthropic_usage(reply, out),  # the API repeats the input counts here (cumulative)
         },
     )
     yield "post", ev("message_stop", {"type": "message_stop"})
@@ -453,7 +462,7 @@ def _anthropic_message(body: dict, reply: ScriptedReply) -> dict:
         "content": content,
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": _anthropic_usage(reply.prompt_tokens, reply.output_tokens()),
+        "usage": _anthropic_usage(reply, reply.output_tokens()),
     }
 
 

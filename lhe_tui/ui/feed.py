@@ -108,6 +108,9 @@ class RunModel:
         self.message = ""
         self.tokens_in = 0
         self.tokens_out = 0
+        self.tokens_cached = 0
+        self.tokens_cache_write = 0
+        self.tokens_unreported = 0    # finished turns whose server reported no input or output count
         self.turns_done = 0
         self.retries = 0              # over all finished turns (each turn's count is in its record)
         self.started_at: float | None = None   # monotonic, live runs
@@ -185,8 +188,7 @@ class RunModel:
         for record in records:
             self._add_record(record)
             self.retries += record.retries
-            self.tokens_in += record.tokens_in or 0
-            self.tokens_out += record.tokens_out or 0
+            self._count_tokens(record, 1)
         self.earlier_s = wall_time_s or 0.0
         self.watch(self.watched)
 
@@ -209,8 +211,7 @@ class RunModel:
                 state.records.pop()
                 self.turns_done -= 1
                 self.retries -= record.retries
-                self.tokens_in -= record.tokens_in or 0
-                self.tokens_out -= record.tokens_out or 0
+                self._count_tokens(record, -1)
                 if state.first_error == record.turn:
                     state.first_error = None   # every earlier turn was right, by definition
                 self.flags_version += 1
@@ -276,8 +277,7 @@ class RunModel:
         self._add_record(record)
         self.turns_done += 1
         self.retries += record.retries
-        self.tokens_in += record.tokens_in or 0
-        self.tokens_out += record.tokens_out or 0
+        self._count_tokens(record, 1)
         if record.sample == self.watched:
             stream = self.stream
             if stream.turn != record.turn:
@@ -285,6 +285,19 @@ class RunModel:
             stream.record = record
             stream.version += 1
             self.stream = stream
+
+    def _count_tokens(self, record: TurnRecord, sign: int) -> None:
+        self.tokens_in += sign * (record.tokens_in or 0)
+        self.tokens_out += sign * (record.tokens_out or 0)
+        self.tokens_cached += sign * (record.tokens_cached or 0)
+        self.tokens_cache_write += sign * (record.tokens_cache_write or 0)
+        if record.tokens_in is None or record.tokens_out is None:
+            self.tokens_unreported += sign
+
+    @property
+    def tokens_reported(self) -> bool:
+        """Whether any finished turn reported its token counts (else the bar says "not reported")."""
+        return self.turns_done > self.tokens_unreported or not self.turns_done
 
     def _add_record(self, record: TurnRecord) -> None:
         state = self._ensure(record.sample)

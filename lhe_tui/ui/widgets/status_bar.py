@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from lhe_tui.core.prices import fmt_cost, load_prices
+from lhe_tui.errors import LheError
 from lhe_tui.task.protocol import protocol_of
 from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.widgets._style import component_style
@@ -109,6 +111,20 @@ class StatusBar(Static):
                 text += f"t={summary.horizon_theory_steps:.0f}st"
             t.append(f" (th {text})", self._s("muted"))
 
+    def _cost(self, model: RunModel) -> float | None:
+        """The run's cost so far from the price files (None: no price for the model, or a bad price file,
+        which the command line has already reported)."""
+        name = model.config.get("model") or ""
+        if getattr(self, "_price_model", None) != name:
+            try:
+                price = load_prices().for_model(name) if name else None
+            except LheError:
+                price = None
+            self._price_model, self._price = name, price
+        if self._price is None:
+            return None
+        return self._price.cost(model.tokens_in, model.tokens_out, model.tokens_cached, model.tokens_cache_write)
+
     def compose_text(self, model: RunModel, summary: RunSummary | None, source: SourceInfo) -> Text:
         c = model.config
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -141,7 +157,13 @@ class StatusBar(Static):
             t.append(f" ({', '.join(ended)})", self._s("warning"))
         if summary is not None:
             self._metrics(t, summary)
-        t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
+        if model.tokens_reported:
+            t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
+            cost = self._cost(model)
+            if cost is not None:
+                t.append(f" · {fmt_cost(cost)}")
+        else:
+            t.append(" · tok not reported", self._s("muted"))
         if model.retries:
             t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))
         if model.last_retry and model.running:
