@@ -11,7 +11,7 @@ from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
 from lhe_tui.task.prompts import parse_dictionary
-from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply
+from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply, content_text
 
 MESSAGES = [{"role": "system", "content": "sys"}, {"role": "user", "content": "alpha"}]
 META = RequestMeta(0, 1)
@@ -28,12 +28,10 @@ def summing_responder(reasoning=None, think_tags=False):
 
     def respond(body):
         messages = body["messages"]
-        system = body.get("system") or messages[0]["content"]
-        if isinstance(system, list):
-            system = "".join(block["text"] for block in system)
+        system = content_text(body.get("system") or messages[0]["content"])
         dictionary = parse_dictionary(system) or {}
         total = sum(dictionary.get(k.strip(), 0) for m in messages if m["role"] == "user"
-                    for k in m["content"].split(","))
+                    for k in content_text(m["content"]).split(","))
         text = f"<answer>{total}</answer>"
         if think_tags:
             text = f"<think>adding up to {total}</think>{text}"
@@ -196,7 +194,10 @@ async def test_anthropic_streams_thinking_text_and_usage(server):
     assert reply.tokens_in == 17 and reply.tokens_out == 5
     assert "reasoning" in deltas and "text" in deltas
     body = server.requests[-1].body
-    assert body["system"] == "sys" and body["messages"] == [{"role": "user", "content": "alpha"}]
+    # prompt caching (docs/prompt-caching.md): the system prompt and the last message carry a breakpoint
+    eph = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "sys", "cache_control": eph}]
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "alpha", "cache_control": eph}]}]
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1500}
     assert body["max_tokens"] > 1500 and "temperature" not in body
     headers = server.requests[-1].headers

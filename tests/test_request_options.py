@@ -119,7 +119,7 @@ async def test_anthropic_gets_extra_body_through_the_sdk():
         await provider.complete(MESSAGES, RequestMeta(0, 1))
         await provider.aclose()
         body = server.requests[-1].body
-    assert body["top_k"] == 5 and body["system"] == "sys" and "chat_template_kwargs" not in body
+    assert body["top_k"] == 5 and body["system"][0]["text"] == "sys" and "chat_template_kwargs" not in body
 
 
 # --------------------------------------------------------------------------- end to end from the CLI

@@ -97,6 +97,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help=f"retries per turn on transient errors (default 6); waits back off from {BASE_S:g} s "
                         f"to {CAP_S:g} s with jitter, a server's Retry-After honoured up to {MAX_RETRY_AFTER_S:g} s")
     add_network_options(g)
+    g.add_argument("--no-cache", dest="prompt_cache", action="store_false",
+                   help="no prompt-cache breakpoints in Anthropic requests (by default the system prompt and the "
+                        "growing history are marked cache_control; see docs/prompt-caching.md)")
     g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
@@ -162,7 +165,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
         top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
         reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, protocol=a.protocol, prompt=a.prompt,
+        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,

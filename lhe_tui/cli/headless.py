@@ -104,6 +104,9 @@ def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
 
 def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
                  server: LocalModelServer | None = None) -> int:
+    notice = prepared.runner.config.prefix_cache_notice()
+    if notice:
+        print(f"lhe-tui: {notice}", file=sys.stderr)
     status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
     if prepared.writer is None or prepared.writer.failure is None:
         print_summary(db, prepared.session_id)

@@ -95,6 +95,8 @@ class RunConfig:
     # every request body (anthropic: extra_body only)
     enable_thinking: bool | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # prompt caching (docs/prompt-caching.md): anthropic gets cache_control breakpoints unless --no-cache
+    prompt_cache: bool = True
     # what the model is sent and how its replies are read (lhe_tui.task.protocol, lhe_tui.task.templates)
     protocol: str = DEFAULT_PROTOCOL
     prompt: str = DEFAULT_PROMPT          # a template name or a path to a .toml file
@@ -166,6 +168,26 @@ class RunConfig:
                 raise ConfigError(f"{name} must be a positive number, got {value}")
         if not 0 <= self.retry_budget < float("inf"):
             raise ConfigError(f"--retry-budget must be a number of seconds >= 0, got {self.retry_budget}")
+
+    @property
+    def uses_prefix_cache(self) -> bool:
+        """The provider may read earlier turns from a prefix cache: OpenAI-compatible servers' automatic one
+        (OpenAI's, vLLM's, llama.cpp's), Anthropic's breakpoints unless --no-cache."""
+        return self.provider in ("openai", "local") or (self.provider == "anthropic" and self.prompt_cache)
+
+    def prefix_cache_notice(self) -> str | None:
+        """One line when the history policy rewrites messages already sent every turn (a sliding window), so a
+        provider's prefix cache (OpenAI's automatic one, Anthropic's breakpoints) cannot reuse them; None when
+        nothing does."""
+        if not self.uses_prefix_cache:
+            return None
+        if self.window is not None:
+            return (f"prompt cache: --window {self.window} drops the oldest turn from the history every turn, so "
+                    "past the window only the system prompt is read from the provider's cache "
+                    "(docs/prompt-caching.md)")
+        # --inject-at rewrites answer T before any request has sent it (the prefix stays intact); a manual
+        # injection may rewrite one already sent: the TUI says so when it happens.
+        return None
 
     @property
     def max_reply_chars(self) -> int:

@@ -12,6 +12,11 @@ from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 DEFAULT_MAX_TOKENS = 1024
+EPHEMERAL = {"type": "ephemeral"}
+"""Anthropic's cache_control value (5-minute cache). A request carries at most 4 breakpoints; lhe-tui sets 2:
+the system prompt (the prefix every turn and every sample of a run shares; what a sliding window still
+keeps) and the last message (the growing history: the next turn's request finds this prefix again within
+Anthropic's 20-block lookback, since a turn adds 2 blocks). See docs/prompt-caching.md."""
 
 
 class AnthropicProvider(Provider):
@@ -25,13 +30,34 @@ class AnthropicProvider(Provider):
         self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
                                                timeout=settings.timeout,
                                                http_client=anthropic.DefaultAsyncHttpxClient(follow_redirects=False))
+        self._system_key: str | None = None
+        self._system_blocks: list[dict[str, object]] = []
+
+    def _system(self, text: str) -> str | list[dict[str, object]]:
+        """The system prompt, as one cached text block (built once per distinct prompt, not once a turn)."""
+        if not self.settings.prompt_cache or not text:
+            return text
+        if text != self._system_key:
+            self._system_key, self._system_blocks = text, [{"type": "text", "text": text, "cache_control": EPHEMERAL}]
+        return self._system_blocks
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
         s = self.settings
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        chat = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+        if messages and messages[0]["role"] == "system" and not any(m["role"] == "system" for m in messages[1:]):
+            # The runner's shape: its {"role", "content"} dicts are sent as they are (a slice, no copies).
+            system, chat = messages[0]["content"], messages[1:]
+        else:
+            system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+            chat = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+        if s.prompt_cache and chat and chat[-1]["content"]:
+            # The growing prefix: the last message as a content block with a breakpoint (a new dict; the
+            # caller's message is left as it is).
+            last = chat[-1]
+            chat[-1] = {"role": last["role"], "content": [{"type": "text", "text": last["content"],
+                                                           "cache_control": EPHEMERAL}]}
         max_tokens = s.max_tokens or DEFAULT_MAX_TOKENS
-        params: dict[str, object] = {"model": self.model, "system": system, "messages": chat, "stream": True}
+        params: dict[str, object] = {"model": self.model, "system": self._system(system), "messages": chat,
+                                     "stream": True}
         if s.mode == "thinking":
             # Extended thinking needs max_tokens above the budget and no sampling overrides.
             params["thinking"] = {"type": "enabled", "budget_tokens": s.thinking_budget}

@@ -67,6 +67,7 @@ class GenerationSettings:
     max_reply_chars: int = DEFAULT_MAX_REPLY  # reply + reasoning; beyond it reading stops (a format miss)
     enable_thinking: bool | None = None  # OpenAI-compatible: chat_template_kwargs.enable_thinking (None: not sent)
     extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into every request body
+    prompt_cache: bool = True            # Anthropic: cache_control breakpoints (--no-cache: none)
 
     def extra_fields(self) -> dict[str, Any]:
         """The body fields beyond the standard ones: `extra_body`, with `enable_thinking` merged into its

@@ -14,7 +14,8 @@ def generation_settings(config: RunConfig) -> GenerationSettings:
                               max_tokens=config.max_tokens, reasoning_effort=config.reasoning_effort,
                               thinking_budget=config.thinking_budget, timeout=config.timeout,
                               enable_thinking=config.enable_thinking, extra_body=dict(config.extra_body),
-                              deadline=config.deadline, max_reply_chars=config.max_reply_chars)
+                              deadline=config.deadline, max_reply_chars=config.max_reply_chars,
+                              prompt_cache=config.prompt_cache)
 
 
 def check_credentials(config: RunConfig) -> None:

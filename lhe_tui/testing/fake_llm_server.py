@@ -10,6 +10,11 @@ tests, and a fixed-latency server for benchmarks::
         ...
         srv.add_faults(Fault("status", status=429, retry_after=1))
 
+``FakeLLMServer(anthropic_cache=True)`` bills the Anthropic endpoint like Anthropic's prompt cache
+(``AnthropicPromptCache``): its usage counts input tokens from the request (characters / 4, rounded up,
+per content block) and reports ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` for the
+prefixes marked with ``cache_control``.
+
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/messages``, ``GET /v1/models``.
 
 The server is an asyncio loop in one background thread, bound to 127.0.0.1 on an
@@ -43,8 +48,10 @@ from typing import Any, Callable, Iterator, Literal
 __all__ = [
     "DEFAULT_MODEL",
     "Fault",
+    "AnthropicPromptCache",
     "FakeLLMServer",
     "RecordedRequest",
+    "content_text",
     "ScriptedReply",
     "default_responder",
 ]
@@ -159,6 +166,8 @@ class RecordedRequest:
     query: str = ""
     fault: Fault | None = None
     """The fault that was applied to this request, if any."""
+    usage: dict | None = None
+    """The Anthropic usage billed for it when the server bills like the prompt cache (``anthropic_cache``)."""
 
 
 def default_responder(body: dict) -> ScriptedReply:
@@ -167,6 +176,97 @@ def default_responder(body: dict) -> ScriptedReply:
 
 def _split(s: str, size: int = 4) -> list[str]:
     return [s[i : i + size] for i in range(0, len(s), size)]
+
+
+# --------------------------------------------------------------------------- Anthropic's prompt cache
+
+MAX_CACHE_BREAKPOINTS = 4
+CACHE_LOOKBACK_BLOCKS = 20
+
+
+def content_text(content: object) -> str:
+    """A Messages ``system`` or message ``content``, a string or a list of blocks, as its text (for responders)."""
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return content if isinstance(content, str) else ""
+
+
+def approx_tokens(text: str) -> int:
+    """The fake's token count of a text: characters / 4, rounded up (a real tokenizer differs; the ratios
+    the cache produces do not depend much on it)."""
+    return (len(text) + 3) // 4
+
+
+class CacheRequestError(ValueError):
+    """A request the real API refuses with a 400 (more than 4 breakpoints)."""
+
+
+class AnthropicPromptCache:
+    """Bills a Messages request the way Anthropic's prompt cache does, in simplified form.
+
+    The request is read as its sequence of content blocks (system, then each message's; a string content is
+    one text block; ``tools`` are not counted). A block with ``cache_control`` is a breakpoint; at most 4.
+    The prefix up to a breakpoint is looked up in the cache at that breakpoint and at up to 20 block
+    boundaries before it (Anthropic's lookback); the longest prefix found is ``cache_read_input_tokens``.
+    The rest up to the last breakpoint is ``cache_creation_input_tokens`` (written: every breakpoint's prefix
+    is stored), and what follows the last breakpoint is ``input_tokens``. A prefix is its blocks' role, type
+    and text, not their cache_control. Simplifications: no TTL (entries never expire), no minimum cacheable
+    length (the real one is 1,024 tokens and more depending on the model), tokens as ``approx_tokens``.
+    """
+
+    def __init__(self) -> None:
+        self.prefixes: set[bytes] = set()
+
+    @staticmethod
+    def blocks(body: dict) -> list[tuple[str, bool, int]]:
+        """(the block as the prefix sees it, whether it is a breakpoint, its tokens), in request order."""
+        out: list[tuple[str, bool, int]] = []
+
+        def add(role: str, content: object) -> None:
+            if isinstance(content, str):
+                out.append((f"{role}\x00text\x00{content}", False, approx_tokens(content)))
+                return
+            for block in content if isinstance(content, list) else []:
+                if not isinstance(block, dict):
+                    continue
+                text = block.get("text") if isinstance(block.get("text"), str) else json.dumps(
+                    {k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
+                out.append((f"{role}\x00{block.get('type')}\x00{text}", "cache_control" in block,
+                            approx_tokens(text)))
+
+        if body.get("system"):
+            add("system", body["system"])
+        for message in body.get("messages") or []:
+            if isinstance(message, dict):
+                add(str(message.get("role")), message.get("content", ""))
+        return out
+
+    def bill(self, body: dict) -> dict:
+        """The usage of one request (and the cache updated with its breakpoints' prefixes)."""
+        blocks = self.blocks(body)
+        marks = [i for i, (_, mark, _) in enumerate(blocks) if mark]
+        if len(marks) > MAX_CACHE_BREAKPOINTS:
+            raise CacheRequestError(f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be "
+                                    f"provided. Found {len(marks)}.")
+        keys: list[bytes] = []     # keys[i]: the prefix up to and including block i
+        ends: list[int] = []       # ends[i]: its tokens
+        h, total = hashlib.sha256(), 0
+        for text, _, tokens in blocks:
+            h.update(text.encode() + b"\x01")
+            keys.append(h.copy().digest())
+            total += tokens
+            ends.append(total)
+        read = 0
+        for mark in marks:
+            for i in range(mark, max(-1, mark - CACHE_LOOKBACK_BLOCKS - 1), -1):
+                if keys[i] in self.prefixes:
+                    read = max(read, ends[i])
+                    break
+        cached_end = ends[marks[-1]] if marks else 0
+        for mark in marks:
+            self.prefixes.add(keys[mark])
+        return {"input_tokens": total - cached_end, "cache_creation_input_tokens": max(0, cached_end - read),
+                "cache_read_input_tokens": read}
 
 
 # --------------------------------------------------------------------------- errors
@@ -392,17 +492,21 @@ def _signature(reasoning: str) -> str:
     return base64.b64encode(hashlib.sha256(reasoning.encode()).digest()).decode()
 
 
-def _anthropic_usage(reply: ScriptedReply, output_tokens: int) -> dict:
-    """Anthropic counts the input in three parts that do not overlap: uncached, read from and written to the cache."""
-    return {
+def _anthropic_usage(reply: ScriptedReply, output_tokens: int, billed: dict | None = None) -> dict:
+    """Anthropic counts the input in three parts that do not overlap: uncached, read from and written to the
+    cache. `billed`: what the prompt-cache model billed this request (it replaces the scripted parts)."""
+    usage = {
         "input_tokens": max(0, reply.prompt_tokens - reply.cached_tokens - reply.cache_creation_tokens),
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": reply.cache_creation_tokens,
         "cache_read_input_tokens": reply.cached_tokens,
     }
+    if billed is not None:
+        usage.update(billed)
+    return usage
 
 
-def _anthropic_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, bytes]]:
+def _anthropic_events(body: dict, reply: ScriptedReply, billed: dict | None = None) -> Iterator[tuple[str, bytes]]:
     def ev(name: str, obj: dict) -> bytes:
         return f"event: {name}\ndata: ".encode() + json.dumps(obj).encode() + b"\n\n"
 
@@ -415,7 +519,7 @@ def _anthropic_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, b
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": _anthropic_usage(reply, min(1, out)),
+        "usage": _anthropic_usage(reply, min(1, out), billed),
     }
     yield "pre", ev("message_start", {"type": "message_start", "message": message})
     index = 0
@@ -443,13 +547,13 @@ def _anthropic_events(body: dict, reply: ScriptedReply) -> Iterator[tuple[str, b
         {
             "type": "message_delta",
             "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": _anthropic_usage(reply, out),  # the API repeats the input counts here (cumulative)
+            "usage": _anthropic_usage(reply, out, billed),  # the API repeats the input counts here (cumulative)
         },
     )
     yield "post", ev("message_stop", {"type": "message_stop"})
 
 
-def _anthropic_message(body: dict, reply: ScriptedReply) -> dict:
+def _anthropic_message(body: dict, reply: ScriptedReply, billed: dict | None = None) -> dict:
     content: list[dict] = []
     if reply.reasoning is not None:
         content.append({"type": "thinking", "thinking": reply.reasoning, "signature": _signature(reply.reasoning)})
@@ -462,7 +566,7 @@ def _anthropic_message(body: dict, reply: ScriptedReply) -> dict:
         "content": content,
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": _anthropic_usage(reply, reply.output_tokens()),
+        "usage": _anthropic_usage(reply, reply.output_tokens(), billed),
     }
 
 
@@ -477,6 +581,9 @@ class FakeLLMServer:
     slept before every streamed content chunk but the first, so a streamed reply
     of n content chunks takes about ``latency + (n - 1) * chunk_delay``.
     ``port=0`` picks an ephemeral port; pass a port to restart on the same one.
+    ``anthropic_cache=True`` bills Anthropic requests like the prompt cache (``AnthropicPromptCache``, in
+    ``self.prompt_cache``; each request's usage in ``RecordedRequest.usage``); otherwise their usage is the
+    responder's ``prompt_tokens`` with no cache tokens.
     """
 
     def __init__(
@@ -486,7 +593,9 @@ class FakeLLMServer:
         latency: float = 0.0,
         chunk_delay: float = 0.0,
         port: int = 0,
+        anthropic_cache: bool = False,
     ) -> None:
+        self.prompt_cache = AnthropicPromptCache() if anthropic_cache else None
         self.responder = responder or default_responder
         self.latency = latency
         self.chunk_delay = chunk_delay
@@ -709,10 +818,19 @@ class FakeLLMServer:
             await self._send_error(writer, api, 500, keep, message=f"fake responder failed: {e!r}")
             return keep
 
+        billed: dict | None = None
+        if api == "anthropic" and self.prompt_cache is not None:
+            try:
+                billed = self.prompt_cache.bill(body)
+            except CacheRequestError as e:
+                await self._send_error(writer, api, 400, keep, message=str(e))
+                return keep
+            record.usage = billed
+
         cut = fault if fault is not None and fault.kind == "cut" else None
         stream = bool(body.get("stream"))
         if not stream:
-            obj = _openai_completion(body, reply) if api == "openai" else _anthropic_message(body, reply)
+            obj = _openai_completion(body, reply) if api == "openai" else _anthropic_message(body, reply, billed)
             if cut is not None:
                 data = json.dumps(obj).encode()
                 headers = self._base_headers(api, "application/json", keep=True)
@@ -723,7 +841,7 @@ class FakeLLMServer:
             await self._send_json(writer, 200, obj, keep, api=api)
             return keep
 
-        events = _openai_events(body, reply) if api == "openai" else _anthropic_events(body, reply)
+        events = _openai_events(body, reply) if api == "openai" else _anthropic_events(body, reply, billed)
         headers = self._base_headers(api, "text/event-stream; charset=utf-8", keep)
         headers["cache-control"] = "no-cache"
         headers["transfer-encoding"] = "chunked"

@@ -187,6 +187,9 @@ class RunScreen(Screen):
                 self.model.message = "starting the local model server…"
                 self.notify(f"starting the local model server ({self.live.config.model}); the first turn "
                             f"follows when it answers", title="local model", timeout=6)
+            notice = self.live.config.prefix_cache_notice()
+            if notice:
+                self.notify(notice, title="prompt cache", timeout=8, markup=False)
             self.run_worker_ = self.run_worker(self.live.drive, name="run", group="run", exclusive=True,
                                                exit_on_error=False, thread=True,
                                                description=f"run {self.live.session_id}")
@@ -313,15 +316,17 @@ class RunScreen(Screen):
             self.notify(f"--inject-at: each sample's history gets a wrong answer at turn {turns} as it passes it "
                         f"(s{first.sample}: {first.injected}, the model said {self._model_said(first)}); "
                         f"⚡ marks them in the table", title="injecting", markup=False)
+        cache = ("; the prompt cache misses once from that answer on if it was already sent"
+                 if manual and self.live is not None and self.live.config.uses_prefix_cache else "")
         if len(manual) == 1:
             e = manual[0]
             self.notify(f"s{e.sample}: the history now shows {e.injected} for turn {e.turn} "
-                        f"(the model said {self._model_said(e)})", title="injected", markup=False)
+                        f"(the model said {self._model_said(e)}){cache}", title="injected", markup=False)
         elif manual:
             watched = next((e for e in manual if e.sample == self.model.watched), manual[0])
             self.notify(f"{len(manual)} samples: each one's history now shows a wrong answer at its latest "
                         f"turn (s{watched.sample} turn {watched.turn}: {watched.injected}, the model said "
-                        f"{self._model_said(watched)})", title="injected", markup=False)
+                        f"{self._model_said(watched)}){cache}", title="injected", markup=False)
 
     def _rebuild(self, events: list[Event]) -> None:
         """Reset the model and apply `events` (a replay seek)."""
