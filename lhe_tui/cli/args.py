@@ -201,6 +201,11 @@ def build_parser() -> OneLineParser:
     add_run_options(run)
     add_db(run)
     run.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
+    run.add_argument("--estimate", action="store_true",
+                     help="print the run's expected input/output tokens and cost (with and without prompt caching) "
+                          "and exit: nothing is run or stored")
+    run.add_argument("--estimate-reply-tokens", type=int, default=None, metavar="N",
+                     help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
     run.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     ls = sub.add_parser("sessions", help="list stored sessions")
     add_db(ls)

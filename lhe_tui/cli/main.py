@@ -16,6 +16,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
 
     config = config_from_args(args)
+    if args.estimate or args.estimate_reply_tokens is not None:
+        return _estimate(config, args.estimate_reply_tokens)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -29,6 +31,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
         return run_headless(prepared, db, config.samples * config.turns, server)
+
+
+def _estimate(config, reply_tokens: int | None) -> int:
+    """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
+    from lhe_tui.core.prices import load_prices
+    from lhe_tui.estimate import forecast
+
+    result = forecast(config, reply_tokens=reply_tokens, prices=load_prices())
+    print("\n".join(result.lines(config)))
+    return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -172,6 +184,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
         probe_report(db, session_id)
         return 0
+    _print_forecast(db, session_id)
     flags = session_flags(db, session_id)
     n = max((len(c) for c in flags.correct), default=0)
     if args.every is not None and args.every < 1:
@@ -180,6 +193,21 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k))
     return 0
+
+
+def _print_forecast(db, session_id: str) -> None:
+    """`show`: the forecast recomputed from the stored config beside the stored counts."""
+    from lhe_tui.cli.report import forecast_table, print_table
+    from lhe_tui.core.prices import load_prices
+    from lhe_tui.estimate import forecast_stored
+    from lhe_tui.store.queries import load_session, session_token_totals
+
+    try:
+        result = forecast_stored(load_session(db, session_id)["config"], prices=load_prices())
+    except LheError as exc:        # e.g. its dataset file is gone: the rest of the report still shows
+        print(f"forecast vs actual: cannot recompute the forecast ({exc})")
+        return
+    print_table(forecast_table(result, session_token_totals(db, session_id)))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from rich.table import Table
 from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
 
 if TYPE_CHECKING:
+    from lhe_tui.estimate import Forecast
     from lhe_tui.metrics import RunSummary
 
 
@@ -324,3 +325,38 @@ def probe_report(db: Any, session_id: str) -> None:
     rows = probe_table(db, session_id)
     print_table(probe_table_view(rows))
     print(probe_bars(rows))
+
+
+def _ratio(actual: float | None, forecast: float | None) -> str:
+    if actual is None or not forecast:
+        return "-"
+    return f"{actual / forecast:.2f}"
+
+
+def forecast_table(forecast: Forecast, totals: TokenTotals, *, width: int | None = None) -> Table:
+    """`show`: the forecast `run --estimate` makes for the stored config beside the stored (actual) counts."""
+    def count(value: int | None) -> str:
+        return fmt_tokens(value)
+
+    cached_forecast = f"{forecast.cached_tokens:,}" if forecast.caches else "none"
+    cost_forecast = forecast.cost_cached if forecast.caches else forecast.cost_uncached
+    actual_cost = totals.cost(forecast.price)
+    rows = [("requests (turns)", f"{forecast.requests:,}", f"{totals.turns:,}", _ratio(totals.turns, forecast.requests)),
+            ("input tokens", f"{forecast.input_tokens:,}", count(totals.tokens_in),
+             _ratio(totals.tokens_in, forecast.input_tokens)),
+            ("cached input", cached_forecast, count(totals.cached),
+             _ratio(totals.cached, forecast.cached_tokens if forecast.caches else None)),
+            ("output tokens", f"{forecast.output_tokens:,}", count(totals.tokens_out),
+             _ratio(totals.tokens_out, forecast.output_tokens)),
+            ("cost", fmt_cost(cost_forecast), fmt_cost(actual_cost, missing=NOT_REPORTED if forecast.price else
+                                                         "no price"), _ratio(actual_cost, cost_forecast))]
+    notes = [f"characters / 4; {forecast.reply_tokens:,} output tokens a reply (the mode's default)"]
+    if totals.turns < forecast.requests:
+        notes.append(f"the run stored {totals.turns:,} of its {forecast.requests:,} turns: the forecast is the whole run's")
+    if totals.tokens_in is None and totals.tokens_out is None:
+        notes.append("the server reported no token counts")
+    elif totals.unreported:
+        notes.append(f"{totals.unreported:,} turns' counts not reported")
+    return fitted_table(f"forecast vs actual ({'; '.join(notes)})",
+                        [Column("what", keep=0, fold=12), Column("forecast", keep=0), Column("actual", keep=0),
+                         Column("actual/forecast", keep=1)], rows, width=width, styles={"what": "bold"})

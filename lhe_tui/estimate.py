@@ -1,0 +1,148 @@
+"""The forecast of a run's tokens and cost (`lhe-tui run ... --estimate`, and `show`'s "forecast vs actual").
+
+From the real prompt sizes: the run's task is built and the system prompt and every user turn rendered with the
+session's template, and the history's assistant messages as the protocol shows them: `<answer>X</answer>` in
+direct and thinking mode (X the gold running sum: a wrong answer has about the same length), the whole visible
+reply in CoT mode (the reply length, in characters). Tokens are approximated as characters / 4 of the messages'
+text (no per-message overhead, no real tokenizer). A request sends the system prompt, the history (the last W
+turns with --window) and the turn; the input of a sample is the sum of these prefixes over its turns, computed
+in one pass (running sums), so 100 samples x 1,000 turns take milliseconds.
+
+Caching (providers that cache: anthropic unless --no-cache, OpenAI-compatible automatically): each request reads
+the previous request of its sample from cache (the first turn of a sample reads nothing), Anthropic writes the
+rest (its breakpoint is on the last message). Past a --window only the system prompt is read (the window drops a
+turn every request). Providers' minimum cacheable lengths (1,024 tokens) are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from itertools import accumulate
+
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
+from lhe_tui.errors import ConfigError
+from lhe_tui.session import build_task
+from lhe_tui.task.protocol import get_protocol
+
+CHARS_PER_TOKEN = 4
+DEFAULT_REPLY_TOKENS = {"direct": 8, "cot": 150, "thinking": 1000}
+"""Output tokens a reply, per mode, when --estimate-reply-tokens is not given (thinking: reasoning included)."""
+
+
+def default_reply_tokens(mode: str) -> int:
+    return DEFAULT_REPLY_TOKENS.get(mode, DEFAULT_REPLY_TOKENS["direct"])
+
+
+@dataclass(frozen=True)
+class Forecast:
+    samples: int
+    turns: int
+    reply_tokens: int
+    reply_given: bool
+    system_tokens: float
+    input_tokens: int
+    output_tokens: int
+    caches: bool                 # the provider reads a prefix cache (anthropic with prompt_cache, openai, local)
+    cached_tokens: int           # of input_tokens, read from the cache (0 when the provider does not cache)
+    cache_write_tokens: int      # Anthropic: written to the cache (0 otherwise)
+    window: int | None
+    price: ModelPrice | None
+
+    @property
+    def requests(self) -> int:
+        return self.samples * self.turns
+
+    @property
+    def cost_uncached(self) -> float | None:
+        return None if self.price is None else self.price.cost(self.input_tokens, self.output_tokens)
+
+    @property
+    def cost_cached(self) -> float | None:
+        if self.price is None or not self.caches:
+            return None
+        return self.price.cost(self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens)
+
+    def lines(self, config: RunConfig) -> list[str]:
+        source = ("--estimate-reply-tokens" if self.reply_given
+                  else f"the default for {config.mode} mode; set it with --estimate-reply-tokens")
+        reply = f"{self.reply_tokens:,} a reply, {source}"
+        out = [f"forecast: {self.samples:,} sample{'s' if self.samples != 1 else ''} x {self.turns:,} turns = {self.requests:,} requests "
+               f"({config.model_label or config.provider}, mode {config.mode}, K={config.k}, protocol "
+               f"{config.protocol}, prompt {config.prompt})",
+               f"  input tokens   {self.input_tokens:,}  (characters / 4 of the messages sent; system prompt "
+               f"{round(self.system_tokens):,} tokens, then the history grows every turn"
+               + (f", the last {self.window} turns of it" if self.window else "") + ")",
+               f"  output tokens  {self.output_tokens:,}  ({reply})"]
+        if self.caches:
+            write = f", {self.cache_write_tokens:,} written to it" if self.cache_write_tokens else ""
+            out.append(f"  prompt cache   {self.cached_tokens:,} of the input read from cache{write} "
+                       "(each request reads its sample's previous one)")
+            if self.window is not None:
+                out.append(f"  (--window {self.window} breaks the cached prefix: past the window only the system "
+                           "prompt is read from cache)")
+        else:
+            why = "--no-cache" if config.provider == "anthropic" else f"provider {config.provider}"
+            out.append(f"  prompt cache   none ({why})")
+        if self.price is None:
+            out.append(f"  cost           no price for model {config.model_label or '-'!r}: tokens only "
+                       "(add it to a price file, --prices)")
+        else:
+            cost = f"  cost           {fmt_cost(self.cost_uncached)} without caching"
+            if self.caches:
+                cost += f", {fmt_cost(self.cost_cached)} with caching"
+            out.append(cost)
+        return out
+
+
+def assistant_chars(config: RunConfig, reply_tokens: int, gold: int) -> int:
+    """The length of a finished turn's assistant message in the history."""
+    if config.mode == "cot":
+        return reply_tokens * CHARS_PER_TOKEN
+    return len(f"<answer>{gold}</answer>")   # paper: the tag only; lenient: the visible reply, about the tag
+
+
+def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: PriceTable | None = None) -> Forecast:
+    """The expected tokens (and cost, with `prices` and a priced model) of the configured run. Raises
+    ConfigError (one line) for a config that cannot run."""
+    config.validate()
+    if reply_tokens is not None and reply_tokens < 1:
+        raise ConfigError(f"--estimate-reply-tokens must be at least 1, got {reply_tokens}")
+    given = reply_tokens is not None
+    reply = reply_tokens if given else default_reply_tokens(config.mode)
+    get_protocol(config.protocol)
+    template = config.template()
+    task = build_task(config)
+    system = len(template.system(task.dictionary, task.k, config.mode))
+    turn_text = template.turn_renderer(task.dictionary, task.k, config.mode)
+    window = config.window
+    caches = config.uses_prefix_cache
+    total_in = cached = 0
+    for sample in task.samples:
+        turns = sample.turns
+        users = [len(turn_text(sample.turn_keys(t))) for t in range(1, turns + 1)]
+        answers = [assistant_chars(config, reply, gold) for gold in sample.gold_sums()]
+        pair = list(accumulate((u + a for u, a in zip(users, answers)), initial=0))  # pair[j]: turns 1..j
+        previous = 0
+        for t in range(1, turns + 1):
+            first = 0 if window is None else max(0, t - 1 - window)    # entries first+1 .. t-1 are shown
+            request = system + pair[t - 1] - pair[first] + users[t - 1]
+            total_in += request
+            if caches and t > 1:
+                cached += previous if first == 0 else system
+            previous = request
+    input_tokens = round(total_in / CHARS_PER_TOKEN)
+    cached_tokens = round(cached / CHARS_PER_TOKEN)
+    write = input_tokens - cached_tokens if caches and config.provider == "anthropic" else 0
+    price = prices.for_model(config.model_label) if prices is not None else None
+    return Forecast(samples=len(task.samples), turns=config.turns, reply_tokens=reply, reply_given=given,
+                    system_tokens=system / CHARS_PER_TOKEN, input_tokens=input_tokens,
+                    output_tokens=reply * len(task.samples) * config.turns, caches=caches,
+                    cached_tokens=cached_tokens, cache_write_tokens=write, window=window, price=price)
+
+
+def forecast_stored(config_dict: dict, prices: PriceTable | None = None) -> Forecast:
+    """The forecast of a stored session's run, from its stored config (template text included), with the
+    default reply length of its mode."""
+    config = RunConfig.from_dict(config_dict)
+    return forecast(replace(config, inject_at=()), prices=prices)

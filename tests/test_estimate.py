@@ -1,0 +1,131 @@
+"""Issue 17, the forecast: `run --estimate` prints the configured run's expected tokens and cost (nothing runs,
+nothing is stored), and `show` puts the forecast beside the stored counts.
+
+The scripted server below reports prompt_tokens = the characters of the request's messages / 4, the same
+approximation the forecast makes, so the two measure the same thing: what the test checks is that the forecast
+renders the prompts and sums the growing history the way the run sends them (a real tokenizer differs from
+characters / 4 by its own factor, on both sides alike)."""
+
+import sqlite3
+
+import pytest
+
+from lhe_tui.cli.main import main
+from lhe_tui.core.config import RunConfig
+from lhe_tui.core.prices import parse_prices
+from lhe_tui.estimate import forecast
+from lhe_tui.testing.fake_llm_server import ScriptedReply, FakeLLMServer, content_text
+
+PRICES = """
+[models.test-model]
+input = 2.0
+cached_input = 0.5
+output = 10.0
+"""
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("LHE_TUI_PRICES", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+def chars_over_4(body):
+    """prompt_tokens: all the characters of the request's messages (system included) / 4."""
+    chars = len(content_text(body.get("system"))) + sum(len(content_text(m.get("content")))
+                                                        for m in body["messages"])
+    return ScriptedReply(text="<answer>0</answer>", prompt_tokens=chars // 4, completion_tokens=8)
+
+
+def test_estimate_is_within_10_percent_of_the_stored_input_on_a_50_turn_run(tmp_path, capsys):
+    prices = tmp_path / "prices.toml"
+    prices.write_text(PRICES)
+    db = tmp_path / "lhe.db"
+    flags = ["--provider", "openai", "--model", "test-model", "--turns", "50", "--samples", "2", "--seed", "5",
+             "--prices", str(prices), "--db", str(db)]
+    assert main(["run", "--estimate", *flags]) == 0
+    out = capsys.readouterr().out
+    assert not db.exists()                                   # nothing ran, nothing was stored
+    assert "characters / 4" in out and "8 a reply, the default for direct mode" in out
+    assert "without caching" in out and "with caching" in out
+    config = RunConfig(provider="openai", model="test-model", turns=50, samples=2, seed=5)
+    expected = forecast(config)
+    assert f"{expected.input_tokens:,}" in out
+
+    with FakeLLMServer(chars_over_4) as server:
+        assert main(["run", "--headless", *flags, "--base-url", server.openai_base_url]) == 0
+    with sqlite3.connect(db) as conn:
+        actual_in, actual_out, turns = conn.execute(
+            "SELECT SUM(tokens_in), SUM(tokens_out), COUNT(*) FROM turns").fetchone()
+    assert turns == 100 and actual_out == expected.output_tokens
+    error = abs(expected.input_tokens - actual_in) / actual_in
+    assert error < 0.10, (expected.input_tokens, actual_in)
+    print(f"forecast {expected.input_tokens:,} vs actual {actual_in:,} input tokens: {100 * error:.2f}% off")
+
+    capsys.readouterr()
+    session = sqlite3.connect(db).execute("SELECT id FROM sessions").fetchone()[0]
+    assert main(["show", session, "--db", str(db), "--prices", str(prices)]) == 0
+    shown = capsys.readouterr().out
+    assert "forecast vs actual" in shown and f"{actual_in:,}" in shown and f"{expected.input_tokens:,}" in shown
+
+
+def test_show_says_when_the_server_reported_no_tokens(tmp_path, capsys):
+    db = tmp_path / "lhe.db"
+    assert main(["run", "--headless", "--turns", "3", "--db", str(db)]) == 0   # the sim reports no usage
+    capsys.readouterr()
+    session = sqlite3.connect(db).execute("SELECT id FROM sessions").fetchone()[0]
+    assert main(["show", session, "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert "forecast vs actual" in shown
+    assert "not reported" in shown
+
+
+def test_caching_window_and_price():
+    prices = parse_prices(PRICES, "t")
+    plain = forecast(RunConfig(provider="openai", model="test-model", turns=100), prices=prices)
+    assert plain.caches and plain.cached_tokens > 0.9 * plain.input_tokens
+    assert plain.cost_cached < plain.cost_uncached
+    windowed = forecast(RunConfig(provider="openai", model="test-model", turns=100, window=5), prices=prices)
+    assert windowed.input_tokens < plain.input_tokens
+    # past the window only the system prompt is read: the window's turns are sent uncached every request
+    assert windowed.input_tokens - windowed.cached_tokens > 3 * (plain.input_tokens - plain.cached_tokens)
+    anthropic = forecast(RunConfig(provider="anthropic", model="claude-x", turns=10))
+    assert anthropic.cache_write_tokens == anthropic.input_tokens - anthropic.cached_tokens
+    assert anthropic.price is None and anthropic.cost_uncached is None
+    nocache = forecast(RunConfig(provider="anthropic", model="claude-x", turns=10, prompt_cache=False))
+    assert not nocache.caches and nocache.cached_tokens == 0
+    # the input grows with the square of the turns
+    long = forecast(RunConfig(turns=200))
+    short = forecast(RunConfig(turns=100))
+    assert 2.5 < long.input_tokens / short.input_tokens < 4.1
+
+
+def test_a_thousand_turns_times_a_hundred_samples_is_fast():
+    import time
+
+    start = time.perf_counter()
+    result = forecast(RunConfig(turns=1000, samples=100))
+    assert time.perf_counter() - start < 5
+    assert result.requests == 100_000
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--prompt", "nope/missing.toml"], "prompt template nope/missing.toml: no such file"),
+    (["--estimate-reply-tokens", "0"], "--estimate-reply-tokens must be at least 1"),
+    (["--provider", "openai"], "--model is required"),
+    (["--turns", "0"], "--turns must be within"),
+])
+def test_one_line_errors(tmp_path, capsys, flags, message):
+    assert main(["run", "--estimate", "--db", str(tmp_path / "x.db"), *flags]) != 0
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_bad_template_text_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('system = "{nope}"\nturn = "{keys}"\n')
+    assert main(["run", "--estimate", "--prompt", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "unknown placeholder {nope}" in err and err.count("\n") == 1
