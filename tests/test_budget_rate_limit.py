@@ -16,7 +16,7 @@ from lhe_tui.runner.budget import Budget, Estimate
 from lhe_tui.runner.rate_limit import RateLimiter, message_tokens
 from lhe_tui.runner.runner import Runner
 from lhe_tui.session import build_task
-from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
+from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply, approx_tokens, content_text
 
 # $10,000 per million input tokens: 100 tokens cost $1; output is free.
 PRICES = """
@@ -180,3 +180,44 @@ def test_status_bar_says_the_limiter_holds_requests():
                            provider_label="sim", simulated=True))
     model.apply(Throttled(sample=0, turn=2, delay_s=30.0, limit="tpm"))
     assert model.held() == "held by the rate limiter (--tpm) 30.0s"
+
+
+def test_the_tui_resume_takes_the_new_budget_too(capsys, tmp_path, price_file, monkeypatch):
+    from lhe_tui.ui.app import resume_live_run
+
+    db = tmp_path / "lhe.db"
+    monkeypatch.setenv("LHE_TUI_PRICES", str(price_file))
+    with FakeLLMServer(growing) as server:
+        main(["run", "--headless", "--provider", "openai", "--model", "test-model", "--base-url",
+              server.openai_base_url, "--turns", "6", "--max-cost", "3", "--db", str(db)])
+    live = resume_live_run(db, session_row_id(db), {"max_cost": 50.0, "tpm": 1000})
+    assert (live.job.resume_state.config.max_cost, live.job.resume_state.config.tpm) == (50.0, 1000)
+
+
+def session_row_id(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT id FROM sessions").fetchone()[0]
+
+
+def by_characters(body):
+    """Input tokens as the runner estimates them (characters / 4), so its estimates hold."""
+    tokens = sum(approx_tokens(content_text(m["content"])) for m in body["messages"])
+    return ScriptedReply(text="<answer>0</answer>", prompt_tokens=tokens, completion_tokens=10)
+
+
+def test_every_sample_stops_once_the_budget_is_reached(capsys, tmp_path, price_file):
+    """Three samples at once: the requests in flight are reserved, so the session stays within the budget and
+    the message gives what it spent in the end."""
+    db = tmp_path / "lhe.db"
+    with FakeLLMServer(by_characters) as server:
+        code = main(["run", "--headless", "--provider", "openai", "--model", "test-model", "--base-url",
+                     server.openai_base_url, "--turns", "10", "--samples", "3", "--concurrency", "3",
+                     "--max-cost", "40", "--db", str(db), "--prices", str(price_file)])
+    assert code == 130
+    with sqlite3.connect(db) as conn:
+        statuses = {row[0] for row in conn.execute("SELECT status FROM samples")}
+        spent = conn.execute("SELECT SUM(tokens_in) FROM turns").fetchone()[0] / 100   # $1 per 100 input tokens
+        turns, message = (conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0],
+                          conn.execute("SELECT message FROM sessions").fetchone()[0])
+    assert statuses == {"stopped"} and 0 < turns < 30 and 30 < spent <= 40
+    assert message.startswith(f"budget of $40.00 reached after ${spent:.2f}")

@@ -48,14 +48,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     _refuse_finished(db, session_id)
     overrides = {name: getattr(args, name) for name in ("max_cost", "max_tokens_total", "rpm", "tpm")
                  if getattr(args, name, None) is not None}
-    if overrides and not args.headless:
-        raise ConfigError("resume with a new --max-cost, --max-tokens-total, --rpm or --tpm needs --headless "
-                          "for now (the TUI resumes with the stored ones)")
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
         db.conn.close()
-        return launch_tui(args, resume_id=session_id)
+        return launch_tui(args, resume_id=session_id, resume_overrides=overrides)
 
     state = load_resume_state(db, session_id)
     if overrides:

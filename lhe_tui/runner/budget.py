@@ -58,6 +58,7 @@ class Budget:
         self.reserved_cost = 0.0
         self.reserved_tokens = 0
         self.stopped: str | None = None   # why the run stops (the first refusal's message)
+        self._over: tuple[str, float] | None = None   # which budget was reached, and the refused estimate
 
     @property
     def active(self) -> bool:
@@ -75,6 +76,7 @@ class Budget:
         if self.max_cost is not None:
             spent = self.spent_cost + self.reserved_cost
             if spent + estimate.cost > self.max_cost:
+                self._over = ("cost", estimate.cost)
                 self.stopped = (f"budget of {format_usd(self.max_cost)} reached after {format_usd(self.spent_cost)} "
                                 f"(the next request would cost about {format_usd(estimate.cost)}): "
                                 f"`lhe-tui resume {session_id} --max-cost {self.max_cost * 2:g}` continues "
@@ -83,6 +85,7 @@ class Budget:
         if self.max_tokens is not None:
             spent = self.spent_tokens + self.reserved_tokens
             if spent + estimate.tokens > self.max_tokens:
+                self._over = ("tokens", estimate.tokens)
                 self.stopped = (f"budget of {self.max_tokens:,} tokens reached after {self.spent_tokens:,} "
                                 f"(the next request would take about {estimate.tokens:,}): "
                                 f"`lhe-tui resume {session_id} --max-tokens-total {self.max_tokens * 2}` continues")
@@ -90,6 +93,23 @@ class Budget:
         self.reserved_cost += estimate.cost
         self.reserved_tokens += estimate.tokens
         return True
+
+    def final_message(self, session_id: str) -> str | None:
+        """Why the run stopped, with what the session spent in the end (requests in flight when the budget was
+        reached finished after the refusal); None when it was not stopped."""
+        if self._over is None:
+            return None
+        kind, next_request = self._over
+        if kind == "cost":
+            assert self.max_cost is not None
+            return (f"budget of {format_usd(self.max_cost)} reached after {format_usd(self.spent_cost)} (the next "
+                    f"request would cost about {format_usd(next_request)}): `lhe-tui resume {session_id} --max-cost "
+                    f"{self.max_cost * 2:g}` continues (any amount above "
+                    f"{format_usd(self.spent_cost + next_request)})")
+        assert self.max_tokens is not None
+        return (f"budget of {self.max_tokens:,} tokens reached after {self.spent_tokens:,} (the next request would "
+                f"take about {int(next_request):,}): `lhe-tui resume {session_id} --max-tokens-total "
+                f"{self.max_tokens * 2}` continues")
 
     def settle(self, estimate: Estimate, record: TurnRecord | None) -> None:
         """The reserved request is over: count what it spent (its estimate when not reported; nothing when

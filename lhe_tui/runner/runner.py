@@ -225,6 +225,8 @@ class Runner:
                 else:
                     self._finish_sample(sample.index, "stopped", "stopped before the last turn")
         status = self._run_status()
+        if self.budget is not None and self.budget.stopped is not None and self._halted == self.budget.stopped:
+            self._halted = self.budget.final_message(self.session_id)   # what was spent in the end
         first_failure = self._fatal or self._halted or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
         return status
