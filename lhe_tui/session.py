@@ -70,8 +70,14 @@ def prepare_resume(db: Database, session_id: str, *, provider: Provider | None =
     bus = EventBus()
     writer = SessionWriter(db, session_id, first_errors=state.first_errors)   # refused if it is being run
     bus.subscribe(writer)
+    budget = None
+    if state.config.max_cost is not None or state.config.max_tokens_total is not None:
+        from lhe_tui.runner.budget import budget_for
+        from lhe_tui.store.queries import session_token_totals
+
+        budget = budget_for(state.config, spent=session_token_totals(db, session_id))  # what it has spent
     runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
                     stream_deltas=stream_deltas, pending_scripted=state.pending_scripted,
-                    resumed=True)
+                    resumed=True, budget=budget)
     writer.on_failure = runner.halt
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)

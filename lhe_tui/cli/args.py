@@ -107,6 +107,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prompt", default=DEFAULT_PROMPT, metavar="NAME|PATH",
                    help=f"prompt template: a name from prompts/ (default {DEFAULT_PROMPT}; lhe-v1 is lhe-tui's "
                         "first prompt) or a .toml file; see prompts/README.md")
+    add_budget_options(p.add_argument_group("budget and rate limits"))
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
@@ -131,6 +132,42 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--sim-growth", type=float, default=0.0004, help="added error probability per turn")
     s.add_argument("--sim-conditioning", type=float, default=0.6, help="weight of errors seen in history")
     s.add_argument("--sim-delay", type=float, default=0.002, help="seconds per streamed token")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def add_budget_options(g: argparse._ArgumentGroup) -> None:
+    g.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
+                   help="stop before a request would take the session's cost past USD (priced from the price "
+                        "files; the model needs a price); the session ends interrupted and resumes with a new budget")
+    g.add_argument("--max-tokens-total", type=_positive_int, default=None, metavar="N",
+                   help="stop before a request would take the session's tokens (input + output) past N")
+    g.add_argument("--rpm", type=_positive_int, default=None, metavar="N",
+                   help="send at most N requests per minute (client-side token bucket)")
+    g.add_argument("--tpm", type=_positive_int, default=None, metavar="N",
+                   help="send at most N input tokens per minute, counted before each request is sent")
+
+
+def budget_fields(a: argparse.Namespace) -> dict:
+    return {"max_cost": a.max_cost, "max_tokens_total": a.max_tokens_total, "rpm": a.rpm, "tpm": a.tpm}
 
 
 def add_network_options(g: argparse._ArgumentGroup) -> None:
@@ -170,7 +207,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
-        **network_fields(a),
+        **network_fields(a), **budget_fields(a),
     )
     if a.turns is None and config.dataset:
         # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).
@@ -262,6 +299,7 @@ def build_parser() -> OneLineParser:
     resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
     resume.add_argument("session_id", help=ID_HELP)
     resume.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
+    add_budget_options(resume.add_argument_group("budget and rate limits (replace the stored ones)"))
     resume.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(resume)
     add_web_commands(sub)

@@ -99,7 +99,12 @@ def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
         message = load_session(db, prepared.session_id).get("message") or "every sample failed"
         print(f"lhe-tui: error: {message}", file=sys.stderr)
         return 1
-    return 130 if status == "interrupted" else 0
+    if status == "interrupted":
+        message = load_session(db, prepared.session_id).get("message")
+        if message:      # a budget reached (--max-cost, --max-tokens-total): why, and how to go on
+            print(f"lhe-tui: stopped: {message}", file=sys.stderr)
+        return 130
+    return 0
 
 
 def run_headless(prepared: PreparedRun, db: Database, total_turns: int,

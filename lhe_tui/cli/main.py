@@ -15,7 +15,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lhe_tui.session import prepare_run
     from lhe_tui.store.database import open_database
 
+    from lhe_tui.runner.budget import budget_for
+
     config = config_from_args(args)
+    budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
     if args.estimate or args.estimate_reply_tokens is not None:
         return _estimate(config, args.estimate_reply_tokens)
     if not args.headless:
@@ -55,13 +58,22 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     session_id = resolve_session_id(db, args.session_id)
     _refuse_live_writer(db, session_id)
     _refuse_finished(db, session_id)
+    overrides = {name: getattr(args, name) for name in ("max_cost", "max_tokens_total", "rpm", "tpm")
+                 if getattr(args, name, None) is not None}
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
         db.conn.close()
-        return launch_tui(args, resume_id=session_id)
+        return launch_tui(args, resume_id=session_id, resume_overrides=overrides)
 
     state = load_resume_state(db, session_id)
+    if overrides:
+        from dataclasses import replace
+
+        from lhe_tui.runner.budget import budget_for
+
+        state.config = replace(state.config, **overrides).validate()
+        budget_for(state.config)   # a price is needed for --max-cost: one line before anything runs
     server, _, provider = prepare_own_server(state.config)
     with serving(server):    # --provider local: its own llama.cpp server again, as `run` had
         prepared = prepare_resume(db, session_id, provider=provider, stream_deltas=False, state=state)

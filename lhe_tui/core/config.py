@@ -101,6 +101,11 @@ class RunConfig:
     protocol: str = DEFAULT_PROTOCOL
     prompt: str = DEFAULT_PROMPT          # a template name or a path to a .toml file
     prompt_text: str | None = None        # the template's full text, stored with the session (set by the Runner)
+    # budget and client-side rate limits (lhe_tui.runner.budget, lhe_tui.runner.rate_limit); None: none
+    max_cost: float | None = None         # US dollars, priced from the price files
+    max_tokens_total: int | None = None   # input (cached included) + output tokens
+    rpm: int | None = None                # requests per minute
+    tpm: int | None = None                # input tokens per minute (estimated before sending)
     # history policy
     induced_error_rate: float = 0.0
     heal: bool = False
@@ -138,6 +143,7 @@ class RunConfig:
         if self.max_retries < 0 or self.timeout <= 0:
             raise ConfigError("--retries must be >= 0 and --timeout > 0")
         self._validate_network()
+        self._validate_limits()
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
             if rate is not None and rate < 0:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
@@ -161,6 +167,13 @@ class RunConfig:
     def template(self) -> PromptTemplate:
         """The prompt template: from the stored text when there is one, else from the name or path."""
         return template_for(self.prompt, self.prompt_text)
+
+    def _validate_limits(self) -> None:
+        if self.max_cost is not None and not 0 < self.max_cost < float("inf"):
+            raise ConfigError(f"--max-cost must be a positive number of dollars, got {self.max_cost}")
+        for value, name in ((self.max_tokens_total, "--max-tokens-total"), (self.rpm, "--rpm"), (self.tpm, "--tpm")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
 
     def _validate_network(self) -> None:
         for value, name in ((self.deadline, "--deadline"), (self.max_reply_mb, "--max-reply-mb")):

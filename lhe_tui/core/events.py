@@ -91,6 +91,16 @@ class RetryScheduled:
 
 
 @dataclass(frozen=True)
+class Throttled:
+    """The client-side rate limiter (--rpm, --tpm) holds a request back for `delay_s`."""
+
+    sample: int
+    turn: int
+    delay_s: float
+    limit: str        # rpm | tpm
+
+
+@dataclass(frozen=True)
 class SampleFinished:
     sample: int
     status: str       # finished | failed | stopped
@@ -114,8 +124,8 @@ class RunFinished:
     message: str = ""
 
 
-Event = (RunStarted | TurnStarted | TokenDelta | TurnFinished | Injected | RetryScheduled | SampleFinished
-         | RunPaused | RunResumed | RunFinished)
+Event = (RunStarted | TurnStarted | TokenDelta | TurnFinished | Injected | RetryScheduled | Throttled
+         | SampleFinished | RunPaused | RunResumed | RunFinished)
 Subscriber = Callable[[Event], None]
 
 

@@ -15,7 +15,10 @@ from lhe_tui.errors import ProviderError, StoreWriteError
 from lhe_tui.providers.base import Provider, Reply, RequestMeta, redact, secrets_in_use
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
-                                 RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
+                                 RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord,
+                                 TurnStarted)
+from lhe_tui.runner.budget import Budget, Estimate, budget_for, estimate_tokens
+from lhe_tui.runner.rate_limit import RateLimiter
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.task.answer import ParsedAnswer
@@ -73,11 +76,16 @@ def cut_off_reply(reply: Reply) -> None:
     reply.reasoning = reply.reasoning[:CUT_OFF_KEPT]
 
 
+class _OverBudget(Exception):
+    """A sample's next request would pass --max-cost / --max-tokens-total (the message says which)."""
+
+
 class Runner:
     def __init__(self, config: RunConfig, task: Task, provider: Provider, session_id: str, bus: EventBus, *,
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
                  stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None,
-                 resumed: bool = False, kind: str = "run") -> None:
+                 resumed: bool = False, kind: str = "run", budget: Budget | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.template = config.template()
         if config.prompt_text is None:  # the session stores the template's text: a resume sends the same
             config = replace(config, prompt_text=self.template.text)
@@ -117,6 +125,11 @@ class Runner:
         self._pending_scripted = pending_scripted or {}
         self.resumed = resumed
         self.kind = kind
+        # --max-cost / --max-tokens-total (spent so far: what the caller counted, e.g. a resumed session's)
+        self.budget = budget if budget is not None else budget_for(config)
+        self.limiter = limiter if limiter is not None else (RateLimiter(config.rpm, config.tpm)
+                                                            if config.rpm or config.tpm else None)
+        self._last_record: dict[int, TurnRecord] = {}
         # API keys a server might echo (an error body, a reply): never stored, shown or printed
         self.secrets = secrets_in_use(getattr(provider, "api_key", None))
 
@@ -212,6 +225,8 @@ class Runner:
                 else:
                     self._finish_sample(sample.index, "stopped", "stopped before the last turn")
         status = self._run_status()
+        if self.budget is not None and self.budget.stopped is not None and self._halted == self.budget.stopped:
+            self._halted = self.budget.final_message(self.session_id)   # what was spent in the end
         first_failure = self._fatal or self._halted or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
         return status
@@ -253,6 +268,11 @@ class Runner:
                 self.fail(str(exc))
             self._finish_sample(sample.index, "failed", str(exc))
             return
+        except _OverBudget as exc:       # nothing sent: the run stops here, resumable with a new budget
+            if self._halted is None:
+                self._halted = str(exc)
+            self._finish_sample(sample.index, "stopped", str(exc))
+            return
         except StoreWriteError as exc:   # its turn is not stored: the run stops here, resumable
             self.halt(str(exc))
             self._finish_sample(sample.index, "stopped", str(exc))
@@ -274,9 +294,23 @@ class Runner:
         base = self.step_base[sample.index]
         seen = base.value   # taken before the request: an injection while it is in flight is not in this one
         messages = self.message_logs[sample.index].messages(history, keys)
+        previous = self._last_record.get(sample.index)
+        estimate: Estimate | None = None
+        if self.budget is not None:
+            estimate = self.budget.estimate(messages, previous)
+            if not self.budget.admit(estimate, self.session_id):
+                raise _OverBudget(self.budget.stopped or "budget reached")
+        tokens = 0
+        if self.limiter is not None:
+            tokens = estimate.tokens_in if estimate is not None else estimate_tokens(messages, previous)[0]
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
-        reply, retries = await self._request(sample.index, turn, messages)
+        try:
+            reply, retries = await self._request(sample.index, turn, messages, tokens)
+        except BaseException:
+            if estimate is not None and self.budget is not None:
+                self.budget.settle(estimate, None)
+            raise
         if self.secrets:
             reply.text, reply.reasoning = redact(reply.text, self.secrets), redact(reply.reasoning, self.secrets)
         if reply.cut_off is not None:
@@ -296,6 +330,9 @@ class Runner:
             tokens_cache_write=reply.tokens_cache_write, tokens_reasoning=reply.tokens_reasoning)
         history.append(HistoryEntry(turn=turn, keys=keys, reply_visible=reply.text, model_answer=parsed.value,
                                     history_answer=shown, gold_sum=gold))
+        self._last_record[sample.index] = record
+        if estimate is not None and self.budget is not None:
+            self.budget.settle(estimate, record)
         base.advance(shown, turn_sum)
         return record
 
@@ -310,7 +347,7 @@ class Runner:
         copy.__suppress_context__ = True
         return copy
 
-    async def _request(self, sample: int, turn: int, messages: list) -> tuple:
+    async def _request(self, sample: int, turn: int, messages: list, tokens: int = 0) -> tuple:
         rng = None  # made on the first retry: seeding from a string costs ~20 us, and most turns need none
         attempt = 0
         first_failure = 0.0
@@ -324,6 +361,9 @@ class Runner:
         while True:
             try:
                 async with self._semaphore:
+                    if self.limiter is not None:   # held here, just before it is sent (retries too)
+                        await self.limiter.acquire(tokens, lambda delay, limit: self.bus.emit(
+                            Throttled(sample=sample, turn=turn, delay_s=delay, limit=limit)))
                     reply = await self.provider.complete(messages, RequestMeta(sample, turn, attempt), on_delta)
                 return reply, attempt
             except ProviderError as error:

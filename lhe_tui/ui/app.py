@@ -47,8 +47,9 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     return LiveRun(job, server=server)
 
 
-def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
-    """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back)."""
+def resume_live_run(db_path: Path, session_id: str, overrides: dict | None = None) -> LiveRun:
+    """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back).
+    `overrides`: RunConfig fields given again (a new --max-cost, --max-tokens-total, --rpm, --tpm)."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.run_process import RunJob
@@ -59,6 +60,13 @@ def resume_live_run(db_path: Path, session_id: str) -> LiveRun:
         state = load_resume_state(db, session_id)
     finally:
         db.conn.close()
+    if overrides:
+        from dataclasses import replace
+
+        from lhe_tui.runner.budget import budget_for
+
+        state.config = replace(state.config, **overrides).validate()
+        budget_for(state.config)   # --max-cost on a model with no price: one line before the app starts
     check_credentials(state.config)
     server, config, _ = prepare_own_server(state.config)
     return LiveRun(RunJob("resume", str(db_path), config, session_id, resume_state=state), server=server,

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
-                                   RunStarted, SampleFinished, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
+                                   RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
 
 class EventFeed:
@@ -120,6 +120,8 @@ class RunModel:
         self.earlier_s = 0.0                   # a resumed run's stored wall time before this part
         self.wall_time_s: float | None = None
         self.last_retry = ""
+        self.throttle = ""              # the rate limiter's latest hold (--rpm, --tpm), shown until it ends
+        self.throttled_until = 0.0      # time.monotonic() at which it ends
         self.stream = StreamState(sample=self.watched)
         self.version += 1
         self.flags_version += 1
@@ -320,6 +322,14 @@ class RunModel:
         row = state.row_of(e.turn)
         if row is not None:
             state.records[row] = replace(state.records[row], injected=True, history_answer=e.injected)
+
+    def _on_Throttled(self, e: Throttled) -> None:
+        self.throttle = f"held by the rate limiter (--{e.limit}) {e.delay_s:.1f}s"
+        self.throttled_until = time.monotonic() + e.delay_s
+
+    def held(self) -> str:
+        """What the status bar says while the rate limiter holds a request back; '' otherwise."""
+        return self.throttle if self.running and time.monotonic() < self.throttled_until else ""
 
     def _on_RetryScheduled(self, e: RetryScheduled) -> None:
         self.last_retry = f"s{e.sample} t{e.turn}: retry {e.attempt} in {e.delay_s:.1f}s ({e.message})"

@@ -33,7 +33,7 @@ def store_has_sessions(db_path: Path) -> bool:
 
 def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None,
-               demo: bool = False) -> int:
+               demo: bool = False, resume_overrides: dict | None = None) -> int:
     """`demo`: the simulated demo run. With nothing to run, replay or resume (a bare `lhe-tui`), the app opens
     on the store's sessions, or on the demo run when the store has none yet."""
     from lhe_tui.store.database import open_database
@@ -51,7 +51,7 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     elif resume_id is not None:
         from lhe_tui.ui.app import resume_live_run
 
-        live = resume_live_run(db_path, resume_id)
+        live = resume_live_run(db_path, resume_id, resume_overrides)
     elif probe is not None:
         assert config is not None
         live = start_live_run(config, db_path, probe=probe)

@@ -166,6 +166,8 @@ class StatusBar(Static):
             t.append(" · tok not reported", self._s("muted"))
         if model.retries:
             t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))
+        if model.held():
+            t.append(f" · {model.held()}", self._s("warning"))
         if model.last_retry and model.running:
             t.append(f" · {model.last_retry}", self._s("warning"))
         elif model.message and (not model.running or model.status == "starting"):
