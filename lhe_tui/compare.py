@@ -67,6 +67,12 @@ def session_cost(db: Database, session_id: str, model: str | None) -> str:
     return fmt_cost(totals.cost(load_prices().for_model(model)), missing="-")
 
 
+def session_label(db: Database, session_id: str, session: dict) -> str:
+    """What a session ran, as compare and the figures label it: provider/model, K, mode, protocol, policy."""
+    return (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
+            f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
+
+
 def session_curves(db: Database, session_id: str) -> SessionCurves:
     session = load_session(db, session_id)
     flags = session_flags(db, session_id)
@@ -75,9 +81,7 @@ def session_curves(db: Database, session_id: str) -> SessionCurves:
     task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
-    label = (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
-             f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
-    return SessionCurves(session_id=session_id, label=label, n_samples=len(correct), n_turns=len(task),
+    return SessionCurves(session_id=session_id, label=session_label(db, session_id, session), n_samples=len(correct), n_turns=len(task),
                          turn_curve=turn_accuracy(correct, **ragged), task_curve=task,
                          horizon_05=summary.horizon_measured,
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,

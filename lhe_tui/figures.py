@@ -105,24 +105,20 @@ def _run_session(db: Database, session_id: str) -> dict[str, Any]:
 
 
 def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT) -> DecayCurves:
-    from lhe_tui.compare import session_curves
-    from lhe_tui.metrics import bootstrap_ci, step_accuracy, theory_task_curve
+    from lhe_tui.compare import session_label
+    from lhe_tui.decay_curves import compute_decay
     from lhe_tui.store.queries import session_flags
 
     session = _run_session(db, session_id)
     if session["kind"] == "probe":
         raise LheError(f"session {session_id} is a target-turn probe: plot it with --kind probe")
-    curves = session_curves(db, session_id)
     flags = session_flags(db, session_id)
-    ragged = dict(status=flags.status, turns=flags.turns)
-    low = high = None
-    if sum(1 for c in flags.correct if c) > 1:
-        low, high = bootstrap_ci(flags.correct, "task", n_boot=n_boot, seed=0, **ragged)
-    theory = theory_task_curve(curves.fitted_p, curves.n_turns) if curves.fitted_p is not None else []
-    return DecayCurves(session_id=session_id, label=curves.label, k=curves.k, turn=curves.turn_curve,
-                       step=step_accuracy(flags.step, **ragged), task=curves.task_curve, task_low=low,
-                       task_high=high, theory=theory, counts=curves.counts, fitted_p=curves.fitted_p,
-                       horizon=curves.horizon_05)
+    d = compute_decay(flags.correct, flags.step, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
+                      k=flags.k)
+    return DecayCurves(session_id=session_id, label=session_label(db, session_id, session), k=flags.k,
+                       turn=d.turn, step=d.step, task=d.task, task_low=d.task_low, task_high=d.task_high,
+                       theory=d.theory, counts=d.counts, fitted_p=d.summary.fitted_p,
+                       horizon=d.summary.horizon_measured)
 
 
 # ---- drawing ---------------------------------------------------------------------------------------------

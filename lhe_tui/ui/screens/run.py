@@ -28,7 +28,8 @@ from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
-from lhe_tui.ui.widgets.decay_plot import DecayData, DecayPlot, compute_decay
+from lhe_tui.decay_curves import DecayData, compute_decay
+from lhe_tui.ui.widgets.decay_plot import DecayPlot
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
 from lhe_tui.ui.widgets.reply_view import ReplyView
 from lhe_tui.ui.widgets.sample_list import SampleList
