@@ -22,10 +22,10 @@ from itertools import accumulate
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
 from lhe_tui.errors import ConfigError
+from lhe_tui.runner.rate_limit import CHARS_PER_TOKEN
 from lhe_tui.session import build_task
 from lhe_tui.task.protocol import get_protocol
 
-CHARS_PER_TOKEN = 4
 DEFAULT_REPLY_TOKENS = {"direct": 8, "cot": 150, "thinking": 1000}
 """Output tokens a reply, per mode, when --estimate-reply-tokens is not given (thinking: reasoning included)."""
 

@@ -40,10 +40,6 @@ def estimate_tokens(messages: list, previous: TurnRecord | None) -> tuple[int, i
     return message_tokens(messages), (previous.tokens_out or 0) if previous is not None else 0
 
 
-def format_usd(value: float) -> str:
-    return fmt_cost(value)
-
-
 class Budget:
     def __init__(self, max_cost: float | None, max_tokens: int | None, price: ModelPrice | None,
                  spent: TokenTotals | None = None) -> None:
@@ -77,10 +73,10 @@ class Budget:
             spent = self.spent_cost + self.reserved_cost
             if spent + estimate.cost > self.max_cost:
                 self._over = ("cost", estimate.cost)
-                self.stopped = (f"budget of {format_usd(self.max_cost)} reached after {format_usd(self.spent_cost)} "
-                                f"(the next request would cost about {format_usd(estimate.cost)}): "
+                self.stopped = (f"budget of {fmt_cost(self.max_cost)} reached after {fmt_cost(self.spent_cost)} "
+                                f"(the next request would cost about {fmt_cost(estimate.cost)}): "
                                 f"`lhe-tui resume {session_id} --max-cost {self.max_cost * 2:g}` continues "
-                                f"(any amount above {format_usd(self.spent_cost + estimate.cost)})")
+                                f"(any amount above {fmt_cost(self.spent_cost + estimate.cost)})")
                 return False
         if self.max_tokens is not None:
             spent = self.spent_tokens + self.reserved_tokens
@@ -102,10 +98,10 @@ class Budget:
         kind, next_request = self._over
         if kind == "cost":
             assert self.max_cost is not None
-            return (f"budget of {format_usd(self.max_cost)} reached after {format_usd(self.spent_cost)} (the next "
-                    f"request would cost about {format_usd(next_request)}): `lhe-tui resume {session_id} --max-cost "
+            return (f"budget of {fmt_cost(self.max_cost)} reached after {fmt_cost(self.spent_cost)} (the next "
+                    f"request would cost about {fmt_cost(next_request)}): `lhe-tui resume {session_id} --max-cost "
                     f"{self.max_cost * 2:g}` continues (any amount above "
-                    f"{format_usd(self.spent_cost + next_request)})")
+                    f"{fmt_cost(self.spent_cost + next_request)})")
         assert self.max_tokens is not None
         return (f"budget of {self.max_tokens:,} tokens reached after {self.spent_tokens:,} (the next request would "
                 f"take about {int(next_request):,}): `lhe-tui resume {session_id} --max-tokens-total "

@@ -13,6 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 
+CHARS_PER_TOKEN = 4
+"""The one token approximation where no count is at hand: the budget, the limiter and `--estimate`."""
+
+
 def message_tokens(messages: list) -> int:
     """A request's input tokens estimated from its messages' characters / 4 (at least 1)."""
     chars = 0
@@ -30,7 +34,7 @@ def message_tokens(messages: list) -> int:
                 walk(item)
 
     walk(messages)
-    return max(1, chars // 4)
+    return max(1, chars // CHARS_PER_TOKEN)
 
 
 class TokenBucket:
