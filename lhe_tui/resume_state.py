@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
 from lhe_tui.core.config import RunConfig
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.runner.history import HistoryEntry
 from lhe_tui.store.queries import load_samples, load_session, load_turns
 from lhe_tui.task.model import Sample, Task
@@ -22,6 +23,7 @@ class ResumeState:
     history: dict[int, list[HistoryEntry]]
     first_errors: dict[int, int]
     pending_scripted: dict[int, list[int]]   # sample -> scripted injection turns already played but not applied
+    lineage: Lineage | None = None           # a fork resumes as a fork, an arm as its group's arm
 
 
 def load_resume_state(db: Database, session_id: str) -> ResumeState:
@@ -51,4 +53,5 @@ def load_resume_state(db: Database, session_id: str) -> ResumeState:
     pending = {index: sorted(t for t in scripted if t <= len(entries) and t not in injected_turns[index])
                for index, entries in history.items()}
     return ResumeState(config=config, task=task, history=history, first_errors=first_errors,
-                       pending_scripted={i: t for i, t in pending.items() if t})
+                       pending_scripted={i: t for i, t in pending.items() if t},
+                       lineage=Lineage.from_row(session))

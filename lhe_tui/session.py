@@ -14,6 +14,7 @@ from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.runner.runner import Runner
 from lhe_tui.resume_state import ResumeState, load_resume_state
 from lhe_tui.store.writer import SessionWriter
@@ -44,7 +45,8 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = None, base_url: str | None = None,
-                session_id: str | None = None, stream_deltas: bool = True, task: Task | None = None) -> PreparedRun:
+                session_id: str | None = None, stream_deltas: bool = True, task: Task | None = None,
+                lineage: Lineage | None = None) -> PreparedRun:
     """Validate, build the task (unless given) and provider, and subscribe the store. Raises LheError on bad
     input."""
     config.validate()
@@ -54,7 +56,7 @@ def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = 
     bus = EventBus()
     writer = SessionWriter(db, session_id)
     bus.subscribe(writer)
-    runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas)
+    runner = Runner(config, task, provider, session_id, bus, stream_deltas=stream_deltas, lineage=lineage)
     writer.on_failure = runner.halt
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)
 
@@ -78,6 +80,6 @@ def prepare_resume(db: Database, session_id: str, *, provider: Provider | None =
         budget = budget_for(state.config, spent=session_token_totals(db, session_id))  # what it has spent
     runner = Runner(state.config, state.task, provider, session_id, bus, history=state.history,
                     stream_deltas=stream_deltas, pending_scripted=state.pending_scripted,
-                    resumed=True, budget=budget)
+                    resumed=True, budget=budget, lineage=state.lineage)
     writer.on_failure = runner.halt
     return PreparedRun(runner=runner, bus=bus, provider=provider, session_id=session_id, writer=writer)

@@ -264,4 +264,4 @@ def test_an_older_store_gets_the_columns_empty(tmp_path):
     totals = session_token_totals(db, sid)
     assert totals.turns > 0 and totals.cached is None and totals.cache_write is None and totals.reasoning is None
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations ORDER BY rowid")]
-    assert names[-1] == "m004_turn_token_details"
+    assert "m004_turn_token_details" in names

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lhe_tui.core.lineage import Lineage
+
 
 @dataclass(frozen=True)
 class TurnRecord:
@@ -38,6 +40,7 @@ class TurnRecord:
     tokens_cached: int | None = None
     tokens_cache_write: int | None = None
     tokens_reasoning: int | None = None
+    inherited: bool = False     # a fork's turn copied from its parent (played and paid for there)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RunStarted:
     simulated: bool
     resumed: bool = False
     kind: str = "run"
+    lineage: Lineage | None = None   # a fork's parent and fork turn, an arm's group (None: a plain run)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from lhe_tui.errors import ProviderError, StoreWriteError
 from lhe_tui.providers.base import Provider, Reply, RequestMeta, redact, secrets_in_use
 from lhe_tui.core.config import RunConfig
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                  RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord,
                                  TurnStarted)
@@ -85,7 +86,7 @@ class Runner:
                  history: dict[int, list[HistoryEntry]] | None = None, backoff: Backoff = Backoff(),
                  stream_deltas: bool = True, pending_scripted: dict[int, list[int]] | None = None,
                  resumed: bool = False, kind: str = "run", budget: Budget | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, lineage: Lineage | None = None) -> None:
         self.template = config.template()
         if config.prompt_text is None:  # the session stores the template's text: a resume sends the same
             config = replace(config, prompt_text=self.template.text)
@@ -125,6 +126,7 @@ class Runner:
         self._pending_scripted = pending_scripted or {}
         self.resumed = resumed
         self.kind = kind
+        self.lineage = lineage   # a fork's parent, an arm's group: told to the store and the views
         # --max-cost / --max-tokens-total (spent so far: what the caller counted, e.g. a resumed session's)
         self.budget = budget if budget is not None else budget_for(config)
         self.limiter = limiter if limiter is not None else (RateLimiter(config.rpm, config.tpm)
@@ -207,7 +209,7 @@ class Runner:
         self.bus.emit(RunStarted(
             session_id=self.session_id, config=self.config.to_dict(), dictionary=self.task.dictionary,
             sample_keys=tuple(s.keys for s in self.task.samples), provider_label=self.provider.label,
-            simulated=self.provider.simulated, resumed=self.resumed, kind=self.kind))
+            simulated=self.provider.simulated, resumed=self.resumed, kind=self.kind, lineage=self.lineage))
         self._tasks = [asyncio.create_task(self._run_sample(s)) for s in self.task.samples]
         if self._fatal is not None:  # failed before it started
             for task in self._tasks:

@@ -69,14 +69,16 @@ def record_from_row(row: dict[str, Any]) -> TurnRecord:
     values = {name: row[name] for name in TURN_FIELDS}
     return TurnRecord(keys=tuple(k.strip() for k in row["keys"].split(",") if k.strip()),
                       key_values=tuple(json.loads(row["key_values_json"])), correct=bool(row["correct"]),
-                      step_correct=bool(row["step_correct"]), injected=bool(row["injected"]), **values)
+                      step_correct=bool(row["step_correct"]), injected=bool(row["injected"]),
+                      inherited=bool(row.get("inherited")), **values)
 
 
 # TurnRecord's fields in declaration order, as stored columns: `record_from_tuple` builds positionally.
 RECORD_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_step", "raw_reply", "reasoning", "answer_status", "model_answer", "correct",
                   "step_correct", "history_answer", "injected", "tokens_in", "tokens_out", "latency_s", "retries",
-                  "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+                  "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
+                  "inherited")
 _RECORD_SELECT = "SELECT " + ", ".join(RECORD_COLUMNS) + " FROM turns"
 
 
@@ -84,24 +86,37 @@ def record_from_tuple(row: tuple) -> TurnRecord:
     """A TurnRecord from a row of RECORD_COLUMNS (the same record `record_from_row` makes, ~3x faster)."""
     (sample, turn, keys, key_values, turn_sum, gold_sum, seen_previous, expected_step, raw_reply, reasoning,
      answer_status, model_answer, correct, step_correct, history_answer, injected, tokens_in, tokens_out,
-     latency_s, retries, started_at, finished_at, tokens_cached, tokens_cache_write, tokens_reasoning) = row
+     latency_s, retries, started_at, finished_at, tokens_cached, tokens_cache_write, tokens_reasoning,
+     inherited) = row
     return TurnRecord(sample, turn, tuple(filter(None, map(str.strip, keys.split(",")))),
                       tuple(json.loads(key_values)), turn_sum, gold_sum, seen_previous, expected_step, raw_reply,
                       reasoning, answer_status, model_answer, bool(correct), bool(step_correct), history_answer,
                       bool(injected), tokens_in, tokens_out, latency_s, retries, started_at, finished_at,
-                      tokens_cached, tokens_cache_write, tokens_reasoning)
+                      tokens_cached, tokens_cache_write, tokens_reasoning, bool(inherited))
+
+
+def has_column(db: Database, table: str, column: str) -> bool:
+    """Whether the store has `column` (a read-only store is never migrated, so it may predate it)."""
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})").fetchall())
+
+
+def _played(db: Database) -> str:
+    """The SQL condition for turns this session paid for: a fork's inherited turns were its parent's."""
+    return " AND inherited IS NOT 1" if has_column(db, "turns", "inherited") else ""
 
 
 def session_token_totals(db: Database, session_id: str, sample: int | None = None) -> TokenTotals:
-    """The session's (or one sample's) summed token counts; a count no turn reported is None ("not reported")."""
-    sql, params = TOTALS_SQL + " WHERE session_id = ?", [session_id]
+    """The session's (or one sample's) summed token counts, over the turns it played (a fork's inherited
+    turns were paid for by its parent); a count no turn reported is None ("not reported")."""
+    sql, params = TOTALS_SQL + " WHERE session_id = ?" + _played(db), [session_id]
     if sample is not None:
         sql, params = sql + " AND sample = ?", [session_id, sample]
     return totals_from_row(tuple(db.execute(sql, params).fetchone()))
 
 
 def token_totals_by_sample(db: Database, session_id: str) -> dict[int, TokenTotals]:
-    rows = db.execute(TOTALS_SQL.replace("SELECT ", "SELECT sample, ", 1) + " WHERE session_id = ? GROUP BY sample",
+    rows = db.execute(TOTALS_SQL.replace("SELECT ", "SELECT sample, ", 1) + " WHERE session_id = ?" + _played(db)
+                      + " GROUP BY sample",
                       [session_id]).fetchall()
     return {row[0]: totals_from_row(tuple(row[1:])) for row in rows}
 
@@ -276,7 +291,10 @@ def list_sessions(db: Database) -> list[dict[str, Any]]:
 
 
 def _session_rows(db: Database) -> list[dict[str, Any]]:
+    lineage = ("parent_id, fork_turn, fork_json, group_id, arm, " if has_column(db, "sessions", "group_id")
+               else "NULL AS parent_id, NULL AS fork_turn, NULL AS fork_json, NULL AS group_id, NULL AS arm, ")
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
+                         + lineage +
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
                          f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
                          f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "

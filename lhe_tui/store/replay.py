@@ -39,6 +39,7 @@ from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
 from lhe_tui.errors import StoreError
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)
 from lhe_tui.store.queries import (count_turns, last_turn, load_events, load_samples, load_session,
@@ -115,7 +116,7 @@ class SessionReplay:
                 sample_keys=tuple(s["keys"] for s in samples),
                 provider_label=self.session.get("provider_label") or "",
                 simulated=bool(self.session.get("simulated")), resumed=False,
-                kind=self.session.get("kind") or "run")
+                kind=self.session.get("kind") or "run", lineage=Lineage.from_row(self.session))
             self.run_finished = RunFinished(status=self.session.get("status") or "unknown",
                                             wall_time_s=float(self.session.get("wall_time_s") or 0.0),
                                             message=self.session.get("message") or "")

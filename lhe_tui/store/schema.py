@@ -65,6 +65,22 @@ def m004_turn_token_details(db: Database) -> None:
             turns.add_column(column, int)
 
 
+@MIGRATIONS()
+def m005_lineage(db: Database) -> None:
+    """Issue 15: a session's lineage (lhe_tui.core.lineage): the session it was forked from, at which turn,
+    with which samples and edit, and the group and arm of a side-by-side run; and per turn whether it was
+    copied from the parent (`inherited`: the fork did not pay for it). NULL everywhere before: plain runs."""
+    sessions = db["sessions"]
+    for column, kind in (("parent_id", str), ("fork_turn", int), ("fork_json", str), ("group_id", str),
+                         ("arm", str)):
+        if column not in sessions.columns_dict:
+            sessions.add_column(column, kind)
+    if "inherited" not in db["turns"].columns_dict:
+        db["turns"].add_column("inherited", int)
+    sessions.create_index(["parent_id"], index_name="sessions_by_parent", if_not_exists=True)
+    sessions.create_index(["group_id"], index_name="sessions_by_group", if_not_exists=True)
+
+
 def _rescore_steps(db: Database) -> None:
     """One pass over the turns, ordered by (session, sample, turn), plus the injection events.
 

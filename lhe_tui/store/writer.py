@@ -35,7 +35,7 @@ def turn_row(session_id: str, record: TurnRecord) -> dict:
     row["key_values_json"] = json.dumps(list(record.key_values))
     del row["key_values"]
     row["session_id"] = session_id
-    for flag in ("correct", "step_correct", "injected"):
+    for flag in ("correct", "step_correct", "injected", "inherited"):
         row[flag] = int(row[flag])
     return row
 
@@ -269,6 +269,7 @@ class SessionWriter:
                 "seed": config.get("seed"), "dataset": config.get("dataset"), "app_version": __version__,
                 "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
                 **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
+                **(e.lineage.to_row() if e.lineage is not None and not e.lineage.is_plain else {}),
             }, pk="id")
             if not e.resumed:
                 self.db["samples"].upsert_all(

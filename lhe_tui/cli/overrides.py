@@ -1,0 +1,105 @@
+"""Run flags given over another config: `lhe-tui fork ID --turn T --model X` over the parent's stored config,
+and `lhe-tui run … --arm NAME:FLAGS` over the run's own flags (issue 15).
+
+A flag given replaces the value under it, repeatable ones (--inject-at) included; flags not given leave it
+alone. The task (dictionary, keys) never changes: a fork keeps its parent's, arms share one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import replace
+from typing import Any
+
+from lhe_tui.core.config import PAPER_MAX_TOKENS, PAPER_SETTINGS, RunConfig, parse_extra_body
+from lhe_tui.errors import ConfigError
+
+# RunConfig fields that define the task: a fork keeps its parent's, the arms of a group share them.
+TASK_FLAGS = {"seed": "--seed", "k": "--k", "samples": "--samples", "dict_size": "--dict-size",
+              "min_value": "--min-value", "max_value": "--max-value", "dataset": "--dataset",
+              "dataset_offset": "--dataset-offset"}
+# argparse dests of the run options whose RunConfig field has another name
+_FIELD_OF = {"retries": "max_retries", "sim_error": "sim_base_error"}
+_NOT_FIELDS = {"paper_settings"}
+
+
+def run_option_dests() -> set[str]:
+    """The dests `add_run_options` defines (what an override may name)."""
+    from lhe_tui.cli.args import OneLineParser, add_run_options
+
+    parser = OneLineParser(add_help=False)
+    add_run_options(parser)
+    return {action.dest for action in parser._actions if action.option_strings}
+
+
+def suppress_defaults(parser: argparse.ArgumentParser, dests: set[str]) -> None:
+    """Options in `dests` leave the namespace untouched unless given: an override is told from a default."""
+    for action in parser._actions:
+        if action.dest in dests:
+            action.default = argparse.SUPPRESS
+
+
+def overrides_from_namespace(namespace: argparse.Namespace, dests: set[str], *, what: str,
+                             allow_turns: bool) -> dict[str, Any]:
+    """RunConfig fields from the run options given in `namespace` (parsed with `suppress_defaults`).
+    ConfigError, one line, for a task flag; --turns too unless `allow_turns`."""
+    given = {dest: value for dest, value in vars(namespace).items() if dest in dests}
+    task = [flag for name, flag in TASK_FLAGS.items() if name in given]
+    if "turns" in given and not allow_turns:
+        task.append("--turns")
+    if task:
+        raise ConfigError(f"{what} keeps the task (dictionary and keys): {', '.join(task)} cannot change")
+    fields: dict[str, Any] = {}
+    for dest, value in given.items():
+        if dest in _NOT_FIELDS:
+            continue
+        if dest == "extra_body":
+            value = parse_extra_body(value) if value is not None else {}
+        elif dest == "inject_at":
+            value = tuple(value)
+        fields[_FIELD_OF.get(dest, dest)] = value
+    if given.get("paper_settings"):   # the paper's sampling, under any explicit flag (the task seed stays)
+        fields.setdefault("temperature", PAPER_SETTINGS["temperature"])
+        fields.setdefault("top_p", PAPER_SETTINGS["top_p"])
+        if fields.get("mode", "direct") != "thinking":
+            fields.setdefault("max_tokens", PAPER_MAX_TOKENS)
+    return fields
+
+
+def apply_overrides(config: RunConfig, fields: dict[str, Any]) -> RunConfig:
+    """`config` with `fields` replaced, validated (a bad combination is one ConfigError line)."""
+    if fields.get("provider") not in (None, config.provider) and "model" not in fields:
+        fields = {**fields, "model": ""}          # another provider does not inherit a model name
+    if "prompt" in fields:
+        fields = {**fields, "prompt_text": None}  # a new template is read from its file
+    return replace(config, **fields).validate()
+
+
+def split_arm(text: str) -> tuple[str, list[str]]:
+    """`NAME:FLAGS` -> (NAME, FLAGS split as a shell would). ConfigError for a bad name or quoting."""
+    name, sep, flags = text.partition(":")
+    name = name.strip()
+    if not sep:
+        raise ConfigError(f"--arm expects NAME:FLAGS (e.g. plain: or inj:--inject-at=20:5), got {text!r}")
+    if not name or len(name) > 16 or not all(c.isalnum() or c in "_.-" for c in name):
+        raise ConfigError(f"--arm name {name!r} must be 1-16 letters, digits, '_', '.' or '-'")
+    try:
+        return name, shlex.split(flags)
+    except ValueError as exc:
+        raise ConfigError(f"--arm {name}: cannot split its flags ({exc})") from None
+
+
+def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
+    """The RunConfig fields an arm's flags set over the run's own."""
+    from lhe_tui.cli.args import OneLineParser, add_run_options
+
+    parser = OneLineParser(prog=f"--arm {name}", add_help=False)
+    add_run_options(parser)
+    dests = {action.dest for action in parser._actions if action.option_strings}
+    suppress_defaults(parser, dests)
+    try:
+        namespace = parser.parse_args(tokens)
+    except ConfigError as exc:
+        raise ConfigError(f"--arm {name}: {exc}") from None
+    return overrides_from_namespace(namespace, dests, what=f"--arm {name}", allow_turns=False)
