@@ -1,0 +1,60 @@
+"""Groups of sessions run side by side as arms over one task (issue 15): ids, lookup, members."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from lhe_tui.errors import StoreError
+from lhe_tui.store.queries import has_column
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+GROUP_PREFIX = "grp-"
+
+
+def new_group_id() -> str:
+    """`grp-` and a session-style id: told apart from a session id at a glance and by `is_group_id`."""
+    return GROUP_PREFIX + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def is_group_id(given: str) -> bool:
+    return given.startswith(GROUP_PREFIX)
+
+
+def resolve_group_id(db: Database, given: str) -> str:
+    """A full group id, or its start or end when only one group matches (as `resolve_session_id`)."""
+    if not has_column(db, "sessions", "group_id"):
+        raise StoreError(f"no group {given!r} (this store has no groups)")
+    body = given[len(GROUP_PREFIX):] if is_group_id(given) else given
+    rows = [r[0] for r in db.execute(
+        "SELECT DISTINCT group_id FROM sessions WHERE group_id IS NOT NULL AND (group_id = :given OR "
+        "substr(group_id, 1, :n) = :given OR substr(group_id, -:m) = :body) ORDER BY group_id",
+        {"given": given, "n": len(given), "m": len(body), "body": body}).fetchall()]
+    if given in rows:
+        return given
+    if not rows:
+        raise StoreError(f"no group {given!r} (see `lhe-tui sessions`)")
+    if len(rows) > 1:
+        raise StoreError(f"group id {given!r} is ambiguous: {len(rows)} groups match ({', '.join(rows[:8])}); "
+                         "give more of it")
+    return rows[0]
+
+
+def group_members(db: Database, group_id: str) -> list[dict[str, Any]]:
+    """The group's sessions (id, arm, status, ...) in the order its arms were given."""
+    rows = list(db.query("SELECT id, arm, status, model, provider, created_at FROM sessions WHERE group_id = ? "
+                         "ORDER BY created_at, rowid", [group_id]))
+    if not rows:
+        raise StoreError(f"no group {group_id!r} (see `lhe-tui sessions`)")
+    return rows
+
+
+def group_of(db: Database, session_id: str) -> str | None:
+    """The group a session is an arm of, or None."""
+    if not has_column(db, "sessions", "group_id"):
+        return None
+    row = db.execute("SELECT group_id FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return row[0] if row else None
