@@ -303,6 +303,9 @@ def build_parser() -> OneLineParser:
     resume.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(resume)
     add_web_commands(sub)
+    from lhe_tui.cli.fork_cmd import add_fork_command
+
+    add_fork_command(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_step", "model_answer", "answer_status", "correct", "step_correct", "history_answer",
-                  "injected", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
+                  "injected", "inherited", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
                   "latency_s", "retries", "raw_reply", "reasoning")
 COST_COLUMN = "cost_usd"   # computed from the price files; empty where the model has no price or no counts
 
@@ -30,8 +30,8 @@ def _price(db: Database, session_id: str) -> ModelPrice | None:
 
 
 def _with_cost(rows: list[dict], price: ModelPrice | None) -> list[dict]:
-    for row in rows:
-        row[COST_COLUMN] = None if price is None else price.cost(row["tokens_in"], row["tokens_out"],
+    for row in rows:   # a fork's inherited turns were paid for by its parent: no cost here
+        row[COST_COLUMN] = None if price is None or row.get("inherited") else price.cost(row["tokens_in"], row["tokens_out"],
                                                                    row["tokens_cached"], row["tokens_cache_write"])
     return rows
 

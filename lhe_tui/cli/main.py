@@ -284,6 +284,15 @@ COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show
 COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 
+def _cmd_fork(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.fork_cmd import cmd_fork
+
+    return cmd_fork(args)
+
+
+COMMANDS["fork"] = _cmd_fork
+
+
 _PRICED = {None, "demo", "run", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
+from lhe_tui.core.lineage import Lineage, tree_order, tree_prefix
 
 if TYPE_CHECKING:
     from lhe_tui.estimate import Forecast
@@ -147,12 +148,16 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
     status = [("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
               ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}")]
+    lineage = Lineage.from_row(session)
+    if not lineage.is_plain:
+        status.append(("lineage", lineage_text(lineage)))
     probe = probe_description(session)
     if probe is not None:   # a probe's turns are one per sample: horizons and first errors say nothing
         measured = [("probe", probe)]
     else:
         measured = [("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
                     ("first error turn", firsts or "-"),
+                    *fork_error_rows(session),
                     ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
                     ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
                     *summary_metric_rows(summary)]
@@ -166,6 +171,34 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
     return fitted_table(f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
                         f"protocol {protocol})", [Column("what", keep=0, fold=16), Column("value", keep=0, fold=20)],
                         rows, width=width, show_header=False, styles={"what": "bold"})
+
+
+def fork_error_rows(session: dict[str, Any]) -> list[tuple[str, str]]:
+    """A fork's first error after its fork turn per sample, and how many turns on from the fork it came."""
+    after = session.get("first_errors_after_fork")
+    turn = session.get("fork_turn")
+    if after is None or turn is None:
+        return []
+    cells = [f"s{i}:{'-' if t is None else f'{t} (+{t - turn})'}" for i, t in sorted(after.items())]
+    return [(f"first error after turn {turn}", ", ".join(cells) or "-")]
+
+
+def lineage_text(lineage: Lineage) -> str:
+    """A fork's parent, turn and edit, an arm's group, in words (the summary's `lineage` row)."""
+    parts = []
+    if lineage.is_fork:
+        samples = lineage.parent_samples
+        which = f"; parent sample{'s' if len(samples) != 1 else ''} {', '.join(map(str, samples[:8]))}" + \
+            ("..." if len(samples) > 8 else "") if samples else ""
+        text = f"fork of {lineage.parent_id} at turn {lineage.fork_turn} (turns 1-{lineage.fork_turn} inherited{which})"
+        if lineage.edit is not None:
+            text += f"; {lineage.edit.describe()} at turn {lineage.fork_turn}"
+        if lineage.parent_model:
+            text += f"; inherited replies by {lineage.parent_model}"
+        parts.append(text)
+    if lineage.group_id is not None:
+        parts.append(f"arm {lineage.arm} of group {lineage.group_id}")
+    return "; ".join(parts)
 
 
 def probe_description(session: dict[str, Any]) -> str | None:
@@ -211,10 +244,12 @@ SESSION_COLUMNS = tuple(c.name for c in SESSION_SPEC)
 CLI_SESSION_SPEC = (*SESSION_SPEC, Column("cost", keep=8, right=True))
 
 
-def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
+def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
+    """`depth`: a fork's level under its parent (lhe_tui.core.lineage.tree_order): the id is indented."""
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
     kind = " probe" if row.get("kind") == "probe" else ""
-    return (row["id"], row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
+    fork = f" @{row['fork_turn']}" if row.get("parent_id") and row.get("fork_turn") is not None else ""
+    return (tree_prefix(depth) + row["id"] + fork, row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
             model + kind, str(row["turns"]), str(row["n_samples"]), str(row["k"]),
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
@@ -228,10 +263,13 @@ def session_cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
                    costs: dict[str, str] | None = None) -> Table:
     """`costs`: each session's cost cell (session_cost_cell), as a column the fitting drops first."""
+    ordered = tree_order(rows)      # forks under their parents
     if costs is None:
-        return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row) for row in rows], width=width)
+        return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row, depth) for row, depth in ordered],
+                            width=width)
     return fitted_table("sessions", list(CLI_SESSION_SPEC),
-                        [(*session_cells(row), costs.get(row["id"], "-")) for row in rows], width=width)
+                        [(*session_cells(row, depth), costs.get(row["id"], "-")) for row, depth in ordered],
+                        width=width)
 
 
 def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,

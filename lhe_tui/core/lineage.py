@@ -106,3 +106,40 @@ def short_id(session_id: str) -> str:
     """An id without its date, as the TUI shows it: 20261206-071000-ab12 -> 071000-ab12."""
     head, sep, tail = session_id.partition("-")
     return tail if sep and head.isdigit() and len(head) == 8 else session_id
+
+
+def tree_order(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Session list rows (each with `id` and `parent_id`) with every fork right under its parent, forks of
+    forks deeper: (row, depth) in the rows' own order otherwise. A fork whose parent is not in `rows` (deleted,
+    or filtered out) stays at the top level."""
+    ids = {row["id"] for row in rows}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for row in rows:
+        parent = row.get("parent_id")
+        if parent is not None and parent in ids and parent != row["id"]:
+            children.setdefault(parent, []).append(row)
+        else:
+            roots.append(row)
+    out: list[tuple[dict[str, Any], int]] = []
+    seen: set[str] = set()
+
+    def visit(row: dict[str, Any], depth: int) -> None:
+        if row["id"] in seen:      # a cycle can only come from a hand-edited store: show each row once
+            return
+        seen.add(row["id"])
+        out.append((row, depth))
+        for child in children.get(row["id"], ()):
+            visit(child, depth + 1)
+
+    for row in roots:
+        visit(row, 0)
+    for row in rows:               # rows only reachable through a cycle
+        if row["id"] not in seen:
+            visit(row, 0)
+    return out
+
+
+def tree_prefix(depth: int) -> str:
+    """The id column's indent for a fork `depth` levels down: `└ `, `  └ `, ..."""
+    return "" if depth <= 0 else "  " * (depth - 1) + "└ "

@@ -131,6 +131,14 @@ def load_turns(db: Database, session_id: str, sample: int | None = None) -> list
     return [record_from_tuple(r) for r in db.execute(sql + " ORDER BY sample, turn", params).fetchall()]
 
 
+def first_errors_after(db: Database, session_id: str, turn: int) -> dict[int, int | None]:
+    """Per sample, the first wrong turn after `turn` (a fork's turn: how far the fork went), None: none yet."""
+    rows = db.execute("SELECT s.sample, (SELECT MIN(t.turn) FROM turns t WHERE t.session_id = s.session_id AND "
+                      "t.sample = s.sample AND t.turn > ? AND t.correct = 0) FROM samples s WHERE s.session_id = ? "
+                      "ORDER BY s.sample", [turn, session_id]).fetchall()
+    return {int(sample): first for sample, first in rows}
+
+
 def load_turn_range(db: Database, session_id: str, sample: int, first: int, last: int) -> list[TurnRecord]:
     """`sample`'s stored turns first..last (inclusive), in turn order: a primary-key range read."""
     return [record_from_tuple(r) for r in db.execute(
