@@ -204,16 +204,27 @@ class LheApp(App[int]):
         else:
             self.push_screen(screen)
 
-    def resume_session(self, session_id: str) -> bool:
-        """What `lhe-tui resume ID` does, in the TUI; a refusal is a notification, never a traceback."""
+    def start_fork(self, fork_id: str, replacing: Screen | None = None, description: str = "") -> bool:
+        """Run a fork just created (the fork dialog, `F`): resuming it runs it. Its live view takes the place
+        of `replacing` (the view it was forked from) when that is the current screen."""
+        if not self.resume_session(fork_id, replacing=replacing, title="cannot start the fork"):
+            return False
+        if description:
+            self.notify(description, title=f"fork {fork_id}", timeout=8, markup=False)
+        return True
+
+    def resume_session(self, session_id: str, *, replacing: Screen | None = None,
+                       title: str = "cannot resume") -> bool:
+        """What `lhe-tui resume ID` does, in the TUI; a refusal is a notification, never a traceback.
+        `replacing`: the screen the run's live view replaces (else it is pushed)."""
         from lhe_tui.ui.resume import resume_problem
 
-        if self.live_runs():
-            self.notify("a run is already going: stop it first (x in its view)", title="cannot resume",
+        if [screen for screen in self.live_runs() if screen is not replacing]:
+            self.notify("a run is already going: stop it first (x in its view)", title=title,
                         severity="warning")
             return False
         if self.store_problem is not None:
-            self.notify(self.store_problem, title="cannot resume", severity="error", markup=False)
+            self.notify(self.store_problem, title=title, severity="error", markup=False)
             return False
         try:
             problem = resume_problem(self.db, session_id)
@@ -221,12 +232,15 @@ class LheApp(App[int]):
                 raise LheError(problem)
             live = resume_live_run(self.db_path, session_id)
         except LheError as exc:
-            self.notify(str(exc), title="cannot resume", severity="warning", markup=False)
+            self.notify(str(exc), title=title, severity="warning", markup=False)
             return False
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
-            self.notify(self.describe_error(exc), title="cannot resume", severity="error", markup=False)
+            self.notify(self.describe_error(exc), title=title, severity="error", markup=False)
             return False
-        self.push_screen(self._live_screen(live))
+        if replacing is not None and self.screen is replacing:
+            self.switch_screen(self._live_screen(live))
+        else:
+            self.push_screen(self._live_screen(live))
         return True
 
     def open_replay(self, session_id: str) -> None:

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
@@ -103,6 +104,8 @@ class RunModel:
         self.provider_label = ""
         self.simulated = False
         self.kind = "run"
+        self.lineage: Lineage | None = None   # a fork's parent and fork turn (None: a plain run)
+        self.lineage_label = ""               # Lineage.label(), made once (the status bar shows it each flush)
         self.samples: list[SampleState] = []
         self.status = "starting"      # starting | running | paused | finished | interrupted | failed | ...
         self.message = ""
@@ -157,6 +160,12 @@ class RunModel:
     @property
     def k(self) -> int:
         return max(1, int(self.config.get("k") or 1))
+
+    @property
+    def fork_turn(self) -> int | None:
+        """A fork's last inherited turn (both charts mark it); None for a run that is not a fork."""
+        lineage = self.lineage
+        return lineage.fork_turn if lineage is not None and lineage.is_fork else None
 
     def injected_turns(self) -> list[int]:
         """Turns with an injection in any sample, in order (the decay plot marks them)."""
@@ -251,6 +260,8 @@ class RunModel:
         self.provider_label = e.provider_label
         self.simulated = e.simulated
         self.kind = e.kind
+        lineage = e.lineage if e.lineage is not None and not e.lineage.is_plain else None
+        self.lineage, self.lineage_label = lineage, lineage.label() if lineage is not None else ""
         for index in range(len(e.sample_keys)):
             state = self._ensure(index)
             if state.status in ("pending", "stopped"):

@@ -26,7 +26,9 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   values), tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
   follows the newest turn until you move the cursor away (`f` follows again). `⚡` marks an answer
   replaced by an injected one in the history the model sees (the value after it is what the model
-  sees), `↻2` a turn that needed two retries. Both charts mark injected turns.
+  sees), `↻2` a turn that needed two retries. Both charts mark injected turns. In a **fork** the
+  turns inherited from its parent are dimmed, both charts mark the fork point, and the status bar
+  says `fork of <parent> @T (edit)`.
 - **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted.
 - **charts** (beside the table on wide terminals, `g` on narrow ones): the running sum of the model
   against gold with the first error marked, and the accuracy decay across samples (turn, step and
@@ -60,6 +62,7 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `P` | write the session's figure (accuracy decay; a probe's results) as SVG to `figures/` beside the store (needs the `figures` extra) |
 | `i` | inject a random wrong answer (±1..10) into the watched sample's history (live) |
 | `I` | inject with a typed offset or value, into the watched sample or every sample (live) |
+| `F` | fork the session at the cursor's turn (replay, or a live run that has ended): edit the answer there or not, one sample or all, same model or another; the fork runs live in this view |
 | `,` `.` | replay: one turn of the watched sample back / forward |
 | `-` `+` | replay: slower / faster (1x = recorded pace … 50x, instant) |
 | `home` | replay: start over |

@@ -107,6 +107,7 @@ class RunScreen(Screen):
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
         Binding("g", "toggle_charts", "Charts"),
         Binding("i", "inject", "Inject"),
+        Binding("F", "fork", "Fork", key_display="F"),
         # Secondary keys: not in the footer (fewer keys to compose and style before the first frame,
         # issue 6), all in the help screen (`?`) and working as before.
         Binding("I", "inject_dialog", "Inject…", key_display="I", show=False),
@@ -350,7 +351,7 @@ class RunScreen(Screen):
         if shown(self.reply):
             self.reply.sync(model.stream, force=force)
         if shown(self.sum_chart):
-            self.sum_chart.sync(watched, force=force)
+            self.sum_chart.sync(watched, force=force, fork_turn=model.fork_turn)
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)
         if shown(self.decay_plot):
@@ -418,6 +419,7 @@ class RunScreen(Screen):
 
     def _on_run_finished(self, event: RunFinished) -> None:
         sid = self.model.session_id
+        self.refresh_bindings()   # F (fork) is enabled now
         if self.live is not None and self.live.kind == "probe" and self.is_current:
             from lhe_tui.ui.screens.probe import ProbeScreen
 
@@ -434,6 +436,8 @@ class RunScreen(Screen):
 
     # ---- actions -------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fork" and self.live is not None and self.model.running:
+            return None   # shown dimmed while the run goes on; the key says why (on_key)
         if action in self.LIVE_ONLY and self.live is None:
             return False
         if action in self.REPLAY_ONLY and self.player is None:
@@ -483,7 +487,14 @@ class RunScreen(Screen):
     REPLAY_REFUSALS = {"i": "inject", "I": "inject", "x": "stop"}
 
     def on_key(self, event: events.Key) -> None:
-        """Live-only keys in a replay say why they do nothing (their bindings are off there)."""
+        """Live-only keys in a replay say why they do nothing (their bindings are off there); so does `F` while
+        the live run goes on."""
+        if event.character == "F" and self.live is not None and self.model.running:
+            event.stop()
+            event.prevent_default()
+            self.notify("the run is still going: a running run cannot be forked; fork it once it has ended "
+                        "(x stops it, or wait)", title="fork", severity="warning", markup=False)
+            return
         what = self.REPLAY_REFUSALS.get(event.character or "") if self.player is not None else None
         if what is None:
             return
@@ -544,6 +555,44 @@ class RunScreen(Screen):
                 self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
                 return
             self.live.inject(self.model.watched, offset=request.offset, value=request.value)
+
+    def action_fork(self) -> None:
+        """`F`: fork this session at the cursor's turn (a dialog), then run the fork live in place of this view."""
+        from lhe_tui.ui.screens.fork import ForkDefaults, ForkScreen
+
+        model = self.model
+        if self.live is not None and model.running:
+            return   # on_key said why
+        problem = getattr(self.app, "store_problem", None)
+        session_id = model.session_id or (self.player.replay.session_id if self.player is not None else "")
+        turn = self.table.cursor_turn()
+        if problem is not None:
+            why = problem
+        elif model.kind != "run":
+            why = f"a {model.kind} session cannot be forked: only runs"
+        elif not session_id or turn is None:
+            why = "no turn under the cursor yet: nothing to fork"
+        else:
+            why = None
+        if why is not None:
+            self.notify(why, title="cannot fork", severity="warning", markup=False)
+            return
+        if self.player is not None and self.player.playing:
+            self.player.toggle()     # the replay holds still at the chosen turn while the dialog is up
+            self.flush()
+        config = model.config
+        provider = str(config.get("provider") or "sim")
+        defaults = ForkDefaults(parent_id=session_id, turn=turn, sample=model.watched, n_samples=len(model.samples),
+                                turns=model.n_turns, provider=provider,
+                                model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
+        dialog = ForkScreen(defaults, self.app.db_path)  # type: ignore[attr-defined]
+
+        def created(fork_id: str | None) -> None:
+            if fork_id is not None:
+                # After the dialog has gone: the fork's live view takes this view's place.
+                self.app.call_later(self.app.start_fork, fork_id, self, dialog.description)  # type: ignore[attr-defined]
+
+        self.app.push_screen(dialog, created)
 
     @_reads_store
     def action_first_error(self) -> None:

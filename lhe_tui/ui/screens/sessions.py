@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
 from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
+from lhe_tui.core.lineage import tree_order
 from lhe_tui.errors import StoreError
 from lhe_tui.store.queries import list_sessions
 
@@ -101,14 +102,15 @@ class SessionsScreen(Screen):
         self.rows = {row["id"]: row for row in rows}
         self.marked = [sid for sid in self.marked if sid in self.rows]
         table.clear()
-        for row in rows:
-            cells = [Text(cell) for cell in session_cells(row)]
+        ordered = tree_order(rows)   # forks under their parent (`└ ` before the id), as the CLI's list
+        for row, depth in ordered:
+            cells = [Text(cell) for cell in session_cells(row, depth)]
             cells[STATUS_COLUMN].stylize(self._status_style(row.get("status") or ""))
             table.add_row(*cells, key=row["id"], label=self._mark_label(row["id"]))
         if rows:
             # The label column (the marks) is sized when the table next idles; lines drawn before that
             # would be cached without it until something changes, so redraw once it is sized.
-            self.call_after_refresh(self._redraw_row, RowKey(rows[0]["id"]))
+            self.call_after_refresh(self._redraw_row, RowKey(ordered[0][0]["id"]))
         self._update_title()
         empty = self.query_one("#sessions-empty", Static)
         empty.display = not rows

@@ -26,8 +26,16 @@ def injection_marks(turns: Sequence[int]) -> tuple[Mark, ...]:
     return tuple(Mark(turn, color="accent", label="" if n else "injected") for n, turn in enumerate(turns))
 
 
-def decay_figure(data: DecayData | None, injected: Sequence[int] = ()) -> Figure:
-    """`injected`: turns where any sample's history was corrupted, marked on the plot."""
+def fork_marks(fork_turn: int | None, last_turn: int) -> tuple[Mark, ...]:
+    """A fork's fork point (its last inherited turn), when the plot reaches it (both charts share it)."""
+    if fork_turn is None or fork_turn > last_turn:
+        return ()
+    return (Mark(fork_turn, color="secondary", label=f"fork @{fork_turn}"),)
+
+
+def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn: int | None = None) -> Figure:
+    """`injected`: turns where any sample's history was corrupted, marked on the plot; `fork_turn`: a fork's
+    last inherited turn (the fork's own edit there is an injection: the fork mark stands for it)."""
     if data is None or not data.task:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
@@ -42,7 +50,8 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = ()) -> Figure
         bands = (Band(x, data.task_low, data.task_high),)
     marks = ((Mark(s.horizon_measured, color="error", label=f"H0.5={s.horizon_measured}"),)
              if s.horizon_measured is not None else ())
-    marks += injection_marks([t for t in injected if t <= len(data.task)])
+    marks += injection_marks([t for t in injected if t <= len(data.task) and t != fork_turn])
+    marks += fork_marks(fork_turn, len(data.task))
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
     if data.counts and (min(data.counts) != s.n_samples or max(data.counts) != s.n_samples):
         parts.append(counts_label(data.counts))   # some points count fewer samples (ragged)
@@ -63,16 +72,19 @@ class DecayPlot(PlotView):
         self.data: DecayData | None = None
         self.injected: tuple[int, ...] = ()
         self.injections_version = -1      # the run model's, when `injected` was last taken from it
+        self.fork_turn: int | None = None  # a fork's fork point (the run model's, from RunStarted.lineage)
 
     def set_data(self, data: DecayData | None, injected: Sequence[int] | None = None) -> None:
         self.data = data
         if injected is not None:
             self.injected = tuple(injected)
-        self.show(decay_figure(data, self.injected))
+        self.show(decay_figure(data, self.injected, self.fork_turn))
 
     def sync(self, data: DecayData | None, model: RunModel, *, force: bool = False) -> None:
-        """On `force`, redraw `data`; otherwise only follow the model's injected turns, when any came."""
-        if force:
+        """On `force` (or a new fork point), redraw `data`; otherwise only follow the model's injected turns,
+        when any came."""
+        if force or model.fork_turn != self.fork_turn:
+            self.fork_turn = model.fork_turn
             self.set_data(data, model.injected_turns())
         elif self.injections_version != model.injections_version:
             injected = model.injected_turns()

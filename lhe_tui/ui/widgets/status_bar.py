@@ -144,6 +144,8 @@ class StatusBar(Static):
         t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
         if source.replay_state:
             t.append(f" {source.replay_state}", self._s("primary"))
+        if model.lineage_label:   # before the id: at 80 columns the id is what the ellipsis takes
+            t.append(f" · {model.lineage_label}", self._s("primary"))
         if model.session_id:
             t.append(f" · {model.session_id}", self._s("muted"))
         t.append("\n")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
-from lhe_tui.ui.widgets.decay_plot import injection_marks
+from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
 from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
 
 
 NEW_TURNS_EVERY_S = 0.5
 
 
-def sum_figure(state: SampleState | None) -> Figure:
+def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figure:
+    """`fork_turn`: a fork's last inherited turn, marked (the fork's edit there too)."""
     if state is None or not state.records:
         return Figure(empty="running sum: no turns yet")
     turns = [r.turn for r in state.records]
@@ -27,7 +28,8 @@ def sum_figure(state: SampleState | None) -> Figure:
     title = f"s{state.index} running sum: model vs gold"
     if state.first_error is not None:
         marks.append(Mark(state.first_error, color="error", label=f"first error t{state.first_error}"))
-    marks.extend(injection_marks(sorted(state.injections)))
+    marks.extend(injection_marks(sorted(t for t in state.injections if t != fork_turn)))
+    marks.extend(fork_marks(fork_turn, state.records[-1].turn))
     return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn")
 
 
@@ -37,8 +39,9 @@ class SumChart(PlotView):
         self._key: tuple | None = None
         self._shown_at = 0.0
 
-    def sync(self, state: SampleState | None, *, force: bool = False) -> bool:
-        key = None if state is None else (state.index, len(state.records), state.generation, len(state.injections))
+    def sync(self, state: SampleState | None, *, force: bool = False, fork_turn: int | None = None) -> bool:
+        key = None if state is None else (state.index, len(state.records), state.generation, len(state.injections),
+                                          fork_turn)
         if key == self._key and not force:
             return False
         now = time.monotonic()
@@ -47,5 +50,5 @@ class SumChart(PlotView):
             return False   # only new turns of the same sample: at most twice a second
         self._shown_at = now
         self._key = key
-        self.show(sum_figure(state))
+        self.show(sum_figure(state, fork_turn))
         return True

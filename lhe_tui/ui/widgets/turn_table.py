@@ -87,9 +87,10 @@ class TurnTable(ScrollView, can_focus=True):
     """
 
     COMPONENT_CLASSES = {"turn-table--ok", "turn-table--wrong", "turn-table--format", "turn-table--first-error",
-                         "turn-table--injected", "turn-table--muted", "turn-table--header", "turn-table--cursor"}
+                         "turn-table--injected", "turn-table--muted", "turn-table--header", "turn-table--cursor",
+                         "turn-table--inherited"}
     CELL_CLASSES = ("turn-table--ok", "turn-table--wrong", "turn-table--format", "turn-table--first-error",
-                    "turn-table--injected", "turn-table--muted")
+                    "turn-table--injected", "turn-table--muted", "turn-table--inherited")
 
     DEFAULT_CSS = """
     TurnTable {
@@ -119,6 +120,7 @@ class TurnTable(ScrollView, can_focus=True):
     TurnTable > .turn-table--first-error { background: $error; color: $background; text-style: bold; }
     TurnTable > .turn-table--injected { color: $accent; text-style: bold; }
     TurnTable > .turn-table--muted { color: $text-muted; }
+    TurnTable > .turn-table--inherited { text-style: dim; }
     """
 
     BINDINGS = [
@@ -522,6 +524,16 @@ class TurnTable(ScrollView, can_focus=True):
 
     # ---- cells --------------------------------------------------------------------------------------
     def cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
+        """The row of `r`; a fork's inherited turn (played by its parent) is dimmed over its own colours."""
+        cells = self._cells(r, first_error)
+        if r.inherited:
+            dim = self._styles.get("turn-table--inherited")
+            if dim:
+                for cell in cells:
+                    cell.style = cell.style + dim if cell.style else dim
+        return cells
+
+    def _cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
         s = self._styles
         first = r.turn == first_error
         if r.answer_status != "ok":
