@@ -22,6 +22,7 @@ from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.screens.sessions import SessionsScreen
 
 from .conftest import ERRING, run_headless
+from .test_footer import footer_keys
 from .test_run_view import SIZE, plain, wait_until
 
 
@@ -164,6 +165,7 @@ async def test_a_running_run_cannot_be_forked_and_an_ended_one_can(db_path):
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
         screen = app.screen
         await wait_until(pilot, lambda: bool(screen.model.samples) and screen.model.samples[0].last_turn >= 3)
+        assert "F" not in footer_keys(screen)                      # not offered while the run goes on
         await pilot.press("F")
         await pilot.pause()
         assert not isinstance(app.screen, ForkScreen)
@@ -172,6 +174,7 @@ async def test_a_running_run_cannot_be_forked_and_an_ended_one_can(db_path):
         await wait_until(pilot, lambda: live.finished and not screen.model.running)
         screen.flush()
         await pilot.pause()
+        await wait_until(pilot, lambda: "F" in footer_keys(screen))  # offered once it has ended
         turn = screen.table.cursor_turn()
         await pilot.press("F")
         await wait_until(pilot, lambda: isinstance(app.screen, ForkScreen))

@@ -437,7 +437,7 @@ class RunScreen(Screen):
     # ---- actions -------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "fork" and self.live is not None and self.model.running:
-            return None   # shown dimmed while the run goes on; the key says why (on_key)
+            return False  # not in the footer while the run goes on (the keys it has are many); on_key says why
         if action in self.LIVE_ONLY and self.live is None:
             return False
         if action in self.REPLAY_ONLY and self.player is None:
