@@ -112,7 +112,9 @@ class ForkScreen(ModalScreen[str | None]):
     ForkScreen #fork-about { color: $text-muted; margin-bottom: 1; }
     ForkScreen .fork-row { height: auto; }
     ForkScreen .fork-row Label { width: 10; color: $text-muted; }
-    ForkScreen .fork-row Input { width: 1fr; }
+    ForkScreen .fork-row Input { width: 1fr; background: $panel; }
+    ForkScreen .fork-row Input:focus { background-tint: $foreground 12%; }
+    ForkScreen .fork-row Input:disabled { background: $surface; }
     ForkScreen #fork-turn { width: 10; }
     ForkScreen #fork-provider { width: 14; margin-right: 1; }
     ForkScreen RadioSet { width: 1fr; layout: horizontal; height: auto; }
