@@ -178,11 +178,24 @@ async def test_a_running_run_cannot_be_forked_and_an_ended_one_can(db_path):
         turn = screen.table.cursor_turn()
         await pilot.press("F")
         await wait_until(pilot, lambda: isinstance(app.screen, ForkScreen))
-        assert field(app.screen, "#fork-turn") == str(turn)
+        dialog = app.screen
+        assert field(dialog, "#fork-turn") == str(turn)
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is screen
-    assert session_ids(db_path) == [live.session_id]
+        assert app.screen is screen and session_ids(db_path) == [live.session_id]
+        await pilot.press("F")                                     # again, and fork it this time
+        await wait_until(pilot, lambda: isinstance(app.screen, ForkScreen))
+        await pilot.click("#fork-go")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen is not screen)
+        fork_screen = app.screen
+        assert fork_screen.live is not None and screen not in app.screen_stack    # in place of the ended run
+        await wait_until(pilot, lambda: bool(fork_screen.model.samples) and fork_screen.model.status == "running")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: fork_screen.live.finished)
+    ids = session_ids(db_path)
+    assert ids[0] == live.session_id and len(ids) == 2
+    lineage = Lineage.from_row(load_session(open_database(db_path, create=False), ids[1]))
+    assert (lineage.parent_id, lineage.fork_turn, lineage.edit) == (live.session_id, turn, None)
 
 
 async def fork_headless(db_path: Path, parent: str, *args: str) -> str:
