@@ -188,6 +188,9 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
             print(f"arm {name}")
             print_summary(db, run.session_id)
         from lhe_tui.cli.report import print_group_comparison
+        from lhe_tui.compare import group_arms
 
-        print_group_comparison(db, list(zip(group.names, (run.session_id for run in group.runs))), at)
+        arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included
+        if len(arms) > 1:
+            print_group_comparison(db, arms, at)
     return group_exit_code(db, group, statuses)
