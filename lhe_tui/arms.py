@@ -17,6 +17,7 @@ its name, RunConfig, session id and Lineage(group_id, arm), and the one Task the
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,8 @@ class ArmSpec:
 
     @property
     def text(self) -> str:
-        """The arm as it was given: `inj:--inject-at=20:5`."""
-        return f"{self.name}:{' '.join(self.flags)}"
+        """The arm as it could be given again: `inj:--inject-at=20:5`."""
+        return f"{self.name}:{shlex.join(self.flags)}"
 
 
 def parse_arms(texts: Sequence[str]) -> list[ArmSpec]:
@@ -70,13 +71,10 @@ def parse_arms(texts: Sequence[str]) -> list[ArmSpec]:
 
 def arm_configs(base: RunConfig, arms: Sequence[ArmSpec | str]) -> list[tuple[str, RunConfig]]:
     """(name, config) per arm: the arm's flags over the run's own `base` config, validated. `arms`: ArmSpecs
-    or the `--arm` texts (then parsed with `parse_arms`)."""
-    specs = parse_arms(list(arms)) if arms and isinstance(arms[0], str) else list(arms)  # type: ignore[arg-type]
-    if len(specs) < 2:
-        parse_arms([spec.text for spec in specs])     # the same one line as for texts
+    or the `--arm` texts (checked as `parse_arms` checks them)."""
+    specs = parse_arms([arm.text if isinstance(arm, ArmSpec) else arm for arm in arms])
     out = []
     for spec in specs:
-        assert isinstance(spec, ArmSpec)
         try:
             out.append((spec.name, apply_overrides(base, dict(spec.overrides))))
         except ConfigError as exc:

@@ -236,3 +236,29 @@ def test_ctrl_c_stops_every_arm_and_keeps_their_turns(tmp_path):
             samples = conn.execute("SELECT status FROM samples WHERE session_id = ?", [session_id]).fetchall()
             assert {s for (s,) in samples} == {"stopped"}
     assert json.loads(rows[0][6]) == json.loads(rows[1][6])
+
+
+def test_local_arms_share_one_server_and_its_request_slot(tmp_path, monkeypatch):
+    """Resolved only (nothing started): every local arm talks to the one server, through one request slot."""
+    import lhe_tui.providers.local_server as local_server
+
+    monkeypatch.setattr(local_server, "check_server_installed", lambda: None)
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    base = RunConfig(provider="local", model_path=str(gguf), samples=2, turns=3)
+    configs = [c for _, c in arm_configs(base, ["plain:", "healed:--heal", "sim:--provider=sim"])]
+    server, stored, providers = shared_local_server(configs)
+    assert server is not None and server.model_path == gguf.resolve()
+    assert providers[2] is None and stored[2].provider == "sim"      # the sim arm gets its usual provider
+    assert providers[0].base_url == providers[1].base_url == server.base_url
+    assert providers[0].slot is providers[1].slot
+    assert stored[0].model == stored[1].model == server.model_name and stored[1].heal
+
+
+def test_arm_specs_round_trip_and_quoted_flags():
+    specs = parse_arms(["a:", "b:--extra-body='{\"top_k\": 20}' --mode cot"])
+    assert specs[1].flags == ('--extra-body={"top_k": 20}', "--mode", "cot")
+    assert specs[1].overrides == {"extra_body": {"top_k": 20}, "mode": "cot"}
+    assert parse_arms([s.text for s in specs]) == specs
+    ((_, a), (_, b)) = arm_configs(RunConfig(samples=1, turns=2), specs)
+    assert a.extra_body == {} and b.extra_body == {"top_k": 20} and b.mode == "cot"
