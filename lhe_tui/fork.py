@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.core.lineage import ForkEdit, Lineage, short_id
+from lhe_tui.core.lineage import FIRST_ERROR, ForkEdit, Lineage, short_id
 from lhe_tui.errors import LheError, StoreError
 from lhe_tui.store.queries import live_status, load_samples, load_session
 from lhe_tui.store.writer import now_iso
@@ -26,8 +26,6 @@ from lhe_tui.store.writer import now_iso
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-FIRST_ERROR = "first-error"
-"""`--turn first-error`: the chosen samples' first error (they must agree)."""
 
 
 class ForkError(LheError):

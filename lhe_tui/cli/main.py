@@ -378,10 +378,56 @@ COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show
 COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 
-def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.fork_cmd import cmd_fork
+def _fork_request(args: argparse.Namespace, parent_id: str):
+    from lhe_tui.cli.overrides import overrides_from_namespace
+    from lhe_tui.core.lineage import ForkEdit
+    from lhe_tui.fork import ForkRequest
 
-    return cmd_fork(args)
+    overrides = overrides_from_namespace(args, args.fork_run_dests, what="a fork", allow_turns=True)
+    turns = overrides.pop("turns", None)
+    if turns is not None and turns < 1:
+        raise ConfigError(f"--turns must be at least 1, got {turns}")
+    edit = (ForkEdit("set", args.set_answer) if args.set_answer is not None else
+            ForkEdit("offset", args.offset) if args.offset is not None else
+            ForkEdit("heal") if args.fork_heal else None)
+    if edit is not None and edit.kind == "offset" and edit.amount == 0:
+        raise ConfigError("--offset 0 changes nothing; give a non-zero offset")
+    samples = tuple(args.sample) if args.sample else None
+    return ForkRequest(parent_id=parent_id, turn=args.turn, samples=samples, edit=edit, overrides=overrides,
+                       turns=turns)
+
+
+def _cmd_fork(args: argparse.Namespace) -> int:
+    from lhe_tui.fork import create_fork, plan_fork
+    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    parent_id = resolve_session_id(db, args.session_id)
+    plan = plan_fork(db, _fork_request(args, parent_id))
+    budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
+    if getattr(db, "readonly", False):
+        raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
+    fork_id = create_fork(db, plan)
+    print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        db.conn.close()
+        return launch_tui(args, resume_id=fork_id, resume_overrides={})
+    from lhe_tui.cli.headless import run_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.resume_state import load_resume_state
+    from lhe_tui.session import prepare_resume
+
+    state = load_resume_state(db, fork_id)
+    server, _, provider = prepare_own_server(state.config)
+    with serving(server):
+        prepared = prepare_resume(db, fork_id, provider=provider, stream_deltas=False, state=state)
+        config = prepared.runner.config
+        done = sum(len(h) for h in prepared.runner.history.values())
+        return run_headless(prepared, db, config.samples * config.turns - done, server)
 
 
 COMMANDS["fork"] = _cmd_fork
