@@ -19,8 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
-    if args.estimate or args.estimate_reply_tokens is not None:
-        return _estimate(config, args.estimate_reply_tokens)
+    if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
+        return _estimate(config, args.estimate_reply_tokens, args.estimate_latency)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -36,13 +36,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return run_headless(prepared, db, config.samples * config.turns, server)
 
 
-def _estimate(config, reply_tokens: int | None) -> int:
+def _estimate(config, reply_tokens: int | None, latency_s: float | None = None) -> int:
     """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
     from lhe_tui.core.prices import load_prices
     from lhe_tui.estimate import forecast
 
     result = forecast(config, reply_tokens=reply_tokens, prices=load_prices())
-    print("\n".join(result.lines(config)))
+    print("\n".join(result.lines(config, latency_s)))
     return 0
 
 
