@@ -21,7 +21,7 @@ from itertools import accumulate
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
-from lhe_tui.run_duration import Duration, duration_lines, run_duration
+from lhe_tui.run_duration import Duration, duration_lines, fmt_duration, run_duration
 from lhe_tui.errors import ConfigError
 from lhe_tui.runner.rate_limit import CHARS_PER_TOKEN
 from lhe_tui.session import build_task
@@ -107,6 +107,24 @@ class Forecast:
                 cost += f", {fmt_cost(self.cost_cached)} with caching"
             out.append(cost)
         return out + self.duration_lines(latency_s)
+
+
+    def form_lines(self, config: RunConfig) -> list[str]:
+        """Three short lines for the TUI's new-run form: tokens, cost (with and without caching), duration."""
+        out = [f"tokens ≈ {self.input_tokens:,} in + {self.output_tokens:,} out ({self.requests:,} requests, "
+               f"{self.reply_tokens:,}/reply)"]
+        if self.price is None:
+            out.append(f"cost: no price for model {config.model_label or '-'!r} (tokens only)")
+        elif self.caches:
+            out.append(f"cost: {fmt_cost(self.cost_uncached)} without caching, {fmt_cost(self.cost_cached)} with")
+        else:
+            out.append(f"cost: {fmt_cost(self.cost_uncached)} (no prompt cache)")
+        took = self.duration()
+        if took.binding is None:
+            out.append("time: no client-side limit (rpm, tpm)")
+        else:
+            out.append(f"time: at least {fmt_duration(took.seconds)}, {took.binding} binds (reply time not counted)")
+        return out
 
 
 def assistant_chars(config: RunConfig, reply_tokens: int, gold: int) -> int:
