@@ -170,15 +170,10 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.cli.report import session_cost_cell
-    from lhe_tui.core.prices import load_prices
-    from lhe_tui.store.queries import session_token_totals
+    from lhe_tui.compare import session_costs
 
     db = open_database(args.db, create=False, write=False)
-    prices = load_prices()
-    costs = {row["id"]: session_cost_cell(session_token_totals(db, row["id"]), prices.for_model(row.get("model")))
-             for row in rows}
-    print_table(sessions_table(rows, costs=costs))
+    print_table(sessions_table(rows, costs=session_costs(db, rows)))
     return 0
 
 

@@ -12,7 +12,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
+from lhe_tui.core.prices import (NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, cost_cell, fmt_cost,
+                                 fmt_tokens)
 
 if TYPE_CHECKING:
     from lhe_tui.estimate import Forecast
@@ -220,9 +221,7 @@ def session_cells(row: dict[str, Any]) -> tuple[str, ...]:
 
 
 def session_cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
-    if totals.tokens_in is None and totals.tokens_out is None:
-        return "-" if not totals.turns else NOT_REPORTED
-    return fmt_cost(totals.cost(price), missing="-")
+    return cost_cell(totals, price)
 
 
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
