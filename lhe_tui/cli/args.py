@@ -247,6 +247,9 @@ def build_parser() -> OneLineParser:
                           "and exit: nothing is run or stored")
     run.add_argument("--estimate-reply-tokens", type=int, default=None, metavar="N",
                      help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
+    run.add_argument("--estimate-latency", type=_positive_float, default=None, metavar="SECONDS",
+                     help="--estimate: seconds a reply takes, for the run's duration (default: not counted; the "
+                          "duration is then a lower bound from --rpm / --tpm alone)")
     run.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     ls = sub.add_parser("sessions", help="list stored sessions")
     add_db(ls)

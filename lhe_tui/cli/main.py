@@ -21,8 +21,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
     if getattr(args, "arm", None):
         return _run_arms(args, config)
-    if args.estimate or args.estimate_reply_tokens is not None:
-        return _estimate(config, args.estimate_reply_tokens)
+    if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
+        return _estimate(config, args.estimate_reply_tokens, args.estimate_latency)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -47,10 +47,10 @@ def _run_arms(args: argparse.Namespace, config) -> int:
     plan = plan_group(config, args.arm)
     for arm in plan.arms:
         budget_for(arm.config)           # an arm's --max-cost on a model with no price: one line
-    if args.estimate or args.estimate_reply_tokens is not None:
+    if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
         for arm in plan.arms:
             print(f"arm {arm.name}:")
-            _estimate(arm.config, args.estimate_reply_tokens)
+            _estimate(arm.config, args.estimate_reply_tokens, args.estimate_latency)
         return 0
     if not args.headless:
         raise ConfigError("--arm runs with --headless for now (the side-by-side live view is not there yet)")
@@ -91,13 +91,13 @@ def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) 
         return run_group_headless(group, db, remaining_turns(group), server)
 
 
-def _estimate(config, reply_tokens: int | None) -> int:
+def _estimate(config, reply_tokens: int | None, latency_s: float | None = None) -> int:
     """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
     from lhe_tui.core.prices import load_prices
     from lhe_tui.estimate import forecast
 
     result = forecast(config, reply_tokens=reply_tokens, prices=load_prices())
-    print("\n".join(result.lines(config)))
+    print("\n".join(result.lines(config, latency_s)))
     return 0
 
 
@@ -264,15 +264,10 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.cli.report import session_cost_cell
-    from lhe_tui.core.prices import load_prices
-    from lhe_tui.store.queries import session_token_totals
+    from lhe_tui.compare import session_costs
 
     db = open_database(args.db, create=False, write=False)
-    prices = load_prices()
-    costs = {row["id"]: session_cost_cell(session_token_totals(db, row["id"]), prices.for_model(row.get("model")))
-             for row in rows}
-    print_table(sessions_table(rows, costs=costs))
+    print_table(sessions_table(rows, costs=session_costs(db, rows)))
     return 0
 
 

@@ -12,7 +12,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
+from lhe_tui.core.prices import (NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, cost_cell, fmt_cost,
+                                 fmt_tokens)
 from lhe_tui.core.lineage import Lineage, tree_order, tree_prefix
 
 if TYPE_CHECKING:
@@ -254,15 +255,9 @@ def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
 
-def session_cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
-    if totals.tokens_in is None and totals.tokens_out is None:
-        return "-" if not totals.turns else NOT_REPORTED
-    return fmt_cost(totals.cost(price), missing="-")
-
-
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
                    costs: dict[str, str] | None = None) -> Table:
-    """`costs`: each session's cost cell (session_cost_cell), as a column the fitting drops first. Forks are
+    """`costs`: each session's cost cell (core.prices.cost_cell), as a column the fitting drops first. Forks are
     listed under their parents (tree_order), a group's arms together under a line naming the group and its
     arms (`grouped_rows`; issue 15)."""
     cells = []
