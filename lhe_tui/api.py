@@ -8,6 +8,7 @@ A small, stable surface (see docs/analysis.md for a walkthrough)::
     api.turns(store, "latest")                    # [TurnRow, ...]
     api.curves(store, "latest")                   # [CurvePoint, ...]: per turn, with n and 95% bootstrap CIs
     api.summary(store, "latest")                  # Summary: H_0.5, fitted p, ... (turns and steps)
+    api.tokens(store, "latest")                   # [SessionTokens]: token counts and cost (also by sample)
     api.curves_frame(store, "latest")             # the same as a pandas DataFrame (pandas is optional)
 
 Session ids may be given in full, by their start or end, or as `latest` (as on the command line). Records
@@ -15,6 +16,10 @@ are frozen dataclasses; `as_dicts(records)` makes plain dicts of them. The curve
 metric functions, with the same ragged-sample rule (per-sample status), as `lhe-tui show`, `compare`, the
 TUI, and `lhe-tui export --curves`, which writes exactly these records: a curve CSV read back gives equal
 numbers. No Textual; pandas is imported only by the `*_frame` functions.
+
+Token counts a server did not report are None in the records and missing (<NA>) in the DataFrames, never 0;
+costs come from the price files (lhe_tui.core.prices, as `lhe-tui show` prices them) and are None for a model
+with no price.
 """
 
 from __future__ import annotations
@@ -24,22 +29,24 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lhe_tui.core.prices import load_prices
 from lhe_tui.errors import LheError
 from lhe_tui.store.database import DEFAULT_DB, open_database
 from lhe_tui.store.queries import (list_sessions, load_events, load_session, load_turns, resolve_session_id,
-                                   session_flags)
+                                   session_flags, session_token_totals, token_totals_by_sample)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sqlite_utils import Database
 
+    from lhe_tui.core.prices import ModelPrice, PriceTable, TokenTotals
     from lhe_tui.store.queries import SessionFlags
 
 __all__ = [
-    "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary",
+    "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary", "SessionTokens",
     "open_store", "close_store", "sessions", "session", "turns", "events", "curves", "curve_points", "summary",
-    "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "NoTurnsError",
+    "tokens", "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "tokens_frame", "NoTurnsError",
 ]
 
 N_BOOT = 1000
@@ -99,8 +106,13 @@ class TurnRow:
     expected_step: int | None          # seen_previous + this turn's sum: what step_correct checks against
     history_answer: int | None         # the answer the model sees for this turn next (injections change it)
     injected: bool                     # this turn's answer was replaced in the history
-    tokens_in: int | None
-    tokens_out: int | None
+    inherited: bool                    # a fork's turn copied from its parent (paid for there: `tokens` skips it)
+    tokens_in: int | None              # all the input, cached and cache writes included; None: not reported
+    tokens_out: int | None             # all the output, reasoning included
+    tokens_cached: int | None          # of tokens_in, read from the prompt cache (None: not reported)
+    tokens_cache_write: int | None     # of tokens_in, written to the cache (Anthropic; None: not reported)
+    tokens_reasoning: int | None       # of tokens_out, reasoning (None: not reported)
+    cost_usd: float | None             # from the price files; None: no price for the model, or no counts
     latency_s: float | None
     retries: int | None                # transient provider errors retried for this turn
     raw_reply: str | None              # the model's reply, verbatim
@@ -150,6 +162,24 @@ class Summary:
     first_errors: tuple[int | None, ...]   # per sample, the first wrong turn (None: none yet)
 
 
+@dataclass(frozen=True)
+class SessionTokens:
+    """A session's (or one sample's) summed token counts and cost, over the turns it played: a fork's
+    inherited turns are its parent's. A sum is None when no turn reported that count (never 0)."""
+
+    session_id: str
+    sample: int | None                 # None: the whole session
+    model: str
+    turns: int                         # turns summed
+    tokens_in: int | None
+    tokens_out: int | None
+    tokens_cached: int | None
+    tokens_cache_write: int | None
+    tokens_reasoning: int | None
+    turns_not_reported: int            # turns whose input or output count the server did not report
+    cost_usd: float | None             # the reported counts priced; None: no price for the model, or no counts
+
+
 # ---- store and sessions --------------------------------------------------------------------------------
 def open_store(path: str | Path = DEFAULT_DB) -> Database:
     """Open an existing store for reading (never created, never migrated when it cannot be written: a
@@ -179,17 +209,60 @@ def session(store: Database, session_id: str) -> dict[str, Any]:
     return load_session(store, _id(store, session_id))
 
 
-def turns(store: Database, session_id: str) -> list[TurnRow]:
-    """Every stored turn of the session, by sample then turn."""
+def turns(store: Database, session_id: str, *, prices: PriceTable | None = None) -> list[TurnRow]:
+    """Every stored turn of the session, by sample then turn, each priced (`prices`: default the price files,
+    lhe_tui.core.prices.load_prices)."""
     sid = _id(store, session_id)
     k = _k(store, sid)
+    price = _price(store, sid, prices)
     return [TurnRow(session_id=sid, sample=r.sample, turn=r.turn, steps=r.turn * k, keys=r.keys,
                     key_values=r.key_values, turn_sum=r.turn_sum, gold_sum=r.gold_sum, model_answer=r.model_answer,
                     answer_status=r.answer_status, correct=r.correct, step_correct=r.step_correct,
                     seen_previous=r.seen_previous, expected_step=r.expected_step, history_answer=r.history_answer,
-                    injected=r.injected, tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_s=r.latency_s,
-                    retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
+                    injected=r.injected, inherited=r.inherited, tokens_in=r.tokens_in, tokens_out=r.tokens_out,
+                    tokens_cached=r.tokens_cached, tokens_cache_write=r.tokens_cache_write,
+                    tokens_reasoning=r.tokens_reasoning,
+                    cost_usd=None if price is None else price.cost(r.tokens_in, r.tokens_out, r.tokens_cached,
+                                                                     r.tokens_cache_write),
+                    latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
             for r in load_turns(store, sid)]
+
+
+def _model(store: Database, session_id: str) -> str:
+    row = store.execute("SELECT model FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return (row[0] if row else "") or ""
+
+
+def _price(store: Database, session_id: str, prices: PriceTable | None) -> ModelPrice | None:
+    return (prices if prices is not None else load_prices()).for_model(_model(store, session_id))
+
+
+def _session_tokens(session_id: str, sample: int | None, model: str, totals: TokenTotals,
+                    price: ModelPrice | None) -> SessionTokens:
+    return SessionTokens(session_id=session_id, sample=sample, model=model, turns=totals.turns,
+                         tokens_in=totals.tokens_in, tokens_out=totals.tokens_out, tokens_cached=totals.cached,
+                         tokens_cache_write=totals.cache_write, tokens_reasoning=totals.reasoning,
+                         turns_not_reported=totals.unreported, cost_usd=totals.cost(price))
+
+
+def tokens(store: Database, session_id: str | None = None, *, by_sample: bool = False,
+           prices: PriceTable | None = None) -> list[SessionTokens]:
+    """Token counts and cost per session (every session of the store when `session_id` is None), or per
+    sample of it (`by_sample`; samples with no played turn are left out), summed by the same query as
+    `lhe-tui show` and `sessions` (lhe_tui.store.queries.session_token_totals) and priced from `prices`
+    (default: the price files)."""
+    table = prices if prices is not None else load_prices()
+    ids = [info.id for info in sessions(store)] if session_id is None else [_id(store, session_id)]
+    out = []
+    for sid in ids:
+        model = _model(store, sid)
+        price = table.for_model(model)
+        if by_sample:
+            out += [_session_tokens(sid, sample, model, totals, price)
+                    for sample, totals in sorted(token_totals_by_sample(store, sid).items())]
+        else:
+            out.append(_session_tokens(sid, None, model, session_token_totals(store, sid), price))
+    return out
 
 
 def _k(store: Database, session_id: str) -> int:
@@ -273,9 +346,18 @@ def _pandas():
     return pandas
 
 
+_COUNT_COLUMNS = ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+
+
 def _frame(read: Any, record_type: type) -> Any:
     pandas = _pandas()   # before reading: a missing pandas fails fast
-    return pandas.DataFrame(as_dicts(read()), columns=[f.name for f in fields(record_type)])
+    frame = pandas.DataFrame(as_dicts(read()), columns=[f.name for f in fields(record_type)])
+    for column in _COUNT_COLUMNS:   # whole numbers with <NA> where not reported (not floats, never 0)
+        if column in frame.columns:
+            frame[column] = frame[column].astype("Int64")
+    if "cost_usd" in frame.columns:
+        frame["cost_usd"] = frame["cost_usd"].astype("float64")   # NaN where there is no cost
+    return frame
 
 
 def sessions_frame(store: Database) -> Any:
@@ -283,9 +365,15 @@ def sessions_frame(store: Database) -> Any:
     return _frame(lambda: sessions(store), SessionInfo)
 
 
-def turns_frame(store: Database, session_id: str) -> Any:
-    """`turns` as a pandas DataFrame (TurnRow's columns)."""
-    return _frame(lambda: turns(store, session_id), TurnRow)
+def turns_frame(store: Database, session_id: str, *, prices: PriceTable | None = None) -> Any:
+    """`turns` as a pandas DataFrame (TurnRow's columns; token counts nullable integers, <NA> where not
+    reported; cost_usd NaN where there is none)."""
+    return _frame(lambda: turns(store, session_id, prices=prices), TurnRow)
+
+
+def tokens_frame(store: Database, session_id: str | None = None, **options: Any) -> Any:
+    """`tokens` as a pandas DataFrame (SessionTokens' columns; options as for `tokens`)."""
+    return _frame(lambda: tokens(store, session_id, **options), SessionTokens)
 
 
 def curves_frame(store: Database, session_id: str, **options: Any) -> Any:

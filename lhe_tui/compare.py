@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lhe_tui.metrics import accuracy_at, sample_counts, summarize, task_accuracy, turn_accuracy
-from lhe_tui.core.prices import NOT_REPORTED, fmt_cost, load_prices
+from lhe_tui.metrics import (PairedDiff, accuracy_at, first_errors_or_end, paired_difference,
+                             paired_horizon_difference, paired_mean_difference, sample_counts, summarize,
+                             task_accuracy, turn_accuracy)
+from lhe_tui.metrics.paired import DEFAULT_N_BOOT, DEFAULT_SEED
+from lhe_tui.core.prices import PriceTable, cost_cell, load_prices
 from lhe_tui.store.queries import load_session, session_flags, session_token_totals
 
 if TYPE_CHECKING:
@@ -60,11 +63,16 @@ class SessionCurves:
     cost: str = "-"   # the session's cost as shown (`$0.0123`), "-" without a price, "not reported" without counts
 
 
-def session_cost(db: Database, session_id: str, model: str | None) -> str:
-    totals = session_token_totals(db, session_id)
-    if totals.tokens_in is None and totals.tokens_out is None:
-        return NOT_REPORTED if totals.turns else "-"
-    return fmt_cost(totals.cost(load_prices().for_model(model)), missing="-")
+def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None) -> str:
+    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played."""
+    table = prices if prices is not None else load_prices()
+    return cost_cell(session_token_totals(db, session_id), table.for_model(model))
+
+
+def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
+    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
+    table = prices if prices is not None else load_prices()
+    return {row["id"]: session_cost(db, row["id"], row.get("model"), table) for row in rows}
 
 
 def session_label(db: Database, session_id: str, session: dict) -> str:
@@ -130,3 +138,107 @@ def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = 
             row[f"@{t} turn/task/n"] = (accuracy_at(c.turn_curve, t), accuracy_at(c.task_curve, t), n)
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------- paired arms (issue 15)
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """Arm B against arm A over the same samples (same keys): B - A at the reported turns, with paired
+    bootstrap intervals (lhe_tui.metrics.paired), and the mean first-error turn and horizon H_0.5."""
+
+    session_a: str
+    session_b: str
+    name_a: str
+    name_b: str
+    n_samples: int
+    turns: list[int]
+    turn: list[PairedDiff]
+    task: list[PairedDiff]
+    first_error: PairedDiff
+    horizon: PairedDiff
+    first_divergence: int | None     # the first turn at which some sample is right in one arm only
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = DEFAULT_SEED
+    level: float = 0.95
+
+
+def sample_keys(db: Database, session_id: str) -> list[str]:
+    return [row[0] for row in db.execute("SELECT keys_json FROM samples WHERE session_id = ? ORDER BY sample",
+                                         [session_id]).fetchall()]
+
+
+def check_same_keys(db: Database, a: str, b: str) -> None:
+    """A paired comparison needs the same samples: the same dictionary and keys. LheError (one line) if not."""
+    from lhe_tui.errors import LheError
+
+    dicts = [db.execute("SELECT dictionary_json FROM sessions WHERE id = ?", [sid]).fetchone()[0] for sid in (a, b)]
+    keys_a, keys_b = sample_keys(db, a), sample_keys(db, b)
+    if dicts[0] != dicts[1] or len(keys_a) != len(keys_b) or any(
+            x != y for x, y in zip(keys_a, keys_b)):
+        raise LheError(f"sessions {a} and {b} did not run the same keys: a paired comparison needs the arms of "
+                       "one group (`lhe-tui run … --arm …`) or runs of the same task")
+
+
+def _first_divergence(a: list[list[bool]], b: list[list[bool]]) -> int | None:
+    turns = [next((t for t, (x, y) in enumerate(zip(fa, fb), 1) if x != y), None) for fa, fb in zip(a, b)]
+    found = [t for t in turns if t is not None]
+    return min(found) if found else None
+
+
+def paired_comparison(db: Database, a: str, b: str, turns: list[int] | None = None, *, name_a: str | None = None,
+                      name_b: str | None = None, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED,
+                      level: float = 0.95) -> PairComparison:
+    """B - A between two sessions over the same keys (refused in one line otherwise). `turns`: the turns to
+    report (default: `default_turns`). The bootstrap is seeded: the same store gives the same intervals."""
+    check_same_keys(db, a, b)
+    fa, fb = session_flags(db, a), session_flags(db, b)
+    ra = dict(status_a=fa.status, status_b=fb.status, turns=fa.turns)
+    n_turns = max(max((len(c) for c in fa.correct), default=0), max((len(c) for c in fb.correct), default=0))
+    turns = turns or default_turns(n_turns)
+    boot = dict(n_boot=n_boot, seed=seed, level=level)
+    return PairComparison(
+        session_a=a, session_b=b, name_a=name_a or a, name_b=name_b or b, n_samples=len(fa.correct), turns=turns,
+        turn=paired_difference(fa.correct, fb.correct, "turn", turns, **ra, **boot),
+        task=paired_difference(fa.correct, fb.correct, "task", turns, **ra, **boot),
+        first_error=paired_mean_difference(first_errors_or_end(fa.correct, fa.status),
+                                           first_errors_or_end(fb.correct, fb.status), **boot),
+        horizon=paired_horizon_difference(fa.correct, fb.correct, 0.5, **ra, **boot),
+        first_divergence=_first_divergence(fa.correct, fb.correct), **boot)
+
+
+def group_arms(db: Database, group_id: str, arms: list[str] | None = None) -> list[tuple[str, str]]:
+    """(arm name, session id) of the group's arms in order; `arms`: only these, in this order (the first is
+    the baseline the others are compared with). LheError (one line) for an arm the group does not have."""
+    from lhe_tui.errors import ConfigError
+    from lhe_tui.store.groups import group_members
+
+    members = [(m.get("arm") or m["id"], m["id"]) for m in group_members(db, group_id)]
+    if arms is None:
+        return members
+    by_name = dict(members)
+    missing = [name for name in arms if name not in by_name]
+    if missing:
+        raise ConfigError(f"--arms: group {group_id} has no arm {missing[0]!r} (arms: "
+                          f"{', '.join(name for name, _ in members)})")
+    return [(name, by_name[name]) for name in arms]
+
+
+def parse_arm_names(text: str | None) -> list[str] | None:
+    """`--arms a,b`: two or more distinct arm names; ConfigError (one line) otherwise."""
+    if text is None:
+        return None
+    from lhe_tui.errors import ConfigError
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError(f"--arms expects two or more distinct arm names, e.g. plain,inj; got {text!r}")
+    return names
+
+
+def pair_comparisons(db: Database, arms: list[tuple[str, str]], turns: list[int] | None = None,
+                     **boot: Any) -> list[PairComparison]:
+    """The first arm against each other arm."""
+    (name_a, a), rest = arms[0], arms[1:]
+    return [paired_comparison(db, a, b, turns, name_a=name_a, name_b=name_b, **boot) for name_b, b in rest]

@@ -21,6 +21,7 @@ from itertools import accumulate
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
+from lhe_tui.run_duration import Duration, duration_lines, fmt_duration, run_duration
 from lhe_tui.errors import ConfigError
 from lhe_tui.runner.rate_limit import CHARS_PER_TOKEN
 from lhe_tui.session import build_task
@@ -48,6 +49,10 @@ class Forecast:
     cache_write_tokens: int      # Anthropic: written to the cache (0 otherwise)
     window: int | None
     price: ModelPrice | None
+    rpm: int | None = None
+    tpm: int | None = None
+    limited_tokens: int = 0      # the input tokens the --tpm bucket is charged (each request capped at --tpm)
+    parallel: int = 1            # samples in flight at once: --concurrency, at most the samples
 
     @property
     def requests(self) -> int:
@@ -63,7 +68,16 @@ class Forecast:
             return None
         return self.price.cost(self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens)
 
-    def lines(self, config: RunConfig) -> list[str]:
+    def duration(self, latency_s: float | None = None) -> Duration:
+        """The least time the run takes under --rpm / --tpm (and `latency_s` a reply, when given)."""
+        return run_duration(self.requests, self.limited_tokens, rpm=self.rpm, tpm=self.tpm, latency_s=latency_s,
+                            parallel=self.parallel)
+
+    def duration_lines(self, latency_s: float | None = None) -> list[str]:
+        return duration_lines(self.duration(latency_s), requests=self.requests, limited_tokens=self.limited_tokens,
+                              rpm=self.rpm, tpm=self.tpm, latency_s=latency_s, parallel=self.parallel)
+
+    def lines(self, config: RunConfig, latency_s: float | None = None) -> list[str]:
         source = ("--estimate-reply-tokens" if self.reply_given
                   else f"the default for {config.mode} mode; set it with --estimate-reply-tokens")
         reply = f"{self.reply_tokens:,} a reply, {source}"
@@ -92,6 +106,24 @@ class Forecast:
             if self.caches:
                 cost += f", {fmt_cost(self.cost_cached)} with caching"
             out.append(cost)
+        return out + self.duration_lines(latency_s)
+
+
+    def form_lines(self, config: RunConfig) -> list[str]:
+        """Three short lines for the TUI's new-run form: tokens, cost (with and without caching), duration."""
+        out = [f"tokens ≈ {self.input_tokens:,} in + {self.output_tokens:,} out ({self.requests:,} requests, "
+               f"{self.reply_tokens:,}/reply)"]
+        if self.price is None:
+            out.append(f"cost: no price for model {config.model_label or '-'!r} (tokens only)")
+        elif self.caches:
+            out.append(f"cost: {fmt_cost(self.cost_uncached)} without caching, {fmt_cost(self.cost_cached)} with")
+        else:
+            out.append(f"cost: {fmt_cost(self.cost_uncached)} (no prompt cache)")
+        took = self.duration()
+        if took.binding is None:
+            out.append("time: no client-side limit (rpm, tpm)")
+        else:
+            out.append(f"time: at least {fmt_duration(took.seconds)}, {took.binding} binds (reply time not counted)")
         return out
 
 
@@ -117,7 +149,8 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
     turn_text = template.turn_renderer(task.dictionary, task.k, config.mode)
     window = config.window
     caches = config.uses_prefix_cache
-    total_in = cached = 0
+    total_in = cached = limited = 0
+    tpm_chars = None if config.tpm is None else config.tpm * CHARS_PER_TOKEN
     for sample in task.samples:
         turns = sample.turns
         users = [len(turn_text(sample.turn_keys(t))) for t in range(1, turns + 1)]
@@ -128,6 +161,8 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
             first = 0 if window is None else max(0, t - 1 - window)    # entries first+1 .. t-1 are shown
             request = system + pair[t - 1] - pair[first] + users[t - 1]
             total_in += request
+            if tpm_chars is not None:
+                limited += min(request, tpm_chars)
             if caches and t > 1:
                 cached += previous if first == 0 else system
             previous = request
@@ -138,7 +173,9 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
     return Forecast(samples=len(task.samples), turns=config.turns, reply_tokens=reply, reply_given=given,
                     system_tokens=system / CHARS_PER_TOKEN, input_tokens=input_tokens,
                     output_tokens=reply * len(task.samples) * config.turns, caches=caches,
-                    cached_tokens=cached_tokens, cache_write_tokens=write, window=window, price=price)
+                    cached_tokens=cached_tokens, cache_write_tokens=write, window=window, price=price,
+                    rpm=config.rpm, tpm=config.tpm, limited_tokens=round(limited / CHARS_PER_TOKEN),
+                    parallel=max(1, min(config.concurrency, len(task.samples))))
 
 
 def forecast_stored(config_dict: dict, prices: PriceTable | None = None) -> Forecast:

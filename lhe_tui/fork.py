@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.core.lineage import ForkEdit, Lineage, short_id
+from lhe_tui.core.lineage import FIRST_ERROR, ForkEdit, Lineage, short_id
 from lhe_tui.errors import LheError, StoreError
 from lhe_tui.store.queries import live_status, load_samples, load_session
 from lhe_tui.store.writer import now_iso
@@ -26,8 +26,6 @@ from lhe_tui.store.writer import now_iso
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-FIRST_ERROR = "first-error"
-"""`--turn first-error`: the chosen samples' first error (they must agree)."""
 
 
 class ForkError(LheError):
@@ -271,3 +269,24 @@ def _version() -> str:
     from lhe_tui import __version__
 
     return __version__
+
+
+def plan_group_fork(db: Database, group_id: str, request: ForkRequest) -> tuple[str, list[ForkPlan]]:
+    """Every arm of a group forked at the same turn with the same edit and flags, as a new group whose arms
+    keep their names. Checked as a whole before anything is written: one arm that cannot be forked refuses
+    the group (its reason, named by arm)."""
+    from lhe_tui.store.groups import group_members, new_group_id
+
+    new_group = new_group_id()
+    plans = []
+    for member in group_members(db, group_id):
+        arm_request = replace(request, parent_id=member["id"], group_id=new_group, arm=member["arm"])
+        try:
+            plans.append(plan_fork(db, arm_request))
+        except ForkError as exc:
+            raise ForkError(f"arm {member['arm']}: {exc}") from None
+    turns = {plan.fork_turn for plan in plans}
+    if len(turns) > 1:   # first-error resolved differently per arm
+        shown = ", ".join(f"{p.lineage.arm}: {p.fork_turn}" for p in plans)
+        raise ForkError(f"the arms' fork turns differ ({shown}); give --turn T")
+    return new_group, plans

@@ -238,11 +238,18 @@ def build_parser() -> OneLineParser:
     add_run_options(run)
     add_db(run)
     run.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
+    run.add_argument("--arm", action="append", default=[], metavar="NAME:FLAGS",
+                     help="run arms side by side over the same task (dictionary and keys), each its own session in "
+                          "one group: NAME, a colon, then run flags over the run's own (not task flags), e.g. "
+                          "--arm plain: --arm inj:--inject-at=20:5; repeat for each arm (two or more)")
     run.add_argument("--estimate", action="store_true",
                      help="print the run's expected input/output tokens and cost (with and without prompt caching) "
                           "and exit: nothing is run or stored")
     run.add_argument("--estimate-reply-tokens", type=int, default=None, metavar="N",
                      help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
+    run.add_argument("--estimate-latency", type=_positive_float, default=None, metavar="SECONDS",
+                     help="--estimate: seconds a reply takes, for the run's duration (default: not counted; the "
+                          "duration is then a lower bound from --rpm / --tpm alone)")
     run.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     ls = sub.add_parser("sessions", help="list stored sessions")
     add_db(ls)
@@ -274,9 +281,14 @@ def build_parser() -> OneLineParser:
     probe.add_argument("--rates", default="0,0.25,0.5,0.75,1", help="history error rates (default 0,0.25,0.5,0.75,1)")
     probe.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then the results")
     probe.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
-    compare = sub.add_parser("compare", help="compare sessions' accuracy curves")
-    compare.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
+    compare = sub.add_parser("compare", help="compare sessions' accuracy curves; a group's arms (or two sessions "
+                             "over the same keys) with paired bootstrap CIs of their difference")
+    compare.add_argument("session_ids", nargs="+", metavar="session_id",
+                         help=ID_HELP + "; or a group id (grp-…) to compare its arms")
     compare.add_argument("--at", default=None, help="turns to report accuracy at, e.g. 10,50,100")
+    compare.add_argument("--arms", default=None, metavar="A,B",
+                         help="a group's arms to compare (the first against each other; default: all, the first "
+                              "given at the run against each other)")
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
     compare.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(compare)
@@ -297,7 +309,8 @@ def build_parser() -> OneLineParser:
                         help="write a recovered copy to OUT (a new file; the store itself is never changed)")
     add_db(doctor)
     resume = sub.add_parser("resume", help="continue an unfinished session from its last committed turns")
-    resume.add_argument("session_id", help=ID_HELP)
+    resume.add_argument("session_id", help=ID_HELP + "; or a group id (grp-…): its unfinished arms together "
+                        "(--headless)")
     resume.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
     add_budget_options(resume.add_argument_group("budget and rate limits (replace the stored ones)"))
     resume.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)

@@ -20,19 +20,24 @@ from lhe_tui.store.summary import session_summary
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from lhe_tui.arms import PreparedGroup
+
     from lhe_tui.providers.local_server import LocalModelServer
 
 
 class ProgressDisplay:
     """Subscriber: advances a bar per finished turn; notes retries and sample failures on stderr."""
 
-    def __init__(self, total: int, label: str, console: Console) -> None:
+    def __init__(self, total: int, label: str, console: Console, *, progress: Progress | None = None,
+                 prefix: str = "") -> None:
+        """`progress`: a bar among others (the arms of a group share one display; then the caller stops
+        it); `prefix`: what the notes on stderr start with (the arm's name)."""
         self.console = console
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(),
-                                 console=console, transient=False)
+        self.owns_progress = progress is None
+        self.progress = progress or new_progress(console)
         self.task_id = self.progress.add_task(label, total=total, wrong=0)
         self.wrong = 0
+        self.prefix = prefix
         self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
 
     def __call__(self, event: Event) -> None:
@@ -40,13 +45,18 @@ class ProgressDisplay:
             self.wrong += not event.record.correct
             self.progress.update(self.task_id, advance=1, wrong=self.wrong)
         elif isinstance(event, RetryScheduled):
-            self.progress.console.print(f"retry {event.attempt} for sample {event.sample} turn {event.turn} "
+            self.progress.console.print(f"{self.prefix}retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
         elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
             self._said.add(event.message)
-            self.progress.console.print(f"sample {event.sample} stopped: {event.message}", style="red")
-        elif isinstance(event, RunFinished):
+            self.progress.console.print(f"{self.prefix}sample {event.sample} stopped: {event.message}", style="red")
+        elif isinstance(event, RunFinished) and self.owns_progress:
             self.progress.stop()
+
+
+def new_progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), console=console, transient=False)
 
 
 def session_tokens(db: Database, session_id: str) -> TokenTotals:
@@ -129,3 +139,60 @@ def run_probe_headless(prepared: PreparedRun, db: Database, server: LocalModelSe
           f"{prepared.runner.task.turns}")
     probe_report(db, prepared.session_id)
     return exit_code(db, prepared, status)
+
+
+# ---------------------------------------------------------------------------- arms side by side (issue 15)
+
+
+async def _run_group(group: PreparedGroup, server: LocalModelServer | None = None) -> dict[str, str]:
+    loop = asyncio.get_running_loop()
+    if server is not None:  # the arms' shared local model server dying ends every arm, failed
+        server.watch(lambda message: loop.call_soon_threadsafe(group.fail, message))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, group.stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return await group.run()
+
+
+def group_exit_code(db: Database, group: PreparedGroup, statuses: dict[str, str]) -> int:
+    """The worst arm's exit code (a store failure, then a failed arm, then an interrupted one), each said once."""
+    codes = [exit_code(db, run, statuses.get(name, "failed")) for name, run in zip(group.names, group.runs)]
+    for code in (1, 2, 130):
+        if code in codes:
+            return code
+    return max(codes, default=0)
+
+
+def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
+                       server: LocalModelServer | None = None, *, at: list[int] | None = None) -> int:
+    """Run the group's arms concurrently under one progress display (a bar per arm); Ctrl+C stops every arm,
+    keeping their turns. Then a summary per arm and the paired difference of each arm from the first."""
+    console = Console(stderr=True)
+    progress = new_progress(console)
+    for name, run, total in zip(group.names, group.runs, totals):
+        run.bus.subscribe(ProgressDisplay(total, f"{name} ({run.provider.label})", console, progress=progress,
+                                          prefix=f"{name}: "))
+        notice = run.runner.config.prefix_cache_notice()
+        if notice:
+            print(f"lhe-tui: {name}: {notice}", file=sys.stderr)
+    print(f"lhe-tui: group {group.group_id}: arms {', '.join(group.names)} over the same "
+          f"{len(group.runs[0].runner.task.samples)} samples", file=sys.stderr)
+    progress.start()
+    try:
+        statuses = asyncio.run(_run_group(group, server))
+    finally:
+        progress.stop()
+    failed_store = any(run.writer is not None and run.writer.failure is not None for run in group.runs)
+    if not failed_store:
+        for name, run in zip(group.names, group.runs):
+            print(f"arm {name}")
+            print_summary(db, run.session_id)
+        from lhe_tui.cli.report import print_group_comparison
+        from lhe_tui.compare import group_arms
+
+        arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included
+        if len(arms) > 1:
+            print_group_comparison(db, arms, at)
+    return group_exit_code(db, group, statuses)

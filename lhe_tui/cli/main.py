@@ -19,8 +19,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
-    if args.estimate or args.estimate_reply_tokens is not None:
-        return _estimate(config, args.estimate_reply_tokens)
+    if getattr(args, "arm", None):
+        return _run_arms(args, config)
+    if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
+        return _estimate(config, args.estimate_reply_tokens, args.estimate_latency)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -36,13 +38,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return run_headless(prepared, db, config.samples * config.turns, server)
 
 
-def _estimate(config, reply_tokens: int | None) -> int:
+def _run_arms(args: argparse.Namespace, config) -> int:
+    """`run … --arm NAME:FLAGS --arm NAME:FLAGS`: the arms over one task, concurrently, one session each in a
+    new group (lhe_tui.arms). Bad arms are one line before anything is stored."""
+    from lhe_tui.arms import plan_group, prepare_group, shared_local_server, with_configs
+    from lhe_tui.runner.budget import budget_for
+
+    plan = plan_group(config, args.arm)
+    for arm in plan.arms:
+        budget_for(arm.config)           # an arm's --max-cost on a model with no price: one line
+    if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
+        for arm in plan.arms:
+            print(f"arm {arm.name}:")
+            _estimate(arm.config, args.estimate_reply_tokens, args.estimate_latency)
+        return 0
+    if not args.headless:
+        raise ConfigError("--arm runs with --headless for now (the side-by-side live view is not there yet)")
+    from lhe_tui.cli.headless import run_group_headless
+    from lhe_tui.providers.local_server import serving
+    from lhe_tui.store.database import open_database
+
+    server, configs, providers = shared_local_server([arm.config for arm in plan.arms])
+    plan = with_configs(plan, configs)
+    db = open_database(args.db)
+    with serving(server):    # --provider local: one llama.cpp server for every local arm
+        group = prepare_group(plan, db, providers=providers, stream_deltas=False)
+        totals = [arm.config.samples * arm.config.turns for arm in plan.arms]
+        return run_group_headless(group, db, totals, server)
+
+
+def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) -> int:
+    """`resume GROUP_ID --headless`: the group's unfinished arms together, as `run --arm` ran them."""
+    from dataclasses import replace
+
+    from lhe_tui.arms import prepare_group_resume, remaining_turns, shared_local_server, unfinished_arms
+    from lhe_tui.cli.headless import run_group_headless
+    from lhe_tui.providers.local_server import serving
+    from lhe_tui.runner.budget import budget_for
+
+    if not args.headless:
+        raise ConfigError(f"resuming group {group_id} runs with --headless for now (or resume one arm's session)")
+    arms = unfinished_arms(db, group_id)
+    if overrides:
+        for arm in arms:
+            arm.state.config = replace(arm.state.config, **overrides).validate()
+            budget_for(arm.state.config)
+    server, configs, providers = shared_local_server([arm.state.config for arm in arms])
+    for arm, config in zip(arms, configs):
+        arm.state.config = config
+    with serving(server):
+        group = prepare_group_resume(db, group_id, arms, providers=providers, stream_deltas=False)
+        return run_group_headless(group, db, remaining_turns(group), server)
+
+
+def _estimate(config, reply_tokens: int | None, latency_s: float | None = None) -> int:
     """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
     from lhe_tui.core.prices import load_prices
     from lhe_tui.estimate import forecast
 
     result = forecast(config, reply_tokens=reply_tokens, prices=load_prices())
-    print("\n".join(result.lines(config)))
+    print("\n".join(result.lines(config, latency_s)))
     return 0
 
 
@@ -55,11 +110,15 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from lhe_tui.resume_state import load_resume_state
 
     db = open_database(args.db, create=False)
+    overrides = {name: getattr(args, name) for name in ("max_cost", "max_tokens_total", "rpm", "tpm")
+                 if getattr(args, name, None) is not None}
+    from lhe_tui.store.groups import is_group_id, resolve_group_id
+
+    if is_group_id(args.session_id):
+        return _resume_group(args, db, resolve_group_id(db, args.session_id), overrides)
     session_id = resolve_session_id(db, args.session_id)
     _refuse_live_writer(db, session_id)
     _refuse_finished(db, session_id)
-    overrides = {name: getattr(args, name) for name in ("max_cost", "max_tokens_total", "rpm", "tpm")
-                 if getattr(args, name, None) is not None}
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -133,8 +192,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False, write=False)
-    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     turns = parse_turns(args.at)
+    arms = _compared_arms(db, args)
+    if arms is not None:
+        if args.tui:
+            raise ConfigError("compare --tui of a group's arms is not there yet: leave out --tui")
+        from lhe_tui.cli.report import print_group_comparison
+
+        print_group_comparison(db, arms, turns)
+        return 0
+    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     if args.tui:
         from lhe_tui.ui.app import LheApp
 
@@ -146,6 +213,33 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns, cost=True)))
     return 0
+
+
+def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None:
+    """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
+    order compared (the first against each other); None for a comparison of unpaired sessions."""
+    from lhe_tui.compare import group_arms, parse_arm_names
+    from lhe_tui.store.groups import group_of, is_group_id, resolve_group_id
+    from lhe_tui.store.queries import resolve_session_id
+
+    names = parse_arm_names(args.arms)
+    given = args.session_ids
+    if any(is_group_id(g) for g in given):
+        if len(given) != 1:
+            raise ConfigError("compare: give one group id (its arms are compared), or session ids, not both")
+        return group_arms(db, resolve_group_id(db, given[0]), names)
+    if len(given) != 2:
+        if names is not None:
+            raise ConfigError("--arms needs a group id (compare grp-… --arms a,b)")
+        return None
+    ids = [resolve_session_id(db, sid) for sid in given]
+    groups = {group_of(db, sid) for sid in ids}
+    if len(groups) != 1 or None in groups or ids[0] == ids[1]:
+        if names is not None:
+            raise ConfigError("--arms needs a group id (compare grp-… --arms a,b)")
+        return None
+    by_id = {sid: name for name, sid in group_arms(db, groups.pop())}
+    return [(by_id[sid], sid) for sid in ids]
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -170,15 +264,10 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.cli.report import session_cost_cell
-    from lhe_tui.core.prices import load_prices
-    from lhe_tui.store.queries import session_token_totals
+    from lhe_tui.compare import session_costs
 
     db = open_database(args.db, create=False, write=False)
-    prices = load_prices()
-    costs = {row["id"]: session_cost_cell(session_token_totals(db, row["id"]), prices.for_model(row.get("model")))
-             for row in rows}
-    print_table(sessions_table(rows, costs=costs))
+    print_table(sessions_table(rows, costs=session_costs(db, rows)))
     return 0
 
 
@@ -284,10 +373,56 @@ COMMANDS = {"demo": _cmd_demo, "run": _cmd_run, "sessions": _cmd_sessions, "show
 COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and the TUI in a browser
 
 
-def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.fork_cmd import cmd_fork
+def _fork_request(args: argparse.Namespace, parent_id: str):
+    from lhe_tui.cli.overrides import overrides_from_namespace
+    from lhe_tui.core.lineage import ForkEdit
+    from lhe_tui.fork import ForkRequest
 
-    return cmd_fork(args)
+    overrides = overrides_from_namespace(args, args.fork_run_dests, what="a fork", allow_turns=True)
+    turns = overrides.pop("turns", None)
+    if turns is not None and turns < 1:
+        raise ConfigError(f"--turns must be at least 1, got {turns}")
+    edit = (ForkEdit("set", args.set_answer) if args.set_answer is not None else
+            ForkEdit("offset", args.offset) if args.offset is not None else
+            ForkEdit("heal") if args.fork_heal else None)
+    if edit is not None and edit.kind == "offset" and edit.amount == 0:
+        raise ConfigError("--offset 0 changes nothing; give a non-zero offset")
+    samples = tuple(args.sample) if args.sample else None
+    return ForkRequest(parent_id=parent_id, turn=args.turn, samples=samples, edit=edit, overrides=overrides,
+                       turns=turns)
+
+
+def _cmd_fork(args: argparse.Namespace) -> int:
+    from lhe_tui.fork import create_fork, plan_fork
+    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    parent_id = resolve_session_id(db, args.session_id)
+    plan = plan_fork(db, _fork_request(args, parent_id))
+    budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
+    if getattr(db, "readonly", False):
+        raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
+    fork_id = create_fork(db, plan)
+    print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        db.conn.close()
+        return launch_tui(args, resume_id=fork_id, resume_overrides={})
+    from lhe_tui.cli.headless import run_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.resume_state import load_resume_state
+    from lhe_tui.session import prepare_resume
+
+    state = load_resume_state(db, fork_id)
+    server, _, provider = prepare_own_server(state.config)
+    with serving(server):
+        prepared = prepare_resume(db, fork_id, provider=provider, stream_deltas=False, state=state)
+        config = prepared.runner.config
+        done = sum(len(h) for h in prepared.runner.history.values())
+        return run_headless(prepared, db, config.samples * config.turns - done, server)
 
 
 COMMANDS["fork"] = _cmd_fork

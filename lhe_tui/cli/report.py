@@ -12,7 +12,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from lhe_tui.core.prices import NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, fmt_cost, fmt_tokens
+from lhe_tui.core.prices import (NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, cost_cell, fmt_cost,
+                                 fmt_tokens)
 from lhe_tui.core.lineage import Lineage, tree_order, tree_prefix
 
 if TYPE_CHECKING:
@@ -254,22 +255,66 @@ def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
 
-def session_cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
-    if totals.tokens_in is None and totals.tokens_out is None:
-        return "-" if not totals.turns else NOT_REPORTED
-    return fmt_cost(totals.cost(price), missing="-")
-
-
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
                    costs: dict[str, str] | None = None) -> Table:
-    """`costs`: each session's cost cell (session_cost_cell), as a column the fitting drops first."""
-    ordered = tree_order(rows)      # forks under their parents
-    if costs is None:
-        return fitted_table("sessions", list(SESSION_SPEC), [session_cells(row, depth) for row, depth in ordered],
-                            width=width)
-    return fitted_table("sessions", list(CLI_SESSION_SPEC),
-                        [(*session_cells(row, depth), costs.get(row["id"], "-")) for row, depth in ordered],
-                        width=width)
+    """`costs`: each session's cost cell (core.prices.cost_cell), as a column the fitting drops first. Forks are
+    listed under their parents (tree_order), a group's arms together under a line naming the group and its
+    arms (`grouped_rows`; issue 15)."""
+    cells = []
+    for entry, depth in grouped_rows(rows):
+        if isinstance(entry, GroupLine):
+            row_cells = group_cells(entry, depth)
+            cost = "-"
+        else:
+            row_cells = session_cells(entry, depth)
+            if entry.get("group_id"):
+                row_cells = ("  " + row_cells[0], *row_cells[1:4], f"arm {entry.get('arm')}: {row_cells[4]}",
+                             *row_cells[5:])
+            cost = (costs or {}).get(entry["id"], "-")
+        cells.append(row_cells if costs is None else (*row_cells, cost))
+    return fitted_table("sessions", list(SESSION_SPEC if costs is None else CLI_SESSION_SPEC), cells, width=width)
+
+
+@dataclass(frozen=True)
+class GroupLine:
+    """The line a group's arms are listed under: the group id and its arms (their list rows, in arm order)."""
+
+    group_id: str
+    arms: tuple[dict[str, Any], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [str(row.get("arm")) for row in self.arms]
+
+
+def grouped_rows(rows: list[dict[str, Any]]) -> list[tuple[GroupLine | dict[str, Any], int]]:
+    """(entry, depth): the rows with forks under their parents (depth: how far down), except that a group's
+    arms follow a GroupLine, all at the place (and depth) of its first arm in that order."""
+    ordered = tree_order(rows)
+    members: dict[str, list[dict[str, Any]]] = {}
+    for row, _ in ordered:
+        if row.get("group_id"):
+            members.setdefault(row["group_id"], []).append(row)
+    out: list[tuple[GroupLine | dict[str, Any], int]] = []
+    for row, depth in ordered:
+        group = row.get("group_id")
+        if not group:
+            out.append((row, depth))
+        elif members.get(group) and row is members[group][0]:
+            out.append((GroupLine(group, tuple(members[group])), depth))
+            out.extend((member, depth) for member in members[group])
+    return out
+
+
+def group_cells(line: GroupLine, depth: int = 0) -> tuple[str, ...]:
+    """A group line's cells in SESSION_SPEC's columns: its id, its arms' status (one word when they agree),
+    its arms' names and their shared task's shape."""
+    first = line.arms[0]
+    statuses = sorted({str(row.get("status")) for row in line.arms})
+    status = statuses[0] if len(statuses) == 1 else "/".join(statuses)
+    return (tree_prefix(depth) + line.group_id, status, "", "", f"group of {len(line.arms)} arms: {', '.join(line.names)}",
+            str(first.get("turns")), str(first.get("n_samples")), str(first.get("k")),
+            (first.get("created_at") or "")[:19].replace("T", " "), "")
 
 
 def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,
@@ -398,3 +443,71 @@ def forecast_table(forecast: Forecast, totals: TokenTotals, *, width: int | None
     return fitted_table(f"forecast vs actual ({'; '.join(notes)})",
                         [Column("what", keep=0, fold=12), Column("forecast", keep=0), Column("actual", keep=0),
                          Column("actual/forecast", keep=1)], rows, width=width, styles={"what": "bold"})
+
+
+# ---------------------------------------------------------------------------- paired arms (issue 15)
+
+
+def fmt_pp(value: float | None) -> str:
+    """A difference of two accuracies, in percentage points."""
+    return "-" if value is None else f"{100 * value:+.1f} pp"
+
+
+def fmt_ci(low: float | None, high: float | None, scale: float = 100.0, unit: str = "") -> str:
+    if low is None or high is None:
+        return "-"
+    return f"[{scale * low:+.1f}, {scale * high:+.1f}]{unit}"
+
+
+def paired_turn_table(pc: Any, *, width: int | None = None) -> Table:
+    """Per reported turn: each arm's turn and task accuracy over the pairs counted, B - A with its paired
+    bootstrap interval, and how many samples are right in one arm only."""
+    a, b = pc.name_a, pc.name_b
+    columns = [Column("turn", keep=0, right=True), Column("pairs", keep=4, right=True),
+               Column(f"turn acc {a}/{b}", keep=3, right=True), Column("Δ turn acc", keep=0, right=True),
+               Column("95% CI", keep=0, right=True), Column("differ", keep=5, right=True),
+               Column(f"task acc {a}/{b}", keep=3, right=True), Column("Δ task acc", keep=1, right=True),
+               Column("95% CI ", keep=1, right=True)]
+    rows = []
+    for t, tk in zip(pc.turn, pc.task):
+        rows.append((str(t.turn), str(t.n), f"{fmt_pct(t.a)}/{fmt_pct(t.b)}", fmt_pp(t.diff), fmt_ci(t.low, t.high),
+                     str(t.n_differ), f"{fmt_pct(tk.a)}/{fmt_pct(tk.b)}", fmt_pp(tk.diff), fmt_ci(tk.low, tk.high)))
+    title = (f"paired difference {b} - {a} over the same {pc.n_samples} samples (same keys); "
+             f"{100 * pc.level:g}% paired bootstrap CI, {pc.n_boot} resamples, seed {pc.seed}")
+    return fitted_table(title, columns, rows, width=width)
+
+
+def paired_summary_table(pc: Any, *, width: int | None = None) -> Table:
+    """Mean first-error turn and horizon H_0.5 of each arm, B - A and its paired interval."""
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}" if value != int(value) else str(int(value))
+
+    fe, h = pc.first_error, pc.horizon
+    never = " (an arm never drops below 0.5)" if h.diff is None else ""
+    rows = [("mean first-error turn", num(fe.a), num(fe.b), "-" if fe.diff is None else f"{fe.diff:+.1f}",
+             fmt_ci(fe.low, fe.high, 1.0), f"{fe.n} samples (no error: counted after the last turn)"),
+            ("horizon H_0.5", num(h.a), num(h.b), "-" if h.diff is None else f"{h.diff:+.0f}",
+             fmt_ci(h.low, h.high, 1.0), "turns" + never),
+            ("first turn the arms differ", "", "", "-" if pc.first_divergence is None else str(pc.first_divergence),
+             "", "some sample right in one arm only")]
+    columns = [Column("what", keep=0), Column(pc.name_a, keep=1, right=True), Column(pc.name_b, keep=1, right=True),
+               Column(f"{pc.name_b} - {pc.name_a}", keep=0, right=True), Column("95% CI", keep=0, right=True),
+               Column("note", keep=5, fold=20)]
+    return fitted_table(f"{pc.name_b} vs {pc.name_a}", columns, rows, width=width)
+
+
+def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int] | None = None,
+                           console: Console | None = None) -> None:
+    """`compare` of a group (and the end of a headless group run): the arms' compare table, then the first arm
+    against each other with paired bootstrap intervals."""
+    from dataclasses import replace
+
+    from lhe_tui.compare import compare_rows, default_turns, pair_comparisons, session_curves
+
+    curves = [session_curves(db, sid) for _, sid in arms]
+    curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]
+    shown = turns or default_turns(max(c.n_turns for c in curves))
+    print_table(compare_table(compare_rows(curves, shown, cost=True)), console)
+    for pc in pair_comparisons(db, arms, shown):
+        print_table(paired_turn_table(pc), console)
+        print_table(paired_summary_table(pc), console)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EDIT_KINDS = ("set", "offset", "heal")
+FIRST_ERROR = "first-error"
+"""A fork's turn given as `first-error`: the chosen samples' first error (they must agree)."""
 
 
 @dataclass(frozen=True)

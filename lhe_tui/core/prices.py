@@ -185,6 +185,14 @@ def fmt_cost(cost: float | None, *, missing: str = NO_PRICE) -> str:
     return f"${cost:.4f}" if cost < 1 else f"${cost:,.2f}"
 
 
+def cost_cell(totals: TokenTotals, price: ModelPrice | None) -> str:
+    """A session's cost in a list or a table: `$0.0123`; "-" without a price or without turns; "not reported"
+    when no turn reported its counts."""
+    if totals.tokens_in is None and totals.tokens_out is None:
+        return "-" if not totals.turns else NOT_REPORTED
+    return fmt_cost(totals.cost(price), missing="-")
+
+
 def describe_totals(totals: TokenTotals) -> str:
     """One line: in (cached, cache writes) / out (reasoning), each 'not reported' where missing."""
     if totals.tokens_in is None and totals.tokens_out is None:

@@ -9,16 +9,23 @@ from .bootstrap import bootstrap_ci
 from .curves import accuracy_at, first_error, sample_counts, step_accuracy, task_accuracy, turn_accuracy
 from .horizon import (fit_step_accuracy, horizon, horizon_in_steps, per_step_p, theory_horizon,
                       theory_task_curve)
+from .paired import (PairedDiff, first_errors_or_end, paired_difference, paired_horizon_difference,
+                     paired_mean_difference)
 from .summary import RunSummary, summarize
 
 __all__ = [
+    "PairedDiff",
     "RunSummary",
     "accuracy_at",
     "bootstrap_ci",
     "first_error",
+    "first_errors_or_end",
     "fit_step_accuracy",
     "horizon",
     "horizon_in_steps",
+    "paired_difference",
+    "paired_horizon_difference",
+    "paired_mean_difference",
     "per_step_p",
     "sample_counts",
     "step_accuracy",

@@ -114,7 +114,7 @@ async def test_marking_two_sessions_and_c_compares_them(db_path, two_runs):
         db = open_database(db_path)
         curves = [session_curves(db, sid) for sid in (injected, plain_run)]
         turns = default_turns(40)
-        expected = compare_rows(curves, turns)
+        expected = compare_rows(curves, turns, cost=True)
         compare = screen.query_one("#compare-table", DataTable)
         assert [str(c.label) for c in compare.ordered_columns] == list(expected[0])
         assert table_rows(compare) == [list(compare_cells(row)) for row in expected]
@@ -167,7 +167,7 @@ async def test_compare_turns_input_reports_bad_input_in_one_line(db_path, two_ru
         # issue 13: each @t column also says how many samples the point counts (n)
         assert [str(c.label) for c in compare.ordered_columns][-2:] == ["@5 turn/task/n", "@20 turn/task/n"]
         db = open_database(db_path)
-        expected = compare_rows([session_curves(db, sid) for sid in two_runs], [5, 20])
+        expected = compare_rows([session_curves(db, sid) for sid in two_runs], [5, 20], cost=True)
         assert table_rows(compare) == [list(compare_cells(row)) for row in expected]
         assert app.focused is compare
 

@@ -79,7 +79,11 @@ def test_sessions_screen_light_theme(frozen, snap_compare):
 
 def test_new_run_form(frozen, snap_compare):
     async def open_form(pilot) -> None:
+        from lhe_tui.ui.screens.new_run import ESTIMATE_DELAY
+
         await pilot.press("n")
+        await pilot.pause(ESTIMATE_DELAY + 0.1)      # the live forecast, computed a moment after the form opens
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False

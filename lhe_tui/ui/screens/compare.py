@@ -145,7 +145,7 @@ class CompareScreen(StoredResultsScreen):
     # ---- the table: compare_rows as `lhe-tui compare` prints them -------------------------------------
     def fill_table(self) -> None:
         table = self.table
-        self.rows = compare_rows([e.curves for e in self.entries], self.turns)
+        self.rows = compare_rows([e.curves for e in self.entries], self.turns, cost=True)   # as `lhe-tui compare`
         table.clear(columns=True)
         if not self.rows:
             return

@@ -1,4 +1,4 @@
-"""Stored sessions, with the same columns as `lhe-tui sessions`.
+"""Stored sessions, with the same columns as `lhe-tui sessions` (the cost last, and in the detail lines).
 
 Enter replays the highlighted run (a probe opens its results); space marks sessions and `c` compares the
 marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
@@ -17,11 +17,13 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
 from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
+from lhe_tui.compare import session_costs
 from lhe_tui.core.lineage import tree_order
-from lhe_tui.errors import StoreError
+from lhe_tui.errors import ConfigError, StoreError
 from lhe_tui.store.queries import list_sessions
 
 STATUS_COLUMN = SESSION_COLUMNS.index("status")
+COST_COLUMN = "cost"   # as `lhe-tui sessions` prices it (the price files); last, so 80 columns keep the rest
 
 
 def store_label(path: str | Path) -> str:
@@ -76,6 +78,7 @@ class SessionsScreen(Screen):
         table = self.query_one(DataTable)
         for column in SESSION_COLUMNS:
             table.add_column(column, key=column)
+        table.add_column(COST_COLUMN, key=COST_COLUMN)
         self.reload()
         table.focus()
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.reload())   # status and mark colours
@@ -93,9 +96,11 @@ class SessionsScreen(Screen):
             current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         problem = getattr(self.app, "store_problem", None)
         rows = []
+        self.costs: dict[str, str] = {}
         if problem is None:
             try:
                 rows = list_sessions(self.app.db)  # type: ignore[attr-defined]
+                self.costs = self._costs(rows)
             except (StoreError, sqlite3.Error) as exc:   # said here, in place of the list
                 problem = self.app.describe_error(exc)  # type: ignore[attr-defined]
         rows.reverse()  # newest first
@@ -105,6 +110,7 @@ class SessionsScreen(Screen):
         ordered = tree_order(rows)   # forks under their parent (`└ ` before the id), as the CLI's list
         for row, depth in ordered:
             cells = [Text(cell) for cell in session_cells(row, depth)]
+            cells.append(Text(self.costs.get(row["id"], "-"), justify="right"))
             cells[STATUS_COLUMN].stylize(self._status_style(row.get("status") or ""))
             table.add_row(*cells, key=row["id"], label=self._mark_label(row["id"]))
         if rows:
@@ -121,6 +127,15 @@ class SessionsScreen(Screen):
         if current is not None and current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.show_detail(self.selected_id())
+
+    def _costs(self, rows: list[dict]) -> dict[str, str]:
+        """Each session's cost cell; a bad price file leaves them "?" and says why in the detail lines."""
+        self.cost_problem: str | None = None
+        try:
+            return session_costs(self.app.db, rows)  # type: ignore[attr-defined]
+        except ConfigError as exc:
+            self.cost_problem = str(exc)
+            return {row["id"]: "?" for row in rows}
 
     def _redraw_row(self, key: RowKey) -> None:
         """Rewrite a cell with its own value: the table drops its cached lines, labels included."""
@@ -159,8 +174,11 @@ class SessionsScreen(Screen):
         text.append("status ")
         text.append(cells["status"], self._status_style(row.get("status") or ""))
         p = row.get("fitted_p")
+        cost = getattr(self, "costs", {}).get(row["id"], "-")
+        if getattr(self, "cost_problem", None):
+            cost = f"? ({self.cost_problem})"
         text.append(f" · task acc {cells['task acc']} · H_0.5 {cells['H_0.5']} · "
-                    f"p {'-' if p is None else f'{p:.4f}'} · created {cells['created']}")
+                    f"p {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created']}")
         detail.update(text)
 
     def _status_style(self, status: str) -> str:
