@@ -257,3 +257,20 @@ async def test_the_sessions_screen_lists_a_fork_under_its_parent_at_80x24(db_pat
         table.move_cursor(row=2)
         await pilot.pause()
         assert app.screen.selected_id() == fork_id
+
+
+async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(db_path, stored_session):
+    live = start_live_run(RunConfig(samples=1, turns=2_000, seed=2, sim_delay=0.002), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
+        app.open_replay(stored_session)                            # a replay over the running run
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.player is not None)
+        replay = app.screen
+        await wait_until(pilot, lambda: replay.table.row_count > 0)
+        await pilot.press("F")
+        await pilot.pause()
+        assert app.screen is replay and any("already going" in note for note in notes(app))
+        live.stop()
+        await wait_until(pilot, lambda: live.finished)
+    assert session_ids(db_path) == [stored_session, live.session_id]

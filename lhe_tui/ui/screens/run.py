@@ -566,8 +566,11 @@ class RunScreen(Screen):
         problem = getattr(self.app, "store_problem", None)
         session_id = model.session_id or (self.player.replay.session_id if self.player is not None else "")
         turn = self.table.cursor_turn()
+        running = [screen for screen in self.app.live_runs() if screen is not self]  # type: ignore[attr-defined]
         if problem is not None:
             why = problem
+        elif running:   # checked now: the fork would be stored, then refused a start
+            why = "a run is already going: stop it first (x in its view), then fork"
         elif model.kind != "run":
             why = f"a {model.kind} session cannot be forked: only runs"
         elif not session_id or turn is None:
