@@ -1,0 +1,58 @@
+"""The arms' accuracy decay in one plot (issue 15): each arm's task-accuracy curve as a line and its turn
+accuracy as dots, in the arm's colour (the colours of its status line and table header), a faint line at 0.5
+(where an arm's task line crosses it is its H0.5), and the turns any arm was injected at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
+
+if TYPE_CHECKING:
+    from lhe_tui.decay_curves import DecayData
+
+
+@dataclass(frozen=True)
+class ArmCurve:
+    name: str
+    colour: str
+    data: DecayData | None
+    injected: tuple[int, ...] = field(default=())
+
+
+def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
+    drawn = [a for a in arms if a.data is not None and a.data.task]
+    if not drawn:
+        return Figure(empty="accuracy decay: no turns yet")
+    longest = max(len(a.data.task) for a in drawn)   # type: ignore[union-attr]
+    series: list[Series] = [Series([1, max(2, longest)], [0.5, 0.5], color="muted")]
+    parts = []
+    for arm in drawn:
+        data = arm.data
+        assert data is not None
+        x = list(range(1, len(data.task) + 1))
+        series.append(Series(x, data.turn, color=arm.colour, kind="scatter", marker="·"))
+        series.append(Series(x, data.task, label=arm.name, color=arm.colour))
+        h = data.summary.horizon_measured
+        parts.append(f"{arm.name} H0.5={h}" if h is not None else f"{arm.name} H0.5>{data.summary.n_turns}")
+    injected = sorted({t for a in drawn for t in a.injected if t <= longest})
+    marks = tuple(Mark(t, color="accent", label="" if n else "injected") for n, t in enumerate(injected))
+    return Figure(series=tuple(series), marks=marks, xlabel="turn", ylim=(0.0, 1.02),
+                  title="task acc (lines), turn acc (dots) · " + " · ".join(parts))
+
+
+class ArmsDecayPlot(PlotView):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.arms: tuple[ArmCurve, ...] = ()
+
+    def set_arms(self, arms: Sequence[ArmCurve], *, force: bool = False) -> bool:
+        """Draw these curves; False (nothing drawn) when they are the ones shown."""
+        arms = tuple(arms)
+        if not force and arms == self.arms:
+            return False
+        self.arms = arms
+        self.show(arms_figure(arms))
+        return True
