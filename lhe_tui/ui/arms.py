@@ -13,14 +13,17 @@ stored group's arms together. No Textual in this module (the arms screen, lhe_tu
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.core.events import Event
+from lhe_tui.core.events import Event, RunStarted
 from lhe_tui.errors import ConfigError
 from lhe_tui.store.replay import SPEEDS, ReplayPlayer, SessionReplay
 
@@ -35,10 +38,33 @@ TASK_FIELDS = ("seed", "k", "samples", "turns", "dict_size", "min_value", "max_v
 """RunConfig fields that define the task: every arm must have the base run's."""
 
 
+START_WAIT_S = 10.0
+"""How long an arm's start waits for the previous arm's session to be stored (see ArmRun.drive)."""
+
+
 @dataclass
 class ArmRun:
     name: str
     live: LiveRun
+    started: threading.Event = field(default_factory=threading.Event)   # its session is stored
+
+    def __post_init__(self) -> None:
+        self.live.subscribe(self._seen)
+
+    def _seen(self, event: Event) -> None:
+        if type(event) is RunStarted:
+            self.started.set()
+
+    async def drive(self, after: ArmRun | None = None) -> str:
+        """Run the arm (from a thread worker, as LiveRun.drive). `after`: the previous arm, whose session must
+        be stored first (or its run over, or START_WAIT_S gone): the store lists a group's sessions in the
+        order they were created, which is then the order the arms were given. The runs still go on side by
+        side; each waits only for the one before it to start (~20 ms)."""
+        if after is not None:
+            deadline = time.monotonic() + START_WAIT_S
+            while not (after.started.is_set() or after.live.finished) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        return await self.live.drive()
 
 
 @dataclass

@@ -132,8 +132,9 @@ async def test_keys_act_on_the_focused_arm_only(db_path):
 async def test_group_replay_shows_both_arms_in_step(db_path):
     launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
     # run them without a screen (as the CLI's headless arms would), then replay the stored group
-    await asyncio.gather(*(asyncio.to_thread(lambda live=arm.live: asyncio.run(live.drive()))
-                           for arm in launch.arms))
+    plain, inj = launch.arms
+    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
     group = load_group(db_path, launch.group_id[:-2])   # its start is enough
     assert [name for name, _ in group.arms] == ["plain", "inj"]
     app = LheApp(db_path, group=group, replay_speed=float("inf"))

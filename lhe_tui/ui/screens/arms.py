@@ -13,6 +13,7 @@ inject. In a replay, space, speed, step and restart act on every arm together.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 
@@ -26,7 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.decay_curves import DecayData, compute_decay
-from lhe_tui.ui.arms import ArmsLaunch, GroupPlayer, GroupReplayed
+from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
 from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.footer import QuickFooter
@@ -108,7 +109,7 @@ class ArmsScreen(Screen):
     LIVE_ONLY = {"stop", "inject", "inject_dialog"}
     REPLAY_ONLY = {"step_back", "step_forward", "slower", "faster", "restart"}
 
-    def __init__(self, group_id: str, names: list[str], *, runs: list[LiveRun] | None = None,
+    def __init__(self, group_id: str, names: list[str], *, runs: list[ArmRun] | None = None,
                  player: GroupPlayer | None = None, name: str | None = None) -> None:
         if (runs is None) == (player is None):
             raise ValueError("ArmsScreen needs exactly one of runs= or player=")
@@ -118,7 +119,8 @@ class ArmsScreen(Screen):
         super().__init__(name=name)
         self.group_id = group_id
         self.player = player
-        self.panes = [ArmPane(i, n, live=runs[i] if runs is not None else None) for i, n in enumerate(names)]
+        self.arm_runs = runs or []
+        self.panes = [ArmPane(i, n, live=runs[i].live if runs is not None else None) for i, n in enumerate(names)]
         self.watched = 0
         self.focused_arm = 0
         self.all_arms = False
@@ -130,7 +132,7 @@ class ArmsScreen(Screen):
 
     @classmethod
     def live(cls, launch: ArmsLaunch) -> ArmsScreen:
-        return cls(launch.group_id, [arm.name for arm in launch.arms], runs=launch.runs)
+        return cls(launch.group_id, [arm.name for arm in launch.arms], runs=launch.arms)
 
     @classmethod
     def replay(cls, group: GroupReplayed, *, speed: float = 1.0, playing: bool = True) -> ArmsScreen:
@@ -166,11 +168,11 @@ class ArmsScreen(Screen):
             # The replays' own seek: the player's would pause it (it plays from the start if asked to).
             self._rebuild([p.replay.seek(p.position) for p in self.player.players])
         else:
-            for pane in self.panes:
-                assert pane.live is not None
-                self.run_worker(pane.live.drive, name=f"arm {pane.name}", group=f"arm-{pane.index}",
-                                exclusive=True, exit_on_error=False, thread=True,
-                                description=f"arm {pane.name}: run {pane.live.session_id}")
+            for pane, arm in zip(self.panes, self.arm_runs):
+                after = self.arm_runs[pane.index - 1] if pane.index else None
+                self.run_worker(functools.partial(arm.drive, after), name=f"arm {pane.name}",
+                                group=f"arm-{pane.index}", exclusive=True, exit_on_error=False, thread=True,
+                                description=f"arm {pane.name}: run {arm.live.session_id}")
         self.set_interval(1 / FLUSH_HZ, self.flush, name="flush")
         self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
         self.table.focus()
@@ -309,7 +311,8 @@ class ArmsScreen(Screen):
         self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)
 
     def _draw_plot(self, *, force: bool = False) -> None:
-        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns()) for p in self.panes],
+        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns)
+                            for p in self.panes],
                            force=force)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -20,6 +20,7 @@ class ArmCurve:
     colour: str
     data: DecayData | None
     injected: tuple[int, ...] = field(default=())
+    turns: int = 0          # the run's --turns (0: not known): the x axis spans them from the start
 
 
 def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
@@ -27,7 +28,8 @@ def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
     if not drawn:
         return Figure(empty="accuracy decay: no turns yet")
     longest = max(len(a.data.task) for a in drawn)   # type: ignore[union-attr]
-    series: list[Series] = [Series([1, max(2, longest)], [0.5, 0.5], color="muted")]
+    turns = max([a.turns for a in arms] + [longest])
+    series: list[Series] = [Series([1, max(2, turns)], [0.5, 0.5], color="muted")]
     parts = []
     for arm in drawn:
         data = arm.data
@@ -39,7 +41,9 @@ def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
         parts.append(f"{arm.name} H0.5={h}" if h is not None else f"{arm.name} H0.5>{data.summary.n_turns}")
     injected = sorted({t for a in drawn for t in a.injected if t <= longest})
     marks = tuple(Mark(t, color="accent", label="" if n else "injected") for n, t in enumerate(injected))
-    return Figure(series=tuple(series), marks=marks, xlabel="turn", ylim=(0.0, 1.02),
+    # The whole run from the start (0..turns: round ticks for round turn counts), so the arms' curves keep
+    # their places as they grow instead of the axis stretching under them.
+    return Figure(series=tuple(series), marks=marks, xlabel="turn", ylim=(0.0, 1.02), xlim=(0, turns),
                   title="task acc (lines), turn acc (dots) · " + " · ".join(parts))
 
 

@@ -50,17 +50,17 @@ class _Layout:
     turn: int
     keys: int           # 0: no keys column
     gold: int
-    answer: int
+    answers: tuple[int, ...]   # each arm's answer column (wider in an arm with injections: `⚡V` too)
     result: int         # 7: words (ok, wrong, 1st err), 1: glyphs
     step: int
 
-    @property
-    def arm_width(self) -> int:
-        return self.answer + self.result + self.step + 6 * PAD + 1   # + the separator
+    def arm_width(self, arm: int) -> int:
+        return self.answers[arm] + self.result + self.step + 6 * PAD + 1   # + the separator
 
-    def width(self, arms: int) -> int:
+    @property
+    def width(self) -> int:
         fixed = self.turn + self.gold + 4 * PAD + (self.keys + 2 * PAD if self.keys else 0)
-        return fixed + arms * self.arm_width
+        return fixed + sum(self.arm_width(i) for i in range(len(self.answers)))
 
 
 def answer_text(record: TurnRecord) -> tuple[str, str]:
@@ -263,15 +263,17 @@ class ArmsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.max_scroll_y, animate=False)
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._layout().width(len(self.arms)), self.rows + HEADER_HEIGHT)
+        self.virtual_size = Size(self._layout().width, self.rows + HEADER_HEIGHT)
 
     # ---- layout ---------------------------------------------------------------------------------------
-    def _answer_widths(self) -> tuple[int, int]:
-        """(answer, injected suffix) widths over every arm's rows of the sample; scanned as rows come."""
-        answer, injected = 6, 0
+    def _answer_widths(self) -> tuple[int, list[int]]:
+        """(answer, each arm's widest injected answer) widths over the arms' rows of the sample, scanned as the
+        rows come."""
+        answer, suffixes = 6, []
         for index, arm in enumerate(self.arms):
             state = arm.state
             if state is None:
+                suffixes.append(0)
                 continue
             injections = len(state.injections)
             generation, seen, scanned, a, i = self._widths.get(index, (state.generation, injections, 0, 6, 0))
@@ -280,10 +282,11 @@ class ArmsTable(ScrollView, can_focus=True):
             for record in state.records[scanned:]:
                 text, inj = answer_text(record)
                 a = max(a, cell_len(text), cell_len(str(record.gold_sum)))
-                i = max(i, cell_len(inj) + 1 if inj else 0)
+                i = max(i, cell_len(text) + 1 + cell_len(inj) if inj else 0)   # `-55 ⚡-50`
             self._widths[index] = (state.generation, injections, len(state.records), a, i)
-            answer, injected = max(answer, a), max(injected, i)
-        return answer, injected
+            answer = max(answer, a)
+            suffixes.append(i)
+        return answer, suffixes
 
     def _layout(self) -> _Layout:
         """The columns for the current rows and width (computed once per sync and width, not per line)."""
@@ -295,14 +298,16 @@ class ArmsTable(ScrollView, can_focus=True):
         return layout
 
     def _fit(self) -> _Layout:
-        answer, injected = self._answer_widths()
+        answer, suffixes = self._answer_widths()
         turn = max(4, len(str(self.rows)) + 2)
-        width = self.size.width or 160
-        n = max(1, len(self.arms))
-        for keys, result in ((KEYS_WIDTH, 7), (0, 7), (0, 1)):
-            layout = _Layout(turn=turn, keys=keys, gold=answer, answer=answer + injected, result=result,
+        width = self.scrollable_content_region.width or self.size.width or 160
+        answers = tuple(max(answer, injected) for injected in suffixes)
+        first = next((a.state.records[0] for a in self.arms if a.state is not None and a.state.records), None)
+        keys_width = min(KEYS_WIDTH, max(4, cell_len(", ".join(first.keys)) if first else 4))  # K keys a turn
+        for keys, result in ((keys_width, 7), (0, 7), (0, 1)):
+            layout = _Layout(turn=turn, keys=keys, gold=answer, answers=answers, result=result,
                              step=4 if result > 1 else 1)
-            if layout.width(n) <= width:
+            if layout.width <= width:
                 return layout
         return layout
 
@@ -364,17 +369,17 @@ class ArmsTable(ScrollView, can_focus=True):
         if layout.keys:
             labels.append(self._cell("keys", layout.keys, header))
         labels.append(self._cell("gold", layout.gold, header, right=True))
-        for arm in self.arms:
+        for index, arm in enumerate(self.arms):
             mark = "▶ " if arm.targeted else "  "
-            name = set_cell_size(f"{mark}{arm.name}", layout.arm_width - 1)
+            name = set_cell_size(f"{mark}{arm.name}", layout.arm_width(index) - 1)
             top.append(Segment("│", header))
             top.append(Segment(name, header + self._arm_style(arm.colour, bold=arm.targeted)
                                + Style(underline=arm.targeted)))
             labels.append(Segment("│", header))
-            labels.append(self._cell("answer", layout.answer, header, right=True))
+            labels.append(self._cell("answer", layout.answers[index], header, right=True))
             labels.append(self._cell("result" if layout.result > 1 else "r", layout.result, header))
             labels.append(self._cell("step" if layout.step > 1 else "s", layout.step, header))
-        width = max(self.size.width, layout.width(len(self.arms)))
+        width = max(self.size.width, layout.width)
         for line in (top, labels):
             used = sum(cell_len(s.text) for s in line)
             if used < width:
@@ -398,21 +403,21 @@ class ArmsTable(ScrollView, can_focus=True):
                 keys = keys[:layout.keys - 1] + "…"
             out.append(self._cell(keys, layout.keys, base + self._s("arms-table--muted")))
         out.append(self._cell(str(any_record.gold_sum) if any_record else "", layout.gold, base, right=True))
-        for arm, record in zip(self.arms, records):
+        for index, (arm, record) in enumerate(zip(self.arms, records)):
             out.append(Segment("│", base + self._s("arms-table--muted")))
-            out.extend(self._arm_cells(arm, record, turn, layout, base))
+            out.extend(self._arm_cells(arm, record, turn, layout.answers[index], layout, base))
         used = sum(cell_len(s.text) for s in out)
         if used < self.size.width:
             out.append(Segment(" " * (self.size.width - used), base))
         return out
 
-    def _arm_cells(self, arm: ArmColumn, record: TurnRecord | None, turn: int, layout: _Layout,
+    def _arm_cells(self, arm: ArmColumn, record: TurnRecord | None, turn: int, width: int, layout: _Layout,
                    base: Style) -> list[Segment]:
         words = layout.result > 1
         if record is None:
             state = arm.state
             waiting = "…" if state is not None and state.current_turn == turn else ""
-            return [self._cell(waiting, layout.answer, base + self._s("arms-table--muted"), right=True),
+            return [self._cell(waiting, width, base + self._s("arms-table--muted"), right=True),
                     self._cell("", layout.result, base), self._cell("", layout.step, base)]
         first = arm.state is not None and arm.state.first_error == turn
         answer, injected = answer_text(record)
@@ -432,14 +437,14 @@ class ArmsTable(ScrollView, can_focus=True):
         answer_style = base + (Style() if record.correct or first else self._s("arms-table--wrong"))
         if injected:
             text = f"{answer} {injected}"
-            pad = layout.answer - cell_len(text)
+            pad = width - cell_len(text)
             cells = [Segment(" " * (PAD + max(0, pad)), base), Segment(answer + " ", answer_style),
                      Segment(injected, base + (Style() if first else self._s("arms-table--injected"))),
                      Segment(" " * PAD, base)]
             if pad < 0:   # (never: the width counts the suffix) cut to fit rather than push the columns
-                cells = [self._cell(text, layout.answer, answer_style, right=True)]
+                cells = [self._cell(text, width, answer_style, right=True)]
         else:
-            cells = [self._cell(answer, layout.answer, answer_style, right=True)]
+            cells = [self._cell(answer, width, answer_style, right=True)]
         cells.append(self._cell(result, layout.result, base + style))
         cells.append(self._cell(step, layout.step, base + step_style))
         return cells
