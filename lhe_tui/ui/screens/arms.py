@@ -44,6 +44,7 @@ BUSY_FLUSH_EVENTS = 100      # as RunScreen: a flush this busy makes the next ti
 MAX_EVENTS_PER_FLUSH = 200_000
 INLINE_METRICS_TURNS = 2_000  # above this many turns in all arms, the curves are computed in a thread
 WIDE = 120                   # from this width the chart sits beside the table, below it under
+TABLE_SHARE = 0.6            # wide: the most of the width the table takes
 
 
 class ArmPane:
@@ -80,7 +81,7 @@ class ArmsScreen(Screen):
     ArmsScreen #arms-table { width: 1fr; }
     ArmsScreen #arms-plot { width: 1fr; height: 1fr; border-left: vkey $panel-lighten-1; }
     ArmsScreen.-narrow #arms-body { layout: vertical; }
-    ArmsScreen.-narrow #arms-plot { width: 1fr; height: 45%; border-left: none; border-top: hkey $panel-lighten-1; }
+    ArmsScreen.-narrow #arms-plot { width: 1fr; height: 50%; border-left: none; border-top: hkey $panel-lighten-1; }
     ArmsScreen Footer.-compact FooterLabel { margin: 0 1 0 0; }
     """
 
@@ -129,6 +130,7 @@ class ArmsScreen(Screen):
         self._rest = False
         self._metrics_busy = False
         self._announced_group_end = False
+        self._table_width: int | None = None     # wide: the table's width in cells (None: the CSS's)
 
     @classmethod
     def live(cls, launch: ArmsLaunch) -> ArmsScreen:
@@ -246,12 +248,24 @@ class ArmsScreen(Screen):
     def render_visible(self, *, force: bool = False) -> None:
         self.status.sync(self._head(), [self._arm_line(pane) for pane in self.panes])
         if self.table.sync([ArmColumn(p.name, p.colour, p.model.sample(self.watched), self._targeted(p))
-                            for p in self.panes], self.watched, force=force):
-            pass
+                            for p in self.panes], self.watched, force=force) or force:
+            self._fit_table()
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)  # type: ignore[arg-type]
         if force:
             self._draw_plot(force=True)
+
+    def _fit_table(self) -> None:
+        """Wide: the table as wide as its columns (at most TABLE_SHARE of the screen), the chart takes the rest.
+        Narrow: the table takes the width, the chart sits under it. A layout only when the width changes
+        (a column gets a digit wider: a few times a run)."""
+        if self.has_class("-narrow"):
+            width = None
+        else:
+            width = min(self.table.natural_width, int(self.size.width * TABLE_SHARE))
+        if width != self._table_width:
+            self._table_width = width
+            self.table.styles.width = width
 
     def _targeted(self, pane: ArmPane) -> bool:
         return self.all_arms or pane.index == self.focused_arm
@@ -312,7 +326,7 @@ class ArmsScreen(Screen):
 
     def _draw_plot(self, *, force: bool = False) -> None:
         self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns)
-                            for p in self.panes],
+                            for p in self.panes], compact=self.has_class("-narrow"),
                            force=force)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

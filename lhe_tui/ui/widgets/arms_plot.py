@@ -23,7 +23,8 @@ class ArmCurve:
     turns: int = 0          # the run's --turns (0: not known): the x axis spans them from the start
 
 
-def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
+def arms_figure(arms: Sequence[ArmCurve], *, compact: bool = False) -> Figure:
+    """`compact`: a short plot (under the table in a narrow terminal): no x label, its line goes to the curves."""
     drawn = [a for a in arms if a.data is not None and a.data.task]
     if not drawn:
         return Figure(empty="accuracy decay: no turns yet")
@@ -43,20 +44,23 @@ def arms_figure(arms: Sequence[ArmCurve]) -> Figure:
     marks = tuple(Mark(t, color="accent", label="" if n else "injected") for n, t in enumerate(injected))
     # The whole run from the start (0..turns: round ticks for round turn counts), so the arms' curves keep
     # their places as they grow instead of the axis stretching under them.
-    return Figure(series=tuple(series), marks=marks, xlabel="turn", ylim=(0.0, 1.02), xlim=(0, turns),
-                  title="task acc (lines), turn acc (dots) · " + " · ".join(parts))
+    what = "task acc (lines), turn acc (dots)" + (" by turn" if compact else "")
+    return Figure(series=tuple(series), marks=marks, xlabel="" if compact else "turn", ylim=(0.0, 1.02),
+                  xlim=(0, turns), title=what + " · " + " · ".join(parts))
 
 
 class ArmsDecayPlot(PlotView):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.arms: tuple[ArmCurve, ...] = ()
+        self.compact = False
 
-    def set_arms(self, arms: Sequence[ArmCurve], *, force: bool = False) -> bool:
+    def set_arms(self, arms: Sequence[ArmCurve], *, compact: bool | None = None, force: bool = False) -> bool:
         """Draw these curves; False (nothing drawn) when they are the ones shown."""
         arms = tuple(arms)
-        if not force and arms == self.arms:
+        compact = self.compact if compact is None else compact
+        if not force and arms == self.arms and compact == self.compact:
             return False
-        self.arms = arms
-        self.show(arms_figure(arms))
+        self.arms, self.compact = arms, compact
+        self.show(arms_figure(arms, compact=compact))
         return True

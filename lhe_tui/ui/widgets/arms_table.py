@@ -297,10 +297,15 @@ class ArmsTable(ScrollView, can_focus=True):
         self._fit_cache = (key, layout)
         return layout
 
-    def _fit(self) -> _Layout:
+    @property
+    def natural_width(self) -> int:
+        """The columns' width with nothing narrowed (keys and words), the vertical scrollbar included."""
+        return self._fit(1 << 20).width + self.styles.scrollbar_size_vertical
+
+    def _fit(self, width: int | None = None) -> _Layout:
         answer, suffixes = self._answer_widths()
         turn = max(4, len(str(self.rows)) + 2)
-        width = self.scrollable_content_region.width or self.size.width or 160
+        width = width or self.scrollable_content_region.width or self.size.width or 160
         answers = tuple(max(answer, injected) for injected in suffixes)
         first = next((a.state.records[0] for a in self.arms if a.state is not None and a.state.records), None)
         keys_width = min(KEYS_WIDTH, max(4, cell_len(", ".join(first.keys)) if first else 4))  # K keys a turn
