@@ -89,6 +89,10 @@ async def test_two_live_arms_run_side_by_side_on_the_same_keys(db_path):
         assert [m.x for m in screen.plot.figure.marks] == [20]
         status = str(screen.status.content)
         assert "plain finished" in status and "inj finished" in status and "1st err t21" in status
+        # 160 wide: the chart beside the table, the table as wide as its columns (keys and words shown)
+        table, plot = screen.table.region, screen.plot.region
+        assert plot.x >= table.right and plot.y == table.y and plot.width >= 60
+        assert "keys" in header and "result" in header
     members = stored_group(db_path, launch.group_id)
     assert [(m["arm"], m["status"]) for m in members] == [("plain", "finished"), ("inj", "finished")]
     assert {m["id"] for m in members} == {arm.live.session_id for arm in launch.arms}
@@ -108,6 +112,9 @@ async def test_keys_act_on_the_focused_arm_only(db_path):
         await wait_until(pilot, lambda: all(p.model.samples and p.model.sample(0).last_turn >= 3
                                             for p in screen.panes))
         assert screen.focused_arm == 0 and not screen.all_arms
+        # 100 wide: the chart under the table, both full width
+        table, plot = screen.table.region, screen.plot.region
+        assert plot.y >= table.bottom and plot.width == table.width == 100 and plot.height >= 10
         await pilot.press("tab")
         assert screen.focused_arm == 1
         assert "▶ b" in screen.table.header_text() and "▶ a" not in screen.table.header_text()
@@ -156,3 +163,29 @@ async def test_group_replay_shows_both_arms_in_step(db_path):
         assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
         await pilot.press("i")                                     # a replay cannot inject: nothing happens
         assert all(not p.model.sample(0).injections or 20 in p.model.sample(0).injections for p in screen.panes)
+
+
+async def test_inject_dialog_acts_on_the_focused_arm(db_path):
+    from lhe_tui.ui.screens.inject import InjectScreen
+
+    base = RunConfig(samples=2, turns=400, seed=5, **CLEAN)
+    launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
+    app = LheApp(db_path, arms=launch)
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await arms_screen(app, pilot)
+        await wait_until(pilot, lambda: all(p.model.samples and p.model.sample(0).last_turn >= 3
+                                            for p in screen.panes))
+        await pilot.press("I")
+        await wait_until(pilot, lambda: isinstance(app.screen, InjectScreen))
+        assert "Into a:" in str(app.screen.query_one("#inject-about").content)
+        await pilot.press("plus", "7", "enter")
+        await wait_until(pilot, lambda: screen.panes[0].model.sample(0).injections)
+        (event,) = screen.panes[0].model.sample(0).injections.values()
+        assert event.injected == event.original + 7
+        await pilot.press("a", "x")
+        await wait_until(pilot, lambda: all(p.live.finished for p in screen.panes), timeout=20)
+        screen.flush()
+        assert screen.panes[1].model.sample(0).injections == {}
+    db = open_database(db_path)
+    assert len(load_events(db, launch.arms[0].live.session_id, ("injected",))) == 1
+    assert load_events(db, launch.arms[1].live.session_id, ("injected",)) == []
