@@ -9,11 +9,12 @@ import asyncio
 import pytest
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import ConfigError
+from lhe_tui.errors import ConfigError, StoreError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_events, load_samples, load_session, load_turns
 from lhe_tui.ui.app import LheApp
 from lhe_tui.ui.arms import load_group, parse_arms, start_arm_runs
+from lhe_tui.ui.launch import group_quit_message
 from lhe_tui.ui.screens.arms import ArmsScreen
 
 from .test_run_view import wait_until
@@ -67,6 +68,12 @@ def test_bad_arms_are_one_line(db_path, arms, message):
     assert not db_path.exists()                    # refused before the store is touched
 
 
+def test_an_unknown_group_is_one_line(db_path, stored_session):
+    with pytest.raises(StoreError, match="no group 'grp-nope'") as info:
+        load_group(db_path, "grp-nope")
+    assert "\n" not in str(info.value)
+
+
 async def test_two_live_arms_run_side_by_side_on_the_same_keys(db_path):
     launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
     app = LheApp(db_path, arms=launch)
@@ -101,6 +108,9 @@ async def test_two_live_arms_run_side_by_side_on_the_same_keys(db_path):
     assert keys[0] == keys[1] and len(keys[0]) == 4               # the same task: the same keys
     assert load_session(db, members[0]["id"])["dictionary"] == load_session(db, members[1]["id"])["dictionary"]
     assert len(load_turns(db, members[0]["id"])) == len(load_turns(db, members[1]["id"])) == 160
+    message = group_quit_message(launch, db_path)          # what the terminal says after the app
+    assert f"group {launch.group_id}" in message and f"`lhe-tui replay {launch.group_id}`" in message
+    assert f"plain {members[0]['id']} finished" in message and f"inj {members[1]['id']} finished" in message
 
 
 async def test_keys_act_on_the_focused_arm_only(db_path):

@@ -50,15 +50,27 @@ class ArmsStatus(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._last: tuple | None = None
+        self._styles: dict[str, Style] = {}     # resolved once per theme (a dozen lookups a line, 10 Hz)
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._styles.clear())
 
     def _s(self, name: str) -> Style:
-        return component_style(self, f"arms-status--{name}")
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = component_style(self, f"arms-status--{name}")
+        return style
 
     def _colour(self, name: str) -> Style:
-        try:
-            return Style(color=Color.parse(self.app.theme_variables[name]).rich_color, bold=True)
-        except (KeyError, ColorParseError):
-            return Style(bold=True)
+        key = f"colour:{name}"
+        style = self._styles.get(key)
+        if style is None:
+            try:
+                style = Style(color=Color.parse(self.app.theme_variables[name]).rich_color, bold=True)
+            except (KeyError, ColorParseError):
+                style = Style(bold=True)
+            self._styles[key] = style
+        return style
 
     def sync(self, head: Text, arms: list[ArmLine]) -> None:
         text = self.compose_text(head, arms)
@@ -85,7 +97,8 @@ class ArmsStatus(Static):
         t.append(f" {status.replace('_', ' ')}", self._s(STATE_STYLE.get(status, "muted")))
         watched = model.sample(model.watched)
         turn = (watched.current_turn or watched.last_turn) if watched else 0
-        t.append(f" · t{turn}/{model.n_turns or '?'} · done {model.samples_done}/{len(model.samples)}")
+        if model.samples:
+            t.append(f" · t{turn}/{model.n_turns or '?'} · done {model.samples_done}/{len(model.samples)}")
         if watched is not None:
             if watched.first_error is not None:
                 t.append(f" · s{model.watched} 1st err ", self._s("muted"))
@@ -107,9 +120,10 @@ class ArmsStatus(Static):
         injections = sum(len(s.injections) for s in model.samples)
         if injections:
             t.append(f" · ⚡{injections}", self._s("warning"))
-        t.append(f" · {clock(arm.elapsed)}")
+        if arm.elapsed is not None:
+            t.append(f" · {clock(arm.elapsed)}")
         c = model.config
-        label = model.provider_label or f"{c.get('provider', '?')}:{c.get('model') or '?'}"
+        label = model.provider_label or (f"{c.get('provider', '?')}:{c.get('model') or '?'}" if c else "")
         if label:
             name, simulated, _ = label.partition(" (simulated)")
             t.append(f" · {name}", self._s("muted"))
