@@ -228,10 +228,11 @@ class GroupPlayer:
         return [p.tick(now) for p in self.players]
 
     def toggle(self) -> bool:
+        """Play every arm not at its end, or pause every one (as one player would)."""
         playing = not self.playing
         for p in self.players:
-            p.playing = playing and not p.replay.at_end
-            p._last = None      # noqa: SLF001 - ReplayPlayer.toggle's own reset, for each arm at once
+            if p.playing != (playing and not p.replay.at_end):
+                p.toggle()
         return self.playing
 
     def set_speed(self, speed: float) -> None:

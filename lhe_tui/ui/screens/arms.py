@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -37,6 +38,9 @@ from lhe_tui.ui.widgets.arms_status import ArmLine, ArmsStatus
 from lhe_tui.ui.widgets.arms_table import ArmColumn, ArmsTable
 from lhe_tui.ui.widgets.compare_plot import session_colour
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
+
+if TYPE_CHECKING:
+    from lhe_tui.ui.screens.inject import InjectRequest
 
 FLUSH_HZ = 10
 METRICS_HZ = 2
@@ -459,7 +463,7 @@ class ArmsScreen(Screen):
                  "sample). The runs go on meanwhile.")
         self.app.push_screen(InjectScreen(about), self._inject_requested)
 
-    def _inject_requested(self, request) -> None:  # type: ignore[no-untyped-def]
+    def _inject_requested(self, request: InjectRequest | None) -> None:
         if request is None:
             return
         if request.all_samples:

@@ -20,7 +20,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -331,7 +331,7 @@ class ArmsTable(ScrollView, can_focus=True):
             return Style(bold=bold)
         return Style(color=colour_value.rich_color, bold=bold)
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+    def render_lines(self, crop: Region) -> list[Strip]:
         look = (self.app.theme, self.has_focus, self.size.width)
         if look != self._look:
             self._look = look
