@@ -31,6 +31,7 @@ from lhe_tui.core.events import Event, RunFinished, RunPaused, RunResumed, RunSt
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from lhe_tui.core.lineage import Lineage
     from lhe_tui.probe import ProbePlan
     from lhe_tui.providers.base import Provider
     from lhe_tui.session import PreparedRun
@@ -62,6 +63,7 @@ class RunJob:
     probe: ProbePlan | None = None        # probe: the plan the parent made (and so checked)
     stream_deltas: bool = True
     environment: dict[str, str] | None = None   # the parent's os.environ when the run starts (see below)
+    lineage: Lineage | None = None        # run: an arm's group (issue 15), told to the store and the views
 
     def with_local_server(self, url: str, server: Any = None) -> RunJob:
         return replace(self, local_url=url, local_server=server)
@@ -97,7 +99,7 @@ class RunJob:
         from lhe_tui.session import prepare_run
 
         return prepare_run(self.config, db, provider=provider, base_url=self.base_url, session_id=self.session_id,
-                           stream_deltas=self.stream_deltas, task=self.task)
+                           stream_deltas=self.stream_deltas, task=self.task, lineage=self.lineage)
 
 
 class EventForwarder:

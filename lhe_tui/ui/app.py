@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -18,6 +19,9 @@ from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.live import LiveRun
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, register_themes, theme_search_dirs
+
+if TYPE_CHECKING:
+    from lhe_tui.ui.arms import ArmsLaunch, GroupReplayed
 
 
 def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = None, stream_deltas: bool = True,
@@ -87,7 +91,9 @@ class LheApp(App[int]):
                  theme: str | None = None, themes: ThemeLoadResult | None = None,
                  new_run_defaults: RunConfig | None = None, replay_speed: float = 1.0,
                  replay_autoplay: bool = True, open_form: bool = False, compare: list[str] | None = None,
-                 compare_turns: list[int] | None = None) -> None:
+                 compare_turns: list[int] | None = None, arms: ArmsLaunch | None = None,
+                 group: GroupReplayed | None = None) -> None:
+        """`arms`: a group's live arms, shown side by side; `group`: a stored group, replayed side by side."""
         super().__init__()
         self.db_path = Path(db_path)
         self.store_problem: str | None = None   # the store cannot be used (damaged...): said in place
@@ -99,6 +105,8 @@ class LheApp(App[int]):
         self._initial_live = live
         self.runs: list[LiveRun] = []     # every live run shown, in order (the quit message names the last)
         self._initial_replay = replay
+        self._initial_arms = arms
+        self._initial_group = group
         self.replay_speed = replay_speed
         self.replay_autoplay = replay_autoplay
         self.new_run_defaults = new_run_defaults or RunConfig(samples=8, turns=200, sim_delay=0.01)
@@ -124,7 +132,17 @@ class LheApp(App[int]):
         # The run screen is pushed once the app runs: pushed while it starts, its first paint was dropped
         # (Textual writes nothing until then) and the next ones redrew only what changed, so the status
         # bar stayed blank until it changed (issue 6, replay first frame).
-        if self._initial_live is not None:
+        if self._initial_arms is not None:
+            from lhe_tui.ui.screens.arms import ArmsScreen
+
+            self.runs.extend(self._initial_arms.runs)
+            self.call_later(self.push_screen, ArmsScreen.live(self._initial_arms))
+        elif self._initial_group is not None:
+            from lhe_tui.ui.screens.arms import ArmsScreen
+
+            self.call_later(self.push_screen, ArmsScreen.replay(self._initial_group, speed=self.replay_speed,
+                                                                playing=self.replay_autoplay))
+        elif self._initial_live is not None:
             self.call_later(self.push_screen, self._live_screen(self._initial_live))
         elif self._initial_replay is not None:
             self.call_later(self.push_screen, RunScreen(player=self._player(self._initial_replay)))
@@ -138,9 +156,11 @@ class LheApp(App[int]):
                 self.open_compare(*self._initial_compare)
 
     # ---- navigation -----------------------------------------------------------------------------------
-    def live_runs(self) -> list[RunScreen]:
-        return [s for s in self.screen_stack if isinstance(s, RunScreen) and s.live is not None
-                and not s.live.finished]
+    def live_runs(self) -> list[Screen]:
+        """Screens with a live run going: a run view, or an arms view with an arm still running."""
+        return [s for s in self.screen_stack
+                if (isinstance(s, RunScreen) and s.live is not None and not s.live.finished)
+                or any(not live.finished for live in getattr(s, "runs", ()))]
 
     def action_help(self) -> None:
         from lhe_tui.ui.screens.help import HelpScreen  # Markdown is slow to import: only when asked

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lhe_tui.core.config import RunConfig
 
 if TYPE_CHECKING:
+    from lhe_tui.ui.arms import ArmsLaunch
     from lhe_tui.ui.live import LiveRun
 
 DEMO_CONFIG = RunConfig(provider="sim", mode="thinking", samples=8, turns=200, seed=0, sim_delay=0.006)
@@ -33,16 +34,30 @@ def store_has_sessions(db_path: Path) -> bool:
 
 def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None,
-               demo: bool = False, resume_overrides: dict | None = None) -> int:
+               demo: bool = False, resume_overrides: dict | None = None,
+               arms: list[tuple[str, RunConfig]] | None = None) -> int:
     """`demo`: the simulated demo run. With nothing to run, replay or resume (a bare `lhe-tui`), the app opens
-    on the store's sessions, or on the demo run when the store has none yet."""
+    on the store's sessions, or on the demo run when the store has none yet.
+
+    `arms` (with `config`, the run's own): `lhe-tui run … --arm NAME:FLAGS …`, one live run per arm over one
+    task, side by side (issue 15). `replay_id` may be a group id (`grp-…`): its arms replay side by side."""
     from lhe_tui.store.database import open_database
+    from lhe_tui.store.groups import is_group_id
     from lhe_tui.ui.app import LheApp, start_live_run
     from lhe_tui.ui.themes import load_themes, theme_search_dirs
 
     db_path = args.db
-    live = replay = None
-    if replay_id is not None:
+    live = replay = launch = group = None
+    if arms is not None:
+        from lhe_tui.ui.arms import start_arm_runs
+
+        assert config is not None
+        launch = start_arm_runs(config, arms, db_path)
+    elif replay_id is not None and is_group_id(replay_id):   # `grp-…`: a session id never starts so
+        from lhe_tui.ui.arms import load_group
+
+        group = load_group(db_path, replay_id)
+    elif replay_id is not None:
         from lhe_tui.store.queries import resolve_session_id
         from lhe_tui.store.replay import SessionReplay
 
@@ -58,12 +73,26 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     elif config is not None or demo or not store_has_sessions(db_path):
         live = start_live_run(config or DEMO_CONFIG, db_path)
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
-                 themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG)
+                 themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG,
+                 arms=launch, group=group)
     app.run()
-    message = quit_message(app.runs, db_path)
+    message = group_quit_message(launch, db_path) if launch is not None else quit_message(app.runs, db_path)
     if message:
         print(message, file=sys.stderr)
     return app.return_code or 0
+
+
+def group_quit_message(launch: ArmsLaunch, db_path: Path) -> str:
+    """What the terminal says after an arms run: each arm's session and status, and how to replay them."""
+    parts = []
+    for arm in launch.arms:
+        live = arm.live
+        if not live.finished:
+            live.wait(timeout=10)
+        status = stored_status(db_path, live.session_id) if live.status != "not started" else None
+        parts.append(f"{arm.name} {live.session_id} {(status or live.status or 'not started').replace('_', ' ')}")
+    return (f"lhe-tui: group {launch.group_id}: {'; '.join(parts)}; replay them side by side with "
+            f"`lhe-tui replay {launch.group_id}`")
 
 
 def quit_message(runs: list[LiveRun], db_path: Path) -> str | None:

@@ -34,6 +34,18 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   against gold with the first error marked, and the accuracy decay across samples (turn, step and
   task accuracy, the task curve's 95% bootstrap band, the theory curve p^t, H_0.5 marked).
 
+## Arms side by side (`lhe-tui run … --arm NAME:FLAGS --arm …`, `lhe-tui replay grp-…`)
+
+One run per arm over the same keys, side by side. A **status line per arm** (in the arm's colour):
+state, the watched sample's turn and first error, task accuracy, p, H_0.5, injections `⚡`. The
+**table** shows the watched sample's turns of every arm aligned by turn: an arm's first error is
+highlighted (`1st err`), `≠` marks a turn where the arms' answers differ. The **chart** overlays the
+arms' task accuracy (lines) and turn accuracy (dots), with a faint line at 0.5. `tab` / `shift+tab`
+move the arm focus (`▶`); `a` makes the keys act on every arm. `space` pauses or resumes, `x` stops,
+`i` / `I` inject into the watched sample, on the focused arm or all. `[` `]` switch the sample, `e`
+jumps to the focused arm's first error. A group replay plays the arms on one clock (each at its
+recorded pace); `,` `.` step one turn of the watched sample in every arm; speed and restart act on all.
+
 ## Compare (mark sessions with `space`, then `c`)
 
 The marked runs' **task accuracy** (lines) and **turn accuracy** (dots) over turns in one plot, one

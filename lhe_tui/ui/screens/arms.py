@@ -1,0 +1,552 @@
+"""Arms side by side (issue 15): the live runs of a group's arms, or a stored group replayed, in one view.
+
+Each arm has its own event feed and RunModel, filled by its own source: a LiveRun (its own run process and
+session) or a ReplayPlayer of the group's GroupPlayer. A 10 Hz timer drains every feed and brings the view
+up to date: a status line per arm, the watched sample's turns of every arm in one table aligned by turn
+(first errors and differences marked), and one decay chart overlaying the arms (recomputed at most twice a
+second, in a thread for large runs). Nothing is drawn per event.
+
+Keys act on the focused arm (tab / shift+tab move the focus, `▶` marks it) or, after `a`, on every arm:
+space pauses or resumes, x stops, i injects into the watched sample's latest finished turn, I asks what to
+inject. In a replay, space, speed, step and restart act on every arm together.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from lhe_tui.core.events import Event, Injected, RunFinished
+from lhe_tui.decay_curves import DecayData, compute_decay
+from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
+from lhe_tui.ui.background import lower_this_threads_priority
+from lhe_tui.ui.feed import EventFeed, RunModel
+from lhe_tui.ui.footer import QuickFooter
+from lhe_tui.ui.live import NOT_STARTED, LiveRun
+from lhe_tui.ui.widgets.arms_plot import ArmCurve, ArmsDecayPlot
+from lhe_tui.ui.widgets.arms_status import ArmLine, ArmsStatus
+from lhe_tui.ui.widgets.arms_table import ArmColumn, ArmsTable
+from lhe_tui.ui.widgets.compare_plot import session_colour
+from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
+
+if TYPE_CHECKING:
+    from lhe_tui.ui.screens.inject import InjectRequest
+
+FLUSH_HZ = 10
+METRICS_HZ = 2
+BUSY_FLUSH_EVENTS = 100      # as RunScreen: a flush this busy makes the next tick rest (5 Hz under load)
+MAX_EVENTS_PER_FLUSH = 200_000
+INLINE_METRICS_TURNS = 2_000  # above this many turns in all arms, the curves are computed in a thread
+WIDE = 120                   # from this width the chart sits beside the table, below it under
+TABLE_SHARE = 0.6            # wide: the most of the width the table takes
+
+
+class ArmPane:
+    """One arm: its source, feed, model and latest curves."""
+
+    def __init__(self, index: int, name: str, *, live: LiveRun | None = None) -> None:
+        self.index = index
+        self.name = name
+        self.colour = session_colour(index)
+        self.live = live
+        self.feed = EventFeed()
+        self.model = RunModel(live=live is not None)
+        self.decay: DecayData | None = None
+        self.metrics_version = -1
+        self.failure = ""
+        self.announced_end = False
+        if live is not None:
+            live.subscribe(self.feed)
+
+    @property
+    def running(self) -> bool:
+        return self.live is not None and self.model.running and not self.failure
+
+    def injected_turns(self) -> tuple[int, ...]:
+        return tuple(self.model.injected_turns())
+
+
+class ArmsScreen(Screen):
+    """`ArmsScreen.live(launch)` for a group's live runs, `ArmsScreen.replay(group, ...)` for a stored one."""
+
+    DEFAULT_CSS = """
+    ArmsScreen { layout: vertical; }
+    ArmsScreen #arms-body { height: 1fr; layout: horizontal; }
+    ArmsScreen #arms-table { width: 1fr; }
+    ArmsScreen #arms-plot { width: 1fr; height: 1fr; border-left: vkey $panel-lighten-1; }
+    ArmsScreen.-narrow #arms-body { layout: vertical; }
+    ArmsScreen.-narrow #arms-plot { width: 1fr; height: 50%; border-left: none; border-top: hkey $panel-lighten-1; }
+    ArmsScreen Footer.-compact FooterLabel { margin: 0 1 0 0; }
+    """
+
+    SAMPLE = Binding.Group("Sample")
+    STEP = Binding.Group("Step")
+    SPEED = Binding.Group("Speed")
+    BINDINGS = [
+        Binding("space", "play_pause", "Pause/Play"),
+        Binding("x", "stop", "Stop"),
+        Binding("i", "inject", "Inject"),
+        Binding("tab", "next_arm", "Next arm", priority=True),
+        Binding("shift+tab", "prev_arm", "Previous arm", show=False, priority=True),
+        Binding("a", "all_arms", "All arms"),
+        Binding("[", "prev_sample", "Previous sample", key_display="[", group=SAMPLE),
+        Binding("]", "next_sample", "Next sample", key_display="]", group=SAMPLE),
+        Binding("e", "first_error", "1st err"),
+        Binding("comma", "step_back", "Step back", key_display=",", group=STEP),
+        Binding("full_stop", "step_forward", "Step forward", key_display=".", group=STEP),
+        Binding("minus", "slower", "Slower", key_display="-", group=SPEED),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
+        Binding("I", "inject_dialog", "Inject…", key_display="I", show=False),
+        Binding("home", "restart", "Restart replay", show=False, priority=True),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    LIVE_ONLY = {"stop", "inject", "inject_dialog"}
+    REPLAY_ONLY = {"step_back", "step_forward", "slower", "faster", "restart"}
+
+    def __init__(self, group_id: str, names: list[str], *, runs: list[ArmRun] | None = None,
+                 player: GroupPlayer | None = None, name: str | None = None) -> None:
+        if (runs is None) == (player is None):
+            raise ValueError("ArmsScreen needs exactly one of runs= or player=")
+        count = len(runs) if runs is not None else len(player.players)  # type: ignore[union-attr]
+        if count != len(names) or not names:
+            raise ValueError("ArmsScreen needs one name per arm")
+        super().__init__(name=name)
+        self.group_id = group_id
+        self.player = player
+        self.arm_runs = runs or []
+        self.panes = [ArmPane(i, n, live=runs[i].live if runs is not None else None) for i, n in enumerate(names)]
+        self.watched = 0
+        self.focused_arm = 0
+        self.all_arms = False
+        self.redraws = 0
+        self._force = True
+        self._rest = False
+        self._metrics_busy = False
+        self._announced_group_end = False
+        self._table_width: int | None = None     # wide: the table's width in cells (None: the CSS's)
+
+    @classmethod
+    def live(cls, launch: ArmsLaunch) -> ArmsScreen:
+        return cls(launch.group_id, [arm.name for arm in launch.arms], runs=launch.arms)
+
+    @classmethod
+    def replay(cls, group: GroupReplayed, *, speed: float = 1.0, playing: bool = True) -> ArmsScreen:
+        player = GroupPlayer([replay for _name, replay in group.arms], speed=speed, playing=playing)
+        return cls(group.group_id, [name for name, _replay in group.arms], player=player)
+
+    @property
+    def is_live(self) -> bool:
+        return self.player is None
+
+    @property
+    def runs(self) -> list[LiveRun]:
+        return [pane.live for pane in self.panes if pane.live is not None]
+
+    # ---- layout -------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        width, _height = self.app.size
+        self.set_class(bool(width) and width < WIDE, "-narrow")
+        yield ArmsStatus(id="arms-status")
+        with Container(id="arms-body"):
+            yield ArmsTable(id="arms-table")
+            yield ArmsDecayPlot(id="arms-plot")
+        if self.player is not None:
+            yield ReplayControls(id="replay-controls")
+        yield QuickFooter(compact=bool(width) and width < WIDE, show_command_palette=width >= WIDE)
+
+    def on_mount(self) -> None:
+        self.status = self.query_one(ArmsStatus)
+        self.table = self.query_one(ArmsTable)
+        self.plot = self.query_one(ArmsDecayPlot)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._force_redraw())
+        if self.player is not None:
+            # The replays' own seek: the player's would pause it (it plays from the start if asked to).
+            self._rebuild([p.replay.seek(p.position) for p in self.player.players])
+        else:
+            for pane, arm in zip(self.panes, self.arm_runs):
+                after = self.arm_runs[pane.index - 1] if pane.index else None
+                self.run_worker(functools.partial(arm.drive, after), name=f"arm {pane.name}",
+                                group=f"arm-{pane.index}", exclusive=True, exit_on_error=False, thread=True,
+                                description=f"arm {pane.name}: run {arm.live.session_id}")
+        self.set_interval(1 / FLUSH_HZ, self.flush, name="flush")
+        self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
+        self.table.focus()
+        self.flush()
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < WIDE
+        self.set_class(narrow, "-narrow")
+        footer = self.query_one(QuickFooter)
+        footer.compact = narrow
+        footer.show_command_palette = not narrow
+        self._force_redraw()
+
+    def on_screen_resume(self) -> None:
+        self._force_redraw()
+
+    def _force_redraw(self) -> None:
+        self._force = True
+        if self.is_mounted:
+            self.call_later(self.flush)
+
+    # ---- the flush (10 Hz) ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        if self.player is not None:
+            for pane, events in zip(self.panes, self.player.tick(time.monotonic())):
+                for event in events:
+                    pane.feed.push(event)
+        elif self._rest and not self._force:
+            self._rest = False
+            return
+        drained = 0
+        for pane in self.panes:
+            events = pane.feed.drain(MAX_EVENTS_PER_FLUSH)
+            drained += len(events)
+            self._apply(pane, events)
+        self._rest = self.is_live and drained >= BUSY_FLUSH_EVENTS
+        if not self.is_current:
+            return
+        force, self._force = self._force, False
+        if drained or force:
+            self.redraws += 1
+        self.render_visible(force=force)
+
+    def _apply(self, pane: ArmPane, events: list[Event]) -> None:
+        injected: list[Injected] = []
+        for event in events:
+            pane.model.apply(event)
+            if isinstance(event, Injected) and pane.live is not None and event.source != "scripted":
+                injected.append(event)
+            elif isinstance(event, RunFinished) and pane.live is not None:
+                self._on_arm_finished(pane, event)
+        if pane.model.watched != self.watched and pane.model.samples:
+            pane.model.watch(self.watched)
+        for event in injected[:1]:
+            more = f" (and {len(injected) - 1} more samples)" if len(injected) > 1 else ""
+            self.notify(f"arm {pane.name}, s{event.sample}: the history now shows {event.injected} for turn "
+                        f"{event.turn}{more}", title="injected", markup=False)
+
+    def _on_arm_finished(self, pane: ArmPane, event: RunFinished) -> None:
+        if pane.announced_end:
+            return
+        pane.announced_end = True
+        if event.status not in ("finished", "interrupted"):
+            self.notify(f"arm {pane.name} ended {event.status.replace('_', ' ')}: {event.message}",
+                        title="arm ended", severity="error", timeout=10, markup=False)
+        if all(p.announced_end or p.failure for p in self.panes) and not self._announced_group_end:
+            self._announced_group_end = True
+            self.notify(f"every arm has ended; replay them together with `lhe-tui replay {self.group_id}`",
+                        title="group ended", timeout=8, markup=False)
+
+    def render_visible(self, *, force: bool = False) -> None:
+        self.status.sync(self._head(), [self._arm_line(pane) for pane in self.panes])
+        if self.table.sync([ArmColumn(p.name, p.colour, p.model.sample(self.watched), self._targeted(p))
+                            for p in self.panes], self.watched, force=force) or force:
+            self._fit_table()
+        if self.player is not None:
+            self.query_one(ReplayControls).sync(self.player)  # type: ignore[arg-type]
+        if force:
+            self._draw_plot(force=True)
+
+    def _fit_table(self) -> None:
+        """Wide: the table as wide as its columns (at most TABLE_SHARE of the screen), the chart takes the rest.
+        Narrow: the table takes the width, the chart sits under it. A layout only when the width changes
+        (a column gets a digit wider: a few times a run)."""
+        if self.has_class("-narrow"):
+            width = None
+        else:
+            width = min(self.table.natural_width, int(self.size.width * TABLE_SHARE))
+        if width != self._table_width:
+            self._table_width = width
+            self.table.styles.width = width
+
+    def _targeted(self, pane: ArmPane) -> bool:
+        return self.all_arms or pane.index == self.focused_arm
+
+    def _head(self) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("arms ", Style(bold=True))
+        t.append(self.group_id, Style(dim=True))
+        if self.player is None:
+            t.append(" · LIVE", Style(bold=True))
+        else:
+            state = "▶" if self.player.playing else ("■" if self.player.at_end else "‖")
+            t.append(f" · REPLAY {state} {speed_label(self.player.speed)}", Style(bold=True))
+        samples = max((len(p.model.samples) for p in self.panes), default=0)
+        t.append(f" · sample s{self.watched}" + (f" of {samples}" if samples else ""))
+        target = "all arms" if self.all_arms else self.panes[self.focused_arm].name
+        t.append(" · keys act on ")
+        t.append(target, Style(bold=True, underline=True))
+        t.append(" (tab: next arm, a: all)" if self.player is None else " (tab: next arm)", Style(dim=True))
+        return t
+
+    def _arm_line(self, pane: ArmPane) -> ArmLine:
+        model = pane.model
+        if self.player is not None:
+            player = self.player.players[pane.index]
+            replay = player.replay
+            elapsed = replay.times[replay.position - 1] if replay.position else 0.0
+        else:
+            elapsed = model.elapsed()
+        return ArmLine(pane.name, pane.colour, model, pane.decay.summary if pane.decay else None,
+                       self._targeted(pane), elapsed, pane.failure)
+
+    # ---- metrics (2 Hz) ------------------------------------------------------------------------------------
+    def refresh_metrics(self) -> None:
+        stale = [p for p in self.panes if p.model.flags_version != p.metrics_version]
+        if self._metrics_busy or not stale:
+            self._draw_plot()
+            return
+        jobs = []
+        for pane in stale:
+            pane.metrics_version = pane.model.flags_version
+            correct, step = pane.model.flags()
+            jobs.append((pane, correct, step, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
+                                                  k=pane.model.k)))
+        size = sum(len(c) for _pane, correct, _step, _kw in jobs for c in correct)
+        if size < INLINE_METRICS_TURNS:
+            for pane, correct, step, kw in jobs:
+                pane.decay = compute_decay(correct, step, with_ci=False, **kw)
+            self._draw_plot()
+            return
+        self._metrics_busy = True
+
+        def compute() -> list[tuple[ArmPane, DecayData]]:
+            lower_this_threads_priority()
+            return [(pane, compute_decay(correct, step, with_ci=False, **kw)) for pane, correct, step, kw in jobs]
+
+        self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)
+
+    def _draw_plot(self, *, force: bool = False) -> None:
+        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns)
+                            for p in self.panes], compact=self.has_class("-narrow"),
+                           force=force)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "arms-metrics":
+            if event.state == WorkerState.SUCCESS:
+                self._metrics_busy = False
+                for pane, data in worker.result:
+                    pane.decay = data
+                self._draw_plot()
+                self._force_redraw()
+            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+                self._metrics_busy = False
+            return
+        if not worker.group.startswith("arm-"):
+            return
+        pane = self.panes[int(worker.group[4:])]
+        if event.state == WorkerState.SUCCESS and worker.result == NOT_STARTED:
+            pane.model.status = NOT_STARTED
+            pane.model.message = "stopped before its local model server answered; nothing was stored"
+            pane.announced_end = True
+            self._force_redraw()
+        elif event.state == WorkerState.ERROR:
+            pane.failure = f"{type(worker.error).__name__}: {worker.error}"
+            pane.announced_end = True
+            self.notify(f"arm {pane.name} stopped with an error: {worker.error}", title="arm failed",
+                        severity="error", timeout=10, markup=False)
+            self._force_redraw()
+
+    # ---- actions -------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.LIVE_ONLY and self.player is not None:
+            return False
+        if action in self.REPLAY_ONLY and self.player is None:
+            return False
+        if action == "all_arms" and self.player is not None:
+            return False
+        if action == "back" and len(self.app.screen_stack) <= 2:
+            return False
+        return True
+
+    def targets(self) -> list[ArmPane]:
+        return list(self.panes) if self.all_arms else [self.panes[self.focused_arm]]
+
+    def _names(self, panes: Iterable[ArmPane]) -> str:
+        return ", ".join(p.name for p in panes)
+
+    def _refocus(self, arm: int) -> None:
+        self.focused_arm = arm % len(self.panes)
+        self.all_arms = False
+        self._force_redraw()
+
+    def action_next_arm(self) -> None:
+        self._refocus(self.focused_arm + (0 if self.all_arms else 1))
+
+    def action_prev_arm(self) -> None:
+        self._refocus(self.focused_arm - (0 if self.all_arms else 1))
+
+    def action_all_arms(self) -> None:
+        self.all_arms = not self.all_arms
+        self.notify("keys act on every arm (a again: only the focused one)" if self.all_arms else
+                    f"keys act on arm {self.panes[self.focused_arm].name}", timeout=3)
+        self._force_redraw()
+
+    def watch_sample(self, index: int) -> None:
+        samples = max((len(p.model.samples) for p in self.panes), default=0)
+        if not samples:
+            return
+        self.watched = index % samples
+        for pane in self.panes:
+            if pane.model.samples:
+                pane.model.watch(self.watched)
+        self._force_redraw()
+
+    def action_prev_sample(self) -> None:
+        self.watch_sample(self.watched - 1)
+
+    def action_next_sample(self) -> None:
+        self.watch_sample(self.watched + 1)
+
+    def action_play_pause(self) -> None:
+        if self.player is not None:
+            if self.player.at_end and not self.player.playing:
+                self._rebuild(self.player.seek(0))
+            self.player.toggle()
+            self.flush()
+            return
+        panes = [p for p in self.targets() if p.running]
+        if not panes:
+            self.notify(f"nothing to pause: {self._names(self.targets())} "
+                        f"{'has' if len(self.targets()) == 1 else 'have'} ended", severity="warning")
+            return
+        # All arms: pause every one unless every one is paused already (then resume them all).
+        pause = any(not (p.live.paused or p.model.status == "paused") for p in panes)  # type: ignore[union-attr]
+        for pane in panes:
+            assert pane.live is not None
+            pane.live.pause() if pause else pane.live.resume()
+
+    def action_stop(self) -> None:
+        panes = [p for p in self.targets() if p.running]
+        if not panes:
+            return
+        for pane in panes:
+            assert pane.live is not None
+            pane.live.stop()
+        self.notify(f"stopping {self._names(panes)}: turns in flight are dropped, "
+                    f"{'the session ends' if len(panes) == 1 else 'the sessions end'} interrupted", title="stop")
+
+    def _injectable(self) -> list[ArmPane]:
+        panes = []
+        for pane in self.targets():
+            state = pane.model.sample(self.watched)
+            if pane.running and state is not None and state.records:
+                panes.append(pane)
+        if not panes:
+            self.notify(f"nothing to inject into: s{self.watched} has no finished turn in "
+                        f"{self._names(self.targets())}, or the run is over", severity="warning")
+        return panes
+
+    def action_inject(self) -> None:
+        for pane in self._injectable():
+            pane.live.inject(self.watched)  # type: ignore[union-attr]
+
+    def action_inject_dialog(self) -> None:
+        from lhe_tui.ui.screens.inject import InjectScreen
+
+        if not any(p.running for p in self.targets()):
+            return
+        about = (f"Into {self._names(self.targets())}: the latest finished turn of s{self.watched} (or of every "
+                 "sample). The runs go on meanwhile.")
+        self.app.push_screen(InjectScreen(about), self._inject_requested)
+
+    def _inject_requested(self, request: InjectRequest | None) -> None:
+        if request is None:
+            return
+        if request.all_samples:
+            for pane in [p for p in self.targets() if p.running]:
+                pane.live.inject_all(offset=request.offset, value=request.value)  # type: ignore[union-attr]
+            return
+        for pane in self._injectable():
+            pane.live.inject(self.watched, offset=request.offset, value=request.value)  # type: ignore[union-attr]
+
+    def action_first_error(self) -> None:
+        pane = self.panes[self.focused_arm]
+        if self.player is not None:
+            replay = self.player.players[pane.index].replay
+            position = replay.first_error_position(self.watched)
+            if position is not None and position > replay.position:
+                turn = replay.frame(position - 1).turn
+                for other, events in zip(self.panes, self.player.forward_to_turn(self.watched, turn)):
+                    other.model.apply_all(events)
+                self._force = True
+                self.flush()
+        state = pane.model.sample(self.watched)
+        if state is None or state.first_error is None:
+            self.notify(f"arm {pane.name}: s{self.watched} has no wrong answer yet", severity="warning")
+            return
+        self.table.go_to_turn(state.first_error)
+
+    def _step(self, direction: int) -> None:
+        assert self.player is not None
+        moves = self.player.step_turn(self.watched, direction)
+        if moves is None:
+            self.notify("no more turns of this sample that way", severity="warning", timeout=2)
+            return
+        for pane, (events, backward) in zip(self.panes, moves):
+            if backward:
+                pane.model.undo_all(events)
+            else:
+                pane.model.apply_all(events)
+        self._force = True
+        self.flush()
+        self.table.go_to_newest()
+
+    def action_step_forward(self) -> None:
+        self._step(+1)
+
+    def action_step_back(self) -> None:
+        self._step(-1)
+
+    def action_faster(self) -> None:
+        if self.player is not None:
+            self.player.faster()
+            self.flush()
+
+    def action_slower(self) -> None:
+        if self.player is not None:
+            self.player.slower()
+            self.flush()
+
+    def action_restart(self) -> None:
+        if self.player is not None:
+            self._rebuild(self.player.seek(0))
+            if not self.player.playing:
+                self.player.toggle()
+            self.flush()
+
+    def _rebuild(self, per_arm: list[list[Event]]) -> None:
+        for pane, events in zip(self.panes, per_arm):
+            pane.model.reset()
+            pane.model.apply_all(events)
+            if pane.model.samples:
+                pane.model.watch(min(self.watched, len(pane.model.samples) - 1))
+        self._force = True
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    # ---- teardown ------------------------------------------------------------------------------------------
+    def on_unmount(self) -> None:
+        """Leaving the screen (or the app) mid-run stops every arm: each session ends interrupted."""
+        runs = [p.live for p in self.panes if p.live is not None and not p.live.finished]
+        for live in runs:
+            live.stop()
+        for live in runs:
+            live.wait(timeout=10)
+        if self.player is not None:
+            self.player.close()
