@@ -53,7 +53,10 @@ def _run_arms(args: argparse.Namespace, config) -> int:
             _estimate(arm.config, args.estimate_reply_tokens, args.estimate_latency)
         return 0
     if not args.headless:
-        raise ConfigError("--arm runs with --headless for now (the side-by-side live view is not there yet)")
+        from lhe_tui.ui.arms import parse_arms
+        from lhe_tui.ui.launch import launch_tui
+
+        return launch_tui(args, config=config, arms=parse_arms(config, args.arm))
     from lhe_tui.cli.headless import run_group_headless
     from lhe_tui.providers.local_server import serving
     from lhe_tui.store.database import open_database
@@ -399,6 +402,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False)
+    from lhe_tui.store.groups import is_group_id
+
+    if is_group_id(args.session_id):
+        return _fork_group(args, db)
     parent_id = resolve_session_id(db, args.session_id)
     plan = plan_fork(db, _fork_request(args, parent_id))
     budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
@@ -423,6 +430,28 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         config = prepared.runner.config
         done = sum(len(h) for h in prepared.runner.history.values())
         return run_headless(prepared, db, config.samples * config.turns - done, server)
+
+
+def _fork_group(args: argparse.Namespace, db) -> int:
+    """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
+    run together (as `resume grp-…`)."""
+    from lhe_tui.fork import create_fork, plan_group_fork
+    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.store.groups import resolve_group_id
+
+    group_id = resolve_group_id(db, args.session_id)
+    if not args.headless:
+        raise ConfigError(f"forking group {group_id} runs with --headless (or fork one arm's session in the TUI)")
+    if getattr(db, "readonly", False):
+        raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
+    new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))
+    for plan in plans:
+        budget_for(plan.config)
+    for plan in plans:
+        fork_id = create_fork(db, plan)
+        print(f"arm {plan.lineage.arm}: {plan.describe()}: session {fork_id}", file=sys.stderr)
+    print(f"group {new_group}", file=sys.stderr)
+    return _resume_group(args, db, new_group, {})
 
 
 COMMANDS["fork"] = _cmd_fork

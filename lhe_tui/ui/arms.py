@@ -80,14 +80,11 @@ class ArmsLaunch:
 
 
 def parse_arms(base: RunConfig, texts: Iterable[str]) -> list[tuple[str, RunConfig]]:
-    """`--arm NAME:FLAGS` texts as (name, config) pairs: each arm's flags over the base run's config."""
-    from lhe_tui.cli.overrides import apply_overrides, arm_overrides, split_arm
+    """`--arm NAME:FLAGS` texts as (name, config) pairs: each arm's flags over the base run's config (the
+    engine's rules, lhe_tui.arms.arm_configs)."""
+    from lhe_tui.arms import arm_configs
 
-    arms = []
-    for text in texts:
-        name, tokens = split_arm(text)
-        arms.append((name, apply_overrides(base, arm_overrides(name, tokens))))
-    return arms
+    return arm_configs(base, list(texts))
 
 
 def check_arms(base: RunConfig, arms: list[tuple[str, RunConfig]]) -> None:
