@@ -36,9 +36,9 @@ async def test_sessions_screen_lists_the_cli_columns_and_enter_replays(db_path, 
         screen = app.screen
         assert isinstance(screen, SessionsScreen)
         table = screen.query_one(DataTable)
-        assert [str(c.label) for c in table.ordered_columns] == list(SESSION_COLUMNS)
+        assert [str(c.label) for c in table.ordered_columns] == [*SESSION_COLUMNS, "cost"]   # the cost last
         row = list_sessions(open_database(db_path))[0]
-        assert [plain(c) for c in table.get_row_at(0)] == list(session_cells(row))
+        assert [plain(c) for c in table.get_row_at(0)] == [*session_cells(row), "-"]   # sim: no price
         assert stored_session in str(screen.query_one("#session-detail", Static).content)
         await pilot.press("enter")
         await app.workers.wait_for_complete()           # sessions load in a thread
