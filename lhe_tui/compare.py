@@ -10,6 +10,7 @@ from lhe_tui.metrics import (PairedDiff, accuracy_at, first_errors_or_end, paire
                              paired_horizon_difference, paired_mean_difference, sample_counts, summarize,
                              task_accuracy, turn_accuracy)
 from lhe_tui.metrics.paired import DEFAULT_N_BOOT, DEFAULT_SEED
+from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.prices import PriceTable, cost_cell, load_prices
 from lhe_tui.store.queries import load_session, session_flags, session_token_totals
 
@@ -39,7 +40,7 @@ def policy_label(config: dict, manual: list[int] | tuple[int, ...] = ()) -> str:
 def manual_injection_turns(db: Database, session_id: str) -> list[int]:
     """The turns of the session's injections made by hand during the run (any sample), in order."""
     rows = db.execute("SELECT DISTINCT turn FROM events WHERE session_id = ? AND kind = 'injected' AND "
-                      "COALESCE(json_extract(payload_json, '$.source'), 'manual') != 'scripted' ORDER BY turn",
+                      "COALESCE(json_extract(payload_json, '$.source'), 'manual') NOT IN ('scripted', 'fork') ORDER BY turn",
                       [session_id]).fetchall()
     return [row[0] for row in rows if row[0] is not None]
 
@@ -77,8 +78,14 @@ def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = No
 
 def session_label(db: Database, session_id: str, session: dict) -> str:
     """What a session ran, as compare and the figures label it: provider/model, K, mode, protocol, policy."""
-    return (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
-            f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
+    label = (f"{session['provider']}/{session['model']} K={session['k']} {session['mode']} {session['protocol']} "
+             f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
+    lineage = Lineage.from_row(session)
+    if lineage.is_fork:   # a fork's edit is its lineage, not a manual injection
+        edit = lineage.edit
+        label += f" fork@{lineage.fork_turn}" + ("" if edit is None else " healed" if edit.kind == "heal" else
+                                                f" set {edit.amount}" if edit.kind == "set" else f" {edit.amount:+d}")
+    return label
 
 
 def session_curves(db: Database, session_id: str) -> SessionCurves:
@@ -162,6 +169,8 @@ class PairComparison:
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_SEED
     level: float = 0.95
+    after: int | None = None                  # a fork's turn: the first error after it, per arm, below
+    first_error_after: PairedDiff | None = None
 
 
 def sample_keys(db: Database, session_id: str) -> list[str]:
@@ -189,7 +198,7 @@ def _first_divergence(a: list[list[bool]], b: list[list[bool]]) -> int | None:
 
 def paired_comparison(db: Database, a: str, b: str, turns: list[int] | None = None, *, name_a: str | None = None,
                       name_b: str | None = None, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED,
-                      level: float = 0.95) -> PairComparison:
+                      level: float = 0.95, after: int | None = None) -> PairComparison:
     """B - A between two sessions over the same keys (refused in one line otherwise). `turns`: the turns to
     report (default: `default_turns`). The bootstrap is seeded: the same store gives the same intervals."""
     check_same_keys(db, a, b)
@@ -205,7 +214,16 @@ def paired_comparison(db: Database, a: str, b: str, turns: list[int] | None = No
         first_error=paired_mean_difference(first_errors_or_end(fa.correct, fa.status),
                                            first_errors_or_end(fb.correct, fb.status), **boot),
         horizon=paired_horizon_difference(fa.correct, fb.correct, 0.5, **ra, **boot),
-        first_divergence=_first_divergence(fa.correct, fb.correct), **boot)
+        first_divergence=_first_divergence(fa.correct, fb.correct), after=after,
+        first_error_after=None if after is None else paired_mean_difference(
+            _first_errors_after(fa.correct, fa.status, after), _first_errors_after(fb.correct, fb.status, after),
+            **boot), **boot)
+
+
+def _first_errors_after(correct: list[list[bool]], status: list[str | None] | None, after: int) -> list:
+    """Per sample its first error after turn `after` (no error: after its last turn), as first_errors_or_end."""
+    tails = first_errors_or_end([flags[after:] for flags in correct], status)
+    return [None if t is None else t + after for t in tails]
 
 
 def group_arms(db: Database, group_id: str, arms: list[str] | None = None) -> list[tuple[str, str]]:
@@ -238,7 +256,8 @@ def parse_arm_names(text: str | None) -> list[str] | None:
 
 
 def pair_comparisons(db: Database, arms: list[tuple[str, str]], turns: list[int] | None = None,
-                     **boot: Any) -> list[PairComparison]:
-    """The first arm against each other arm."""
+                     after: int | None = None, **boot: Any) -> list[PairComparison]:
+    """The first arm against each other arm; `after`: also the first error after this turn (a fork's)."""
     (name_a, a), rest = arms[0], arms[1:]
-    return [paired_comparison(db, a, b, turns, name_a=name_a, name_b=name_b, **boot) for name_b, b in rest]
+    return [paired_comparison(db, a, b, turns, name_a=name_a, name_b=name_b, after=after, **boot)
+            for name_b, b in rest]

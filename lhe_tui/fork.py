@@ -192,9 +192,12 @@ def _edits(db: Database, pid: str, chosen: list[int], turn: int,
         row = db.execute("SELECT history_answer, gold_sum, answer_status FROM turns WHERE session_id = ? AND "
                          "sample = ? AND turn = ?", [pid, index, turn]).fetchone()
         shown, gold, status = row
-        if shown is None:
+        if shown is None and edit.kind == "offset":
+            # --set-answer and --heal bring their own value (the history then shows it, as a manual injection
+            # into such a turn does); an offset has nothing to start from.
             raise ForkError(f"session {pid} sample {index} turn {turn} has no valid answer in its history "
-                            f"({status}); an edit needs one: fork at another turn, or without an edit")
+                            f"({status}): --offset has nothing to add to; use --set-answer V or --heal there, "
+                            "or fork at another turn")
         value = edit.amount if edit.kind == "set" else shown + edit.amount if edit.kind == "offset" else gold
         out.append((int(value), shown))
     return tuple(out)

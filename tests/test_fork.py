@@ -158,6 +158,19 @@ def test_heal_at_the_first_error_puts_the_adder_back_on_the_gold_sum(server, tmp
     assert "healed (gold answer)" in shown and f"fork of {parent}" in shown
 
 
+def test_heal_on_a_format_miss_shows_the_gold_answer_there(server, tmp_path, capsys):
+    db = tmp_path / "lhe.db"
+    parent = run_parent(server, db, capsys)
+    server.requests.clear()
+    child, _ = fork(db, capsys, parent, "--turn", "first-error", "--heal")     # turn 2: no answer given
+    first = server.requests[0].body["messages"]
+    gold = turns_of(db, parent)[NO_ANSWER_AT - 1]["gold_sum"]
+    assert [m["content"] for m in first if m["role"] == "assistant"][NO_ANSWER_AT - 1] == f"<answer>{gold}</answer>"
+    rows = turns_of(db, child)
+    assert rows[NO_ANSWER_AT - 1]["model_answer"] is None and rows[NO_ANSWER_AT - 1]["history_answer"] == gold
+    assert rows[NO_ANSWER_AT]["correct"] == 1 and rows[NO_ANSWER_AT]["step_correct"] == 1
+
+
 def test_fork_of_a_format_miss_with_an_edit_is_refused_in_one_line(server, tmp_path, capsys):
     db = tmp_path / "lhe.db"
     parent = run_parent(server, db, capsys, samples=2)
@@ -166,7 +179,7 @@ def test_fork_of_a_format_miss_with_an_edit_is_refused_in_one_line(server, tmp_p
                  "--db", str(db)])
     assert code != 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "turn 2 has no valid answer in its history (format)" in err
+    assert err.count("\n") == 1 and "turn 2 has no valid answer in its history (format): --offset" in err
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == before
     # Offsetting a turn with an answer works, and shows the parent's answer there plus D.
     child, _ = fork(db, capsys, parent, "--turn", "3", "--sample", "1", "--offset", "-3")
@@ -292,3 +305,26 @@ def test_a_crashed_fork_resumes_as_a_fork(tmp_path, capsys):
     assert session["status"] == "finished" and session["parent_id"] == parent and session["fork_turn"] == 10
     counts = conn.execute("SELECT SUM(inherited IS 1), COUNT(*) FROM turns WHERE session_id = ?", [child]).fetchone()
     assert counts == (20, 800)                    # 2 samples: 10 inherited turns each, then 390 played each
+
+
+def test_compare_of_a_parent_and_its_healed_fork_is_paired_and_says_how_far_past_the_fork(tmp_path, capsys):
+    db = tmp_path / "lhe.db"
+    assert main(["run", "--headless", "--samples", "16", "--turns", "120", "--seed", "8", "--db", str(db)]) == 0
+    parent = sqlite3.connect(db).execute("SELECT id FROM sessions").fetchone()[0]
+    child, _ = fork(db, capsys, parent, "--turn", "30", "--heal")
+    capsys.readouterr()
+    assert main(["compare", child, parent, "--at", "30,31,60", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "paired difference fork@30 - parent over the same 16 samples" in out
+    assert "mean first error after turn 30" in out and "fork@30 healed" in out
+    assert "manual inject" not in out                  # the fork's edit is its lineage, not a manual injection
+    from lhe_tui.compare import paired_comparison
+
+    pc = paired_comparison(open_database(db), parent, child, [30, 31], after=30)
+    at30, at31 = pc.turn
+    assert at30.diff == 0 and at31.diff > 0            # nothing differs before the fork; healed, more are right
+    # The parent's samples wrong at 30 carry the error to 31: their first error after 30 is 31.
+    rows = sqlite3.connect(db).execute("SELECT sample, correct FROM turns WHERE session_id = ? AND turn = 30",
+                                       [parent]).fetchall()
+    assert pc.first_error_after is not None and pc.first_error_after.diff > 0
+    assert sum(1 for _, ok in rows if not ok) >= 1

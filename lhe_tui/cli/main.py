@@ -202,7 +202,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise ConfigError("compare --tui of a group's arms is not there yet: leave out --tui")
         from lhe_tui.cli.report import print_group_comparison
 
-        print_group_comparison(db, arms, turns)
+        fork = arms[1][0]   # `fork@T` when a fork is compared with its parent
+        after = int(fork[5:]) if fork.startswith("fork@") and fork[5:].isdigit() else None
+        print_group_comparison(db, arms, turns, after=after)
         return 0
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     if args.tui:
@@ -236,6 +238,9 @@ def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None
             raise ConfigError("--arms needs a group id (compare grp-… --arms a,b)")
         return None
     ids = [resolve_session_id(db, sid) for sid in given]
+    fork = _fork_pair(db, ids)
+    if fork is not None:
+        return fork
     groups = {group_of(db, sid) for sid in ids}
     if len(groups) != 1 or None in groups or ids[0] == ids[1]:
         if names is not None:
@@ -243,6 +248,25 @@ def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None
         return None
     by_id = {sid: name for name, sid in group_arms(db, groups.pop())}
     return [(by_id[sid], sid) for sid in ids]
+
+
+def _fork_pair(db, ids: list[str]) -> list[tuple[str, str]] | None:
+    """`compare PARENT FORK` (either order) of a fork of all its parent's samples over the same keys: paired
+    as arms are, the parent first; None otherwise."""
+    from lhe_tui.core.lineage import Lineage
+    from lhe_tui.store.queries import load_session
+
+    sessions = [load_session(db, sid) for sid in ids]
+    for parent, child in ((0, 1), (1, 0)):
+        lineage = Lineage.from_row(sessions[child])
+        if lineage.parent_id != ids[parent]:
+            continue
+        if list(lineage.parent_samples) != list(range(sessions[parent].get("n_samples") or 0)):
+            return None      # a fork of some samples: its sample i is not the parent's sample i
+        if sessions[child].get("turns") != sessions[parent].get("turns"):
+            return None
+        return [("parent", ids[parent]), (f"fork@{lineage.fork_turn}", ids[child])]
+    return None
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

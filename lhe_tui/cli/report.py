@@ -490,6 +490,11 @@ def paired_summary_table(pc: Any, *, width: int | None = None) -> Table:
              fmt_ci(h.low, h.high, 1.0), "turns" + never),
             ("first turn the arms differ", "", "", "-" if pc.first_divergence is None else str(pc.first_divergence),
              "", "some sample right in one arm only")]
+    after = pc.first_error_after
+    if after is not None:   # a fork against its parent: how far each went past the fork turn
+        rows.insert(1, (f"mean first error after turn {pc.after}", num(after.a), num(after.b),
+                        "-" if after.diff is None else f"{after.diff:+.1f}", fmt_ci(after.low, after.high, 1.0),
+                        f"{after.n} samples (no error: counted after the last turn)"))
     columns = [Column("what", keep=0), Column(pc.name_a, keep=1, right=True), Column(pc.name_b, keep=1, right=True),
                Column(f"{pc.name_b} - {pc.name_a}", keep=0, right=True), Column("95% CI", keep=0, right=True),
                Column("note", keep=5, fold=20)]
@@ -497,7 +502,7 @@ def paired_summary_table(pc: Any, *, width: int | None = None) -> Table:
 
 
 def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int] | None = None,
-                           console: Console | None = None) -> None:
+                           console: Console | None = None, after: int | None = None) -> None:
     """`compare` of a group (and the end of a headless group run): the arms' compare table, then the first arm
     against each other with paired bootstrap intervals."""
     from dataclasses import replace
@@ -508,6 +513,6 @@ def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int
     curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]
     shown = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, shown, cost=True)), console)
-    for pc in pair_comparisons(db, arms, shown):
+    for pc in pair_comparisons(db, arms, shown, after=after):
         print_table(paired_turn_table(pc), console)
         print_table(paired_summary_table(pc), console)
