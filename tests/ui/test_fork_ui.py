@@ -267,7 +267,7 @@ async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(
         app.open_replay(stored_session)                            # a replay over the running run
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.player is not None)
         replay = app.screen
-        await wait_until(pilot, lambda: replay.table.row_count > 0)
+        await wait_until(pilot, lambda: getattr(replay, "table", None) is not None and replay.table.row_count > 0)
         await pilot.press("F")
         await pilot.pause()
         assert app.screen is replay and any("already going" in note for note in notes(app))
