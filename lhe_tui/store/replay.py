@@ -49,6 +49,15 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
+
+
+def faster(speed: float) -> float:
+    """The next replay speed up the ladder (SPEEDS), or the top."""
+    return next((s for s in SPEEDS if s > speed), SPEEDS[-1])
+
+
+def slower(speed: float) -> float:
+    return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
 """Replay speeds, slowest first; `math.inf` is instant."""
 
 DEFAULT_MAX_GAP = 2.0
@@ -469,11 +478,11 @@ class ReplayPlayer:
         self._last = None
 
     def faster(self) -> float:
-        self.set_speed(next((s for s in SPEEDS if s > self.speed), SPEEDS[-1]))
+        self.set_speed(faster(self.speed))
         return self.speed
 
     def slower(self) -> float:
-        self.set_speed(next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0]))
+        self.set_speed(slower(self.speed))
         return self.speed
 
     def step(self, n: int = 1) -> list[Event]:

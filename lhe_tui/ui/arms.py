@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import Event, RunStarted
 from lhe_tui.errors import ConfigError
-from lhe_tui.store.replay import SPEEDS, ReplayPlayer, SessionReplay
+from lhe_tui.store.replay import ReplayPlayer, SessionReplay, faster, slower
 
 if TYPE_CHECKING:
     from lhe_tui.task.model import Task
@@ -237,11 +237,11 @@ class GroupPlayer:
             p.set_speed(speed)
 
     def faster(self) -> float:
-        self.set_speed(next((s for s in SPEEDS if s > self.speed), SPEEDS[-1]))
+        self.set_speed(faster(self.speed))
         return self.speed
 
     def slower(self) -> float:
-        self.set_speed(next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0]))
+        self.set_speed(slower(self.speed))
         return self.speed
 
     @property

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.decay_curves import DecayData, compute_decay
+from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
 from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel
@@ -76,7 +77,7 @@ class ArmPane:
         return tuple(self.model.injected_turns())
 
 
-class ArmsScreen(Screen):
+class ArmsScreen(ReplayKeys, Screen):
     """`ArmsScreen.live(launch)` for a group's live runs, `ArmsScreen.replay(group, ...)` for a stored one."""
 
     DEFAULT_CSS = """
@@ -504,22 +505,6 @@ class ArmsScreen(Screen):
         self._force = True
         self.flush()
         self.table.go_to_newest()
-
-    def action_step_forward(self) -> None:
-        self._step(+1)
-
-    def action_step_back(self) -> None:
-        self._step(-1)
-
-    def action_faster(self) -> None:
-        if self.player is not None:
-            self.player.faster()
-            self.flush()
-
-    def action_slower(self) -> None:
-        if self.player is not None:
-            self.player.slower()
-            self.flush()
 
     def action_restart(self) -> None:
         if self.player is not None:

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from lhe_tui.errors import StoreError
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.footer import QuickFooter
@@ -77,7 +78,7 @@ def _reads_store(method):
             return None
     return wrapper
 
-class RunScreen(Screen):
+class RunScreen(ReplayKeys, Screen):
     """Pass `live=` (a LiveRun, started here in a worker) or `player=` (a ReplayPlayer)."""
 
     DEFAULT_CSS = """
@@ -675,22 +676,6 @@ class RunScreen(Screen):
                 self.feed.push(event)
         self.flush()
         self.table.go_to_newest()
-
-    def action_step_forward(self) -> None:
-        self._step(+1)
-
-    def action_step_back(self) -> None:
-        self._step(-1)
-
-    def action_faster(self) -> None:
-        if self.player is not None:
-            self.player.faster()
-            self.flush()
-
-    def action_slower(self) -> None:
-        if self.player is not None:
-            self.player.slower()
-            self.flush()
 
     @_reads_store
     def action_restart(self) -> None:

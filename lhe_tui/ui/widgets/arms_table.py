@@ -18,15 +18,13 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.geometry import Region, Size
-from textual.reactive import Reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.widgets._rows import GrowingRows
 from lhe_tui.ui.widgets._style import component_style
 
 HEADER_HEIGHT = 2       # the arms' names, then the column labels
@@ -76,7 +74,7 @@ def answers_differ(records: list[TurnRecord | None]) -> bool:
     return len(answers) > 1
 
 
-class ArmsTable(ScrollView, can_focus=True):
+class ArmsTable(GrowingRows):
     COMPONENT_CLASSES = {"arms-table--ok", "arms-table--wrong", "arms-table--format", "arms-table--first-error",
                          "arms-table--injected", "arms-table--muted", "arms-table--header", "arms-table--cursor",
                          "arms-table--differ"}
@@ -105,24 +103,7 @@ class ArmsTable(ScrollView, can_focus=True):
     ArmsTable > .arms-table--differ { color: $warning; text-style: bold; }
     """
 
-    BINDINGS = [
-        Binding("up", "cursor_up", "Cursor up", show=False),
-        Binding("down", "cursor_down", "Cursor down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first_row", "First turn", show=False),
-        Binding("end", "newest_row", "Newest turn", show=False),
-    ]
 
-    # As TurnTable: a new row only moves the scrollbars; a screen layout per row would be the UI's lag.
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
-
-    def watch_virtual_size(self, size: Size) -> None:
-        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
-        self._scroll_update(size)
-        if bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar):
-            self.refresh(layout=True)
-            self.call_after_refresh(self._scroll_to_newest)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

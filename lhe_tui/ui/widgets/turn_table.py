@@ -15,14 +15,12 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Region, Size
-from textual.reactive import Reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.widgets._rows import GrowingRows
 from lhe_tui.ui.widgets._style import component_style
 
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
@@ -78,7 +76,7 @@ def format_latency(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
 
 
-class TurnTable(ScrollView, can_focus=True):
+class TurnTable(GrowingRows):
     """Rows for the watched sample. `sync(state)` brings it up to date; cheap when nothing changed.
 
     The header is line 0 and stays put; row `i` is line `1 + i - scroll_y`. The look is DataTable's with
@@ -123,27 +121,7 @@ class TurnTable(ScrollView, can_focus=True):
     TurnTable > .turn-table--inherited { text-style: dim; }
     """
 
-    BINDINGS = [
-        Binding("up", "cursor_up", "Cursor up", show=False),
-        Binding("down", "cursor_down", "Cursor down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,ctrl+home", "first_row", "First turn", show=False),
-        Binding("end,ctrl+end", "newest_row", "Newest turn", show=False),
-    ]
 
-    # A new row changes the virtual size, and Widget's reactive would lay out the whole screen for that
-    # (100-500 ms with the charts up and a run going) and repaint every line. Only the scrollbars need to
-    # follow, unless one appears or goes; the lines that changed are refreshed by whoever changed them.
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False, repaint=False)
-
-    def watch_virtual_size(self, size: Size) -> None:
-        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
-        self._scroll_update(size)
-        if bars != (self.show_vertical_scrollbar, self.show_horizontal_scrollbar):
-            self.refresh(layout=True)
-            # A scrollbar that comes takes a line: the newest row would sit under it until the next row.
-            self.call_after_refresh(self._scroll_to_newest)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
