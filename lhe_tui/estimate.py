@@ -134,9 +134,12 @@ def assistant_chars(config: RunConfig, reply_tokens: int, gold: int) -> int:
     return len(f"<answer>{gold}</answer>")   # paper: the tag only; lenient: the visible reply, about the tag
 
 
-def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: PriceTable | None = None) -> Forecast:
+def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: PriceTable | None = None,
+             first_turn: int = 1) -> Forecast:
     """The expected tokens (and cost, with `prices` and a priced model) of the configured run. Raises
-    ConfigError (one line) for a config that cannot run."""
+    ConfigError (one line) for a config that cannot run. `first_turn`: the first turn sent (a fork's
+    T + 1: its inherited turns are in every request's history, but not requests of its own; the first
+    request it sends reads nothing from a cache)."""
     config.validate()
     if reply_tokens is not None and reply_tokens < 1:
         raise ConfigError(f"--estimate-reply-tokens must be at least 1, got {reply_tokens}")
@@ -157,29 +160,30 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
         answers = [assistant_chars(config, reply, gold) for gold in sample.gold_sums()]
         pair = list(accumulate((u + a for u, a in zip(users, answers)), initial=0))  # pair[j]: turns 1..j
         previous = 0
-        for t in range(1, turns + 1):
+        for t in range(first_turn, turns + 1):
             first = 0 if window is None else max(0, t - 1 - window)    # entries first+1 .. t-1 are shown
             request = system + pair[t - 1] - pair[first] + users[t - 1]
             total_in += request
             if tpm_chars is not None:
                 limited += min(request, tpm_chars)
-            if caches and t > 1:
+            if caches and t > first_turn:
                 cached += previous if first == 0 else system
             previous = request
     input_tokens = round(total_in / CHARS_PER_TOKEN)
     cached_tokens = round(cached / CHARS_PER_TOKEN)
     write = input_tokens - cached_tokens if caches and config.provider == "anthropic" else 0
     price = prices.for_model(config.model_label) if prices is not None else None
-    return Forecast(samples=len(task.samples), turns=config.turns, reply_tokens=reply, reply_given=given,
+    played = max(0, config.turns - first_turn + 1)
+    return Forecast(samples=len(task.samples), turns=played, reply_tokens=reply, reply_given=given,
                     system_tokens=system / CHARS_PER_TOKEN, input_tokens=input_tokens,
-                    output_tokens=reply * len(task.samples) * config.turns, caches=caches,
+                    output_tokens=reply * len(task.samples) * played, caches=caches,
                     cached_tokens=cached_tokens, cache_write_tokens=write, window=window, price=price,
                     rpm=config.rpm, tpm=config.tpm, limited_tokens=round(limited / CHARS_PER_TOKEN),
                     parallel=max(1, min(config.concurrency, len(task.samples))))
 
 
-def forecast_stored(config_dict: dict, prices: PriceTable | None = None) -> Forecast:
+def forecast_stored(config_dict: dict, prices: PriceTable | None = None, *, fork_turn: int | None = None) -> Forecast:
     """The forecast of a stored session's run, from its stored config (template text included), with the
-    default reply length of its mode."""
+    default reply length of its mode; a fork's from the turn after its fork turn."""
     config = RunConfig.from_dict(config_dict)
-    return forecast(replace(config, inject_at=()), prices=prices)
+    return forecast(replace(config, inject_at=()), prices=prices, first_turn=(fork_turn or 0) + 1)

@@ -328,3 +328,20 @@ def test_compare_of_a_parent_and_its_healed_fork_is_paired_and_says_how_far_past
                                        [parent]).fetchall()
     assert pc.first_error_after is not None and pc.first_error_after.diff > 0
     assert sum(1 for _, ok in rows if not ok) >= 1
+
+
+def test_the_forecast_of_a_fork_counts_the_turns_it_sends(tmp_path, capsys):
+    from lhe_tui.estimate import forecast_stored
+
+    db = tmp_path / "lhe.db"
+    assert main(["run", "--headless", "--samples", "3", "--turns", "50", "--db", str(db)]) == 0
+    parent = sqlite3.connect(db).execute("SELECT id FROM sessions").fetchone()[0]
+    child, _ = fork(db, capsys, parent, "--turn", "20")
+    store = open_database(db)
+    session = load_session(store, child)
+    result = forecast_stored(session["config"], fork_turn=session["fork_turn"])
+    actual = session_token_totals(store, child)
+    assert result.turns == 30 and actual.turns == 3 * 30
+    assert abs(result.input_tokens - actual.tokens_in) / actual.tokens_in < 0.02   # the sim counts chars / 4
+    whole = forecast_stored(session["config"])
+    assert whole.input_tokens > result.input_tokens * 1.1                         # the prefix is not re-sent

@@ -331,7 +331,8 @@ def _print_forecast(db, session_id: str) -> None:
     from lhe_tui.store.queries import load_session, session_token_totals
 
     try:
-        result = forecast_stored(load_session(db, session_id)["config"], prices=load_prices())
+        session = load_session(db, session_id)
+        result = forecast_stored(session["config"], prices=load_prices(), fork_turn=session.get("fork_turn"))
     except LheError as exc:        # e.g. its dataset file is gone: the rest of the report still shows
         print(f"forecast vs actual: cannot recompute the forecast ({exc})")
         return
