@@ -277,11 +277,26 @@ class LheApp(App[int]):
         self.run_worker(load, name=f"load {session_id}", group="load-replay", exclusive=True, thread=True,
                         exit_on_error=False)
 
+    def open_group_replay(self, group_id: str) -> None:
+        """Load a stored group's arms in a thread, then replay them side by side (the arms view)."""
+        from lhe_tui.ui.arms import load_group
+
+        self.run_worker(lambda: load_group(self.db_path, group_id), name=f"load {group_id}", group="load-replay",
+                        exclusive=True, thread=True, exit_on_error=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "load-replay":
             return
         if event.state == WorkerState.SUCCESS:
-            self.push_screen(RunScreen(player=self._player(event.worker.result)))
+            from lhe_tui.ui.arms import GroupReplayed
+
+            result = event.worker.result
+            if isinstance(result, GroupReplayed):
+                from lhe_tui.ui.screens.arms import ArmsScreen
+
+                self.push_screen(ArmsScreen.replay(result, speed=self.replay_speed, playing=self.replay_autoplay))
+                return
+            self.push_screen(RunScreen(player=self._player(result)))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = self.describe_error(error)

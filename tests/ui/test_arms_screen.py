@@ -199,3 +199,37 @@ async def test_inject_dialog_acts_on_the_focused_arm(db_path):
     db = open_database(db_path)
     assert len(load_events(db, launch.arms[0].live.session_id, ("injected",))) == 1
     assert load_events(db, launch.arms[1].live.session_id, ("injected",)) == []
+
+
+async def test_g_on_an_arm_in_the_sessions_screen_replays_its_group(db_path):
+    from textual.widgets import DataTable
+
+    from lhe_tui.ui.screens.sessions import SessionsScreen
+
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    plain, inj = launch.arms
+    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+    app = LheApp(db_path, replay_speed=float("inf"))
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
+                         app.screen.query_one(DataTable).row_count == 2)
+        await pilot.press("g")
+        screen = await arms_screen(app, pilot)
+        assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
+        assert "REPLAY" in str(screen.status.content) and launch.group_id in str(screen.status.content)
+
+
+async def test_g_on_a_plain_session_says_it_is_not_an_arm(db_path, stored_session):
+    from textual.widgets import DataTable
+
+    from lhe_tui.ui.screens.sessions import SessionsScreen
+
+    app = LheApp(db_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
+                         app.screen.query_one(DataTable).row_count == 1)
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, SessionsScreen)
+        assert any("not an arm of a group" in str(n.message) for n in app._notifications)

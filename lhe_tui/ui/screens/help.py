@@ -85,6 +85,7 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `space` | mark / unmark the session for comparison (`●`) |
 | `c` | compare the marked sessions |
 | `R` | resume an unfinished run (interrupted, crashed or failed samples) where it stopped |
+| `g` | replay the group of the highlighted arm, its arms side by side |
 | `r` | refresh the list |
 
 | key | compare / probe |

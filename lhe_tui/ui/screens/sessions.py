@@ -59,6 +59,7 @@ class SessionsScreen(Screen):
         Binding("space", "toggle_mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("R", "resume", "Resume", key_display="R"),
+        Binding("g", "group", "Group", show=False),   # in the help screen: the footer keeps 80 columns
         Binding("r", "reload", "Refresh"),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -211,6 +212,16 @@ class SessionsScreen(Screen):
             self.app.push_screen(ProbeScreen(session_id))   # its results; `r` there replays the turns
         else:
             self.app.open_replay(session_id)  # type: ignore[attr-defined]
+
+    def action_group(self) -> None:
+        """Replay the group of the selected arm, its arms side by side."""
+        session_id = self.selected_id()
+        group = (self.rows.get(session_id) or {}).get("group_id") if session_id else None
+        if not group:
+            self.notify("this session is not an arm of a group (`lhe-tui run … --arm …` runs arms)",
+                        severity="warning", timeout=3)
+            return
+        self.app.open_group_replay(group)  # type: ignore[attr-defined]
 
     # ---- marks and compare ---------------------------------------------------------------------------
     def action_toggle_mark(self) -> None:
