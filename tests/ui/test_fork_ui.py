@@ -86,10 +86,14 @@ async def test_F_on_a_replayed_turn_forks_it_healed_and_the_fork_runs_live_in_pl
         assert (field(dialog, "#fork-provider"), field(dialog, "#fork-model")) == ("sim", "sim-1")
         assert dialog.query_one("#samples-watched").value and "s0" in str(dialog.query_one("#samples-watched").label)
         assert dialog.edit == "none" and not dialog.query_one("#fork-model-note").display
-        dialog.set_edit("heal")
+        await pilot.press("a")                     # the one-key choices, as a user types them
+        assert dialog.query_one("#samples-all").value
+        await pilot.press("w")
+        assert dialog.query_one("#samples-watched").value
+        await pilot.press("h")
         await pilot.pause()
         assert dialog.edit == "heal"
-        await pilot.click("#fork-go")
+        await pilot.press("enter")                 # heal leaves the focus on "Fork and run"
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.live is not None)
         live_screen = app.screen
         await wait_until(pilot, lambda: live_screen.live.finished, timeout=30)

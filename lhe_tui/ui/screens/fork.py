@@ -29,6 +29,7 @@ from lhe_tui.errors import LheError
 from lhe_tui.fork import ForkRequest
 
 EDITS = (("none", "no edit"), ("set", "set answer"), ("offset", "offset"), ("heal", "heal"))
+EDIT_KEYS = {"n": "none", "s": "set", "o": "offset", "h": "heal"}     # the dialog's one-key choices
 AMOUNT_HINT = {"none": "no edit: the history stays as the model saw it", "set": "the answer the history shows, e.g. 42",
                "offset": "added to the answer shown, e.g. +5 or -3", "heal": "heal: the history shows the gold sum"}
 
@@ -125,7 +126,9 @@ class ForkScreen(ModalScreen[str | None]):
     ForkScreen Button { margin-left: 1; min-width: 10; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                *(Binding(key, f"choose_edit('{kind}')", show=False) for key, kind in EDIT_KEYS.items()),
+                Binding("w", "choose_samples(False)", show=False), Binding("a", "choose_samples(True)", show=False)]
 
     def __init__(self, defaults: ForkDefaults, db_path: str | Path) -> None:
         super().__init__()
@@ -138,7 +141,8 @@ class ForkScreen(ModalScreen[str | None]):
         with Vertical(id="fork-form"):
             yield Static(f"Fork {short_id(d.parent_id)} at a turn", id="fork-title")
             yield Static(f"A new session starts with this session's history up to the fork turn, as the model "
-                         f"saw it (edited there if asked), and goes on live to turn {d.turns}.", id="fork-about")
+                         f"saw it (edited there if asked), and goes on live to turn {d.turns}. Keys: n s o h pick "
+                         "the edit, w a the samples, enter forks, esc cancels.", id="fork-about")
             with Horizontal(classes="fork-row"):
                 yield Label("turn")
                 yield Input(str(d.turn), id="fork-turn", compact=True)
@@ -177,6 +181,15 @@ class ForkScreen(ModalScreen[str | None]):
 
     def set_edit(self, kind: str) -> None:
         self.query_one(f"#edit-{kind}", RadioButton).value = True
+
+    def action_choose_edit(self, kind: str) -> None:
+        """A one-key choice (n s o h); typed into a text field, the letter stays the field's."""
+        self.set_edit(kind)
+        if kind in ("none", "heal"):
+            self.query_one("#fork-go", Button).focus()    # enter forks at once
+
+    def action_choose_samples(self, every: bool) -> None:
+        self.query_one("#samples-all" if every else "#samples-watched", RadioButton).value = True
 
     @on(RadioSet.Changed, "#fork-edit")
     def _edit_changed(self) -> None:
