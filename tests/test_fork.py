@@ -155,7 +155,7 @@ def test_heal_at_the_first_error_puts_the_adder_back_on_the_gold_sum(server, tmp
     assert main(["show", child, "--db", str(db)]) == 0
     shown = capsys.readouterr().out
     assert f"first error after turn {SLIP_AT}" in shown and "s0:-" in shown
-    assert "healed (gold answer)" in shown and f"fork of {parent}" in shown
+    assert "healed to the gold sum" in shown and f"fork of {parent}" in shown
 
 
 def test_heal_on_a_format_miss_shows_the_gold_answer_there(server, tmp_path, capsys):

@@ -29,7 +29,7 @@ class ForkEdit:
             return f"answer set to {self.amount}"
         if self.kind == "offset":
             return f"answer {self.amount:+d}"
-        return "healed (gold answer)"
+        return "healed to the gold sum"
 
 
 @dataclass(frozen=True)
