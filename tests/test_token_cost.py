@@ -177,6 +177,20 @@ def test_the_shipped_file_has_a_date_and_a_source():
     assert prices.as_of and prices.source and prices.models
     for price in prices.models.values():
         assert price.input > 0 and price.output > 0
+        assert price.cached_input is not None and price.cached_input < price.input   # caching is priced
+    # the main models of both providers, dated model ids included
+    for model in ("claude-sonnet-4-5-20250929", "claude-opus-4-6", "claude-haiku-4-5", "gpt-5.4", "gpt-5-mini",
+                  "gpt-4.1", "gpt-4o-mini-2024-07-18"):
+        assert prices.for_model(model) is not None, model
+    assert prices.for_model("gpt-5") is None          # its copies disagree on cached input: no made-up price
+    assert "OpenAI" in prices.source and "Anthropic" in prices.source
+
+
+def test_an_openai_run_is_priced_from_the_shipped_file_with_its_cached_input(capsys, tmp_path):
+    db, out = headless(capsys, tmp_path, "openai", None, "--model", "gpt-4o-mini")
+    price = load_prices().for_model("gpt-4o-mini")
+    per_turn = (400 * price.input + 600 * price.cached_input + 20 * price.output) / 1e6
+    assert fmt_cost(per_turn * TURNS) in out
 
 
 @pytest.mark.parametrize("text,needle", [
