@@ -246,8 +246,11 @@ CLI_SESSION_SPEC = (*SESSION_SPEC, Column("cost", keep=8, right=True))
 
 
 def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
-    """`depth`: a fork's level under its parent (lhe_tui.core.lineage.tree_order): the id is indented."""
+    """`depth`: a fork's level under its parent (lhe_tui.core.lineage.tree_order): the id is indented. An arm
+    of a group is named before its model (`arm inj: sim/sim-1`)."""
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
+    if row.get("group_id"):
+        model = f"arm {row.get('arm')}: {model}"
     kind = " probe" if row.get("kind") == "probe" else ""
     fork = f" @{row['fork_turn']}" if row.get("parent_id") and row.get("fork_turn") is not None else ""
     return (tree_prefix(depth) + row["id"] + fork, row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
@@ -268,8 +271,7 @@ def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
         else:
             row_cells = session_cells(entry, depth)
             if entry.get("group_id"):
-                row_cells = ("  " + row_cells[0], *row_cells[1:4], f"arm {entry.get('arm')}: {row_cells[4]}",
-                             *row_cells[5:])
+                row_cells = ("  " + row_cells[0], *row_cells[1:])
             cost = (costs or {}).get(entry["id"], "-")
         cells.append(row_cells if costs is None else (*row_cells, cost))
     return fitted_table("sessions", list(SESSION_SPEC if costs is None else CLI_SESSION_SPEC), cells, width=width)
