@@ -79,9 +79,12 @@ def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) 
     from lhe_tui.providers.local_server import serving
     from lhe_tui.runner.budget import budget_for
 
+    arms = unfinished_arms(db, group_id)    # a finished group, or an arm run elsewhere: one line here
     if not args.headless:
-        raise ConfigError(f"resuming group {group_id} runs with --headless for now (or resume one arm's session)")
-    arms = unfinished_arms(db, group_id)
+        from lhe_tui.ui.launch import launch_tui
+
+        db.conn.close()
+        return launch_tui(args, resume_group=group_id, resume_overrides=overrides)
     if overrides:
         for arm in arms:
             arm.state.config = replace(arm.state.config, **overrides).validate()
@@ -465,8 +468,6 @@ def _fork_group(args: argparse.Namespace, db) -> int:
     from lhe_tui.store.groups import resolve_group_id
 
     group_id = resolve_group_id(db, args.session_id)
-    if not args.headless:
-        raise ConfigError(f"forking group {group_id} runs with --headless (or fork one arm's session in the TUI)")
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
     new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))

@@ -233,6 +233,31 @@ class LheApp(App[int]):
             self.notify(description, title=f"fork {fork_id}", timeout=8, markup=False)
         return True
 
+    def start_group(self, group_id: str, replacing: Screen | None = None, description: str = "") -> bool:
+        """Run a group's unfinished arms live (a group fork just created, `F` in the arms view): the arms view
+        of the new group takes the place of `replacing` when that is the current screen."""
+        from lhe_tui.ui.arms import resume_arm_runs
+        from lhe_tui.ui.screens.arms import ArmsScreen
+
+        title = f"cannot run group {group_id}"
+        if [screen for screen in self.live_runs() if screen is not replacing]:
+            self.notify("a run is already going: stop it first (x in its view)", title=title, severity="warning")
+            return False
+        try:
+            launch = resume_arm_runs(self.db_path, group_id)
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
+            self.notify(self.describe_error(exc), title=title, severity="error", markup=False)
+            return False
+        self.runs.extend(launch.runs)
+        screen = ArmsScreen.live(launch)
+        if replacing is not None and self.screen is replacing:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+        if description:
+            self.notify(description, title=f"group fork {group_id}", timeout=8, markup=False)
+        return True
+
     def resume_session(self, session_id: str, *, replacing: Screen | None = None,
                        title: str = "cannot resume") -> bool:
         """What `lhe-tui resume ID` does, in the TUI; a refusal is a notification, never a traceback.

@@ -69,10 +69,13 @@ class ArmRun:
 
 @dataclass
 class ArmsLaunch:
-    """What the arms screen runs: one live run per arm, linked by `group_id`."""
+    """What the arms screen runs: one live run per arm, linked by `group_id`. `resumed`: the arms continue
+    stored sessions (a group resumed, or a group fork): the screen shows their stored turns first."""
 
     group_id: str
     arms: list[ArmRun]
+    resumed: bool = False
+    note: str = ""          # said once the view is up (e.g. the arms that had finished and are not shown)
 
     @property
     def runs(self) -> list[LiveRun]:
@@ -141,6 +144,51 @@ def start_arm_runs(base: RunConfig, arms: list[tuple[str, RunConfig]], db_path: 
                      lineage=Lineage(group_id=group_id, arm=name))
         runs.append(ArmRun(name, LiveRun(job, server=server)))
     return ArmsLaunch(group_id, runs)
+
+
+def resume_arm_runs(db_path: Path, group_id: str, overrides: dict | None = None) -> ArmsLaunch:
+    """`lhe-tui resume grp-…` (and a group fork) in the TUI: the group's unfinished arms, each continuing
+    its session in a run process of its own (its lineage comes with its ResumeState). Checked here, one line
+    on bad input (an unknown or finished group, an arm another process runs, a missing API key), before
+    anything starts. `overrides`: RunConfig fields given again (a new --max-cost, --rpm, ...), every arm."""
+    from dataclasses import replace
+
+    from lhe_tui.arms import unfinished_arms
+    from lhe_tui.providers.factory import check_credentials
+    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.run_process import RunJob
+    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.groups import group_members, resolve_group_id
+    from lhe_tui.ui.live import LiveRun
+
+    db = open_database(db_path, create=False)
+    try:
+        group_id = resolve_group_id(db, group_id)
+        members = group_members(db, group_id)
+        arms = unfinished_arms(db, group_id)
+    finally:
+        db.conn.close()
+    if len(arms) > MAX_ARMS:
+        raise ConfigError(f"group {group_id}: {len(arms)} arms to resume, the view shows at most {MAX_ARMS}")
+    runs = []
+    for arm in arms:
+        state = arm.state
+        try:
+            if overrides:
+                state.config = replace(state.config, **overrides).validate()
+                budget_for(state.config)
+            check_credentials(state.config)
+        except ConfigError as exc:
+            raise ConfigError(f"arm {arm.name}: {exc}") from None
+        server, config, _ = prepare_own_server(state.config)
+        job = RunJob("resume", str(db_path), config, arm.session_id, resume_state=state, stream_deltas=False)
+        runs.append(ArmRun(arm.name, LiveRun(job, server=server, resumed=True)))
+    resuming = {arm.session_id for arm in arms}
+    done = [str(m.get("arm") or m["id"]) for m in members if m["id"] not in resuming]
+    note = (f"{', '.join(done)} had finished: only the unfinished arms run here (`lhe-tui replay {group_id}` "
+            "shows them all)") if done else ""
+    return ArmsLaunch(group_id, runs, resumed=True, note=note)
 
 
 # ---- group replay ------------------------------------------------------------------------------------------

@@ -35,12 +35,14 @@ def store_has_sessions(db_path: Path) -> bool:
 def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None,
                demo: bool = False, resume_overrides: dict | None = None,
-               arms: list[tuple[str, RunConfig]] | None = None) -> int:
+               arms: list[tuple[str, RunConfig]] | None = None, resume_group: str | None = None) -> int:
     """`demo`: the simulated demo run. With nothing to run, replay or resume (a bare `lhe-tui`), the app opens
     on the store's sessions, or on the demo run when the store has none yet.
 
     `arms` (with `config`, the run's own): `lhe-tui run … --arm NAME:FLAGS …`, one live run per arm over one
-    task, side by side (issue 15). `replay_id` may be a group id (`grp-…`): its arms replay side by side."""
+    task, side by side (issue 15). `replay_id` may be a group id (`grp-…`): its arms replay side by side.
+    `resume_group`: `lhe-tui resume grp-…` (or a group just forked): its unfinished arms go on live, side by
+    side, each showing its stored turns first (`resume_overrides` apply to every arm)."""
     from lhe_tui.store.database import open_database
     from lhe_tui.store.groups import is_group_id
     from lhe_tui.ui.app import LheApp, start_live_run
@@ -53,6 +55,10 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
 
         assert config is not None
         launch = start_arm_runs(config, arms, db_path)
+    elif resume_group is not None:
+        from lhe_tui.ui.arms import resume_arm_runs
+
+        launch = resume_arm_runs(db_path, resume_group, resume_overrides)
     elif replay_id is not None and is_group_id(replay_id):   # `grp-…`: a session id never starts so
         from lhe_tui.ui.arms import load_group
 

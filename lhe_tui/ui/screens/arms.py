@@ -108,6 +108,7 @@ class ArmsScreen(ReplayKeys, Screen):
         Binding("minus", "slower", "Slower", key_display="-", group=SPEED),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", group=SPEED),
         Binding("I", "inject_dialog", "Inject…", key_display="I", show=False),
+        Binding("F", "fork", "Fork…", key_display="F", show=False),
         Binding("home", "restart", "Restart replay", show=False, priority=True),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -116,7 +117,10 @@ class ArmsScreen(ReplayKeys, Screen):
     REPLAY_ONLY = {"step_back", "step_forward", "slower", "faster", "restart"}
 
     def __init__(self, group_id: str, names: list[str], *, runs: list[ArmRun] | None = None,
-                 player: GroupPlayer | None = None, name: str | None = None) -> None:
+                 player: GroupPlayer | None = None, name: str | None = None, resumed: bool = False,
+                 note: str = "") -> None:
+        """`resumed`: the live arms continue stored sessions (their stored turns are shown first); `note`:
+        said once the view is up."""
         if (runs is None) == (player is None):
             raise ValueError("ArmsScreen needs exactly one of runs= or player=")
         count = len(runs) if runs is not None else len(player.players)  # type: ignore[union-attr]
@@ -126,6 +130,8 @@ class ArmsScreen(ReplayKeys, Screen):
         self.group_id = group_id
         self.player = player
         self.arm_runs = runs or []
+        self.resumed = resumed
+        self.note = note
         self.panes = [ArmPane(i, n, live=runs[i].live if runs is not None else None) for i, n in enumerate(names)]
         self.watched = 0
         self.focused_arm = 0
@@ -139,7 +145,8 @@ class ArmsScreen(ReplayKeys, Screen):
 
     @classmethod
     def live(cls, launch: ArmsLaunch) -> ArmsScreen:
-        return cls(launch.group_id, [arm.name for arm in launch.arms], runs=launch.arms)
+        return cls(launch.group_id, [arm.name for arm in launch.arms], runs=launch.arms, resumed=launch.resumed,
+                   note=launch.note)
 
     @classmethod
     def replay(cls, group: GroupReplayed, *, speed: float = 1.0, playing: bool = True) -> ArmsScreen:
@@ -175,6 +182,8 @@ class ArmsScreen(ReplayKeys, Screen):
             # The replays' own seek: the player's would pause it (it plays from the start if asked to).
             self._rebuild([p.replay.seek(p.position) for p in self.player.players])
         else:
+            if self.resumed:
+                self._preload_resumed()
             for pane, arm in zip(self.panes, self.arm_runs):
                 after = self.arm_runs[pane.index - 1] if pane.index else None
                 self.run_worker(functools.partial(arm.drive, after), name=f"arm {pane.name}",
@@ -184,6 +193,22 @@ class ArmsScreen(ReplayKeys, Screen):
         self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
         self.table.focus()
         self.flush()
+        if self.note:
+            self.notify(self.note, title=f"group {self.group_id}", timeout=8, markup=False)
+
+    def _preload_resumed(self) -> None:
+        """Each resumed arm's stored turns, shown before its live events arrive (as the run view does for a
+        resumed session): the table and chart show the whole run, not only the new turns."""
+        from lhe_tui.store.queries import load_turns
+
+        db = getattr(self.app, "db", None)
+        if db is None:
+            return
+        for pane in self.panes:
+            assert pane.live is not None
+            session_id = pane.live.session_id
+            row = db.execute("SELECT wall_time_s FROM sessions WHERE id = ?", [session_id]).fetchone()
+            pane.model.preload(load_turns(db, session_id), wall_time_s=row[0] if row else None)
 
     def on_resize(self) -> None:
         narrow = self.size.width < WIDE
@@ -330,7 +355,8 @@ class ArmsScreen(ReplayKeys, Screen):
         self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)
 
     def _draw_plot(self, *, force: bool = False) -> None:
-        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns)
+        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns,
+                                     p.model.fork_turn)
                             for p in self.panes], compact=self.has_class("-narrow"),
                            force=force)
 
@@ -520,6 +546,45 @@ class ArmsScreen(ReplayKeys, Screen):
             if pane.model.samples:
                 pane.model.watch(min(self.watched, len(pane.model.samples) - 1))
         self._force = True
+
+    # ---- fork (F) ----------------------------------------------------------------------------------------
+    def action_fork(self) -> None:
+        """`F`: fork every arm at the cursor's turn (a dialog), then run the new group live in this view's place.
+        In a replay, or once every live arm has ended."""
+        from lhe_tui.ui.screens.fork import ForkDefaults, GroupForkScreen
+
+        running = [screen for screen in self.app.live_runs() if screen is not self]  # type: ignore[attr-defined]
+        turn = self.table.cursor_turn
+        pane = self.panes[self.focused_arm]
+        problem = getattr(self.app, "store_problem", None)
+        if problem is not None:
+            why = problem
+        elif any(p.running for p in self.panes):
+            why = "the arms are still running: stop them first (a, x), then fork"
+        elif running:
+            why = "a run is already going: stop it first (x in its view), then fork"
+        elif turn is None or not pane.model.samples:
+            why = "no turn under the cursor yet: nothing to fork"
+        else:
+            why = None
+        if why is not None:
+            self.notify(why, title="cannot fork", severity="warning", markup=False)
+            return
+        if self.player is not None and self.player.playing:
+            self.player.toggle()      # the replay holds still at the chosen turn while the dialog is up
+            self.flush()
+        config = pane.model.config
+        provider = str(config.get("provider") or "sim")
+        defaults = ForkDefaults(parent_id=self.group_id, turn=turn, sample=self.watched,  # type: ignore[arg-type]
+                                n_samples=len(pane.model.samples), turns=pane.model.n_turns, provider=provider,
+                                model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
+        dialog = GroupForkScreen(defaults, self.app.db_path, [p.name for p in self.panes])  # type: ignore[attr-defined]
+
+        def created(group_id: str | None) -> None:
+            if group_id is not None:
+                self.app.call_later(self.app.start_group, group_id, self, dialog.description)  # type: ignore[attr-defined]
+
+        self.app.push_screen(dialog, created)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

@@ -102,6 +102,42 @@ def make_fork(db_path: str | Path, request: ForkRequest) -> tuple[str, str]:
         db.conn.close()
 
 
+def make_group_fork(db_path: str | Path, group_id: str, request: ForkRequest) -> tuple[str, str]:
+    """Fork every arm of the group at the request's turn (in the dialog's worker thread: its own connection);
+    (the new group's id, a description). Every arm is checked before any is written; LheError (one line) when
+    one cannot be forked, and nothing is stored then (forks written before a later one failed are removed)."""
+    from lhe_tui.fork import create_fork, plan_group_fork
+    from lhe_tui.providers.factory import check_credentials
+    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.store.database import open_database
+
+    db = open_database(db_path, create=False)
+    try:
+        new_group, plans = plan_group_fork(db, group_id, request)
+        for plan in plans:
+            budget_for(plan.config)
+            check_credentials(plan.config)
+        created: list[str] = []
+        try:
+            for plan in plans:
+                created.append(create_fork(db, plan))
+        except BaseException:
+            with db.conn:
+                for fork_id in created:
+                    for table in ("events", "turns", "samples", "sessions"):
+                        column = "id" if table == "sessions" else "session_id"
+                        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [fork_id])
+            raise
+        first = plans[0]
+        text = (f"{len(plans)} arms of {group_id} forked at turn {first.fork_turn} as group {new_group}, turns "
+                f"{first.fork_turn + 1}..{first.config.turns} live")
+        if first.lineage.edit is not None:
+            text += f"; {first.lineage.edit.describe()} at turn {first.fork_turn}"
+        return new_group, text
+    finally:
+        db.conn.close()
+
+
 class ForkScreen(ModalScreen[str | None]):
     """Returns the new fork's session id, or None when cancelled."""
 
@@ -139,10 +175,8 @@ class ForkScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         d = self.defaults
         with Vertical(id="fork-form"):
-            yield Static(f"Fork {short_id(d.parent_id)} at a turn", id="fork-title")
-            yield Static(f"A new session starts with this session's history up to the fork turn, as the model "
-                         f"saw it (edited there if asked), and goes on live to turn {d.turns}. Keys: n s o h pick "
-                         "the edit, w a the samples, enter forks, esc cancels.", id="fork-about")
+            yield Static(self.title_text(), id="fork-title")
+            yield Static(self.about_text(), id="fork-about")
             with Horizontal(classes="fork-row"):
                 yield Label("turn")
                 yield Input(str(d.turn), id="fork-turn", compact=True)
@@ -168,6 +202,18 @@ class ForkScreen(ModalScreen[str | None]):
             with Horizontal(id="fork-buttons"):
                 yield Button("Fork and run", variant="warning", id="fork-go")
                 yield Button("Cancel", id="fork-cancel")
+
+    def title_text(self) -> str:
+        return f"Fork {short_id(self.defaults.parent_id)} at a turn"
+
+    def about_text(self) -> str:
+        return (f"A new session starts with this session's history up to the fork turn, as the model saw it "
+                f"(edited there if asked), and goes on live to turn {self.defaults.turns}. Keys: n s o h pick the "
+                "edit, w a the samples, enter forks, esc cancels.")
+
+    def make(self, request: ForkRequest) -> tuple[str, str]:
+        """Write the fork (in a worker thread): (what the dialog returns, a description)."""
+        return make_fork(self.db_path, request)
 
     def on_mount(self) -> None:
         self.query_one("#fork-model-note", Static).display = False
@@ -235,7 +281,7 @@ class ForkScreen(ModalScreen[str | None]):
             return
         self.query_one("#fork-go", Button).disabled = True
         self._say("")
-        self.run_worker(lambda: make_fork(self.db_path, request), name="fork", group="fork", thread=True,
+        self.run_worker(lambda: self.make(request), name="fork", group="fork", thread=True,
                         exclusive=True, exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -258,3 +304,23 @@ class ForkScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#fork-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class GroupForkScreen(ForkScreen):
+    """`F` in the arms view: every arm of the group forked at the same turn with the same edit and samples, as
+    a new group whose arms keep their names. Returns the new group's id, or None when cancelled."""
+
+    def __init__(self, defaults: ForkDefaults, db_path: str | Path, arms: list[str]) -> None:
+        super().__init__(defaults, db_path)
+        self.arms = arms
+
+    def title_text(self) -> str:
+        return f"Fork group {self.defaults.parent_id} at a turn"
+
+    def about_text(self) -> str:
+        return (f"Every arm ({', '.join(self.arms)}) is forked at the same turn, with the same edit and samples, "
+                f"into a new group that goes on live to turn {self.defaults.turns}. Keys: n s o h pick the edit, "
+                "w a the samples, enter forks, esc cancels.")
+
+    def make(self, request: ForkRequest) -> tuple[str, str]:
+        return make_group_fork(self.db_path, self.defaults.parent_id, request)

@@ -21,6 +21,7 @@ class ArmCurve:
     data: DecayData | None
     injected: tuple[int, ...] = field(default=())
     turns: int = 0          # the run's --turns (0: not known): the x axis spans them from the start
+    fork_turn: int | None = None   # a fork's last inherited turn (marked "fork @T")
 
 
 def arms_figure(arms: Sequence[ArmCurve], *, compact: bool = False) -> Figure:
@@ -40,8 +41,10 @@ def arms_figure(arms: Sequence[ArmCurve], *, compact: bool = False) -> Figure:
         series.append(Series(x, data.task, label=arm.name, color=arm.colour))
         h = data.summary.horizon_measured
         parts.append(f"{arm.name} H0.5={h}" if h is not None else f"{arm.name} H0.5>{data.summary.n_turns}")
-    injected = sorted({t for a in drawn for t in a.injected if t <= longest})
-    marks = tuple(Mark(t, color="accent", label="" if n else "injected") for n, t in enumerate(injected))
+    forks = sorted({a.fork_turn for a in drawn if a.fork_turn is not None})
+    injected = sorted({t for a in drawn for t in a.injected if t <= longest} - set(forks))   # a fork's edit: its mark
+    marks = (tuple(Mark(t, color="secondary", label=f"fork @{t}") for t in forks)
+             + tuple(Mark(t, color="accent", label="" if n else "injected") for n, t in enumerate(injected)))
     # The whole run from the start (0..turns: round ticks for round turn counts), so the arms' curves keep
     # their places as they grow instead of the axis stretching under them.
     what = "task acc (lines), turn acc (dots)" + (" by turn" if compact else "")

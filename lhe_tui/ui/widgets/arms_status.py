@@ -95,6 +95,9 @@ class ArmsStatus(Static):
         t.append(arm.name, self._colour(arm.colour) + Style(underline=arm.targeted))
         status = "failed" if arm.failure else model.status
         t.append(f" {status.replace('_', ' ')}", self._s(STATE_STYLE.get(status, "muted")))
+        fork_turn = model.fork_turn
+        if fork_turn is not None:
+            t.append(f" · fork @{fork_turn}", self._s("primary"))
         watched = model.sample(model.watched)
         turn = (watched.current_turn or watched.last_turn) if watched else 0
         if model.samples:
