@@ -214,6 +214,9 @@ async def test_g_on_an_arm_in_the_sessions_screen_replays_its_group(db_path):
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
                          app.screen.query_one(DataTable).row_count == 2)
+        table = app.screen.query_one(DataTable)
+        models = sorted(str(table.get_row_at(i)[4]) for i in range(2))
+        assert models[0].startswith("arm inj: sim/") and models[1].startswith("arm plain: sim/")   # told apart
         await pilot.press("g")
         screen = await arms_screen(app, pilot)
         assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
