@@ -45,6 +45,8 @@ move the arm focus (`▶`); `a` makes the keys act on every arm. `space` pauses 
 `i` / `I` inject into the watched sample, on the focused arm or all. `[` `]` switch the sample, `e`
 jumps to the focused arm's first error. A group replay plays the arms on one clock (each at its
 recorded pace); `,` `.` step one turn of the watched sample in every arm; speed and restart act on all.
+`F` (a group replay, or once every arm has ended) forks every arm at the cursor's turn, edited or not, and
+runs the new group here; `lhe-tui resume grp-…` brings back a group's unfinished arms.
 
 ## Compare (mark sessions with `space`, then `c`)
 
