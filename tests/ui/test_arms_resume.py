@@ -148,6 +148,12 @@ async def test_F_in_a_group_replay_forks_every_arm_healed_and_the_new_group_runs
         assert [p.model.status for p in live.panes] == ["finished", "finished"]
         assert all(len(p.model.sample(s).records) == 30 for p in live.panes for s in (0, 1))
         assert str(live.status.content).count("fork @10") == 2
+        # the inherited turns are dimmed in the arms table, the ones the fork played are not
+        def dimmed(turn: int) -> bool:
+            answers = [seg for seg in live.table._draw_row(turn - 1, cursor=False)
+                       if seg.text.strip() and seg.text != "│"][3:]      # after turn, keys, gold
+            return bool(answers) and all(seg.style is not None and seg.style.dim for seg in answers)
+        assert dimmed(5) and dimmed(10) and not dimmed(11) and not dimmed(30)
         await wait_until(pilot, lambda: any(m.label == "fork @10" for m in live.plot.figure.marks))
         # the replay's view was replaced, not stacked under the live one
         assert not [s for s in app.screen_stack if isinstance(s, ArmsScreen) and s.player is not None]

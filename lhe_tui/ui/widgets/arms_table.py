@@ -77,6 +77,7 @@ def answers_differ(records: list[TurnRecord | None]) -> bool:
 class ArmsTable(GrowingRows):
     COMPONENT_CLASSES = {"arms-table--ok", "arms-table--wrong", "arms-table--format", "arms-table--first-error",
                          "arms-table--injected", "arms-table--muted", "arms-table--header", "arms-table--cursor",
+                         "arms-table--inherited",
                          "arms-table--differ"}
 
     DEFAULT_CSS = """
@@ -100,6 +101,7 @@ class ArmsTable(GrowingRows):
     ArmsTable > .arms-table--first-error { background: $error; color: $background; text-style: bold; }
     ArmsTable > .arms-table--injected { color: $accent; text-style: bold; }
     ArmsTable > .arms-table--muted { color: $text-muted; }
+    ArmsTable > .arms-table--inherited { text-style: dim; }
     ArmsTable > .arms-table--differ { color: $warning; text-style: bold; }
     """
 
@@ -391,7 +393,11 @@ class ArmsTable(GrowingRows):
         out.append(self._cell(str(any_record.gold_sum) if any_record else "", layout.gold, base, right=True))
         for index, (arm, record) in enumerate(zip(self.arms, records)):
             out.append(Segment("│", base + self._s("arms-table--muted")))
-            out.extend(self._arm_cells(arm, record, turn, layout.answers[index], layout, base))
+            cells = self._arm_cells(arm, record, turn, layout.answers[index], layout, base)
+            if record is not None and record.inherited:   # a fork's turn played by its parent: dimmed
+                dim = self._s("arms-table--inherited")
+                cells = [Segment(seg.text, (seg.style or Style()) + dim) for seg in cells]
+            out.extend(cells)
         used = sum(cell_len(s.text) for s in out)
         if used < self.size.width:
             out.append(Segment(" " * (self.size.width - used), base))
