@@ -15,10 +15,11 @@ session gives byte-identical SVG (fixed hash salt, text as paths, no dates in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lhe_tui.decay_curves import DecayData
 from lhe_tui.errors import ConfigError, LheError, StoreError
 
 if TYPE_CHECKING:
@@ -79,20 +80,21 @@ def check_output(out: Path | str) -> str:
 
 
 # ---- the numbers (the same functions as show, compare and the TUI) ---------------------------------------
-@dataclass(frozen=True)
-class DecayCurves:
+@dataclass(frozen=True, kw_only=True)
+class DecayCurves(DecayData):
+    """A session's decay curves (the TUI's DecayData) with what the figure labels them by."""
+
     session_id: str
     label: str
     k: int
-    turn: list[float]
-    step: list[float]
-    task: list[float]
-    task_low: list[float] | None
-    task_high: list[float] | None
-    theory: list[float]
-    counts: list[int]
-    fitted_p: float | None
-    horizon: int | None
+
+    @property
+    def fitted_p(self) -> float | None:
+        return self.summary.fitted_p
+
+    @property
+    def horizon(self) -> int | None:
+        return self.summary.horizon_measured
 
 
 def _run_session(db: Database, session_id: str) -> dict[str, Any]:
@@ -115,10 +117,8 @@ def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT) -> Deca
     flags = session_flags(db, session_id)
     d = compute_decay(flags.correct, flags.step, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
                       k=flags.k)
-    return DecayCurves(session_id=session_id, label=session_label(db, session_id, session), k=flags.k,
-                       turn=d.turn, step=d.step, task=d.task, task_low=d.task_low, task_high=d.task_high,
-                       theory=d.theory, counts=d.counts, fitted_p=d.summary.fitted_p,
-                       horizon=d.summary.horizon_measured)
+    return DecayCurves(**{f.name: getattr(d, f.name) for f in fields(d)}, session_id=session_id,
+                       label=session_label(db, session_id, session), k=flags.k)
 
 
 # ---- drawing ---------------------------------------------------------------------------------------------
