@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.color import Color, ColorParseError
 from textual.geometry import Region, Size
 from textual.strip import Strip
@@ -75,6 +74,7 @@ def answers_differ(records: list[TurnRecord | None]) -> bool:
 
 
 class ArmsTable(GrowingRows):
+    header_height = HEADER_HEIGHT
     COMPONENT_CLASSES = {"arms-table--ok", "arms-table--wrong", "arms-table--format", "arms-table--first-error",
                          "arms-table--injected", "arms-table--muted", "arms-table--header", "arms-table--cursor",
                          "arms-table--inherited",
@@ -217,20 +217,11 @@ class ArmsTable(GrowingRows):
         self.go_to_newest()
         self.refresh()
 
-    def on_mouse_scroll_up(self) -> None:
-        self._follow = False
+    def _row_count(self) -> int:
+        return self.rows
 
-    def on_click(self, event: events.Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None or offset.y < HEADER_HEIGHT:
-            return
-        row = offset.y - HEADER_HEIGHT + self.scroll_offset.y
-        if row < self.rows:
-            self._move(row)
-            self._follow = self.cursor >= self.rows - 1
-
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - HEADER_HEIGHT)
+    def _select(self, row: int) -> None:
+        self._move(row)
 
     def _move(self, row: int) -> None:
         self.cursor = max(0, min(row, self.rows - 1))

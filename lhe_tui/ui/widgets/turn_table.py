@@ -14,7 +14,6 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
@@ -77,6 +76,7 @@ def format_latency(seconds: float) -> str:
 
 
 class TurnTable(GrowingRows):
+    header_height = HEADER_HEIGHT
     """Rows for the watched sample. `sync(state)` brings it up to date; cheap when nothing changed.
 
     The header is line 0 and stays put; row `i` is line `1 + i - scroll_y`. The look is DataTable's with
@@ -311,23 +311,14 @@ class TurnTable(GrowingRows):
     def action_newest_row(self) -> None:
         self.go_to_newest()
 
-    def on_mouse_scroll_up(self) -> None:
-        self._follow = False
+    def _row_count(self) -> int:
+        return len(self._rows)
 
-    def on_click(self, event: events.Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None or offset.y < HEADER_HEIGHT:
-            return
-        row = offset.y - HEADER_HEIGHT + self.scroll_offset.y
-        if row < len(self._rows):
-            self._move_cursor(row, scroll=True)
-            self._follow_if_at_bottom()
+    def _select(self, row: int) -> None:
+        self._move_cursor(row, scroll=True)
 
     def _follow_if_at_bottom(self) -> None:
         self._follow = self._cursor >= len(self._rows) - 1
-
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - HEADER_HEIGHT)
 
     # ---- rows, cursor, scrolling ----------------------------------------------------------------------
     def _append(self, rows: list[list[Cell]]) -> None:
