@@ -82,9 +82,7 @@ def session_label(db: Database, session_id: str, session: dict) -> str:
              f"{policy_label(session['config'], manual_injection_turns(db, session_id))}")
     lineage = Lineage.from_row(session)
     if lineage.is_fork:   # a fork's edit is its lineage, not a manual injection
-        edit = lineage.edit
-        label += f" fork@{lineage.fork_turn}" + ("" if edit is None else " healed" if edit.kind == "heal" else
-                                                f" set {edit.amount}" if edit.kind == "set" else f" {edit.amount:+d}")
+        label += f" fork@{lineage.fork_turn}" + ("" if lineage.edit is None else f" {lineage.edit.short()}")
     return label
 
 

@@ -31,6 +31,10 @@ class ForkEdit:
             return f"answer {self.amount:+d}"
         return "healed to the gold sum"
 
+    def short(self) -> str:
+        """For labels: `healed`, `set 999`, `+3`."""
+        return "healed" if self.kind == "heal" else f"set {self.amount}" if self.kind == "set" else f"{self.amount:+d}"
+
 
 @dataclass(frozen=True)
 class Lineage:
