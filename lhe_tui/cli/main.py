@@ -108,12 +108,8 @@ def _estimate(config, reply_tokens: int | None, latency_s: float | None = None) 
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.headless import run_headless
-    from lhe_tui.providers.local_server import prepare_own_server, serving
-    from lhe_tui.session import prepare_resume
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
-    from lhe_tui.resume_state import load_resume_state
 
     db = open_database(args.db, create=False)
     overrides = {name: getattr(args, name) for name in ("max_cost", "max_tokens_total", "rpm", "tpm")
@@ -130,6 +126,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
         db.conn.close()
         return launch_tui(args, resume_id=session_id, resume_overrides=overrides)
+    return _resume_headless(db, session_id, overrides)
+
+
+def _resume_headless(db, session_id: str, overrides: dict | None = None) -> int:
+    """An unfinished stored run (a resume, or a fork just written) continued headless from its stored turns;
+    `overrides`: budget and rate limits that replace the stored ones."""
+    from lhe_tui.cli.headless import run_headless
+    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.resume_state import load_resume_state
+    from lhe_tui.session import prepare_resume
 
     state = load_resume_state(db, session_id)
     if overrides:
@@ -446,18 +452,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
 
         db.conn.close()
         return launch_tui(args, resume_id=fork_id, resume_overrides={})
-    from lhe_tui.cli.headless import run_headless
-    from lhe_tui.providers.local_server import prepare_own_server, serving
-    from lhe_tui.resume_state import load_resume_state
-    from lhe_tui.session import prepare_resume
-
-    state = load_resume_state(db, fork_id)
-    server, _, provider = prepare_own_server(state.config)
-    with serving(server):
-        prepared = prepare_resume(db, fork_id, provider=provider, stream_deltas=False, state=state)
-        config = prepared.runner.config
-        done = sum(len(h) for h in prepared.runner.history.values())
-        return run_headless(prepared, db, config.samples * config.turns - done, server)
+    return _resume_headless(db, fork_id)      # a fork is written unfinished: running it is resuming it
 
 
 def _fork_group(args: argparse.Namespace, db) -> int:
