@@ -110,7 +110,13 @@ def plan_group(base: RunConfig, arms: Sequence[ArmSpec | str], *, group_id: str 
     """Validate the arms over `base`, build the task once, and name the group and the arms' sessions.
     Nothing is stored or started. ConfigError (one line) on bad input."""
     base.validate()
-    configs = arm_configs(base, arms)
+    return plan_arms(base, arm_configs(base, arms), group_id=group_id, task=task)
+
+
+def plan_arms(base: RunConfig, configs: Sequence[tuple[str, RunConfig]], *, group_id: str | None = None,
+              task: Task | None = None) -> GroupPlan:
+    """The group for arms whose configs are checked already: the task built once from `base`, a group id,
+    and each arm's session id and lineage."""
     task = task or build_task(base)
     group_id = group_id or new_group_id()
     used: set[str] = set()

@@ -111,13 +111,11 @@ def start_arm_runs(base: RunConfig, arms: list[tuple[str, RunConfig]], db_path: 
                    group_id: str | None = None, task: Task | None = None) -> ArmsLaunch:
     """Check every arm here (bad input fails before the app starts, as `start_live_run`) and return the live
     runs, not started: the arms screen starts each in a process of its own."""
-    from lhe_tui.core.lineage import Lineage
+    from lhe_tui.arms import plan_arms
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.run_process import RunJob
-    from lhe_tui.session import build_task, new_session_id
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.groups import new_group_id
     from lhe_tui.ui.live import LiveRun
 
     base.validate()
@@ -130,20 +128,15 @@ def start_arm_runs(base: RunConfig, arms: list[tuple[str, RunConfig]], db_path: 
         except ConfigError as exc:
             raise ConfigError(f"arm {name}: {exc}") from None
         prepared.append((name, *prepare_own_server(config)[:2]))
-    task = task or build_task(base)         # once: every arm gets the same dictionary and keys
+    # once: every arm gets the same dictionary and keys; a session id and lineage each
+    plan = plan_arms(base, [(name, config) for name, _server, config in prepared], group_id=group_id, task=task)
     open_database(db_path).conn.close()     # creates the store (a foreign or corrupt file fails here)
-    group_id = group_id or new_group_id()
-    ids: set[str] = set()
     runs = []
-    for name, server, config in prepared:
-        session_id = new_session_id()
-        while session_id in ids:            # arms start in the same second: ids differ by their tails
-            session_id = new_session_id()
-        ids.add(session_id)
-        job = RunJob("run", str(db_path), config, session_id, task=task, stream_deltas=False,
-                     lineage=Lineage(group_id=group_id, arm=name))
-        runs.append(ArmRun(name, LiveRun(job, server=server)))
-    return ArmsLaunch(group_id, runs)
+    for arm, (_name, server, _config) in zip(plan.arms, prepared):
+        job = RunJob("run", str(db_path), arm.config, arm.session_id, task=plan.task, stream_deltas=False,
+                     lineage=arm.lineage)
+        runs.append(ArmRun(arm.name, LiveRun(job, server=server)))
+    return ArmsLaunch(plan.group_id, runs)
 
 
 def resume_arm_runs(db_path: Path, group_id: str, overrides: dict | None = None) -> ArmsLaunch:
