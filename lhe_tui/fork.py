@@ -7,7 +7,7 @@ parent's (`turns.inherited = 1`: played and paid for there), so running it is re
 (`lhe_tui.session.prepare_resume`), and a fork that crashes resumes as a fork. No Textual here.
 
 An edit is an injection into turn T's history answer made before turn T + 1 is sent (source `fork`):
-turn accuracy after T is scored against the gold sum, step accuracy against the edited value.
+answer accuracy after T is scored against the gold sum, turn accuracy (the update) against the edited value.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVID
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT
 
@@ -62,6 +63,18 @@ def _thinking_switch(text: str) -> bool:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+STEP_RULE_HELP = ("how turn accuracy scores the turn after one with no answer: own (the last answer the history "
+                  "shows plus the keys of every turn since), reference-live (the reference's per-turn evaluator: "
+                  "the last answer plus only the current turn's keys) or reference-final (its final evaluator: "
+                  "that turn is wrong); see docs/protocol.md")
+
+
+def add_step_rule(parser: argparse.ArgumentParser) -> None:
+    """`--step-rule` at read time: a scoring choice, so `show`, `export`, `compare` and `plot` may change it."""
+    parser.add_argument("--step-rule", default=None, choices=STEP_RULES,
+                        help=STEP_RULE_HELP + " (default: the rule stored with the session)")
+
+
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
     parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
@@ -104,6 +117,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
                         "allowed, verbatim history); see docs/protocol.md")
+    g.add_argument("--step-rule", default=DEFAULT_STEP_RULE, choices=STEP_RULES,
+                   help=STEP_RULE_HELP + f" (default {DEFAULT_STEP_RULE}); stored with the session")
     g.add_argument("--prompt", default=DEFAULT_PROMPT, metavar="NAME|PATH",
                    help=f"prompt template: a name from prompts/ (default {DEFAULT_PROMPT}; lhe-v1 is lhe-tui's "
                         "first prompt) or a .toml file; see prompts/README.md")
@@ -202,7 +217,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
         top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
         reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
+        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, step_rule=a.step_rule, prompt=a.prompt,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
@@ -258,6 +273,7 @@ def build_parser() -> OneLineParser:
     show.add_argument("--every", type=int, default=None, metavar="N",
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
+    add_step_rule(show)
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)
@@ -266,9 +282,10 @@ def build_parser() -> OneLineParser:
                              "csv: one row a turn (with session_id; a probe's with probe_rate); "
                              "curves: the same as --curves --format csv (kept for scripts)")
     export.add_argument("--curves", action="store_true",
-                        help="the per-turn curves instead: turn, steps (turn*K), n samples counted, turn/step/task "
-                             "accuracy and their 95%% bootstrap bounds, as CSV or JSON (--format)")
+                        help="the per-turn curves instead: turn, steps (turn*K), n samples counted, task, turn and "
+                             "answer accuracy and their 95%% bootstrap bounds, as CSV or JSON (--format)")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
+    add_step_rule(export)
     add_db(export)
     replay = sub.add_parser("replay", help="replay a stored session in the TUI")
     replay.add_argument("session_id", help=ID_HELP)
@@ -290,17 +307,19 @@ def build_parser() -> OneLineParser:
                          help="a group's arms to compare (the first against each other; default: all, the first "
                               "given at the run against each other)")
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
+    add_step_rule(compare)
     compare.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(compare)
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
     plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
     plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
-                      help="decay: turn/step/task accuracy with the task curve's 95%% band, p^t and H_0.5; sum: one "
+                      help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
                            "at the target turn per error rate (default: probe for a probe session, compare for "
                            "several, else decay)")
     plot.add_argument("--sample", type=int, default=0, metavar="N", help="--kind sum: the sample drawn")
+    add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
     add_db(plot)

@@ -213,7 +213,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         fork = arms[1][0]   # `fork@T` when a fork is compared with its parent
         after = int(fork[5:]) if fork.startswith("fork@") and fork[5:].isdigit() else None
-        print_group_comparison(db, arms, turns, after=after)
+        print_group_comparison(db, arms, turns, after=after, step_rule=args.step_rule)
         return 0
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     if args.tui:
@@ -223,7 +223,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         app = LheApp(args.db, compare=ids, theme=getattr(args, "theme", None), compare_turns=turns)
         app.run()
         return app.return_code or 0
-    curves = [session_curves(db, sid) for sid in ids]
+    curves = [session_curves(db, sid, step_rule=args.step_rule) for sid in ids]
     turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns, cost=True)))
     return 0
@@ -286,7 +286,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample)
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -315,20 +315,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
-    print_summary(db, session_id)
+    print_summary(db, session_id, step_rule=args.step_rule)
     if load_session(db, session_id)["kind"] == "probe":
         from lhe_tui.cli.report import probe_report
 
         probe_report(db, session_id)
         return 0
     _print_forecast(db, session_id)
-    flags = session_flags(db, session_id)
+    flags = session_flags(db, session_id, args.step_rule)
     n = max((len(c) for c in flags.correct), default=0)
     if args.every is not None and args.every < 1:
         raise ConfigError(f"--every must be at least 1, got {args.every}")
     every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
-    print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
-                                    turns=flags.turns, k=flags.k))
+    print_table(turn_accuracy_table(flags.correct, flags.update, every=every, status=flags.status,
+                                    turns=flags.turns, k=flags.k, step_rule=flags.step_rule))
     return 0
 
 
@@ -355,7 +355,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id)
+    text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
     if args.output is None:
         sys.stdout.write(text)
     else:

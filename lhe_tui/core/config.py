@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
@@ -99,6 +100,7 @@ class RunConfig:
     prompt_cache: bool = True
     # what the model is sent and how its replies are read (lhe_tui.task.protocol, lhe_tui.task.templates)
     protocol: str = DEFAULT_PROTOCOL
+    step_rule: str = DEFAULT_STEP_RULE     # how turn accuracy scores the turn after a miss (core.step_rules)
     prompt: str = DEFAULT_PROMPT          # a template name or a path to a .toml file
     prompt_text: str | None = None        # the template's full text, stored with the session (set by the Runner)
     # budget and client-side rate limits (lhe_tui.runner.budget, lhe_tui.runner.rate_limit); None: none
@@ -127,6 +129,8 @@ class RunConfig:
             raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r} (choose from {', '.join(PROTOCOLS)})")
+        if self.step_rule not in STEP_RULES:
+            raise ConfigError(f"unknown step rule {self.step_rule!r} (choose from {', '.join(STEP_RULES)})")
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
         for name, most in LIMITS.items():
             value = getattr(self, name)
