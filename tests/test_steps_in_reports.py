@@ -75,7 +75,7 @@ def test_status_bar_shows_turns_only_for_k1_and_both_for_k_above_1():
     correct = [[True, True, False, False], [True, False, False, False]]
     step = [[True, True, False, True], [True, False, True, True]]
     # mean turn accuracy 6/8; p before the first error 1 - 2/5 (first errors at 3 and 2), theory ln .5 / ln .6 = 1.4
-    assert status_text(summarize(correct, step)) == " · turn acc 0.7500 · p<1st err 0.6000 · H0.5 3 (th 1)"
-    # per step: 0.6 ** (1/3) = 0.8434, theory 3 * 1.357 = 4.07 steps
-    assert status_text(summarize(correct, step, k=3)) == (" · turn acc 0.7500 · p<1st err 0.6000/t 0.8434/st · "
+    assert status_text(summarize(correct, step)) == " · turn acc 0.750 · p<1st err 0.600 · H0.5 3 (th 1)"
+    # per step: 0.6 ** (1/3) = 0.843, theory 3 * 1.357 = 4.07 steps
+    assert status_text(summarize(correct, step, k=3)) == (" · turn acc 0.750 · p<1st err 0.600/t 0.843/st · "
                                                           "H0.5 3t=9st (th 1t=4st)")

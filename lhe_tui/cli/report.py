@@ -377,7 +377,7 @@ def compare_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Ta
     def keep(column: str) -> int:
         if column == "session":
             return 0
-        if column in ("H_0.5", "p before err", "label"):
+        if column in ("H_0.5", "p<1st err", "label"):
             return 1
         if column.startswith("@"):
             return 2 + list(rows[0]).index(column)   # the later turns go first

@@ -179,7 +179,7 @@ class SessionsScreen(Screen):
         if getattr(self, "cost_problem", None):
             cost = f"? ({self.cost_problem})"
         text.append(f" · task acc {cells['task acc']} · H_0.5 {cells['H_0.5']} · "
-                    f"turn acc {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created']}")
+                    f"turn acc {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created'][:16]}")
         detail.update(text)
 
     def _status_style(self, status: str) -> str:

@@ -86,21 +86,21 @@ class StatusBar(Static):
         self.update(text, layout=False)   # fixed height and width: a new text never needs a screen layout
 
     def _metrics(self, t: Text, summary: RunSummary) -> None:
-        """The two fits of p, then H0.5 (theory in brackets, from p before the first error): `turn acc
-        0.9800 · p<1st err 0.9950 · H0.5 44 (th 138)`; for K > 1 per turn then per step (key, derived):
-        `p<1st err 0.9950/t 0.9983/st`, `H0.5 12t=36st (th 34t=103st)`. K = 1 shows turns only."""
+        """The two fits of p (3 decimals: the line fits 100 columns), then H0.5 (theory in brackets, from p
+        before the first error): `turn acc 0.980 · p<1st err 0.995 · H0.5 44 (th 138)`; for K > 1 per turn
+        then per step (key, derived): `p<1st err 0.995/t 0.998/st`, `H0.5 12t=36st (th 34t=103st)`."""
         steps = summary.in_steps
         t.append(" · turn acc ")
         mean = summary.mean_turn_accuracy
-        t.append("-" if mean is None else f"{mean:.4f}", self._s("label"))
+        t.append("-" if mean is None else f"{mean:.3f}", self._s("label"))
         t.append(" · p<1st err ")
         p = summary.p_before_first_error
         if p is None:
             t.append("-", self._s("label"))
         else:
-            t.append(f"{p:.4f}" + ("/t" if steps else ""), self._s("label"))
+            t.append(f"{p:.3f}" + ("/t" if steps else ""), self._s("label"))
             if steps and summary.p_step_before_first_error is not None:
-                t.append(f" {summary.p_step_before_first_error:.4f}/st", self._s("label"))
+                t.append(f" {summary.p_step_before_first_error:.3f}/st", self._s("label"))
         t.append(" · H0.5 ")
         if summary.horizon_measured is not None:
             measured = str(summary.horizon_measured)
