@@ -1,7 +1,7 @@
 """The run view: one screen fed by a live run or by a replay, through the same events (DESIGN §4).
 
 Events land in an EventFeed; a 10 Hz timer drains it into a RunModel and brings the visible widgets up
-to date (hidden ones are skipped and catch up when shown). Metrics (fitted p, H_0.5, the decay curves
+to date (hidden ones are skipped and catch up when shown). Metrics (the two fits of p, H_0.5, the decay curves
 and their bootstrap CI) are recomputed at most twice a second, in a thread for large runs.
 """
 
@@ -42,7 +42,7 @@ FLUSH_HZ = 10          # widget updates per second at most
 BUSY_FLUSH_EVENTS = 100   # a live flush that drains this many events makes the next tick rest: 5 Hz while
                           # a run is that fast (64 samples at 50 ms: ~380 a flush), so the screen's
                           # repaints take less of the cores the run process needs (issue 6)
-METRICS_HZ = 2         # decay plot / fitted p / H_0.5 recomputations per second at most
+METRICS_HZ = 2         # decay plot / p / H_0.5 recomputations per second at most
 WIDE = 120             # columns from which the charts sit beside the table
 TALL = 36              # rows from which the reply view gets taller
 INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
