@@ -205,3 +205,16 @@ def test_run_takes_the_rule_and_refuses_an_unknown_one(tmp_path, capsys):
     assert main(["run", "--headless", "--provider", "sim", "--step-rule", "gold", "--db", str(db)]) != 0
     err = capsys.readouterr().err
     assert "invalid choice" in err and "Traceback" not in err
+
+
+def test_the_status_bar_names_a_rule_other_than_ours():
+    from lhe_tui.ui.feed import RunModel
+    from lhe_tui.ui.widgets.status_bar import SourceInfo, StatusBar
+
+    bar = StatusBar()
+    bar._s = lambda name: ""   # no app, no theme: the plain text is what is checked
+    model = RunModel()
+    model.config = {"provider": "sim", "mode": "direct", "k": 1, "protocol": "paper", "step_rule": "reference-live"}
+    assert " · paper · step rule reference-live · K=1" in bar.compose_text(model, None, SourceInfo()).plain
+    model.config["step_rule"] = "own"
+    assert "step rule" not in bar.compose_text(model, None, SourceInfo()).plain

@@ -61,8 +61,8 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
         parts.append(counts_label(data.counts))   # some points count fewer samples (ragged)
     if s.p_before_first_error is not None:   # the theory curve's p
         p_step = s.p_step_before_first_error
-        parts.append(f"p<1st err {s.p_before_first_error:.4f}" + (f" ({p_step:.4f}/step)" if s.in_steps and
-                                                                   p_step is not None else ""))
+        parts.append(f"p<1st err {s.p_before_first_error:.4f}" + (f" ({p_step:.4f}/step derived)" if s.in_steps
+                                                                   and p_step is not None else ""))
     if s.horizon_measured is None:
         parts.append(f"H0.5>{s.n_turns}")
     elif s.in_steps:
