@@ -1,10 +1,10 @@
 """Publication figures of stored sessions: `lhe-tui plot` and the run view's `P` key.
 
 Four kinds: `decay` (task and turn accuracy over turns, answer accuracy dotted, the task curve's 95% bootstrap
-band, the theory curve p^t from p before the first error, H_0.5 marked; for K > 1 a second x axis in steps), `compare` (sessions' task
-curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (accuracy at the target turn
-against the history error rate, with 95% CIs, and turn accuracy) and `sum` (one sample's model vs gold running sum, its first
-error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
+band, the theory curve p^t from p before the first error, H_0.5 marked; for K > 1 a second x axis in steps),
+`compare` (sessions' task curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (answer
+accuracy at the target turn against the history error rate, with 95% CIs, and turn accuracy) and `sum` (one
+sample's model vs gold running sum, its first error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
 (lhe_tui.metrics, lhe_tui.compare, lhe_tui.probe); the ragged-sample rule comes with them.
 
 matplotlib is an optional extra (`pip install -e '.[figures]'`), imported only when a figure is drawn, and

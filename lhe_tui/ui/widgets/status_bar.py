@@ -146,7 +146,8 @@ class StatusBar(Static):
         probe = " · probe" if model.kind == "probe" else ""
         rule = c.get("step_rule") if c else None
         rule_text = f" · step rule {rule}" if rule and rule != "own" else ""   # the default goes unsaid
-        t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'}{rule_text} · K={c.get('k', '?')}{probe} · ")
+        t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'}{rule_text} · "
+                 f"K={c.get('k', '?')}{probe} · ")
         t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
         t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
         if source.replay_state:
