@@ -132,8 +132,8 @@ def parse_turns(text: str | None) -> list[int] | None:
 def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = False) -> list[dict]:
     """One row a session. With any session of K > 1, H_0.5 and p also per step (key, derived); `@t turn/task/n`:
     turn and task accuracy at turn t and how many samples that point counts; `cost`: each session's cost.
-    The two fits of p: `turn acc` (the mean turn accuracy) and `p<1st err` (p before the first error, the
-    theory's)."""
+    `p<1st err`: p before the first error, the theory's p (the mean turn accuracy, the other fit, is in `show`
+    and the exports; turn accuracy at each turn is in the `@t` columns)."""
     steps = any(c.k > 1 for c in curves)
     rows = []
     for c in curves:
@@ -142,7 +142,6 @@ def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = 
         if steps:
             row["H_0.5 steps"] = c.horizon_05_steps
         row["median 1st err"] = c.median_first_error
-        row["turn acc"] = c.mean_turn_accuracy
         row["p<1st err"] = None if c.p_before_first_error is None else f"{c.p_before_first_error:.4f}"
         if steps:
             row["p/step (derived)"] = (None if c.p_step_before_first_error is None

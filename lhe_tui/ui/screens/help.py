@@ -56,8 +56,8 @@ runs the new group here; `lhe-tui resume grp-…` brings back a group's unfinish
 
 The marked runs' **task accuracy** (lines) and **turn accuracy** (dots) over turns in one plot, one
 colour per session, with a faint line at 0.5 (a task curve crosses it at that session's H_0.5). The
-table is what `lhe-tui compare ID ID …` prints: H_0.5, the median first error, the mean turn accuracy,
-p before the first error and turn/task accuracy at the turns typed above it. `lhe-tui compare ID ID --tui` opens this screen.
+table is what `lhe-tui compare ID ID …` prints: H_0.5, the median first error, p before the first error
+and turn/task accuracy at the turns typed above it. `lhe-tui compare ID ID --tui` opens this screen.
 
 ## Probe results
 
