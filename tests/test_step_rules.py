@@ -218,3 +218,19 @@ def test_the_status_bar_names_a_rule_other_than_ours():
     assert " · paper · step rule reference-live · K=1" in bar.compose_text(model, None, SourceInfo()).plain
     model.config["step_rule"] = "own"
     assert "step rule" not in bar.compose_text(model, None, SourceInfo()).plain
+
+
+def test_an_unknown_stored_rule_is_one_line_and_a_given_one_still_reads(tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "bad.db"
+    assert main(["run", "--headless", "--provider", "sim", "--turns", "4", "--sim-delay", "0", "--db", str(db)]) == 0
+    conn = sqlite3.connect(db)
+    sid, config = conn.execute("SELECT id, config_json FROM sessions").fetchone()
+    with conn:
+        conn.execute("UPDATE sessions SET config_json = ?", [json.dumps({**json.loads(config), "step_rule": "gold"})])
+    capsys.readouterr()
+    assert main(["show", sid, "--db", str(db)]) != 0
+    err = capsys.readouterr().err
+    assert "unknown step rule 'gold'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["show", sid, "--step-rule", "own", "--db", str(db)]) == 0

@@ -150,15 +150,17 @@ class RunModel:
 
     @property
     def step_rule(self) -> str:
-        """The run's step rule (lhe_tui.core.step_rules): how turn accuracy scores the turn after a miss."""
-        return str(self.config.get("step_rule") or DEFAULT_STEP_RULE)
+        """The run's step rule (lhe_tui.core.step_rules): how turn accuracy scores the turn after a miss. A
+        damaged stored value reads as ours (`lhe-tui show` names it in one line)."""
+        rule = self.config.get("step_rule")
+        return rule if rule in STEP_RULES else DEFAULT_STEP_RULE
 
     def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
         """(answer-correct, update) flags per sample, in turn order: what metrics functions take; the update
         (turn-accuracy) flags under the run's step rule."""
         correct = [[r.correct for r in s.records] for s in self.samples]
         rule = self.step_rule
-        if rule == DEFAULT_STEP_RULE or rule not in STEP_RULES:
+        if rule == DEFAULT_STEP_RULE:
             return correct, [[r.step_correct for r in s.records] for s in self.samples]
         return correct, [update_flags([scored(r) for r in s.records], rule) for s in self.samples]
 
