@@ -217,6 +217,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return 0
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     if args.tui:
+        if args.step_rule is not None:
+            raise ConfigError("compare --tui scores each session under its stored step rule: leave out --step-rule")
         from lhe_tui.ui.app import LheApp
 
         db.conn.close()
