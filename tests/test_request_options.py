@@ -145,15 +145,19 @@ def test_cli_run_sends_the_options_and_stores_them(capsys, monkeypatch, tmp_path
             "chat_template_kwargs": {"enable_thinking": False}}
     stored = stored_config(db)
     assert stored["enable_thinking"] is False and stored["extra_body"] == {"top_k": 20, "min_p": 0}
-    assert (stored["temperature"], stored["top_p"], stored["max_tokens"], stored["seed"]) == (0.6, 0.95, 10_000, 42)
+    assert (stored["temperature"], stored["top_p"], stored["max_tokens"], stored["seed"]) == (0.6, 0.95, 10_000, 0)
+    assert stored["paper"] == "settings"
+    assert stored["paper_choices"] == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 10_000}
     assert RunConfig.from_dict(stored).extra_body == {"top_k": 20, "min_p": 0}
+    assert "--paper-settings set: temperature=0.6, top_p=0.95, max_tokens=10,000" in err
 
 
 def test_paper_settings_resolve_with_explicit_flags_winning():
     plain = config()
     assert (plain.temperature, plain.top_p, plain.max_tokens, plain.seed, plain.turns) == (None, None, None, 0, 100)
-    paper = config("--paper-settings")
-    assert (paper.temperature, paper.top_p, paper.max_tokens, paper.seed) == (0.6, 0.95, 10_000, 42)
+    paper = config("--paper-settings")   # the sampling only: not the seed, the data or the thinking switch
+    assert (paper.temperature, paper.top_p, paper.max_tokens, paper.seed) == (0.6, 0.95, 10_000, 0)
+    assert (paper.data, paper.samples, paper.enable_thinking) == ("generated", 1, None)
     thinking = config("--paper-settings", "--mode", "thinking")
     assert (thinking.temperature, thinking.max_tokens) == (0.6, None)  # no cap in thinking mode
     mixed = config("--paper-settings", "--temperature", "0", "--seed", "0", "--max-tokens", "64", "--top-p", "1")
