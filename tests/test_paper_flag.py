@@ -172,3 +172,22 @@ def test_an_arms_paper_settings_over_a_plain_run():
     assert (arms["think"].temperature, arms["think"].top_p) == (None, 0.95)
     with pytest.raises(LheError, match=re.escape("keeps the task (dictionary and keys): --data cannot change")):
         arm_configs(base, ["plain:", "task:--data paper"])
+
+
+def test_a_fork_of_a_paper_data_run_extends_its_row(capsys, tmp_path):
+    db = str(tmp_path / "lhe.db")
+    assert main(["run", "--headless", "--paper", "--samples", "3", "--dataset-offset", "57", "--turns", "5",
+                 "--sim-delay", "0", "--db", db]) == 0
+    assert main(["fork", "latest", "--turn", "3", "--sample", "1", "--turns", "9", "--headless", "--sim-delay", "0",
+                 "--db", db]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT s.config_json, k.keys_json FROM sessions s JOIN samples k ON k.session_id = s.id "
+                            "ORDER BY s.created_at, k.sample").fetchall()
+    parent = [json.loads(keys) for conf, keys in rows[:3]]
+    fork_config, fork_keys = json.loads(rows[3][0]), json.loads(rows[3][1])
+    assert [keys[:5] for keys in parent[:2]] == [list(GOLD_ROWS[57][0][:5]), list(GOLD_ROWS[58][0][:5])]
+    assert len(fork_keys) == 9 and fork_keys[:6] == list(GOLD_ROWS[58][0])   # row 58, grown past the parent's 5
+    assert (fork_config["data"], fork_config["extra"]["data"], fork_config["extra"]["dataset_offset"]) == (
+        "generated", "paper", 57)
+    assert "data" not in fork_config["paper_choices"] and fork_config["paper_choices"]["seed"] == 42
