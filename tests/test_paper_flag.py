@@ -183,7 +183,7 @@ def test_a_fork_of_a_paper_data_run_extends_its_row(capsys, tmp_path):
     capsys.readouterr()
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT s.config_json, k.keys_json FROM sessions s JOIN samples k ON k.session_id = s.id "
-                            "ORDER BY s.created_at, k.sample").fetchall()
+                            "ORDER BY s.n_samples DESC, k.sample").fetchall()   # the parent's 3 samples, the fork's 1
     parent = [json.loads(keys) for conf, keys in rows[:3]]
     fork_config, fork_keys = json.loads(rows[3][0]), json.loads(rows[3][1])
     assert [keys[:5] for keys in parent[:2]] == [list(GOLD_ROWS[57][0][:5]), list(GOLD_ROWS[58][0][:5])]
