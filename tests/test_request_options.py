@@ -412,3 +412,21 @@ async def test_openai_api_options_reach_the_body(monkeypatch, client):
         body = server.requests[-1].body
     assert (body["max_completion_tokens"], body["reasoning_effort"], body["temperature"]) == (77, "high", 0.6)
     assert "max_tokens" not in body and "chat_template_kwargs" not in body
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_our_local_servers_provider_sends_every_option(streamed):
+    """--provider local without --base-url talks to our own llama.cpp server through LocalChatProvider, whose
+    headless replies are not streamed (the SDK's create()): every option reaches that body too."""
+    from lhe_tui.providers.local_server import LocalChatProvider
+
+    settings = GenerationSettings(temperature=0.3, top_p=0.8, max_tokens=77, enable_thinking=False,
+                                  extra_body={"top_k": 3})
+    with FakeLLMServer(summing_responder()) as server:
+        provider = LocalChatProvider("m", settings, base_url=server.openai_base_url)
+        await provider.complete(MESSAGES, RequestMeta(0, 1), (lambda kind, text: None) if streamed else None)
+        await provider.aclose()
+        body = server.requests[-1].body
+    assert body["stream"] is streamed
+    assert {k: body.get(k) for k in ("temperature", "top_p", "max_tokens", "top_k", "chat_template_kwargs")} == {
+        "temperature": 0.3, "top_p": 0.8, "max_tokens": 77, "top_k": 3, "chat_template_kwargs": {"enable_thinking": False}}
