@@ -1,6 +1,6 @@
-"""Request options (--enable-thinking, --extra-body, --paper-settings) and dataset options (--dataset-offset,
-the --turns default): from the command line to the request bodies a scripted OpenAI-compatible server
-records, on both OpenAI clients, and into the stored session."""
+"""Request options (--enable-thinking, --extra-body, --paper-settings, sampling on Anthropic, and every option on
+every provider path) and dataset options (--dataset-offset, the --turns default): from the command line to the
+request bodies the fake server records, through the real SDKs, and into the stored session."""
 
 import json
 import sqlite3
