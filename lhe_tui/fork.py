@@ -151,6 +151,10 @@ def _fork_config(parent: RunConfig, request: ForkRequest, turn: int, turns: int,
     if parent.dataset:   # the fork's keys come from the store: the file is named in its lineage, not re-read
         base = replace(base, extra={**parent.extra, "dataset": parent.dataset,
                                     "dataset_offset": parent.dataset_offset})
+    elif parent.data != "generated":   # the same for the paper's data (its rows: the parent's offset on)
+        base = replace(base, data="generated", extra={**parent.extra, "data": parent.data,
+                                                      "dataset_offset": parent.dataset_offset},
+                       paper_choices={k: v for k, v in parent.paper_choices.items() if k != "data"})
     overrides = dict(request.overrides)
     try:
         return apply_overrides(base, overrides)

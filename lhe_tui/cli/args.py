@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
-                                   parse_extra_body, parse_inject_at, thinking_switch)
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, parse_extra_body,
+                                   parse_inject_at, thinking_switch)
+from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
@@ -95,14 +96,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the provider's)")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: the provider's)")
     g.add_argument("--max-tokens", type=int, default=None, help="cap per reply (default: the provider's)")
+    g.add_argument("--paper", action="store_true",
+                   help="the paper's run: 100 samples of the reference generator's data (--data paper), its sampling "
+                        "(--paper-settings), enable_thinking off in direct/CoT and on in thinking mode for an "
+                        "OpenAI-compatible --base-url, reasoning effort high in thinking mode on the OpenAI API, the "
+                        "paper protocol; prints what it set (flags given alongside win; see docs/protocol.md)")
     g.add_argument("--paper-settings", action="store_true",
-                   help="the paper's sampling: temperature 0.6, top-p 0.95, seed 42, max tokens 10,000 outside "
-                        "thinking mode (flags given alongside win)")
+                   help="the paper's sampling only: temperature 0.6, top-p 0.95, max tokens 10,000 outside thinking "
+                        "mode (Anthropic: temperature 0.6 only; thinking mode: top-p 0.95 only); flags given win")
     g.add_argument("--enable-thinking", type=_thinking_switch, default=None, metavar="on|off",
                    help="OpenAI-compatible servers (vLLM, SGLang): send chat_template_kwargs.enable_thinking")
     g.add_argument("--extra-body", default=None, metavar="JSON",
                    help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
-    g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
+    g.add_argument("--reasoning-effort", default=None,
+                   help="OpenAI reasoning effort in thinking mode (default medium; high with --paper)")
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=float, default=120.0,
                    help="seconds without data before a request is given up (default 120)")
@@ -113,7 +120,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-cache", dest="prompt_cache", action="store_false",
                    help="no prompt-cache breakpoints in Anthropic requests (by default the system prompt and the "
                         "growing history are marked cache_control; see docs/prompt-caching.md)")
-    g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
+    g.add_argument("--protocol", default=None, choices=PROTOCOLS,
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
                         "allowed, verbatim history); see docs/protocol.md")
@@ -126,14 +133,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
-    t.add_argument("--samples", type=int, default=1, help="samples, run concurrently")
+    t.add_argument("--samples", type=int, default=None, help="samples, run concurrently (default 1; 100 with --paper)")
     t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
-    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper-settings)")
+    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper)")
     t.add_argument("--dict-size", type=int, default=100, help="words in the dictionary")
     t.add_argument("--min-value", type=int, default=-99, help="smallest word value")
     t.add_argument("--max-value", type=int, default=99, help="largest word value")
+    t.add_argument("--data", default=None, choices=DATA_SOURCES,
+                   help="keys without --dataset: generated from --seed (default), or paper: the reference "
+                        "repository's generator (seed 42), its dictionary and rows exactly (the default with --paper)")
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
-    t.add_argument("--dataset-offset", type=int, default=0, metavar="N", help="start at row N of --dataset")
+    t.add_argument("--dataset-offset", type=int, default=0, metavar="N",
+                   help="start at row N of --dataset or --data paper")
     t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
     h.add_argument("--induced-error-rate", type=float, default=0.0,
@@ -201,30 +212,35 @@ def network_fields(a: argparse.Namespace) -> dict[str, float]:
     return {"deadline": a.deadline, "retry_budget": a.retry_budget, "max_reply_mb": a.max_reply_mb}
 
 
+# run options whose argparse default is None so that a given value is told from an unset one (--paper fills
+# the unset ones), with the RunConfig field each sets
+_PAPER_FLAGS = {"samples": "samples", "seed": "seed", "data": "data", "temperature": "temperature",
+                "top_p": "top_p", "max_tokens": "max_tokens", "enable_thinking": "enable_thinking",
+                "reasoning_effort": "reasoning_effort", "protocol": "protocol"}
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    # --paper-settings fills the sampling flags left unset (they default to None, so an explicit value,
+    # --paper / --paper-settings fill the flags left unset (they default to None, so an explicit value,
     # even one equal to a default, is told apart from an unset one and wins).
-    paper = PAPER_SETTINGS if a.paper_settings else {}
-    max_tokens = a.max_tokens
-    if max_tokens is None and paper and a.mode != "thinking":
-        max_tokens = PAPER_MAX_TOKENS
+    given = {field for dest, field in _PAPER_FLAGS.items() if getattr(a, dest, None) is not None}
     config = RunConfig(
         provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k,
-        turns=100 if a.turns is None else a.turns, samples=a.samples,
-        seed=a.seed if a.seed is not None else int(paper.get("seed", 0)),
+        turns=100 if a.turns is None else a.turns, samples=1 if a.samples is None else a.samples,
+        seed=0 if a.seed is None else a.seed,
         dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
-        dataset=a.dataset, dataset_offset=a.dataset_offset, concurrency=a.concurrency,
-        temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
-        top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
-        reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
-        step_rule=a.step_rule,
+        dataset=a.dataset, dataset_offset=a.dataset_offset, data=a.data or "generated", concurrency=a.concurrency,
+        temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
+        reasoning_effort=a.reasoning_effort or "medium", thinking_budget=a.thinking_budget, timeout=a.timeout,
+        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache,
+        protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
         **network_fields(a), **budget_fields(a),
     )
+    kind = "paper" if a.paper else "settings" if a.paper_settings else None
+    config = with_paper(config, kind, given)
     if a.turns is None and config.dataset:
         # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).
         config.validate()

@@ -19,6 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
+    _say_paper(config)
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
@@ -36,6 +37,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
         return run_headless(prepared, db, config.samples * config.turns, server)
+
+
+def _say_paper(config) -> None:
+    """What --paper or --paper-settings set, once (it is stored with the session too)."""
+    from lhe_tui.core.paper import describe
+
+    line = describe(config)
+    if line:
+        print(f"lhe-tui: {line}", file=sys.stderr)
 
 
 def _run_arms(args: argparse.Namespace, config) -> int:
@@ -183,6 +193,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
     rates = parse_rates(args.rates)
     config = config_from_args(args)
+    _say_paper(config)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
