@@ -244,7 +244,7 @@ def test_summarize_empty() -> None:
     summary = summarize([], [])
     assert summary == RunSummary(
         n_samples=0, n_turns=0, first_errors=[], mean_turn_accuracy=None, final_task_accuracy=None,
-        fitted_p=None, horizon_measured=None, horizon_theory=None, s=0.5,
+        fitted_p=None, horizon_measured=None, horizon_theory=None, s=0.5, no_data=True,
     )
 
 

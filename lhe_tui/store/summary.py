@@ -16,4 +16,5 @@ def session_summary(db: Database, session_id: str, s: float = 0.5) -> RunSummary
     from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
 
     flags = session_flags(db, session_id)
-    return summarize(flags.correct, flags.step, s, status=flags.status, turns=flags.turns, k=flags.k)
+    return summarize(flags.correct, flags.step, s, status=flags.status, turns=flags.turns, k=flags.k,
+                     answered=flags.answered)
