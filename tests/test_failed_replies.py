@@ -271,6 +271,9 @@ def test_a_401_on_the_first_request_ends_the_run_in_one_line_with_no_metrics(tmp
     assert summary.horizon_measured_turns is None and summary.mean_turn_accuracy is None
     with pytest.raises(api.NoTurnsError):
         api.curves(store, sid)
+    frame = api.sessions_frame(store)
+    assert frame["final_task_accuracy"].isna().all() and frame["fitted_p"].isna().all()
+    assert frame["horizon_05"].isna().all() and not frame["has_data"].any()
 
 
 def test_a_refused_connection_on_the_first_request_ends_the_run_in_one_line(tmp_path, monkeypatch, capsys):

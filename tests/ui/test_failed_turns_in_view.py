@@ -4,6 +4,7 @@ line, a failed request a `failed` row and its reason, live and in replay; a run 
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from lhe_tui.core.config import RunConfig
@@ -69,3 +70,30 @@ async def test_a_run_refused_at_its_first_request_says_no_data(db_path, monkeypa
             await pilot.pause()
             await wait_until(pilot, lambda: "no data" in str(screen.status_bar.content))
             assert "p=" not in str(screen.status_bar.content)
+
+
+async def test_the_sessions_list_says_no_data_for_a_run_with_no_answer(db_path, monkeypatch, capsys):
+    from textual.widgets import DataTable, Static
+
+    from lhe_tui.cli.main import main
+    from lhe_tui.ui.screens.sessions import SessionsScreen
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    ref: list = []
+    with FakeLLMServer(Script(ref)) as server:
+        ref.append(server)
+        server.add_faults(Fault("status", status=401))
+        assert await asyncio.to_thread(main, ["run", "--headless", "--provider", "openai", "--model", "m",
+                                              "--base-url", server.openai_base_url, "--turns", "3", "--db",
+                                              str(db_path)]) == 1
+    app = LheApp(db_path, replay_autoplay=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SessionsScreen)
+        cells = [plain(c) for c in screen.query_one(DataTable).get_row_at(0)]
+        assert cells[2] == "no data" and cells[3] == "no data" and "0.0%" not in cells
+        detail = str(screen.query_one("#session-detail", Static).content)
+        assert "task acc no data" in detail and "p no data" in detail
