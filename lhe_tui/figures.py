@@ -283,9 +283,10 @@ def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot:
         fig = _figure(HEIGHT_IN + 0.35)
         draw_decay(fig, curves)
     elif kind == "compare":
-        every = [decay_curves(db, sid, n_boot=n_boot) for sid in session_ids]
-        curves = [c for c in every if not c.summary.no_data]
-        left_out = [c.session_id for c in every if c.summary.no_data]
+        from lhe_tui.store.queries import has_answered_turn
+
+        left_out = [sid for sid in session_ids if not has_answered_turn(db, sid)]
+        curves = [decay_curves(db, sid, n_boot=n_boot) for sid in session_ids if sid not in left_out]
         if left_out:
             notes.append(f"left out, no data (no turn was answered): {', '.join(left_out)}")
         if not curves:

@@ -362,3 +362,24 @@ def test_migration_clears_the_fake_metrics_of_sessions_with_no_answer(tmp_path, 
     rows = {r[0]: r[1:] for r in store.execute("SELECT id, final_task_accuracy, horizon_05, fitted_p FROM sessions")}
     assert rows["dead"] == (None, None, None)
     assert good and all(rows[sid][0] == value for sid, value in good.items())
+
+
+def test_export_and_figures_of_a_session_with_no_data(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "lhe.db"
+    assert main(["run", "--headless", "--turns", "5", "--db", str(db)]) == 0
+    with serve(monkeypatch) as server:
+        server.add_faults(Fault("status", status=401))
+        assert run_cli(server, db) == 1
+    with sqlite3.connect(db) as conn:
+        good, empty = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY rowid")]
+    capsys.readouterr()
+    assert main(["export", empty, "--format", "json", "--db", str(db)]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["summary"]["no_data"] is True and exported["summary"]["final_task_accuracy"] is None
+    assert exported["curves"] == []
+    pytest.importorskip("matplotlib")
+    assert main(["plot", empty, "--out", str(tmp_path / "d.svg"), "--db", str(db)]) == 2
+    assert "nothing to plot" in capsys.readouterr().err and not (tmp_path / "d.svg").exists()
+    assert main(["plot", good, empty, "--out", str(tmp_path / "c.svg"), "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert f"left out, no data (no turn was answered): {empty}" in err and (tmp_path / "c.svg").exists()
