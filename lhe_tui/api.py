@@ -90,6 +90,7 @@ class SessionInfo:
     mean_turn_accuracy: float | None   # stored mean turn accuracy (the store's `fitted_p` column)
     protocol: str                      # paper or lenient (docs/protocol.md)
     prompt: str                        # prompt template name (or path)
+    has_data: bool = True              # some turn was answered; False: no metrics (None / NaN above), "no data"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class TurnRow:
     retries: int | None                # transient provider errors retried for this turn
     raw_reply: str | None              # the model's reply, verbatim
     reasoning: str | None              # reasoning text (thinking mode / <think> blocks), not sent back
+    empty_retries: int = 0             # paper protocol: times an empty reply was asked for again
+    provider_error: str | None = None  # answer_status "failed": why the request failed (no reply); else None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class Summary:
     horizon_theory_turns: float | None     # ln(s) / ln(p_before_first_error) (inf when p = 1)
     horizon_theory_steps: float | None     # ln(s) / ln(p_step_before_first_error_derived)
     first_errors: tuple[int | None, ...]   # per sample, the first wrong turn (None: none yet)
+    no_data: bool = False                  # no turn was answered: every number above is None
 
 
 @dataclass(frozen=True)
@@ -211,8 +215,15 @@ def sessions(store: Database) -> list[SessionInfo]:
     """Every session of the store, oldest first."""
     names = [f.name for f in fields(SessionInfo)]
     return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated")),
-                           "mean_turn_accuracy": row.get("fitted_p")})
+                           "mean_turn_accuracy": row.get("fitted_p"), **_metrics_of(row)})
             for row in list_sessions(store)]
+
+
+def _metrics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A listed session's metrics: None for one with no answered turn (whatever an older lhe-tui stored)."""
+    if row.get("answered", 1):
+        return {"has_data": True}
+    return {"has_data": False, "final_task_accuracy": None, "horizon_05": None, "mean_turn_accuracy": None}
 
 
 def session(store: Database, session_id: str) -> dict[str, Any]:
@@ -240,7 +251,8 @@ def turns(store: Database, session_id: str, *, prices: PriceTable | None = None,
                     tokens_reasoning=r.tokens_reasoning,
                     cost_usd=None if price is None else price.cost(r.tokens_in, r.tokens_out, r.tokens_cached,
                                                                      r.tokens_cache_write),
-                    latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
+                    latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning,
+                    empty_retries=r.empty_retries, provider_error=r.provider_error)
             for r in records]
 
 
@@ -326,6 +338,8 @@ def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int 
     flags = session_flags(store, sid, step_rule)
     if not any(flags.correct):
         raise NoTurnsError(f"session {sid} has no stored turns: no curves to give")
+    if not flags.answered:
+        raise NoTurnsError(f"session {sid} has no data (no turn was answered): no curves to give")
     return curve_points(sid, flags, n_boot=n_boot, seed=seed, level=level)
 
 
@@ -337,7 +351,7 @@ def summary(store: Database, session_id: str, s: float = 0.5, *, step_rule: str 
     sid = _id(store, session_id)
     flags = session_flags(store, sid, step_rule)
     ragged = dict(status=flags.status, turns=flags.turns)
-    r = summarize(flags.correct, flags.update, s, k=flags.k, **ragged)
+    r = summarize(flags.correct, flags.update, s, k=flags.k, answered=flags.answered, **ragged)
     ci = p_before_first_error_ci(flags.correct, n_boot=N_BOOT, level=LEVEL, seed=SEED, **ragged)
     return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns, step_rule=flags.step_rule,
                    mean_answer_accuracy=r.mean_answer_accuracy, final_task_accuracy=r.final_task_accuracy,
@@ -348,7 +362,7 @@ def summary(store: Database, session_id: str, s: float = 0.5, *, step_rule: str 
                    p_step_before_first_error_derived=r.p_step_before_first_error,
                    horizon_measured_turns=r.horizon_measured, horizon_measured_steps=r.horizon_measured_steps,
                    horizon_theory_turns=r.horizon_theory, horizon_theory_steps=r.horizon_theory_steps,
-                   first_errors=tuple(r.first_errors))
+                   first_errors=tuple(r.first_errors), no_data=r.no_data)
 
 
 def finite_or_text(value: float | None) -> float | str | None:

@@ -64,6 +64,20 @@ class SessionCurves:
     protocol: str = "lenient"
     step_rule: str = "own"
     cost: str = "-"   # the session's cost as shown (`$0.0123`), "-" without a price, "not reported" without counts
+    no_data: bool = False   # no turn was answered: no curve, left out of comparisons (`with_data`)
+
+
+def with_data(curves: list[SessionCurves]) -> tuple[list[SessionCurves], list[SessionCurves]]:
+    """(the sessions that have metrics, those left out: no turn was answered, so no numbers to compare)."""
+    return [c for c in curves if not c.no_data], [c for c in curves if c.no_data]
+
+
+def no_data_note(left_out: list[SessionCurves]) -> str:
+    """The line that says which sessions a comparison or figure leaves out, and why ('' for none)."""
+    if not left_out:
+        return ""
+    ids = ", ".join(c.session_id for c in left_out)
+    return f"left out, no data (no turn was answered): {ids}"
 
 
 def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None) -> str:
@@ -93,7 +107,13 @@ def session_curves(db: Database, session_id: str, *, step_rule: str | None = Non
     session = load_session(db, session_id)
     flags = session_flags(db, session_id, step_rule)
     correct, ragged = flags.correct, dict(status=flags.status, turns=flags.turns)
-    summary = summarize(correct, flags.update, 0.5, k=flags.k, **ragged)
+    summary = summarize(correct, flags.update, 0.5, k=flags.k, answered=flags.answered, **ragged)
+    if summary.no_data:
+        return SessionCurves(session_id=session_id, label=session_label(db, session_id, session),
+                             n_samples=len(correct), n_turns=0, turn_curve=[], task_curve=[], horizon_05=None,
+                             median_first_error=None, mean_turn_accuracy=None, k=flags.k,
+                             protocol=session["protocol"], step_rule=flags.step_rule,
+                             cost=session_cost(db, session_id, session.get("model")), no_data=True)
     task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]

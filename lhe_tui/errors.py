@@ -33,16 +33,26 @@ class ProviderError(LheError):
     """A model provider failed.
 
     `transient` errors (429, 5xx, connection resets, timeouts, cut streams) may be retried;
-    permanent ones (401, 404, 400) stop the sample; `fatal` ones (our local model server died) stop
-    every sample: the run ends failed with this message.
+    permanent ones (401, 404, 400) stop the sample (under the paper protocol: the turn is recorded as one the
+    provider failed, and the sample goes on); `fatal` ones (our local model server died) stop every sample:
+    the run ends failed with this message. `refused`: nothing accepted the connection. `retries`: how many
+    retries the runner made before giving up on it.
     """
 
     exit_code = 1
 
     def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
-                 status: int | None = None, fatal: bool = False) -> None:
+                 status: int | None = None, fatal: bool = False, refused: bool = False, retries: int = 0) -> None:
         super().__init__(message)
         self.transient = transient
         self.fatal = fatal
         self.retry_after = retry_after
         self.status = status
+        self.refused = refused
+        self.retries = retries
+
+    @property
+    def dead_end(self) -> bool:
+        """A key, a model or an address that is wrong (401, 403, 404, a refused connection): on a run's first
+        request it ends the run at once, since no later request would fare better."""
+        return self.refused or self.status in (401, 403, 404)

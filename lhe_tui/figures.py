@@ -116,7 +116,7 @@ def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT, step_ru
         raise LheError(f"session {session_id} is a target-turn probe: plot it with --kind probe")
     flags = session_flags(db, session_id, step_rule)
     d = compute_decay(flags.correct, flags.update, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
-                      k=flags.k)
+                      k=flags.k, answered=flags.answered)
     return DecayCurves(**{f.name: getattr(d, f.name) for f in fields(d)}, session_id=session_id,
                        label=session_label(db, session_id, session), k=flags.k)
 
@@ -253,10 +253,12 @@ def default_kind(db: Database, session_id: str) -> str:
 
 
 def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | None = None,
-         sample: int = 0, n_boot: int = N_BOOT, step_rule: str | None = None) -> Path:
+         sample: int = 0, n_boot: int = N_BOOT, step_rule: str | None = None,
+         notes: list[str] | None = None) -> Path:
     """Draw the `kind` figure of `session_ids` (resolved ids) into `out` (.png, .svg or .pdf). `kind` None:
     probe for a probe session, else decay (compare with several ids); `step_rule`: turn accuracy's (None: each
-    session's). Raises LheError with one line."""
+    session's). Raises LheError with one line. `notes`: gets a line naming the sessions a comparison left out
+    (no data: no turn was answered)."""
     out = Path(out)
     fmt = check_output(out)
     matplotlib = _matplotlib()
@@ -267,7 +269,7 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
     if kind != "compare" and len(session_ids) > 1:
         raise ConfigError(f"--kind {kind} draws one session; several are drawn by --kind compare")
     with matplotlib.rc_context(STYLE):
-        fig = _build(db, session_ids, kind, sample, n_boot, step_rule)
+        fig = _build(db, session_ids, kind, sample, n_boot, step_rule, notes if notes is not None else [])
         try:
             fig.savefig(out, format=fmt, metadata=METADATA[fmt])
         except OSError as exc:
@@ -276,12 +278,24 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
 
 
 def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot: int,
-           step_rule: str | None = None) -> Any:
+           step_rule: str | None = None, notes: list[str] | None = None) -> Any:
+    notes = notes if notes is not None else []
     if kind == "decay":
+        curves = decay_curves(db, session_ids[0], n_boot=n_boot, step_rule=step_rule)
+        if curves.summary.no_data:
+            raise LheError(f"session {session_ids[0]} has no data (no turn was answered): nothing to plot")
         fig = _figure(HEIGHT_IN + 0.35)
-        draw_decay(fig, decay_curves(db, session_ids[0], n_boot=n_boot, step_rule=step_rule))
+        draw_decay(fig, curves)
     elif kind == "compare":
-        curves = [decay_curves(db, sid, n_boot=n_boot, step_rule=step_rule) for sid in session_ids]
+        from lhe_tui.store.queries import has_answered_turn
+
+        left_out = [sid for sid in session_ids if not has_answered_turn(db, sid)]
+        curves = [decay_curves(db, sid, n_boot=n_boot, step_rule=step_rule) for sid in session_ids
+                  if sid not in left_out]
+        if left_out:
+            notes.append(f"left out, no data (no turn was answered): {', '.join(left_out)}")
+        if not curves:
+            raise LheError(f"nothing to plot: {notes[-1]}")
         fig = _figure(HEIGHT_IN + 0.25 + 0.14 * len(curves))
         draw_compare(fig, curves)
     elif kind == "probe":

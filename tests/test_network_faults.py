@@ -293,13 +293,16 @@ def run_with_faults(faults, **config_fields):
 
 
 def test_a_long_retry_after_past_the_turns_budget_gives_up_at_once():
-    status, message, took = run_with_faults([Fault("status", status=429, retry_after=3600)], retry_budget=60)
+    # lenient: the turn that gives up ends its sample (paper records it and goes on: test_failed_replies.py)
+    status, message, took = run_with_faults([Fault("status", status=429, retry_after=3600)], retry_budget=60,
+                                            protocol="lenient")
     assert status == "failed" and took < 5
     assert "gave up after 0 retries" in message and "retry budget of 60 s" in message
 
 
 def test_retrying_one_turn_stops_at_its_budget():
-    status, message, took = run_with_faults([Fault("status", status=503)] * 40, max_retries=100, retry_budget=0.6)
+    status, message, took = run_with_faults([Fault("status", status=503)] * 40, max_retries=100, retry_budget=0.6,
+                                            protocol="lenient")
     assert status == "failed" and "retry budget of 0.6 s" in message and 0.3 < took < 5
 
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, parse_extra_body,
-                                   parse_inject_at, thinking_switch)
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, check_base_url,
+                                  parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
@@ -57,6 +57,13 @@ def _inject_at(text: str) -> Injection:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _base_url(text: str) -> str:
+    try:
+        return check_base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _thinking_switch(text: str) -> bool:
     try:
         return thinking_switch(text)
@@ -89,7 +96,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
-    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", type=_base_url, default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
     g.add_argument("--mode", default="direct", choices=MODES,
                    help="direct: the answer only; cot: step by step, then the answer; thinking: provider-native reasoning")
@@ -116,6 +123,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=6,
                    help=f"retries per turn on transient errors (default 6); waits back off from {BASE_S:g} s "
                         f"to {CAP_S:g} s with jitter, a server's Retry-After honoured up to {MAX_RETRY_AFTER_S:g} s")
+    g.add_argument("--empty-retries", type=int, default=3, metavar="N",
+                   help="paper protocol: an empty reply is asked for again up to N times (default 3, as the "
+                        "reference); a turn whose request still fails is recorded as one the provider failed")
     add_network_options(g)
     g.add_argument("--no-cache", dest="prompt_cache", action="store_false",
                    help="no prompt-cache breakpoints in Anthropic requests (by default the system prompt and the "
@@ -231,8 +241,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         dataset=a.dataset, dataset_offset=a.dataset_offset, data=a.data or "generated", concurrency=a.concurrency,
         temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
         reasoning_effort=a.reasoning_effort or "medium", thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache,
-        protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
+        max_retries=a.retries, empty_retries=a.empty_retries, enable_thinking=a.enable_thinking,
+        prompt_cache=a.prompt_cache, protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,

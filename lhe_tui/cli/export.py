@@ -24,7 +24,7 @@ RENAMED = {"correct": "answer_correct", "step_correct": "turn_correct", "expecte
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_update", "model_answer", "answer_status", "answer_correct", "turn_correct", "history_answer",
                   "injected", "inherited", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
-                  "latency_s", "retries", "raw_reply", "reasoning")
+                  "latency_s", "retries", "raw_reply", "reasoning", "empty_retries", "provider_error")
 COST_COLUMN = "cost_usd"   # computed from the price files; empty where the model has no price or no counts
 
 
@@ -107,10 +107,11 @@ def export_json(db: Database, session_id: str, step_rule: str | None = None) -> 
     session = load_session(db, session_id)
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
-    curves = curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe" else []
+    summary = summary_dict(db, session_id, step_rule)
+    curves = (curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe"
+              and not summary["no_data"] else [])
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
     price = _price(db, session_id)
-    summary = summary_dict(db, session_id, step_rule)
     summary.update(tokens_dict(db, session_id, price))
     return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
                        "summary": summary, "curves": curves, "samples": samples,

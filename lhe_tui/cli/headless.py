@@ -14,7 +14,8 @@ from lhe_tui.cli.report import print_table, summary_table
 from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
-from lhe_tui.store.queries import (first_errors_after, live_status, load_session, session_step_rule,
+from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
+                                   session_step_rule,
                                    session_token_totals)
 from lhe_tui.store.summary import session_summary
 
@@ -40,19 +41,36 @@ class ProgressDisplay:
         self.wrong = 0
         self.prefix = prefix
         self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
+        # Sample failures before any turn finished: said once one does; if none ever does (a wrong key, model
+        # or address), the run's one error line says it all.
+        self._held: list[SampleFinished] | None = []
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TurnFinished):
             self.wrong += not event.record.correct
             self.progress.update(self.task_id, advance=1, wrong=self.wrong)
+            if self._held is not None:
+                held, self._held = self._held, None
+                for failure in held:
+                    self._say_failure(failure)
         elif isinstance(event, RetryScheduled):
             self.progress.console.print(f"{self.prefix}retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
-        elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
+        elif isinstance(event, SampleFinished) and event.status == "failed":
+            if self._held is not None:
+                self._held.append(event)
+            else:
+                self._say_failure(event)
+        elif isinstance(event, RunFinished):
+            if self._held is not None:   # not one turn finished: no bar left behind, the error line says it
+                self.progress.remove_task(self.task_id)
+            if self.owns_progress:
+                self.progress.stop()
+
+    def _say_failure(self, event: SampleFinished) -> None:
+        if event.message not in self._said:
             self._said.add(event.message)
             self.progress.console.print(f"{self.prefix}sample {event.sample} stopped: {event.message}", style="red")
-        elif isinstance(event, RunFinished) and self.owns_progress:
-            self.progress.stop()
 
 
 def new_progress(console: Console) -> Progress:
@@ -130,7 +148,8 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
     if notice:
         print(f"lhe-tui: {notice}", file=sys.stderr)
     status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
-    if prepared.writer is None or prepared.writer.failure is None:
+    # No summary table for a run with no answered turn (every request failed): its one error line says why.
+    if (prepared.writer is None or prepared.writer.failure is None) and has_answered_turn(db, prepared.session_id):
         print_summary(db, prepared.session_id)
     return exit_code(db, prepared, status)
 

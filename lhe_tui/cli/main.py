@@ -210,7 +210,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from lhe_tui.cli.report import compare_table, print_table
-    from lhe_tui.compare import compare_rows, default_turns, parse_turns, session_curves
+    from lhe_tui.compare import compare_rows, default_turns, no_data_note, parse_turns, session_curves, with_data
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -236,9 +236,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         app = LheApp(args.db, compare=ids, theme=getattr(args, "theme", None), compare_turns=turns)
         app.run()
         return app.return_code or 0
-    curves = [session_curves(db, sid, step_rule=args.step_rule) for sid in ids]
+    curves, left_out = with_data([session_curves(db, sid, step_rule=args.step_rule) for sid in ids])
+    if not curves:
+        raise LheError(f"nothing to compare: {no_data_note(left_out)}")
     turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns, cost=True)))
+    if left_out:
+        print(no_data_note(left_out))
     return 0
 
 
@@ -299,7 +303,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule)
+    notes: list[str] = []
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -339,6 +346,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     n = max((len(c) for c in flags.correct), default=0)
     if args.every is not None and args.every < 1:
         raise ConfigError(f"--every must be at least 1, got {args.every}")
+    if not flags.answered:   # no turn was answered: no per-turn numbers either (the summary says "no data")
+        return 0
     every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
     print_table(turn_accuracy_table(flags.correct, flags.update, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k, step_rule=flags.step_rule))

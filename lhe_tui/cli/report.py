@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from lhe_tui.metrics import RunSummary
 
 
+NO_DATA = "no data"
+"""What every table says for a metric of a session with no answered turn (DESIGN §2): never 0%."""
+
+
 def fmt_pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -156,6 +160,9 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
     probe = probe_description(session)
     if probe is not None:   # a probe's turns are one per sample: horizons and first errors say nothing
         measured = [("probe", probe)]
+    elif summary.no_data:   # every request failed: no number to show (not 0%)
+        measured = [("samples x turns", f"{summary.n_samples} x {session.get('turns', '?')}"),
+                    ("metrics", f"{NO_DATA}: no turn was answered")]
     else:
         measured = [("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
                     ("first error turn", firsts or "-"),
@@ -258,7 +265,11 @@ def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
         model = f"arm {row.get('arm')}: {model}"
     kind = " probe" if row.get("kind") == "probe" else ""
     fork = f" @{row['fork_turn']}" if row.get("parent_id") and row.get("fork_turn") is not None else ""
-    return (tree_prefix(depth) + row["id"] + fork, row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
+    if row.get("answered", 1):
+        accuracy, horizon_05 = fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05"))
+    else:
+        accuracy = horizon_05 = NO_DATA
+    return (tree_prefix(depth) + row["id"] + fork, row["status"], accuracy, horizon_05,
             model + kind, str(row["turns"]), str(row["n_samples"]), str(row["k"]),
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
 
@@ -520,12 +531,19 @@ def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int
     against each other with paired bootstrap intervals."""
     from dataclasses import replace
 
-    from lhe_tui.compare import compare_rows, default_turns, pair_comparisons, session_curves
+    from lhe_tui.compare import compare_rows, default_turns, no_data_note, pair_comparisons, session_curves
 
     curves = [session_curves(db, sid, step_rule=step_rule) for _, sid in arms]
     curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]
+    note = no_data_note([c for c in curves if c.no_data])   # no answered turn: no numbers to compare
+    arms = [arm for arm, c in zip(arms, curves) if not c.no_data]
+    curves = [c for c in curves if not c.no_data]
+    if note:
+        (console or Console()).print(note, highlight=False)
+    if not curves:
+        return
     shown = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, shown, cost=True)), console)
-    for pc in pair_comparisons(db, arms, shown, after=after, step_rule=step_rule):
+    for pc in (pair_comparisons(db, arms, shown, after=after, step_rule=step_rule) if len(arms) > 1 else []):
         print_table(paired_turn_table(pc), console)
         print_table(paired_summary_table(pc), console)

@@ -56,6 +56,21 @@ def parse_extra_body(text: str) -> dict[str, Any]:
     return value
 
 
+def check_base_url(text: str) -> str:
+    """A --base-url as given (http(s)://host[:port][/path]); ValueError with a one-line reason otherwise (one
+    without a scheme, such as `127.0.0.1:8000/v1`, would reach the HTTP client only once a session exists)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        parts.port   # a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} needs a scheme and a host, e.g. http://127.0.0.1:8000/v1")
+    return text
+
+
 def thinking_switch(text: str) -> bool:
     """--enable-thinking on|off (also true/false, yes/no, 1/0)."""
     word = text.strip().lower()
@@ -90,6 +105,7 @@ class RunConfig:
     thinking_budget: int = 2048
     timeout: float = 120.0
     max_retries: int = 6
+    empty_retries: int = 3                # paper protocol: an empty reply is asked for again this many times
     # network bounds (issue 14): whole request incl. its stream; reply + reasoning size; retrying per turn
     deadline: float = 1800.0
     max_reply_mb: float = 4.0
@@ -151,6 +167,13 @@ class RunConfig:
             raise ConfigError(f"--min-value ({self.min_value}) is greater than --max-value ({self.max_value})")
         if self.max_retries < 0 or self.timeout <= 0:
             raise ConfigError("--retries must be >= 0 and --timeout > 0")
+        if isinstance(self.empty_retries, bool) or not isinstance(self.empty_retries, int) or not 0 <= self.empty_retries <= 100:
+            raise ConfigError(f"--empty-retries must be a whole number within 0..100, got {self.empty_retries}")
+        if self.base_url is not None:
+            try:
+                check_base_url(self.base_url)
+            except ValueError as exc:
+                raise ConfigError(f"--base-url {exc}") from None
         self._validate_network()
         self._validate_limits()
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):

@@ -167,7 +167,7 @@ def cannot_connect(provider: str, cause: BaseException, url: str | None = None) 
         local = is_loopback(url)
         text = (f"{provider}: cannot connect: connection refused{f' by {where}' if where else ''}"
                 + (" (nothing listens there: is the server running?)" if local else ""))
-        return ProviderError(text, transient=not local)
+        return ProviderError(text, transient=not local, refused=True)
     return ProviderError(f"{provider}: cannot connect ({describe(cause)})", transient=True)
 
 

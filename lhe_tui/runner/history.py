@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from lhe_tui.providers.base import Message
 from lhe_tui.task.prompts import user_turn
-from lhe_tui.task.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, NO_PLACEHOLDERS, Placeholders, Protocol, get_protocol
 
 
 @dataclass(slots=True)
@@ -42,6 +42,8 @@ class HistoryPolicy:
     window: int | None = None
     protocol: str = DEFAULT_PROTOCOL
     mode: str = "direct"
+    placeholders: Placeholders = NO_PLACEHOLDERS
+    """The prompt template's history placeholders (a reply with no answer, an empty one)."""
     turn_text: Callable[[Sequence[str]], str] = field(default=user_turn, compare=False)
     """Renders a turn's keys as its user message (the prompt template's `turn`)."""
     _rules: Protocol = field(init=False, repr=False, compare=False)
@@ -51,7 +53,8 @@ class HistoryPolicy:
 
     def assistant_content(self, entry: HistoryEntry) -> str:
         """The assistant message the model sees for a finished turn, under the session's protocol."""
-        return self._rules.history_text(entry.reply_visible, self.mode, entry.model_answer, entry.history_answer)
+        return self._rules.history_text(entry.reply_visible, self.mode, entry.model_answer, entry.history_answer,
+                                        self.placeholders)
 
     def history_answer(self, sample: int, turn: int, model_answer: int | None, gold: int) -> int | None:
         """Decide, once, which answer the model will see for this finished turn."""

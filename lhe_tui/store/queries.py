@@ -17,9 +17,14 @@ from lhe_tui.task.templates import LEGACY_PROMPT
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+ANSWERED_SQL = "answer_status IS NOT 'failed'"
+"""The SQL condition for a turn the provider answered (its reply was read, whatever it said): not one stored
+as failed (lhe_tui.task.answer.PROVIDER_FAILED)."""
+
 TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expected_step", "raw_reply", "reasoning",
                "answer_status", "model_answer", "history_answer", "tokens_in", "tokens_out", "latency_s", "retries",
-               "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+               "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "empty_retries",
+               "provider_error")
 
 
 def resolve_session_id(db: Database, given: str) -> str:
@@ -67,7 +72,8 @@ def load_samples(db: Database, session_id: str) -> list[dict[str, Any]]:
 
 
 def record_from_row(row: dict[str, Any]) -> TurnRecord:
-    values = {name: row[name] for name in TURN_FIELDS}
+    values = {name: row.get(name) for name in TURN_FIELDS}
+    values["empty_retries"] = values["empty_retries"] or 0
     return TurnRecord(keys=tuple(k.strip() for k in row["keys"].split(",") if k.strip()),
                       key_values=tuple(json.loads(row["key_values_json"])), correct=bool(row["correct"]),
                       step_correct=bool(row["step_correct"]), injected=bool(row["injected"]),
@@ -79,7 +85,7 @@ RECORD_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold
                   "expected_step", "raw_reply", "reasoning", "answer_status", "model_answer", "correct",
                   "step_correct", "history_answer", "injected", "tokens_in", "tokens_out", "latency_s", "retries",
                   "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
-                  "inherited")
+                  "inherited", "empty_retries", "provider_error")
 _RECORD_SELECT = "SELECT " + ", ".join(RECORD_COLUMNS) + " FROM turns"
 
 
@@ -88,12 +94,13 @@ def record_from_tuple(row: tuple) -> TurnRecord:
     (sample, turn, keys, key_values, turn_sum, gold_sum, seen_previous, expected_step, raw_reply, reasoning,
      answer_status, model_answer, correct, step_correct, history_answer, injected, tokens_in, tokens_out,
      latency_s, retries, started_at, finished_at, tokens_cached, tokens_cache_write, tokens_reasoning,
-     inherited) = row
+     inherited, empty_retries, provider_error) = row
     return TurnRecord(sample, turn, tuple(filter(None, map(str.strip, keys.split(",")))),
                       tuple(json.loads(key_values)), turn_sum, gold_sum, seen_previous, expected_step, raw_reply,
                       reasoning, answer_status, model_answer, bool(correct), bool(step_correct), history_answer,
                       bool(injected), tokens_in, tokens_out, latency_s, retries, started_at, finished_at,
-                      tokens_cached, tokens_cache_write, tokens_reasoning, bool(inherited))
+                      tokens_cached, tokens_cache_write, tokens_reasoning, bool(inherited), empty_retries or 0,
+                      provider_error)
 
 
 def has_column(db: Database, table: str, column: str) -> bool:
@@ -241,6 +248,13 @@ class SessionFlags:
     turns: int | None
     k: int
     step_rule: str = "own"
+    answered: bool = True   # some turn was answered (False: none, or only turns whose request failed): no data
+
+
+def has_answered_turn(db: Database, session_id: str) -> bool:
+    """Whether the provider answered any of the session's turns (else the session has no metrics: "no data")."""
+    return db.execute(f"SELECT EXISTS (SELECT 1 FROM turns WHERE session_id = ? AND {ANSWERED_SQL})",
+                      [session_id]).fetchone()[0] == 1
 
 
 def session_step_rule(db: Database, session_id: str) -> str:
@@ -267,7 +281,7 @@ def session_flags(db: Database, session_id: str, step_rule: str | None = None) -
     turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
     if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
         status = [None] * len(correct)
-    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule)
+    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule, has_answered_turn(db, session_id))
 
 
 def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,
@@ -320,7 +334,8 @@ def live_status(db: Database, session_id: str, status: str | None) -> str | None
 def list_sessions(db: Database) -> list[dict[str, Any]]:
     """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
     prompt of then, `lenient` and `lhe-v1`); `status` is `crashed` for a session left `running` by a writer
-    that is gone (`live_status`)."""
+    that is gone (`live_status`); `answered` (0/1): whether any turn was answered (0: "no data", whatever
+    metrics an older lhe-tui stored)."""
     rows = _session_rows(db)
     for row in rows:
         if row["status"] == "running":
@@ -334,6 +349,8 @@ def _session_rows(db: Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
                          + lineage +
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
+                         f"EXISTS (SELECT 1 FROM turns WHERE turns.session_id = sessions.id AND {ANSWERED_SQL}) "
+                         "AS answered, "
                          f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
                          f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "
                          "FROM sessions ORDER BY created_at, rowid"))

@@ -339,7 +339,7 @@ class ArmsScreen(ReplayKeys, Screen):
             pane.metrics_version = pane.model.flags_version
             correct, update = pane.model.flags()
             jobs.append((pane, correct, update, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
-                                                  k=pane.model.k)))
+                                                  k=pane.model.k, answered=pane.model.answered)))
         size = sum(len(c) for _pane, correct, _update, _kw in jobs for c in correct)
         if size < INLINE_METRICS_TURNS:
             for pane, correct, update, kw in jobs:

@@ -385,7 +385,8 @@ class RunScreen(ReplayKeys, Screen):
             return  # only the plot went away: nothing new to compute
         self._metrics_key = key
         correct, update = self.model.flags()
-        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k)
+        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k,
+                      answered=self.model.answered)
         if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
             self._set_decay(compute_decay(correct, update, with_ci=with_ci, **ragged))
             return

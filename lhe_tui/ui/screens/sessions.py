@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
-from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
+from lhe_tui.cli.report import NO_DATA, SESSION_COLUMNS, session_cells
 from lhe_tui.compare import session_costs
 from lhe_tui.core.lineage import tree_order
 from lhe_tui.errors import ConfigError, StoreError
@@ -175,11 +175,14 @@ class SessionsScreen(Screen):
         text.append("status ")
         text.append(cells["status"], self._status_style(row.get("status") or ""))
         p = row.get("fitted_p")   # the stored mean turn accuracy (the column keeps its old name)
+        p_cell = "-" if p is None else f"{p:.4f}"
+        if not row.get("answered", 1):
+            p_cell = NO_DATA
         cost = getattr(self, "costs", {}).get(row["id"], "-")
         if getattr(self, "cost_problem", None):
             cost = f"? ({self.cost_problem})"
         text.append(f" · task acc {cells['task acc']} · H_0.5 {cells['H_0.5']} · "
-                    f"turn acc {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created'][:16]}")
+                    f"turn acc {p_cell} · cost {cost} · created {cells['created'][:16]}")
         detail.update(text)
 
     def _status_style(self, status: str) -> str:

@@ -19,6 +19,8 @@ def describe_result(stream: StreamState) -> tuple[str, str]:
     r = stream.record
     if r is None:
         return "streaming…", "reply-view--muted"
+    if r.provider_failed:
+        return f"no reply, the provider failed: {r.provider_error}", "reply-view--error"
     if r.answer_status != "ok":
         return f"{r.answer_status} miss (no usable <answer>)", "reply-view--warning"
     if r.correct:

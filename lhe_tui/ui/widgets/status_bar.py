@@ -165,7 +165,10 @@ class StatusBar(Static):
         ended = [f"{n} {status}" for status in ("stopped", "failed") if (n := model.samples_ended(status))]
         if ended:
             t.append(f" ({', '.join(ended)})", self._s("warning"))
-        if summary is not None:
+        # the model's own count, never a stale summary's: no answered turn (or a run that failed before one)
+        if not model.running and (model.answered is False or (model.answered is None and model.status == "failed")):
+            t.append(" · no data (no turn was answered)", self._s("warning"))
+        elif summary is not None and not summary.no_data:
             self._metrics(t, summary)
         if model.tokens_reported:
             t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
@@ -176,6 +179,8 @@ class StatusBar(Static):
             t.append(" · tok not reported", self._s("muted"))
         if model.retries:
             t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))
+        if model.empty_retries:
+            t.append(f" · {model.empty_retries} empty re-asked", self._s("warning"))
         if model.held():
             t.append(f" · {model.held()}", self._s("warning"))
         if model.last_retry and model.running:

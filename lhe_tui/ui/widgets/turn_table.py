@@ -561,8 +561,10 @@ class TurnTable(GrowingRows):
         return r.step_correct if index is None else update_flag_at(self._state.records, index, self.step_rule)
 
     def _latency_cell(self, r: TurnRecord, style: Style | None) -> Cell:
-        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply."""
-        if not r.retries:
+        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply, `∅N`
+        when an empty reply was asked for again N times (paper protocol)."""
+        if not r.retries and not r.empty_retries:
             return Cell(format_latency(r.latency_s), style, right=True)
+        marks = (f" ↻{r.retries}" if r.retries else "") + (f" ∅{r.empty_retries}" if r.empty_retries else "")
         return Cell("", style, right=True, parts=((format_latency(r.latency_s), None),
-                                                  (f" ↻{r.retries}", self._styles.get("turn-table--format"))))
+                                                  (marks, self._styles.get("turn-table--format"))))
