@@ -101,12 +101,8 @@ def test_caching_window_and_price():
     assert 2.5 < long.input_tokens / short.input_tokens < 4.1
 
 
-def test_a_thousand_turns_times_a_hundred_samples_is_fast():
-    import time
-
-    start = time.perf_counter()
-    result = forecast(RunConfig(turns=1000, samples=100))
-    assert time.perf_counter() - start < 5
+def test_a_thousand_turns_times_a_hundred_samples_counts_every_request():
+    result = forecast(RunConfig(turns=1000, samples=100))   # its time: bench/suite_timings.py
     assert result.requests == 100_000
 
 
