@@ -171,8 +171,19 @@ async def test_group_replay_shows_both_arms_in_step(db_path):
         assert not screen.player.playing
         await pilot.press("full_stop")
         assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
+        db = open_database(db_path)
+        sessions = [arm.live.session_id for arm in launch.arms]
+
+        def injections() -> tuple:   # as stored, and as the panes hold them
+            return ([load_events(db, sid, ("injected",)) for sid in sessions],
+                    [dict(p.model.sample(s).injections) for p in screen.panes for s in range(len(p.model.samples))])
+
+        before = injections()
+        assert before[0][0] == [] and len(before[0][1]) >= 1     # inj has its scripted injection, plain none
         await pilot.press("i")                                     # a replay cannot inject: nothing happens
-        assert all(not p.model.sample(0).injections or 20 in p.model.sample(0).injections for p in screen.panes)
+        await pilot.pause()
+        assert injections() == before
+        db.conn.close()
 
 
 async def test_inject_dialog_acts_on_the_focused_arm(db_path):
