@@ -106,7 +106,8 @@ async def test_marking_two_sessions_and_c_compares_them(db_path, two_runs):
         await pilot.press("space", "space")                     # mark, move down, mark
         assert sessions.marked == [injected, plain_run]
         assert [plain(table.rows[k].label) for k in table.rows] == [MARK, MARK]
-        assert "2 marked" in str(sessions.query_one("#sessions-title", Static).content)
+        title = str(sessions.query_one("#sessions-title", Static).content)
+        assert title.startswith("2 sessions stored in ") and "2 marked" in title
         await pilot.press("c")
         await loaded(pilot)
         screen = app.screen
