@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from lhe_tui.errors import ProviderError, StoreWriteError
-from lhe_tui.providers.base import Provider, Reply, RequestMeta, redact, secrets_in_use
+from lhe_tui.providers.base import Provider, Reply, RequestMeta, StreamRedactor, redact, secrets_in_use
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
@@ -413,18 +413,29 @@ class Runner:
         first_failure = 0.0
         secrets = self.secrets
 
+        # a key a server echoes in its stream may come split across deltas: redacted as a stream, per kind
+        redactors: dict[str, StreamRedactor] = {}
+
         def emit_delta(kind: str, text: str) -> None:
-            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind,
-                                     text=redact(text, secrets) if secrets else text))
+            if secrets:
+                redactor = redactors.get(kind) or redactors.setdefault(kind, StreamRedactor(secrets))
+                text = redactor.feed(text)
+                if not text:
+                    return
+            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
 
         on_delta = emit_delta if self.stream_deltas else None
         while True:
+            redactors.clear()   # a retry streams its reply from the start
             try:
                 async with self._semaphore:
                     if self.limiter is not None:   # held here, just before it is sent (retries too)
                         await self.limiter.acquire(tokens, lambda delay, limit: self.bus.emit(
                             Throttled(sample=sample, turn=turn, delay_s=delay, limit=limit)))
                     reply = await self.provider.complete(messages, RequestMeta(sample, turn, attempt), on_delta)
+                for kind, redactor in redactors.items():   # the stream's end: what was held back
+                    if held := redactor.flush():
+                        self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=held))
                 self._answered = True
                 return reply, attempt
             except ProviderError as error:

@@ -17,6 +17,7 @@ from lhe_tui.ui.arms import load_group, parse_arms, start_arm_runs
 from lhe_tui.ui.launch import group_quit_message
 from lhe_tui.ui.screens.arms import ArmsScreen
 
+from .conftest import ENDLESS
 from .test_run_view import wait_until
 
 # A sim that never slips: the injected arm's wrong answers come from its injected history alone.
@@ -114,7 +115,7 @@ async def test_two_live_arms_run_side_by_side_on_the_same_keys(db_path):
 
 
 async def test_keys_act_on_the_focused_arm_only(db_path):
-    base = RunConfig(samples=2, turns=400, seed=3, **CLEAN)
+    base = RunConfig(samples=2, turns=ENDLESS, seed=3, **CLEAN)
     launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
     app = LheApp(db_path, arms=launch)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -171,14 +172,25 @@ async def test_group_replay_shows_both_arms_in_step(db_path):
         assert not screen.player.playing
         await pilot.press("full_stop")
         assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
+        db = open_database(db_path)
+        sessions = [arm.live.session_id for arm in launch.arms]
+
+        def injections() -> tuple:   # as stored, and as the panes hold them
+            return ([load_events(db, sid, ("injected",)) for sid in sessions],
+                    [dict(p.model.sample(s).injections) for p in screen.panes for s in range(len(p.model.samples))])
+
+        before = injections()
+        assert before[0][0] == [] and len(before[0][1]) >= 1     # inj has its scripted injection, plain none
         await pilot.press("i")                                     # a replay cannot inject: nothing happens
-        assert all(not p.model.sample(0).injections or 20 in p.model.sample(0).injections for p in screen.panes)
+        await pilot.pause()
+        assert injections() == before
+        db.conn.close()
 
 
 async def test_inject_dialog_acts_on_the_focused_arm(db_path):
     from lhe_tui.ui.screens.inject import InjectScreen
 
-    base = RunConfig(samples=2, turns=400, seed=5, **CLEAN)
+    base = RunConfig(samples=2, turns=ENDLESS, seed=5, **CLEAN)
     launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
     app = LheApp(db_path, arms=launch)
     async with app.run_test(size=(160, 45)) as pilot:

@@ -21,7 +21,7 @@ from lhe_tui.ui.screens.fork import ForkScreen
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.screens.sessions import SessionsScreen
 
-from .conftest import ERRING, run_headless
+from .conftest import ENDLESS, ERRING, run_headless
 from .test_footer import footer_keys
 from .test_run_view import SIZE, plain, wait_until
 
@@ -163,7 +163,7 @@ async def test_a_bad_fork_is_one_line_in_the_dialog_and_stores_nothing(db_path, 
 
 
 async def test_a_running_run_cannot_be_forked_and_an_ended_one_can(db_path):
-    live = start_live_run(RunConfig(samples=1, turns=2_000, seed=2, sim_delay=0.002), db_path)
+    live = start_live_run(RunConfig(samples=1, turns=ENDLESS, seed=2, sim_delay=0.002), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
@@ -264,7 +264,7 @@ async def test_the_sessions_screen_lists_a_fork_under_its_parent_at_80x24(db_pat
 
 
 async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(db_path, stored_session):
-    live = start_live_run(RunConfig(samples=1, turns=2_000, seed=2, sim_delay=0.002), db_path)
+    live = start_live_run(RunConfig(samples=1, turns=ENDLESS, seed=2, sim_delay=0.002), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))

@@ -148,7 +148,8 @@ class SessionsScreen(Screen):
     def _update_title(self) -> None:
         marked = f" · {len(self.marked)} marked (c compares)" if self.marked else ""
         self.query_one("#sessions-title", Static).update(
-            f"{len(self.rows)} sessions stored in {store_label(getattr(self.app, 'db_path', ''))} · newest "
+            f"{len(self.rows)} session{'s' if len(self.rows) != 1 else ''} stored in "
+            f"{store_label(getattr(self.app, 'db_path', ''))} · newest "
             f"first{marked}")
 
     def _mark_label(self, session_id: str) -> Text:
