@@ -348,6 +348,46 @@ def test_process_cap_holds_and_processes_end_with_their_sockets(store):
         wait_for(lambda: served.apps() == [], "a dropped socket's app to end")
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_an_app_that_quits_closes_its_socket(store, server):
+    """q in the served app ends it; its socket closes (drive returns on the close) and no process is left."""
+    steps = [(store[1][-11:].encode(), "q"), (b"\x00never shown", None)]
+    seen, data = asyncio.run(drive(f"{server.ws}/{TOKEN}", steps, server.base))
+    assert seen == 1, data[-600:]
+    wait_for(lambda: server.apps() == [], "the app to end")
+
+
+def test_stopping_serve_ends_its_apps(store):
+    """SIGTERM to serve alone (not its process group, as `kill PID` does): it closes its sockets at once (1001,
+    going away: not whenever aiohttp's grace period ends) and its apps end with it."""
+    marker = store[1][-11:].encode()
+    with serving(store[0]) as served:
+        async def scenario() -> list[int]:
+            session, sockets = await open_apps(f"{served.ws}/{TOKEN}", 2, served.base, marker)
+            try:
+                apps = served.apps()
+                assert len(apps) == 2
+                served.process.send_signal(signal.SIGTERM)
+                for ws in sockets:            # the server closes them, saying it is going away
+                    message = await ws.receive(timeout=GONE_S)
+                    while message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                        message = await ws.receive(timeout=GONE_S)
+                    assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1001), message
+                return apps
+            finally:
+                await session.close()
+
+        apps = asyncio.run(scenario())
+        served.process.wait(timeout=GONE_S)
+        wait_for(lambda: not any(pid_alive(pid) for pid in apps), "the apps to end with serve")
+
+
 # ---- the key-leak sequence ------------------------------------------------------------------------------
 class Listener:
     """A real TCP listener on loopback that records every connection and every byte sent to it."""
@@ -462,7 +502,7 @@ def test_flags_reach_the_server_and_non_loopback_host_warns(capsys, monkeypatch,
 
 @pytest.mark.parametrize("flags, words", [
     (["--token", "short"], "--token must be at least 16"),
-    (["--token", "spaces are not url safe!"], "not URL-safe"),
+    (["--token", "spaces are not url safe!"], "only the URL-safe characters"),
     (["--token", ""], "--token must be at least 16"),
     (["--max-apps", "0"], "--max-apps must be within 1..256"),
     (["--max-apps", "100000"], "--max-apps must be within"),

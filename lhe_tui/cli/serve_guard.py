@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
@@ -66,9 +66,10 @@ def new_token() -> str:
 
 def check_token(token: str) -> str:
     """A token given with --token (or $LHE_TUI_SERVE_TOKEN): long enough and URL-safe, else one line."""
-    if len(token) < MIN_TOKEN_CHARS or not TOKEN_CHARS.fullmatch(token):
-        raise ConfigError(f"--token must be at least {MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 . _ ~ - "
-                          f"(got {len(token)} characters{'' if TOKEN_CHARS.fullmatch(token or '-') else ', some not URL-safe'})")
+    if token and not TOKEN_CHARS.fullmatch(token):
+        raise ConfigError("--token may hold only the URL-safe characters A-Z a-z 0-9 . _ ~ -")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"--token must be at least {MIN_TOKEN_CHARS} characters long, got {len(token)}")
     return token
 
 
@@ -122,6 +123,7 @@ class GuardedServer(Server):
         self.origins = allowed_origins(self.public_url, host, port)
         self.apps = 0
         """App processes running now (a socket counts from its handshake until its process has ended)."""
+        self.sockets: set[web.WebSocketResponse] = set()
         self.url = f"{self.public_url}/?token={token}"
 
     # ---- the app: routes, guard, page --------------------------------------------------------------
@@ -169,6 +171,12 @@ class GuardedServer(Server):
               f"lhe-tui: the token in that URL is its login; at most {self.max_apps} browser tabs at once "
               "(Ctrl+C stops it)", file=sys.stderr, flush=True)
 
+    async def on_shutdown(self, app: web.Application) -> None:
+        """The server is stopping (Ctrl+C, SIGTERM): every socket closes, so every app ends (aiohttp would
+        otherwise wait a minute for them, and then leave the processes)."""
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+                               for ws in list(self.sockets)), return_exceptions=True)
+
     # ---- the socket: one app process each, at most max_apps ------------------------------------------
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         if self.apps >= self.max_apps:
@@ -185,6 +193,7 @@ class GuardedServer(Server):
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)
         await websocket.prepare(request)
+        self.sockets.add(websocket)
         app_service = AppService(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
                                  close=websocket.close, download_manager=self.download_manager, debug=self.debug)
         try:
@@ -205,6 +214,7 @@ class GuardedServer(Server):
         finally:
             await end_app(app_service)
             await websocket.close()
+            self.sockets.discard(websocket)
         return websocket
 
 
