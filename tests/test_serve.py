@@ -97,11 +97,14 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(db: Path, *flags: str, env: dict[str, str] | None = None, token: str | None = TOKEN) -> Iterator[Served]:
+def serving(db: Path, *flags: str, env: dict[str, str] | None = None, token: str | None = TOKEN,
+            log: Path | None = None) -> Iterator[Served]:
+    """A real `lhe-tui serve` on a free loopback port, its log (stdout, one record a line) in `log`."""
     port = free_port()
     argv = [sys.executable, "-m", "lhe_tui", "serve", "--db", str(db), "--port", str(port), *flags]
-    process = subprocess.Popen(argv + (["--token", token] if token else []), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, cwd=ROOT, env=env or ENV,
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(argv + (["--token", token] if token else []), stdout=out,
+                               stderr=subprocess.PIPE, cwd=ROOT, env={**(env or ENV), "COLUMNS": "1000"},
                                start_new_session=True)   # its app processes go with it
     try:
         if token is None:          # the printed URL carries the token
@@ -133,6 +136,8 @@ def serving(db: Path, *flags: str, env: dict[str, str] | None = None, token: str
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
         process.stderr.close()
+        if log is not None:
+            out.close()
 
 
 @pytest.fixture
@@ -189,6 +194,16 @@ def test_printed_url_has_a_random_token_that_opens_the_page(store):
         assert len(served.token) >= 32 and served.token != TOKEN
         assert http_status(f"{served.base}/") == 403
         assert f"/ws/{served.token}" in served.page
+
+
+def test_log_leaves_the_token_out(store, tmp_path):
+    log = tmp_path / "serve.log"
+    with serving(store[0], log=log) as served:
+        assert asyncio.run(handshake_status(f"{served.ws}/{TOKEN}", "http://evil.example")) == 403
+        assert http_status(f"{served.base}/?token={TOKEN}") == 200
+    text = log.read_text(encoding="utf-8")
+    assert "GET /?token=<token>" in text and "/ws/<token>" in text      # the requests are logged...
+    assert TOKEN not in text                                            # ...without the token
 
 
 # ---- the socket -----------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ textual-serve by itself checks nothing: any web page (or any local user) can ope
 starts an app process holding the user's API keys in its environment. Here, as Jupyter does it:
 
 - the page (`/?token=T`) and the WebSocket it opens (`/ws/T`; `/ws?token=T` for other clients) need the
-  token, compared in constant time; without it: 403, and no process starts;
+  token, compared in constant time; without it: 403, and no process starts; the access log writes
+  `<token>` in its place;
 - the WebSocket's Origin must be the served address (--public-url's, else http://HOST:PORT, and on a
   loopback host also http://localhost:PORT, http://127.0.0.1:PORT, http://[::1]:PORT): a foreign page's
   socket is refused even with the token. A handshake with no Origin at all is accepted with the token:
@@ -110,6 +111,20 @@ def allowed_origins(public_url: str, host: str, port: int) -> frozenset[str]:
     return frozenset(origin for origin in origins if origin is not None)
 
 
+class TokenRedactor(logging.Filter):
+    """Writes `<token>` for the token in a log record (aiohttp's access log prints each request's URL)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        return True
+
+
 class GuardedServer(Server):
     """textual-serve's Server behind a token and an Origin check, with at most `max_apps` app processes."""
 
@@ -155,7 +170,7 @@ class GuardedServer(Server):
         async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
             refused = self.refusal(request)
             if refused is not None:
-                log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote,
+                log.warning("refused %s from %s: %s", request.match_info.route.name, request.remote,
                             refused.text.strip() if refused.text else refused.reason)
                 raise refused
             response = await handler(request)
@@ -164,6 +179,11 @@ class GuardedServer(Server):
             return response
 
         return guard
+
+    def initialize_logging(self) -> None:
+        """textual-serve's logging, with the token left out of the access log's request lines."""
+        super().initialize_logging()
+        logging.getLogger("aiohttp.access").addFilter(TokenRedactor(self.token))
 
     async def on_startup(self, app: web.Application) -> None:
         """Instead of textual-serve's banner (which prints the command): the URL with its token."""
