@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -446,13 +447,14 @@ class Listener:
 
 @pytest.mark.parametrize("flags", [[], ["--base-url", "LISTENER"], ["--allow-any-base-url"]],
                          ids=["default", "base-url-allowed", "allow-any"])
-def test_key_leak_sequence_reaches_no_listener(store, flags):
+def test_key_leak_sequence_reaches_no_listener(store, flags, tmp_path):
     """A page with the token types a new run into the served app: provider openai, a model, and a base URL of
     a listener it controls, while the server's environment holds OPENAI_API_KEY. By default the run is
     refused in the form and the listener receives nothing; started with --base-url LISTENER or
     --allow-any-base-url, the same keys reach it with the key as a Bearer header (so the sequence itself
     works, and the flags are what let it through)."""
     db, session_id = store
+    db = Path(shutil.copy(db, tmp_path / "lhe.db"))   # a run started here is stored in a copy, not the shared store
     listener = Listener()
     target = f"http://127.0.0.1:{listener.port}/v1"
     try:
