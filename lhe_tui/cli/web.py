@@ -29,7 +29,7 @@ DATASETTE_PORT = 8001
 SERVE_PORT = 8000
 LOOPBACK = "127.0.0.1"
 MAX_APPS = 4
-"""`serve --max-apps`: app processes (browser tabs) at once; each costs about 100 MB."""
+"""`serve --max-apps`: app processes (browser tabs) at once; each holds about 85 MB on the sessions list."""
 MAX_APPS_LIMIT = 256
 TOKEN_ENV = "LHE_TUI_SERVE_TOKEN"
 """`serve`'s token when --token is not given (an environment, unlike a command line, is not shown to other
