@@ -370,7 +370,7 @@ def build_parser() -> OneLineParser:
 
 def add_web_commands(sub: argparse._SubParsersAction) -> None:
     """`datasette` and `serve`: the store and the TUI in a browser (optional extras; lhe_tui.cli.web)."""
-    from lhe_tui.cli.web import DATASETTE_PORT, LOOPBACK, SERVE_PORT
+    from lhe_tui.cli.web import DATASETTE_PORT, LOOPBACK, MAX_APPS, SERVE_PORT, TOKEN_ENV
 
     datasette = sub.add_parser("datasette", help="browse the store in Datasette (read-only; tables described, canned "
                                "queries: curves, first_errors, injections); needs the [datasette] extra")
@@ -385,6 +385,17 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=LOOPBACK, help="address to listen on (a non-loopback one is warned about)")
     serve.add_argument("--port", type=int, default=SERVE_PORT, help="port to listen on")
     serve.add_argument("--public-url", default=None, metavar="URL",
-                       help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0)")
+                       help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0); "
+                            "a socket's Origin must be this address")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help=f"the login in the printed URL (at least 16 URL-safe characters; default: ${TOKEN_ENV}, "
+                            "else a new random one each start)")
+    serve.add_argument("--max-apps", type=int, default=MAX_APPS, metavar="N",
+                       help="app processes (browser tabs) at once; one more is refused")
+    serve.add_argument("--base-url", action="append", default=[], metavar="URL", dest="base_urls",
+                       help="a base URL served apps may run against (repeat for more; besides it only the "
+                            "providers' own and $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL)")
+    serve.add_argument("--allow-any-base-url", action="store_true",
+                       help="let served apps run against any base URL (sending the server's API keys there)")
     serve.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(serve)
