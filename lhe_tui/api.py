@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary", "SessionTokens",
-    "open_store", "close_store", "sessions", "session", "turns", "events", "curves", "curve_points", "summary",
+    "open_store", "close_store", "sessions", "session", "arms", "probe", "turns", "events", "curves", "curve_points", "summary",
     "tokens", "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "tokens_frame", "NoTurnsError",
 ]
 
@@ -84,6 +84,10 @@ class SessionInfo:
     fitted_p: float | None             # fitted constant step accuracy per turn
     protocol: str                      # paper or lenient (docs/protocol.md)
     prompt: str                        # prompt template name (or path)
+    group_id: str | None = None        # the group (grp-…) whose arm this session is, or None
+    arm: str | None = None             # its arm's name in that group
+    parent_id: str | None = None       # a fork's parent session, or None
+    fork_turn: int | None = None       # the turn a fork was made at (turns 1..fork_turn inherited)
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ def _id(store: Database, session_id: str) -> str:
 
 
 def sessions(store: Database) -> list[SessionInfo]:
-    """Every session of the store, oldest first."""
+    """Every session of the store, newest first (as `lhe-tui sessions` and the TUI list them)."""
     names = [f.name for f in fields(SessionInfo)]
     return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated"))})
             for row in list_sessions(store)]
@@ -298,10 +302,24 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
             for t in range(len(counts))]
 
 
+def arms(store: Database, group_id: str) -> list[tuple[str, str]]:
+    """A group's arms as (arm name, session id), in the order they were given at the run."""
+    from lhe_tui.compare import group_arms
+    from lhe_tui.store.groups import resolve_group_id
+
+    return group_arms(store, resolve_group_id(store, group_id))
+
+
 def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int = SEED,
            level: float = LEVEL) -> list[CurvePoint]:
     """The session's per-turn curves with n and bootstrap bounds. NoTurnsError for a session with no
-    stored turn; a probe session (one turn per sample, at the target turn) has no per-turn curves either."""
+    stored turn; a probe session (one turn per sample, at the target turn) has no per-turn curves either.
+    A group id (grp-…): every arm's points, arm after arm (`session_id` tells them apart; `arms` names them)."""
+    from lhe_tui.store.groups import is_group_id
+
+    if is_group_id(session_id):
+        return [point for _, sid in arms(store, session_id)
+                for point in curves(store, sid, n_boot=n_boot, seed=seed, level=level)]
     sid = _id(store, session_id)
     if load_session(store, sid)["kind"] == "probe":
         raise LheError(f"session {sid} is a target-turn probe: it has no per-turn curves (`lhe-tui show {sid}` "
@@ -312,11 +330,18 @@ def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int 
     return curve_points(sid, flags, n_boot=n_boot, seed=seed, level=level)
 
 
-def summary(store: Database, session_id: str, s: float = 0.5) -> Summary:
-    """H_s measured and predicted (ln(s)/ln(p), Proposition 1), fitted p, first errors: turns and steps."""
+def summary(store: Database, session_id: str, s: float = 0.5) -> Summary | list[Summary]:
+    """H_s measured and predicted (ln(s)/ln(p), Proposition 1), fitted p, first errors: turns and steps.
+    A group id (grp-…): a list, one Summary per arm in arm order."""
+    from lhe_tui.store.groups import is_group_id
     from lhe_tui.store.summary import session_summary
 
+    if is_group_id(session_id):
+        return [summary(store, sid, s) for _, sid in arms(store, session_id)]  # type: ignore[misc]
     sid = _id(store, session_id)
+    if load_session(store, sid)["kind"] == "probe":
+        raise LheError(f"session {sid} is a target-turn probe: it has no run metrics (H_s, p); "
+                       f"`api.probe(store, {sid!r})` gives its accuracy at the target turn per error rate")
     r = session_summary(store, sid, s)
     return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns,
                    mean_turn_accuracy=r.mean_turn_accuracy, final_task_accuracy=r.final_task_accuracy,
@@ -324,6 +349,17 @@ def summary(store: Database, session_id: str, s: float = 0.5) -> Summary:
                    horizon_measured_turns=r.horizon_measured, horizon_measured_steps=r.horizon_measured_steps,
                    horizon_theory_turns=r.horizon_theory, horizon_theory_steps=r.horizon_theory_steps,
                    first_errors=tuple(r.first_errors))
+
+
+def probe(store: Database, session_id: str) -> list[Any]:
+    """A target-turn probe's own figures: per history error rate r, the samples, the accuracy at the target
+    turn with its 95% bootstrap bounds (lhe_tui.probe.ProbeRow), as `lhe-tui show` prints them."""
+    from lhe_tui.probe import probe_table
+
+    sid = _id(store, session_id)
+    if load_session(store, sid)["kind"] != "probe":
+        raise LheError(f"session {sid} is a run, not a target-turn probe: `api.summary` and `api.curves` read it")
+    return probe_table(store, sid)
 
 
 def finite_or_text(value: float | None) -> float | str | None:

@@ -294,7 +294,8 @@ def build_parser() -> OneLineParser:
     add_db(compare)
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
-    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
+    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP + " A group id (grp-…) "
+                      "draws its arms overlaid.")
     plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
                       help="decay: turn/step/task accuracy with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
@@ -303,6 +304,10 @@ def build_parser() -> OneLineParser:
     plot.add_argument("--sample", type=int, default=0, metavar="N", help="--kind sum: the sample drawn")
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
+    plot.add_argument("--title", default=None, metavar="TEXT", help="the figure's title (default: what was run)")
+    plot.add_argument("--label", action="append", default=[], metavar="ID=TEXT",
+                      help="name a session (or a group's arm, by its session id) in the legend; repeatable "
+                           "(default: what differs between the plotted sessions; a group's arms: their names)")
     add_db(plot)
     doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
     doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",

@@ -1,4 +1,4 @@
-"""Export a session: JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
+"""Export a session (or a group: every arm, named): JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
 turn, with session_id; probe sessions also probe_rate), or its per-turn curves (`--curves`) as CSV or JSON.
 
 The curves are `lhe_tui.api.curves`: the notebook API and the export give the same numbers."""
@@ -97,7 +97,12 @@ def export_json(db: Database, session_id: str) -> str:
     curves = curve_rows(db, session_id) if has_turns and session["kind"] != "probe" else []
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
     price = _price(db, session_id)
-    summary = summary_dict(db, session_id)
+    if session["kind"] == "probe":   # a probe's own figures, no run metrics (they would mean nothing)
+        from lhe_tui.api import probe
+
+        summary: dict = {"probe": [asdict(row) for row in probe(db, session_id)]}
+    else:
+        summary = summary_dict(db, session_id)
     summary.update(tokens_dict(db, session_id, price))
     return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
                        "summary": summary, "curves": curves, "samples": samples,
@@ -142,6 +147,32 @@ def export_csv(db: Database, session_id: str) -> str:
     columns = ("session_id", *EXPORT_COLUMNS, COST_COLUMN, *(("probe_rate",) if probe else ()))
     rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe), _price(db, session_id))
     return _csv(columns, [{"session_id": session_id, **row} for row in rows])
+
+
+def export_group(db: Database, arms: list[tuple[str, str]], format: str, curves: bool) -> str:
+    """A group's export: every arm's, named. JSON: {"group_id", "arms": [{"arm", ...the session's export}]};
+    CSV: the arms' rows one after another, with an `arm` column first."""
+    export = exporter(format, curves)
+    if format == "json":
+        group_id = db.execute("SELECT group_id FROM sessions WHERE id = ?", [arms[0][1]]).fetchone()[0]
+        parts = [{"arm": name, **_as_object(json.loads(export(db, sid)))} for name, sid in arms]
+        return json.dumps({"group_id": group_id, "arms": parts}, indent=1)
+    out = []
+    for n, (name, sid) in enumerate(arms):
+        lines = export(db, sid).splitlines(keepends=True)
+        out += (["arm," + lines[0]] if n == 0 else []) + [_csv_cell(name) + "," + line for line in lines[1:]]
+    return "".join(out)
+
+
+def _as_object(data: object) -> dict:
+    """A session's JSON export as an object: the curves export (a list) under "curves"."""
+    return data if isinstance(data, dict) else {"curves": data}
+
+
+def _csv_cell(text: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([text])
+    return buffer.getvalue()
 
 
 EXPORTS = {("json", False): export_json, ("csv", False): export_csv,

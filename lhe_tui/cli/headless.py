@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lhe_tui.cli.report import print_table, summary_table
+from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
 from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from lhe_tui.arms import PreparedGroup
+    from lhe_tui.metrics import RunSummary
 
     from lhe_tui.providers.local_server import LocalModelServer
 
@@ -64,13 +65,25 @@ def session_tokens(db: Database, session_id: str) -> TokenTotals:
     return session_token_totals(db, session_id)
 
 
-def print_summary(db: Database, session_id: str, prices: PriceTable | None = None) -> None:
+def summary_inputs(db: Database, session_id: str) -> tuple[dict, RunSummary, TokenTotals]:
+    """What a session's summary is made of: its row (live status, a fork's first errors after its turn), its
+    metrics and its token sums."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
-    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id),
-                              prices=prices if prices is not None else load_prices()))
+    return session, session_summary(db, session_id), session_tokens(db, session_id)
+
+
+def print_summary(db: Database, session_id: str, prices: PriceTable | None = None) -> None:
+    print_table(summary_table(*summary_inputs(db, session_id), prices=prices if prices is not None else load_prices()))
+
+
+def print_group_summary(db: Database, group_id: str, arms: list[tuple[str, str]]) -> None:
+    """`show grp-…`: the arms' summaries side by side, a column per arm."""
+    prices = load_prices()
+    columns = [(name, summary_rows(*summary_inputs(db, sid), prices=prices)) for name, sid in arms]
+    print_table(group_summary_table(group_id, columns))
 
 
 async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:

@@ -19,6 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
+    _say_sim_ignores(args, config)
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
@@ -36,6 +37,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
         return run_headless(prepared, db, config.samples * config.turns, server)
+
+
+SIM_IGNORES = (("temperature", "--temperature"), ("top_p", "--top-p"), ("max_tokens", "--max-tokens"),
+               ("extra_body", "--extra-body"), ("enable_thinking", "--enable-thinking"))
+
+
+def _say_sim_ignores(args: argparse.Namespace, config) -> None:
+    """Request settings given for the simulated model, which has no sampler: said once on stderr (the run goes
+    on; they are stored as given)."""
+    if config.provider != "sim":
+        return
+    given = [flag for name, flag in SIM_IGNORES if getattr(args, name, None) is not None]
+    if getattr(args, "paper_settings", False):
+        given.append("--paper-settings")
+    if given:
+        print(f"lhe-tui: note: the simulated model (sim) ignores {', '.join(given)}", file=sys.stderr)
 
 
 def _run_arms(args: argparse.Namespace, config) -> int:
@@ -178,9 +195,10 @@ def _refuse_finished(db, session_id: str) -> None:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from lhe_tui.cli.args import config_from_args
-    from lhe_tui.probe import parse_rates, prepare_probe
+    from lhe_tui.probe import check_target_turn, parse_rates, prepare_probe
     from lhe_tui.store.database import open_database
 
+    check_target_turn(args.target_turn)     # before the TUI opens or anything is stored
     rates = parse_rates(args.rates)
     config = config_from_args(args)
     if not args.headless:
@@ -205,6 +223,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     turns = parse_turns(args.at)
+    given = [resolve_session_id(db, sid) for sid in args.session_ids if not sid.startswith("grp-")]
+    twice = next((sid for n, sid in enumerate(given) if sid in given[:n]), None)
+    if twice is not None:
+        raise ConfigError(f"compare: session {twice} is given twice; compare a session with another one")
     arms = _compared_arms(db, args)
     if arms is not None:
         if args.tui:
@@ -285,8 +307,21 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
-    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample)
+    ids: list[str] = []
+    labels: dict[str, str] = {}
+    for given in args.session_ids:   # a group: its arms, named as at the run
+        group = _group_arms(db, given)
+        if group is None:
+            ids.append(resolve_session_id(db, given))
+        else:
+            ids += [sid for _, sid in group[1]]
+            labels.update({sid: name for name, sid in group[1]})
+    for spec in args.label:
+        given, sep, text = spec.partition("=")
+        if not sep or not given.strip() or not text.strip():
+            raise ConfigError(f"--label expects ID=TEXT, got {spec!r}")
+        labels[resolve_session_id(db, given.strip())] = text.strip()
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, title=args.title, labels=labels)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -314,6 +349,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
     db = open_database(args.db, create=False, write=False)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.headless import print_group_summary
+
+        print_group_summary(db, *group)
+        print(f"(per turn: `lhe-tui compare {group[0]}`; one arm: `lhe-tui show SESSION_ID`)")
+        return 0
     session_id = resolve_session_id(db, args.session_id)
     print_summary(db, session_id)
     if load_session(db, session_id)["kind"] == "probe":
@@ -330,6 +372,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k))
     return 0
+
+
+def _group_arms(db, given: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """A group id given where a session id may be: (the group id, its arms as (name, session id)); None for
+    a session id."""
+    from lhe_tui.compare import group_arms
+    from lhe_tui.store.groups import is_group_id, resolve_group_id
+
+    if not is_group_id(given):
+        return None
+    group_id = resolve_group_id(db, given)
+    return group_id, group_arms(db, group_id)
 
 
 def _print_forecast(db, session_id: str) -> None:
@@ -353,9 +407,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
+    if args.output is not None and not args.output.resolve().parent.is_dir():   # before the store is read
+        raise LheError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
     db = open_database(args.db, create=False, write=False)
-    session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.export import export_group
+
+        text = export_group(db, group[1], args.format, args.curves)
+    else:
+        text = exporter(args.format, args.curves)(db, resolve_session_id(db, args.session_id))
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -493,6 +554,17 @@ def _check_prices(args: argparse.Namespace) -> None:
     load_prices()
 
 
+def _store_missing(args: argparse.Namespace):
+    """The --db path of a command that may create the store, when no store is there yet; else None."""
+    from pathlib import Path
+
+    db = getattr(args, "db", None)
+    if db is None or args.command not in (None, "run", "probe", "demo"):
+        return None
+    path = Path(db)
+    return None if path.exists() else path
+
+
 def main(argv: list[str] | None = None) -> int:
     from lhe_tui.cli.args import build_parser
 
@@ -501,11 +573,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _check_prices(args)
-        if args.command is None:
-            from lhe_tui.ui.launch import launch_tui
+        new_store = _store_missing(args)
+        try:
+            if args.command is None:
+                from lhe_tui.ui.launch import launch_tui
 
-            return launch_tui(args)
-        return COMMANDS[args.command](args)
+                return launch_tui(args)
+            return COMMANDS[args.command](args)
+        finally:
+            if new_store is not None and new_store.exists():   # a typo in --db splits the runs: say so
+                print(f"lhe-tui: new store created at {new_store}", file=sys.stderr)
     except sqlite3.Error as exc:     # the store failed under a command (a damaged page met while reading)
         from lhe_tui.store.database import DEFAULT_DB, store_error
 

@@ -104,7 +104,6 @@ class SessionsScreen(Screen):
                 self.costs = self._costs(rows)
             except (StoreError, sqlite3.Error) as exc:   # said here, in place of the list
                 problem = self.app.describe_error(exc)  # type: ignore[attr-defined]
-        rows.reverse()  # newest first
         self.rows = {row["id"]: row for row in rows}
         self.marked = [sid for sid in self.marked if sid in self.rows]
         table.clear()
