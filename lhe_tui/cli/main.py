@@ -574,15 +574,15 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _check_prices(args)
         new_store = _store_missing(args)
-        try:
-            if args.command is None:
-                from lhe_tui.ui.launch import launch_tui
+        if args.command is None:
+            from lhe_tui.ui.launch import launch_tui
 
-                return launch_tui(args)
-            return COMMANDS[args.command](args)
-        finally:
-            if new_store is not None and new_store.exists():   # a typo in --db splits the runs: say so
-                print(f"lhe-tui: new store created at {new_store}", file=sys.stderr)
+            code = launch_tui(args)
+        else:
+            code = COMMANDS[args.command](args)
+        if new_store is not None and new_store.exists():   # a typo in --db splits the runs: say so (an error
+            print(f"lhe-tui: new store created at {new_store}", file=sys.stderr)   # stays its one line)
+        return code
     except sqlite3.Error as exc:     # the store failed under a command (a damaged page met while reading)
         from lhe_tui.store.database import DEFAULT_DB, store_error
 
