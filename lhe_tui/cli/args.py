@@ -258,6 +258,14 @@ def build_parser() -> OneLineParser:
     show.add_argument("--every", type=int, default=None, metavar="N",
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
+    show.add_argument("--turn", type=int, default=None, metavar="T",
+                      help="one turn of one sample (--sample, default 0): its keys, answer against gold, reply, "
+                           "reasoning, retries and latency")
+    show.add_argument("--sample", type=int, default=0, metavar="S", help="--turn: the sample (0-based)")
+    show.add_argument("--request", action="store_true",
+                      help="--turn: what the model was sent at that turn (system prompt, history as sent with "
+                           "injected values, window and placeholders marked, the user message, the options)")
+    show.add_argument("--json", action="store_true", help="--turn: as JSON")
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)

@@ -357,6 +357,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"(per turn: `lhe-tui compare {group[0]}`; one arm: `lhe-tui show SESSION_ID`)")
         return 0
     session_id = resolve_session_id(db, args.session_id)
+    if args.turn is not None:
+        return _show_turn(db, session_id, args)
+    if args.request or args.json:
+        raise ConfigError("--request and --json go with --turn T (and --sample S)")
     print_summary(db, session_id)
     if load_session(db, session_id)["kind"] == "probe":
         from lhe_tui.cli.report import probe_report
@@ -371,6 +375,33 @@ def _cmd_show(args: argparse.Namespace) -> int:
     every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
     print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k))
+    return 0
+
+
+def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
+    """`show ID --turn T [--sample S] [--request] [--json]`: one turn, or the request it was sent."""
+    import json
+
+    if args.request:
+        from lhe_tui.turn_request import rebuild_request
+
+        request = rebuild_request(db, session_id, args.sample, args.turn)
+        print(json.dumps(request.as_dict(), indent=1) if args.json else "\n".join(request.lines()))
+        return 0
+    from dataclasses import asdict
+
+    from lhe_tui.store.queries import load_turn_range
+
+    records = load_turn_range(db, session_id, args.sample, args.turn, args.turn)
+    if not records:
+        raise ConfigError(f"session {session_id} has no stored turn {args.turn} of sample {args.sample}")
+    record = records[0]
+    if args.json:
+        print(json.dumps(asdict(record), indent=1))
+        return 0
+    from lhe_tui.cli.report import turn_detail_lines
+
+    print("\n".join(turn_detail_lines(session_id, record)))
     return 0
 
 

@@ -377,6 +377,23 @@ def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every
     return table
 
 
+def turn_detail_lines(session_id: str, r: Any) -> list[str]:
+    """One stored turn (a TurnRecord) as text: what it asked, what came back, how it was scored."""
+    answer = "no valid answer" if r.model_answer is None else str(r.model_answer)
+    shown = "" if r.history_answer == r.model_answer else f"; its history shows {r.history_answer}" + \
+        (" (injected)" if r.injected else "")
+    lines = [f"session {session_id} sample {r.sample} turn {r.turn}" + (" (inherited from the parent)" if r.inherited else ""),
+             f"keys: {', '.join(r.keys)} = {' + '.join(map(str, r.key_values))} = {r.turn_sum}",
+             f"answer: {answer} ({r.answer_status}); gold {r.gold_sum}: {'right' if r.correct else 'wrong'}{shown}",
+             f"update: {r.seen_previous} + {r.turn_sum} = {r.expected_step}: {'right' if r.step_correct else 'wrong'}",
+             f"latency {r.latency_s:.2f} s, retries {r.retries}, tokens in/out "
+             f"{'-' if r.tokens_in is None else r.tokens_in}/{'-' if r.tokens_out is None else r.tokens_out}"]
+    if r.reasoning:
+        lines += ["reasoning:", *(f"  {line}" for line in r.reasoning.splitlines())]
+    lines += ["reply:", *(f"  {line}" for line in (r.raw_reply or "(empty)").splitlines())]
+    return lines
+
+
 def print_table(table: Table, console: Console | None = None) -> None:
     (console or Console(soft_wrap=False, width=output_width())).print(table)
 
