@@ -304,7 +304,7 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
 
 def arms(store: Database, group_id: str) -> list[tuple[str, str]]:
     """A group's arms as (arm name, session id), in the order they were given at the run."""
-    from lhe_tui.compare import group_arms
+    from lhe_tui.store.groups import group_arms
     from lhe_tui.store.groups import resolve_group_id
 
     return group_arms(store, resolve_group_id(store, group_id))

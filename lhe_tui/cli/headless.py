@@ -203,7 +203,7 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
             print(f"arm {name}")
             print_summary(db, run.session_id)
         from lhe_tui.cli.report import print_group_comparison
-        from lhe_tui.compare import group_arms
+        from lhe_tui.store.groups import group_arms
 
         arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included
         if len(arms) > 1:

@@ -254,7 +254,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None:
     """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
     order compared (the first against each other); None for a comparison of unpaired sessions."""
-    from lhe_tui.compare import group_arms, parse_arm_names
+    from lhe_tui.compare import parse_arm_names
+    from lhe_tui.store.groups import group_arms
     from lhe_tui.store.groups import group_of, is_group_id, resolve_group_id
     from lhe_tui.store.queries import resolve_session_id
 
@@ -408,7 +409,7 @@ def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
 def _group_arms(db, given: str) -> tuple[str, list[tuple[str, str]]] | None:
     """A group id given where a session id may be: (the group id, its arms as (name, session id)); None for
     a session id."""
-    from lhe_tui.compare import group_arms
+    from lhe_tui.store.groups import group_arms
     from lhe_tui.store.groups import is_group_id, resolve_group_id
 
     if not is_group_id(given):
