@@ -255,8 +255,7 @@ def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None
     """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
     order compared (the first against each other); None for a comparison of unpaired sessions."""
     from lhe_tui.compare import parse_arm_names
-    from lhe_tui.store.groups import group_arms
-    from lhe_tui.store.groups import group_of, is_group_id, resolve_group_id
+    from lhe_tui.store.groups import group_arms, group_of, is_group_id, resolve_group_id
     from lhe_tui.store.queries import resolve_session_id
 
     names = parse_arm_names(args.arms)
