@@ -118,7 +118,7 @@ def _mark(record: Any, config: Any) -> str:
 def rebuild_request(db: Database, session_id: str, sample: int, turn: int) -> TurnRequest:
     """The request of `turn` of `sample` (0-based) of a stored run, as it was sent. StoreError (one line) for a
     probe, a sample or turn the session does not have, or a turn not played yet."""
-    state = load_resume_state(db, session_id)    # a probe is refused here: its history was synthetic
+    state = load_resume_state(db, session_id, sample=sample)   # a probe is refused: its history was synthetic
     task, config = state.task, state.config
     if not 0 <= sample < len(task.samples):
         raise ConfigError(f"session {session_id} has no sample {sample} (its samples are 0..{len(task.samples) - 1})")
