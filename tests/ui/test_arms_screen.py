@@ -213,14 +213,36 @@ async def test_g_on_an_arm_in_the_sessions_screen_replays_its_group(db_path):
     app = LheApp(db_path, replay_speed=float("inf"))
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
-                         app.screen.query_one(DataTable).row_count == 2)
+                         app.screen.query_one(DataTable).row_count == 3)
         table = app.screen.query_one(DataTable)
-        models = sorted(str(table.get_row_at(i)[4]) for i in range(2))
-        assert models[0].startswith("arm inj: sim/") and models[1].startswith("arm plain: sim/")   # told apart
-        await pilot.press("g")
+        # The group's line first, its arms under it in the order given, each named before its model.
+        assert str(table.get_row_at(0)[0]) == launch.group_id
+        assert str(table.get_row_at(0)[4]) == "group of 2 arms: plain, inj"
+        models = [str(table.get_row_at(i)[4]) for i in (1, 2)]
+        assert models[0].startswith("arm plain: sim/") and models[1].startswith("arm inj: sim/")
+        await pilot.press("down", "g")       # g on an arm: its group
         screen = await arms_screen(app, pilot)
         assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
         assert "REPLAY" in str(screen.status.content) and launch.group_id in str(screen.status.content)
+
+
+async def test_enter_on_a_groups_line_replays_its_arms_side_by_side(db_path):
+    from textual.widgets import DataTable
+
+    from lhe_tui.ui.screens.sessions import SessionsScreen
+
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    plain, inj = launch.arms
+    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+    app = LheApp(db_path, replay_speed=float("inf"))
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
+                         app.screen.query_one(DataTable).row_count == 3)
+        assert app.screen.selected_id() == launch.group_id
+        await pilot.press("enter")
+        screen = await arms_screen(app, pilot)
+        assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
 
 
 async def test_g_on_a_plain_session_says_it_is_not_an_arm(db_path, stored_session):
