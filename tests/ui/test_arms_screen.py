@@ -258,3 +258,35 @@ async def test_g_on_a_plain_session_says_it_is_not_an_arm(db_path, stored_sessio
         await pilot.pause()
         assert isinstance(app.screen, SessionsScreen)
         assert any("not an arm of a group" in str(n.message) for n in app._notifications)
+
+
+def footer_keys(screen) -> dict[str, int]:
+    """The footer's keys shown, each with the column its label ends at."""
+    return {key.key: key.region.right for key in screen.query("FooterKey") if key.region.width}
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "replay"])
+async def test_the_arms_footer_keeps_quit_at_100_columns(db_path, live):
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    if live:
+        app = LheApp(db_path, arms=launch)
+    else:
+        plain, inj = launch.arms
+        await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                             asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+        app = LheApp(db_path, group=load_group(db_path, launch.group_id), replay_speed=1.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await arms_screen(app, pilot)
+        await pilot.pause(0.3)
+        keys = footer_keys(screen)
+        assert "q" in keys and keys["q"] <= 100
+        if not live:
+            await wait_until(pilot, lambda: screen.player.at_end)
+            await pilot.press("comma")                # one turn back: paused short of the end
+            await wait_until(pilot, lambda: not screen.player.at_end)
+            screen.flush()
+            await pilot.pause()
+            assert "REPLAY paused ‖" in str(screen.status.content)
+        else:
+            screen.action_stop()
+            await app.workers.wait_for_complete()

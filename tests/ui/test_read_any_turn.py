@@ -38,6 +38,7 @@ async def test_the_reply_pane_shows_the_turn_under_the_cursor(db_path, stored_se
         await pilot.pause()
         first = screen.model.samples[0].first_error
         assert first == 11 and screen.model.samples[0].last_turn == 11
+        assert "REPLAY paused ‖" in str(screen.status_bar.content)     # not "running ‖"
         await pilot.press("up", "up")      # the cursor on turn 9: its reply, not the newest turn's
         await pilot.pause(0.3)
         assert screen.table.cursor_turn() == 9 and not screen.table.following

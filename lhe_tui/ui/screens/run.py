@@ -379,7 +379,8 @@ class RunScreen(ReplayKeys, Screen):
         replay = player.replay
         state = ("▶ " if player.playing else "■ " if replay.at_end else "‖ ") + speed_label(player.speed)
         elapsed = replay.times[replay.position - 1] if replay.position else 0.0
-        return SourceInfo(live=False, replay_state=state, elapsed=elapsed)
+        return SourceInfo(live=False, replay_state=state, elapsed=elapsed,
+                          paused=not player.playing and not replay.at_end)
 
     # ---- metrics (2 Hz) ------------------------------------------------------------------------------
     def refresh_metrics(self) -> None:
