@@ -258,23 +258,6 @@ def _first_errors_after(correct: list[list[bool]], status: list[str | None] | No
     return [None if t is None else t + after for t in tails]
 
 
-def group_arms(db: Database, group_id: str, arms: list[str] | None = None) -> list[tuple[str, str]]:
-    """(arm name, session id) of the group's arms in order; `arms`: only these, in this order (the first is
-    the baseline the others are compared with). LheError (one line) for an arm the group does not have."""
-    from lhe_tui.errors import ConfigError
-    from lhe_tui.store.groups import group_members
-
-    members = [(m.get("arm") or m["id"], m["id"]) for m in group_members(db, group_id)]
-    if arms is None:
-        return members
-    by_name = dict(members)
-    missing = [name for name in arms if name not in by_name]
-    if missing:
-        raise ConfigError(f"--arms: group {group_id} has no arm {missing[0]!r} (arms: "
-                          f"{', '.join(name for name, _ in members)})")
-    return [(name, by_name[name]) for name in arms]
-
-
 def parse_arm_names(text: str | None) -> list[str] | None:
     """`--arms a,b`: two or more distinct arm names; ConfigError (one line) otherwise."""
     if text is None:

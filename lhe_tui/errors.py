@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def install_hint(extra: str, *, build: str = "") -> str:
+    """The one way every hint says to install an optional extra (from the source checkout, pinned as tested);
+    `build`: environment settings for the build (the [local] extra's portable llama.cpp)."""
+    return f"{build + ' ' if build else ''}pip install -c constraints.txt -e '.[{extra}]'"
+
+
 class LheError(Exception):
     """Base for errors the user can fix; the CLI prints `lhe-tui: error: <msg>` and exits non-zero."""
 

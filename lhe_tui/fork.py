@@ -109,7 +109,8 @@ def plan_fork(db: Database, request: ForkRequest) -> ForkPlan:
     turns = request.turns if request.turns is not None else parent_config.turns
     if turns <= turn:
         raise ForkError(f"nothing to run after turn {turn}: the {'fork' if request.turns else 'parent'} has "
-                        f"{turns} turns; give --turns N with N > {turn}")
+                        f"{turns} turns; give the fork more turns than {turn} (--turns N, or the fork dialog's "
+                        f"turns field)")
     config = _fork_config(parent_config, request, turn, turns, len(chosen))
     keys = _fork_keys(parent_config, rows, chosen, turns)
     edits = _edits(db, pid, chosen, turn, request.edit)

@@ -330,8 +330,8 @@ def test_compare_leaves_a_session_with_no_data_out_with_a_note(tmp_path, monkeyp
     assert f"left out, no data (no turn was answered): {empty}" in out
     table = out.split("left out")[0]
     assert good in table and empty not in table
-    assert main(["compare", empty, empty, "--db", str(db)]) == 2
-    assert "nothing to compare" in capsys.readouterr().err
+    assert main(["compare", empty, empty, "--db", str(db)]) == 2     # the same session twice: refused first
+    assert "given twice" in capsys.readouterr().err
 
 
 def test_base_url_without_a_scheme_is_refused_before_any_session(tmp_path, capsys):

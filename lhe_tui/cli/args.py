@@ -301,6 +301,14 @@ def build_parser() -> OneLineParser:
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
     add_step_rule(show)
+    show.add_argument("--turn", type=int, default=None, metavar="T",
+                      help="one turn of one sample (--sample, default 0): its keys, answer against gold, reply, "
+                           "reasoning, retries and latency")
+    show.add_argument("--sample", type=int, default=0, metavar="S", help="--turn: the sample (0-based)")
+    show.add_argument("--request", action="store_true",
+                      help="--turn: what the model was sent at that turn (system prompt, history as sent with "
+                           "injected values, window and placeholders marked, the user message, the options)")
+    show.add_argument("--json", action="store_true", help="--turn: as JSON")
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)
@@ -339,7 +347,8 @@ def build_parser() -> OneLineParser:
     add_db(compare)
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
-    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
+    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP + " A group id (grp-…) "
+                      "draws its arms overlaid.")
     plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
                       help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
@@ -349,6 +358,10 @@ def build_parser() -> OneLineParser:
     add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
+    plot.add_argument("--title", default=None, metavar="TEXT", help="the figure's title (default: what was run)")
+    plot.add_argument("--label", action="append", default=[], metavar="ID=TEXT",
+                      help="name a session (or a group's arm, by its session id) in the legend; repeatable "
+                           "(default: what differs between the plotted sessions; a group's arms: their names)")
     add_db(plot)
     doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
     doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",

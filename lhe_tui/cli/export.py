@@ -1,4 +1,4 @@
-"""Export a session: JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
+"""Export a session (or a group: every arm, named): JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
 turn, with session_id; probe sessions also probe_rate), or its per-turn curves (`--curves`) as CSV or JSON.
 
 The curves are `lhe_tui.api.curves`: the notebook API and the export give the same numbers."""
@@ -107,7 +107,12 @@ def export_json(db: Database, session_id: str, step_rule: str | None = None) -> 
     session = load_session(db, session_id)
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
-    summary = summary_dict(db, session_id, step_rule)
+    if session["kind"] == "probe":   # a probe's own figures, no run metrics (they would mean nothing)
+        from lhe_tui.api import probe
+
+        summary: dict = {"probe": [asdict(row) for row in probe(db, session_id)], "no_data": False}
+    else:
+        summary = summary_dict(db, session_id, step_rule)
     curves = (curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe"
               and not summary["no_data"] else [])
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
@@ -157,6 +162,33 @@ def export_csv(db: Database, session_id: str, step_rule: str | None = None) -> s
     columns = ("session_id", *EXPORT_COLUMNS, COST_COLUMN, *(("probe_rate",) if probe else ()))
     rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe, step_rule=step_rule), _price(db, session_id))
     return _csv(columns, [{"session_id": session_id, **row} for row in rows])
+
+
+def export_group(db: Database, arms: list[tuple[str, str]], format: str, curves: bool,
+                 step_rule: str | None = None) -> str:
+    """A group's export: every arm's, named. JSON: {"group_id", "arms": [{"arm", ...the session's export}]};
+    CSV: the arms' rows one after another, with an `arm` column first."""
+    export = exporter(format, curves)
+    if format == "json":
+        group_id = db.execute("SELECT group_id FROM sessions WHERE id = ?", [arms[0][1]]).fetchone()[0]
+        parts = [{"arm": name, **_as_object(json.loads(export(db, sid, step_rule)))} for name, sid in arms]
+        return json.dumps({"group_id": group_id, "arms": parts}, indent=1)
+    out = []
+    for n, (name, sid) in enumerate(arms):
+        lines = export(db, sid, step_rule).splitlines(keepends=True)
+        out += (["arm," + lines[0]] if n == 0 else []) + [_csv_cell(name) + "," + line for line in lines[1:]]
+    return "".join(out)
+
+
+def _as_object(data: object) -> dict:
+    """A session's JSON export as an object: the curves export (a list) under "curves"."""
+    return data if isinstance(data, dict) else {"curves": data}
+
+
+def _csv_cell(text: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([text])
+    return buffer.getvalue()
 
 
 EXPORTS = {("json", False): export_json, ("csv", False): export_csv,

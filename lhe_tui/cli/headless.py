@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lhe_tui.cli.report import print_table, summary_table
+from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
 from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from lhe_tui.arms import PreparedGroup
+    from lhe_tui.metrics import RunSummary
 
     from lhe_tui.providers.local_server import LocalModelServer
 
@@ -83,17 +84,32 @@ def session_tokens(db: Database, session_id: str) -> TokenTotals:
     return session_token_totals(db, session_id)
 
 
-def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
-                  step_rule: str | None = None) -> None:
-    """`step_rule`: score turn accuracy under this rule (None: the session's)."""
+def summary_inputs(db: Database, session_id: str, *,
+                   step_rule: str | None = None) -> tuple[dict, RunSummary, TokenTotals]:
+    """What a session's summary is made of: its row (live status, a fork's first errors after its turn, the
+    step rule), its metrics and its token sums. `step_rule`: score turn accuracy under this rule (None: the
+    session's)."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
-    summary = session_summary(db, session_id, step_rule=step_rule)
     session["step_rule"] = step_rule or session_step_rule(db, session_id)
-    print_table(summary_table(session, summary, session_tokens(db, session_id),
+    return session, session_summary(db, session_id, step_rule=step_rule), session_tokens(db, session_id)
+
+
+def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
+                  step_rule: str | None = None) -> None:
+    print_table(summary_table(*summary_inputs(db, session_id, step_rule=step_rule),
                               prices=prices if prices is not None else load_prices()))
+
+
+def print_group_summary(db: Database, group_id: str, arms: list[tuple[str, str]], *,
+                        step_rule: str | None = None) -> None:
+    """`show grp-…`: the arms' summaries side by side, a column per arm."""
+    prices = load_prices()
+    columns = [(name, summary_rows(*summary_inputs(db, sid, step_rule=step_rule), prices=prices))
+               for name, sid in arms]
+    print_table(group_summary_table(group_id, columns))
 
 
 async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:
@@ -214,7 +230,7 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
             print(f"arm {name}")
             print_summary(db, run.session_id)
         from lhe_tui.cli.report import print_group_comparison
-        from lhe_tui.compare import group_arms
+        from lhe_tui.store.groups import group_arms
 
         arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included
         if len(arms) > 1:

@@ -20,6 +20,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
     _say_paper(config)
+    _say_sim_ignores(args, config)
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
@@ -46,6 +47,22 @@ def _say_paper(config) -> None:
     line = describe(config)
     if line:
         print(f"lhe-tui: {line}", file=sys.stderr)
+
+
+SIM_IGNORES = (("temperature", "--temperature"), ("top_p", "--top-p"), ("max_tokens", "--max-tokens"),
+               ("extra_body", "--extra-body"), ("enable_thinking", "--enable-thinking"))
+
+
+def _say_sim_ignores(args: argparse.Namespace, config) -> None:
+    """Request settings given for the simulated model, which has no sampler: said once on stderr (the run goes
+    on; they are stored as given)."""
+    if config.provider != "sim":
+        return
+    given = [flag for name, flag in SIM_IGNORES if getattr(args, name, None) is not None]
+    if getattr(args, "paper_settings", False):
+        given.append("--paper-settings")
+    if given:
+        print(f"lhe-tui: note: the simulated model (sim) ignores {', '.join(given)}", file=sys.stderr)
 
 
 def _run_arms(args: argparse.Namespace, config) -> int:
@@ -188,9 +205,10 @@ def _refuse_finished(db, session_id: str) -> None:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from lhe_tui.cli.args import config_from_args
-    from lhe_tui.probe import parse_rates, prepare_probe
+    from lhe_tui.probe import check_target_turn, parse_rates, prepare_probe
     from lhe_tui.store.database import open_database
 
+    check_target_turn(args.target_turn)     # before the TUI opens or anything is stored
     rates = parse_rates(args.rates)
     config = config_from_args(args)
     _say_paper(config)
@@ -216,6 +234,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     turns = parse_turns(args.at)
+    given = [resolve_session_id(db, sid) for sid in args.session_ids if not sid.startswith("grp-")]
+    twice = next((sid for n, sid in enumerate(given) if sid in given[:n]), None)
+    if twice is not None:
+        raise ConfigError(f"compare: session {twice} is given twice; compare a session with another one")
     arms = _compared_arms(db, args)
     if arms is not None:
         if args.tui:
@@ -249,8 +271,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None:
     """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
     order compared (the first against each other); None for a comparison of unpaired sessions."""
-    from lhe_tui.compare import group_arms, parse_arm_names
-    from lhe_tui.store.groups import group_of, is_group_id, resolve_group_id
+    from lhe_tui.compare import parse_arm_names
+    from lhe_tui.store.groups import group_arms, group_of, is_group_id, resolve_group_id
     from lhe_tui.store.queries import resolve_session_id
 
     names = parse_arm_names(args.arms)
@@ -302,9 +324,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
-    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
+    ids: list[str] = []
+    labels: dict[str, str] = {}
+    for given in args.session_ids:   # a group: its arms, named as at the run
+        group = _group_arms(db, given)
+        if group is None:
+            ids.append(resolve_session_id(db, given))
+        else:
+            ids += [sid for _, sid in group[1]]
+            labels.update({sid: name for name, sid in group[1]})
+    for spec in args.label:
+        given, sep, text = spec.partition("=")
+        if not sep or not given.strip() or not text.strip():
+            raise ConfigError(f"--label expects ID=TEXT, got {spec!r}")
+        labels[resolve_session_id(db, given.strip())] = text.strip()
     notes: list[str] = []
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule, notes=notes)
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule, notes=notes,
+               title=args.title, labels=labels)
     for note in notes:
         print(note, file=sys.stderr)
     print(f"wrote {out}", file=sys.stderr)
@@ -334,7 +370,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
     db = open_database(args.db, create=False, write=False)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.headless import print_group_summary
+
+        print_group_summary(db, *group, step_rule=args.step_rule)
+        print(f"(per turn: `lhe-tui compare {group[0]}`; one arm: `lhe-tui show SESSION_ID`)")
+        return 0
     session_id = resolve_session_id(db, args.session_id)
+    if args.turn is not None:
+        return _show_turn(db, session_id, args)
+    if args.request or args.json:
+        raise ConfigError("--request and --json go with --turn T (and --sample S)")
     print_summary(db, session_id, step_rule=args.step_rule)
     if load_session(db, session_id)["kind"] == "probe":
         from lhe_tui.cli.report import probe_report
@@ -352,6 +399,45 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print_table(turn_accuracy_table(flags.correct, flags.update, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k, step_rule=flags.step_rule))
     return 0
+
+
+def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
+    """`show ID --turn T [--sample S] [--request] [--json]`: one turn, or the request it was sent."""
+    import json
+
+    if args.request:
+        from lhe_tui.turn_request import rebuild_request
+
+        request = rebuild_request(db, session_id, args.sample, args.turn)
+        print(json.dumps(request.as_dict(), indent=1) if args.json else "\n".join(request.lines()))
+        return 0
+    from dataclasses import asdict
+
+    from lhe_tui.store.queries import load_turn_range
+
+    records = load_turn_range(db, session_id, args.sample, args.turn, args.turn)
+    if not records:
+        raise ConfigError(f"session {session_id} has no stored turn {args.turn} of sample {args.sample}")
+    record = records[0]
+    if args.json:
+        print(json.dumps(asdict(record), indent=1))
+        return 0
+    from lhe_tui.cli.report import turn_detail_lines
+
+    print("\n".join(turn_detail_lines(session_id, record)))
+    return 0
+
+
+def _group_arms(db, given: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """A group id given where a session id may be: (the group id, its arms as (name, session id)); None for
+    a session id."""
+    from lhe_tui.store.groups import group_arms
+    from lhe_tui.store.groups import is_group_id, resolve_group_id
+
+    if not is_group_id(given):
+        return None
+    group_id = resolve_group_id(db, given)
+    return group_id, group_arms(db, group_id)
 
 
 def _print_forecast(db, session_id: str) -> None:
@@ -375,9 +461,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
+    if args.output is not None and not args.output.resolve().parent.is_dir():   # before the store is read
+        raise LheError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
     db = open_database(args.db, create=False, write=False)
-    session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.export import export_group
+
+        text = export_group(db, group[1], args.format, args.curves, args.step_rule)
+    else:
+        text = exporter(args.format, args.curves)(db, resolve_session_id(db, args.session_id), args.step_rule)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -515,6 +608,17 @@ def _check_prices(args: argparse.Namespace) -> None:
     load_prices()
 
 
+def _store_missing(args: argparse.Namespace):
+    """The --db path of a command that may create the store, when no store is there yet; else None."""
+    from pathlib import Path
+
+    db = getattr(args, "db", None)
+    if db is None or args.command not in (None, "run", "probe", "demo"):
+        return None
+    path = Path(db)
+    return None if path.exists() else path
+
+
 def main(argv: list[str] | None = None) -> int:
     from lhe_tui.cli.args import build_parser
 
@@ -523,11 +627,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _check_prices(args)
+        new_store = _store_missing(args)
         if args.command is None:
             from lhe_tui.ui.launch import launch_tui
 
-            return launch_tui(args)
-        return COMMANDS[args.command](args)
+            code = launch_tui(args)
+        else:
+            code = COMMANDS[args.command](args)
+        if code == 0 and new_store is not None and new_store.exists():   # a typo in --db splits the runs: say
+            print(f"lhe-tui: new store created at {new_store}", file=sys.stderr)   # so (an error stays one line)
+        return code
     except sqlite3.Error as exc:     # the store failed under a command (a damaged page met while reading)
         from lhe_tui.store.database import DEFAULT_DB, store_error
 

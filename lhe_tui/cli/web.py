@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.errors import ConfigError, LheError
+from lhe_tui.errors import ConfigError, LheError, install_hint
 
 METADATA_FILE = Path(__file__).resolve().parent.parent / "store" / "datasette-metadata.json"
 """Datasette metadata for an lhe-tui store: table and column descriptions, canned queries. Its one database
@@ -39,7 +39,7 @@ users by `ps`)."""
 def require_extra(module: str, extra: str, what: str) -> None:
     """One line naming the extra when an optional package is not installed."""
     if importlib.util.find_spec(module) is None:
-        raise LheError(f"{what} needs the optional '{extra}' extra: pip install 'lhe-tui[{extra}]'")
+        raise LheError(f"{what} needs the optional '{extra}' extra: {install_hint(extra)}")
 
 
 def datasette_metadata(db_path: str | Path) -> dict[str, Any]:

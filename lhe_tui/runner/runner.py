@@ -20,7 +20,7 @@ from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished
                                  TurnStarted)
 from lhe_tui.runner.budget import Budget, Estimate, budget_for, estimate_tokens
 from lhe_tui.runner.rate_limit import RateLimiter
-from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
+from lhe_tui.runner.history import HistoryEntry, MessageLog, conversation, wrong_value
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.task.answer import PROVIDER_FAILED, ParsedAnswer
 from lhe_tui.task.model import Sample, Task
@@ -106,11 +106,7 @@ class Runner:
         # for again, a turn whose request fails is recorded with no answer and the sample goes on.
         self.carry_on = config.protocol == "paper"
         self._answered = False   # a reply came back in this run: a 401 before that ends the run at once
-        self.policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate,
-                                    heal=config.heal, window=config.window, protocol=config.protocol,
-                                    mode=config.mode, placeholders=self.template.placeholders,
-                                    turn_text=self.template.turn_renderer(task.dictionary, task.k, config.mode))
-        self.system = self.template.system(task.dictionary, task.k, config.mode)
+        self.policy, self.system = conversation(config, task)
         self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
                                                        for s in task.samples}
         # Per sample, the base of the next turn's step score (see StepBase): rebuilt once from a given

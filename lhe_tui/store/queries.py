@@ -332,7 +332,7 @@ def live_status(db: Database, session_id: str, status: str | None) -> str | None
 
 
 def list_sessions(db: Database) -> list[dict[str, Any]]:
-    """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
+    """Each session's list row, newest first (the one order of `lhe-tui sessions`, the TUI and the API); `protocol` and `prompt` come out of its config (older sessions: the rules and
     prompt of then, `lenient` and `lhe-v1`); `status` is `crashed` for a session left `running` by a writer
     that is gone (`live_status`); `answered` (0/1): whether any turn was answered (0: "no data", whatever
     metrics an older lhe-tui stored)."""
@@ -340,7 +340,18 @@ def list_sessions(db: Database) -> list[dict[str, Any]]:
     for row in rows:
         if row["status"] == "running":
             row["status"] = live_status(db, row["id"], row["status"])
+        if row["kind"] == "probe":   # one turn per sample: a task accuracy, H_s or p would mean nothing
+            row.update(final_task_accuracy=None, horizon_05=None, fitted_p=None,
+                       probe_accuracy=probe_accuracy(db, row["id"]))
     return rows
+
+
+def probe_accuracy(db: Database, session_id: str) -> list[tuple[float, int, float]]:
+    """A probe's own figures: per history error rate, (rate, samples answered, share right at the target turn)."""
+    return [(rate, n, right / n) for rate, n, right in db.execute(
+        "SELECT s.probe_rate, COUNT(*), TOTAL(t.correct) FROM samples s JOIN turns t ON t.session_id = s.session_id "
+        "AND t.sample = s.sample WHERE s.session_id = ? AND s.probe_rate IS NOT NULL GROUP BY s.probe_rate "
+        "ORDER BY s.probe_rate", [session_id]).fetchall()]
 
 
 def _session_rows(db: Database) -> list[dict[str, Any]]:
@@ -353,4 +364,4 @@ def _session_rows(db: Database) -> list[dict[str, Any]]:
                          "AS answered, "
                          f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
                          f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "
-                         "FROM sessions ORDER BY created_at, rowid"))
+                         "FROM sessions ORDER BY created_at DESC, rowid DESC"))

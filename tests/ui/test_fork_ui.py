@@ -278,3 +278,24 @@ async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(
         live.stop()
         await wait_until(pilot, lambda: live.finished)
     assert session_ids(db_path) == [stored_session, live.session_id]
+
+
+async def test_a_fork_at_the_last_turn_takes_its_length_from_the_dialog(db_path, stored_session):
+    app = replay_app(db_path, stored_session)
+    async with app.run_test(size=SIZE) as pilot:
+        replay = await replay_to_the_end(db_path, stored_session, pilot)
+        dialog = await open_fork_dialog(pilot, replay, 60)
+        assert field(dialog, "#fork-turn") == "60" and field(dialog, "#fork-turns") == "60"
+        await pilot.click("#fork-go")
+        await wait_until(pilot, lambda: error_line(dialog) != "")
+        assert "fork dialog's turns field" in error_line(dialog) and "\n" not in error_line(dialog)
+        assert session_ids(db_path) == [stored_session]                  # nothing stored
+        dialog.query_one("#fork-turns", Input).value = "64"
+        await pilot.pause(0.3)
+        await pilot.click("#fork-go")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.live is not None)
+        live_screen = app.screen
+        await wait_until(pilot, lambda: live_screen.live.finished, timeout=30)
+        fork_id = live_screen.live.session_id
+    turns = load_turns(open_database(db_path, create=False), fork_id)
+    assert [t.turn for t in turns][-5:] == [60, 61, 62, 63, 64] and sum(t.inherited for t in turns) == 60

@@ -92,6 +92,9 @@ class ReplyView(Static, can_focus=False):
         text.append(f" · keys {', '.join(stream.keys)} · ")
         text.append(verdict, self._style(verdict_style))
         record = stream.record
+        if record is not None:
+            retries = f" · {record.retries} retr{'y' if record.retries == 1 else 'ies'}" if record.retries else ""
+            text.append(f" · {record.latency_s:.2f} s{retries}", self._style("reply-view--muted"))
         if record is not None and record.injected:
             text.append(f" · history shows {record.history_answer} (injected)", self._style("reply-view--warning"))
         reasoning = record.reasoning if record is not None else "".join(stream.reasoning)

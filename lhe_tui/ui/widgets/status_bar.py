@@ -46,6 +46,7 @@ class SourceInfo:
     live: bool = True
     replay_state: str = ""       # e.g. "▶ 10x", "‖ 1x"
     elapsed: float | None = None
+    paused: bool = False         # a replay stopped short of its end: the state word says paused
 
 
 class StatusBar(Static):
@@ -149,7 +150,8 @@ class StatusBar(Static):
         t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'}{rule_text} · "
                  f"K={c.get('k', '?')}{probe} · ")
         t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
-        t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
+        status = "paused" if source.paused else model.status
+        t.append(status.replace("_", " "), self._s(STATE_STYLE.get(status, "muted")))
         if source.replay_state:
             t.append(f" {source.replay_state}", self._s("primary"))
         if model.lineage_label:   # before the id: at 80 columns the id is what the ellipsis takes

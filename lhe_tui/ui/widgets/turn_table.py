@@ -251,10 +251,15 @@ class TurnTable(GrowingRows):
         self.refresh()
 
     def cursor_turn(self) -> int | None:
+        record = self.cursor_record()
+        return None if record is None else record.turn
+
+    def cursor_record(self) -> TurnRecord | None:
+        """The turn under the cursor (None: no rows)."""
         if self._state is None or not self._rows:
             return None
         row = min(self._cursor, len(self._state.records) - 1)
-        return self._state.records[row].turn if row >= 0 else None
+        return self._state.records[row] if row >= 0 else None
 
     def go_to_turn(self, turn: int) -> bool:
         if self._state is None:
