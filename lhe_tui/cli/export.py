@@ -12,7 +12,7 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.prices import ModelPrice, load_prices
-from lhe_tui.store.queries import load_events, load_samples, load_session, session_token_totals
+from lhe_tui.store.queries import live_status, load_events, load_samples, load_session, session_token_totals
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -92,7 +92,13 @@ def prompt_dict(session: dict) -> dict:
 
 def export_json(db: Database, session_id: str) -> str:
     session = load_session(db, session_id)
+    stored = session.get("status")
+    session["status"] = live_status(db, session_id, stored)   # `crashed`, not `running`, once its writer is gone
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
+    if session["status"] != stored:
+        for sample in samples:   # a crashed session's samples were cut short with it
+            if sample.get("status") == "running":
+                sample["status"] = session["status"]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
     curves = curve_rows(db, session_id) if has_turns and session["kind"] != "probe" else []
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]

@@ -164,14 +164,14 @@ def _refuse_live_writer(db, session_id: str) -> None:
 
 def _refuse_finished(db, session_id: str) -> None:
     """A finished session has nothing to resume: say so, and leave it (and its wall time) as it is."""
-    from lhe_tui.store.queries import load_session
+    from lhe_tui.store.queries import load_session, nothing_to_resume
 
     session = load_session(db, session_id)
     if session["kind"] != "run":
         return   # load_resume_state refuses it with its reason
-    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
-    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
-    if session.get("status") == "finished" or (expected and done >= expected):
+    complete = nothing_to_resume(db, session)
+    if complete is not None:
+        done, expected = complete
         raise LheError(f"session {session_id} is already finished ({done} of {expected} turns): nothing to "
                        f"resume (`lhe-tui show {session_id}` reports it)")
 
@@ -371,12 +371,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from lhe_tui.store.doctor import diagnose, recover
 
     report = diagnose(args.db)
-    for line in report.lines():
-        print(line)
-    if args.recover is not None:
+    for line in report.lines(hint=args.recover is None):
+        print(line, flush=True)
+    if args.recover is not None:   # a recovery that worked is a success, whatever the store's state
         result = recover(args.db, args.recover)
         for line in result.lines():
             print(line)
+        return 0 if result.sound else 1
     return 0 if report.sound else 1
 
 
@@ -519,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:     # a file or folder this user may not use, a read-only file system, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lhe-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:  # --prices holds for this command only (main is called in-process by tests and scripts)
         if prices_env is None:
             os.environ.pop("LHE_TUI_PRICES", None)

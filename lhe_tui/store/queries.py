@@ -287,6 +287,20 @@ def live_status(db: Database, session_id: str, status: str | None) -> str | None
     return status
 
 
+def nothing_to_resume(db: Database, session: dict[str, Any]) -> tuple[int, int] | None:
+    """(stored turns, expected turns) when the stored run `session` (a load_session row) has nothing left to
+    resume; None when it has. A run killed after its last turn but before its end record (left `running`, now
+    `crashed`) or stopped there (`interrupted`) still has its end to write: resuming it writes that."""
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session["id"]]).fetchone()[0]
+    status = session.get("status")
+    if status == "finished":
+        return done, expected
+    if expected and done >= expected and live_status(db, session["id"], status) not in ("crashed", "interrupted"):
+        return done, expected
+    return None
+
+
 def list_sessions(db: Database) -> list[dict[str, Any]]:
     """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
     prompt of then, `lenient` and `lhe-v1`); `status` is `crashed` for a session left `running` by a writer

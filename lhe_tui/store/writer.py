@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 SECRET_CONFIG_KEYS = ("api_key", "authorization")
 
 
+def _known_sound(path: Any) -> bool:
+    from lhe_tui.store.checked import known_sound
+
+    return known_sound(path)
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -174,6 +180,9 @@ class SessionWriter:
         self.session_id = session_id
         self.path = getattr(db, "path", None)
         self.lock = SessionLock.acquire(self.path, session_id) if self.path is not None else None
+        # The store was found sound as it was opened (lhe_tui.store.checked): then it is sound as this run
+        # leaves it, and the run's end says so, sparing the next command a full check.
+        self._known_sound = self.path is not None and (getattr(db, "checked", False) or _known_sound(self.path))
         self.failure: StoreWriteError | None = None
         self.on_failure: Callable[[str], None] | None = None
         self.probe_rates = probe_rates or {}
@@ -269,6 +278,7 @@ class SessionWriter:
                 "seed": config.get("seed"), "dataset": config.get("dataset"), "app_version": __version__,
                 "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
                 **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
+                "message": None,    # running again: a fork's "not run yet", an earlier stop's reason, are past
                 **(e.lineage.to_row() if e.lineage is not None and not e.lineage.is_plain else {}),
             }, pk="id")
             if not e.resumed:
@@ -277,8 +287,8 @@ class SessionWriter:
                       "probe_rate": self.probe_rates.get(i)} for i, keys in enumerate(e.sample_keys)],
                     pk=("session_id", "sample"))
             else:
-                self.db.execute("UPDATE samples SET status = 'running' WHERE session_id = ? AND status != 'finished'",
-                                [self.session_id])
+                self.db.execute("UPDATE samples SET status = 'running', message = NULL WHERE session_id = ? AND "
+                                "status != 'finished'", [self.session_id])
         self._event_row("run_resumed_from_store" if e.resumed else "run_started", {"provider": e.provider_label})
         if self._checkpointer is None:
             self._checkpointer = Checkpointer.for_store(self.db.conn)
@@ -335,4 +345,19 @@ class SessionWriter:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        self._stamp_sound()
         self._release(forget=True)
+
+    def _stamp_sound(self) -> None:
+        """The run's last checkpoint (passive: a reader is never waited for); once the WAL is all in the
+        store's file, a store known sound when the run began is remembered sound as it is now."""
+        if not self._known_sound or self.path is None:
+            return
+        try:
+            busy, frames, copied = self.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return
+        if not busy and frames == copied:
+            from lhe_tui.store.checked import remember_sound
+
+            remember_sound(self.path)
