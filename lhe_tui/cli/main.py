@@ -431,8 +431,7 @@ def _fork_request(args: argparse.Namespace, parent_id: str):
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.fork import create_fork, plan_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -443,10 +442,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         return _fork_group(args, db)
     parent_id = resolve_session_id(db, args.session_id)
     plan = plan_fork(db, _fork_request(args, parent_id))
-    budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
-    fork_id = create_fork(db, plan)
+    # a missing price (--max-cost), key or local model: one line, before anything is written
+    fork_id = create_forks(db, [plan])[0]
     print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
@@ -459,18 +458,14 @@ def _cmd_fork(args: argparse.Namespace) -> int:
 def _fork_group(args: argparse.Namespace, db) -> int:
     """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
     run together (as `resume grp-…`)."""
-    from lhe_tui.fork import create_fork, plan_group_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_group_fork
     from lhe_tui.store.groups import resolve_group_id
 
     group_id = resolve_group_id(db, args.session_id)
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
     new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))
-    for plan in plans:
-        budget_for(plan.config)
-    for plan in plans:
-        fork_id = create_fork(db, plan)
+    for plan, fork_id in zip(plans, create_forks(db, plans)):     # all checked first, all or none stored
         print(f"arm {plan.lineage.arm}: {plan.describe()}: session {fork_id}", file=sys.stderr)
     print(f"group {new_group}", file=sys.stderr)
     return _resume_group(args, db, new_group, {})

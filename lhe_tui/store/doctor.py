@@ -205,12 +205,24 @@ def _remove(path: Path) -> None:
             pass
 
 
-def _with_cli(path: Path, out: Path) -> dict[str, int]:
-    """The sqlite3 shell's `.recover`, run on a copy of the store (and its WAL) beside `out`: the shell of
-    Debian 12 (3.40) refuses a read-only URI, and a copy is never the store itself."""
+def shell_that_recovers() -> str:
+    """The sqlite3 shell, if it can `.recover`: that needs SQLite's sqlite_dbpage table, which Debian 12's
+    libsqlite3 (3.40) is built without (its shell's `.recover` fails "SQL logic error" on every store)."""
     shell = shutil.which("sqlite3")
     if shell is None:
         raise _Unavailable("no sqlite3 command-line shell installed")
+    probe = subprocess.run([shell, ":memory:", "SELECT COUNT(*) FROM sqlite_dbpage"], capture_output=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+    if probe.returncode != 0:
+        raise _Unavailable("this sqlite3 shell cannot .recover: its SQLite has no sqlite_dbpage table "
+                           "(built without SQLITE_ENABLE_DBPAGE_VTAB, as Debian 12's 3.40 is)")
+    return shell
+
+
+def _with_cli(path: Path, out: Path) -> dict[str, int]:
+    """The sqlite3 shell's `.recover`, run on a copy of the store (and its WAL) beside `out`: the shell of
+    Debian 12 (3.40) refuses a read-only URI, and a copy is never the store itself."""
+    shell = shell_that_recovers()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.copy-", dir=out.parent) as folder:
         copy = Path(folder) / "store.db"
         shutil.copyfile(path, copy)
