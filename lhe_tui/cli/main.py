@@ -300,7 +300,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.compare import session_costs
+    from lhe_tui.store.queries import session_costs
 
     db = open_database(args.db, create=False, write=False)
     print_table(sessions_table(rows, costs=session_costs(db, rows)))

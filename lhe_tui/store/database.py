@@ -28,7 +28,7 @@ DEFAULT_DB = Path("sessions") / "lhe.db"
 OUR_TABLES = {"sessions", "samples", "turns", "events"}
 MIGRATION_SET = "lhe_tui"
 MIGRATION_NAMES = ("m001_initial", "m002_turns_by_finish", "m003_step_from_last_stated_answer",
-                   "m004_turn_token_details", "m005_lineage")
+                   "m004_turn_token_details", "m005_lineage", "m006_session_token_totals")
 """The names of lhe_tui.store.schema's migrations, in order (a test keeps the two in step): a store that has
 them all is opened without importing the schema (nor sqlite-utils)."""
 SCHEMA_VERSION = len(MIGRATION_NAMES)
@@ -244,6 +244,8 @@ def open_database(path: str | Path = DEFAULT_DB, *, create: bool = True, write: 
                         MIGRATIONS.apply(db.utils)
                 if newer_writer(db.conn, set(db.table_names())) is None:
                     db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if db.checked:    # sound before its migration, sound after: remembered as the file is now
+                    remember_after_writes(db.conn, path)
         db.conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         if not write and sqlite_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM):
@@ -258,6 +260,19 @@ def _refuse_foreign(path: Path, tables: set[str]) -> None:
     foreign = tables - OUR_TABLES - {"_sqlite_migrations"}
     if tables and not (tables & OUR_TABLES) and foreign:
         raise StoreError(f"{path} is an SQLite database but not an lhe-tui session store")
+
+
+def remember_after_writes(conn: sqlite3.Connection, path: Path) -> None:
+    """A store known sound that this process wrote: checkpointed (passively: no reader is waited for) and,
+    once its WAL is all in the file, remembered sound as the file now is (lhe_tui.store.checked)."""
+    from lhe_tui.store import checked
+
+    try:
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return
+    if not busy and frames == copied:
+        checked.remember_sound(path)
 
 
 def _check(db: Store, path: Path) -> None:

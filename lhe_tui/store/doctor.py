@@ -344,6 +344,8 @@ def mark_cut_short(conn: sqlite3.Connection) -> list[str]:
             if not cut:
                 continue
             marked.append(session_id)
+            if any(row[1] == "token_totals_json" for row in conn.execute("PRAGMA table_info(sessions)")):
+                conn.execute("UPDATE sessions SET token_totals_json = NULL WHERE id = ?", [session_id])
             conn.execute("UPDATE sessions SET status = 'interrupted', message = ? WHERE id = ?",
                          [f"recovered by lhe-tui doctor: {len(cut)} sample{'s' if len(cut) != 1 else ''} cut short "
                           f"by damage (was {status}); `lhe-tui resume {session_id}` plays the rest", session_id])

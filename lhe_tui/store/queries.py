@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
 from lhe_tui.core.events import TurnRecord
-from lhe_tui.core.prices import TOTALS_SQL, TokenTotals, totals_from_row
+from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
 
@@ -97,7 +98,8 @@ def record_from_tuple(row: tuple) -> TurnRecord:
 
 def has_column(db: Database, table: str, column: str) -> bool:
     """Whether the store has `column` (a read-only store is never migrated, so it may predate it)."""
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})").fetchall())
+    # (on the connection itself: a PRAGMA through db.execute would go to sqlite-utils, importing it and numpy)
+    return any(row[1] == column for row in db.conn.execute(f"PRAGMA table_info({table})").fetchall())
 
 
 def _played(db: Database) -> str:
@@ -107,11 +109,53 @@ def _played(db: Database) -> str:
 
 def session_token_totals(db: Database, session_id: str, sample: int | None = None) -> TokenTotals:
     """The session's (or one sample's) summed token counts, over the turns it played (a fork's inherited
-    turns were paid for by its parent); a count no turn reported is None ("not reported")."""
+    turns were paid for by its parent); a count no turn reported is None ("not reported"). An ended session's
+    are stored as it ends (`store_token_totals`): read, not summed again."""
+    if sample is None:
+        stored = _stored_token_totals(db, session_id)
+        if stored is not None:
+            return stored
+    return summed_token_totals(db, session_id, sample)
+
+
+def summed_token_totals(db: Database, session_id: str, sample: int | None = None) -> TokenTotals:
+    """`session_token_totals` summed from the turns."""
     sql, params = TOTALS_SQL + " WHERE session_id = ?" + _played(db), [session_id]
     if sample is not None:
         sql, params = sql + " AND sample = ?", [session_id, sample]
     return totals_from_row(tuple(db.execute(sql, params).fetchone()))
+
+
+def _stored_token_totals(db: Database, session_id: str) -> TokenTotals | None:
+    if not has_column(db, "sessions", "token_totals_json"):
+        return None          # a store older than m006 (read-only, so never migrated)
+    row = db.conn.execute("SELECT token_totals_json FROM sessions WHERE id = ? AND status != 'running'",
+                          [session_id]).fetchone()
+    if row is None or not row[0]:
+        return None
+    try:
+        return TokenTotals(*json.loads(row[0]))
+    except (ValueError, TypeError):
+        return None
+
+
+def store_token_totals(db: Database, session_id: str) -> None:
+    """Store the ended session's token totals (summed from its turns) beside it (in the caller's transaction)."""
+    totals = summed_token_totals(db, session_id)
+    db.conn.execute("UPDATE sessions SET token_totals_json = ? WHERE id = ?",
+                    [json.dumps(dataclasses.astuple(totals)), session_id])
+
+
+def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None) -> str:
+    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played."""
+    table = prices if prices is not None else load_prices()
+    return cost_cell(session_token_totals(db, session_id), table.for_model(model))
+
+
+def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
+    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
+    table = prices if prices is not None else load_prices()
+    return {row["id"]: session_cost(db, row["id"], row.get("model"), table) for row in rows}
 
 
 def token_totals_by_sample(db: Database, session_id: str) -> dict[int, TokenTotals]:

@@ -17,6 +17,7 @@ from lhe_tui import __version__
 from lhe_tui.errors import StoreWriteError
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord)
+from lhe_tui.store.queries import has_column, store_token_totals
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class SessionWriter:
         # The store was found sound as it was opened (lhe_tui.store.checked): then it is sound as this run
         # leaves it, and the run's end says so, sparing the next command a full check.
         self._known_sound = self.path is not None and (getattr(db, "checked", False) or _known_sound(self.path))
+        self._totals_column = has_column(db, "sessions", "token_totals_json")
         self.failure: StoreWriteError | None = None
         self.on_failure: Callable[[str], None] | None = None
         self.probe_rates = probe_rates or {}
@@ -279,6 +281,7 @@ class SessionWriter:
                 "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
                 **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
                 "message": None,    # running again: a fork's "not run yet", an earlier stop's reason, are past
+                **({"token_totals_json": None} if self._totals_column else {}),   # summed again at its end
                 **(e.lineage.to_row() if e.lineage is not None and not e.lineage.is_plain else {}),
             }, pk="id")
             if not e.resumed:
@@ -341,6 +344,8 @@ class SessionWriter:
                 "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
                 "fitted_p": summary.fitted_p})
+            if self._totals_column:
+                store_token_totals(self.db, self.session_id)
         self._event_row("run_finished", dataclasses.asdict(e))
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -351,13 +356,7 @@ class SessionWriter:
     def _stamp_sound(self) -> None:
         """The run's last checkpoint (passive: a reader is never waited for); once the WAL is all in the
         store's file, a store known sound when the run began is remembered sound as it is now."""
-        if not self._known_sound or self.path is None:
-            return
-        try:
-            busy, frames, copied = self.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            return
-        if not busy and frames == copied:
-            from lhe_tui.store.checked import remember_sound
+        if self._known_sound and self.path is not None:
+            from lhe_tui.store.database import remember_after_writes
 
-            remember_sound(self.path)
+            remember_after_writes(self.db.conn, self.path)
