@@ -216,7 +216,7 @@ def test_a_run_killed_after_its_last_turn_is_finished_by_resume(tmp_path):
     sid = done.stdout.strip()
     turns = rows(path, "SELECT * FROM turns ORDER BY sample, turn")
     assert len(turns) == 40
-    assert rows(path, "SELECT status, ended_at FROM sessions") == [("running", None)]
+    assert rows(path, "SELECT status, ended_at, token_totals_json FROM sessions") == [("running", None, None)]
     assert "crashed" in cli("sessions", "--db", str(path)).stdout
     exported = json.loads(cli("export", sid, "--db", str(path)).stdout)
     assert exported["session"]["status"] == "crashed"
@@ -226,6 +226,7 @@ def test_a_run_killed_after_its_last_turn_is_finished_by_resume(tmp_path):
     status, ended, accuracy = rows(path, "SELECT status, ended_at, final_task_accuracy FROM sessions")[0]
     assert status == "finished" and ended is not None and accuracy is not None
     assert rows(path, "SELECT COUNT(*) FROM events WHERE kind = 'run_finished'") == [(1,)]
+    assert_totals_stored(path, sid)
     assert rows(path, "SELECT * FROM turns ORDER BY sample, turn") == turns      # nothing played, nothing lost
     listed = cli("sessions", "--db", str(path)).stdout
     assert "finished" in listed and "crashed" not in listed
@@ -248,13 +249,22 @@ def test_doctor_recover_marks_the_sessions_it_cut_short_and_they_resume(tmp_path
         assert "tried first: recover: " in done.stdout
     assert f"cut short by the damage, marked interrupted: {sid}" in done.stdout
     assert digest(path) == before
-    assert rows(out, "SELECT status FROM sessions") == [("interrupted",)]
+    assert rows(out, "SELECT status, token_totals_json FROM sessions") == [("interrupted", None)]
     kept = rows(out, "SELECT COUNT(*) FROM turns")[0][0]
     assert 0 < kept < 800
     resumed = cli("resume", "--headless", sid, "--db", str(out), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert rows(out, "SELECT status FROM sessions") == [("finished",)]
     assert rows(out, "SELECT COUNT(*) FROM turns") == [(800,)]
+    assert_totals_stored(out, sid)
+
+
+def assert_totals_stored(path, sid) -> None:
+    """The ended session's stored token totals are its turns' sums (what `sessions` prices it by)."""
+    stored = json.loads(rows(path, "SELECT token_totals_json FROM sessions WHERE id = ?", [sid])[0][0])
+    turns, tokens_in, tokens_out = rows(path, "SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out) FROM turns "
+                                              "WHERE session_id = ? AND inherited IS NOT 1", [sid])[0]
+    assert stored[:3] == [turns, tokens_in, tokens_out] and turns > 0
 
 
 def shell_recovers() -> bool:
@@ -308,3 +318,15 @@ def test_a_sigkilled_fork_says_crashed_not_not_run_yet(tmp_path):
     assert not any("not run yet" in (s["message"] or "") for s in exported["samples"])
     shown = cli("show", fork, "--db", str(path)).stdout
     assert "crashed" in shown and "not run yet" not in shown
+
+
+def test_an_older_store_is_migrated_with_its_ended_sessions_totals(tmp_path):
+    path = tmp_path / "old.db"
+    shutil.copy(ROOT / "tests" / "data" / "store_before_issue13.db", path)
+    assert rows(path, "PRAGMA user_version") == [(0,)]
+    open_database(path).conn.close()
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    ended = [sid for (sid,) in rows(path, "SELECT id FROM sessions WHERE ended_at IS NOT NULL")]
+    assert ended
+    for sid in ended:
+        assert_totals_stored(path, sid)
