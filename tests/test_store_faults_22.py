@@ -48,7 +48,7 @@ def test_a_store_in_a_folder_this_user_cannot_enter_is_one_line_per_command(tmp_
     db = folder / "lhe.db"
     before = digest(db)
     give_away(folder)
-    folder.chmod(0o700)
+    folder.chmod(0o000)     # (as root: another user's folder; as anyone else: their own, shut)
     try:
         for args in (["sessions"], ["show", sid], ["export", sid], ["run", "--headless", "--turns", "2"],
                      ["doctor"], ["resume", "--headless", sid], ["replay", sid]):
