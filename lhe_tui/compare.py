@@ -11,8 +11,9 @@ from lhe_tui.metrics import (PairedDiff, accuracy_at, first_errors_or_end, paire
                              task_accuracy, turn_accuracy)
 from lhe_tui.metrics.paired import DEFAULT_N_BOOT, DEFAULT_SEED
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.core.prices import PriceTable, cost_cell, load_prices
-from lhe_tui.store.queries import load_session, session_flags, session_token_totals
+from lhe_tui.store.queries import load_session, session_cost, session_costs, session_flags  # noqa: F401
+
+__all__ = ["session_cost", "session_costs"]   # (they live in the store's queries: `sessions` needs no metrics)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -80,16 +81,6 @@ def no_data_note(left_out: list[SessionCurves]) -> str:
     return f"left out, no data (no turn was answered): {ids}"
 
 
-def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None) -> str:
-    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played."""
-    table = prices if prices is not None else load_prices()
-    return cost_cell(session_token_totals(db, session_id), table.for_model(model))
-
-
-def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
-    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
-    table = prices if prices is not None else load_prices()
-    return {row["id"]: session_cost(db, row["id"], row.get("model"), table) for row in rows}
 
 
 def session_label(db: Database, session_id: str, session: dict) -> str:

@@ -269,6 +269,38 @@ def create_fork(db: Database, plan: ForkPlan, *, session_id: str | None = None) 
     return fork_id
 
 
+def check_runnable(plan: ForkPlan) -> None:
+    """Everything about running the fork that can be checked before it is stored (one line, nothing written):
+    a price for --max-cost, the provider's key, a local model's install and GGUF. A fork that fails on one of
+    these must leave no session behind (`fork latest` would then fork that leftover)."""
+    from lhe_tui.providers.factory import check_credentials
+    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.runner.budget import budget_for
+
+    budget_for(plan.config)
+    check_credentials(plan.config)
+    prepare_own_server(plan.config)     # resolves a local model (nothing started)
+
+
+def create_forks(db: Database, plans: list[ForkPlan]) -> list[str]:
+    """Every plan checked (`check_runnable`), then written; all or none: a failure removes the forks written
+    before it. Their ids, in order."""
+    for plan in plans:
+        check_runnable(plan)
+    created: list[str] = []
+    try:
+        for plan in plans:
+            created.append(create_fork(db, plan))
+    except BaseException:
+        with db.conn:
+            for fork_id in created:
+                for table in ("events", "turns", "samples", "sessions"):
+                    column = "id" if table == "sessions" else "session_id"
+                    db.conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [fork_id])
+        raise
+    return created
+
+
 def _label(config: RunConfig) -> str:
     return f"{config.provider}:{config.model_label}" + (" (simulated)" if config.provider == "sim" else "")
 

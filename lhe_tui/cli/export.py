@@ -12,8 +12,8 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.prices import ModelPrice, load_prices
-from lhe_tui.store.queries import (flags_by_sample, load_events, load_samples, load_session, session_step_rule,
-                                   session_token_totals)
+from lhe_tui.store.queries import (flags_by_sample, live_status, load_events, load_samples, load_session,
+                                   session_step_rule, session_token_totals)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -105,7 +105,13 @@ def prompt_dict(session: dict) -> dict:
 
 def export_json(db: Database, session_id: str, step_rule: str | None = None) -> str:
     session = load_session(db, session_id)
+    stored = session.get("status")
+    session["status"] = live_status(db, session_id, stored)   # `crashed`, not `running`, once its writer is gone
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
+    if session["status"] != stored:
+        for sample in samples:   # a crashed session's samples were cut short with it
+            if sample.get("status") == "running":
+                sample["status"] = session["status"]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
     if session["kind"] == "probe":   # a probe's own figures, no run metrics (they would mean nothing)
         from lhe_tui.api import probe

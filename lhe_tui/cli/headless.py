@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
-from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
+from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, Throttled, TurnFinished
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
 from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
@@ -28,6 +30,20 @@ if TYPE_CHECKING:
     from lhe_tui.providers.local_server import LocalModelServer
 
 
+HOLD_NOTICE_S = 5.0
+"""A rate-limit hold this long or longer (--rpm, --tpm) is said: on the progress line while it lasts, and once
+on stderr as it starts (a log shows no progress line)."""
+
+
+class HoldColumn(ProgressColumn):
+    """The progress line's note while the rate limiter holds the run back: `held by --tpm: 42s`."""
+
+    def render(self, task) -> Text:
+        until, limit = task.fields.get("held_until", 0.0), task.fields.get("held_by", "")
+        left = until - time.monotonic()
+        return Text(f"held by --{limit}: {left:.0f}s" if limit and left > 0.5 else "", style="yellow")
+
+
 class ProgressDisplay:
     """Subscriber: advances a bar per finished turn; notes retries and sample failures on stderr."""
 
@@ -38,7 +54,8 @@ class ProgressDisplay:
         self.console = console
         self.owns_progress = progress is None
         self.progress = progress or new_progress(console)
-        self.task_id = self.progress.add_task(label, total=total, wrong=0)
+        self.task_id = self.progress.add_task(label, total=total, wrong=0, held_until=0.0, held_by="")
+        self._held_until = 0.0         # time.monotonic() at which the latest rate-limit hold said ends
         self.wrong = 0
         self.prefix = prefix
         self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
@@ -57,6 +74,13 @@ class ProgressDisplay:
         elif isinstance(event, RetryScheduled):
             self.progress.console.print(f"{self.prefix}retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
+        elif isinstance(event, Throttled) and event.delay_s >= HOLD_NOTICE_S:
+            now = time.monotonic()
+            if now >= self._held_until:    # a new hold (concurrent samples held together are said once)
+                self.progress.console.print(f"{self.prefix}held by the rate limiter (--{event.limit}): the next "
+                                            f"request goes in {event.delay_s:.0f}s", style="yellow")
+            self._held_until = max(self._held_until, now + event.delay_s)
+            self.progress.update(self.task_id, held_until=self._held_until, held_by=event.limit)
         elif isinstance(event, SampleFinished) and event.status == "failed":
             if self._held is not None:
                 self._held.append(event)
@@ -76,7 +100,8 @@ class ProgressDisplay:
 
 def new_progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), console=console, transient=False)
+                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), HoldColumn(), console=console,
+                    transient=False)
 
 
 def session_tokens(db: Database, session_id: str) -> TokenTotals:
@@ -141,19 +166,21 @@ def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
         display.progress.stop()
 
 
-def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
+def exit_code(db: Database, prepared: PreparedRun, status: str, arm: str | None = None) -> int:
+    """`arm`: the arm of a group the run is (its lines name it)."""
+    who = f"arm {arm}: " if arm else ""
     failure = prepared.writer.failure if prepared.writer is not None else None
     if failure is not None:      # the store stopped taking rows: said once, in one line
-        print(f"lhe-tui: error: {failure}", file=sys.stderr)
+        print(f"lhe-tui: error: {who}{failure}", file=sys.stderr)
         return failure.exit_code
     if status == "failed":
         message = load_session(db, prepared.session_id).get("message") or "every sample failed"
-        print(f"lhe-tui: error: {message}", file=sys.stderr)
+        print(f"lhe-tui: error: {who}{message}", file=sys.stderr)
         return 1
     if status == "interrupted":
         message = load_session(db, prepared.session_id).get("message")
         if message:      # a budget reached (--max-cost, --max-tokens-total): why, and how to go on
-            print(f"lhe-tui: stopped: {message}", file=sys.stderr)
+            print(f"lhe-tui: stopped: {who}{message}", file=sys.stderr)
         return 130
     return 0
 
@@ -198,7 +225,7 @@ async def _run_group(group: PreparedGroup, server: LocalModelServer | None = Non
 
 def group_exit_code(db: Database, group: PreparedGroup, statuses: dict[str, str]) -> int:
     """The worst arm's exit code (a store failure, then a failed arm, then an interrupted one), each said once."""
-    codes = [exit_code(db, run, statuses.get(name, "failed")) for name, run in zip(group.names, group.runs)]
+    codes = [exit_code(db, run, statuses.get(name, "failed"), name) for name, run in zip(group.names, group.runs)]
     for code in (1, 2, 130):
         if code in codes:
             return code

@@ -191,14 +191,14 @@ def _refuse_live_writer(db, session_id: str) -> None:
 
 def _refuse_finished(db, session_id: str) -> None:
     """A finished session has nothing to resume: say so, and leave it (and its wall time) as it is."""
-    from lhe_tui.store.queries import load_session
+    from lhe_tui.store.queries import load_session, nothing_to_resume
 
     session = load_session(db, session_id)
     if session["kind"] != "run":
         return   # load_resume_state refuses it with its reason
-    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
-    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
-    if session.get("status") == "finished" or (expected and done >= expected):
+    complete = nothing_to_resume(db, session)
+    if complete is not None:
+        done, expected = complete
         raise LheError(f"session {session_id} is already finished ({done} of {expected} turns): nothing to "
                        f"resume (`lhe-tui show {session_id}` reports it)")
 
@@ -356,7 +356,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.compare import session_costs
+    from lhe_tui.store.queries import session_costs
 
     db = open_database(args.db, create=False, write=False)
     print_table(sessions_table(rows, costs=session_costs(db, rows)))
@@ -486,12 +486,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from lhe_tui.store.doctor import diagnose, recover
 
     report = diagnose(args.db)
-    for line in report.lines():
-        print(line)
-    if args.recover is not None:
+    for line in report.lines(hint=args.recover is None):
+        print(line, flush=True)
+    if args.recover is not None:   # a recovery that worked is a success, whatever the store's state
         result = recover(args.db, args.recover)
         for line in result.lines():
             print(line)
+        return 0 if result.sound else 1
     return 0 if report.sound else 1
 
 
@@ -545,8 +546,7 @@ def _fork_request(args: argparse.Namespace, parent_id: str):
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.fork import create_fork, plan_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -557,10 +557,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         return _fork_group(args, db)
     parent_id = resolve_session_id(db, args.session_id)
     plan = plan_fork(db, _fork_request(args, parent_id))
-    budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
-    fork_id = create_fork(db, plan)
+    # a missing price (--max-cost), key or local model: one line, before anything is written
+    fork_id = create_forks(db, [plan])[0]
     print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
@@ -573,18 +573,14 @@ def _cmd_fork(args: argparse.Namespace) -> int:
 def _fork_group(args: argparse.Namespace, db) -> int:
     """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
     run together (as `resume grp-…`)."""
-    from lhe_tui.fork import create_fork, plan_group_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_group_fork
     from lhe_tui.store.groups import resolve_group_id
 
     group_id = resolve_group_id(db, args.session_id)
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
     new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))
-    for plan in plans:
-        budget_for(plan.config)
-    for plan in plans:
-        fork_id = create_fork(db, plan)
+    for plan, fork_id in zip(plans, create_forks(db, plans)):     # all checked first, all or none stored
         print(f"arm {plan.lineage.arm}: {plan.describe()}: session {fork_id}", file=sys.stderr)
     print(f"group {new_group}", file=sys.stderr)
     return _resume_group(args, db, new_group, {})
@@ -616,7 +612,10 @@ def _store_missing(args: argparse.Namespace):
     if db is None or args.command not in (None, "run", "probe", "demo"):
         return None
     path = Path(db)
-    return None if path.exists() else path
+    try:
+        return None if path.exists() else path
+    except OSError:      # a folder this user cannot enter: the command says so in its own words
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -650,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:     # a file or folder this user may not use, a read-only file system, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lhe-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:  # --prices holds for this command only (main is called in-process by tests and scripts)
         if prices_env is None:
             os.environ.pop("LHE_TUI_PRICES", None)

@@ -94,7 +94,8 @@ def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
     """The RunConfig fields an arm's flags set over the run's own."""
     from lhe_tui.cli.args import OneLineParser, add_run_options
 
-    parser = OneLineParser(prog=f"--arm {name}", add_help=False)
+    # allow_abbrev=False: inside an arm, `--sample 1` is not taken for --samples (nor any prefix for a flag)
+    parser = OneLineParser(prog=f"--arm {name}", add_help=False, allow_abbrev=False)
     add_run_options(parser)
     dests = {action.dest for action in parser._actions if action.option_strings}
     suppress_defaults(parser, dests)

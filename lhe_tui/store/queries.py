@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
 from lhe_tui.core.events import TurnRecord
-from lhe_tui.core.prices import TOTALS_SQL, TokenTotals, totals_from_row
+from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
@@ -105,7 +106,8 @@ def record_from_tuple(row: tuple) -> TurnRecord:
 
 def has_column(db: Database, table: str, column: str) -> bool:
     """Whether the store has `column` (a read-only store is never migrated, so it may predate it)."""
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})").fetchall())
+    # (on the connection itself: a PRAGMA through db.execute would go to sqlite-utils, importing it and numpy)
+    return any(row[1] == column for row in db.conn.execute(f"PRAGMA table_info({table})").fetchall())
 
 
 def _played(db: Database) -> str:
@@ -120,6 +122,48 @@ def session_token_totals(db: Database, session_id: str, sample: int | None = Non
     if sample is not None:
         sql, params = sql + " AND sample = ?", [session_id, sample]
     return totals_from_row(tuple(db.execute(sql, params).fetchone()))
+
+
+def listed_token_totals(db: Database, session_id: str) -> TokenTotals:
+    """`session_token_totals` as the session lists price it: an ended session's as stored when it ended
+    (`store_token_totals`: 776 sessions of a 1.1 GB store without reading their 1.2 M turns), else summed."""
+    stored = _stored_token_totals(db, session_id)
+    return stored if stored is not None else session_token_totals(db, session_id)
+
+
+def _stored_token_totals(db: Database, session_id: str) -> TokenTotals | None:
+    if not has_column(db, "sessions", "token_totals_json"):
+        return None          # a store older than m006 (read-only, so never migrated)
+    row = db.conn.execute("SELECT token_totals_json FROM sessions WHERE id = ? AND status != 'running'",
+                          [session_id]).fetchone()
+    if row is None or not row[0]:
+        return None
+    try:
+        return TokenTotals(*json.loads(row[0]))
+    except (ValueError, TypeError):
+        return None
+
+
+def store_token_totals(db: Database, session_id: str) -> None:
+    """Store the ended session's token totals (summed from its turns) beside it (in the caller's transaction)."""
+    totals = session_token_totals(db, session_id)
+    db.conn.execute("UPDATE sessions SET token_totals_json = ? WHERE id = ?",
+                    [json.dumps(dataclasses.astuple(totals)), session_id])
+
+
+def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None, *,
+                 listed: bool = False) -> str:
+    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played; `listed`:
+    from its stored totals when it has ended (`listed_token_totals`)."""
+    table = prices if prices is not None else load_prices()
+    totals = listed_token_totals(db, session_id) if listed else session_token_totals(db, session_id)
+    return cost_cell(totals, table.for_model(model))
+
+
+def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
+    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
+    table = prices if prices is not None else load_prices()
+    return {row["id"]: session_cost(db, row["id"], row.get("model"), table, listed=True) for row in rows}
 
 
 def token_totals_by_sample(db: Database, session_id: str) -> dict[int, TokenTotals]:
@@ -329,6 +373,20 @@ def live_status(db: Database, session_id: str, status: str | None) -> str | None
     if status == "running" and not writer_state(db, session_id):
         return "crashed"
     return status
+
+
+def nothing_to_resume(db: Database, session: dict[str, Any]) -> tuple[int, int] | None:
+    """(stored turns, expected turns) when the stored run `session` (a load_session row) has nothing left to
+    resume; None when it has. A run killed after its last turn but before its end record (left `running`, now
+    `crashed`) or stopped there (`interrupted`) still has its end to write: resuming it writes that."""
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session["id"]]).fetchone()[0]
+    status = session.get("status")
+    if status == "finished":
+        return done, expected
+    if expected and done >= expected and live_status(db, session["id"], status) not in ("crashed", "interrupted"):
+        return done, expected
+    return None
 
 
 def list_sessions(db: Database) -> list[dict[str, Any]]:

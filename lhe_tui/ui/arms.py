@@ -209,7 +209,7 @@ def load_group(db_path: Path, given: str) -> GroupReplayed:
     arms: list[tuple[str, SessionReplay]] = []
     try:
         for member in members[:MAX_ARMS]:
-            conn = open_database(db_path, create=False)
+            conn = open_database(db_path, create=False, write=False)
             try:
                 arms.append((member.get("arm") or member["id"], SessionReplay(conn, member["id"])))
             except BaseException:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def load_entries(db_path, session_ids: list[str]) -> list[CompareEntry]:
     """The sessions' curves and legend labels, read on a connection of the calling thread."""
-    db = open_database(db_path, create=False)
+    db = open_database(db_path, create=False, write=False)
     try:
         entries = []
         for session_id in session_ids:

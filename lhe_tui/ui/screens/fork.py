@@ -92,17 +92,14 @@ def parse_fork_request(defaults: ForkDefaults, *, turn: str, edit: str, amount: 
 def make_fork(db_path: str | Path, request: ForkRequest) -> tuple[str, str]:
     """Check and write the fork (in the dialog's worker thread: its own connection); (fork id, description).
     LheError (one line) when it cannot be made; nothing is written then."""
-    from lhe_tui.fork import create_fork, plan_fork
-    from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)
     try:
         plan = plan_fork(db, request)
-        budget_for(plan.config)          # --max-cost on a model with no price: said before anything is written
-        check_credentials(plan.config)   # a model that cannot run: said here, not after the fork is stored
-        return create_fork(db, plan), plan.describe()
+        # (a missing price, key or local model: said here, not after the fork is stored)
+        return create_forks(db, [plan])[0], plan.describe()
     finally:
         db.conn.close()
 
@@ -111,28 +108,13 @@ def make_group_fork(db_path: str | Path, group_id: str, request: ForkRequest) ->
     """Fork every arm of the group at the request's turn (in the dialog's worker thread: its own connection);
     (the new group's id, a description). Every arm is checked before any is written; LheError (one line) when
     one cannot be forked, and nothing is stored then (forks written before a later one failed are removed)."""
-    from lhe_tui.fork import create_fork, plan_group_fork
-    from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_group_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)
     try:
         new_group, plans = plan_group_fork(db, group_id, request)
-        for plan in plans:
-            budget_for(plan.config)
-            check_credentials(plan.config)
-        created: list[str] = []
-        try:
-            for plan in plans:
-                created.append(create_fork(db, plan))
-        except BaseException:
-            with db.conn:
-                for fork_id in created:
-                    for table in ("events", "turns", "samples", "sessions"):
-                        column = "id" if table == "sessions" else "session_id"
-                        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [fork_id])
-            raise
+        create_forks(db, plans)
         first = plans[0]
         text = (f"{len(plans)} arms of {group_id} forked at turn {first.fork_turn} as group {new_group}, turns "
                 f"{first.fork_turn + 1}..{first.config.turns} live")
