@@ -17,7 +17,7 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.events import EventBus, TurnFinished
-from lhe_tui.core.files import DATASET_LIMIT, PRICES_LIMIT, TEMPLATE_LIMIT
+from lhe_tui.files import DATASET_LIMIT, PRICES_LIMIT, TEMPLATE_LIMIT
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import RequestMeta
 from lhe_tui.runner.budget import Budget, Estimate
@@ -310,6 +310,20 @@ async def test_a_turns_reply_is_kept_whatever_its_usage_says():
     assert [r.raw_reply for r in records] == ["<answer>1</answer>"] * 2
     assert all(r.tokens_in is None and r.tokens_cached is None and r.tokens_out is not None for r in records)
     assert len(notes) == 2 and "input -5" in notes[0].message and "estimate" in notes[0].message
+
+
+@pytest.mark.parametrize("protocol", ["paper", "lenient"])
+def test_an_answer_past_64_bits_is_invalid_and_its_reply_kept(capsys, tmp_path, monkeypatch, protocol):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    db = tmp_path / "lhe.db"
+    huge = "<answer>" + "9" * 30 + "</answer>"
+    with FakeLLMServer(lambda body: ScriptedReply(text=huge)) as server:
+        code, out, err = run_cli(capsys, "run", "--headless", "--provider", "openai", "--model", "m", "--base-url",
+                                 server.openai_base_url, "--turns", "2", "--protocol", protocol, "--db", str(db))
+    assert code == 0 and "internal error" not in out + err, err
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT raw_reply, answer_status, model_answer FROM turns").fetchall()
+    assert rows == [(huge, "invalid", None)] * 2
 
 
 # ---- 4: files are read only when they are regular files of a sane size ----------------------------------------

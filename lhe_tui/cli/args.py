@@ -66,7 +66,7 @@ def int64(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if not -INT64_MAX <= value <= INT64_MAX:
         raise argparse.ArgumentTypeError(f"must be within ±{INT64_MAX:,} (64 bits), got {len(str(abs(value)))} digits")
     return value

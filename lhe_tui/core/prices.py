@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.core.files import PRICES_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.files import PRICES_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import ConfigError
 
 NOT_REPORTED = "not reported"

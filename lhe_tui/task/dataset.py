@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.core.files import DATASET_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.files import DATASET_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import DatasetError
 from lhe_tui.task.model import Sample, Task
 

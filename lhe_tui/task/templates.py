@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lhe_tui
-from lhe_tui.core.files import TEMPLATE_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.files import TEMPLATE_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import ConfigError
 
 DEFAULT_PROMPT = "default"
