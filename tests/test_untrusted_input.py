@@ -122,7 +122,8 @@ def test_non_finite_number_inside_an_arm_is_refused(capsys, tmp_path, value):
 BIG = str(2**64)
 HUGE_INTS = [("--seed", BIG), ("--seed", "-1"), ("--min-value", "-" + BIG), ("--max-value", BIG),
              ("--min-value", "-10000000000"), ("--max-value", "10000000000"), ("--max-reply-mb", "1e308"),
-             ("--max-reply-mb", "5000"), ("--max-tokens", BIG), ("--thinking-budget", BIG), ("--retries", BIG),
+             ("--max-reply-mb", "5000"), ("--max-tokens", BIG), ("--thinking-budget", BIG),
+             ("--max-tokens", "-5"), ("--thinking-budget", "0"), ("--max-tokens", str(10**9 + 1)), ("--retries", BIG),
              ("--window", BIG), ("--dataset-offset", BIG), ("--inject-at", f"1:{BIG}"), ("--inject-at", BIG),
              ("--max-tokens-total", BIG), ("--rpm", BIG), ("--tpm", BIG), ("--turns", BIG), ("--samples", BIG),
              ("--k", BIG), ("--concurrency", BIG), ("--dict-size", BIG), ("--estimate-reply-tokens", BIG)]
@@ -262,6 +263,7 @@ def test_made_up_usage_is_not_believed_and_the_budget_still_holds(capsys, tmp_pa
     assert "Traceback" not in err and "internal error" not in out + err
     assert 1 <= sent < 30                      # --max-cost stopped the run: the estimates counted
     assert "budget of $3.00 reached" in out + err
+    assert (out + err).count("usage is not believed") == 1   # said once; each turn's event is stored
     with sqlite3.connect(db) as conn:
         turns = conn.execute("SELECT raw_reply, tokens_in, tokens_out, tokens_cached FROM turns").fetchall()
         ignored = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'usage_ignored'").fetchone()[0]

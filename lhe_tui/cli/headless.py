@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lhe_tui.cli.report import print_table, summary_table
-from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
+from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished, UsageIgnored
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
 from lhe_tui.store.queries import first_errors_after, live_status, load_session, session_token_totals
@@ -38,7 +38,7 @@ class ProgressDisplay:
         self.task_id = self.progress.add_task(label, total=total, wrong=0)
         self.wrong = 0
         self.prefix = prefix
-        self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
+        self._said: set[object] = set()   # a failure shared by every sample (a dead server) is said once
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TurnFinished):
@@ -47,6 +47,11 @@ class ProgressDisplay:
         elif isinstance(event, RetryScheduled):
             self.progress.console.print(f"{self.prefix}retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
+        elif isinstance(event, UsageIgnored) and UsageIgnored not in self._said:   # said once a run; stored per turn
+            self._said.add(UsageIgnored)
+            self.progress.console.print(f"{self.prefix}sample {event.sample} turn {event.turn}: {event.message} "
+                                        "(and so on for any later turn; `lhe-tui export` lists them as "
+                                        "usage_ignored events)", style="yellow")
         elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
             self._said.add(event.message)
             self.progress.console.print(f"{self.prefix}sample {event.sample} stopped: {event.message}", style="red")

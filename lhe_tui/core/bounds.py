@@ -14,6 +14,9 @@ VALUE_BOUND = 10**9
 1,000 keys) stays far inside 64 bits."""
 ANSWER_BOUND = 10**15
 """An answer set into a history (--set-answer, an offset from one): its sums with the task's values stay in 64 bits."""
+MAX_REQUEST_TOKENS = 10**9
+"""Tokens of one request at most: a bound on --max-tokens and --thinking-budget, and on the usage counts a server
+reports (a count above it is not believed)."""
 MAX_REPLY_MB = 1_000.0
 """--max-reply-mb: at most a billion characters of reply and reasoning."""
 EXTRA_BODY_DEPTH = 32

@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_REPLY_MB, VALUE_BOUND, check_json,
-                                 finite, within)
+from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_REPLY_MB, MAX_REQUEST_TOKENS,
+                                 VALUE_BOUND, check_json, finite, within)
 from lhe_tui.core.urls import check_base_url
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
@@ -211,6 +211,9 @@ class RunConfig:
             if value is not None:
                 within(value, flag)
         within(self.seed, "--seed", 0, INT64_MAX)
+        for value, flag in ((self.max_tokens, "--max-tokens"), (self.thinking_budget, "--thinking-budget")):
+            if value is not None:
+                within(value, flag, 1, MAX_REQUEST_TOKENS)
         for value, flag in ((self.min_value, "--min-value"), (self.max_value, "--max-value")):
             within(value, flag, -VALUE_BOUND, VALUE_BOUND)
         for inj in self.inject_at:

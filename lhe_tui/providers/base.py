@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from lhe_tui.core.bounds import MAX_REQUEST_TOKENS
+
 if TYPE_CHECKING:
     from lhe_tui.task.model import Task
 
@@ -96,8 +98,6 @@ class Reply:
     tokens_reasoning: int | None = None    # output spent on reasoning (OpenAI reasoning_tokens)
 
 
-MAX_REQUEST_TOKENS = 10**9
-"""A token count a server reports for one request above this is not believed (no request is that large)."""
 _COUNT_FIELDS = {"tokens_in": "input", "tokens_out": "output", "tokens_cached": "cached input",
                  "tokens_cache_write": "cache-write input", "tokens_reasoning": "reasoning"}
 
