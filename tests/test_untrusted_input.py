@@ -470,20 +470,23 @@ def test_a_credential_in_the_base_url_is_refused_and_never_shown(capsys, tmp_pat
     assert session_ids(db) == []
 
 
-@pytest.mark.parametrize("client", ["direct", "sdk"])
+@pytest.mark.parametrize("client", KINDS)
 def test_a_base_url_query_string_is_sent_as_given(capsys, tmp_path, monkeypatch, client):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.setenv("LHE_TUI_OPENAI_CLIENT", client)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("LHE_TUI_OPENAI_CLIENT", "sdk" if client == "sdk" else "direct")
     db = tmp_path / "lhe.db"
     with FakeLLMServer(lambda body: ScriptedReply(text="<answer>0</answer>")) as server:
-        code, _, err = run_cli(capsys, "run", "--headless", "--provider", "openai", "--model", "m", "--base-url",
-                               server.openai_base_url + "?api-version=2024-06-01", "--turns", "2", "--db", str(db))
-        requests = [r for r in server.requests if r.path.endswith("/chat/completions")]
+        name, url, path = (("anthropic", server.anthropic_base_url, "/v1/messages") if client == "anthropic" else
+                           ("openai", server.openai_base_url, "/v1/chat/completions"))
+        code, _, err = run_cli(capsys, "run", "--headless", "--provider", name, "--model", "m", "--base-url",
+                               url + "?api-version=2024-06-01", "--turns", "2", "--db", str(db))
+        requests = [r for r in server.requests if r.method == "POST"]
     assert code == 0, err
-    assert len(requests) == 2 and all(r.query == "api-version=2024-06-01" for r in requests)
+    assert [(r.path, r.query) for r in requests] == [(path, "api-version=2024-06-01")] * 2
     with sqlite3.connect(db) as conn:
         (config,) = conn.execute("SELECT config_json FROM sessions").fetchone()
-    assert json.loads(config)["base_url"].endswith("/v1?api-version=2024-06-01")
+    assert json.loads(config)["base_url"] == url + "?api-version=2024-06-01"
 
 
 def test_credentials_an_older_lhe_tui_stored_are_redacted_on_export(capsys, tmp_path):
