@@ -353,7 +353,7 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
     datasette = sub.add_parser("datasette", help="browse the store in Datasette (read-only; tables described, canned "
                                "queries: curves, first_errors, injections); needs the [datasette] extra")
     datasette.add_argument("--host", default=LOOPBACK, help="address to listen on (a non-loopback one is warned about)")
-    datasette.add_argument("--port", type=int64, default=DATASETTE_PORT, help="port to listen on")
+    datasette.add_argument("--port", type=int, default=DATASETTE_PORT, help="port to listen on")
     datasette.add_argument("--print-metadata", action="store_true",
                            help="print the Datasette metadata (JSON, keyed for --db) and exit, for "
                                 "`datasette -i DB --metadata FILE` by hand")
@@ -361,7 +361,7 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the TUI in a browser through textual-serve (one app per tab, on "
                            "the sessions list); needs the [serve] extra")
     serve.add_argument("--host", default=LOOPBACK, help="address to listen on (a non-loopback one is warned about)")
-    serve.add_argument("--port", type=int64, default=SERVE_PORT, help="port to listen on")
+    serve.add_argument("--port", type=int, default=SERVE_PORT, help="port to listen on")
     serve.add_argument("--public-url", default=None, metavar="URL",
                        help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0)")
     serve.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
