@@ -119,6 +119,20 @@ def test_non_finite_number_inside_an_arm_is_refused(capsys, tmp_path, value):
     assert "--arm b" in err and "--temperature" in err
 
 
+@pytest.mark.parametrize("flag", ["--model", "--reasoning-effort", "--prompt", "--dataset", "--base-url"])
+def test_text_flags_that_utf8_cannot_encode_are_refused(capsys, tmp_path, monkeypatch, flag):
+    """Invalid UTF-8 in argv reaches Python as lone surrogates (b'\\xff' is '\\udcff'): stored or sent, it was a
+    UnicodeEncodeError traceback."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    db = tmp_path / "lhe.db"
+    value = {"--base-url": "http://127.0.0.1:9/v\udcff"}.get(flag, "m\udcff")
+    code, _, err = run_cli(capsys, "run", "--headless", "--provider", "openai", "--model", "m", "--turns", "2",
+                           "--db", str(db), flag, value)
+    one_line_error(code, err)
+    assert flag in err and "UTF-8" in err
+    assert session_ids(db) == []
+
+
 BIG = str(2**64)
 HUGE_INTS = [("--seed", BIG), ("--seed", "-1"), ("--min-value", "-" + BIG), ("--max-value", BIG),
              ("--min-value", "-10000000000"), ("--max-value", "10000000000"), ("--max-reply-mb", "1e308"),

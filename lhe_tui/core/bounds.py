@@ -81,5 +81,5 @@ def _text(text: Any, flag: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ConfigError(f"{flag} holds text UTF-8 cannot encode ({exc.reason} at {exc.start}: "
-                          f"{text[exc.start]!r})") from None
+        raise ConfigError(f"{flag} holds text UTF-8 cannot encode (a lone surrogate, {text[exc.start]!r}, at "
+                          f"{exc.start}: invalid UTF-8 given, or a \\ud800-style escape)") from None

@@ -160,6 +160,9 @@ class RunConfig:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r} (choose from {', '.join(PROTOCOLS)})")
         self._validate_numbers()
+        for name, value in vars(self).items():   # a lone surrogate (invalid UTF-8 in argv) cannot be stored or sent
+            if isinstance(value, str):
+                check_json(value, f"--{name.replace('_', '-')}")
         check_base_url(self.base_url)
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
         for name, most in LIMITS.items():
