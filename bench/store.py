@@ -12,7 +12,7 @@ Part 2, replay load. From a fresh connection each time (median of repeats): open
 index: no turn record read, the rest of the index read as playback needs it), the whole index query
 alone (what opening read before it was paged), the first 5 frames (one page of turn records), a seek to the end (every
 record, the slow path an instant-speed replay takes), load_turns (every TurnRecord), and, for the
-reports, flags_by_sample, the accuracy curves, bootstrap_ci (turn and task, 1000 resamples) and
+reports, flags_by_sample, the accuracy curves, bootstrap_ci (answer and task, 1000 resamples) and
 summarize. Then, in a fresh child process, the memory of opening the replay: RSS before and after
 `SessionReplay` and after 5 steps.
 
@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lhe_tui.metrics import bootstrap_ci, step_accuracy, summarize, task_accuracy, turn_accuracy
+from lhe_tui.metrics import answer_accuracy, bootstrap_ci, summarize, task_accuracy, turn_accuracy
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import RunFinished, RunStarted, SampleFinished, TurnFinished, TurnRecord
 from lhe_tui.session import build_task
@@ -146,12 +146,12 @@ def part2(db_path: Path, repeats: int) -> None:
     del turns
     t, (correct, step) = timed(lambda: flags_by_sample(db, SESSION), repeats)
     rows.append(("flags_by_sample", t))
-    t, _ = timed(lambda: (turn_accuracy(correct), step_accuracy(step), task_accuracy(correct)), repeats)
-    rows.append(("turn, step and task accuracy curves", t))
-    t, _ = timed(lambda: (bootstrap_ci(correct, "turn"), bootstrap_ci(correct, "task")), repeats)
+    t, _ = timed(lambda: (answer_accuracy(correct), turn_accuracy(step), task_accuracy(correct)), repeats)
+    rows.append(("answer, turn and task accuracy curves", t))
+    t, _ = timed(lambda: (bootstrap_ci(correct, "answer"), bootstrap_ci(correct, "task")), repeats)
     rows.append(("bootstrap_ci turn + task (1000 resamples)", t))
     t, _ = timed(lambda: summarize(correct, step), repeats)
-    rows.append(("summarize (first errors, fitted p, horizon)", t))
+    rows.append(("summarize (first errors, both fits of p, horizon)", t))
     db.conn.close()
 
     print(f"\nPart 2: loading the session for replay, fresh connection, median of {repeats} (seconds)")

@@ -7,9 +7,14 @@ A small, stable surface (see docs/analysis.md for a walkthrough)::
     api.sessions(store)                           # [SessionInfo, ...]
     api.turns(store, "latest")                    # [TurnRow, ...]
     api.curves(store, "latest")                   # [CurvePoint, ...]: per turn, with n and 95% bootstrap CIs
-    api.summary(store, "latest")                  # Summary: H_0.5, fitted p, ... (turns and steps)
+    api.summary(store, "latest")                  # Summary: H_0.5, the two fits of p, ... (turns and steps)
     api.tokens(store, "latest")                   # [SessionTokens]: token counts and cost (also by sample)
     api.curves_frame(store, "latest")             # the same as a pandas DataFrame (pandas is optional)
+
+Metric names are the paper's (DESIGN §2): turn accuracy is the update accuracy under the session's step rule
+(`step_rule=` changes it: own, reference-live, reference-final), answer accuracy is answer == gold (the
+reference code's index accuracy), task accuracy is every answer 1..t right; step accuracy for K > 1 is only
+the derived p ** (1/K). docs/protocol.md lists the old field names and what they became.
 
 Session ids may be given in full, by their start or end, or as `latest` (as on the command line). Records
 are frozen dataclasses; `as_dicts(records)` makes plain dicts of them. The curves are computed by the same
@@ -32,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 from lhe_tui.core.prices import load_prices
 from lhe_tui.errors import LheError
 from lhe_tui.store.database import DEFAULT_DB, open_database
-from lhe_tui.store.queries import (list_sessions, load_events, load_session, load_turns, resolve_session_id,
-                                   session_flags, session_token_totals, token_totals_by_sample)
+from lhe_tui.store.queries import (flags_by_sample, list_sessions, load_events, load_session, load_turns,
+                                   resolve_session_id, session_flags, session_step_rule, session_token_totals,
+                                   token_totals_by_sample)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -81,7 +87,7 @@ class SessionInfo:
     ended_at: str | None
     final_task_accuracy: float | None  # stored headline metrics (as of the run's end)
     horizon_05: int | None             # H_0.5 in turns
-    fitted_p: float | None             # fitted constant step accuracy per turn
+    mean_turn_accuracy: float | None   # stored mean turn accuracy (the store's `fitted_p` column)
     protocol: str                      # paper or lenient (docs/protocol.md)
     prompt: str                        # prompt template name (or path)
 
@@ -100,10 +106,10 @@ class TurnRow:
     gold_sum: int                      # the correct running sum after this turn
     model_answer: int | None           # the parsed answer; None for a format miss or an invalid answer
     answer_status: str                 # ok, format (no tag), invalid (not an integer), ...
-    correct: bool                      # turn-correct: model_answer == gold_sum
-    step_correct: bool                 # self-consistent update from the last answer the history showed
-    seen_previous: int | None          # that last answer as the history showed it (injected value if any)
-    expected_step: int | None          # seen_previous + this turn's sum: what step_correct checks against
+    answer_correct: bool               # answer accuracy: model_answer == gold_sum
+    turn_correct: bool                 # turn accuracy: the update from the previous turn is right (step rule)
+    seen_previous: int | None          # the own rule's base: the last answer the history showed (+ missed keys)
+    expected_update: int | None        # seen_previous + this turn's sum: what the own rule checks against
     history_answer: int | None         # the answer the model sees for this turn next (injections change it)
     injected: bool                     # this turn's answer was replaced in the history
     inherited: bool                    # a fork's turn copied from its parent (paid for there: `tokens` skips it)
@@ -131,15 +137,15 @@ class CurvePoint:
     turn: int                          # 1-based turn
     steps: int                         # keys answered by the end of the turn: turn * K (= turn when K = 1)
     n: int                             # samples this point counts
-    turn_accuracy: float               # share of counted samples whose answer at this turn is the gold sum
-    turn_ci_low: float
-    turn_ci_high: float
-    step_accuracy: float               # share whose answer is their own last shown answer + this turn's keys
-    step_ci_low: float
-    step_ci_high: float
     task_accuracy: float               # share with every answer 1..turn correct
     task_ci_low: float
     task_ci_high: float
+    turn_accuracy: float               # share whose update from the previous turn is right (the step rule)
+    turn_ci_low: float
+    turn_ci_high: float
+    answer_accuracy: float             # share whose answer at this turn is the gold sum (secondary)
+    answer_ci_low: float
+    answer_ci_high: float
 
 
 @dataclass(frozen=True)
@@ -151,14 +157,19 @@ class Summary:
     k: int                             # keys per turn
     samples: int
     turns: int                         # the curves' length: most turns any sample counts at
-    mean_turn_accuracy: float | None   # pooled over every counted turn of every sample
+    step_rule: str                     # the step rule the turn accuracy was scored under
+    mean_answer_accuracy: float | None  # answer == gold, pooled over every counted turn of every sample
     final_task_accuracy: float | None  # the task curve at its last turn
-    fitted_p_turn: float | None        # constant step accuracy per turn (MLE over step flags)
-    fitted_p_step: float | None        # per key: fitted_p_turn ** (1 / k)
+    mean_turn_accuracy: float | None   # fit 1: the mean of every update flag (turns after first errors too)
+    p_before_first_error: float | None  # fit 2: 1 - first errors / turns at risk (the theory's p)
+    p_before_first_error_ci_low: float | None   # its percentile bootstrap bounds (N_BOOT, LEVEL, SEED)
+    p_before_first_error_ci_high: float | None
+    mean_step_accuracy_derived: float | None       # mean_turn_accuracy ** (1 / k) (= it when k = 1)
+    p_step_before_first_error_derived: float | None  # p_before_first_error ** (1 / k)
     horizon_measured_turns: int | None     # H_s: first turn the task curve is below s; None = never
     horizon_measured_steps: int | None     # the same in steps: * k
-    horizon_theory_turns: float | None     # ln(s) / ln(fitted_p_turn) (inf when p = 1)
-    horizon_theory_steps: float | None     # ln(s) / ln(fitted_p_step)
+    horizon_theory_turns: float | None     # ln(s) / ln(p_before_first_error) (inf when p = 1)
+    horizon_theory_steps: float | None     # ln(s) / ln(p_step_before_first_error_derived)
     first_errors: tuple[int | None, ...]   # per sample, the first wrong turn (None: none yet)
 
 
@@ -199,7 +210,8 @@ def _id(store: Database, session_id: str) -> str:
 def sessions(store: Database) -> list[SessionInfo]:
     """Every session of the store, oldest first."""
     names = [f.name for f in fields(SessionInfo)]
-    return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated"))})
+    return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated")),
+                           "mean_turn_accuracy": row.get("fitted_p")})
             for row in list_sessions(store)]
 
 
@@ -209,23 +221,27 @@ def session(store: Database, session_id: str) -> dict[str, Any]:
     return load_session(store, _id(store, session_id))
 
 
-def turns(store: Database, session_id: str, *, prices: PriceTable | None = None) -> list[TurnRow]:
+def turns(store: Database, session_id: str, *, prices: PriceTable | None = None,
+          step_rule: str | None = None) -> list[TurnRow]:
     """Every stored turn of the session, by sample then turn, each priced (`prices`: default the price files,
-    lhe_tui.core.prices.load_prices)."""
+    lhe_tui.core.prices.load_prices); `turn_correct` under `step_rule` (None: the session's)."""
     sid = _id(store, session_id)
     k = _k(store, sid)
     price = _price(store, sid, prices)
+    records = load_turns(store, sid)
+    rule = step_rule if step_rule is not None else session_step_rule(store, sid)
+    update = iter([flag for sample in flags_by_sample(store, sid, step_rule=rule)[1] for flag in sample])
     return [TurnRow(session_id=sid, sample=r.sample, turn=r.turn, steps=r.turn * k, keys=r.keys,
                     key_values=r.key_values, turn_sum=r.turn_sum, gold_sum=r.gold_sum, model_answer=r.model_answer,
-                    answer_status=r.answer_status, correct=r.correct, step_correct=r.step_correct,
-                    seen_previous=r.seen_previous, expected_step=r.expected_step, history_answer=r.history_answer,
+                    answer_status=r.answer_status, answer_correct=r.correct, turn_correct=next(update),
+                    seen_previous=r.seen_previous, expected_update=r.expected_step, history_answer=r.history_answer,
                     injected=r.injected, inherited=r.inherited, tokens_in=r.tokens_in, tokens_out=r.tokens_out,
                     tokens_cached=r.tokens_cached, tokens_cache_write=r.tokens_cache_write,
                     tokens_reasoning=r.tokens_reasoning,
                     cost_usd=None if price is None else price.cost(r.tokens_in, r.tokens_out, r.tokens_cached,
                                                                      r.tokens_cache_write),
                     latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
-            for r in load_turns(store, sid)]
+            for r in records]
 
 
 def _model(store: Database, session_id: str) -> str:
@@ -282,14 +298,14 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
                  level: float = LEVEL) -> list[CurvePoint]:
     """The per-turn curves of stored flags (lhe_tui.store.queries.session_flags): the one function behind
     `curves` and `lhe-tui export --curves`."""
-    from lhe_tui.metrics import bootstrap_ci, sample_counts, step_accuracy, task_accuracy, turn_accuracy
+    from lhe_tui.metrics import answer_accuracy, bootstrap_ci, sample_counts, task_accuracy, turn_accuracy
 
     ragged = dict(status=flags.status, turns=flags.turns)
     boot = dict(n_boot=n_boot, seed=seed, level=level, **ragged)
     counts = sample_counts(flags.correct, **ragged)
-    curves = {"turn": turn_accuracy(flags.correct, **ragged), "step": step_accuracy(flags.step, **ragged),
-              "task": task_accuracy(flags.correct, **ragged)}
-    bounds = {kind: bootstrap_ci(flags.step if kind == "step" else flags.correct, kind, **boot)  # type: ignore[arg-type]
+    curves = {"task": task_accuracy(flags.correct, **ragged), "turn": turn_accuracy(flags.update, **ragged),
+              "answer": answer_accuracy(flags.correct, **ragged)}
+    bounds = {kind: bootstrap_ci(flags.update if kind == "turn" else flags.correct, kind, **boot)  # type: ignore[arg-type]
               for kind in curves}
     return [CurvePoint(session_id=session_id, turn=t + 1, steps=(t + 1) * flags.k, n=int(counts[t]),
                        **{f"{kind}_{name}": float(values[t]) for kind in curves
@@ -299,28 +315,37 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
 
 
 def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int = SEED,
-           level: float = LEVEL) -> list[CurvePoint]:
-    """The session's per-turn curves with n and bootstrap bounds. NoTurnsError for a session with no
-    stored turn; a probe session (one turn per sample, at the target turn) has no per-turn curves either."""
+           level: float = LEVEL, step_rule: str | None = None) -> list[CurvePoint]:
+    """The session's per-turn curves with n and bootstrap bounds, turn accuracy under `step_rule` (None: the
+    session's). NoTurnsError for a session with no stored turn; a probe session (one turn per sample, at the
+    target turn) has no per-turn curves either."""
     sid = _id(store, session_id)
     if load_session(store, sid)["kind"] == "probe":
         raise LheError(f"session {sid} is a target-turn probe: it has no per-turn curves (`lhe-tui show {sid}` "
                        "gives its accuracy per error rate; `lhe-tui export --format csv` its turns with probe_rate)")
-    flags = session_flags(store, sid)
+    flags = session_flags(store, sid, step_rule)
     if not any(flags.correct):
         raise NoTurnsError(f"session {sid} has no stored turns: no curves to give")
     return curve_points(sid, flags, n_boot=n_boot, seed=seed, level=level)
 
 
-def summary(store: Database, session_id: str, s: float = 0.5) -> Summary:
-    """H_s measured and predicted (ln(s)/ln(p), Proposition 1), fitted p, first errors: turns and steps."""
-    from lhe_tui.store.summary import session_summary
+def summary(store: Database, session_id: str, s: float = 0.5, *, step_rule: str | None = None) -> Summary:
+    """H_s measured and predicted (ln(s)/ln(p), Proposition 1, p before the first error), the two fits of p
+    (mean turn accuracy; p before the first error, with its bootstrap bounds), first errors: turns and steps."""
+    from lhe_tui.metrics import p_before_first_error_ci, summarize
 
     sid = _id(store, session_id)
-    r = session_summary(store, sid, s)
-    return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns,
-                   mean_turn_accuracy=r.mean_turn_accuracy, final_task_accuracy=r.final_task_accuracy,
-                   fitted_p_turn=r.fitted_p, fitted_p_step=r.fitted_p_step,
+    flags = session_flags(store, sid, step_rule)
+    ragged = dict(status=flags.status, turns=flags.turns)
+    r = summarize(flags.correct, flags.update, s, k=flags.k, **ragged)
+    ci = p_before_first_error_ci(flags.correct, n_boot=N_BOOT, level=LEVEL, seed=SEED, **ragged)
+    return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns, step_rule=flags.step_rule,
+                   mean_answer_accuracy=r.mean_answer_accuracy, final_task_accuracy=r.final_task_accuracy,
+                   mean_turn_accuracy=r.mean_turn_accuracy, p_before_first_error=r.p_before_first_error,
+                   p_before_first_error_ci_low=None if ci is None else ci[0],
+                   p_before_first_error_ci_high=None if ci is None else ci[1],
+                   mean_step_accuracy_derived=r.mean_step_accuracy,
+                   p_step_before_first_error_derived=r.p_step_before_first_error,
                    horizon_measured_turns=r.horizon_measured, horizon_measured_steps=r.horizon_measured_steps,
                    horizon_theory_turns=r.horizon_theory, horizon_theory_steps=r.horizon_theory_steps,
                    first_errors=tuple(r.first_errors))
@@ -365,10 +390,11 @@ def sessions_frame(store: Database) -> Any:
     return _frame(lambda: sessions(store), SessionInfo)
 
 
-def turns_frame(store: Database, session_id: str, *, prices: PriceTable | None = None) -> Any:
+def turns_frame(store: Database, session_id: str, *, prices: PriceTable | None = None,
+                step_rule: str | None = None) -> Any:
     """`turns` as a pandas DataFrame (TurnRow's columns; token counts nullable integers, <NA> where not
     reported; cost_usd NaN where there is none)."""
-    return _frame(lambda: turns(store, session_id, prices=prices), TurnRow)
+    return _frame(lambda: turns(store, session_id, prices=prices, step_rule=step_rule), TurnRow)
 
 
 def tokens_frame(store: Database, session_id: str | None = None, **options: Any) -> Any:

@@ -51,16 +51,18 @@ class SessionCurves:
     label: str
     n_samples: int
     n_turns: int
-    turn_curve: list[float]
+    turn_curve: list[float]                  # turn accuracy (the update; the step rule's flags)
     task_curve: list[float]
     horizon_05: int | None
     median_first_error: float | None
-    fitted_p: float | None
+    mean_turn_accuracy: float | None         # fit 1 of p
+    p_before_first_error: float | None = None   # fit 2 of p (the theory's)
     counts: list[int] = field(default_factory=list)   # samples each point counts (failed: wrong past failure)
     k: int = 1
     horizon_05_steps: int | None = None
-    fitted_p_step: float | None = None
+    p_step_before_first_error: float | None = None   # derived: p_before_first_error ** (1 / k)
     protocol: str = "lenient"
+    step_rule: str = "own"
     cost: str = "-"   # the session's cost as shown (`$0.0123`), "-" without a price, "not reported" without counts
 
 
@@ -86,21 +88,26 @@ def session_label(db: Database, session_id: str, session: dict) -> str:
     return label
 
 
-def session_curves(db: Database, session_id: str) -> SessionCurves:
+def session_curves(db: Database, session_id: str, *, step_rule: str | None = None) -> SessionCurves:
+    """`step_rule`: score turn accuracy under this rule (None: the session's)."""
     session = load_session(db, session_id)
-    flags = session_flags(db, session_id)
+    flags = session_flags(db, session_id, step_rule)
     correct, ragged = flags.correct, dict(status=flags.status, turns=flags.turns)
-    summary = summarize(correct, flags.step, 0.5, k=flags.k, **ragged)
+    summary = summarize(correct, flags.update, 0.5, k=flags.k, **ragged)
     task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
     return SessionCurves(session_id=session_id, label=session_label(db, session_id, session), n_samples=len(correct), n_turns=len(task),
-                         turn_curve=turn_accuracy(correct, **ragged), task_curve=task,
+                         turn_curve=turn_accuracy(flags.update, **ragged), task_curve=task,
                          horizon_05=summary.horizon_measured,
                          median_first_error=statistics.median(firsts_or_end) if firsts_or_end else None,
-                         fitted_p=summary.fitted_p, counts=sample_counts(correct, **ragged), k=flags.k,
-                         horizon_05_steps=summary.horizon_measured_steps, fitted_p_step=summary.fitted_p_step,
-                         protocol=session["protocol"], cost=session_cost(db, session_id, session.get("model")))
+                         mean_turn_accuracy=summary.mean_turn_accuracy,
+                         p_before_first_error=summary.p_before_first_error,
+                         counts=sample_counts(correct, **ragged), k=flags.k,
+                         horizon_05_steps=summary.horizon_measured_steps,
+                         p_step_before_first_error=summary.p_step_before_first_error,
+                         protocol=session["protocol"], step_rule=flags.step_rule,
+                         cost=session_cost(db, session_id, session.get("model")))
 
 
 def default_turns(n_turns: int) -> list[int]:
@@ -123,8 +130,10 @@ def parse_turns(text: str | None) -> list[int] | None:
 
 
 def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = False) -> list[dict]:
-    """One row a session. With any session of K > 1, H_0.5 and p also per step (key); `@t turn/task/n`:
-    turn and task accuracy at turn t and how many samples that point counts; `cost`: each session's cost."""
+    """One row a session. With any session of K > 1, H_0.5 and p also per step (key, derived); `@t turn/task/n`:
+    turn and task accuracy at turn t and how many samples that point counts; `cost`: each session's cost.
+    `p<1st err`: p before the first error, the theory's p (the mean turn accuracy, the other fit, is in `show`
+    and the exports; turn accuracy at each turn is in the `@t` columns)."""
     steps = any(c.k > 1 for c in curves)
     rows = []
     for c in curves:
@@ -133,9 +142,10 @@ def compare_rows(curves: list[SessionCurves], turns: list[int], *, cost: bool = 
         if steps:
             row["H_0.5 steps"] = c.horizon_05_steps
         row["median 1st err"] = c.median_first_error
-        row["p"] = c.fitted_p
+        row["p<1st err"] = None if c.p_before_first_error is None else f"{c.p_before_first_error:.4f}"
         if steps:
-            row["p/step"] = None if c.fitted_p_step is None else f"{c.fitted_p_step:.4f}"
+            row["p/step (derived)"] = (None if c.p_step_before_first_error is None
+                                       else f"{c.p_step_before_first_error:.4f}")
         if cost:
             row["cost"] = c.cost
         for t in turns:
@@ -159,8 +169,9 @@ class PairComparison:
     name_b: str
     n_samples: int
     turns: list[int]
-    turn: list[PairedDiff]
+    turn: list[PairedDiff]            # turn accuracy (the update, the step rule's flags)
     task: list[PairedDiff]
+    answer: list[PairedDiff]          # answer accuracy (answer = gold; not in the printed table)
     first_error: PairedDiff
     horizon: PairedDiff
     first_divergence: int | None     # the first turn at which some sample is right in one arm only
@@ -196,19 +207,22 @@ def _first_divergence(a: list[list[bool]], b: list[list[bool]]) -> int | None:
 
 def paired_comparison(db: Database, a: str, b: str, turns: list[int] | None = None, *, name_a: str | None = None,
                       name_b: str | None = None, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED,
-                      level: float = 0.95, after: int | None = None) -> PairComparison:
+                      level: float = 0.95, after: int | None = None,
+                      step_rule: str | None = None) -> PairComparison:
     """B - A between two sessions over the same keys (refused in one line otherwise). `turns`: the turns to
-    report (default: `default_turns`). The bootstrap is seeded: the same store gives the same intervals."""
+    report (default: `default_turns`). The bootstrap is seeded: the same store gives the same intervals.
+    Turn accuracy under `step_rule` (None: each session's)."""
     check_same_keys(db, a, b)
-    fa, fb = session_flags(db, a), session_flags(db, b)
+    fa, fb = session_flags(db, a, step_rule), session_flags(db, b, step_rule)
     ra = dict(status_a=fa.status, status_b=fb.status, turns=fa.turns)
     n_turns = max(max((len(c) for c in fa.correct), default=0), max((len(c) for c in fb.correct), default=0))
     turns = turns or default_turns(n_turns)
     boot = dict(n_boot=n_boot, seed=seed, level=level)
     return PairComparison(
         session_a=a, session_b=b, name_a=name_a or a, name_b=name_b or b, n_samples=len(fa.correct), turns=turns,
-        turn=paired_difference(fa.correct, fb.correct, "turn", turns, **ra, **boot),
+        turn=paired_difference(fa.update, fb.update, "turn", turns, **ra, **boot),
         task=paired_difference(fa.correct, fb.correct, "task", turns, **ra, **boot),
+        answer=paired_difference(fa.correct, fb.correct, "answer", turns, **ra, **boot),
         first_error=paired_mean_difference(first_errors_or_end(fa.correct, fa.status),
                                            first_errors_or_end(fb.correct, fb.status), **boot),
         horizon=paired_horizon_difference(fa.correct, fb.correct, 0.5, **ra, **boot),

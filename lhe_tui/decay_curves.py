@@ -1,5 +1,5 @@
-"""The accuracy-decay numbers of a run, from its per-sample flags: turn, step and task accuracy, the task
-curve's bootstrap band, the theory curve p^t from the fitted step accuracy, and the summary (H_s, p).
+"""The accuracy-decay numbers of a run, from its per-sample flags: task, turn and answer accuracy, the task
+curve's bootstrap band, the theory curve p^t from p before the first error, and the summary (H_s, both p).
 
 One function for the live view's decay plot and the publication figure (lhe_tui.figures). Pure, so it may
 run on a thread; numpy comes with lhe_tui.metrics, imported on the first call, not with this module (the
@@ -20,30 +20,31 @@ N_BOOT = 200
 @dataclass(frozen=True)
 class DecayData:
     summary: RunSummary
-    turn: list[float]
-    step: list[float]
+    turn: list[float]          # turn accuracy (the paper's: update flags under the step rule)
+    answer: list[float]        # answer accuracy (answer == gold; secondary)
     task: list[float]
     task_low: list[float] | None
     task_high: list[float] | None
-    theory: list[float]
+    theory: list[float]        # p^t, p before the first error
     counts: list[int] = field(default_factory=list)   # samples each point counts
 
 
-def compute_decay(correct: list[list[bool]], step: list[list[bool]], *, with_ci: bool = True,
+def compute_decay(correct: list[list[bool]], update: list[list[bool]], *, with_ci: bool = True,
                   n_boot: int = N_BOOT, seed: int = 0, status: Sequence[str] | None = None,
                   turns: int | None = None, k: int = 1) -> DecayData:
     """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked). `status`,
     `turns`: which turns each sample counts at (a failed one: wrong past its failure), as in the CLI."""
     # numpy (0.3 s to import) comes with the metrics: not before the run screen's first frame.
-    from lhe_tui.metrics import (bootstrap_ci, sample_counts, step_accuracy, summarize, task_accuracy,
+    from lhe_tui.metrics import (answer_accuracy, bootstrap_ci, sample_counts, summarize, task_accuracy,
                                  theory_task_curve, turn_accuracy)
 
     ragged = dict(status=status, turns=turns)
-    summary = summarize(correct, step, k=k, **ragged)
+    summary = summarize(correct, update, k=k, **ragged)
     task = task_accuracy(correct, **ragged)
     low = high = None
     if with_ci and sum(1 for c in correct if c) > 1 and task:
         low, high = bootstrap_ci(correct, "task", n_boot=n_boot, seed=seed, **ragged)
-    theory = theory_task_curve(summary.fitted_p, len(task)) if summary.fitted_p is not None else []
-    return DecayData(summary=summary, turn=turn_accuracy(correct, **ragged), step=step_accuracy(step, **ragged),
+    p = summary.p_before_first_error
+    theory = theory_task_curve(p, len(task)) if p is not None else []
+    return DecayData(summary=summary, turn=turn_accuracy(update, **ragged), answer=answer_accuracy(correct, **ragged),
                      task=task, task_low=low, task_high=high, theory=theory, counts=sample_counts(correct, **ragged))

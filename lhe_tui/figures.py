@@ -1,10 +1,10 @@
 """Publication figures of stored sessions: `lhe-tui plot` and the run view's `P` key.
 
-Four kinds: `decay` (turn, step and task accuracy over turns, the task curve's 95% bootstrap band, the theory
-curve p^t from the fitted p, H_0.5 marked; for K > 1 a second x axis in steps), `compare` (sessions' task
-curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (accuracy at the target turn
-against the history error rate, with 95% CIs) and `sum` (one sample's model vs gold running sum, its first
-error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
+Four kinds: `decay` (task and turn accuracy over turns, answer accuracy dotted, the task curve's 95% bootstrap
+band, the theory curve p^t from p before the first error, H_0.5 marked; for K > 1 a second x axis in steps),
+`compare` (sessions' task curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (answer
+accuracy at the target turn against the history error rate, with 95% CIs, and turn accuracy) and `sum` (one
+sample's model vs gold running sum, its first error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
 (lhe_tui.metrics, lhe_tui.compare, lhe_tui.probe); the ragged-sample rule comes with them.
 
 matplotlib is an optional extra (`pip install -e '.[figures]'`), imported only when a figure is drawn, and
@@ -89,8 +89,8 @@ class DecayCurves(DecayData):
     k: int
 
     @property
-    def fitted_p(self) -> float | None:
-        return self.summary.fitted_p
+    def p_before_first_error(self) -> float | None:
+        return self.summary.p_before_first_error
 
     @property
     def horizon(self) -> int | None:
@@ -106,7 +106,7 @@ def _run_session(db: Database, session_id: str) -> dict[str, Any]:
     return session
 
 
-def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT) -> DecayCurves:
+def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT, step_rule: str | None = None) -> DecayCurves:
     from lhe_tui.compare import session_label
     from lhe_tui.decay_curves import compute_decay
     from lhe_tui.store.queries import session_flags
@@ -114,8 +114,8 @@ def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT) -> Deca
     session = _run_session(db, session_id)
     if session["kind"] == "probe":
         raise LheError(f"session {session_id} is a target-turn probe: plot it with --kind probe")
-    flags = session_flags(db, session_id)
-    d = compute_decay(flags.correct, flags.step, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
+    flags = session_flags(db, session_id, step_rule)
+    d = compute_decay(flags.correct, flags.update, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
                       k=flags.k)
     return DecayCurves(**{f.name: getattr(d, f.name) for f in fields(d)}, session_id=session_id,
                        label=session_label(db, session_id, session), k=flags.k)
@@ -149,14 +149,14 @@ def draw_decay(fig: Any, d: DecayCurves) -> None:
     thin = 0.8 if len(x) > 200 else 1.0     # per-turn curves of long runs are noisy: thin, solid lines
     if d.task_low is not None and d.task_high is not None:
         ax.fill_between(x, d.task_low, d.task_high, color=BLUE, alpha=0.25, linewidth=0, label="task 95% CI")
-    # The task curve first and thickest: the turn curve (equal to it until the first self-correction)
-    # stays visible on top of it.
-    ax.plot(x, d.task, color=BLUE, linewidth=1.4, label="task")
-    ax.plot(x, d.step, color=GREEN, linewidth=thin, label="step")
-    ax.plot(x, d.turn, color=ORANGE, linewidth=thin, label="turn")
+    # The paper's two curves: task accuracy first and thickest, turn accuracy (the update, whatever the
+    # state before) on top; answer accuracy (answer = gold, secondary) faint and dotted.
+    ax.plot(x, d.task, color=BLUE, linewidth=1.4, label="task accuracy")
+    ax.plot(x, d.turn, color=ORANGE, linewidth=thin, label="turn accuracy")
+    ax.plot(x, d.answer, color=GREEN, linewidth=0.7, linestyle=(0, (1, 1.5)), alpha=0.8, label="answer accuracy")
     if d.theory:
         ax.plot(x, d.theory, color=BLACK, linestyle=(0, (1, 1.2)), linewidth=1.1,
-                label=f"$p^t$ (fitted p={d.fitted_p:.4f})")
+                label=f"$p^t$ (p before the first error {d.p_before_first_error:.4f})")
     if d.horizon is not None:
         ax.axvline(d.horizon, color=VERMILION, linewidth=0.8, linestyle="--")
         ax.annotate(f"$H_{{0.5}}$={d.horizon}", (d.horizon, 0.5), xytext=(3, 3), textcoords="offset points",
@@ -168,7 +168,7 @@ def draw_decay(fig: Any, d: DecayCurves) -> None:
     ax.set_ylabel("accuracy")
     _steps_axis(ax, d.k)
     ax.set_title(f"{d.label}  ({_counts_note(d.counts)})", loc="left")   # what a reader needs, not the id
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, columnspacing=1.0)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, columnspacing=1.0)
 
 
 def draw_compare(fig: Any, curves: list[DecayCurves]) -> None:
@@ -199,9 +199,9 @@ def draw_probe(fig: Any, rows: list, session_id: str, target: Any) -> None:
     acc = [r.accuracy for r in rows]
     err = [[max(0.0, r.accuracy - r.ci_low) for r in rows], [max(0.0, r.ci_high - r.accuracy) for r in rows]]
     ax.errorbar(rates, acc, yerr=err, color=BLUE, marker="o", capsize=2, linewidth=1.0, elinewidth=0.8,
-                label="turn accuracy (95% CI)")
-    ax.plot(rates, [r.step_accuracy for r in rows], color=ORANGE, marker="s", linestyle="--", linewidth=1.0,
-            label="step accuracy")
+                label="answer accuracy (95% CI)")
+    ax.plot(rates, [r.turn_accuracy for r in rows], color=ORANGE, marker="s", linestyle="--", linewidth=1.0,
+            label="turn accuracy")
     ax.set_xlim(-0.05, 1.05)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("induced error rate r in the history")
@@ -253,9 +253,10 @@ def default_kind(db: Database, session_id: str) -> str:
 
 
 def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | None = None,
-         sample: int = 0, n_boot: int = N_BOOT) -> Path:
+         sample: int = 0, n_boot: int = N_BOOT, step_rule: str | None = None) -> Path:
     """Draw the `kind` figure of `session_ids` (resolved ids) into `out` (.png, .svg or .pdf). `kind` None:
-    probe for a probe session, else decay (compare with several ids). Raises LheError with one line."""
+    probe for a probe session, else decay (compare with several ids); `step_rule`: turn accuracy's (None: each
+    session's). Raises LheError with one line."""
     out = Path(out)
     fmt = check_output(out)
     matplotlib = _matplotlib()
@@ -266,7 +267,7 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
     if kind != "compare" and len(session_ids) > 1:
         raise ConfigError(f"--kind {kind} draws one session; several are drawn by --kind compare")
     with matplotlib.rc_context(STYLE):
-        fig = _build(db, session_ids, kind, sample, n_boot)
+        fig = _build(db, session_ids, kind, sample, n_boot, step_rule)
         try:
             fig.savefig(out, format=fmt, metadata=METADATA[fmt])
         except OSError as exc:
@@ -274,12 +275,13 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
     return out
 
 
-def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot: int) -> Any:
+def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot: int,
+           step_rule: str | None = None) -> Any:
     if kind == "decay":
         fig = _figure(HEIGHT_IN + 0.35)
-        draw_decay(fig, decay_curves(db, session_ids[0], n_boot=n_boot))
+        draw_decay(fig, decay_curves(db, session_ids[0], n_boot=n_boot, step_rule=step_rule))
     elif kind == "compare":
-        curves = [decay_curves(db, sid, n_boot=n_boot) for sid in session_ids]
+        curves = [decay_curves(db, sid, n_boot=n_boot, step_rule=step_rule) for sid in session_ids]
         fig = _figure(HEIGHT_IN + 0.25 + 0.14 * len(curves))
         draw_compare(fig, curves)
     elif kind == "probe":

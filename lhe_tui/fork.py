@@ -7,7 +7,7 @@ parent's (`turns.inherited = 1`: played and paid for there), so running it is re
 (`lhe_tui.session.prepare_resume`), and a fork that crashes resumes as a fork. No Textual here.
 
 An edit is an injection into turn T's history answer made before turn T + 1 is sent (source `fork`):
-turn accuracy after T is scored against the gold sum, step accuracy against the edited value.
+answer accuracy after T is scored against the gold sum, turn accuracy (the update) against the edited value.
 """
 
 from __future__ import annotations
@@ -151,6 +151,10 @@ def _fork_config(parent: RunConfig, request: ForkRequest, turn: int, turns: int,
     if parent.dataset:   # the fork's keys come from the store: the file is named in its lineage, not re-read
         base = replace(base, extra={**parent.extra, "dataset": parent.dataset,
                                     "dataset_offset": parent.dataset_offset})
+    elif parent.data != "generated":   # the same for the paper's data (its rows: the parent's offset on)
+        base = replace(base, data="generated", extra={**parent.extra, "data": parent.data,
+                                                      "dataset_offset": parent.dataset_offset},
+                       paper_choices={k: v for k, v in parent.paper_choices.items() if k != "data"})
     overrides = dict(request.overrides)
     try:
         return apply_overrides(base, overrides)

@@ -107,10 +107,10 @@ def prepare_planned_probe(plan: ProbePlan, db: Database, *, provider: Provider |
 class ProbeRow:
     rate: float
     n: int
-    accuracy: float | None
+    accuracy: float | None             # answer accuracy at the target turn (answer = gold)
     ci_low: float | None
     ci_high: float | None
-    step_accuracy: float | None
+    turn_accuracy: float | None        # turn accuracy: the update from the (synthetic) history is right
 
 
 def probe_table(db: Database, session_id: str) -> list[ProbeRow]:
@@ -123,7 +123,7 @@ def probe_table(db: Database, session_id: str) -> list[ProbeRow]:
     table = []
     for rate, flags in sorted(by_rate.items()):
         correct = [[c] for c, _ in flags]
-        low, high = bootstrap_ci(correct, "turn", n_boot=1000, seed=0)
+        low, high = bootstrap_ci(correct, "answer", n_boot=1000, seed=0)
         table.append(ProbeRow(rate=rate, n=len(flags), accuracy=sum(c for c, _ in flags) / len(flags),
-                              ci_low=low[0], ci_high=high[0], step_accuracy=sum(s for _, s in flags) / len(flags)))
+                              ci_low=low[0], ci_high=high[0], turn_accuracy=sum(s for _, s in flags) / len(flags)))
     return table

@@ -75,8 +75,10 @@ def test_curves_use_the_shared_metric_functions_and_ragged_rule(store):
     ragged = dict(status=flags.status, turns=flags.turns)
     assert [p.task_accuracy for p in points] == task_accuracy(flags.correct, **ragged)
     assert [p.n for p in points] == sample_counts(flags.correct, **ragged)
-    low, high = bootstrap_ci(flags.step, "step", n_boot=api.N_BOOT, seed=api.SEED, **ragged)
-    assert [p.step_ci_low for p in points] == low and [p.step_ci_high for p in points] == high
+    low, high = bootstrap_ci(flags.update, "turn", n_boot=api.N_BOOT, seed=api.SEED, **ragged)
+    assert [p.turn_ci_low for p in points] == low and [p.turn_ci_high for p in points] == high
+    low, high = bootstrap_ci(flags.correct, "answer", n_boot=api.N_BOOT, seed=api.SEED, **ragged)
+    assert [p.answer_ci_low for p in points] == low and [p.answer_ci_high for p in points] == high
     assert all(p.task_ci_low <= p.task_accuracy <= p.task_ci_high for p in points)
     assert any(p.task_ci_low < p.task_ci_high for p in points)   # the sim makes errors: the bands are not points
     summary = api.summary(db, sid)

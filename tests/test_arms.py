@@ -97,7 +97,7 @@ def test_compare_of_a_group_prints_the_paired_difference(group_store, capsys):
     # The printed difference at turn 40 is the one the metrics compute from the stored flags.
     store = open_database(db, create=False, write=False)
     a, b = session_flags(store, rows[0][0]), session_flags(store, rows[1][0])
-    (d40,) = paired_difference(a.correct, b.correct, "turn", [40])
+    (d40,) = paired_difference(a.update, b.update, "turn", [40])
     line = next(line for line in out.splitlines() if line.strip().startswith("│   40 "))
     assert f"{100 * d40.diff:+.1f} pp" in line
     assert f"[{100 * d40.low:+.1f}, {100 * d40.high:+.1f}]" in line

@@ -34,8 +34,8 @@ def session_ids(db):
 def test_headless_sim_run_writes_everything(capsys, db):
     code, out, err = headless(capsys, db)
     assert code == 0, err
-    for needle in ("first error turn", "mean turn accuracy", "task accuracy at last turn", "fitted step accuracy p",
-                   "H_0.5 measured", "ln(0.5)/ln(p)", "tokens in / out", "wall time", "session id", "simulated"):
+    for needle in ("first error turn", "mean turn accuracy", "task accuracy at last turn", "p before the first error",
+                   "mean answer accuracy", "step rule", "H_0.5 measured", "ln(0.5)/ln(p before the first error)", "tokens in / out", "wall time", "session id", "simulated"):
         assert needle in out, needle
     (sid,) = session_ids(db)
     assert sid in out
@@ -71,14 +71,14 @@ def test_sessions_show_export(capsys, db, tmp_path):
     code, out, _ = run_cli(capsys, "sessions", "--db", db)
     assert code == 0 and sid in out and "sim/sim-1" in out and "finished" in out
     code, out, _ = run_cli(capsys, "show", sid[:12], "--db", db)
-    assert code == 0 and "per-turn accuracy" in out and "task acc" in out
+    assert code == 0 and "per-turn accuracy" in out and "task acc" in out and "answer acc" in out
     code, out, _ = run_cli(capsys, "export", sid, "--format", "json", "--db", db)
     data = json.loads(out)
     assert data["session"]["id"] == sid and len(data["turns"]) == 120
     target = tmp_path / "turns.csv"
     code, _, _ = run_cli(capsys, "export", sid, "--format", "csv", "-o", str(target), "--db", db)
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
-    assert code == 0 and len(rows) == 120 and {"gold_sum", "model_answer", "correct"} <= set(rows[0])
+    assert code == 0 and len(rows) == 120 and {"gold_sum", "model_answer", "answer_correct", "turn_correct"} <= set(rows[0])
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -43,7 +43,7 @@ def test_every_report_fits_80_columns(capsys, db, monkeypatch):
     code, out, _ = headless(capsys, db)
     assert code == 0
     assert widest(out) <= 80, out
-    assert "s15:" in out and "fitted step accuracy p" in out     # folded, not lost
+    assert "s15:" in out and "p before the first error" in out     # folded, not lost
     headless(capsys, db, "--inject-at", "20:5")
     a, b = ids(db)
     for argv in (("sessions",), ("show", a), ("compare", a, b), ("compare", a, b, "--at", "10,20,30,50,100")):

@@ -21,7 +21,7 @@ pytest.importorskip("datasette")
 
 from lhe_tui.cli.main import main  # noqa: E402
 from lhe_tui.cli.web import metadata_file_for  # noqa: E402
-from lhe_tui.metrics import sample_counts, step_accuracy, task_accuracy, turn_accuracy  # noqa: E402
+from lhe_tui.metrics import answer_accuracy, sample_counts, task_accuracy, turn_accuracy  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 from lhe_tui.store.queries import session_flags  # noqa: E402
 
@@ -94,8 +94,8 @@ def app_curves(db: Path, session_id: str) -> dict[str, list]:
     finally:
         store.conn.close()
     ragged = dict(status=flags.status, turns=flags.turns)
-    return {"n": sample_counts(flags.correct, **ragged), "turn_accuracy": turn_accuracy(flags.correct, **ragged),
-            "step_accuracy": step_accuracy(flags.step, **ragged), "task_accuracy": task_accuracy(flags.correct, **ragged)}
+    return {"n": sample_counts(flags.correct, **ragged), "answer_accuracy": answer_accuracy(flags.correct, **ragged),
+            "turn_accuracy": turn_accuracy(flags.update, **ragged), "task_accuracy": task_accuracy(flags.correct, **ragged)}
 
 
 def test_curves_query_matches_lhe_tui_metrics(store, datasette):
@@ -106,7 +106,7 @@ def test_curves_query_matches_lhe_tui_metrics(store, datasette):
     expected = app_curves(db, session_id)
     assert [r["turn"] for r in rows] == list(range(1, 41))
     assert [r["n"] for r in rows] == expected["n"]
-    for name in ("turn_accuracy", "step_accuracy", "task_accuracy"):
+    for name in ("answer_accuracy", "turn_accuracy", "task_accuracy"):
         assert [r[name] for r in rows] == pytest.approx(expected[name], abs=1e-12), name
     assert min(r["turn_accuracy"] for r in rows) < 1.0          # the session has errors to compare
     # An empty session_id (the form's default) and `latest` mean the newest session; its end works too.
@@ -135,7 +135,8 @@ def test_table_and_column_descriptions_and_read_only(store, datasette):
     metadata = json.loads(get(f"{datasette}/-/metadata.json")[1])
     tables = metadata["databases"]["runs"]["tables"]
     assert set(tables) >= {"sessions", "samples", "turns", "events"}
-    assert "step accuracy" in tables["turns"]["columns"]["step_correct"]
+    assert "turn accuracy" in tables["turns"]["columns"]["step_correct"]
+    assert "answer accuracy" in tables["turns"]["columns"]["correct"]
     databases = json.loads(get(f"{datasette}/-/databases.json")[1])
     assert [d["is_mutable"] for d in databases if d["name"] == "runs"] == [False]    # opened immutable
 

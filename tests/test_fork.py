@@ -321,8 +321,11 @@ def test_compare_of_a_parent_and_its_healed_fork_is_paired_and_says_how_far_past
     from lhe_tui.compare import paired_comparison
 
     pc = paired_comparison(open_database(db), parent, child, [30, 31], after=30)
-    at30, at31 = pc.turn
+    at30, at31 = pc.answer
     assert at30.diff == 0 and at31.diff > 0            # nothing differs before the fork; healed, more are right
+    # Turn accuracy (the update) at 31 builds on what each history shows: a parent sample wrong at 30 that
+    # adds turn 31's keys to its own (wrong) total updates right, as the fork does from the healed one.
+    assert pc.turn[0].diff == 0
     # The parent's samples wrong at 30 carry the error to 31: their first error after 30 is 31.
     rows = sqlite3.connect(db).execute("SELECT sample, correct FROM turns WHERE session_id = ? AND turn = 30",
                                        [parent]).fetchall()

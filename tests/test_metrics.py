@@ -16,14 +16,14 @@ from lhe_tui.metrics import (
     accuracy_at,
     bootstrap_ci,
     first_error,
-    fit_step_accuracy,
+    mean_turn_accuracy,
     horizon,
-    step_accuracy,
+    turn_accuracy,
     summarize,
     task_accuracy,
     theory_horizon,
     theory_task_curve,
-    turn_accuracy,
+    answer_accuracy,
 )
 from lhe_tui.metrics.bootstrap import _percentiles
 
@@ -61,16 +61,16 @@ def test_scoring_helper_reproduces_hand_flags() -> None:
 
 
 def test_carried_error_is_turn_wrong_but_step_right() -> None:
-    assert turn_accuracy([CARRIED_CORRECT]) == [1.0, 0.0, 0.0, 0.0]
-    assert step_accuracy([CARRIED_STEP]) == [1.0, 0.0, 1.0, 1.0]
+    assert answer_accuracy([CARRIED_CORRECT]) == [1.0, 0.0, 0.0, 0.0]
+    assert turn_accuracy([CARRIED_STEP]) == [1.0, 0.0, 1.0, 1.0]
     assert task_accuracy([CARRIED_CORRECT]) == [1.0, 0.0, 0.0, 0.0]
     assert first_error(CARRIED_CORRECT) == 2
     # 3 of 4 step flags are True -> p = 0.75
-    assert fit_step_accuracy([CARRIED_STEP]) == 0.75
+    assert mean_turn_accuracy([CARRIED_STEP]) == 0.75
 
 
 def test_recovered_error_turn_accuracy_recovers_task_accuracy_does_not() -> None:
-    assert turn_accuracy([RECOVERED_CORRECT]) == [1.0, 0.0, 1.0, 1.0]
+    assert answer_accuracy([RECOVERED_CORRECT]) == [1.0, 0.0, 1.0, 1.0]
     assert task_accuracy([RECOVERED_CORRECT]) == [1.0, 0.0, 0.0, 0.0]
     assert first_error(RECOVERED_CORRECT) == 2
 
@@ -80,11 +80,11 @@ def test_two_samples_mixed() -> None:
     # step = mean of [1,0,1,1] and [1,0,0,1] = [1, 0, .5, 1]; task = [1, 0, 0, 0]
     correct = [CARRIED_CORRECT, RECOVERED_CORRECT]
     step = [CARRIED_STEP, RECOVERED_STEP]
-    assert turn_accuracy(correct) == [1.0, 0.0, 0.5, 0.5]
-    assert step_accuracy(step) == [1.0, 0.0, 0.5, 1.0]
+    assert answer_accuracy(correct) == [1.0, 0.0, 0.5, 0.5]
+    assert turn_accuracy(step) == [1.0, 0.0, 0.5, 1.0]
     assert task_accuracy(correct) == [1.0, 0.0, 0.0, 0.0]
     # 5 True step flags out of 8 -> 0.625
-    assert fit_step_accuracy(step) == 0.625
+    assert mean_turn_accuracy(step) == 0.625
 
 
 # --- unequal lengths --------------------------------------------------------------------------
@@ -95,7 +95,7 @@ UNEQUAL = [[True, True, True, False], [True, False], [True, True, True]]
 
 def test_turn_accuracy_unequal_lengths_averages_only_samples_that_reached_the_turn() -> None:
     # t1: A,B,C all T -> 3/3; t2: T,F,T -> 2/3; t3: A,C only, T,T -> 2/2; t4: A only, F -> 0/1
-    assert turn_accuracy(UNEQUAL) == pytest.approx([1.0, 2 / 3, 1.0, 0.0])
+    assert answer_accuracy(UNEQUAL) == pytest.approx([1.0, 2 / 3, 1.0, 0.0])
 
 
 def test_task_accuracy_unequal_lengths() -> None:
@@ -110,34 +110,34 @@ def test_task_accuracy_unequal_lengths_differs_from_turn_accuracy() -> None:
     # A: F T T (error, then recovers)   B: T T   -> turn t2 = 2/2, task t2 = A F, B T -> 1/2
     # t3: A only: turn 1/1, task 0/1
     data = [[False, True, True], [True, True]]
-    assert turn_accuracy(data) == [0.5, 1.0, 1.0]
+    assert answer_accuracy(data) == [0.5, 1.0, 1.0]
     assert task_accuracy(data) == [0.5, 0.5, 0.0]
 
 
 def test_empty_inputs() -> None:
+    assert answer_accuracy([]) == []
     assert turn_accuracy([]) == []
-    assert step_accuracy([]) == []
     assert task_accuracy([]) == []
-    assert turn_accuracy([[], []]) == []
+    assert answer_accuracy([[], []]) == []
     assert task_accuracy([[]]) == []
     assert first_error([]) is None
     assert horizon([]) is None
-    assert fit_step_accuracy([]) is None
-    assert fit_step_accuracy([[], []]) is None
+    assert mean_turn_accuracy([]) is None
+    assert mean_turn_accuracy([[], []]) is None
     assert theory_task_curve(0.9, 0) == []
     assert bootstrap_ci([], "task") == ([], [])
-    assert bootstrap_ci([[]], "turn") == ([], [])
+    assert bootstrap_ci([[]], "answer") == ([], [])
     assert accuracy_at([], 1) is None
 
 
 def test_zero_length_sample_among_others_is_ignored() -> None:
-    assert turn_accuracy([[], [True, False]]) == [1.0, 0.0]
-    assert fit_step_accuracy([[], [True, False]]) == 0.5
+    assert answer_accuracy([[], [True, False]]) == [1.0, 0.0]
+    assert mean_turn_accuracy([[], [True, False]]) == 0.5
 
 
 def test_numpy_arrays_are_accepted() -> None:
     arr = np.array([[True, False, True], [True, True, True]])
-    assert turn_accuracy(arr) == [1.0, 0.5, 1.0]
+    assert answer_accuracy(arr) == [1.0, 0.5, 1.0]
     assert task_accuracy(list(arr)) == [1.0, 0.5, 0.5]
 
 
@@ -221,13 +221,16 @@ def test_summarize_hand_case() -> None:
     assert summary.n_turns == 4
     assert summary.first_errors == [2, 2, None]
     # correct flags: 1 + 3 + 2 = 6 True out of 4 + 4 + 2 = 10 scored turns
-    assert summary.mean_turn_accuracy == pytest.approx(0.6)
+    assert summary.mean_answer_accuracy == pytest.approx(0.6)
     # task: t1 3/3, t2 1/3 (only the third sample), t3 0/2, t4 0/2
     assert summary.final_task_accuracy == 0.0
     assert summary.horizon_measured == 2
     # step flags: 3 + 2 + 2 = 7 True out of 10
-    assert summary.fitted_p == pytest.approx(0.7)
-    assert summary.horizon_theory == pytest.approx(math.log(0.5) / math.log(0.7))  # 1.943
+    assert summary.mean_turn_accuracy == pytest.approx(0.7)
+    # first errors at turns 2 and 2, the third sample censored at its last turn 2: 2 errors in 2 + 2 + 2 = 6
+    # turns at risk -> p = 1 - 2/6; the theory horizon uses this p, not the mean turn accuracy
+    assert summary.p_before_first_error == pytest.approx(2 / 3)
+    assert summary.horizon_theory == pytest.approx(math.log(0.5) / math.log(2 / 3))  # 1.710
     assert summary.s == 0.5
 
 
@@ -243,8 +246,8 @@ def test_summarize_no_error_yet_and_custom_s() -> None:
 def test_summarize_empty() -> None:
     summary = summarize([], [])
     assert summary == RunSummary(
-        n_samples=0, n_turns=0, first_errors=[], mean_turn_accuracy=None, final_task_accuracy=None,
-        fitted_p=None, horizon_measured=None, horizon_theory=None, s=0.5,
+        n_samples=0, n_turns=0, first_errors=[], mean_answer_accuracy=None, final_task_accuracy=None,
+        mean_turn_accuracy=None, p_before_first_error=None, horizon_measured=None, horizon_theory=None, s=0.5,
     )
 
 
@@ -261,10 +264,10 @@ def test_bootstrap_deterministic_for_a_seed() -> None:
     assert bootstrap_ci(data, "task", n_boot=300, seed=8) != first
 
 
-@pytest.mark.parametrize("kind", ["turn", "step", "task"])
+@pytest.mark.parametrize("kind", ["answer", "turn", "task"])
 def test_bootstrap_brackets_curve(kind: str) -> None:
     data = _random_flags(8, 300, 0.95, seed=11)
-    curve = {"turn": turn_accuracy, "step": step_accuracy, "task": task_accuracy}[kind](data)
+    curve = {"answer": answer_accuracy, "turn": turn_accuracy, "task": task_accuracy}[kind](data)
     lo, hi = bootstrap_ci(data, kind, n_boot=500)
     assert len(lo) == len(hi) == len(curve) == 300
     assert all(a <= c <= b for a, c, b in zip(lo, curve, hi))
@@ -274,26 +277,26 @@ def test_bootstrap_brackets_curve(kind: str) -> None:
 
 def test_bootstrap_zero_width_when_all_samples_agree() -> None:
     same = [True, True, False, True, False]
-    lo, hi = bootstrap_ci([same] * 6, "turn")
+    lo, hi = bootstrap_ci([same] * 6, "answer")
     assert lo == hi == [1.0, 1.0, 0.0, 1.0, 0.0]
     lo, hi = bootstrap_ci([same] * 6, "task")
     assert lo == hi == [1.0, 1.0, 0.0, 0.0, 0.0]
 
 
 def test_bootstrap_single_sample_is_the_curve() -> None:
-    lo, hi = bootstrap_ci([RECOVERED_CORRECT], "turn")
+    lo, hi = bootstrap_ci([RECOVERED_CORRECT], "answer")
     assert lo == hi == [1.0, 0.0, 1.0, 1.0]
-    lo, hi = bootstrap_ci([RECOVERED_STEP], "step")
+    lo, hi = bootstrap_ci([RECOVERED_STEP], "turn")
     assert lo == hi == [1.0, 0.0, 0.0, 1.0]
 
 
 def test_bootstrap_two_samples_hand_case() -> None:
     # Samples [T] and [F]: a resample is {T,T}, {T,F}, {F,T} or {F,F} -> mean 1, .5, .5, 0 with
     # probabilities 1/4, 1/2, 1/4. The 2.5% and 97.5% percentiles of 1000 draws are 0 and 1.
-    lo, hi = bootstrap_ci([[True], [False]], "turn")
+    lo, hi = bootstrap_ci([[True], [False]], "answer")
     assert (lo, hi) == ([0.0], [1.0])
     # 90% level: a 5% tail still falls in the {F,F} mass (25%) -> same bounds.
-    assert bootstrap_ci([[True], [False]], "turn", level=0.9) == ([0.0], [1.0])
+    assert bootstrap_ci([[True], [False]], "answer", level=0.9) == ([0.0], [1.0])
 
 
 def test_bootstrap_unequal_lengths_uses_only_samples_that_reached_the_turn() -> None:
@@ -301,7 +304,7 @@ def test_bootstrap_unequal_lengths_uses_only_samples_that_reached_the_turn() -> 
     # resamples that missed A are left out, so the band at turn 3 is exactly [1, 1].
     # Padding B and C as False would pull the lower bound to 1/3 or below instead.
     data = [[True, True, True], [True, False], [False, True]]
-    lo, hi = bootstrap_ci(data, "turn", n_boot=400)
+    lo, hi = bootstrap_ci(data, "answer", n_boot=400)
     assert lo[2] == hi[2] == 1.0
     # task, turn 3: A's prefix is True -> also [1, 1]
     lo_t, hi_t = bootstrap_ci(data, "task", n_boot=400)
@@ -325,11 +328,11 @@ flag_lists = st.lists(st.lists(st.booleans(), max_size=25), max_size=6)
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=flag_lists, kind=st.sampled_from(["turn", "step", "task"]), seed=st.integers(0, 2**32 - 1),
+@given(data=flag_lists, kind=st.sampled_from(["answer", "turn", "task"]), seed=st.integers(0, 2**32 - 1),
        level=st.floats(0.5, 0.99))
 def test_bootstrap_property_bounds(data: list[list[bool]], kind: str, seed: int, level: float) -> None:
     lo, hi = bootstrap_ci(data, kind, n_boot=200, level=level, seed=seed)  # type: ignore[arg-type]
-    curve = task_accuracy(data) if kind == "task" else turn_accuracy(data)
+    curve = task_accuracy(data) if kind == "task" else answer_accuracy(data)
     assert len(lo) == len(hi) == len(curve)
     for a, c, b in zip(lo, curve, hi):
         assert 0.0 <= a <= b <= 1.0
@@ -339,7 +342,7 @@ def test_bootstrap_property_bounds(data: list[list[bool]], kind: str, seed: int,
 @settings(max_examples=60, deadline=None)
 @given(data=flag_lists)
 def test_property_curves_in_unit_interval_and_task_below_turn(data: list[list[bool]]) -> None:
-    turn, task = turn_accuracy(data), task_accuracy(data)
+    turn, task = answer_accuracy(data), task_accuracy(data)
     assert len(turn) == len(task) == max((len(s) for s in data), default=0)
     for t_acc, k_acc in zip(turn, task):
         assert 0.0 <= k_acc <= t_acc <= 1.0

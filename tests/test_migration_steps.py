@@ -70,7 +70,7 @@ def test_migration_gives_what_todays_runner_scores(old_store, tmp_path):
         stored = db.conn.execute("SELECT fitted_p, horizon_05, final_task_accuracy FROM sessions WHERE id = ?",
                                  [session_id]).fetchone()
         summary = session_summary(db, session_id)
-        assert stored == (summary.fitted_p, summary.horizon_measured, summary.final_task_accuracy)
+        assert stored == (summary.mean_turn_accuracy, summary.horizon_measured, summary.final_task_accuracy)
         assert stored == fresh.conn.execute("SELECT fitted_p, horizon_05, final_task_accuracy FROM sessions "
                                             "WHERE id = ?", [session_id]).fetchone()
     assert old_p["steps-k1"] != db.conn.execute("SELECT fitted_p FROM sessions WHERE id = 'steps-k1'").fetchone()[0]

@@ -28,22 +28,25 @@ def store(tmp_path):
 def test_show_gives_turns_and_steps_for_k2_and_counts_per_turn(store, capsys):
     assert main(["show", "steps-k2-induced", "--db", store]) == 0
     out = capsys.readouterr().out
-    assert "per turn / per step" in out and "p_step = p_turn^(1/2)" in out
+    assert "per turn / per step (derived)" in out and "derived: p_turn^(1/2)" in out
     assert "turns / steps" in out and "steps" in out.split("per-turn accuracy")[1]
     assert main(["show", "steps-k1", "--db", store]) == 0
     out = capsys.readouterr().out
-    assert "per step" not in out and "fitted step accuracy p" in out
+    assert "per step" not in out and "p before the first error" in out and "mean turn accuracy" in out
 
 
 def test_export_curves_counts_the_failed_sample_as_wrong(store, capsys):
     assert main(["export", "steps-k1", "--format", "curves", "--db", store]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["n"] for r in rows] == ["5"] * 8           # sample 3 failed at turn 6: still counted, as wrong
+    assert float(rows[7]["answer_accuracy"]) <= 0.8
     assert float(rows[7]["turn_accuracy"]) <= 0.8
     assert main(["export", "steps-k2-heal", "--format", "json", "--db", store]) == 0
     data = json.loads(capsys.readouterr().out)
     summary, curves = data["summary"], data["curves"]
-    assert summary["k"] == 2 and summary["fitted_p_step"] == pytest.approx(summary["fitted_p_turn"] ** 0.5)
+    assert summary["k"] == 2 and summary["step_rule"] == "own"
+    assert summary["mean_step_accuracy_derived"] == pytest.approx(summary["mean_turn_accuracy"] ** 0.5)
+    assert summary["p_step_before_first_error_derived"] == pytest.approx(summary["p_before_first_error"] ** 0.5)
     assert curves[0]["steps"] == 2 and curves[-1]["steps"] == 16 and curves[-1]["n"] == 3
     if summary["horizon_measured_turns"] is not None:
         assert summary["horizon_measured_steps"] == 2 * summary["horizon_measured_turns"]
@@ -71,5 +74,8 @@ def status_text(summary) -> str:
 def test_status_bar_shows_turns_only_for_k1_and_both_for_k_above_1():
     correct = [[True, True, False, False], [True, False, False, False]]
     step = [[True, True, False, True], [True, False, True, True]]
-    assert status_text(summarize(correct, step)) == " · p=0.7500 · H0.5 3 (th 2)"
-    assert status_text(summarize(correct, step, k=3)) == " · p=0.7500/t 0.9086/st · H0.5 3t=9st (th 2t=7st)"
+    # mean turn accuracy 6/8; p before the first error 1 - 2/5 (first errors at 3 and 2), theory ln .5 / ln .6 = 1.4
+    assert status_text(summarize(correct, step)) == " · turn acc 0.750 · p<1st err 0.600 · H0.5 3 (th 1)"
+    # per step: 0.6 ** (1/3) = 0.843, theory 3 * 1.357 = 4.07 steps
+    assert status_text(summarize(correct, step, k=3)) == (" · turn acc 0.750 · p<1st err 0.600/t 0.843/st · "
+                                                          "H0.5 3t=9st (th 1t=4st)")

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from lhe_tui.core.bounds import INT64_MAX
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
-                                   parse_extra_body, parse_inject_at, thinking_switch)
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, parse_extra_body,
+                                   parse_inject_at, thinking_switch)
+from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT
 
@@ -86,6 +88,18 @@ def _thinking_switch(text: str) -> bool:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+STEP_RULE_HELP = ("how turn accuracy scores the turn after one with no answer: own (the last answer the history "
+                  "shows plus the keys of every turn since), reference-live (the reference's per-turn evaluator: "
+                  "the last answer plus only the current turn's keys) or reference-final (its final evaluator: "
+                  "that turn is wrong); see docs/protocol.md")
+
+
+def add_step_rule(parser: argparse.ArgumentParser) -> None:
+    """`--step-rule` at read time: a scoring choice, so `show`, `export`, `compare` and `plot` may change it."""
+    parser.add_argument("--step-rule", default=None, choices=STEP_RULES,
+                        help=STEP_RULE_HELP + " (default: the rule stored with the session)")
+
+
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
     parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
@@ -106,14 +120,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=finite_float, default=None, help="sampling temperature (default: the provider's)")
     g.add_argument("--top-p", type=finite_float, default=None, help="nucleus sampling (default: the provider's)")
     g.add_argument("--max-tokens", type=int64, default=None, help="cap per reply (default: the provider's)")
+    g.add_argument("--paper", action="store_true",
+                   help="the paper's run: 100 samples of the reference generator's data (--data paper), its sampling "
+                        "(--paper-settings), enable_thinking off in direct/CoT and on in thinking mode for an "
+                        "OpenAI-compatible --base-url, reasoning effort high in thinking mode on the OpenAI API, the "
+                        "paper protocol; prints what it set (flags given alongside win; see docs/protocol.md)")
     g.add_argument("--paper-settings", action="store_true",
-                   help="the paper's sampling: temperature 0.6, top-p 0.95, seed 42, max tokens 10,000 outside "
-                        "thinking mode (flags given alongside win)")
+                   help="the paper's sampling only: temperature 0.6, top-p 0.95, max tokens 10,000 outside thinking "
+                        "mode (Anthropic: temperature 0.6 only; thinking mode: top-p 0.95 only); flags given win")
     g.add_argument("--enable-thinking", type=_thinking_switch, default=None, metavar="on|off",
                    help="OpenAI-compatible servers (vLLM, SGLang): send chat_template_kwargs.enable_thinking")
     g.add_argument("--extra-body", default=None, metavar="JSON",
                    help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
-    g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
+    g.add_argument("--reasoning-effort", default=None,
+                   help="OpenAI reasoning effort in thinking mode (default medium; high with --paper)")
     g.add_argument("--thinking-budget", type=int64, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=finite_float, default=120.0,
                    help="seconds without data before a request is given up (default 120)")
@@ -124,10 +144,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-cache", dest="prompt_cache", action="store_false",
                    help="no prompt-cache breakpoints in Anthropic requests (by default the system prompt and the "
                         "growing history are marked cache_control; see docs/prompt-caching.md)")
-    g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
+    g.add_argument("--protocol", default=None, choices=PROTOCOLS,
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
                         "allowed, verbatim history); see docs/protocol.md")
+    g.add_argument("--step-rule", default=DEFAULT_STEP_RULE, choices=STEP_RULES,
+                   help=STEP_RULE_HELP + f" (default {DEFAULT_STEP_RULE}); stored with the session")
     g.add_argument("--prompt", default=DEFAULT_PROMPT, metavar="NAME|PATH",
                    help=f"prompt template: a name from prompts/ (default {DEFAULT_PROMPT}; lhe-v1 is lhe-tui's "
                         "first prompt) or a .toml file; see prompts/README.md")
@@ -135,14 +157,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int64, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
-    t.add_argument("--samples", type=int64, default=1, help="samples, run concurrently")
+    t.add_argument("--samples", type=int64, default=None, help="samples, run concurrently (default 1; 100 with --paper)")
     t.add_argument("--k", type=int64, default=1, help="keys per turn (turn complexity)")
-    t.add_argument("--seed", type=int64, default=None, help="task and history seed (default 0; 42 with --paper-settings)")
+    t.add_argument("--seed", type=int64, default=None, help="task and history seed (default 0; 42 with --paper)")
     t.add_argument("--dict-size", type=int64, default=100, help="words in the dictionary")
     t.add_argument("--min-value", type=int64, default=-99, help="smallest word value")
     t.add_argument("--max-value", type=int64, default=99, help="largest word value")
+    t.add_argument("--data", default=None, choices=DATA_SOURCES,
+                   help="keys without --dataset: generated from --seed (default), or paper: the reference "
+                        "repository's generator (seed 42), its dictionary and rows exactly (the default with --paper)")
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
-    t.add_argument("--dataset-offset", type=int64, default=0, metavar="N", help="start at row N of --dataset")
+    t.add_argument("--dataset-offset", type=int64, default=0, metavar="N",
+                   help="start at row N of --dataset or --data paper")
     t.add_argument("--concurrency", type=int64, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
     h.add_argument("--induced-error-rate", type=finite_float, default=0.0,
@@ -210,29 +236,35 @@ def network_fields(a: argparse.Namespace) -> dict[str, float]:
     return {"deadline": a.deadline, "retry_budget": a.retry_budget, "max_reply_mb": a.max_reply_mb}
 
 
+# run options whose argparse default is None so that a given value is told from an unset one (--paper fills
+# the unset ones), with the RunConfig field each sets
+_PAPER_FLAGS = {"samples": "samples", "seed": "seed", "data": "data", "temperature": "temperature",
+                "top_p": "top_p", "max_tokens": "max_tokens", "enable_thinking": "enable_thinking",
+                "reasoning_effort": "reasoning_effort", "protocol": "protocol"}
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    # --paper-settings fills the sampling flags left unset (they default to None, so an explicit value,
+    # --paper / --paper-settings fill the flags left unset (they default to None, so an explicit value,
     # even one equal to a default, is told apart from an unset one and wins).
-    paper = PAPER_SETTINGS if a.paper_settings else {}
-    max_tokens = a.max_tokens
-    if max_tokens is None and paper and a.mode != "thinking":
-        max_tokens = PAPER_MAX_TOKENS
+    given = {field for dest, field in _PAPER_FLAGS.items() if getattr(a, dest, None) is not None}
     config = RunConfig(
         provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k,
-        turns=100 if a.turns is None else a.turns, samples=a.samples,
-        seed=a.seed if a.seed is not None else int(paper.get("seed", 0)),
+        turns=100 if a.turns is None else a.turns, samples=1 if a.samples is None else a.samples,
+        seed=0 if a.seed is None else a.seed,
         dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
-        dataset=a.dataset, dataset_offset=a.dataset_offset, concurrency=a.concurrency,
-        temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
-        top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
-        reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
+        dataset=a.dataset, dataset_offset=a.dataset_offset, data=a.data or "generated", concurrency=a.concurrency,
+        temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
+        reasoning_effort=a.reasoning_effort or "medium", thinking_budget=a.thinking_budget, timeout=a.timeout,
+        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache,
+        protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
         **network_fields(a), **budget_fields(a),
     )
+    kind = "paper" if a.paper else "settings" if a.paper_settings else None
+    config = with_paper(config, kind, given)
     if a.turns is None and config.dataset:
         # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).
         config.validate()
@@ -282,6 +314,7 @@ def build_parser() -> OneLineParser:
     show.add_argument("--every", type=int64, default=None, metavar="N",
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
+    add_step_rule(show)
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)
@@ -290,9 +323,10 @@ def build_parser() -> OneLineParser:
                              "csv: one row a turn (with session_id; a probe's with probe_rate); "
                              "curves: the same as --curves --format csv (kept for scripts)")
     export.add_argument("--curves", action="store_true",
-                        help="the per-turn curves instead: turn, steps (turn*K), n samples counted, turn/step/task "
-                             "accuracy and their 95%% bootstrap bounds, as CSV or JSON (--format)")
+                        help="the per-turn curves instead: turn, steps (turn*K), n samples counted, task, turn and "
+                             "answer accuracy and their 95%% bootstrap bounds, as CSV or JSON (--format)")
     export.add_argument("-o", "--output", type=Path, default=None, help="file (default: standard output)")
+    add_step_rule(export)
     add_db(export)
     replay = sub.add_parser("replay", help="replay a stored session in the TUI")
     replay.add_argument("session_id", help=ID_HELP)
@@ -314,17 +348,19 @@ def build_parser() -> OneLineParser:
                          help="a group's arms to compare (the first against each other; default: all, the first "
                               "given at the run against each other)")
     compare.add_argument("--tui", action="store_true", help="open the TUI's compare screen instead of printing")
+    add_step_rule(compare)
     compare.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(compare)
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
     plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
     plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
-                      help="decay: turn/step/task accuracy with the task curve's 95%% band, p^t and H_0.5; sum: one "
+                      help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
                            "at the target turn per error rate (default: probe for a probe session, compare for "
                            "several, else decay)")
     plot.add_argument("--sample", type=int64, default=0, metavar="N", help="--kind sum: the sample drawn")
+    add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
     add_db(plot)

@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING
 
 from lhe_tui.core.urls import redact_url
 from lhe_tui.core.prices import ModelPrice, load_prices
-from lhe_tui.store.queries import load_events, load_samples, load_session, session_token_totals
+from lhe_tui.store.queries import (flags_by_sample, load_events, load_samples, load_session, session_step_rule,
+                                   session_token_totals)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+# The store's columns as exported: `correct` is answer_correct, `expected_step` expected_update, and
+# `step_correct` is replaced by turn_correct under the step rule (docs/protocol.md lists the old names).
+RENAMED = {"correct": "answer_correct", "step_correct": "turn_correct", "expected_step": "expected_update"}
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
-                  "expected_step", "model_answer", "answer_status", "correct", "step_correct", "history_answer",
+                  "expected_update", "model_answer", "answer_status", "answer_correct", "turn_correct", "history_answer",
                   "injected", "inherited", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
                   "latency_s", "retries", "raw_reply", "reasoning")
 COST_COLUMN = "cost_usd"   # computed from the price files; empty where the model has no price or no counts
@@ -43,15 +47,24 @@ def _is_probe(db: Database, session_id: str) -> bool:
     return bool(row) and row[0] == "probe"
 
 
-def _turn_rows(db: Database, session_id: str, *, probe_rate: bool = False) -> list[dict]:
-    """The session's turns; `probe_rate`: with the history error rate of each turn's sample (probe sessions)."""
-    columns = ", ".join(f"t.{c}" for c in EXPORT_COLUMNS)
+def _turn_rows(db: Database, session_id: str, *, probe_rate: bool = False, step_rule: str | None = None) -> list[dict]:
+    """The session's turns, `turn_correct` under `step_rule` (None: the session's); `probe_rate`: with the
+    history error rate of each turn's sample (probe sessions)."""
+    stored = {new: old for old, new in RENAMED.items()}
+    columns = ", ".join(f"t.{stored.get(c, c)} AS {c}" for c in EXPORT_COLUMNS)
     if probe_rate:
-        return list(db.query(f"SELECT {columns}, s.probe_rate FROM turns t LEFT JOIN samples s "
+        rows = list(db.query(f"SELECT {columns}, s.probe_rate FROM turns t LEFT JOIN samples s "
                              "ON s.session_id = t.session_id AND s.sample = t.sample "
                              "WHERE t.session_id = ? ORDER BY t.sample, t.turn", [session_id]))
-    return list(db.query(f"SELECT {columns} FROM turns t WHERE t.session_id = ? ORDER BY t.sample, t.turn",
-                         [session_id]))
+    else:
+        rows = list(db.query(f"SELECT {columns} FROM turns t WHERE t.session_id = ? ORDER BY t.sample, t.turn",
+                             [session_id]))
+    rule = step_rule if step_rule is not None else session_step_rule(db, session_id)
+    if rule != "own":
+        flags = [flag for sample in flags_by_sample(db, session_id, step_rule=rule)[1] for flag in sample]
+        for row, flag in zip(rows, flags):
+            row["turn_correct"] = int(flag)
+    return rows
 
 
 def curve_columns() -> tuple[str, ...]:
@@ -60,19 +73,19 @@ def curve_columns() -> tuple[str, ...]:
     return tuple(f.name for f in fields(CurvePoint))
 
 
-def curve_rows(db: Database, session_id: str) -> list[dict]:
+def curve_rows(db: Database, session_id: str, step_rule: str | None = None) -> list[dict]:
     """The per-turn curves (lhe_tui.api.curves): turn, steps (turn * K), n (samples the point counts: a failed
-    sample counts as wrong past its failure), turn/step/task accuracy with 95% bootstrap bounds."""
+    sample counts as wrong past its failure), task, turn and answer accuracy with 95% bootstrap bounds."""
     from lhe_tui.api import curves
 
-    return [asdict(point) for point in curves(db, session_id)]
+    return [asdict(point) for point in curves(db, session_id, step_rule=step_rule)]
 
 
-def summary_dict(db: Database, session_id: str) -> dict:
+def summary_dict(db: Database, session_id: str, step_rule: str | None = None) -> dict:
     """The headline metrics, per turn and per step (key): docs/protocol.md. inf is written "inf"."""
     from lhe_tui.api import finite_or_text, summary
 
-    data = asdict(summary(db, session_id))
+    data = asdict(summary(db, session_id, step_rule=step_rule))
     del data["session_id"]
     data["first_errors"] = list(data["first_errors"])
     return {key: finite_or_text(value) if key.startswith("horizon_theory") else value for key, value in data.items()}
@@ -92,21 +105,22 @@ def prompt_dict(session: dict) -> dict:
     return {"name": name, "text": text}
 
 
-def export_json(db: Database, session_id: str) -> str:
+def export_json(db: Database, session_id: str, step_rule: str | None = None) -> str:
     session = load_session(db, session_id)
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
-    curves = curve_rows(db, session_id) if has_turns and session["kind"] != "probe" else []
+    curves = curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe" else []
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
     price = _price(db, session_id)
-    summary = summary_dict(db, session_id)
+    summary = summary_dict(db, session_id, step_rule)
     summary.update(tokens_dict(db, session_id, price))
     config = session["config"]
     if config.get("base_url"):   # what an older lhe-tui stored as given
         config["base_url"] = redact_url(config["base_url"])
     return strict_json({"session": session, "config": config, "prompt": prompt_dict(session),
                         "summary": summary, "curves": curves, "samples": samples,
-                        "turns": _with_cost(_turn_rows(db, session_id, probe_rate=session["kind"] == "probe"), price),
+                        "turns": _with_cost(_turn_rows(db, session_id, probe_rate=session["kind"] == "probe",
+                                                       step_rule=step_rule), price),
                         "events": events})
 
 
@@ -149,21 +163,21 @@ def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def export_curves_csv(db: Database, session_id: str) -> str:
+def export_curves_csv(db: Database, session_id: str, step_rule: str | None = None) -> str:
     """One row a turn: CurvePoint's columns. Floats are written in full (repr): read back, they are equal."""
-    return _csv(curve_columns(), curve_rows(db, session_id))
+    return _csv(curve_columns(), curve_rows(db, session_id, step_rule))
 
 
-def export_curves_json(db: Database, session_id: str) -> str:
+def export_curves_json(db: Database, session_id: str, step_rule: str | None = None) -> str:
     """The rows of `export_curves_csv` as a JSON list of objects."""
-    return strict_json(curve_rows(db, session_id))
+    return strict_json(curve_rows(db, session_id, step_rule))
 
 
-def export_csv(db: Database, session_id: str) -> str:
+def export_csv(db: Database, session_id: str, step_rule: str | None = None) -> str:
     """One row a turn, `session_id` first; a probe session's rows end with its sample's `probe_rate`."""
     probe = _is_probe(db, session_id)
     columns = ("session_id", *EXPORT_COLUMNS, COST_COLUMN, *(("probe_rate",) if probe else ()))
-    rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe), _price(db, session_id))
+    rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe, step_rule=step_rule), _price(db, session_id))
     return _csv(columns, [{"session_id": session_id, **row} for row in rows])
 
 

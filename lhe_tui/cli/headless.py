@@ -14,7 +14,8 @@ from lhe_tui.cli.report import print_table, summary_table
 from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished, UsageIgnored
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
-from lhe_tui.store.queries import first_errors_after, live_status, load_session, session_token_totals
+from lhe_tui.store.queries import (first_errors_after, live_status, load_session, session_step_rule,
+                                   session_token_totals)
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
@@ -69,12 +70,16 @@ def session_tokens(db: Database, session_id: str) -> TokenTotals:
     return session_token_totals(db, session_id)
 
 
-def print_summary(db: Database, session_id: str, prices: PriceTable | None = None) -> None:
+def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
+                  step_rule: str | None = None) -> None:
+    """`step_rule`: score turn accuracy under this rule (None: the session's)."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
-    print_table(summary_table(session, session_summary(db, session_id), session_tokens(db, session_id),
+    summary = session_summary(db, session_id, step_rule=step_rule)
+    session["step_rule"] = step_rule or session_step_rule(db, session_id)
+    print_table(summary_table(session, summary, session_tokens(db, session_id),
                               prices=prices if prices is not None else load_prices()))
 
 

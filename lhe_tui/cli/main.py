@@ -19,6 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
+    _say_paper(config)
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
@@ -36,6 +37,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
         return run_headless(prepared, db, config.samples * config.turns, server)
+
+
+def _say_paper(config) -> None:
+    """What --paper or --paper-settings set, once (it is stored with the session too)."""
+    from lhe_tui.core.paper import describe
+
+    line = describe(config)
+    if line:
+        print(f"lhe-tui: {line}", file=sys.stderr)
 
 
 def _run_arms(args: argparse.Namespace, config) -> int:
@@ -183,6 +193,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
     rates = parse_rates(args.rates)
     config = config_from_args(args)
+    _say_paper(config)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -213,17 +224,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         fork = arms[1][0]   # `fork@T` when a fork is compared with its parent
         after = int(fork[5:]) if fork.startswith("fork@") and fork[5:].isdigit() else None
-        print_group_comparison(db, arms, turns, after=after)
+        print_group_comparison(db, arms, turns, after=after, step_rule=args.step_rule)
         return 0
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     if args.tui:
+        if args.step_rule is not None:
+            raise ConfigError("compare --tui scores each session under its stored step rule: leave out --step-rule")
         from lhe_tui.ui.app import LheApp
 
         db.conn.close()
         app = LheApp(args.db, compare=ids, theme=getattr(args, "theme", None), compare_turns=turns)
         app.run()
         return app.return_code or 0
-    curves = [session_curves(db, sid) for sid in ids]
+    curves = [session_curves(db, sid, step_rule=args.step_rule) for sid in ids]
     turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns, cost=True)))
     return 0
@@ -286,7 +299,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample)
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -315,20 +328,20 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
-    print_summary(db, session_id)
+    print_summary(db, session_id, step_rule=args.step_rule)
     if load_session(db, session_id)["kind"] == "probe":
         from lhe_tui.cli.report import probe_report
 
         probe_report(db, session_id)
         return 0
     _print_forecast(db, session_id)
-    flags = session_flags(db, session_id)
+    flags = session_flags(db, session_id, args.step_rule)
     n = max((len(c) for c in flags.correct), default=0)
     if args.every is not None and args.every < 1:
         raise ConfigError(f"--every must be at least 1, got {args.every}")
     every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
-    print_table(turn_accuracy_table(flags.correct, flags.step, every=every, status=flags.status,
-                                    turns=flags.turns, k=flags.k))
+    print_table(turn_accuracy_table(flags.correct, flags.update, every=every, status=flags.status,
+                                    turns=flags.turns, k=flags.k, step_rule=flags.step_rule))
     return 0
 
 
@@ -355,7 +368,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     db = open_database(args.db, create=False, write=False)
     session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id)
+    text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -148,7 +148,8 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
     protocol = session.get("protocol", "lenient")
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
     status = [("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
-              ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}")]
+              ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}"),
+              ("step rule", session.get("step_rule") or "own")]
     lineage = Lineage.from_row(session)
     if not lineage.is_plain:
         status.append(("lineage", lineage_text(lineage)))
@@ -159,8 +160,8 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
         measured = [("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
                     ("first error turn", firsts or "-"),
                     *fork_error_rows(session),
-                    ("mean turn accuracy", fmt_pct(summary.mean_turn_accuracy)),
                     ("task accuracy at last turn", fmt_pct(summary.final_task_accuracy)),
+                    ("mean answer accuracy (answer = gold)", fmt_pct(summary.mean_answer_accuracy)),
                     *summary_metric_rows(summary)]
     rows = [
         *status, *measured,
@@ -218,19 +219,23 @@ def probe_description(session: dict[str, Any]) -> str | None:
 
 
 def summary_metric_rows(summary: RunSummary) -> list[tuple[str, str]]:
-    """Fitted p and H_s; for K > 1 per turn and per step (key), as docs/protocol.md defines."""
+    """The two fits of p and H_s; for K > 1 per turn and per step (key, derived), as docs/protocol.md defines."""
     s = summary.s
     never = f" (not below {s:g} within {summary.n_turns} turns)" if summary.horizon_measured is None else ""
     if not summary.in_steps:
-        return [("fitted step accuracy p", fmt_p(summary.fitted_p)),
+        return [("mean turn accuracy", fmt_p(summary.mean_turn_accuracy)),
+                ("p before the first error", fmt_p(summary.p_before_first_error)),
                 (f"horizon H_{s:g} measured", fmt_horizon(summary.horizon_measured) + never),
-                (f"horizon H_{s:g} theory ln({s:g})/ln(p)", fmt_horizon(summary.horizon_theory))]
+                (f"horizon H_{s:g} theory ln({s:g})/ln(p before the first error)",
+                 fmt_horizon(summary.horizon_theory))]
     k = summary.k
-    return [("fitted step accuracy p per turn / per step", f"{fmt_p(summary.fitted_p)} / {fmt_p(summary.fitted_p_step)}"
-             f" (p_step = p_turn^(1/{k}))"),
+    return [("mean turn accuracy / step accuracy (derived)",
+             f"{fmt_p(summary.mean_turn_accuracy)} / {fmt_p(summary.mean_step_accuracy)} (derived: p_turn^(1/{k}))"),
+            ("p before the first error per turn / per step (derived)",
+             f"{fmt_p(summary.p_before_first_error)} / {fmt_p(summary.p_step_before_first_error)}"),
             (f"horizon H_{s:g} measured, turns / steps", f"{fmt_horizon(summary.horizon_measured)} / "
              f"{fmt_horizon(summary.horizon_measured_steps)}" + never),
-            (f"horizon H_{s:g} theory ln({s:g})/ln(p), turns / steps",
+            (f"horizon H_{s:g} theory ln({s:g})/ln(p before the first error), turns / steps",
              f"{fmt_horizon(summary.horizon_theory)} / {fmt_horizon(summary.horizon_theory_steps)}")]
 
 
@@ -319,28 +324,33 @@ def group_cells(line: GroupLine, depth: int = 0) -> tuple[str, ...]:
             (first.get("created_at") or "")[:19].replace("T", " "), "")
 
 
-def turn_accuracy_table(correct: list[list[bool]], step: list[list[bool]], every: int = 1, *,
-                        status: list[str | None] | None = None, turns: int | None = None, k: int = 1) -> Table:
-    """Per-turn curves with how many samples each point counts (a failed sample counts as wrong past its
-    failure: lhe_tui.metrics._ragged); for K > 1 also the step (key) count each turn ends at."""
-    from lhe_tui.metrics import sample_counts, step_accuracy, task_accuracy, turn_accuracy   # numpy: when asked for
+def turn_accuracy_table(correct: list[list[bool]], update: list[list[bool]], every: int = 1, *,
+                        status: list[str | None] | None = None, turns: int | None = None, k: int = 1,
+                        step_rule: str = "own") -> Table:
+    """Per-turn curves (task, turn and answer accuracy) with how many samples each point counts (a failed
+    sample counts as wrong past its failure: lhe_tui.metrics._ragged); for K > 1 also the step (key) count
+    each turn ends at. `update`: the turn-accuracy flags under `step_rule` (named in the caption)."""
+    from lhe_tui.metrics import answer_accuracy, sample_counts, task_accuracy, turn_accuracy   # numpy: when asked for
 
     ragged = dict(status=status, turns=turns)
-    turn_curve, step_curve = turn_accuracy(correct, **ragged), step_accuracy(step, **ragged)
+    turn_curve, answer_curve = turn_accuracy(update, **ragged), answer_accuracy(correct, **ragged)
     task_curve, counts = task_accuracy(correct, **ragged), sample_counts(correct, **ragged)
     table = Table(title="per-turn accuracy across samples", title_justify="left", caption_justify="left")
+    notes = [f"turn acc: the update from the previous turn is right (step rule {step_rule}); answer acc: "
+             "answer = gold (secondary)"]
     if every > 1 and len(turn_curve) > 2:
-        table.caption = (f"one row every {every} turns of {len(turn_curve)} (and the first and last); "
-                         f"--all or --every N for more")
-    columns = ("turn", *(("steps",) if k > 1 else ()), "samples", "turn acc", "step acc", "task acc")
+        notes.append(f"one row every {every} turns of {len(turn_curve)} (and the first and last); "
+                     f"--all or --every N for more")
+    table.caption = "\n".join(notes)
+    columns = ("turn", *(("steps",) if k > 1 else ()), "samples", "task acc", "turn acc", "answer acc")
     for column in columns:
         table.add_column(column, justify="right")
-    for index, (ta, sa, ka, n) in enumerate(zip(turn_curve, step_curve, task_curve, counts)):
+    for index, (ka, ta, aa, n) in enumerate(zip(task_curve, turn_curve, answer_curve, counts)):
         turn = index + 1
         if turn != 1 and turn % every and turn != len(turn_curve):
             continue
         steps = (str(turn * k),) if k > 1 else ()
-        table.add_row(str(turn), *steps, str(n), fmt_pct(ta), fmt_pct(sa), fmt_pct(ka))
+        table.add_row(str(turn), *steps, str(n), fmt_pct(ka), fmt_pct(ta), fmt_pct(aa))
     return table
 
 
@@ -367,7 +377,7 @@ def compare_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Ta
     def keep(column: str) -> int:
         if column == "session":
             return 0
-        if column in ("H_0.5", "p", "label"):
+        if column in ("H_0.5", "p<1st err", "label"):
             return 1
         if column.startswith("@"):
             return 2 + list(rows[0]).index(column)   # the later turns go first
@@ -377,13 +387,13 @@ def compare_table(rows: list[dict[str, Any]], *, width: int | None = None) -> Ta
     return fitted_table("compare sessions", columns, [compare_cells(row) for row in rows], width=width)
 
 
-PROBE_COLUMNS = ("error rate", "samples", "turn accuracy", "95% CI", "step accuracy")
+PROBE_COLUMNS = ("error rate", "samples", "answer accuracy", "95% CI", "turn accuracy")
 
 
 def probe_cells(r: Any) -> tuple[str, ...]:
     """One `probe_table` row as text, for `lhe-tui show` and the TUI's probe view."""
     return (f"{r.rate:g}", str(r.n), fmt_pct(r.accuracy), f"{fmt_pct(r.ci_low)} .. {fmt_pct(r.ci_high)}",
-            fmt_pct(r.step_accuracy))
+            fmt_pct(r.turn_accuracy))
 
 
 def probe_table_view(rows: list) -> Table:
@@ -504,17 +514,18 @@ def paired_summary_table(pc: Any, *, width: int | None = None) -> Table:
 
 
 def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int] | None = None,
-                           console: Console | None = None, after: int | None = None) -> None:
+                           console: Console | None = None, after: int | None = None,
+                           step_rule: str | None = None) -> None:
     """`compare` of a group (and the end of a headless group run): the arms' compare table, then the first arm
     against each other with paired bootstrap intervals."""
     from dataclasses import replace
 
     from lhe_tui.compare import compare_rows, default_turns, pair_comparisons, session_curves
 
-    curves = [session_curves(db, sid) for _, sid in arms]
+    curves = [session_curves(db, sid, step_rule=step_rule) for _, sid in arms]
     curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]
     shown = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, shown, cost=True)), console)
-    for pc in pair_comparisons(db, arms, shown, after=after):
+    for pc in pair_comparisons(db, arms, shown, after=after, step_rule=step_rule):
         print_table(paired_turn_table(pc), console)
         print_table(paired_summary_table(pc), console)

@@ -10,12 +10,14 @@ from typing import Any
 from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_REPLY_MB, MAX_REQUEST_TOKENS,
                                  VALUE_BOUND, check_json, finite, within)
 from lhe_tui.core.urls import check_base_url
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
 
 PROVIDERS = ("sim", "openai", "anthropic", "local")
 MODES = ("direct", "cot", "thinking")
+DATA_SOURCES = ("generated", "paper")  # --data: from --seed, or the reference generator's (lhe_tui.task.paper_data)
 # Upper bounds keep a typo (an extra zero or ten) from allocating a run that can never finish.
 LIMITS = {"k": 1_000, "turns": 1_000_000, "samples": 10_000, "concurrency": 1_024, "dict_size": 100_000}
 
@@ -40,7 +42,7 @@ def parse_inject_at(text: str) -> Injection:
 
 # Request body keys --extra-body may not set: lhe-tui sends them itself and the run depends on them.
 RESERVED_BODY_KEYS = ("messages", "model", "stream", "stream_options")
-PAPER_SETTINGS: dict[str, float] = {"temperature": 0.6, "top_p": 0.95, "seed": 42}  # --paper-settings
+PAPER_SETTINGS: dict[str, float] = {"temperature": 0.6, "top_p": 0.95}  # the paper's sampling (lhe_tui.core.paper)
 PAPER_MAX_TOKENS = 10_000  # the reference's per-turn cap outside thinking mode
 
 
@@ -110,7 +112,8 @@ class RunConfig:
     min_value: int = -99
     max_value: int = 99
     dataset: str | None = None
-    dataset_offset: int = 0               # first dataset row used (the reference's start_at)
+    dataset_offset: int = 0               # first dataset row used (the reference's start_at), of --dataset or --data paper
+    data: str = "generated"               # without --dataset: generated from --seed, or paper (the reference generator's)
     concurrency: int = 16
     temperature: float | None = None
     top_p: float | None = None
@@ -131,6 +134,7 @@ class RunConfig:
     prompt_cache: bool = True
     # what the model is sent and how its replies are read (lhe_tui.task.protocol, lhe_tui.task.templates)
     protocol: str = DEFAULT_PROTOCOL
+    step_rule: str = DEFAULT_STEP_RULE     # how turn accuracy scores the turn after a miss (core.step_rules)
     prompt: str = DEFAULT_PROMPT          # a template name or a path to a .toml file
     prompt_text: str | None = None        # the template's full text, stored with the session (set by the Runner)
     # budget and client-side rate limits (lhe_tui.runner.budget, lhe_tui.runner.rate_limit); None: none
@@ -150,6 +154,9 @@ class RunConfig:
     sim_format_miss: float = 0.003
     sim_delay: float = 0.002
     model_path: str | None = None
+    # --paper / --paper-settings (lhe_tui.core.paper): which one, and the fields it filled in (explicit flags win)
+    paper: str | None = None
+    paper_choices: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "RunConfig":
@@ -164,6 +171,8 @@ class RunConfig:
             if isinstance(value, str):
                 check_json(value, f"--{name.replace('_', '-')}")
         check_base_url(self.base_url)
+        if self.step_rule not in STEP_RULES:
+            raise ConfigError(f"unknown step rule {self.step_rule!r} (choose from {', '.join(STEP_RULES)})")
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
         for name, most in LIMITS.items():
             value = getattr(self, name)
@@ -186,8 +195,7 @@ class RunConfig:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
         if self.dataset_offset < 0:
             raise ConfigError(f"--dataset-offset must not be negative, got {self.dataset_offset}")
-        if self.dataset_offset and not self.dataset:
-            raise ConfigError("--dataset-offset needs --dataset")
+        self._validate_data()
         if not isinstance(self.extra_body, dict):
             raise ConfigError(f"--extra-body must be a JSON object, got {type(self.extra_body).__name__}")
         check_json(self.extra_body, "--extra-body")
@@ -237,6 +245,21 @@ class RunConfig:
         for value, name in ((self.max_tokens_total, "--max-tokens-total"), (self.rpm, "--rpm"), (self.tpm, "--tpm")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
+
+    def _validate_data(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ConfigError(f"unknown --data {self.data!r} (choose from {', '.join(DATA_SOURCES)})")
+        if self.data == "paper":
+            from lhe_tui.task.paper_data import PAPER_DICT_SIZE, PAPER_MAX_VALUE, PAPER_MIN_VALUE, check_rows
+
+            if self.dataset:
+                raise ConfigError("--data paper and --dataset are two sources of keys: give one")
+            if (self.dict_size, self.min_value, self.max_value) != (PAPER_DICT_SIZE, PAPER_MIN_VALUE, PAPER_MAX_VALUE):
+                raise ConfigError(f"--data paper has its own dictionary ({PAPER_DICT_SIZE} words, {PAPER_MIN_VALUE}.."
+                                  f"{PAPER_MAX_VALUE}): drop --dict-size, --min-value and --max-value")
+            check_rows(self.samples, self.turns * self.k, self.dataset_offset)
+        elif self.dataset_offset and not self.dataset:
+            raise ConfigError("--dataset-offset needs --dataset or --data paper")
 
     def _validate_network(self) -> None:
         for value, name in ((self.deadline, "--deadline"), (self.max_reply_mb, "--max-reply-mb")):

@@ -25,8 +25,8 @@ class TurnRecord:
     reasoning: str
     answer_status: str          # ok | format | invalid
     model_answer: int | None    # the parsed answer the model gave (None on a format or invalid miss)
-    correct: bool               # answer == gold_sum
-    step_correct: bool          # answer == expected_step
+    correct: bool               # answer == gold_sum (answer accuracy; stored as `correct`)
+    step_correct: bool          # answer == expected_step (turn accuracy, own step rule; the stored name)
     history_answer: int | None  # the answer the model will see for this turn from now on
     injected: bool = False
     tokens_in: int | None = None

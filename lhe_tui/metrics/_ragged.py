@@ -21,6 +21,7 @@ Flags = Sequence[Sequence[bool]]
 Statuses = Sequence[str | None] | None
 
 FAILED = "failed"
+CURVE_KINDS = ("answer", "turn", "task")
 
 
 def frontier(lengths: Sequence[int], status: Statuses = None, turns: int | None = None) -> int:
@@ -70,9 +71,10 @@ def masked_mean(flags: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def curve_flags(by_sample: Flags, kind: str, status: Statuses = None,
                 turns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The per-sample flags whose masked mean is the curve of ``kind`` ("turn", "step", "task")."""
-    if kind not in ("turn", "step", "task"):
-        raise ValueError(f"unknown curve kind {kind!r}; expected 'turn', 'step' or 'task'")
+    """The per-sample flags whose masked mean is the curve of ``kind``: "answer" (answer-correct flags),
+    "turn" (update flags under a step rule) or "task" (answer-correct flags, every turn 1..t)."""
+    if kind not in CURVE_KINDS:
+        raise ValueError(f"unknown curve kind {kind!r}; expected 'answer', 'turn' or 'task'")
     flags, mask = to_matrix(by_sample, status, turns)
     if kind == "task":
         flags = prefix_all(flags)

@@ -15,7 +15,7 @@ _BLOCK_CELLS = 2_000_000
 
 def bootstrap_ci(
     by_sample: Sequence[Sequence[bool]],
-    kind: Literal["turn", "step", "task"],
+    kind: Literal["answer", "turn", "task"],
     *,
     n_boot: int = 1000,
     level: float = 0.95,
@@ -28,7 +28,7 @@ def bootstrap_ci(
     Whole samples are resampled with replacement. In a resample, the value at turn t is the
     mean over the drawn samples that reached turn t (a drawn sample counts as often as drawn);
     a resample that drew no sample reaching t is left out at that turn. ``by_sample`` holds
-    turn-correct flags for "turn" and "task", step-correct flags for "step". `status` and `turns`: which
+    answer-correct flags for "answer" and "task", update flags for "turn". `status` and `turns`: which
     turns a sample counts at, as for the curves (lhe_tui.metrics._ragged).
     """
     if n_boot < 1:

@@ -14,15 +14,17 @@ def _curve(by_sample: Flags, kind: str, status: Statuses, turns: int | None) -> 
     return masked_mean(flags, mask).tolist()
 
 
-def turn_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
-    """Mean of the turn-correct flags at each turn, over the samples that count there (see _ragged:
+def answer_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
+    """Answer accuracy (the reference code's index accuracy; not a paper metric): the mean of the
+    answer-correct flags (answer == gold sum) at each turn, over the samples that count there (see _ragged:
     with `status`, a failed sample counts as wrong past its failure)."""
-    return _curve(correct_by_sample, "turn", status, turns)
+    return _curve(correct_by_sample, "answer", status, turns)
 
 
-def step_accuracy(step_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
-    """Mean of the step-correct (self-consistent update) flags at each turn."""
-    return _curve(step_by_sample, "step", status, turns)
+def turn_accuracy(update_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:
+    """Turn accuracy (the paper's): the mean of the update flags (the update from turn t-1 to t is right,
+    whatever the state at t-1; lhe_tui.core.step_rules) at each turn. For K = 1 it is step accuracy."""
+    return _curve(update_by_sample, "turn", status, turns)
 
 
 def task_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[float]:

@@ -66,7 +66,7 @@ def _pad(flags: np.ndarray, mask: np.ndarray, n_turns: int) -> tuple[np.ndarray,
     return np.hstack([flags, pad]), np.hstack([mask, pad])
 
 
-def paired_flags(a: Flags, b: Flags, kind: Literal["turn", "step", "task"], *, status_a: Statuses = None,
+def paired_flags(a: Flags, b: Flags, kind: Literal["answer", "turn", "task"], *, status_a: Statuses = None,
                  status_b: Statuses = None, turns: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_flags, b_flags, both) of shape (n_samples, n_turns): the `kind` flags of each arm and where a pair
@@ -87,13 +87,13 @@ def _resample_counts(n_samples: int, n_boot: int, seed: int) -> np.ndarray:
     return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot).astype(float)
 
 
-def paired_difference(a: Flags, b: Flags, kind: Literal["turn", "step", "task"], at: Sequence[int], *,
+def paired_difference(a: Flags, b: Flags, kind: Literal["answer", "turn", "task"], at: Sequence[int], *,
                       status_a: Statuses = None, status_b: Statuses = None, turns: int | None = None,
                       n_boot: int = DEFAULT_N_BOOT, level: float = 0.95, seed: int = DEFAULT_SEED,
                       paired: bool = True) -> list[PairedDiff]:
     """B - A of the `kind` accuracy at each 1-based turn in `at`, with a percentile bootstrap interval.
 
-    `a`, `b`: per sample the turn-correct flags (step-correct for "step") of each arm, sample i of both over
+    `a`, `b`: per sample the answer-correct flags (update flags for "turn") of each arm, sample i of both over
     the same keys. `paired=False` resamples the two arms independently (the interval one would get without
     knowing the keys are shared; for comparison only). A turn no pair counts at gives a row of None."""
     _check(n_boot, level)

@@ -7,24 +7,29 @@ from dataclasses import dataclass
 
 from ._ragged import FAILED, Statuses, to_matrix
 from .curves import first_error, task_accuracy
-from .horizon import fit_step_accuracy, horizon, horizon_in_steps, per_step_p, theory_horizon
+from .horizon import (horizon, horizon_in_steps, mean_turn_accuracy, p_before_first_error, per_step_p,
+                      theory_horizon)
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """A run's headline numbers, under the paper's names (DESIGN §2; docs/protocol.md)."""
+
     n_samples: int
     n_turns: int                       # the curves' length: most turns any sample counts at
     first_errors: list[int | None]     # per sample, 1-based; None = no error yet
-    mean_turn_accuracy: float | None   # pooled over every counted turn of every sample
+    mean_answer_accuracy: float | None  # answer == gold, pooled over every counted turn of every sample
     final_task_accuracy: float | None  # task curve at turn n_turns
-    fitted_p: float | None             # constant step accuracy per turn, fitted from step flags
+    mean_turn_accuracy: float | None   # the first fit: mean of every update flag (after first errors too)
+    p_before_first_error: float | None  # the second fit: constant hazard of the first error (theory's p)
     horizon_measured: int | None       # H_s in turns from the task curve; None = not (yet) below s
-    horizon_theory: float | None       # ln(s) / ln(fitted_p), in turns
+    horizon_theory: float | None       # ln(s) / ln(p_before_first_error), in turns
     s: float
     k: int = 1                         # keys per turn: a turn is k steps
-    fitted_p_step: float | None = None          # fitted_p ** (1 / k): per key
+    mean_step_accuracy: float | None = None           # derived: mean_turn_accuracy ** (1 / k)
+    p_step_before_first_error: float | None = None    # derived: p_before_first_error ** (1 / k)
     horizon_measured_steps: int | None = None   # horizon_measured * k
-    horizon_theory_steps: float | None = None   # ln(s) / ln(fitted_p_step) = horizon_theory * k
+    horizon_theory_steps: float | None = None   # ln(s) / ln(p_step_before_first_error) = horizon_theory * k
     n_counted: int = 0                 # samples counted at the last turn (n of the final point)
 
     @property
@@ -34,31 +39,34 @@ class RunSummary:
 
 
 def summarize(correct_by_sample: Sequence[Sequence[bool]],
-              step_by_sample: Sequence[Sequence[bool]],
+              update_by_sample: Sequence[Sequence[bool]],
               s: float = 0.5, *, status: Statuses = None, turns: int | None = None, k: int = 1) -> RunSummary:
-    """All headline numbers of a run from its per-sample turn-correct and step-correct flags.
+    """All headline numbers of a run from its per-sample answer-correct and update (turn-accuracy) flags.
 
     `status` (one per sample) and `turns` (configured): which turns each sample counts at (see _ragged);
     `k`: keys per turn, for the per-step figures."""
     flags, mask = to_matrix(correct_by_sample, status, turns)
     n_scored = int(mask.sum())
     task = task_accuracy(correct_by_sample, status=status, turns=turns)
-    fitted_p = fit_step_accuracy(step_by_sample, status=status, turns=turns)
+    mean_turn = mean_turn_accuracy(update_by_sample, status=status, turns=turns)
+    p_hazard = p_before_first_error(correct_by_sample, status=status, turns=turns)
     measured = horizon(task, s)
-    theory = theory_horizon(fitted_p, s)
+    theory = theory_horizon(p_hazard, s)
     failed = [status is not None and status[i] == FAILED for i in range(len(correct_by_sample))]
     return RunSummary(
         n_samples=len(correct_by_sample),
         n_turns=flags.shape[1],
         first_errors=[first_error(sample, f) for sample, f in zip(correct_by_sample, failed)],
-        mean_turn_accuracy=int((flags & mask).sum()) / n_scored if n_scored else None,
+        mean_answer_accuracy=int((flags & mask).sum()) / n_scored if n_scored else None,
         final_task_accuracy=task[-1] if task else None,
-        fitted_p=fitted_p,
+        mean_turn_accuracy=mean_turn,
+        p_before_first_error=p_hazard,
         horizon_measured=measured,
         horizon_theory=theory,
         s=s,
         k=k,
-        fitted_p_step=per_step_p(fitted_p, k),
+        mean_step_accuracy=per_step_p(mean_turn, k),
+        p_step_before_first_error=per_step_p(p_hazard, k),
         horizon_measured_steps=horizon_in_steps(measured, k),
         horizon_theory_steps=horizon_in_steps(theory, k),
         n_counted=int(mask[:, -1].sum()) if mask.shape[1] else 0,

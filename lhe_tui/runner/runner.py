@@ -28,11 +28,11 @@ from lhe_tui.task.protocol import get_protocol
 
 
 class StepBase:
-    """The base a turn's step score builds on (DESIGN §2, step accuracy): the model's own last valid answer
-    as its history shows it (`HistoryEntry.history_answer`: injected, induced or healed where the policy
+    """The base a turn's update score builds on (DESIGN §2, turn accuracy, the own step rule): the model's
+    own last valid answer as its history shows it (`HistoryEntry.history_answer`: injected, induced or healed where the policy
     replaced it; 0 before the first), plus the values of every key of the turns since that answer.
 
-    `value` is that base before the next turn; the turn is step-correct when its answer equals
+    `value` is that base before the next turn; the update is right (`step_correct`) when its answer equals
     `value + turn_sum`. O(1) per turn: `advance` after each turn, `anchor` when the latest entry's
     history answer is replaced (an injection). lhe_tui.store.schema's m003 migration replays this rule
     over stored turns; keep the two in step.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lhe_tui.errors import StoreError
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.core.prices import TOTALS_SQL, TokenTotals, totals_from_row
+from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
 
@@ -214,45 +215,74 @@ def last_turns(db: Database, session_id: str) -> dict[int, int]:
                            [session_id]).fetchall())
 
 
-def flags_by_sample(db: Database, session_id: str, *,
-                    with_empty: bool = False) -> tuple[list[list[bool]], list[list[bool]]]:
-    """(correct, step_correct) flags per sample, indexed by turn; cheap: reads two columns only.
+def flags_by_sample(db: Database, session_id: str, *, with_empty: bool = False,
+                    step_rule: str = "own") -> tuple[list[list[bool]], list[list[bool]]]:
+    """(answer-correct, update) flags per sample, indexed by turn: what the answer/task and the turn accuracy
+    curves take. The update flags follow `step_rule` (lhe_tui.core.step_rules): "own" reads the stored
+    `step_correct` column alone (cheap); a reference rule reads the few columns it rescores from.
     `with_empty`: also the session's samples with no stored turn (empty lists), so the lists line up with
     the samples table (a sample that failed at its first turn still counts)."""
+    rule = check_step_rule(step_rule)
     correct: dict[int, list[bool]] = {}
-    step: dict[int, list[bool]] = {}
+    scored: dict[int, list] = {}
     if with_empty:
         for (sample,) in db.execute("SELECT sample FROM samples WHERE session_id = ?", [session_id]).fetchall():
-            correct[sample], step[sample] = [], []
-    for row in db.execute("SELECT sample, correct, step_correct FROM turns WHERE session_id = ? "
-                          "ORDER BY sample, turn", [session_id]).fetchall():
+            correct[sample], scored[sample] = [], []
+    if rule == "own":
+        for row in db.execute("SELECT sample, correct, step_correct FROM turns WHERE session_id = ? "
+                              "ORDER BY sample, turn", [session_id]).fetchall():
+            correct.setdefault(row[0], []).append(bool(row[1]))
+            scored.setdefault(row[0], []).append(bool(row[2]))
+        samples = sorted(correct)
+        return [correct[s] for s in samples], [scored[s] for s in samples]
+    for row in db.execute("SELECT sample, correct, turn, turn_sum, model_answer, history_answer, seen_previous, "
+                          "step_correct FROM turns WHERE session_id = ? ORDER BY sample, turn",
+                          [session_id]).fetchall():
         correct.setdefault(row[0], []).append(bool(row[1]))
-        step.setdefault(row[0], []).append(bool(row[2]))
+        scored.setdefault(row[0], []).append(ScoredTurn(row[2], row[3] or 0, row[4], row[5], row[6], bool(row[7])))
     samples = sorted(correct)
-    return [correct[s] for s in samples], [step[s] for s in samples]
+    return [correct[s] for s in samples], [update_flags(scored[s], rule) for s in samples]
 
 
 @dataclass(frozen=True)
 class SessionFlags:
     """What every metric function takes, for one stored session: per sample (every sample of the session, in
-    order, those with no stored turn included) its turn-correct and step-correct flags and its status, with
-    the configured turns and keys per turn."""
+    order, those with no stored turn included) its answer-correct flags and its update (turn-accuracy)
+    flags under `step_rule`, and its status, with the configured turns and keys per turn."""
 
     correct: list[list[bool]]
-    step: list[list[bool]]
+    update: list[list[bool]]
     status: list[str | None]
     turns: int | None
     k: int
+    step_rule: str = "own"
 
 
-def session_flags(db: Database, session_id: str) -> SessionFlags:
-    correct, step = flags_by_sample(db, session_id, with_empty=True)
+def session_step_rule(db: Database, session_id: str) -> str:
+    """The step rule stored with the session (`--step-rule` of its run); "own" when none was stored."""
+    row = db.execute("SELECT config_json FROM sessions WHERE id = ?", [session_id]).fetchone()
+    try:
+        rule = (json.loads(row[0] or "{}") or {}).get("step_rule") if row else None
+    except (ValueError, TypeError, AttributeError):
+        rule = None
+    if rule is None:
+        return "own"
+    if rule not in STEP_RULES:
+        raise StoreError(f"session {session_id} stores an unknown step rule {rule!r} (expected one of "
+                         f"{', '.join(STEP_RULES)}): give --step-rule to read it")
+    return rule
+
+
+def session_flags(db: Database, session_id: str, step_rule: str | None = None) -> SessionFlags:
+    """`step_rule`: score the turn accuracy under this rule; None: the session's own (`session_step_rule`)."""
+    rule = step_rule if step_rule is not None else session_step_rule(db, session_id)
+    correct, update = flags_by_sample(db, session_id, with_empty=True, step_rule=rule)
     status = [row[0] for row in db.execute("SELECT status FROM samples WHERE session_id = ? ORDER BY sample",
                                            [session_id]).fetchall()]
     turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
     if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
         status = [None] * len(correct)
-    return SessionFlags(correct, step, status, turns, max(1, k or 1))
+    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule)
 
 
 def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,

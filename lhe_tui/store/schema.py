@@ -158,4 +158,5 @@ def _resummarize_sessions(db: Database) -> None:
     for (session_id,) in db.conn.execute("SELECT id FROM sessions WHERE ended_at IS NOT NULL").fetchall():
         summary = session_summary(db, session_id)
         db.conn.execute("UPDATE sessions SET final_task_accuracy = ?, horizon_05 = ?, fitted_p = ? WHERE id = ?",
-                        [summary.final_task_accuracy, summary.horizon_measured, summary.fitted_p, session_id])
+                        [summary.final_task_accuracy, summary.horizon_measured, summary.mean_turn_accuracy,
+                         session_id])

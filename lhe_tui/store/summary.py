@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from lhe_tui.metrics import RunSummary
 
 
-def session_summary(db: Database, session_id: str, s: float = 0.5) -> RunSummary:
+def session_summary(db: Database, session_id: str, s: float = 0.5, *, step_rule: str | None = None) -> RunSummary:
+    """`step_rule`: score turn accuracy under this rule (None: the session's stored one)."""
     from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
 
-    flags = session_flags(db, session_id)
-    return summarize(flags.correct, flags.step, s, status=flags.status, turns=flags.turns, k=flags.k)
+    flags = session_flags(db, session_id, step_rule)
+    return summarize(flags.correct, flags.update, s, status=flags.status, turns=flags.turns, k=flags.k)

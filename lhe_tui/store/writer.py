@@ -336,7 +336,7 @@ class SessionWriter:
             self.db["sessions"].update(self.session_id, {
                 "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
-                "fitted_p": summary.fitted_p})
+                "fitted_p": summary.mean_turn_accuracy})   # the column keeps its old name (docs/protocol.md)
         self._event_row("run_finished", dataclasses.asdict(e))
         if self._checkpointer is not None:
             self._checkpointer.stop()

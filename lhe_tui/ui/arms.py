@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 MAX_ARMS = 6
 """The side-by-side view's limit (one theme colour each, and what fits at 100 columns)."""
 
-TASK_FIELDS = ("seed", "k", "samples", "turns", "dict_size", "min_value", "max_value", "dataset", "dataset_offset")
+TASK_FIELDS = ("seed", "k", "samples", "turns", "dict_size", "min_value", "max_value", "dataset", "dataset_offset",
+               "data")
 """RunConfig fields that define the task: every arm must have the base run's."""
 
 

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from lhe_tui.core.lineage import Lineage
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES, scored, update_flags
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
@@ -147,10 +148,21 @@ class RunModel:
     def running(self) -> bool:
         return self.status in ("starting", "running", "paused")
 
+    @property
+    def step_rule(self) -> str:
+        """The run's step rule (lhe_tui.core.step_rules): how turn accuracy scores the turn after a miss. A
+        damaged stored value reads as ours (`lhe-tui show` names it in one line)."""
+        rule = self.config.get("step_rule")
+        return rule if rule in STEP_RULES else DEFAULT_STEP_RULE
+
     def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
-        """(correct, step_correct) per sample, in turn order: what metrics functions take."""
-        return ([[r.correct for r in s.records] for s in self.samples],
-                [[r.step_correct for r in s.records] for s in self.samples])
+        """(answer-correct, update) flags per sample, in turn order: what metrics functions take; the update
+        (turn-accuracy) flags under the run's step rule."""
+        correct = [[r.correct for r in s.records] for s in self.samples]
+        rule = self.step_rule
+        if rule == DEFAULT_STEP_RULE:
+            return correct, [[r.step_correct for r in s.records] for s in self.samples]
+        return correct, [update_flags([scored(r) for r in s.records], rule) for s in self.samples]
 
     def statuses(self) -> list[str]:
         """Each sample's status, aligned with `flags()`: the metric functions count a failed sample as wrong

@@ -197,8 +197,16 @@ async def test_toggle_values_and_charts_at_80x24(db_path):
         await pilot.press("g")
         await pilot.pause(0.2)
         assert charts.display and not main.display
-        assert screen.decay_plot.figure.has_data and "p=" in screen.decay_plot.figure.title
+        assert screen.decay_plot.figure.has_data and "p<1st err" in screen.decay_plot.figure.title
         assert screen.decay_plot.figure.bands                # several samples: bootstrap band
+        # the paper's two curves (and the theory), answer accuracy on `A`
+        assert [s.label for s in screen.decay_plot.figure.series] == ["turn", "task", "p^t"]
+        await pilot.press("A")
+        await pilot.pause()
+        assert [s.label for s in screen.decay_plot.figure.series] == ["turn", "answer", "task", "p^t"]
+        await pilot.press("A")
+        await pilot.pause()
+        assert "answer" not in [s.label for s in screen.decay_plot.figure.series]
         assert screen.sum_chart.figure.has_data
         await pilot.press("g")
         await pilot.pause()

@@ -14,7 +14,7 @@ from lhe_tui.core.events import Injected, TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets.turn_table import TurnTable
 
-COLUMNS = ["turn", "keys", "answer", "gold", "diff", "result", "step", "tok", "lat"]
+COLUMNS = ["turn", "keys", "answer", "gold", "diff", "result", "upd", "tok", "lat"]
 
 
 def record(turn: int, *, answer: int | None = None, gold: int | None = None, status: str = "ok",

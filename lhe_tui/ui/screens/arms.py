@@ -277,8 +277,8 @@ class ArmsScreen(ReplayKeys, Screen):
 
     def render_visible(self, *, force: bool = False) -> None:
         self.status.sync(self._head(), [self._arm_line(pane) for pane in self.panes])
-        if self.table.sync([ArmColumn(p.name, p.colour, p.model.sample(self.watched), self._targeted(p))
-                            for p in self.panes], self.watched, force=force) or force:
+        if self.table.sync([ArmColumn(p.name, p.colour, p.model.sample(self.watched), self._targeted(p),
+                                      p.model.step_rule) for p in self.panes], self.watched, force=force) or force:
             self._fit_table()
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)  # type: ignore[arg-type]
@@ -337,20 +337,20 @@ class ArmsScreen(ReplayKeys, Screen):
         jobs = []
         for pane in stale:
             pane.metrics_version = pane.model.flags_version
-            correct, step = pane.model.flags()
-            jobs.append((pane, correct, step, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
+            correct, update = pane.model.flags()
+            jobs.append((pane, correct, update, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
                                                   k=pane.model.k)))
-        size = sum(len(c) for _pane, correct, _step, _kw in jobs for c in correct)
+        size = sum(len(c) for _pane, correct, _update, _kw in jobs for c in correct)
         if size < INLINE_METRICS_TURNS:
-            for pane, correct, step, kw in jobs:
-                pane.decay = compute_decay(correct, step, with_ci=False, **kw)
+            for pane, correct, update, kw in jobs:
+                pane.decay = compute_decay(correct, update, with_ci=False, **kw)
             self._draw_plot()
             return
         self._metrics_busy = True
 
         def compute() -> list[tuple[ArmPane, DecayData]]:
             lower_this_threads_priority()
-            return [(pane, compute_decay(correct, step, with_ci=False, **kw)) for pane, correct, step, kw in jobs]
+            return [(pane, compute_decay(correct, update, with_ci=False, **kw)) for pane, correct, update, kw in jobs]
 
         self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)
 

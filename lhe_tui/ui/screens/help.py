@@ -18,12 +18,15 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
 ## Run view (live and replay are the same screen)
 
 - **status bar**: provider/model, mode, K, LIVE or REPLAY and the state; the watched sample's turn
-  x/N, samples done (stopped or failed ones in brackets), fitted step accuracy p, H_0.5 so far (theory
-  ln 0.5 / ln p), tokens in/out, time (it stops while paused; a resumed run goes on from its totals).
+  x/N, samples done (stopped or failed ones in brackets), the mean turn accuracy (`turn acc`) and p
+  before the first error (`p<1st err`: 1 − first errors / turns at risk, the p of the theory), H_0.5 so
+  far (theory ln 0.5 / ln p), tokens in/out, time (it stops while paused; a resumed run goes on from its
+  totals). For K > 1 per turn (`/t`) and per step (`/st`, derived: p^(1/K)).
 - **samples** (left): `▶` running, `●` finished, `■` stopped, `!` failed; `✗27` = first error at turn 27.
 - **turn table**: turn, keys (values with `v`), the model's answer, the gold running sum, the
-  difference, ok / wrong / format, step-correct (answer = the previous answer it saw + this turn's
-  values), tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
+  difference, ok / wrong / format (answer accuracy: answer = gold), `upd` (turn accuracy: the update
+  is right, answer = the previous answer it saw + this turn's values, under the run's step rule),
+  tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
   follows the newest turn until you move the cursor away (`f` follows again). `⚡` marks an answer
   replaced by an injected one in the history the model sees (the value after it is what the model
   sees), `↻2` a turn that needed two retries. Both charts mark injected turns. In a **fork** the
@@ -31,14 +34,15 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   says `fork of <parent> @T (edit)`.
 - **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted.
 - **charts** (beside the table on wide terminals, `g` on narrow ones): the running sum of the model
-  against gold with the first error marked, and the accuracy decay across samples (turn, step and
-  task accuracy, the task curve's 95% bootstrap band, the theory curve p^t, H_0.5 marked).
+  against gold with the first error marked, and the accuracy decay across samples: the paper's task
+  and turn accuracy (`A` adds answer accuracy, answer = gold), the task curve's 95% bootstrap band,
+  the theory curve p^t (p before the first error), H_0.5 marked.
 
 ## Arms side by side (`lhe-tui run … --arm NAME:FLAGS --arm …`, `lhe-tui replay grp-…`)
 
 One run per arm over the same keys, side by side. A **status line per arm** (in the arm's colour):
-state, the watched sample's turn and first error, task accuracy, p, H_0.5, injections `⚡`. The
-**table** shows the watched sample's turns of every arm aligned by turn: an arm's first error is
+state, the watched sample's turn and first error, task accuracy, mean turn accuracy, H_0.5, injections `⚡`.
+The **table** shows the watched sample's turns of every arm aligned by turn: an arm's first error is
 highlighted (`1st err`), `≠` marks a turn where the arms' answers differ. The **chart** overlays the
 arms' task accuracy (lines) and turn accuracy (dots), with a faint line at 0.5. `tab` / `shift+tab`
 move the arm focus (`▶`); `a` makes the keys act on every arm. `space` pauses or resumes, `x` stops,
@@ -52,13 +56,13 @@ runs the new group here; `lhe-tui resume grp-…` brings back a group's unfinish
 
 The marked runs' **task accuracy** (lines) and **turn accuracy** (dots) over turns in one plot, one
 colour per session, with a faint line at 0.5 (a task curve crosses it at that session's H_0.5). The
-table is what `lhe-tui compare ID ID …` prints: H_0.5, the median first error, the fitted p and
-turn/task accuracy at the turns typed above it. `lhe-tui compare ID ID --tui` opens this screen.
+table is what `lhe-tui compare ID ID …` prints: H_0.5, the median first error, p before the first error
+and turn/task accuracy at the turns typed above it. `lhe-tui compare ID ID --tui` opens this screen.
 
 ## Probe results
 
 A target-turn probe (`lhe-tui probe --target-turn T …`, paper Fig. 5) asks the model at turn T only,
-after a synthetic history with error rate r. Its view plots accuracy at T against r with the 95%
+after a synthetic history with error rate r. Its view plots answer accuracy at T against r with the 95%
 bootstrap CI as bars, over the table `lhe-tui show` prints. It opens when a live probe ends and with
 Enter on a probe session; marking several probes and pressing `c` overlays them.
 
@@ -72,6 +76,7 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 | `[` `]` | previous / next sample (or pick one in the list) |
 | `g` | show / hide the charts |
 | `v` | show the keys' values |
+| `A` | decay chart: add answer accuracy (answer = gold) to task and turn accuracy, or take it away |
 | `f` | follow the newest turn |
 | `P` | write the session's figure (accuracy decay; a probe's results) as SVG to `figures/` beside the store (needs the `figures` extra) |
 | `i` | inject a random wrong answer (±1..10) into the watched sample's history (live) |

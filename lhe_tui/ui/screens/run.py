@@ -1,7 +1,7 @@
 """The run view: one screen fed by a live run or by a replay, through the same events (DESIGN §4).
 
 Events land in an EventFeed; a 10 Hz timer drains it into a RunModel and brings the visible widgets up
-to date (hidden ones are skipped and catch up when shown). Metrics (fitted p, H_0.5, the decay curves
+to date (hidden ones are skipped and catch up when shown). Metrics (the two fits of p, H_0.5, the decay curves
 and their bootstrap CI) are recomputed at most twice a second, in a thread for large runs.
 """
 
@@ -42,7 +42,7 @@ FLUSH_HZ = 10          # widget updates per second at most
 BUSY_FLUSH_EVENTS = 100   # a live flush that drains this many events makes the next tick rest: 5 Hz while
                           # a run is that fast (64 samples at 50 ms: ~380 a flush), so the screen's
                           # repaints take less of the cores the run process needs (issue 6)
-METRICS_HZ = 2         # decay plot / fitted p / H_0.5 recomputations per second at most
+METRICS_HZ = 2         # decay plot / p / H_0.5 recomputations per second at most
 WIDE = 120             # columns from which the charts sit beside the table
 TALL = 36              # rows from which the reply view gets taller
 INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
@@ -115,6 +115,7 @@ class RunScreen(ReplayKeys, Screen):
         Binding("s", "app.sessions", "Sessions", show=False),
         Binding("n", "app.new_run", "New", show=False),
         Binding("v", "toggle_values", "Key values", show=False),
+        Binding("A", "toggle_answer", "Answer accuracy", key_display="A", show=False),
         Binding("f", "follow", "Follow newest", show=False),
         Binding("P", "save_figure", "Save figure", key_display="P", show=False),
         # Priority: the focused turn table binds home too (its first row) and took it first. In a live run
@@ -348,7 +349,9 @@ class RunScreen(ReplayKeys, Screen):
         if shown(self.samples_list):
             self.samples_list.sync(model.samples, model.watched, force=force)
         if shown(self.table):
-            self.table.sync(watched, force=force)
+            rule_changed = self.table.step_rule != model.step_rule
+            self.table.step_rule = model.step_rule
+            self.table.sync(watched, force=force or rule_changed)
         if shown(self.reply):
             self.reply.sync(model.stream, force=force)
         if shown(self.sum_chart):
@@ -381,15 +384,15 @@ class RunScreen(ReplayKeys, Screen):
         if self._metrics_key is not None and key[0] == self._metrics_key[0] and not with_ci:
             return  # only the plot went away: nothing new to compute
         self._metrics_key = key
-        correct, step = self.model.flags()
+        correct, update = self.model.flags()
         ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k)
         if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
-            self._set_decay(compute_decay(correct, step, with_ci=with_ci, **ragged))
+            self._set_decay(compute_decay(correct, update, with_ci=with_ci, **ragged))
             return
         self._metrics_busy = True
         def compute() -> DecayData:
             lower_this_threads_priority()
-            return compute_decay(correct, step, with_ci=with_ci, **ragged)
+            return compute_decay(correct, update, with_ci=with_ci, **ragged)
 
         self.run_worker(compute, name="metrics", group="metrics", thread=True, exit_on_error=False)
 
@@ -646,6 +649,12 @@ class RunScreen(ReplayKeys, Screen):
 
     def action_follow(self) -> None:
         self.table.go_to_newest()
+
+    def action_toggle_answer(self) -> None:
+        """`A`: answer accuracy (answer = gold, secondary) on the decay chart, or not."""
+        shown_now = self.decay_plot.toggle_answer()
+        self.notify("decay chart: answer accuracy shown" if shown_now else "decay chart: task and turn accuracy",
+                    timeout=2)
 
     def action_toggle_values(self) -> None:
         shown_now = self.table.toggle_values()

@@ -174,12 +174,12 @@ class SessionsScreen(Screen):
                     f"K={cells['K']} · {cells['samples']} x {cells['turns']} turns · seed {row.get('seed')}\n")
         text.append("status ")
         text.append(cells["status"], self._status_style(row.get("status") or ""))
-        p = row.get("fitted_p")
+        p = row.get("fitted_p")   # the stored mean turn accuracy (the column keeps its old name)
         cost = getattr(self, "costs", {}).get(row["id"], "-")
         if getattr(self, "cost_problem", None):
             cost = f"? ({self.cost_problem})"
         text.append(f" · task acc {cells['task acc']} · H_0.5 {cells['H_0.5']} · "
-                    f"p {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created']}")
+                    f"turn acc {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created'][:16]}")
         detail.update(text)
 
     def _status_style(self, status: str) -> str:

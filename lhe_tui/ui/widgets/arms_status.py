@@ -113,8 +113,8 @@ class ArmsStatus(Static):
             if summary.final_task_accuracy is not None:
                 t.append(" · task ")
                 t.append(f"{summary.final_task_accuracy:.2f}", self._s("label"))
-            if summary.fitted_p is not None:
-                t.append(f" · p={summary.fitted_p:.4f}")
+            if summary.mean_turn_accuracy is not None:
+                t.append(f" · turn acc {summary.mean_turn_accuracy:.4f}")
             t.append(" · H0.5 ")
             if summary.horizon_measured is not None:
                 t.append(str(summary.horizon_measured), self._s("error"))

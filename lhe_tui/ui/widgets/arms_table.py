@@ -1,7 +1,7 @@
 """The arms' turn tables of the watched sample, side by side and aligned by turn (issue 15).
 
 One row per turn: the turn, the keys and the gold sum once, then per arm its answer (⚡ and the value its
-history shows where one was injected), the result and the step check. An arm's first error is drawn as a
+history shows where one was injected), the result and the update check (turn accuracy). An arm's first error is drawn as a
 band across its block, and a turn where the arms' answers differ gets `≠` and the warning colour on its turn
 number. One widget for all arms keeps them in one scroll (aligned rows without syncing several tables).
 
@@ -21,6 +21,7 @@ from textual.color import Color, ColorParseError
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, update_flag_at
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets._rows import GrowingRows
@@ -40,6 +41,7 @@ class ArmColumn:
     colour: str
     state: SampleState | None
     targeted: bool = False
+    step_rule: str = DEFAULT_STEP_RULE   # the arm's: how its `upd` (turn accuracy) column scores a turn
 
 
 @dataclass(frozen=True)
@@ -357,7 +359,7 @@ class ArmsTable(GrowingRows):
             labels.append(Segment("│", header))
             labels.append(self._cell("answer", layout.answers[index], header, right=True))
             labels.append(self._cell("result" if layout.result > 1 else "r", layout.result, header))
-            labels.append(self._cell("step" if layout.step > 1 else "s", layout.step, header))
+            labels.append(self._cell("upd" if layout.step > 1 else "u", layout.step, header))
         width = max(self.size.width, layout.width)
         for line in (top, labels):
             used = sum(cell_len(s.text) for s in line)
@@ -410,8 +412,12 @@ class ArmsTable(GrowingRows):
             result, style = ("ok" if words else "✓"), self._s("arms-table--ok")
         else:
             result, style = ("wrong" if words else "✗"), self._s("arms-table--wrong")
-        step = "✓" if record.step_correct else "✗"
-        step_style = self._s("arms-table--ok") if record.step_correct else self._s("arms-table--wrong")
+        update_ok = record.step_correct
+        if arm.step_rule != DEFAULT_STEP_RULE and arm.state is not None:
+            index = arm.state.row_of(record.turn)
+            update_ok = update_ok if index is None else update_flag_at(arm.state.records, index, arm.step_rule)
+        step = "✓" if update_ok else "✗"
+        step_style = self._s("arms-table--ok") if update_ok else self._s("arms-table--wrong")
         if first:
             band = base + self._s("arms-table--first-error")
             result = "1st err" if words else "◆"

@@ -1,5 +1,6 @@
-"""Accuracy decay across samples: turn, step and task accuracy over turns, the task curve's bootstrap CI,
-the theory curve p^t from the fitted step accuracy, and H_0.5 marked. Same metric functions as the CLI."""
+"""Accuracy decay across samples: the paper's two curves, task and turn accuracy, over turns (answer accuracy,
+answer = gold, on a key), the task curve's bootstrap CI, the theory curve p^t from p before the first error,
+and H_0.5 marked. Same metric functions as the CLI."""
 
 from __future__ import annotations
 
@@ -33,16 +34,19 @@ def fork_marks(fork_turn: int | None, last_turn: int) -> tuple[Mark, ...]:
     return (Mark(fork_turn, color="secondary", label=f"fork @{fork_turn}"),)
 
 
-def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn: int | None = None) -> Figure:
+def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn: int | None = None,
+                 answer: bool = False) -> Figure:
     """`injected`: turns where any sample's history was corrupted, marked on the plot; `fork_turn`: a fork's
-    last inherited turn (the fork's own edit there is an injection: the fork mark stands for it)."""
+    last inherited turn (the fork's own edit there is an injection: the fork mark stands for it); `answer`:
+    also answer accuracy (answer = gold, the reference code's index accuracy; the run view's `A` key)."""
     if data is None or not data.task:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
     x = list(range(1, len(data.task) + 1))
-    series = [Series(x, data.turn, label="turn", color="accent"),
-              Series(x, data.step, label="step", color="warning"),
-              Series(x, data.task, label="task", color="primary")]
+    series = [Series(x, data.turn, label="turn", color="accent")]
+    if answer:
+        series.append(Series(x, data.answer, label="answer", color="warning"))
+    series.append(Series(x, data.task, label="task", color="primary"))
     if data.theory:
         series.append(Series(x, data.theory, label="p^t", color="muted"))
     bands = ()
@@ -55,9 +59,10 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
     if data.counts and (min(data.counts) != s.n_samples or max(data.counts) != s.n_samples):
         parts.append(counts_label(data.counts))   # some points count fewer samples (ragged)
-    if s.fitted_p is not None:
-        parts.append(f"p={s.fitted_p:.4f}" + (f" ({s.fitted_p_step:.4f}/step)" if s.in_steps and
-                                               s.fitted_p_step is not None else ""))
+    if s.p_before_first_error is not None:   # the theory curve's p
+        p_step = s.p_step_before_first_error
+        parts.append(f"p<1st err {s.p_before_first_error:.4f}" + (f" ({p_step:.4f}/step derived)" if s.in_steps
+                                                                   and p_step is not None else ""))
     if s.horizon_measured is None:
         parts.append(f"H0.5>{s.n_turns}")
     elif s.in_steps:
@@ -73,12 +78,19 @@ class DecayPlot(PlotView):
         self.injected: tuple[int, ...] = ()
         self.injections_version = -1      # the run model's, when `injected` was last taken from it
         self.fork_turn: int | None = None  # a fork's fork point (the run model's, from RunStarted.lineage)
+        self.answer = False                # also answer accuracy (`A` in the run view)
 
     def set_data(self, data: DecayData | None, injected: Sequence[int] | None = None) -> None:
         self.data = data
         if injected is not None:
             self.injected = tuple(injected)
-        self.show(decay_figure(data, self.injected, self.fork_turn))
+        self.show(decay_figure(data, self.injected, self.fork_turn, self.answer))
+
+    def toggle_answer(self) -> bool:
+        """Show or hide answer accuracy; returns whether it is shown now."""
+        self.answer = not self.answer
+        self.set_data(self.data)
+        return self.answer
 
     def sync(self, data: DecayData | None, model: RunModel, *, force: bool = False) -> None:
         """On `force` (or a new fork point), redraw `data`; otherwise only follow the model's injected turns,

@@ -86,16 +86,21 @@ class StatusBar(Static):
         self.update(text, layout=False)   # fixed height and width: a new text never needs a screen layout
 
     def _metrics(self, t: Text, summary: RunSummary) -> None:
-        """p and H0.5 (theory in brackets); for K > 1 per turn then per step (key): `p=0.9800/t 0.9950/st`,
-        `H0.5 12t=36st (th 34t=103st)`. K = 1 shows turns only (a turn is a step)."""
+        """The two fits of p (3 decimals: the line fits 100 columns), then H0.5 (theory in brackets, from p
+        before the first error): `turn acc 0.980 · p<1st err 0.995 · H0.5 44 (th 138)`; for K > 1 per turn
+        then per step (key, derived): `p<1st err 0.995/t 0.998/st`, `H0.5 12t=36st (th 34t=103st)`."""
         steps = summary.in_steps
-        t.append(" · p=")
-        if summary.fitted_p is None:
+        t.append(" · turn acc ")
+        mean = summary.mean_turn_accuracy
+        t.append("-" if mean is None else f"{mean:.3f}", self._s("label"))
+        t.append(" · p<1st err ")
+        p = summary.p_before_first_error
+        if p is None:
             t.append("-", self._s("label"))
         else:
-            t.append(f"{summary.fitted_p:.4f}" + ("/t" if steps else ""), self._s("label"))
-            if steps and summary.fitted_p_step is not None:
-                t.append(f" {summary.fitted_p_step:.4f}/st", self._s("label"))
+            t.append(f"{p:.3f}" + ("/t" if steps else ""), self._s("label"))
+            if steps and summary.p_step_before_first_error is not None:
+                t.append(f" {summary.p_step_before_first_error:.3f}/st", self._s("label"))
         t.append(" · H0.5 ")
         if summary.horizon_measured is not None:
             measured = str(summary.horizon_measured)
@@ -139,7 +144,10 @@ class StatusBar(Static):
         else:
             t.append(label, self._s("label"))
         probe = " · probe" if model.kind == "probe" else ""
-        t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'} · K={c.get('k', '?')}{probe} · ")
+        rule = c.get("step_rule") if c else None
+        rule_text = f" · step rule {rule}" if rule and rule != "own" else ""   # the default goes unsaid
+        t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'}{rule_text} · "
+                 f"K={c.get('k', '?')}{probe} · ")
         t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
         t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
         if source.replay_state:

@@ -17,13 +17,14 @@ from rich.style import Style
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
+from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, update_flag_at
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets._rows import GrowingRows
 from lhe_tui.ui.widgets._style import component_style
 
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
-           ("result", "result"), ("step", "step"), ("tok", "tok"), ("lat", "lat"))
+           ("result", "result"), ("upd", "upd"), ("tok", "tok"), ("lat", "lat"))
 KEYS_WIDTH = 24
 CELL_PADDING = 1        # blank cells either side of every cell, as DataTable's cell_padding
 HEADER_HEIGHT = 1
@@ -126,6 +127,7 @@ class TurnTable(GrowingRows):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.show_values = False
+        self.step_rule = DEFAULT_STEP_RULE   # the run's: how the `upd` (turn accuracy) column scores a turn
         self._sample: int | None = None
         self._generation = -1
         self._first_error: int | None = None
@@ -531,7 +533,7 @@ class TurnTable(GrowingRows):
             band = s.get("turn-table--first-error")
             return [Cell(f"{r.turn} ◆", band, right=True), Cell(keys, band), Cell(answer, band, right=True),
                     Cell(str(r.gold_sum), band, right=True), Cell(diff, band, right=True), Cell(result, band),
-                    Cell("✓" if r.step_correct else "✗", band),
+                    Cell("✓" if self._update_ok(r) else "✗", band),
                     Cell("-" if r.tokens_out is None else str(r.tokens_out), band, right=True),
                     self._latency_cell(r, band)]
         if r.injected and r.history_answer is not None:
@@ -546,10 +548,17 @@ class TurnTable(GrowingRows):
             Cell(str(r.gold_sum), right=True),
             Cell(diff, muted if diff == "0" else wrong, right=True),
             Cell(result, result_style),
-            Cell("✓" if r.step_correct else "✗", ok if r.step_correct else wrong),
+            Cell("✓" if (upd := self._update_ok(r)) else "✗", ok if upd else wrong),
             Cell("-" if r.tokens_out is None else str(r.tokens_out), muted, right=True),
             self._latency_cell(r, muted),
         ]
+
+    def _update_ok(self, r: TurnRecord) -> bool:
+        """Whether the update into turn `r` is right (turn accuracy) under the run's step rule."""
+        if self.step_rule == DEFAULT_STEP_RULE or self._state is None:
+            return r.step_correct
+        index = self._state.row_of(r.turn)
+        return r.step_correct if index is None else update_flag_at(self._state.records, index, self.step_rule)
 
     def _latency_cell(self, r: TurnRecord, style: Style | None) -> Cell:
         """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply."""
