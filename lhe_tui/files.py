@@ -14,6 +14,8 @@ TEMPLATE_LIMIT = 512 * KB
 """A prompt template: its text is sent with every request (the shipped ones are 1-2 KB)."""
 PRICES_LIMIT = 4 * MB
 """A price file (the shipped one is a few KB)."""
+THEME_LIMIT = 256 * KB
+"""A theme file (the shipped ones are about 1 KB)."""
 DATASET_LIMIT = 400 * MB
 """A dataset file: the paper's full dataset (100 samples of 50,000 keys, ~250 MB) fits."""
 
