@@ -59,6 +59,7 @@ class ProviderError(LheError):
 
     @property
     def dead_end(self) -> bool:
-        """A key, a model or an address that is wrong (401, 403, 404, a refused connection): on a run's first
-        request it ends the run at once, since no later request would fare better."""
-        return self.refused or self.status in (401, 403, 404)
+        """A key, a model or an address that is wrong (401, 403, 404, a refused connection), or a request the
+        server refuses as built (400, 422: an option it does not take): on a run's first request it ends the
+        run at once, since no later request would fare better."""
+        return self.refused or self.status in (400, 401, 403, 404, 422)

@@ -237,7 +237,7 @@ def create_fork(db: Database, plan: ForkPlan, *, session_id: str | None = None) 
             [fork_id, config.provider, config.model_label, _label(config), int(config.provider == "sim"),
              config.mode, config.k, config.turns, len(plan.keys), config.seed, parent.get("dataset"), now_iso(),
              f"forked from {parent['id']} at turn {turn}; not run yet (`lhe-tui resume {fork_id}` runs it)",
-             json.dumps(config.to_dict()), json.dumps(parent["dictionary"]), _version(),
+             json.dumps(config.to_dict(), allow_nan=False), json.dumps(parent["dictionary"]), _version(),
              *[lineage.to_row()[c] for c in ("parent_id", "fork_turn", "fork_json", "group_id", "arm")]])
         for index, parent_index in enumerate(lineage.parent_samples):
             first_error = conn.execute("SELECT MIN(turn) FROM turns WHERE session_id = ? AND sample = ? AND "

@@ -1,5 +1,5 @@
 """The architecture (DESIGN §7, issue 14): the engine never imports Textual, and imports run downward through
-the layers pyproject.toml lists (ui; orchestrators; runner; store | providers; core; task | metrics; errors)."""
+the layers pyproject.toml lists (ui; orchestrators; runner; store | providers; core; task | metrics; files; errors)."""
 
 import subprocess
 import sys

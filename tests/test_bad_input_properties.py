@@ -44,11 +44,19 @@ def test_dataset_loader_on_random_bytes(tmp_path_factory, raw):
 
 
 flag_values = st.sampled_from(["0", "-1", "1", "abc", "1e9", "", "nan", "0.5", "-0.5", "99999999999", "on",
-                               '{"top_k": 1}', '{"messages": 1}', "[1]", "\"a\\nb\""])
+                               '{"top_k": 1}', '{"messages": 1}', "[1]", "\"a\\nb\"",
+                               # issue 22: non-finite, past 64 bits, strict JSON only
+                               "inf", "-inf", "1e999", "1e308", str(2**64), "-" + str(2**64), '{"a": NaN}',
+                               '{"a": 1e999}', '{"a": "\\ud800"}', '{"a": ' + "[" * 600 + "]" * 600 + "}"])
 flags = st.sampled_from(["--turns", "--samples", "--k", "--seed", "--dict-size", "--min-value", "--max-value",
                          "--concurrency", "--induced-error-rate", "--window", "--temperature", "--timeout",
                          "--retries", "--inject-at", "--mode", "--provider", "--extra-body", "--enable-thinking",
-                         "--dataset-offset"])
+                         "--dataset-offset", "--top-p", "--max-reply-mb", "--max-tokens",
+                         "--thinking-budget", "--deadline", "--retry-budget", "--sim-error", "--max-cost"])
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} stored in a config: not strict JSON")
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -66,6 +74,10 @@ def test_run_flags_never_traceback(tmp_path_factory, capsys, pairs):
     if code != 0:
         assert err.strip().count("\n") == 0 and err.startswith("lhe-tui: error:"), err
     assert "Traceback" not in err
+    if db.exists():   # whatever was stored is strict JSON (issue 22)
+        with sqlite3.connect(db) as conn:
+            for (config,) in conn.execute("SELECT config_json FROM sessions"):
+                json.loads(config, parse_constant=_refuse)
 
 
 def test_ctrl_c_marks_session_interrupted_and_leaves_valid_db(tmp_path):

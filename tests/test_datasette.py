@@ -196,4 +196,4 @@ def test_missing_extra_names_it(capsys, store, monkeypatch):
     db, _ = store
     assert main(["datasette", "--db", str(db)]) != 0
     err = capsys.readouterr().err
-    assert "lhe-tui[datasette]" in err and err.count("\n") == 1
+    assert "pip install -c constraints.txt -e '.[datasette]'" in err and err.count("\n") == 1

@@ -339,7 +339,7 @@ def test_base_url_without_a_scheme_is_refused_before_any_session(tmp_path, capsy
     code = main(["run", "--headless", "--provider", "openai", "--model", "m", "--base-url", "127.0.0.1:8000/v1",
                  "--db", str(db)])
     err = capsys.readouterr().err
-    assert code == 2 and "--base-url" in err and "needs a scheme" in err and "Traceback" not in err
+    assert code == 2 and "--base-url" in err and "must be an http:// or https:// URL with a host" in err and "Traceback" not in err
     assert not db.exists()
 
 

@@ -47,7 +47,9 @@ PARSE = [
     ("<answer>- 5</answer>", "invalid", None, "invalid", None),
     ("<answer>--5</answer>", "invalid", None, "invalid", None),
     ("<answer>５</answer>", "invalid", None, "ok", 5),      # int() would read a full-width 5; paper: ASCII only
-    ("<answer>12345678901234567890</answer>", "invalid", None, "ok", 12345678901234567890),
+    # 20 digits: past what the store's 64-bit integers hold, so invalid under both rules (issue 22)
+    ("<answer>12345678901234567890</answer>", "invalid", None, "invalid", None),
+    ("<answer>123456789012345678</answer>", "ok", 123456789012345678, "ok", 123456789012345678),
     ("<answer><answer>5</answer>", "invalid", None, "invalid", None),
     ("Adding 3: 10 + 3 = 13. <answer>13</answer>", "ok", 13, "ok", 13),
     ("<think>maybe <answer>5</answer></think><answer>7</answer>", "ok", 7, "ok", 7),

@@ -556,4 +556,4 @@ def test_missing_extra_names_it(capsys, monkeypatch, store):
     db, _ = store
     assert main(["serve", "--db", str(db)]) != 0
     err = capsys.readouterr().err
-    assert "lhe-tui[serve]" in err and err.count("\n") == 1
+    assert "pip install -c constraints.txt -e '.[serve]'" in err and err.count("\n") == 1

@@ -205,7 +205,8 @@ def test_run_takes_the_rule_and_refuses_an_unknown_one(tmp_path, capsys):
     assert main(["run", "--headless", "--provider", "sim", "--step-rule", "gold", "--db", str(db)]) != 0
     err = capsys.readouterr().err
     assert "invalid choice" in err and "Traceback" not in err
-    assert main(["compare", "latest", "latest", "--tui", "--step-rule", "own", "--db", str(db)]) != 0
+    two = [info.id for info in api.sessions(api.open_store(db))][:2]
+    assert main(["compare", *two, "--tui", "--step-rule", "own", "--db", str(db)]) != 0
     assert "leave out --step-rule" in capsys.readouterr().err
 
 

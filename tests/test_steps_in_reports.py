@@ -56,9 +56,13 @@ def test_compare_adds_step_columns_only_with_k_above_1(store, capsys):
     assert main(["compare", "steps-k1", "steps-k2-heal", "--db", store, "--at", "4"]) == 0
     out = capsys.readouterr().out
     assert "H_0.5 steps" in out and "p/step" in out and "@4 turn/task/n" in out
-    assert main(["compare", "steps-k1", "steps-k1", "--db", store, "--at", "4"]) == 0
-    out = capsys.readouterr().out
-    assert "H_0.5 steps" not in out and "p/step" not in out
+    # two K=1 sessions (the same one twice: the CLI refuses that, the table does not care): no step columns
+    from lhe_tui.compare import compare_rows, session_curves
+    from lhe_tui.store.database import open_database
+
+    k1 = session_curves(open_database(store, create=False, write=False), "steps-k1")
+    columns = list(compare_rows([k1, k1], [4])[0])
+    assert "H_0.5 steps" not in columns and "p/step" not in columns and "@4 turn/task/n" in columns
 
 
 def status_text(summary) -> str:

@@ -296,3 +296,26 @@ async def test_every_shipped_theme_applies_with_common_widgets(name):
         assert app.theme == name
         assert app.screen.styles.background == Color.parse(expected.background)
         assert same_colour(app.query_one("#err").styles.color, expected.error)
+
+
+@pytest.mark.parametrize("fault", ["/dev/zero", "fifo", "too large"])
+def test_a_theme_file_that_is_not_a_sane_regular_file_is_one_line_at_once(tmp_path, fault):
+    """Issue 22 §4: a theme is read as templates and price files are (lhe_tui.files.read_bounded)."""
+    import threading
+
+    from lhe_tui.files import THEME_LIMIT
+
+    path = Path("/dev/zero") if fault == "/dev/zero" else tmp_path / "t.toml"
+    if fault == "fifo":
+        os.mkfifo(path)
+    elif fault == "too large":
+        with open(path, "wb") as f:
+            f.truncate(THEME_LIMIT + 1)
+    caught: list[BaseException] = []
+    reader = threading.Thread(target=lambda: caught.append(pytest.raises(ThemeFileError, load_theme_file, path).value),
+                              daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "reading the theme hangs"
+    assert caught and "\n" not in str(caught[0])
+    assert {"/dev/zero": "character device", "fifo": "FIFO", "too large": "allowed"}[fault] in str(caught[0])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
 
+from lhe_tui.core.bounds import INT64_MAX
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, check_base_url,
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig,
                                   parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
@@ -50,16 +52,31 @@ class OneLineParser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (nan, inf and 1e999 are refused in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def int64(text: str) -> int:
+    """An argparse type: a whole number SQLite can store (64 bits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"must be within ±{INT64_MAX:,} (64 bits), got {len(str(abs(value)))} digits")
+    return value
+
+
 def _inject_at(text: str) -> Injection:
     try:
         return parse_inject_at(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _base_url(text: str) -> str:
-    try:
-        return check_base_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -96,13 +113,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
-    g.add_argument("--base-url", type=_base_url, default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
     g.add_argument("--mode", default="direct", choices=MODES,
                    help="direct: the answer only; cot: step by step, then the answer; thinking: provider-native reasoning")
-    g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the provider's)")
-    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: the provider's)")
-    g.add_argument("--max-tokens", type=int, default=None, help="cap per reply (default: the provider's)")
+    g.add_argument("--temperature", type=finite_float, default=None, help="sampling temperature (default: the provider's)")
+    g.add_argument("--top-p", type=finite_float, default=None, help="nucleus sampling (default: the provider's)")
+    g.add_argument("--max-tokens", type=int64, default=None, help="cap per reply (default: the provider's)")
     g.add_argument("--paper", action="store_true",
                    help="the paper's run: 100 samples of the reference generator's data (--data paper), its sampling "
                         "(--paper-settings), enable_thinking off in direct/CoT and on in thinking mode for an "
@@ -117,10 +134,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
     g.add_argument("--reasoning-effort", default=None,
                    help="OpenAI reasoning effort in thinking mode (default medium; high with --paper)")
-    g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
-    g.add_argument("--timeout", type=float, default=120.0,
+    g.add_argument("--thinking-budget", type=int64, default=2048, help="Anthropic thinking budget (tokens)")
+    g.add_argument("--timeout", type=finite_float, default=120.0,
                    help="seconds without data before a request is given up (default 120)")
-    g.add_argument("--retries", type=int, default=6,
+    g.add_argument("--retries", type=int64, default=6,
                    help=f"retries per turn on transient errors (default 6); waits back off from {BASE_S:g} s "
                         f"to {CAP_S:g} s with jitter, a server's Retry-After honoured up to {MAX_RETRY_AFTER_S:g} s")
     g.add_argument("--empty-retries", type=int, default=3, metavar="N",
@@ -141,33 +158,33 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "first prompt) or a .toml file; see prompts/README.md")
     add_budget_options(p.add_argument_group("budget and rate limits"))
     t = p.add_argument_group("task")
-    t.add_argument("--turns", type=int, default=None,
+    t.add_argument("--turns", type=int64, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
-    t.add_argument("--samples", type=int, default=None, help="samples, run concurrently (default 1; 100 with --paper)")
-    t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
-    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper)")
-    t.add_argument("--dict-size", type=int, default=100, help="words in the dictionary")
-    t.add_argument("--min-value", type=int, default=-99, help="smallest word value")
-    t.add_argument("--max-value", type=int, default=99, help="largest word value")
+    t.add_argument("--samples", type=int64, default=None, help="samples, run concurrently (default 1; 100 with --paper)")
+    t.add_argument("--k", type=int64, default=1, help="keys per turn (turn complexity)")
+    t.add_argument("--seed", type=int64, default=None, help="task and history seed (default 0; 42 with --paper)")
+    t.add_argument("--dict-size", type=int64, default=100, help="words in the dictionary")
+    t.add_argument("--min-value", type=int64, default=-99, help="smallest word value")
+    t.add_argument("--max-value", type=int64, default=99, help="largest word value")
     t.add_argument("--data", default=None, choices=DATA_SOURCES,
                    help="keys without --dataset: generated from --seed (default), or paper: the reference "
                         "repository's generator (seed 42), its dictionary and rows exactly (the default with --paper)")
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
-    t.add_argument("--dataset-offset", type=int, default=0, metavar="N",
+    t.add_argument("--dataset-offset", type=int64, default=0, metavar="N",
                    help="start at row N of --dataset or --data paper")
-    t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
+    t.add_argument("--concurrency", type=int64, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
-    h.add_argument("--induced-error-rate", type=float, default=0.0,
+    h.add_argument("--induced-error-rate", type=finite_float, default=0.0,
                    help="each past answer in the history is replaced by a wrong one with this probability")
     h.add_argument("--heal", action="store_true", help="history always shows gold answers")
-    h.add_argument("--window", type=int, default=None, help="keep only the last W turns in the context")
+    h.add_argument("--window", type=int64, default=None, help="keep only the last W turns in the context")
     h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]",
                    help="inject a wrong answer (OFFSET from it, random if none) into every sample's history at TURN; repeatable")
     s = p.add_argument_group("simulated model")
-    s.add_argument("--sim-error", type=float, default=0.005, help="base per-step error probability")
-    s.add_argument("--sim-growth", type=float, default=0.0004, help="added error probability per turn")
-    s.add_argument("--sim-conditioning", type=float, default=0.6, help="weight of errors seen in history")
-    s.add_argument("--sim-delay", type=float, default=0.002, help="seconds per streamed token")
+    s.add_argument("--sim-error", type=finite_float, default=0.005, help="base per-step error probability")
+    s.add_argument("--sim-growth", type=finite_float, default=0.0004, help="added error probability per turn")
+    s.add_argument("--sim-conditioning", type=finite_float, default=0.6, help="weight of errors seen in history")
+    s.add_argument("--sim-delay", type=finite_float, default=0.002, help="seconds per streamed token")
 
 
 def _positive_float(text: str) -> float:
@@ -185,8 +202,8 @@ def _positive_int(text: str) -> int:
         value = int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    if not 1 <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"must be within 1..{INT64_MAX:,}, got {text!r}")
     return value
 
 
@@ -207,13 +224,13 @@ def budget_fields(a: argparse.Namespace) -> dict:
 
 
 def add_network_options(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--deadline", type=float, default=1800.0, metavar="SECONDS",
+    g.add_argument("--deadline", type=finite_float, default=1800.0, metavar="SECONDS",
                    help="seconds for a whole request, its stream included; past it the request is retried "
                         "(default 1800)")
-    g.add_argument("--retry-budget", type=float, default=RETRY_BUDGET_S, metavar="SECONDS",
+    g.add_argument("--retry-budget", type=finite_float, default=RETRY_BUDGET_S, metavar="SECONDS",
                    help=f"seconds one turn may spend retrying, waits included, before its sample fails "
                         f"(default {RETRY_BUDGET_S:g})")
-    g.add_argument("--max-reply-mb", type=float, default=4.0, metavar="MB",
+    g.add_argument("--max-reply-mb", type=finite_float, default=4.0, metavar="MB",
                    help="reply and reasoning beyond this many million characters are not read: the turn is "
                         "a format miss (default 4)")
 
@@ -287,7 +304,7 @@ def build_parser() -> OneLineParser:
     run.add_argument("--estimate", action="store_true",
                      help="print the run's expected input/output tokens and cost (with and without prompt caching) "
                           "and exit: nothing is run or stored")
-    run.add_argument("--estimate-reply-tokens", type=int, default=None, metavar="N",
+    run.add_argument("--estimate-reply-tokens", type=int64, default=None, metavar="N",
                      help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
     run.add_argument("--estimate-latency", type=_positive_float, default=None, metavar="SECONDS",
                      help="--estimate: seconds a reply takes, for the run's duration (default: not counted; the "
@@ -297,7 +314,7 @@ def build_parser() -> OneLineParser:
     add_db(ls)
     show = sub.add_parser("show", help="one session's per-turn accuracy table")
     show.add_argument("session_id", help=ID_HELP)
-    show.add_argument("--every", type=int, default=None, metavar="N",
+    show.add_argument("--every", type=int64, default=None, metavar="N",
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
     add_step_rule(show)
@@ -329,7 +346,7 @@ def build_parser() -> OneLineParser:
     probe = sub.add_parser("probe", help="target-turn probe: accuracy at turn T per history error rate")
     add_run_options(probe)
     add_db(probe)
-    probe.add_argument("--target-turn", type=int, required=True, help="the turn T the model is queried at")
+    probe.add_argument("--target-turn", type=int64, required=True, help="the turn T the model is queried at")
     probe.add_argument("--rates", default="0,0.25,0.5,0.75,1", help="history error rates (default 0,0.25,0.5,0.75,1)")
     probe.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then the results")
     probe.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
@@ -354,7 +371,7 @@ def build_parser() -> OneLineParser:
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
                            "at the target turn per error rate (default: probe for a probe session, compare for "
                            "several, else decay)")
-    plot.add_argument("--sample", type=int, default=0, metavar="N", help="--kind sum: the sample drawn")
+    plot.add_argument("--sample", type=int64, default=0, metavar="N", help="--kind sum: the sample drawn")
     add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")

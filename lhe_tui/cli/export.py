@@ -8,9 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
+from lhe_tui.core.urls import redact_url
 from lhe_tui.core.prices import ModelPrice, load_prices
 from lhe_tui.store.queries import (flags_by_sample, live_status, load_events, load_samples, load_session,
                                    session_step_rule, session_token_totals)
@@ -124,11 +126,32 @@ def export_json(db: Database, session_id: str, step_rule: str | None = None) -> 
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
     price = _price(db, session_id)
     summary.update(tokens_dict(db, session_id, price))
-    return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
-                       "summary": summary, "curves": curves, "samples": samples,
-                       "turns": _with_cost(_turn_rows(db, session_id, probe_rate=session["kind"] == "probe",
-                                                      step_rule=step_rule), price),
-                       "events": events}, indent=1)
+    config = session["config"]
+    if config.get("base_url"):   # what an older lhe-tui stored as given
+        config["base_url"] = redact_url(config["base_url"])
+    return strict_json({"session": session, "config": config, "prompt": prompt_dict(session),
+                        "summary": summary, "curves": curves, "samples": samples,
+                        "turns": _with_cost(_turn_rows(db, session_id, probe_rate=session["kind"] == "probe",
+                                                       step_rule=step_rule), price),
+                        "events": events})
+
+
+def strict_json(data: object) -> str:
+    """JSON that any parser reads (RFC 8259): a NaN or an infinity, had one been stored, is written null."""
+    try:
+        return json.dumps(data, indent=1, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=1, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(inner) for key, inner in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(inner) for inner in value]
+    return value
 
 
 def tokens_dict(db: Database, session_id: str, price: ModelPrice | None) -> dict:
@@ -159,7 +182,7 @@ def export_curves_csv(db: Database, session_id: str, step_rule: str | None = Non
 
 def export_curves_json(db: Database, session_id: str, step_rule: str | None = None) -> str:
     """The rows of `export_curves_csv` as a JSON list of objects."""
-    return json.dumps(curve_rows(db, session_id, step_rule), indent=1)
+    return strict_json(curve_rows(db, session_id, step_rule))
 
 
 def export_csv(db: Database, session_id: str, step_rule: str | None = None) -> str:

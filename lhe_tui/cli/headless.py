@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
-from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, Throttled, TurnFinished
+from lhe_tui.core.events import (Event, RetryScheduled, RunFinished, SampleFinished, Throttled, TurnFinished,
+                                 UsageIgnored)
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
 from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
@@ -58,7 +59,7 @@ class ProgressDisplay:
         self._held_until = 0.0         # time.monotonic() at which the latest rate-limit hold said ends
         self.wrong = 0
         self.prefix = prefix
-        self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
+        self._said: set[object] = set()   # a failure shared by every sample (a dead server) is said once
         # Sample failures before any turn finished: said once one does; if none ever does (a wrong key, model
         # or address), the run's one error line says it all.
         self._held: list[SampleFinished] | None = []
@@ -81,6 +82,11 @@ class ProgressDisplay:
                                             f"request goes in {event.delay_s:.0f}s", style="yellow")
             self._held_until = max(self._held_until, now + event.delay_s)
             self.progress.update(self.task_id, held_until=self._held_until, held_by=event.limit)
+        elif isinstance(event, UsageIgnored) and UsageIgnored not in self._said:   # said once a run; stored per turn
+            self._said.add(UsageIgnored)
+            self.progress.console.print(f"{self.prefix}sample {event.sample} turn {event.turn}: {event.message} "
+                                        "(and so on for any later turn; `lhe-tui export` lists them as "
+                                        "usage_ignored events)", style="yellow")
         elif isinstance(event, SampleFinished) and event.status == "failed":
             if self._held is not None:
                 self._held.append(event)

@@ -55,7 +55,10 @@ def overrides_from_namespace(namespace: argparse.Namespace, dests: set[str], *, 
         if dest in _NOT_FIELDS:
             continue
         if dest == "extra_body":
-            value = parse_extra_body(value) if value is not None else {}
+            try:
+                value = parse_extra_body(value) if value is not None else {}
+            except ConfigError as exc:
+                raise ConfigError(f"{what}: {exc}") from None
         elif dest == "inject_at":
             value = tuple(value)
         fields[_FIELD_OF.get(dest, dest)] = value

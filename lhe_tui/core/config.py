@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_REPLY_MB, MAX_REQUEST_TOKENS,
+                                 VALUE_BOUND, check_json, finite, within)
+from lhe_tui.core.urls import check_base_url
 from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
@@ -43,12 +47,18 @@ PAPER_MAX_TOKENS = 10_000  # the reference's per-turn cap outside thinking mode
 
 
 def parse_extra_body(text: str) -> dict[str, Any]:
-    """The --extra-body JSON object; ConfigError (one line) for anything else."""
+    """The --extra-body JSON object; ConfigError (one line) for anything else: invalid or non-strict JSON
+    (NaN, Infinity, a number past a float such as 1e999), too long or too deep, text UTF-8 cannot encode."""
+    if len(text) > EXTRA_BODY_CHARS:
+        raise ConfigError(f"--extra-body is {len(text):,} characters long; at most {EXTRA_BODY_CHARS:,}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ConfigError("--extra-body is nested too deep") from None
     except ValueError as exc:
         raise ConfigError(f"--extra-body must be a JSON object, got invalid JSON ({exc.__class__.__name__}: "
                           f"{str(exc).splitlines()[0]})") from None
+    check_json(value, "--extra-body")
     if not isinstance(value, dict):
         shown = json.dumps(value)
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -56,19 +66,15 @@ def parse_extra_body(text: str) -> dict[str, Any]:
     return value
 
 
-def check_base_url(text: str) -> str:
-    """A --base-url as given (http(s)://host[:port][/path]); ValueError with a one-line reason otherwise (one
-    without a scheme, such as `127.0.0.1:8000/v1`, would reach the HTTP client only once a session exists)."""
-    from urllib.parse import urlsplit
+def _no_constant(name: str) -> Any:
+    raise ConfigError(f"--extra-body holds {name}, not a finite number (strict JSON has no NaN or Infinity)")
 
-    try:
-        parts = urlsplit(text.strip())
-        parts.port   # a port that is not a number raises here
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} needs a scheme and a host, e.g. http://127.0.0.1:8000/v1")
-    return text
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ConfigError(f"--extra-body holds {text[:24]}, past what a number can be (a float)")
+    return value
 
 
 def thinking_switch(text: str) -> bool:
@@ -79,6 +85,17 @@ def thinking_switch(text: str) -> bool:
     if word in ("off", "false", "no", "0"):
         return False
     raise ValueError(f"--enable-thinking expects on or off, got {text.strip()!r}")
+
+
+# RunConfig's numeric fields and the flags that set them (for one-line errors).
+_FLOAT_FLAGS = {"temperature": "--temperature", "top_p": "--top-p", "timeout": "--timeout", "deadline": "--deadline",
+                "max_reply_mb": "--max-reply-mb", "retry_budget": "--retry-budget", "max_cost": "--max-cost",
+                "induced_error_rate": "--induced-error-rate", "sim_base_error": "--sim-error",
+                "sim_growth": "--sim-growth", "sim_conditioning": "--sim-conditioning",
+                "sim_format_miss": "sim_format_miss", "sim_delay": "--sim-delay"}
+_INT_FLAGS = {"dataset_offset": "--dataset-offset", "concurrency": "--concurrency", "max_tokens": "--max-tokens",
+              "thinking_budget": "--thinking-budget", "max_retries": "--retries", "max_tokens_total":
+              "--max-tokens-total", "rpm": "--rpm", "tpm": "--tpm", "window": "--window"}
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,11 @@ class RunConfig:
             raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r} (choose from {', '.join(PROTOCOLS)})")
+        self._validate_numbers()
+        for name, value in vars(self).items():   # a lone surrogate (invalid UTF-8 in argv) cannot be stored or sent
+            if isinstance(value, str):
+                check_json(value, f"--{name.replace('_', '-')}")
+        check_base_url(self.base_url)
         if self.step_rule not in STEP_RULES:
             raise ConfigError(f"unknown step rule {self.step_rule!r} (choose from {', '.join(STEP_RULES)})")
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
@@ -184,6 +206,7 @@ class RunConfig:
         self._validate_data()
         if not isinstance(self.extra_body, dict):
             raise ConfigError(f"--extra-body must be a JSON object, got {type(self.extra_body).__name__}")
+        check_json(self.extra_body, "--extra-body")
         reserved = [key for key in RESERVED_BODY_KEYS if key in self.extra_body]
         if reserved:
             raise ConfigError(f"--extra-body must not set {', '.join(map(repr, reserved))} (lhe-tui sends it)")
@@ -194,6 +217,31 @@ class RunConfig:
             if not 1 <= inj.turn < self.turns:
                 raise ConfigError(f"--inject-at turn {inj.turn} is outside 1..{self.turns - 1}")
         return self
+
+    def _validate_numbers(self) -> None:
+        """Every number finite and within what the store (64-bit integers, strict JSON) and the task hold:
+        from flags, a TUI form, a fork's or an arm's overrides alike."""
+        for name, flag in _FLOAT_FLAGS.items():
+            value = getattr(self, name)
+            if value is not None:
+                finite(value, flag)
+        for name, flag in _INT_FLAGS.items():
+            value = getattr(self, name)
+            if value is not None:
+                within(value, flag)
+        within(self.seed, "--seed", 0, INT64_MAX)
+        for value, flag in ((self.max_tokens, "--max-tokens"), (self.thinking_budget, "--thinking-budget")):
+            if value is not None:
+                within(value, flag, 1, MAX_REQUEST_TOKENS)
+        for value, flag in ((self.min_value, "--min-value"), (self.max_value, "--max-value")):
+            within(value, flag, -VALUE_BOUND, VALUE_BOUND)
+        for inj in self.inject_at:
+            within(inj.turn, "--inject-at turn")
+            for value in (inj.offset, inj.value):
+                if value is not None:
+                    within(value, "--inject-at offset", -ANSWER_BOUND, ANSWER_BOUND)
+        if self.max_reply_mb > MAX_REPLY_MB:
+            raise ConfigError(f"--max-reply-mb must be at most {MAX_REPLY_MB:g}, got {self.max_reply_mb:g}")
 
     def template(self) -> PromptTemplate:
         """The prompt template: from the stored text when there is one, else from the name or path."""

@@ -114,6 +114,15 @@ class Throttled:
 
 
 @dataclass(frozen=True)
+class UsageIgnored:
+    """A turn's usage counts from the server were not believed (negative, fractional, absurd): not reported."""
+
+    sample: int
+    turn: int
+    message: str
+
+
+@dataclass(frozen=True)
 class SampleFinished:
     sample: int
     status: str       # finished | failed | stopped
@@ -138,7 +147,7 @@ class RunFinished:
 
 
 Event = (RunStarted | TurnStarted | TokenDelta | TurnFinished | Injected | RetryScheduled | Throttled
-         | SampleFinished | RunPaused | RunResumed | RunFinished)
+         | UsageIgnored | SampleFinished | RunPaused | RunResumed | RunFinished)
 Subscriber = Callable[[Event], None]
 
 

@@ -16,12 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lhe_tui.files import PRICES_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import ConfigError
 
 NOT_REPORTED = "not reported"
 NO_PRICE = "no price"
 PRICES_ENV = "LHE_TUI_PRICES"   # a price file over the others (what --prices sets)
 _PRICE_FIELDS = ("input", "cached_input", "cache_write", "output")
+MAX_PRICE = 100_000
+"""Dollars per million tokens at most (the dearest models cost hundreds): more is a typo, not a price."""
 _DATE_SUFFIX = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
@@ -83,13 +86,19 @@ def _price(path: str, name: str, entry: Any) -> ModelPrice:
                           f"(known: {', '.join(_PRICE_FIELDS)})")
     values: dict[str, float] = {}
     for key, value in entry.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-            raise ConfigError(f"{path}: bad price file: models.{name}.{key} must be a number >= 0, not {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PRICE):
+            raise ConfigError(f"{path}: bad price file: models.{name}.{key} must be a number from 0 to "
+                              f"{MAX_PRICE:,} (dollars per million tokens), not {_shown(value)}")
         values[key] = float(value)
     for key in ("input", "output"):
         if key not in values:
             raise ConfigError(f"{path}: bad price file: models.{name} needs `{key}` (dollars per million tokens)")
     return ModelPrice(**values)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def parse_prices(text: str, path: str) -> PriceTable:
@@ -113,9 +122,11 @@ def parse_prices(text: str, path: str) -> PriceTable:
 
 def _read(path: Path) -> PriceTable:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the price file: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_bounded(path, PRICES_LIMIT).decode("utf-8")
+    except UnreadableFile as exc:
+        raise ConfigError(f"{path}: cannot use the price file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot use the price file: not UTF-8 text (byte {exc.start})") from None
     return parse_prices(text, str(path))
 
 
@@ -164,14 +175,18 @@ class TokenTotals:
         return price.cost(self.tokens_in or 0, self.tokens_out or 0, self.cached, self.cache_write)
 
 
-TOTALS_SQL = ("SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(tokens_cached), SUM(tokens_cache_write), "
-              "SUM(tokens_reasoning), SUM(tokens_in IS NULL OR tokens_out IS NULL) FROM turns")
+_SUMMED = ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+# TOTAL() sums in floating point: SQL's SUM() fails the whole query ("integer overflow") once a sum passes 64 bits,
+# which counts a server made up (or an older lhe-tui stored) could make it do. COUNT(c) tells "none reported".
+TOTALS_SQL = ("SELECT COUNT(*), " + ", ".join(f"COUNT({c}), TOTAL({c})" for c in _SUMMED)
+              + ", TOTAL(tokens_in IS NULL OR tokens_out IS NULL) FROM turns")
 
 
 def totals_from_row(row: tuple) -> TokenTotals:
-    """A TokenTotals from a row of TOTALS_SQL (SQL's SUM is NULL over no reported value, as we want)."""
-    turns, tin, tout, cached, write, reasoning, unreported = row
-    return TokenTotals(int(turns or 0), tin, tout, cached, write, reasoning, int(unreported or 0))
+    """A TokenTotals from a row of TOTALS_SQL (a sum is None when no turn reported that count)."""
+    turns, *pairs, unreported = row
+    sums = [int(pairs[i + 1]) if pairs[i] else None for i in range(0, len(pairs), 2)]
+    return TokenTotals(int(turns or 0), *sums, int(unreported or 0))
 
 
 def fmt_tokens(count: int | None) -> str:

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 import anthropic
 
+from lhe_tui.core.urls import split_query
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
+from lhe_tui.providers.line_cap import line_cap_hook, max_line_bytes
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 DEFAULT_MAX_TOKENS = 1024
@@ -28,10 +30,14 @@ class AnthropicProvider(Provider):
         super().__init__(model, settings)
         self.base_url = base_url
         self.api_key = api_key
-        # Redirects are not followed (a 3xx is an error naming the target), as with the OpenAI clients.
-        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                               timeout=settings.timeout,
-                                               http_client=anthropic.DefaultAsyncHttpxClient(follow_redirects=False))
+        # Redirects are not followed (a 3xx is an error naming the target), as with the OpenAI clients; an
+        # event line longer than the capped reply could need ends the reading, as on the OpenAI paths.
+        http_client = anthropic.DefaultAsyncHttpxClient(
+            follow_redirects=False,
+            event_hooks={"response": [line_cap_hook(max_line_bytes(settings.max_reply_chars))]})
+        sdk_url, query = split_query(base_url)   # a query string goes on every request, as given
+        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=sdk_url, max_retries=0, default_query=query,
+                                               timeout=settings.timeout, http_client=http_client)
         self._system_key: str | None = None
         self._system_blocks: list[dict[str, object]] = []
 
@@ -157,8 +163,12 @@ def _input_usage(into: dict[str, int | None], usage: object) -> None:
     """The input counts an event's `usage` carries (message_start's; message_delta's where the server sends them)."""
     for name in _INPUT_FIELDS:
         value = getattr(usage, name, None)
-        if isinstance(value, int):
+        if value is not None:   # believed or not by the runner (distrust_counts)
             into[name] = value
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _input_counts(usage: dict[str, int | None]) -> dict[str, int | None]:
@@ -167,5 +177,9 @@ def _input_counts(usage: dict[str, int | None]) -> dict[str, int | None]:
     uncached = usage.get("input_tokens")
     read = usage.get("cache_read_input_tokens")
     written = usage.get("cache_creation_input_tokens")
-    total = None if uncached is None else uncached + (read or 0) + (written or 0)
+    bad = next((v for v in (uncached, read, written) if v is not None and not (_whole(v) and v >= 0)), None)
+    if bad is not None:   # a part that is no count: the whole is none either (the runner says so)
+        total = bad
+    else:
+        total = None if uncached is None else uncached + (read or 0) + (written or 0)
     return {"tokens_in": total, "tokens_cached": read, "tokens_cache_write": written}

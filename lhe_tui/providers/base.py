@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from lhe_tui.core.bounds import MAX_REQUEST_TOKENS
+
 if TYPE_CHECKING:
     from lhe_tui.task.model import Task
 
@@ -123,6 +125,31 @@ class Reply:
     tokens_cached: int | None = None       # input read from the prompt cache (OpenAI cached_tokens, Anthropic cache reads)
     tokens_cache_write: int | None = None  # input written to the prompt cache (Anthropic cache_creation_input_tokens)
     tokens_reasoning: int | None = None    # output spent on reasoning (OpenAI reasoning_tokens)
+
+
+_COUNT_FIELDS = {"tokens_in": "input", "tokens_out": "output", "tokens_cached": "cached input",
+                 "tokens_cache_write": "cache-write input", "tokens_reasoning": "reasoning"}
+
+
+def distrust_counts(reply: Reply) -> str | None:
+    """Usage counts are the server's word: a count that is not a whole number from 0 to MAX_REQUEST_TOKENS
+    (negative, fractional, absurd, not a number) is set to None on `reply`, as if not reported (the budget
+    then counts the request's estimate). Returns what was dropped, in one line, or None when all were fine."""
+    dropped = []
+    for name, label in _COUNT_FIELDS.items():
+        value = getattr(reply, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REQUEST_TOKENS:
+            shown = repr(value)
+            dropped.append(f"{label} {shown if len(shown) <= 24 else shown[:21] + '...'}")
+            setattr(reply, name, None)
+    if not dropped:
+        return None
+    if reply.tokens_in is None or reply.tokens_out is None:   # parts without their whole mean nothing
+        reply.tokens_cached = reply.tokens_cache_write = reply.tokens_reasoning = None
+    return (f"the server's usage is not believed ({', '.join(dropped)}: not a count from 0 to "
+            f"{MAX_REQUEST_TOKENS:,}); the turn's tokens are not reported and its estimate counts for the budget")
 
 
 class Provider(ABC):

@@ -14,6 +14,7 @@ from types import ModuleType
 from urllib.parse import urlsplit
 
 from lhe_tui.errors import ProviderError
+from lhe_tui.providers.base import ReplyTooLarge
 
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
@@ -180,6 +181,12 @@ def connection_lost(provider: str, exc: BaseException) -> ProviderError:
     return ProviderError(f"{provider}: connection lost ({describe(exc)})", transient=True)
 
 
+def invalid_utf8(provider: str, exc: UnicodeDecodeError) -> ProviderError:
+    """A stream event that is not UTF-8: malformed data from the server (transient, as other garbage)."""
+    return ProviderError(f"{provider}: the server sent malformed data: a stream event is not UTF-8 "
+                         f"(byte {exc.object[exc.start:exc.start + 1]!r} at {exc.start})", transient=True)
+
+
 def from_sdk_error(provider: str, exc: BaseException, sdk: object, url: str | None = None) -> ProviderError:
     """Map an exception from the `openai` or `anthropic` module (`sdk`) to a ProviderError."""
     if isinstance(exc, getattr(sdk, "APIStatusError")):
@@ -205,9 +212,14 @@ def translated_errors(provider: str, sdk: ModuleType, sdk_base_error: type[BaseE
     try:
         yield
     except sdk_base_error as exc:
+        too_large = next((cause for cause in _causes(exc) if isinstance(cause, ReplyTooLarge)), None)
+        if too_large is not None:   # the line cap ended the reading (the anthropic SDK wraps it): a cut-off reply
+            raise too_large from None
         raise from_sdk_error(provider, exc, sdk, url) from exc
     except (OSError, asyncio.TimeoutError, httpx2.TransportError) as exc:
         raise connection_lost(provider, exc) from exc
+    except UnicodeDecodeError as exc:  # the SDK's decoding of an event: the server sent bytes that are not UTF-8
+        raise invalid_utf8(provider, exc) from exc
     except ValueError as exc:  # the SDK's json.loads of an event's data: the server sent garbage
         if not isinstance(exc, json.JSONDecodeError):
             raise

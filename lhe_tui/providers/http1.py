@@ -331,6 +331,7 @@ class Http1Pool:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = (host if default_port else f"{host}:{self.port}").encode("idna")
         self.base_path = parts.path.rstrip("/")
+        self.query = f"?{parts.query}" if parts.query else ""   # sent as given (--base-url ...?api-version=V)
         self.timeout = timeout
         self._idle: list[_Connection] = []
 
@@ -352,7 +353,7 @@ class Http1Pool:
         return conn
 
     def _request_bytes(self, path: str, headers: bytes, body: bytes) -> bytes:
-        target = (self.base_path + path).encode()
+        target = (self.base_path + path + self.query).encode()
         return (b"POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n"
                 % (target, self.host_header, headers, len(body))) + body
 

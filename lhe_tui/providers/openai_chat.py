@@ -7,9 +7,11 @@ import os
 
 from typing import TYPE_CHECKING
 
+from lhe_tui.core.urls import split_query
 from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
+from lhe_tui.providers.line_cap import line_cap_hook, max_line_bytes
 from lhe_tui.providers.openai_http import OPENAI_API, DirectChatClient, proxy_for
 from lhe_tui.providers.openai_stream import BodyEncoder, ChunkReader
 
@@ -22,33 +24,6 @@ if TYPE_CHECKING:
 POOL_SHARDS = 8
 CLIENT_ENV = "LHE_TUI_OPENAI_CLIENT"
 CLIENTS = ("direct", "sdk")
-
-
-def line_cap_hook(max_line: int):
-    """An httpx response hook: the response's body raises ReplyTooLarge once a line (bytes since the last
-    CR or LF) passes `max_line` bytes. Counting costs one rfind per network read."""
-    import httpx2
-
-    class CappedLines(httpx2.AsyncByteStream):
-        def __init__(self, stream: httpx2.AsyncByteStream) -> None:
-            self.stream = stream
-
-        async def __aiter__(self):  # type: ignore[override]
-            open_line = 0
-            async for chunk in self.stream:
-                end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-                open_line = open_line + len(chunk) if end < 0 else len(chunk) - end - 1
-                if open_line > max_line:
-                    raise ReplyTooLarge(f"an event line passed {max_line:,} bytes")
-                yield chunk
-
-        async def aclose(self) -> None:
-            await self.stream.aclose()
-
-    async def hook(response: httpx2.Response) -> None:
-        response.stream = CappedLines(response.stream)  # type: ignore[arg-type]
-
-    return hook
 
 
 class OpenAIChatProvider(Provider):
@@ -84,7 +59,7 @@ class OpenAIChatProvider(Provider):
             # An SSE line longer than any the capped reply could need (4 bytes a character, JSON escapes
             # and all) ends the reading too: an endless line must not grow without bound.
             self._http = DirectChatClient(api_key=api_key, base_url=base_url, timeout=settings.timeout,
-                                          max_line=4 * settings.max_reply_chars + 65536)
+                                          max_line=max_line_bytes(settings.max_reply_chars))
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -98,8 +73,9 @@ class OpenAIChatProvider(Provider):
         # of a line of the response, as the direct client's SSE decoder does: an endless event line must
         # not grow the SDK's buffer without bound.
         http_client = openai.DefaultAsyncHttpxClient(
-            event_hooks={"response": [line_cap_hook(4 * self.settings.max_reply_chars + 65536)]})
-        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+            event_hooks={"response": [line_cap_hook(max_line_bytes(self.settings.max_reply_chars))]})
+        base_url, query = split_query(self.base_url)   # a query string goes on every request, as given
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=base_url, max_retries=0, default_query=query,
                                   timeout=self.settings.timeout, http_client=http_client)
 
     def client_for(self, sample: int) -> openai.AsyncOpenAI:

@@ -19,8 +19,8 @@ from urllib.request import getproxies, proxy_bypass
 
 from lhe_tui import __version__
 from lhe_tui.errors import ProviderError
-from lhe_tui.providers.failures import (broke_off, cannot_connect, connection_lost, redirected, status_error,
-                                        timed_out)
+from lhe_tui.providers.failures import (broke_off, cannot_connect, connection_lost, invalid_utf8, redirected,
+                                        status_error, timed_out)
 from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, Response, ResponseCut
 from lhe_tui.providers.base import ReplyTooLarge
 from lhe_tui.providers.openai_stream import stream_error
@@ -236,6 +236,8 @@ class DirectChatClient:
                 return batch, True
             try:
                 chunk = _loads(data.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise invalid_utf8(self.provider, exc) from None
             except ValueError:
                 raise ProviderError(f"{self.provider}: the stream sent malformed JSON: {data[:80]!r}",
                                     transient=True) from None

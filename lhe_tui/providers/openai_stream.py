@@ -19,8 +19,9 @@ _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 def _count(usage: object, field: str) -> int | None:
-    value = usage.get(field) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """The count as the server sent it (None: not sent); whether it is believed is the runner's call
+    (lhe_tui.providers.base.distrust_counts), which says so when it is not."""
+    return usage.get(field) if isinstance(usage, dict) else None
 
 
 def usage_counts(usage: object) -> dict[str, int | None]:

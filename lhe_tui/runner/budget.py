@@ -71,7 +71,7 @@ class Budget:
             return False
         if self.max_cost is not None:
             spent = self.spent_cost + self.reserved_cost
-            if spent + estimate.cost > self.max_cost:
+            if not spent + estimate.cost <= self.max_cost:   # a NaN anywhere is over, never under
                 self._over = ("cost", estimate.cost)
                 self.stopped = (f"budget of {fmt_cost(self.max_cost)} reached after {fmt_cost(self.spent_cost)} "
                                 f"(the next request would cost about {fmt_cost(estimate.cost)}): "
@@ -80,7 +80,7 @@ class Budget:
                 return False
         if self.max_tokens is not None:
             spent = self.spent_tokens + self.reserved_tokens
-            if spent + estimate.tokens > self.max_tokens:
+            if not spent + estimate.tokens <= self.max_tokens:
                 self._over = ("tokens", estimate.tokens)
                 self.stopped = (f"budget of {self.max_tokens:,} tokens reached after {self.spent_tokens:,} "
                                 f"(the next request would take about {estimate.tokens:,}): "

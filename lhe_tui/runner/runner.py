@@ -12,12 +12,13 @@ import time
 from dataclasses import replace
 
 from lhe_tui.errors import ProviderError, StoreWriteError
-from lhe_tui.providers.base import Provider, Reply, RequestMeta, StreamRedactor, redact, secrets_in_use
+from lhe_tui.providers.base import (Provider, Reply, RequestMeta, StreamRedactor, distrust_counts, redact,
+                                    secrets_in_use)
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                  RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord,
-                                 TurnStarted)
+                                 TurnStarted, UsageIgnored)
 from lhe_tui.runner.budget import Budget, Estimate, budget_for, estimate_tokens
 from lhe_tui.runner.rate_limit import RateLimiter
 from lhe_tui.runner.history import HistoryEntry, MessageLog, conversation, wrong_value
@@ -329,6 +330,9 @@ class Runner:
             raise
         if self.secrets:
             reply.text, reply.reasoning = redact(reply.text, self.secrets), redact(reply.reasoning, self.secrets)
+        distrusted = distrust_counts(reply)   # the reply is kept whatever its usage says
+        if distrusted is not None:
+            self.bus.emit(UsageIgnored(sample=sample.index, turn=turn, message=distrusted))
         if reply.cut_off is not None:
             cut_off_reply(reply)
             parsed = ParsedAnswer("format")

@@ -53,12 +53,27 @@ def resolve_session_id(db: Database, given: str) -> str:
     return rows[0]
 
 
+UNREADABLE = "unreadable"
+"""A session's list status when its stored config is not valid JSON (shown as such; the rest are listed)."""
+
+
+def _not_finite(name: str) -> None:
+    """NaN and Infinity in a stored config (written by an lhe-tui that let them through) read as null."""
+    return None
+
+
 def load_session(db: Database, session_id: str) -> dict[str, Any]:
     row = next(db.query("SELECT * FROM sessions WHERE id = ?", [session_id]), None)
     if row is None:
         raise StoreError(f"no session {session_id!r}")
-    row["config"] = json.loads(row.pop("config_json") or "{}")
-    row["dictionary"] = json.loads(row.pop("dictionary_json") or "{}")
+    try:
+        row["config"] = json.loads(row.pop("config_json") or "{}", parse_constant=_not_finite)
+        row["dictionary"] = json.loads(row.pop("dictionary_json") or "{}")
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(f"session {session_id} is unreadable: its stored config is not valid JSON "
+                         f"({exc.__class__.__name__}); the other sessions are unaffected") from None
+    if not isinstance(row["config"], dict) or not isinstance(row["dictionary"], dict):
+        raise StoreError(f"session {session_id} is unreadable: its stored config is not a JSON object")
     # Sessions stored before the protocol switch and prompt templates ran with lenient rules and lhe-v1.
     row["protocol"] = row["config"].get("protocol") or LEGACY_PROTOCOL
     row["prompt"] = row["config"].get("prompt") or LEGACY_PROMPT
@@ -396,7 +411,9 @@ def list_sessions(db: Database) -> list[dict[str, Any]]:
     metrics an older lhe-tui stored)."""
     rows = _session_rows(db)
     for row in rows:
-        if row["status"] == "running":
+        if not row.pop("config_valid"):
+            row["status"], row["protocol"], row["prompt"] = UNREADABLE, "?", "?"
+        elif row["status"] == "running":
             row["status"] = live_status(db, row["id"], row["status"])
         if row["kind"] == "probe":   # one turn per sample: a task accuracy, H_s or p would mean nothing
             row.update(final_task_accuracy=None, horizon_05=None, fitted_p=None,
@@ -420,6 +437,10 @@ def _session_rows(db: Database) -> list[dict[str, Any]]:
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
                          f"EXISTS (SELECT 1 FROM turns WHERE turns.session_id = sessions.id AND {ANSWERED_SQL}) "
                          "AS answered, "
-                         f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
-                         f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "
+                         # json_extract on malformed JSON fails the whole query: only where json_valid
+                         "json_valid(COALESCE(NULLIF(config_json, ''), '{}')) AS config_valid, "
+                         f"COALESCE(CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.protocol') "
+                         f"END, '{LEGACY_PROTOCOL}') AS protocol, "
+                         f"COALESCE(CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prompt') "
+                         f"END, '{LEGACY_PROMPT}') AS prompt "
                          "FROM sessions ORDER BY created_at DESC, rowid DESC"))

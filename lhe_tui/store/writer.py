@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui import __version__
 from lhe_tui.errors import StoreWriteError
+from lhe_tui.core.urls import redact_url
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
-                                   RunStarted, SampleFinished, TurnFinished, TurnRecord)
+                                   RunStarted, SampleFinished, TurnFinished, TurnRecord, UsageIgnored)
 from lhe_tui.store.queries import has_column, store_token_totals
 from lhe_tui.store.summary import session_summary
 
@@ -268,6 +269,8 @@ class SessionWriter:
 
     def _on_RunStarted(self, e: RunStarted) -> None:
         config = {k: v for k, v in e.config.items() if k.lower() not in SECRET_CONFIG_KEYS}
+        if config.get("base_url"):
+            config["base_url"] = redact_url(config["base_url"])
         if e.resumed:
             row = next(self.db.query("SELECT wall_time_s FROM sessions WHERE id = ?", [self.session_id]), {})
             self._earlier_wall_time = row.get("wall_time_s") or 0.0
@@ -278,7 +281,7 @@ class SessionWriter:
                 "provider_label": e.provider_label, "simulated": int(e.simulated), "mode": config.get("mode"),
                 "k": config.get("k"), "turns": config.get("turns"), "n_samples": len(e.sample_keys),
                 "seed": config.get("seed"), "dataset": config.get("dataset"), "app_version": __version__,
-                "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
+                "config_json": json.dumps(config, allow_nan=False), "dictionary_json": json.dumps(e.dictionary),
                 **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
                 "message": None,    # running again: a fork's "not run yet", an earlier stop's reason, are past
                 **({"token_totals_json": None} if self._totals_column else {}),   # summed again at its end
@@ -324,6 +327,9 @@ class SessionWriter:
 
     def _on_RetryScheduled(self, e: RetryScheduled) -> None:
         self._event_row("retry", dataclasses.asdict(e), e.sample, e.turn)
+
+    def _on_UsageIgnored(self, e: UsageIgnored) -> None:
+        self._event_row("usage_ignored", dataclasses.asdict(e), e.sample, e.turn)
 
     def _on_SampleFinished(self, e: SampleFinished) -> None:
         with self.db.conn:

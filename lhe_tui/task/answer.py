@@ -19,7 +19,7 @@ PROVIDER_FAILED = "failed"
 
 _TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.IGNORECASE | re.DOTALL)
-_INT = re.compile(r"[+-]?\d{1,60}")
+_INT = re.compile(r"[+-]?\d{1,18}")   # 18 digits: what the store's 64-bit integers hold
 
 
 @dataclass(frozen=True)

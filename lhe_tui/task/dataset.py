@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lhe_tui.files import DATASET_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import DatasetError
 from lhe_tui.task.model import Sample, Task
 
@@ -39,9 +40,11 @@ def _read_json(path: Path, keep: bool = False) -> Any:
         stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         if stamp in _kept:
             return _kept[stamp] if keep else _kept.pop(stamp)
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, DATASET_LIMIT).decode("utf-8")
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
+    except UnreadableFile as exc:
+        raise _fail(path, str(exc)) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(path, f"cannot read ({exc.__class__.__name__})") from None
     if path.suffix.lower() in JSON_LINES:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lhe_tui
+from lhe_tui.files import TEMPLATE_LIMIT, UnreadableFile, read_bounded
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import NO_PLACEHOLDERS, Placeholders
 
@@ -106,6 +107,9 @@ class PromptTemplate:
     def parse(cls, name: str, text: str, source: str = "") -> "PromptTemplate":
         """Parse and check a template's TOML text; TemplateError (one line, naming `source`) if unusable."""
         where = source or name
+        if len(text) > TEMPLATE_LIMIT:   # a stored one, or text handed over whole
+            raise TemplateError(f"prompt template {where}: {len(text):,} characters, more than the "
+                                f"{TEMPLATE_LIMIT:,} a template may have (it is sent with every request)")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -250,13 +254,9 @@ def load_template(value: str) -> PromptTemplate:
                                 " or give a path to a .toml file)")
         path, where = named[value], _display(named[value])
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise TemplateError(f"prompt template {where}: no such file") from None
-    except IsADirectoryError:
-        raise TemplateError(f"prompt template {where}: is a folder, not a file") from None
-    except OSError as exc:
-        raise TemplateError(f"prompt template {where}: cannot read ({exc.strerror or exc})") from None
+        text = read_bounded(path, TEMPLATE_LIMIT).decode("utf-8")
+    except UnreadableFile as exc:
+        raise TemplateError(f"prompt template {where}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise TemplateError(f"prompt template {where}: not UTF-8 text (byte {exc.start})") from None
     return PromptTemplate.parse(value, text, where)

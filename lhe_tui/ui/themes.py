@@ -21,6 +21,7 @@ from textual.theme import Theme
 
 import lhe_tui
 from lhe_tui.errors import LheError
+from lhe_tui.files import THEME_LIMIT, UnreadableFile, read_bounded
 
 __all__ = [
     "DEFAULT_THEME",
@@ -99,9 +100,9 @@ def _user_config_dir() -> Path:
 def load_theme_file(path: Path) -> Theme:
     """Parse and validate one theme file; raises ThemeFileError with a one-line reason."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ThemeFileError(f"cannot read: {exc.strerror or exc}") from exc
+        text = read_bounded(path, THEME_LIMIT).decode("utf-8")
+    except UnreadableFile as exc:
+        raise ThemeFileError(str(exc)) from None
     except UnicodeDecodeError as exc:
         raise ThemeFileError(f"not UTF-8 text (byte {exc.start})") from exc
     try:

@@ -37,6 +37,8 @@ def test_parse_injection(text, to_value, expected):
     ("abc", False, "not a whole number: 'abc'"),
     ("1.5", True, "not a whole number"),
     ("", True, "type the value"),
+    (str(2**64), True, "within ±1,000,000,000,000,000"),       # what the store's integers hold (issue 22)
+    ("-" + "9" * 30, False, "within ±1,000,000,000,000,000"),
 ])
 def test_parse_injection_refuses(text, to_value, reason):
     with pytest.raises(ValueError, match=reason):

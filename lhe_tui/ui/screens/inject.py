@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
+from lhe_tui.core.bounds import ANSWER_BOUND
+
 
 @dataclass(frozen=True)
 class InjectRequest:
@@ -42,6 +44,8 @@ def parse_injection(text: str, *, to_value: bool, all_samples: bool = False) -> 
         number = int(text)
     except ValueError:
         raise ValueError(f"not a whole number: {text!r}") from None
+    if abs(number) > ANSWER_BOUND:   # the history answer is stored as a 64-bit integer, with sums on top
+        raise ValueError(f"must be within ±{ANSWER_BOUND:,}")
     if to_value:
         return InjectRequest(value=number, all_samples=all_samples)
     if number == 0:
