@@ -21,10 +21,12 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import Injection, RunConfig
-from lhe_tui.core.events import TurnFinished
-from lhe_tui.providers.factory import make_provider
+from lhe_tui.core.events import TokenDelta, TurnFinished
+from lhe_tui.providers.base import GenerationSettings, RequestMeta
+from lhe_tui.providers.sim import SimProvider, SimSettings
 from lhe_tui.session import prepare_resume, prepare_run
 from lhe_tui.store.database import open_database
+from lhe_tui.task import generate_task
 
 COLUMNS = "sample, turn, raw_reply, reasoning, answer_status, model_answer, history_answer, tokens_in, tokens_out"
 
@@ -45,15 +47,18 @@ def cli_run(db: Path, *args: str) -> str:
 
 
 def run_programmatic(db: Path, config: RunConfig, *, stop_after: int | None = None,
-                     on_turn: Callable[[object, TurnFinished], None] | None = None) -> tuple[str, object]:
+                     on_turn: Callable[[object, TurnFinished], None] | None = None,
+                     on_delta: Callable[[object, TokenDelta], None] | None = None) -> tuple[str, object]:
     """A run through prepare_run; `stop_after` stops it once that many turns are stored. Returns (session id,
     provider)."""
     store = open_database(db)
-    prepared = prepare_run(config, store, stream_deltas=False)
+    prepared = prepare_run(config, store, stream_deltas=on_delta is not None)
     done = 0
 
     def watch(event: object) -> None:
         nonlocal done
+        if isinstance(event, TokenDelta) and on_delta is not None:
+            on_delta(prepared.runner, event)
         if isinstance(event, TurnFinished):
             done += 1
             if on_turn is not None:
@@ -130,6 +135,22 @@ def scenario_manual_injections(db: Path) -> str:
     return digest(db, session_id)
 
 
+def scenario_injections_in_flight(db: Path) -> str:
+    """Injections while the sample's next request is in flight (from its first streamed token, as a key
+    press lands mid-reply): they rewrite a turn the sim has already read, which its next request shows."""
+    config = RunConfig(provider="sim", turns=120, samples=2, seed=47, concurrency=2, sim_delay=0.0,
+                       mode="cot").validate()
+    done: set[tuple[int, int]] = set()
+
+    def inject(runner, event: TokenDelta) -> None:
+        if event.turn in (15, 16, 60, 61, 100) and (event.sample, event.turn) not in done:
+            done.add((event.sample, event.turn))
+            runner.inject(event.sample, offset=event.turn % 7 + 2)
+
+    session_id, _ = run_programmatic(db, config, on_delta=inject)
+    return digest(db, session_id)
+
+
 def scenario_fork_edit(db: Path) -> str:
     cli_run(db, "--turns", "80", "--samples", "2", "--seed", "5")
     with sqlite3.connect(db) as conn:
@@ -153,6 +174,7 @@ SCENARIOS: dict[str, Callable[[Path], str]] = {
     "resume_fresh_provider": scenario_resume_fresh_provider,
     "resume_same_provider": scenario_resume_same_provider,
     "manual_injections": scenario_manual_injections,
+    "injections_in_flight": scenario_injections_in_flight,
     "fork_edit": scenario_fork_edit,
     "probe": scenario_probe,
 }
@@ -166,6 +188,7 @@ PINNED: dict[str, str] = {
     'resume_fresh_provider': '300:a01867a2dcf1261d62154d94',
     'resume_same_provider': '300:a01867a2dcf1261d62154d94',
     'manual_injections': '420:24664e2730c1905f87196105',
+    'injections_in_flight': '240:6c42d4a4040ab7ee02d05089',
     'fork_edit': '240:3d9c5d04f8e08243827c11ae',
     'probe': '12:ac99a8a1277550bc71397e9b',
 }
@@ -180,6 +203,51 @@ def test_resume_gives_the_uninterrupted_runs_replies(tmp_path):
     """The two resumes (a fresh provider, the same provider object) and an uninterrupted run agree."""
     session_id, _ = run_programmatic(tmp_path / "whole.db", config_for_resume())
     assert digest(tmp_path / "whole.db", session_id) == PINNED["resume_fresh_provider"] == PINNED["resume_same_provider"]
+
+
+def _sim(task) -> SimProvider:
+    provider = SimProvider("sim-1", GenerationSettings(mode="cot"), SimSettings(seed=3, base_error=0.2, conditioning=0.8,
+                                                                      format_miss=0.1, token_delay=0.0))
+    provider.bind_task(task)
+    return provider
+
+
+def _pair(keys: str, answer: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": keys}, {"role": "assistant", "content": answer}]
+
+
+def test_reading_on_from_the_last_request_equals_reading_each_request_afresh():
+    """One provider across a sequence of requests that reuse, extend, rebuild and reorder message objects
+    answers each exactly as a new provider does (which reads the whole history)."""
+    task = generate_task(2, 1, 30)
+    system = {"role": "system", "content": "dictionary ..."}
+    pairs = [m for t in range(1, 21) for m in _pair(f"k{t}", f"<answer>{t * 3}</answer>" if t % 6 else "lost")]
+    rebuilt = [dict(m) for m in pairs]
+    rebuilt[9] = {"role": "assistant", "content": "<answer>-40</answer>"}   # an injection, re-rendered
+    user = {"role": "user", "content": "next"}
+    requests = [  # (messages, turn)
+        ([system, user], 1),
+        ([system, *pairs[:2], user], 2),
+        ([system, *pairs[:2], user], 2),                  # a retry: the same list again
+        ([system, *pairs[:10], user], 6),
+        ([system, *rebuilt[:12], user], 7),               # rebuilt after an injection into turn 5
+        ([system, *rebuilt[:12], user], 12),              # the same pairs at other turns (a window's shape)
+        ([system, *rebuilt[:14], user], 8),
+        ([system, *rebuilt[4:16], user], 9),              # a sliding window dropped two turns
+        ([system, *rebuilt[4:18], user], 10),
+        ([{"role": "system", "content": "another, longer prompt"}, *rebuilt[4:18], user], 10),  # same pairs, new system
+        ([system, *rebuilt[:20], rebuilt[20]], 11),       # ends with a user message of the history itself
+        ([system, *rebuilt[:21]], 11),                    # ends with an assistant message (odd length)
+        ([system, *rebuilt[:24], user], 13),
+        ([system, user, {"role": "user", "content": "x"}, *rebuilt[24:30], user], 17),   # a pair out of step
+        ([], 1),
+    ]
+    shared = _sim(task)
+    for messages, turn in requests:
+        meta = RequestMeta(sample_index=0, turn=turn)
+        got = asyncio.run(shared.complete(messages, meta))
+        want = asyncio.run(_sim(task).complete(messages, meta))
+        assert (got.text, got.reasoning, got.tokens_in) == (want.text, want.reasoning, want.tokens_in), (turn, len(messages))
 
 
 if __name__ == "__main__":   # print the digests of the code on the path (to record PINNED)
