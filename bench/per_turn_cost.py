@@ -14,15 +14,17 @@ time; the bench machine is shared, and CPU time is what the engine costs, not wh
     history  = TurnStarted(t) - TurnFinished(t-1)     the message list handed to the provider (the runner's
                                                       MessageLog appends the last turn's pair, then copies the
                                                       list: O(t) references), and freeing the previous one
-    encode   = building the request body (OpenAI: BodyEncoder.encode; Anthropic: its body encoder), inside
-               the provider: its JSON holds the whole history, O(t) bytes
-    provider = the provider's own CPU (entry to exit, less the delta callback) less `encode`: the sim's
+    body     = building the request body (BodyEncoder.encode, both providers) and writing it to the socket
+               (OpenAI's direct client: the request's bytes and the write; Anthropic: httpcore's sending of
+               the body; both: asyncio's sending of what the socket did not take at once), inside the
+               provider: its JSON holds the whole history, O(t) bytes
+    provider = the provider's own CPU (entry to exit, less the delta callback) less `body`: the sim's
                reading of its history and its reply; an HTTP client's sending, reading and parsing
     score    = [provider entry - TurnStarted(t)] + [TurnFinished(t) emitted - provider exit]
     store    = TurnFinished(t) through every subscriber (store insert + commit) + the delta callback
     flat     = provider + score + store: must not grow with t (target: within 1.2x of turn 10 at 10,000)
 
-`history` and `encode` are the parts that must grow: the request carries the whole history. Printed: for
+`history` and `body` are the parts that must grow: the request carries the whole history. Printed: for
 each path, medians over the turns of a window around each checkpoint (+-`--window` turns), the median over
 `--repeats`, and the ratios to turn 10.
 
@@ -59,7 +61,7 @@ from lhe_tui.store.writer import SessionWriter  # noqa: E402
 clock = time.thread_time  # see --clock
 PATHS = ("instant", "sim", "openai", "anthropic")
 WARM_UP = 3   # turns at the start of a mid-run window that are not counted (the first reads the whole history)
-SPANS = ("history", "encode", "provider", "score", "store")
+SPANS = ("history", "body", "provider", "score", "store")
 
 
 class InstantProvider(Provider):
@@ -114,6 +116,8 @@ class Stamps:
 
     def wrap_encoder(self, owner: object, name: str) -> None:
         inner = getattr(owner, name)
+        if isinstance(owner, type):
+            _WRAPPED.append((owner, name, inner))
 
         def encode(*args, **kwargs):
             e0 = clock()
@@ -149,6 +153,48 @@ def gold_history(task, first_turn: int) -> list[HistoryEntry]:
     return [HistoryEntry(turn=t, keys=sample.turn_keys(t), reply_visible=f"<answer>{gold[t - 1]}</answer>",
                          model_answer=gold[t - 1], history_answer=gold[t - 1], gold_sum=gold[t - 1])
             for t in range(1, first_turn)]
+
+
+_WRAPPED: list[tuple[object, str, object]] = []
+
+
+def unwrap_sending() -> None:
+    while _WRAPPED:
+        owner, name, inner = _WRAPPED.pop()
+        setattr(owner, name, inner)
+
+
+def wrap_sending(stamps: Stamps, path: str) -> None:
+    """Count writing the request to the socket with the body's encoding (class-wide: this process only; the
+    server is another). What the socket does not take at once asyncio sends in `_write_ready` callbacks."""
+    from asyncio import selector_events
+
+    if path == "openai":
+        from lhe_tui.providers import http1
+
+        stamps.wrap_encoder(http1.Http1Pool, "_request_bytes")   # head + body: one copy of the body
+        stamps.wrap_encoder(http1._Connection, "start")          # the write (what the socket takes at once)
+    elif path == "anthropic":
+        from httpcore2._async.http11 import AsyncHTTP11Connection
+
+        wrap_async(stamps, AsyncHTTP11Connection, "_send_request_body")
+    else:
+        return
+    stamps.wrap_encoder(selector_events._SelectorSocketTransport, "_write_ready")
+
+
+def wrap_async(stamps: Stamps, owner: object, name: str) -> None:
+    inner = getattr(owner, name)
+    _WRAPPED.append((owner, name, inner))
+
+    async def send(*args, **kwargs):
+        e0 = clock()
+        try:
+            return await inner(*args, **kwargs)
+        finally:
+            stamps.encode[stamps.turn] = stamps.encode.get(stamps.turn, 0.0) + clock() - e0
+
+    setattr(owner, name, send)
 
 
 def make_provider(path: str, url: str) -> tuple[Provider, Callable[[Stamps, Provider], None]]:
@@ -196,6 +242,7 @@ def engine_run(path: str, db_path: Path, first: int, last: int, url: str = "",
     writer.on_failure = runner.halt
     stamps.wrap(provider)
     wrap_encoder(stamps, provider)
+    wrap_sending(stamps, path)
 
     async def go() -> str:
         try:
@@ -204,7 +251,10 @@ def engine_run(path: str, db_path: Path, first: int, last: int, url: str = "",
             await provider.aclose()
 
     started = time.perf_counter()
-    status = asyncio.run(go())
+    try:
+        status = asyncio.run(go())
+    finally:
+        unwrap_sending()
     wall = time.perf_counter() - started
     stored = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
     db.conn.close()
@@ -250,8 +300,8 @@ def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str
 def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float]) -> None:
     unit, scale = ("ms", 1e3) if path in ("openai", "anthropic") else ("us", 1e6)
     print(f"\n{path}: CPU per turn ({unit}), median over the window's turns, median of the repeats")
-    print(f"{'turn':>6}  {'history':>8}  {'encode':>8}  {'provider':>8}  {'score':>8}  {'store':>8}  "
-          f"{'flat':>8}  {'flat/first':>10}  {'grows (history+encode)':>22}")
+    print(f"{'turn':>6}  {'history':>8}  {'body':>8}  {'provider':>8}  {'score':>8}  {'store':>8}  "
+          f"{'flat':>8}  {'flat/first':>10}  {'grows (history+body)':>20}")
     first = rows[min(rows)]
     flat0 = sum(first[2:])
     for c, spans in rows.items():
@@ -259,11 +309,11 @@ def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float]) ->
         flat = provider + score + store
         print(f"{c:>6}  {history * scale:>8.3f}  {encode * scale:>8.3f}  {provider * scale:>8.3f}  "
               f"{score * scale:>8.3f}  {store * scale:>8.3f}  {flat * scale:>8.3f}  {flat / flat0:>10.2f}  "
-              f"{(history + encode) * scale:>22.3f}")
+              f"{(history + encode) * scale:>20.3f}")
     last = rows[max(rows)]
     print(f"ratio turn {max(rows)} / turn {min(rows)}: flat {sum(last[2:]) / flat0:.2f} (target <= 1.2), "
           f"provider {last[2] / first[2]:.2f}, score {last[3] / first[3]:.2f}, store {last[4] / first[4]:.2f}; "
-          f"history {last[0] / first[0]:.0f}x" + (f", encode {last[1] / first[1]:.0f}x" if first[1] else ""))
+          f"history {last[0] / first[0]:.0f}x" + (f", body {last[1] / first[1]:.0f}x" if first[1] else ""))
     if walls:
         print(f"whole run of {max(rows) + 10:,} turns (1 sample, full speed, store attached): "
               f"{statistics.median(walls):.1f} s wall (median of {len(walls)}; "
