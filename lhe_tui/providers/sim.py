@@ -74,11 +74,6 @@ class SimProvider(Provider):
             reasoning = f"The running total was {previous}. " + " ".join(
                 f"{key} is {value}." for key, value in zip(keys, values)) + f" So the total is now {answer}."
         text = self._reply_text(previous, keys, values, answer, format_miss)
-        if not self.sim.token_delay:
-            # At full speed the reply still lets the event loop run once, as a model's reply over the network
-            # does: else a run never yields, so its events reach the screen only at its end (all of them at
-            # once: a 15 s stall at 16 x 10,000 turns) and pause, stop and inject wait for it (issue 26).
-            await asyncio.sleep(0)
         for kind, piece in [("reasoning", p) for p in _pieces(reasoning)] + [("text", p) for p in _pieces(text)]:
             if self.sim.token_delay:
                 await asyncio.sleep(self.sim.token_delay)

@@ -57,6 +57,10 @@ class SampleState:
     current_turn: int | None = None   # turn in flight
     injections: dict[int, Injected] = field(default_factory=dict)
     generation: int = 0               # bumped when records are replaced rather than appended
+    # records' `correct` and `step_correct`, kept beside them: the metrics read every sample's flags twice a
+    # second, and building them from the records cost O(all turns) on the UI loop (issue 26)
+    correct: list[bool] = field(default_factory=list)
+    step_correct: list[bool] = field(default_factory=list)
 
     @property
     def last_turn(self) -> int:
@@ -148,9 +152,9 @@ class RunModel:
         return self.status in ("starting", "running", "paused")
 
     def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
-        """(correct, step_correct) per sample, in turn order: what metrics functions take."""
-        return ([[r.correct for r in s.records] for s in self.samples],
-                [[r.step_correct for r in s.records] for s in self.samples])
+        """(correct, step_correct) per sample, in turn order: what metrics functions take. Copies (a list
+        copy in C), so the metrics may read them in a thread while turns arrive."""
+        return ([list(s.correct) for s in self.samples], [list(s.step_correct) for s in self.samples])
 
     def statuses(self) -> list[str]:
         """Each sample's status, aligned with `flags()`: the metric functions count a failed sample as wrong
@@ -220,6 +224,8 @@ class RunModel:
             state = self._ensure(record.sample)
             if state.records and state.records[-1].turn == record.turn:
                 state.records.pop()
+                state.correct.pop()
+                state.step_correct.pop()
                 self.turns_done -= 1
                 self.retries -= record.retries
                 self._count_tokens(record, -1)
@@ -317,9 +323,12 @@ class RunModel:
         row = state.row_of(record.turn) if state.records and record.turn <= state.last_turn else None
         if row is not None:
             state.records[row] = record
+            state.correct[row], state.step_correct[row] = record.correct, record.step_correct
             state.generation += 1
         else:
             state.records.append(record)
+            state.correct.append(record.correct)
+            state.step_correct.append(record.step_correct)
         if state.current_turn == record.turn:
             state.current_turn = None
         if not record.correct and (state.first_error is None or record.turn < state.first_error):
