@@ -260,7 +260,8 @@ def part3(db_path: Path, repeats: int, samples: int) -> None:
     from lhe_tui.ui.app import LheApp
     from lhe_tui.ui.screens.run import RunScreen
 
-    markers = (b"bench:synthetic", f"s{samples - 1} ".encode(), b"Help")
+    # the header, a sample row low in the list (the list shows ~20 rows at 48 lines) and the footer
+    markers = (b"bench:synthetic", f"s{min(samples, 20) - 1} ".encode(), b"Help")
     spawned = [terminal_first_frame(db_path, markers) for _ in range(repeats)]
 
     async def from_sessions_screen(app) -> tuple[float, float]:

@@ -121,10 +121,10 @@ class _ReadSoFar:
     per turn instead of re-parsing the whole history. Whether the history still starts with what was
     read is told by identity of the last message read (and of the first): a rebuilt message list (an
     injection re-renders it; a resume, fork or probe makes new ones; a sliding window moves it, so a
-    windowed run reads its w visible turns each time) has new
-    objects there, and the history is read again from the start. Like the OpenAI BodyEncoder, this
-    relies on a message object, once sent, not being changed in place; the reference it keeps means its
-    id cannot be reused by another object meanwhile.
+    windowed run reads its w visible turns each time) has new objects there, and the history is read
+    again from the start. Like the OpenAI BodyEncoder, this relies on a message object, once sent, not
+    being changed in place; the reference it keeps means its id cannot be reused by another object
+    meanwhile.
     """
 
     __slots__ = ("sample", "head", "anchor", "end", "pairs", "first", "total", "checked", "wrong", "chars")
