@@ -12,14 +12,17 @@ the time spent in the token-delta callback. Per turn t, in this thread's CPU tim
 time; the bench machine is shared, and CPU time is what the engine costs, not who else ran):
 
     history  = TurnStarted(t) - TurnFinished(t-1)     the message list handed to the provider (the runner's
-                                                      MessageLog appends the last turn's pair, then copies the
-                                                      list: O(t) references), and freeing the previous one
+                                                      MessageLog appends the last turn's pair to the list it
+                                                      grows in place; a new list of O(t) references until
+                                                      issue 26), and for the sim the yield between turns
     body     = building the request body (BodyEncoder.encode, both providers) and writing it to the socket
                (OpenAI's direct client: the request's bytes and the write; Anthropic: httpcore's sending of
                the body; both: asyncio's sending of what the socket did not take at once), inside the
                provider: its JSON holds the whole history, O(t) bytes
     provider = the provider's own CPU (entry to exit, less the delta callback) less `body`: the sim's
-               reading of its history and its reply; an HTTP client's sending, reading and parsing
+               reading of its history and its reply; an HTTP client's reading and parsing of the reply
+               (and what the body it sent costs afterwards: the kernel's share of a 1 MB loopback write,
+               the caches it evicted; `--history-window 5` shows these spans flat with small bodies)
     score    = [provider entry - TurnStarted(t)] + [TurnFinished(t) emitted - provider exit]
     store    = TurnFinished(t) through every subscriber (store insert + commit) + the delta callback
     flat     = provider + score + store: must not grow with t (target: within 1.2x of turn 10 at 10,000)
@@ -31,7 +34,7 @@ each path, medians over the turns of a window around each checkpoint (+-`--windo
     python bench/per_turn_cost.py                                  # all paths, turns 10 1000 10000, 3 repeats
     python bench/per_turn_cost.py --paths sim --checkpoints 10 1000 10000 20000
     python bench/per_turn_cost.py --paths openai anthropic --repeats 5
-    python bench/per_turn_cost.py --paths instant --history-window 1   # diagnostic: O(1) message list
+    python bench/per_turn_cost.py --paths openai anthropic --history-window 5   # diagnostic: small bodies
 """
 
 from __future__ import annotations
