@@ -300,7 +300,7 @@ def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str
     return rows, walls
 
 
-def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float]) -> None:
+def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float], half: int) -> None:
     unit, scale = ("ms", 1e3) if path in ("openai", "anthropic") else ("us", 1e6)
     print(f"\n{path}: CPU per turn ({unit}), median over the window's turns, median of the repeats")
     print(f"{'turn':>6}  {'history':>8}  {'body':>8}  {'provider':>8}  {'score':>8}  {'store':>8}  "
@@ -318,7 +318,7 @@ def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float]) ->
           f"provider {last[2] / first[2]:.2f}, score {last[3] / first[3]:.2f}, store {last[4] / first[4]:.2f}; "
           f"history {last[0] / first[0]:.0f}x" + (f", body {last[1] / first[1]:.0f}x" if first[1] else ""))
     if walls:
-        print(f"whole run of {max(rows) + 10:,} turns (1 sample, full speed, store attached): "
+        print(f"whole run of {max(rows) + half:,} turns (1 sample, full speed, store attached): "
               f"{statistics.median(walls):.1f} s wall (median of {len(walls)}; "
               f"{min(walls):.1f}..{max(walls):.1f})")
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in [p for p in PATHS if p in args.paths]:
             rows, walls = measure(path, checkpoints, args.window, args.repeats, server.base_url if server else "",
                                   args.history_window)
-            report(path, rows, walls)
+            report(path, rows, walls, args.window)
     finally:
         if server is not None:
             server.__exit__(None, None, None)
