@@ -225,3 +225,28 @@ def test_step_base_is_rebuilt_from_a_given_history_as_a_resume_does():
     assert base.value == 40
     base.advance(None, 7)
     assert base.value == 47
+
+
+def test_a_full_speed_sim_run_lets_other_tasks_run_between_its_turns():
+    """The sim with no token delay never waits: the runner yields between a simulated sample's turns, so
+    the loop's other work (the run process's event batches to the screen, its pipe of pause, stop and
+    inject commands) happens during the run, not after it (issue 26). Here a task that stops the run once
+    it sees a few finished turns lands mid-run."""
+    config = RunConfig(provider="sim", turns=400, samples=2, concurrency=2, seed=1, sim_delay=0.0).validate()
+    bus, finished = EventBus(), []
+    bus.subscribe(lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    runner = Runner(config, build_task(config), make_provider(config), "t", bus)
+
+    async def main() -> str:
+        async def stop_when_started() -> None:
+            while len(finished) < 5:
+                await asyncio.sleep(0)
+            runner.stop()
+
+        stopper = asyncio.create_task(stop_when_started())
+        status = await runner.run()
+        await stopper
+        return status
+
+    assert asyncio.run(main()) == "interrupted"
+    assert 5 <= len(finished) < 50
