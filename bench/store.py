@@ -37,6 +37,8 @@ with the page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`: root onl
 check remembered), and warm; then `lhe-tui doctor` (the full check, always) cold.
 
     python bench/store.py --big-store 1 --db /tmp/big.db      # builds it once; later runs reuse it
+    python bench/store.py --samples 100 --turns 10000 --build-only --db /tmp/1m.db   # issue 26: 1,000,000 turns
+    python bench/store.py --samples 100 --turns 10000 --tui-only --db /tmp/1m.db --repeats 3
 """
 
 from __future__ import annotations
@@ -200,12 +202,12 @@ TERMINAL_SIZE = (160, 48)
 
 
 def terminal_first_frame(db_path: Path, markers: tuple[bytes, ...],
-                         timeout: float = 60.0) -> tuple[float, float, float]:
+                         timeout: float = 60.0) -> tuple[float, float, float, float]:
     """`lhe-tui replay ID` in a pseudo-terminal, as a user starts it from a shell: seconds from the spawn to
     the first byte the app writes and to its first complete frame (every marker written: the header, the
     sample list and the footer, which Textual writes top to bottom). Interpreter start-up and imports count.
     Also the child's CPU time (user + system, every thread) until it was killed there: less sensitive to
-    a busy machine than the wall time."""
+    a busy machine than the wall time; and its peak resident memory (MB) by then."""
     import fcntl
     import pty
     import select
@@ -243,7 +245,7 @@ def terminal_first_frame(db_path: Path, markers: tuple[bytes, ...],
     if complete is None:
         raise RuntimeError(f"no complete first frame within {timeout:.0f} s; the app wrote "
                            f"{len(output)} bytes ending {output[-300:]!r}")
-    return first_byte or complete, complete, usage.ru_utime + usage.ru_stime
+    return first_byte or complete, complete, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def _frame_clock(app, screen_type) -> list[float]:
@@ -268,7 +270,8 @@ def part3(db_path: Path, repeats: int, samples: int) -> None:
     from lhe_tui.ui.app import LheApp
     from lhe_tui.ui.screens.run import RunScreen
 
-    markers = (b"bench:synthetic", f"s{samples - 1} ".encode(), b"Help")
+    # the header, a sample row low in the list (the list shows ~20 rows at 48 lines) and the footer
+    markers = (b"bench:synthetic", f"s{min(samples, 20) - 1} ".encode(), b"Help")
     spawned = [terminal_first_frame(db_path, markers) for _ in range(repeats)]
 
     async def from_sessions_screen(app) -> tuple[float, float]:
@@ -306,12 +309,14 @@ def part3(db_path: Path, repeats: int, samples: int) -> None:
     print(f"\nPart 3: the replay's first frame in the TUI ({TERMINAL_SIZE[0]}x{TERMINAL_SIZE[1]}), median of {repeats}"
           f" (seconds); load average {os.getloadavg()[0]:.2f}")
     print(f"  {'`lhe-tui replay ID` in a terminal: spawn to the first complete frame':<72} "
-          f"{med(c for _, c, _ in spawned):>7.3f}   target < 1 s")
-    print(f"  {'  (runs: ' + ', '.join(f'{c:.2f}' for _, c, _ in spawned) + ')':<72}")
+          f"{med(c for _, c, _, _ in spawned):>7.3f}   target < 1 s")
+    print(f"  {'  (runs: ' + ', '.join(f'{c:.2f}' for _, c, _, _ in spawned) + ')':<72}")
     print(f"  {'  its CPU time (user + system, all threads; less sensitive to load)':<72} "
-          f"{med(u for _, _, u in spawned):>7.3f}")
+          f"{med(u for _, _, u, _ in spawned):>7.3f}")
+    print(f"  {'  its peak resident memory by then (MB)':<72} "
+          f"{med(m for _, _, _, m in spawned):>7.0f}   target < 150 MB")
     print(f"  {'  spawn to the first byte the app writes (interpreter, imports, load, app)':<72} "
-          f"{med(f for f, _, _ in spawned):>7.3f}")
+          f"{med(f for f, _, _, _ in spawned):>7.3f}")
     print(f"  {'Enter in the sessions screen to the run screen first frame':<72} {med(enters):>7.3f}")
     print("  in-process breakdown (imports not counted, frame composed headless, not written):")
     print(f"  {'  open_database + SessionReplay()':<72} {med(loads):>7.3f}")
@@ -443,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--db", type=Path, help="keep the store here (default: a temporary folder)")
     parser.add_argument("--with-tui", action="store_true", help="also time the replay's first frame in the TUI")
+    parser.add_argument("--build-only", action="store_true",
+                        help="only Part 1: build the store at --db (e.g. 100 x 10,000 turns for --tui-only)")
     parser.add_argument("--tui-only", action="store_true",
                         help="only Part 3, on the store --db kept by an earlier run (with the same --samples)")
     parser.add_argument("--big-store", type=float, metavar="GB",
@@ -453,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--big-store needs --db (the store is kept: building it takes minutes)")
         part4(args.db, args.big_store)
         return 0
+    if args.build_only and args.db is None:
+        raise SystemExit("--build-only needs --db: where to keep the store")
     if args.tui_only and (args.db is None or not args.db.exists()):
         raise SystemExit("--tui-only needs --db: a store kept by an earlier run of this benchmark")
     if args.with_tui or args.tui_only:
@@ -474,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         if db_path.exists():
             raise SystemExit(f"{db_path} exists; give a new path")
         part1(db_path, config)
+        if args.build_only:
+            return 0
         part2(db_path, args.repeats)
         if args.with_tui:
             part3(db_path, args.repeats, args.samples)

@@ -20,6 +20,10 @@ Target (issue 6): p99 < 50 ms with 32 samples.
     python bench/ui_lag.py --samples 32 --profile       # cProfile of the main (UI) thread, top functions
     python bench/ui_lag.py --samples 32 --stalls 40     # what the UI thread was doing during lags over 40 ms
     python bench/ui_lag.py --samples 32 --size 100x40   # under 120 columns the charts are hidden
+    python bench/ui_lag.py --samples 16 --turns 10000   # issue 26: a long run; memory and lag as it grows
+
+Below each TUI row: the UI process's RSS and the lag p99 at 100, 1,000, 3,000, 10,000 turns per sample
+and at the end (does the view grow without bound, or slow down with rows?).
 
 With few probes (1 sample: the UI loop is busy most of the time) p99 is the worst probe.
 
@@ -62,6 +66,21 @@ class Result:
     metrics_ms: list[float] = field(default_factory=list)
     status: str = ""
     steady_lags_ms: list[float] = field(default_factory=list)   # after --settle-s
+    growth: list[tuple[int, float, int]] = field(default_factory=list)   # (turns done, RSS MB, probes so far)
+
+    def growth_table(self, per_sample_marks: tuple[int, ...] = (100, 1000, 3000, 10000, 30000)) -> str:
+        """The UI process's memory and the loop's lag as the run grows: at the first sample past each mark
+        of turns per sample (and at the end), RSS and the lag p99 of the probes since the previous row."""
+        rows, done_probes, marks = [], 0, [m * self.samples for m in per_sample_marks]
+        for turns, rss, probes in self.growth:
+            if (marks and turns >= marks[0]) or (turns, rss, probes) == self.growth[-1]:
+                while marks and turns >= marks[0]:
+                    marks.pop(0)
+                window = self.lags_ms[done_probes:probes]
+                rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {rss:6.0f} MB, "
+                            f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes)")
+                done_probes = probes
+        return "\n".join(rows)
 
     @staticmethod
     def pct(values: list[float], q: float) -> float:
@@ -206,7 +225,7 @@ def make_config(args: argparse.Namespace, samples: int, base_url: str | None) ->
 
 def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | None,
             profiler: cProfile.Profile | None, size: tuple[int, int] = (160, 48), settle_s: float = 2.0,
-            stalls_ms: float | None = None) -> Result:
+            stalls_ms: float | None = None, sample_every: float = 0.5) -> Result:
     from lhe_tui.ui.app import LheApp, start_live_run
     from lhe_tui.ui.screens.run import RunScreen
 
@@ -216,6 +235,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
     probe = Probe(interval)
     timings = Timings()
     sampler = StallSampler(threading.get_ident()) if stalls_ms else None
+    growth: list[tuple[int, float, int]] = []   # (turns done, RSS MB, probes so far), every `sample_every` s
 
     async def go() -> float:
         async with app.run_test(size=size) as pilot:
@@ -229,9 +249,13 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                 profiler.enable()
             if sampler:
                 sampler.thread.start()
+            next_sample = clock()
             try:
                 while not live.finished:
                     await asyncio.sleep(0.02)
+                    if clock() >= next_sample:   # the UI's memory and lag as the run grows (--samples-every)
+                        next_sample += sample_every
+                        growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms)))
             finally:
                 if profiler:
                     profiler.disable()
@@ -241,6 +265,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                 probe.stop = True
                 await task
             wall = clock() - started
+            growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms)))
             await pilot.pause()
             return wall
 
@@ -252,7 +277,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
         print(sampler.report(probe.windows, stalls_ms))
     return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, live.session_id),
                   wall_s=wall, flush_ms=timings.flush_ms, metrics_ms=timings.metrics_ms, status=live.status or "",
-                  steady_lags_ms=probe.after(settle_s))
+                  steady_lags_ms=probe.after(settle_s), growth=growth)
 
 
 def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | None) -> Result:
@@ -292,6 +317,12 @@ def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | 
     db.conn.close()
     return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, prepared.session_id),
                   wall_s=wall, status=status[0] if status else "")
+
+
+def rss_mb() -> float:
+    """This process's resident memory (the UI's: the run is in a process of its own)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def turns_done(db_path: Path, session_id: str) -> int:
@@ -378,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                     if result.status != "finished":
                         line += f"   (run {result.status})"
                     print(line, flush=True)
+                    if result.growth:
+                        print(result.growth_table(), flush=True)
                 if args.repeats > 1:
                     print(f"{samples:>7} median p99 over {args.repeats} repeats: {statistics.median(p99s):.1f} ms"
                           + (f"; after the first {args.settle_s:g} s: {statistics.median(steady):.1f} ms" if steady else ""))

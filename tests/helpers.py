@@ -23,7 +23,7 @@ class EchoHistoryProvider(Provider):
         self.seen: list[list[Message]] = []
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
-        self.seen.append(messages)
+        self.seen.append(list(messages))   # the runner grows its list in place: keep a copy
         dictionary = parse_dictionary(messages[0]["content"]) or {}
         previous = 0
         for message in reversed(messages[:-1]):

@@ -39,7 +39,7 @@ class ScenarioProvider(EchoHistoryProvider):
         self.runner: Runner | None = None
 
     async def complete(self, messages, meta, on_delta=None):
-        self.seen.append(messages)
+        self.seen.append(list(messages))   # the runner grows its list in place: keep a copy
         action = self.actions.get((meta.sample_index, meta.turn, "before"))
         if action is not None:
             action(self)

@@ -24,7 +24,10 @@ def message(i: int, text: str = "") -> dict:
 # Each step makes the next request's history from the previous one the way the runner's policies can:
 # append a turn, slide a window (drop the oldest turn after the system prompt), or replace a message
 # with a new object (an injected answer, a healed history).
-STEPS = st.lists(st.sampled_from(["append", "slide", "replace", "same"]), min_size=1, max_size=40)
+# slide_append and prompt_append change the messages the previous request started with and add a turn at
+# once (the request is longer than the last: only the identity of its first and last old message tell).
+STEPS = st.lists(st.sampled_from(["append", "slide", "replace", "same", "slide_append", "prompt_append"]),
+                 min_size=1, max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
@@ -41,6 +44,12 @@ def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
             history = history[:1] + history[3:]
         elif step == "replace" and len(history) > 1:
             history = history[:-1] + [dict(history[-1], content="injected")]
+        elif step == "slide_append" and len(history) > 3:
+            history = history[:1] + history[3:] + [message(n, text), message(n + 1, text)]
+            n += 2
+        elif step == "prompt_append":
+            history = [{"role": "system", "content": f"prompt {n}"}] + history[1:] + [message(n, text)]
+            n += 1
         body = encoder.encode(7, history, FIELDS)
         assert body == json.dumps({"messages": history, **FIELDS}).encode()
 

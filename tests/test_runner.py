@@ -244,3 +244,28 @@ def test_induced_errors_fall_on_each_samples_own_turns():
     # independence: the share of turns induced in both of two samples is about 0.3 * 0.3, not 0.3
     both = sum(len(turns[a] & turns[b]) for a in range(6) for b in range(a + 1, 6))
     assert both / (15 * 60) < 0.2
+
+
+def test_a_full_speed_sim_run_lets_other_tasks_run_between_its_turns():
+    """The sim with no token delay never waits: the runner yields between a simulated sample's turns, so
+    the loop's other work (the run process's event batches to the screen, its pipe of pause, stop and
+    inject commands) happens during the run, not after it (issue 26). Here a task that stops the run once
+    it sees a few finished turns lands mid-run."""
+    config = RunConfig(provider="sim", turns=400, samples=2, concurrency=2, seed=1, sim_delay=0.0).validate()
+    bus, finished = EventBus(), []
+    bus.subscribe(lambda e: finished.append(e) if isinstance(e, TurnFinished) else None)
+    runner = Runner(config, build_task(config), make_provider(config), "t", bus)
+
+    async def main() -> str:
+        async def stop_when_started() -> None:
+            while len(finished) < 5:
+                await asyncio.sleep(0)
+            runner.stop()
+
+        stopper = asyncio.create_task(stop_when_started())
+        status = await runner.run()
+        await stopper
+        return status
+
+    assert asyncio.run(main()) == "interrupted"
+    assert 5 <= len(finished) < 50

@@ -13,6 +13,7 @@ from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.line_cap import line_cap_hook, max_line_bytes
+from lhe_tui.providers.openai_stream import BodyEncoder
 from lhe_tui.providers.reasoning import ThinkSplitter
 
 DEFAULT_MAX_TOKENS = 1024
@@ -40,6 +41,10 @@ class AnthropicProvider(Provider):
                                                timeout=settings.timeout, http_client=http_client)
         self._system_key: str | None = None
         self._system_blocks: list[dict[str, object]] = []
+        # The request body, each history message JSON-encoded once per sample (the SDK's messages.create()
+        # copies the whole params tree in Python and encodes it again every request: ~30 ms of CPU per
+        # request at 10,000 turns; docs/benchmarks.md, issue 26).
+        self._bodies = BodyEncoder()
 
     def _system(self, text: str) -> str | list[dict[str, object]]:
         """The system prompt, as one cached text block (built once per distinct prompt, not once a turn)."""
@@ -85,6 +90,14 @@ class AnthropicProvider(Provider):
         return {name: value for name, value in (("temperature", s.temperature), ("top_p", s.top_p))
                 if value is not None}
 
+    def request_body(self, sample: int, messages: list[Message]) -> bytes:
+        """The JSON body of `messages.create(**request_params(messages))`: the extra fields (--extra-body) merged
+        over the others, as the SDK's extra_body is. The sample's messages sent before are not encoded again."""
+        params = self.request_params(messages)
+        chat = params.pop("messages")
+        extra = params.pop("extra_body", None)
+        return self._bodies.encode(sample, chat, {**params, **extra} if extra else params)  # type: ignore[arg-type]
+
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -98,7 +111,11 @@ class AnthropicProvider(Provider):
         try:
             async with RequestDeadline("anthropic", self.settings.deadline), self._refusals_named():
                 with translated_errors("anthropic", anthropic, anthropic.AnthropicError, self.base_url):
-                    stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
+                    # What messages.create(**request_params) sends (its own post, headers and error mapping),
+                    # with the body encoded here.
+                    stream = await self.client.post("/v1/messages", content=self.request_body(meta.sample_index, messages),
+                                                    cast_to=anthropic.types.Message, stream=True,
+                                                    stream_cls=anthropic.AsyncStream[anthropic.types.RawMessageStreamEvent])
                     async with stream:  # closes the response if the loop is left early
                         async for event in stream:
                             if event.type == "message_start":

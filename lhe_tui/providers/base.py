@@ -174,7 +174,10 @@ class Provider(ABC):
 
     @abstractmethod
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
-        """Return the whole reply; call `on_delta` for each streamed piece. Raise ProviderError on failure."""
+        """Return the whole reply; call `on_delta` for each streamed piece. Raise ProviderError on failure.
+
+        `messages` is the runner's own list, read-only and valid for this call: the runner grows the same
+        list for the sample's next request (runner.history.MessageLog). Copy what must be kept."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -95,18 +95,28 @@ def conversation(config: RunConfig, task: Task) -> tuple[HistoryPolicy, str]:
 class MessageLog:
     """One sample's message list, kept between turns: a finished turn appends its two messages.
 
-    `messages(history, keys)` returns exactly `policy.messages(system, history, keys)` (a new list each
-    call, so a provider may keep it), but only the entries added since the previous call are rendered:
-    O(1) work per turn plus a pointer copy of the messages that are sent, instead of 2t new dicts.
-    `invalidate()` (the runner calls it on an injection, which rewrites an entry already rendered), a
-    different history list, or a history that got shorter makes the next call rebuild from scratch.
-    With a window only the last `window` entries are kept rendered (trimmed in amortised O(1)).
+    `messages(history, keys)` returns a list equal to `policy.messages(system, history, keys)`, but only the
+    entries added since the previous call are rendered: O(1) work per turn instead of 2t new dicts.
+    Without a window the list handed out is the log's own, grown in place by the next call (the pending
+    user turn at its end replaced by the finished turn's pair and the next one): a new list of 2t
+    references every turn costs O(t), and touching every message's reference count each turn evicts
+    everything else from the CPU's caches (the whole engine's turn cost twice as much at turn 10,000 as
+    at turn 10; issue 26). So a provider may read the list during its call (the runner sends a sample's
+    next request only after it returns) but must copy what it keeps. `invalidate()` (the runner calls it
+    on an injection, which rewrites an entry already rendered), a different history list, or a history
+    that got shorter makes the next call rebuild from scratch, into a new list (the one handed out before
+    is not changed again). With a window only the last `window` entries are kept rendered (trimmed in
+    amortised O(1)), and each call returns a new list of at most 2 * window + 2 messages.
     """
 
     def __init__(self, policy: HistoryPolicy, system: str) -> None:
         self.policy = policy
         self.system_message: Message = {"role": "system", "content": system}
-        self._pairs: list[Message] = []   # user, assistant, user, assistant, ... for history[_first:_covered]
+        # Rendered turns: without a window [system, user, assistant, ...] for history[:_covered] (plus the
+        # pending user turn at the end while `_pending`); with one, user, assistant, ... for
+        # history[_first:_covered].
+        self._pairs: list[Message] = []
+        self._pending = False
         self._first = 0
         self._covered = 0
         self._history: list[HistoryEntry] | None = None
@@ -120,20 +130,25 @@ class MessageLog:
         if history is not self._history or len(history) < self._covered:
             self._history = history
             self._first = self._covered = 0 if window is None else max(0, len(history) - window)
-            self._pairs = []
+            self._pairs = [self.system_message] if window is None else []
+            self._pending = False
             self.rebuilds += 1
         pairs = self._pairs
+        if self._pending:
+            pairs.pop()
         turn_text, assistant_content = self.policy.turn_text, self.policy.assistant_content
         for entry in history[self._covered:]:
             pairs.append({"role": "user", "content": turn_text(entry.keys)})
             pairs.append({"role": "assistant", "content": assistant_content(entry)})
         self._covered = len(history)
-        if window is not None:
-            if self._covered - self._first > 2 * window:  # drop what fell out of the window, every ~window turns
-                drop = self._covered - window - self._first
-                del pairs[:2 * drop]
-                self._first += drop
-            visible = pairs[max(0, len(pairs) - 2 * window):] if window else []
-        else:
-            visible = pairs
-        return [self.system_message, *visible, {"role": "user", "content": self.policy.turn_text(keys)}]
+        pending: Message = {"role": "user", "content": turn_text(keys)}
+        if window is None:
+            pairs.append(pending)
+            self._pending = True
+            return pairs
+        if self._covered - self._first > 2 * window:  # drop what fell out of the window, every ~window turns
+            drop = self._covered - window - self._first
+            del pairs[:2 * drop]
+            self._first += drop
+        visible = pairs[max(0, len(pairs) - 2 * window):] if window else []
+        return [self.system_message, *visible, pending]

@@ -264,6 +264,14 @@ class Runner:
         failed_in_a_row = 0
         try:
             for turn in range(first_turn, self.task.turns + 1):
+                if self.provider.simulated:
+                    # The sim at full speed never waits, so a run of it would never let the event loop run:
+                    # its events would reach the screen only at its end (all at once: a 15 s stall at
+                    # 16 x 10,000 turns) and pause, stop and inject would wait for it (issue 26). Between
+                    # turns, as a model's reply over the network lets it, and not while a request holds
+                    # the concurrency semaphore (every turn's events stay together, as a replay lays
+                    # them out).
+                    await asyncio.sleep(0)
                 await self._unpaused.wait()
                 record = await self._play_turn(sample, turn, gold[turn - 1], history)
                 self.bus.emit(TurnFinished(record))

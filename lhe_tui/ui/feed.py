@@ -58,6 +58,10 @@ class SampleState:
     current_turn: int | None = None   # turn in flight
     injections: dict[int, Injected] = field(default_factory=dict)
     generation: int = 0               # bumped when records are replaced rather than appended
+    # records' `correct` and `step_correct`, kept beside them: the metrics read every sample's flags twice a
+    # second, and building them from the records cost O(all turns) on the UI loop (issue 26)
+    correct: list[bool] = field(default_factory=list)
+    step_correct: list[bool] = field(default_factory=list)
 
     @property
     def last_turn(self) -> int:
@@ -159,11 +163,12 @@ class RunModel:
 
     def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
         """(answer-correct, update) flags per sample, in turn order: what metrics functions take; the update
-        (turn-accuracy) flags under the run's step rule."""
-        correct = [[r.correct for r in s.records] for s in self.samples]
+        (turn-accuracy) flags under the run's step rule. Copies (a list copy in C), so the metrics may read them
+        in a thread while turns arrive."""
+        correct = [list(s.correct) for s in self.samples]
         rule = self.step_rule
         if rule == DEFAULT_STEP_RULE:
-            return correct, [[r.step_correct for r in s.records] for s in self.samples]
+            return correct, [list(s.step_correct) for s in self.samples]
         return correct, [update_flags([scored(r) for r in s.records], rule) for s in self.samples]
 
     @property
@@ -243,6 +248,8 @@ class RunModel:
             state = self._ensure(record.sample)
             if state.records and state.records[-1].turn == record.turn:
                 state.records.pop()
+                state.correct.pop()
+                state.step_correct.pop()
                 self.turns_done -= 1
                 self.retries -= record.retries
                 self.empty_retries -= record.empty_retries
@@ -344,10 +351,13 @@ class RunModel:
         if row is not None:
             self.answered_turns += state.records[row].provider_failed - record.provider_failed
             state.records[row] = record
+            state.correct[row], state.step_correct[row] = record.correct, record.step_correct
             state.generation += 1
         else:
             self.answered_turns += not record.provider_failed
             state.records.append(record)
+            state.correct.append(record.correct)
+            state.step_correct.append(record.step_correct)
         if state.current_turn == record.turn:
             state.current_turn = None
         if not record.correct and (state.first_error is None or record.turn < state.first_error):

@@ -15,6 +15,9 @@ from .conftest import ERRING
 
 
 def snapshot(model: RunModel):
+    # the flags the model keeps beside its records (for the metrics) say what the records say
+    assert model.flags() == ([[r.correct for r in s.records] for s in model.samples],
+                             [[r.step_correct for r in s.records] for s in model.samples])
     return (model.status, model.turns_done, model.tokens_in, model.tokens_out,
             [(s.status, s.first_error, [(r.turn, r.injected, r.history_answer) for r in s.records],
               sorted(s.injections)) for s in model.samples], model.flags())
