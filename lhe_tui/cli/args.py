@@ -125,6 +125,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="each past answer in the history is replaced by a wrong one with this probability")
     h.add_argument("--heal", action="store_true", help="history always shows gold answers")
     h.add_argument("--window", type=int, default=None, help="keep only the last W turns in the context")
+    t.add_argument("--until", default=None, metavar="RULE",
+                   help="stop early once the measurement is known: first-error[+N] (each sample N turns after its "
+                        "first error; task accuracy, first errors and H_s stay exact) or horizon[:S] (the run, "
+                        "once H_S is decided; S default 0.5)")
     h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]",
                    help="inject a wrong answer (OFFSET from it, random if none) into every sample's history at TURN; repeatable")
     s = p.add_argument_group("simulated model")
@@ -205,7 +209,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
-        window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
+        window=a.window, inject_at=tuple(a.inject_at), until=a.until, sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
         **network_fields(a), **budget_fields(a),
     )

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lhe_tui.core.until import Until
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
@@ -111,6 +112,8 @@ class RunConfig:
     heal: bool = False
     window: int | None = None
     inject_at: tuple[Injection, ...] = ()
+    # early stopping (lhe_tui.core.until): None runs every turn
+    until: str | None = None
     # simulated model
     sim_base_error: float = 0.005
     sim_growth: float = 0.0004
@@ -128,6 +131,7 @@ class RunConfig:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r} (choose from {', '.join(PROTOCOLS)})")
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
+        self.until_rule()
         for name, most in LIMITS.items():
             value = getattr(self, name)
             if not 1 <= value <= most:
@@ -163,6 +167,15 @@ class RunConfig:
             if not 1 <= inj.turn < self.turns:
                 raise ConfigError(f"--inject-at turn {inj.turn} is outside 1..{self.turns - 1}")
         return self
+
+    def until_rule(self) -> Until | None:
+        """The --until rule (ConfigError, one line, for a bad one); None: every turn is played."""
+        if self.until is None:
+            return None
+        try:
+            return Until.parse(self.until)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def template(self) -> PromptTemplate:
         """The prompt template: from the stored text when there is one, else from the name or path."""

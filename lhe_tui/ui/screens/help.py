@@ -20,7 +20,7 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
 - **status bar**: provider/model, mode, K, LIVE or REPLAY and the state; the watched sample's turn
   x/N, samples done (stopped or failed ones in brackets), fitted step accuracy p, H_0.5 so far (theory
   ln 0.5 / ln p), tokens in/out, time (it stops while paused; a resumed run goes on from its totals).
-- **samples** (left): `▶` running, `●` finished, `■` stopped, `!` failed; `✗27` = first error at turn 27.
+- **samples** (left): `▶` running, `●` finished, `◐` ended early by its `--until` rule, `■` stopped, `!` failed; `✗27` = first error at turn 27.
 - **turn table**: turn, keys (values with `v`), the model's answer, the gold running sum, the
   difference, ok / wrong / format, step-correct (answer = the previous answer it saw + this turn's
   values), tokens out, latency. The **first error** row is highlighted and marked `◆`. The table
