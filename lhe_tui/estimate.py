@@ -11,14 +11,17 @@ in one pass (running sums), so 100 samples x 1,000 turns take milliseconds.
 Caching (providers that cache: anthropic unless --no-cache, OpenAI-compatible automatically): each request reads
 the previous request of its sample from cache (the first turn of a sample reads nothing), Anthropic writes the
 rest (its breakpoint is on the last message). Past a --window only the system prompt is read (the window drops a
-turn every request). Providers' minimum cacheable lengths (1,024 tokens) are ignored.
+turn every request). The providers' minimum cacheable lengths and OpenAI's 128-token steps apply
+(lhe_tui.core.cache_rules): a prompt shorter than the minimum is neither read nor written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
+from lhe_tui.core.cache_rules import min_cacheable_tokens, readable_tokens
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
 from lhe_tui.run_duration import Duration, duration_lines, fmt_duration, run_duration
@@ -53,10 +56,12 @@ class Forecast:
     tpm: int | None = None
     limited_tokens: int = 0      # the input tokens the --tpm bucket is charged (each request capped at --tpm)
     parallel: int = 1            # samples in flight at once: --concurrency, at most the samples
+    first_cached_turn: int | None = None   # the first turn whose request reads from the cache (None: none)
+    expected_requests: int | None = None   # under an --until rule's expected stopping; None: every turn
 
     @property
     def requests(self) -> int:
-        return self.samples * self.turns
+        return self.samples * self.turns if self.expected_requests is None else self.expected_requests
 
     @property
     def cost_uncached(self) -> float | None:
@@ -90,8 +95,11 @@ class Forecast:
                f"  output tokens  {self.output_tokens:,}  ({reply})"]
         if self.caches:
             write = f", {self.cache_write_tokens:,} written to it" if self.cache_write_tokens else ""
+            least = min_cacheable_tokens(config.provider, config.model)
+            start = ("no request is long enough to be cached" if self.first_cached_turn is None
+                     else f"from turn {self.first_cached_turn}, when the prompt passes {least:,} tokens")
             out.append(f"  prompt cache   {self.cached_tokens:,} of the input read from cache{write} "
-                       "(each request reads its sample's previous one)")
+                       f"(each request reads its sample's previous one, {start})")
             if self.window is not None:
                 out.append(f"  (--window {self.window} breaks the cached prefix: past the window only the system "
                            "prompt is read from cache)")
@@ -135,11 +143,13 @@ def assistant_chars(config: RunConfig, reply_tokens: int, gold: int) -> int:
 
 
 def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: PriceTable | None = None,
-             first_turn: int = 1) -> Forecast:
+             first_turn: int = 1, running: Callable[[int], float] | None = None) -> Forecast:
     """The expected tokens (and cost, with `prices` and a priced model) of the configured run. Raises
     ConfigError (one line) for a config that cannot run. `first_turn`: the first turn sent (a fork's
     T + 1: its inherited turns are in every request's history, but not requests of its own; the first
-    request it sends reads nothing from a cache)."""
+    request it sends reads nothing from a cache). `running(t)`: the expected share of samples still sent
+    turn t (an --until rule: lhe_tui.core.until.running_share); default every sample every turn."""
+    running = running or (lambda t: 1.0)
     config.validate()
     if reply_tokens is not None and reply_tokens < 1:
         raise ConfigError(f"--estimate-reply-tokens must be at least 1, got {reply_tokens}")
@@ -152,7 +162,10 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
     turn_text = template.turn_renderer(task.dictionary, task.k, config.mode)
     window = config.window
     caches = config.uses_prefix_cache
-    total_in = cached = limited = 0
+    anthropic = config.provider == "anthropic"
+    least = min_cacheable_tokens(config.provider, config.model) * CHARS_PER_TOKEN   # in characters
+    total_in = cached = written = limited = 0.0
+    first_cached_turn: int | None = None
     tpm_chars = None if config.tpm is None else config.tpm * CHARS_PER_TOKEN
     for sample in task.samples:
         turns = sample.turns
@@ -163,20 +176,30 @@ def forecast(config: RunConfig, *, reply_tokens: int | None = None, prices: Pric
         for t in range(first_turn, turns + 1):
             first = 0 if window is None else max(0, t - 1 - window)    # entries first+1 .. t-1 are shown
             request = system + pair[t - 1] - pair[first] + users[t - 1]
-            total_in += request
+            share = running(t)
+            total_in += share * request
             if tpm_chars is not None:
-                limited += min(request, tpm_chars)
-            if caches and t > first_turn:
-                cached += previous if first == 0 else system
+                limited += share * min(request, tpm_chars)
+            if caches:
+                # the prefix this request shares with its sample's previous one, read if the cache kept it
+                shared = (previous if first == 0 else system) if t > first_turn else 0
+                read = CHARS_PER_TOKEN * readable_tokens(config.provider, config.model, shared / CHARS_PER_TOKEN)
+                cached += share * read
+                if anthropic and request >= least:      # the breakpoint's prefix is written when long enough
+                    written += share * (request - read)
+                if read and first_cached_turn is None:
+                    first_cached_turn = t
             previous = request
     input_tokens = round(total_in / CHARS_PER_TOKEN)
     cached_tokens = round(cached / CHARS_PER_TOKEN)
-    write = input_tokens - cached_tokens if caches and config.provider == "anthropic" else 0
+    write = round(written / CHARS_PER_TOKEN) if caches and anthropic else 0
     price = prices.for_model(config.model_label) if prices is not None else None
     played = max(0, config.turns - first_turn + 1)
+    sent = sum(running(t) for t in range(first_turn, config.turns + 1))     # expected turns a sample sends
     return Forecast(samples=len(task.samples), turns=played, reply_tokens=reply, reply_given=given,
                     system_tokens=system / CHARS_PER_TOKEN, input_tokens=input_tokens,
-                    output_tokens=reply * len(task.samples) * played, caches=caches,
+                    output_tokens=round(reply * len(task.samples) * sent), caches=caches,
+                    first_cached_turn=first_cached_turn, expected_requests=round(len(task.samples) * sent),
                     cached_tokens=cached_tokens, cache_write_tokens=write, window=window, price=price,
                     rpm=config.rpm, tpm=config.tpm, limited_tokens=round(limited / CHARS_PER_TOKEN),
                     parallel=max(1, min(config.concurrency, len(task.samples))))

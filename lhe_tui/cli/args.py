@@ -125,7 +125,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="each past answer in the history is replaced by a wrong one with this probability")
     h.add_argument("--heal", action="store_true", help="history always shows gold answers")
     h.add_argument("--window", type=int, default=None, help="keep only the last W turns in the context")
-    t.add_argument("--until", default=None, metavar="RULE",
+    p.add_argument_group("early stopping").add_argument("--until", default=None, metavar="RULE",
                    help="stop early once the measurement is known: first-error[+N] (each sample N turns after its "
                         "first error; task accuracy, first errors and H_s stay exact) or horizon[:S] (the run, "
                         "once H_S is decided; S default 0.5)")
