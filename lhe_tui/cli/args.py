@@ -62,6 +62,17 @@ def _thinking_switch(text: str) -> bool:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _probability(text: str) -> float:
+    """A number in [0, 1] (--assume-p); NaN and infinities are not."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:     # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
     parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
@@ -251,6 +262,9 @@ def build_parser() -> OneLineParser:
                           "and exit: nothing is run or stored")
     run.add_argument("--estimate-reply-tokens", type=int, default=None, metavar="N",
                      help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
+    run.add_argument("--assume-p", type=_probability, default=None, metavar="P",
+                     help="--estimate with --until: the per-step accuracy the expected saving assumes (default: "
+                          "the p before the first error of the newest stored run of the same model)")
     run.add_argument("--estimate-latency", type=_positive_float, default=None, metavar="SECONDS",
                      help="--estimate: seconds a reply takes, for the run's duration (default: not counted; the "
                           "duration is then a lower bound from --rpm / --tpm alone)")
