@@ -4,14 +4,14 @@ One sample of 100 turns x K=1 (direct mode, the default prompt) runs through the
 Runner, SessionWriter on a throw-away store, lhe_tui's AnthropicProvider over the real anthropic SDK) against
 FakeLLMServer(anthropic_cache=True), which bills each request like Anthropic's prompt cache
 (lhe_tui.testing.fake_llm_server.AnthropicPromptCache: prefixes looked up at the breakpoints with a 20-block
-lookback; tokens approximated as characters / 4 per block). The fake model answers correctly (the running
+lookback, nothing cached under the 1,024-token minimum; tokens approximated as characters / 4 per block). The fake model answers correctly (the running
 sum), so the history is what a good model's run sends.
 
     billed input = input_tokens + 1.25 x cache_creation_input_tokens + 0.1 x cache_read_input_tokens
 
 (Anthropic's multipliers for 5-minute cache writes and for cache reads, relative to the base input price.)
 Printed per variant: the tokens summed over the run's requests, the billed input, and its ratio to the run
-with --no-cache (the issue's goal: <= 0.25). Two more variants show what breaks the prefix: --window 10
+with --no-cache, and the first turn whose request read from the cache. Two more variants show what breaks the prefix: --window 10
 (the history shifts every turn: only the system prompt stays cached) and --inject-at 50 (one rewrite).
 
     python bench/prompt_cache.py [--turns 100]
@@ -71,6 +71,7 @@ def run(config: RunConfig, folder: Path) -> dict[str, float]:
     sums = {key: float(sum(u[key] for u in usages))
             for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
     sums["billed"] = sum(billed(u) for u in usages)
+    sums["first_read"] = next((n + 1 for n, u in enumerate(usages) if u["cache_read_input_tokens"]), 0)
     return sums
 
 
@@ -90,10 +91,11 @@ def main() -> None:
     off = results[0][1]["billed"]
     print(f"{args.turns} turns x K=1, 1 sample, tokens = characters/4; billed = input + {WRITE} x writes + "
           f"{READ} x reads")
-    print(f"{'variant':26} {'input':>9} {'writes':>9} {'reads':>10} {'billed':>10} {'ratio':>6}")
+    print(f"{'variant':26} {'input':>9} {'writes':>9} {'reads':>10} {'billed':>10} {'ratio':>6} {'1st read':>8}")
     for name, r in results:
+        first = f"{r['first_read']:8.0f}" if r["first_read"] else f"{'-':>8}"
         print(f"{name:26} {r['input_tokens']:9.0f} {r['cache_creation_input_tokens']:9.0f} "
-              f"{r['cache_read_input_tokens']:10.0f} {r['billed']:10.0f} {r['billed'] / off:6.3f}")
+              f"{r['cache_read_input_tokens']:10.0f} {r['billed']:10.0f} {r['billed'] / off:6.3f} {first}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def summing(body):
 
 @pytest.fixture
 def server():
-    with FakeLLMServer(summing, anthropic_cache=True) as srv:
+    # no minimum cacheable length: these tests follow the breakpoints from the first turn on
+    with FakeLLMServer(summing, anthropic_cache=True, cache_min_tokens=0) as srv:
         yield srv
 
 
@@ -118,7 +119,7 @@ def test_request_params_leaves_the_callers_messages_alone_and_reuses_the_system_
 
 
 def test_cache_model_lookback_window_rewrite_and_breakpoint_limit():
-    cache = AnthropicPromptCache()
+    cache = AnthropicPromptCache(min_tokens=0)
 
     def body(contents, marks, system="S" * 400):
         msgs = [{"role": "user" if i % 2 == 0 else "assistant",

@@ -100,6 +100,17 @@ def add_step_rule(parser: argparse.ArgumentParser) -> None:
                         help=STEP_RULE_HELP + " (default: the rule stored with the session)")
 
 
+def _probability(text: str) -> float:
+    """A number in [0, 1] (--assume-p); NaN and infinities are not."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:     # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
 def add_db(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands suppress the default so `lhe-tui --db X sessions` keeps X.
     parser.add_argument("--db", type=Path, default=default_db() if top else argparse.SUPPRESS,
@@ -178,6 +189,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="each past answer in the history is replaced by a wrong one with this probability")
     h.add_argument("--heal", action="store_true", help="history always shows gold answers")
     h.add_argument("--window", type=int64, default=None, help="keep only the last W turns in the context")
+    p.add_argument_group("early stopping").add_argument("--until", default=None, metavar="RULE",
+                   help="stop early once the measurement is known: first-error[+N] (each sample N turns after its "
+                        "first error; task accuracy, first errors and H_s stay exact) or horizon[:S] (the run, "
+                        "once H_S is decided; S default 0.5)")
     h.add_argument("--inject-at", type=_inject_at, action="append", default=[], metavar="TURN[:OFFSET]",
                    help="inject a wrong answer (OFFSET from it, random if none) into every sample's history at TURN; repeatable")
     s = p.add_argument_group("simulated model")
@@ -262,7 +277,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         prompt_cache=a.prompt_cache, protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
-        window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
+        window=a.window, inject_at=tuple(a.inject_at), until=a.until, sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
         **network_fields(a), **budget_fields(a),
     )
@@ -306,6 +321,9 @@ def build_parser() -> OneLineParser:
                           "and exit: nothing is run or stored")
     run.add_argument("--estimate-reply-tokens", type=int64, default=None, metavar="N",
                      help="--estimate: output tokens a reply (default per mode: direct 8, cot 150, thinking 1000)")
+    run.add_argument("--assume-p", type=_probability, default=None, metavar="P",
+                     help="--estimate with --until: the per-step accuracy the expected saving assumes (default: "
+                          "the p before the first error of the newest stored run of the same model)")
     run.add_argument("--estimate-latency", type=_positive_float, default=None, metavar="SECONDS",
                      help="--estimate: seconds a reply takes, for the run's duration (default: not counted; the "
                           "duration is then a lower bound from --rpm / --tpm alone)")

@@ -24,7 +24,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
-        return _estimate(config, args.estimate_reply_tokens, args.estimate_latency)
+        return _estimate(config, args.estimate_reply_tokens, args.estimate_latency, db_path=args.db,
+                         assume_p=args.assume_p)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -124,14 +125,38 @@ def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) 
         return run_group_headless(group, db, remaining_turns(group), server)
 
 
-def _estimate(config, reply_tokens: int | None, latency_s: float | None = None) -> int:
-    """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
+def _estimate(config, reply_tokens: int | None, latency_s: float | None = None, *, db_path=None,
+              assume_p: float | None = None) -> int:
+    """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored. Stored runs of
+    the same model in the store calibrate its characters per token; with --until, the expected saving."""
     from lhe_tui.core.prices import load_prices
-    from lhe_tui.estimate import forecast
+    from lhe_tui.estimate import TokenRatio, forecast, measured_ratio, until_lines
 
-    result = forecast(config, reply_tokens=reply_tokens, prices=load_prices())
+    ratio = TokenRatio()
+    store = _existing_store(db_path)
+    if store is not None:
+        ratio = measured_ratio(store, config)
+    prices = load_prices()
+    result = forecast(config, reply_tokens=reply_tokens, prices=prices, ratio=ratio)
     print("\n".join(result.lines(config, latency_s)))
+    if config.until is not None:
+        print("\n".join(until_lines(config, result, reply_tokens=reply_tokens, prices=prices, ratio=ratio,
+                                    assume_p=assume_p, store=store)))
     return 0
+
+
+def _existing_store(db_path):
+    """The store at `db_path` opened read-only when there is one (for what it knows), else None."""
+    from pathlib import Path
+
+    from lhe_tui.store.database import open_database
+
+    if db_path is None or not Path(db_path).exists():
+        return None
+    try:
+        return open_database(db_path, create=False, write=False)
+    except (LheError, sqlite3.Error):
+        return None
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:

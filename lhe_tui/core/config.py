@@ -11,6 +11,7 @@ from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_
                                  VALUE_BOUND, check_json, finite, within)
 from lhe_tui.core.urls import check_base_url
 from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
+from lhe_tui.core.until import Until
 from lhe_tui.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
@@ -148,6 +149,8 @@ class RunConfig:
     heal: bool = False
     window: int | None = None
     inject_at: tuple[Injection, ...] = ()
+    # early stopping (lhe_tui.core.until): None runs every turn
+    until: str | None = None
     # simulated model
     sim_base_error: float = 0.005
     sim_growth: float = 0.0004
@@ -175,6 +178,7 @@ class RunConfig:
         if self.step_rule not in STEP_RULES:
             raise ConfigError(f"unknown step rule {self.step_rule!r} (choose from {', '.join(STEP_RULES)})")
         self.template()  # a bad template is a one-line ConfigError now, before anything starts
+        self.until_rule()
         for name, most in LIMITS.items():
             value = getattr(self, name)
             if not 1 <= value <= most:
@@ -242,6 +246,15 @@ class RunConfig:
                     within(value, "--inject-at offset", -ANSWER_BOUND, ANSWER_BOUND)
         if self.max_reply_mb > MAX_REPLY_MB:
             raise ConfigError(f"--max-reply-mb must be at most {MAX_REPLY_MB:g}, got {self.max_reply_mb:g}")
+
+    def until_rule(self) -> Until | None:
+        """The --until rule (ConfigError, one line, for a bad one); None: every turn is played."""
+        if self.until is None:
+            return None
+        try:
+            return Until.parse(self.until)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def template(self) -> PromptTemplate:
         """The prompt template: from the stored text when there is one, else from the name or path."""

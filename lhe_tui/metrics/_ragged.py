@@ -6,6 +6,9 @@ Which turns a sample counts at (DESIGN §2, "ragged samples"; docs/protocol.md):
   the one it failed at up to the run's frontier: the furthest turn any sample reached (a failed sample
   reached the turn it failed at), never past the configured turns. The paper's runner records no
   answer there, which scores wrong; past the frontier no sample has anything to say;
+- a sample stopped EARLY by its --until rule (lhe_tui.core.until) after an error counts, as wrong, in task
+  accuracy up to the frontier too (a task that has failed stays failed: that is what makes --until exact),
+  and in every other curve only at its own turns;
 - a sample that was stopped, is still running (or pending), or finished, counts only at its own turns.
 Every curve, count, fit and summary takes the same `status` (one string per sample, or None) and
 `turns` (the configured turns, a cap) and pads through `to_matrix`.
@@ -22,6 +25,7 @@ Statuses = Sequence[str | None] | None
 
 FAILED = "failed"
 CURVE_KINDS = ("answer", "turn", "task")
+EARLY = "early"     # lhe_tui.core.until.EARLY (metrics import nothing from the layers above them)
 
 
 def frontier(lengths: Sequence[int], status: Statuses = None, turns: int | None = None) -> int:
@@ -34,12 +38,14 @@ def frontier(lengths: Sequence[int], status: Statuses = None, turns: int | None 
     return furthest if turns is None else min(furthest, max(int(turns), 0))
 
 
-def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = None, *,
+              task: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(flags, mask)``, both bool arrays of shape ``(n_samples, n_turns)``.
 
     ``mask[i, t]`` is True when sample ``i`` counts at turn ``t + 1``: it finished that turn, or it failed
-    before it (then ``flags`` is False there; see the module's rule). Other padded cells are False in
-    both. Samples of any length (including zero) are accepted. Without ``status`` nothing is padded.
+    before it (then ``flags`` is False there; see the module's rule); with ``task``, also a sample stopped
+    early after an error. Other padded cells are False in both. Samples of any length (including zero) are
+    accepted. Without ``status`` nothing is padded.
     """
     rows = [np.asarray(sample, dtype=bool).reshape(-1) for sample in by_sample]
     lengths = [row.size for row in rows]
@@ -50,7 +56,8 @@ def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = Non
     for i, row in enumerate(rows):
         flags[i, : row.size] = row
         mask[i, : row.size] = True
-        if status is not None and status[i] == FAILED and row.size < last:
+        if status is not None and row.size < last and (status[i] == FAILED or
+                                                       (task and status[i] == EARLY and not row.all())):
             mask[i, row.size: last] = True
     return flags, mask
 
@@ -75,7 +82,7 @@ def curve_flags(by_sample: Flags, kind: str, status: Statuses = None,
     "turn" (update flags under a step rule) or "task" (answer-correct flags, every turn 1..t)."""
     if kind not in CURVE_KINDS:
         raise ValueError(f"unknown curve kind {kind!r}; expected 'answer', 'turn' or 'task'")
-    flags, mask = to_matrix(by_sample, status, turns)
+    flags, mask = to_matrix(by_sample, status, turns, task=kind == "task")
     if kind == "task":
         flags = prefix_all(flags)
     return flags, mask

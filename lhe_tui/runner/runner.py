@@ -21,6 +21,7 @@ from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished
                                  TurnStarted, UsageIgnored)
 from lhe_tui.runner.budget import Budget, Estimate, budget_for, estimate_tokens
 from lhe_tui.runner.rate_limit import RateLimiter
+from lhe_tui.core.until import EARLY, HorizonWatch, done_after_first_error
 from lhe_tui.runner.history import HistoryEntry, MessageLog, conversation, wrong_value
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.task.answer import PROVIDER_FAILED, ParsedAnswer
@@ -136,6 +137,14 @@ class Runner:
         self.limiter = limiter if limiter is not None else (RateLimiter(config.rpm, config.tpm)
                                                             if config.rpm or config.tpm else None)
         self._last_record: dict[int, TurnRecord] = {}
+        # --until: the rule, each sample's first error so far, and (horizon) what decides H_s
+        self.until = config.until_rule()
+        self._first_error: dict[int, int] = {}
+        self.horizon = (HorizonWatch(len(task.samples), task.turns, self.until.s)
+                        if self.until is not None and self.until.kind == "horizon" else None)
+        for index, entries in self.history.items():   # a resumed run: what its stored turns say
+            for entry in entries:
+                self._note_turn(index, entry.turn, entry.model_answer == entry.gold_sum)
         # API keys a server might echo (an error body, a reply): never stored, shown or printed
         self.secrets = secrets_in_use(getattr(provider, "api_key", None))
 
@@ -234,6 +243,8 @@ class Runner:
         if self.budget is not None and self.budget.stopped is not None and self._halted == self.budget.stopped:
             self._halted = self.budget.final_message(self.session_id)   # what was spent in the end
         first_failure = self._fatal or self._halted or next((f"sample {i}: {m}" for i, m in sorted(self._failures.items())), "")
+        if not first_failure and EARLY in self.sample_status.values():
+            first_failure = self._until_summary()
         self.bus.emit(RunFinished(status=status, wall_time_s=time.monotonic() - started, message=first_failure))
         return status
 
@@ -245,7 +256,35 @@ class Runner:
             return "interrupted"
         if statuses == {"failed"}:
             return "failed"
-        return "finished" if statuses <= {"finished"} else "finished_with_errors"
+        return "finished" if statuses <= {"finished", EARLY} else "finished_with_errors"
+
+    # ---- --until --------------------------------------------------------------------------------
+    def _note_turn(self, sample: int, turn: int, correct: bool) -> None:
+        if not correct:
+            self._first_error.setdefault(sample, turn)
+        if self.horizon is not None:
+            self.horizon.record(sample, turn, correct)
+
+    def _until_summary(self) -> str:
+        """The run's end message when --until stopped samples: what it decided, how many ended early."""
+        early = sum(1 for status in self.sample_status.values() if status == EARLY)
+        what = self.horizon.verdict() if self.horizon is not None and self.horizon.verdict() else self.until.describe()
+        played = sum(len(entries) for entries in self.history.values())
+        return (f"--until {self.until.text()}: {what}; {early} of {len(self.task.samples)} samples ended early, "
+                f"{played:,} of {len(self.task.samples) * self.task.turns:,} turns played")
+
+    def _until_reason(self, sample: int, played: int) -> str | None:
+        """Why `sample`, having played `played` turns, stops here under --until (None: it goes on)."""
+        if self.until is None:
+            return None
+        first = self._first_error.get(sample)
+        if self.horizon is None:
+            if done_after_first_error(self.until, played, first):
+                return f"--until {self.until.text()}: first error at turn {first}"
+            return None
+        if self.horizon.done(sample):
+            return f"--until {self.until.text()}: {self.horizon.verdict()}"
+        return None
 
     def _finish_sample(self, index: int, status: str, message: str = "") -> None:
         self.sample_status[index] = status
@@ -273,7 +312,12 @@ class Runner:
                     # them out).
                     await asyncio.sleep(0)
                 await self._unpaused.wait()
+                reason = self._until_reason(sample.index, turn - 1)
+                if reason is not None:            # stopped by design: the measurement needs no more turns
+                    self._finish_sample(sample.index, EARLY, reason)
+                    return
                 record = await self._play_turn(sample, turn, gold[turn - 1], history)
+                self._note_turn(sample.index, turn, record.correct)
                 self.bus.emit(TurnFinished(record))
                 failed_in_a_row = failed_in_a_row + 1 if record.provider_failed else 0
                 if failed_in_a_row >= FAILED_TURNS_IN_A_ROW:
@@ -285,6 +329,8 @@ class Runner:
         except ProviderError as exc:
             if exc.fatal:
                 self.fail(str(exc))
+            if self.horizon is not None:    # counted wrong from here on: it must not hold the decision back
+                self.horizon.failed(sample.index)
             self._finish_sample(sample.index, "failed", str(exc))
             return
         except _OverBudget as exc:       # nothing sent: the run stops here, resumable with a new budget

@@ -50,6 +50,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
 
+from lhe_tui.core.cache_rules import min_cacheable_tokens
+
 __all__ = [
     "DEFAULT_MODEL",
     "ECHO_API_KEY",
@@ -236,12 +238,15 @@ class AnthropicPromptCache:
     boundaries before it (Anthropic's lookback); the longest prefix found is ``cache_read_input_tokens``.
     The rest up to the last breakpoint is ``cache_creation_input_tokens`` (written: every breakpoint's prefix
     is stored), and what follows the last breakpoint is ``input_tokens``. A prefix is its blocks' role, type
-    and text, not their cache_control. Simplifications: no TTL (entries never expire), no minimum cacheable
-    length (the real one is 1,024 tokens and more depending on the model), tokens as ``approx_tokens``.
+    and text, not their cache_control. A breakpoint whose prefix is shorter than the minimum cacheable length
+    (``min_tokens``; None: the request's model's, lhe_tui.core.cache_rules: 1,024 tokens, 2,048 for Haiku)
+    is neither written nor read: its tokens are plain input. Simplifications: no TTL (entries never expire),
+    tokens as ``approx_tokens``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_tokens: int | None = None) -> None:
         self.prefixes: set[bytes] = set()
+        self.min_tokens = min_tokens
 
     @staticmethod
     def blocks(body: dict) -> list[tuple[str, bool, int]]:
@@ -274,6 +279,8 @@ class AnthropicPromptCache:
         if len(marks) > MAX_CACHE_BREAKPOINTS:
             raise CacheRequestError(f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be "
                                     f"provided. Found {len(marks)}.")
+        least = self.min_tokens if self.min_tokens is not None else \
+            min_cacheable_tokens("anthropic", str(body.get("model") or ""))
         keys: list[bytes] = []     # keys[i]: the prefix up to and including block i
         ends: list[int] = []       # ends[i]: its tokens
         h, total = hashlib.sha256(), 0
@@ -282,6 +289,7 @@ class AnthropicPromptCache:
             keys.append(h.copy().digest())
             total += tokens
             ends.append(total)
+        marks = [mark for mark in marks if ends[mark] >= least]    # shorter prefixes are not cached at all
         read = 0
         for mark in marks:
             for i in range(mark, max(-1, mark - CACHE_LOOKBACK_BLOCKS - 1), -1):
@@ -607,7 +615,8 @@ class FakeLLMServer:
     slept before every streamed content chunk but the first, so a streamed reply
     of n content chunks takes about ``latency + (n - 1) * chunk_delay``.
     ``port=0`` picks an ephemeral port; pass a port to restart on the same one.
-    ``anthropic_cache=True`` bills Anthropic requests like the prompt cache (``AnthropicPromptCache``, in
+    ``anthropic_cache=True`` bills Anthropic requests like the prompt cache (``AnthropicPromptCache``, with
+    ``cache_min_tokens`` as its minimum cacheable length, None: the model's; in
     ``self.prompt_cache``; each request's usage in ``RecordedRequest.usage``); otherwise their usage is the
     responder's ``prompt_tokens`` with no cache tokens.
     """
@@ -620,8 +629,9 @@ class FakeLLMServer:
         chunk_delay: float = 0.0,
         port: int = 0,
         anthropic_cache: bool = False,
+        cache_min_tokens: int | None = None,
     ) -> None:
-        self.prompt_cache = AnthropicPromptCache() if anthropic_cache else None
+        self.prompt_cache = AnthropicPromptCache(cache_min_tokens) if anthropic_cache else None
         self.responder = responder or default_responder
         self.latency = latency
         self.chunk_delay = chunk_delay

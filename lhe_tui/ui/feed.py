@@ -296,7 +296,7 @@ class RunModel:
         self.lineage, self.lineage_label = lineage, lineage.label() if lineage is not None else ""
         for index in range(len(e.sample_keys)):
             state = self._ensure(index)
-            if state.status in ("pending", "stopped"):
+            if state.status in ("pending", "stopped", "early"):   # a resume: its rule decides again
                 state.status = "running"
         self.status = "running"
         if self.live and self.started_at is None:

@@ -22,7 +22,8 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   before the first error (`p<1st err`: 1 − first errors / turns at risk, the p of the theory), H_0.5 so
   far (theory ln 0.5 / ln p), tokens in/out, time (it stops while paused; a resumed run goes on from its
   totals). For K > 1 per turn (`/t`) and per step (`/st`, derived: p^(1/K)).
-- **samples** (left): `▶` running, `●` finished, `■` stopped, `!` failed; `✗27` = first error at turn 27.
+- **samples** (left): `▶` running, `●` finished, `◐` ended early by its `--until` rule, `■` stopped, `!`
+  failed; `✗27` = first error at turn 27.
 - **turn table**: turn, keys (values with `v`), the model's answer, the gold running sum, the
   difference, ok / wrong / format (answer accuracy: answer = gold), `upd` (turn accuracy: the update
   is right, answer = the previous answer it saw + this turn's values, under the run's step rule),

@@ -28,7 +28,8 @@ from lhe_tui.ui.widgets._style import component_style
 TURNS_EVERY_S = 1.0
 """Turn counters alone refresh at most this often."""
 
-GLYPHS = {"pending": "·", "running": "▶", "finished": "●", "stopped": "■", "failed": "!"}
+# `early`: stopped by its --until rule (by design), told apart from `stopped` (by the user).
+GLYPHS = {"pending": "·", "running": "▶", "finished": "●", "early": "◐", "stopped": "■", "failed": "!"}
 
 Key = tuple  # (status, first_error, turn): what a sample's line shows
 

@@ -164,7 +164,8 @@ class StatusBar(Static):
         t.append(f"s{model.watched} turn {turn}/{model.n_turns or '?'}")
         t.append(f" · {clock(source.elapsed)}")
         t.append(f" · done {model.samples_done}/{len(model.samples)}")
-        ended = [f"{n} {status}" for status in ("stopped", "failed") if (n := model.samples_ended(status))]
+        ended = [f"{n} {'ended early (--until)' if status == 'early' else status}"
+                 for status in ("early", "stopped", "failed") if (n := model.samples_ended(status))]
         if ended:
             t.append(f" ({', '.join(ended)})", self._s("warning"))
         # the model's own count, never a stale summary's: no answered turn (or a run that failed before one)
