@@ -34,15 +34,18 @@ class ProviderError(LheError):
 
     `transient` errors (429, 5xx, connection resets, timeouts, cut streams) may be retried;
     permanent ones (401, 404, 400) stop the sample; `fatal` ones (our local model server died) stop
-    every sample: the run ends failed with this message.
+    every sample: the run ends failed with this message. `unreachable` ones (could not connect, connection
+    lost, stream cut, timed out) say the server itself did not answer: another replica may
+    (providers.endpoints marks that server down).
     """
 
     exit_code = 1
 
     def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
-                 status: int | None = None, fatal: bool = False) -> None:
+                 status: int | None = None, fatal: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.unreachable = unreachable
         self.fatal = fatal
         self.retry_after = retry_after
         self.status = status

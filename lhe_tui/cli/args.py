@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
-                                   parse_extra_body, parse_inject_at, thinking_switch)
+                                   base_url_fields, parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
@@ -88,7 +88,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
-    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", action="append", default=None, metavar="URL",
+                   help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; repeat it (or give a comma-"
+                        "separated list) for replicas of one model: each sample stays on one of them")
+    g.add_argument("--endpoint-concurrency", type=int, default=None, metavar="N",
+                   help="with several --base-url: requests in flight per server at most (default: no limit)")
     g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
     g.add_argument("--mode", default="direct", choices=MODES,
                    help="direct: the answer only; cot: step by step, then the answer; thinking: provider-native reasoning")
@@ -209,7 +213,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if max_tokens is None and paper and a.mode != "thinking":
         max_tokens = PAPER_MAX_TOKENS
     config = RunConfig(
-        provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k,
+        provider=a.provider, model=a.model, **base_url_fields(a.base_url),
+        endpoint_concurrency=a.endpoint_concurrency, mode=a.mode, k=a.k,
         turns=100 if a.turns is None else a.turns, samples=a.samples,
         seed=a.seed if a.seed is not None else int(paper.get("seed", 0)),
         dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,

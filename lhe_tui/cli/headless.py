@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lhe_tui.cli.report import print_table, summary_table
-from lhe_tui.core.events import Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished
+from lhe_tui.core.events import (EndpointsChanged, Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished,
+                                 endpoints_line)
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
 from lhe_tui.store.queries import (first_errors_after, live_status, load_session, session_step_rule,
@@ -36,8 +37,9 @@ class ProgressDisplay:
         self.console = console
         self.owns_progress = progress is None
         self.progress = progress or new_progress(console)
-        self.task_id = self.progress.add_task(label, total=total, wrong=0)
+        self.task_id = self.progress.add_task(label, total=total, wrong=0, endpoints="")
         self.wrong = 0
+        self._states: dict[str, str] = {}   # several servers: each one's last state, to note changes
         self.prefix = prefix
         self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
 
@@ -51,13 +53,23 @@ class ProgressDisplay:
         elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
             self._said.add(event.message)
             self.progress.console.print(f"{self.prefix}sample {event.sample} stopped: {event.message}", style="red")
+        elif isinstance(event, EndpointsChanged):
+            self.progress.update(self.task_id, endpoints=endpoints_line(event.endpoints))
+            for number, endpoint in enumerate(event.endpoints, 1):
+                was = self._states.get(endpoint.url, "up")
+                self._states[endpoint.url] = endpoint.state
+                if (endpoint.state == "up") != (was == "up"):
+                    news = "up again" if endpoint.state == "up" else "down: its samples move to the others"
+                    self.progress.console.print(f"{self.prefix}server {number} ({endpoint.url}) {news}",
+                                                style="green" if endpoint.state == "up" else "yellow")
         elif isinstance(event, RunFinished) and self.owns_progress:
             self.progress.stop()
 
 
 def new_progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), console=console, transient=False)
+                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[endpoints]}"), console=console, transient=False)
 
 
 def session_tokens(db: Database, session_id: str) -> TokenTotals:

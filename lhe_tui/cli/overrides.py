@@ -12,7 +12,7 @@ import shlex
 from dataclasses import replace
 from typing import Any
 
-from lhe_tui.core.config import PAPER_MAX_TOKENS, PAPER_SETTINGS, RunConfig, parse_extra_body
+from lhe_tui.core.config import PAPER_MAX_TOKENS, PAPER_SETTINGS, RunConfig, base_url_fields, parse_extra_body
 from lhe_tui.errors import ConfigError
 
 # RunConfig fields that define the task: a fork keeps its parent's, the arms of a group share them.
@@ -58,6 +58,9 @@ def overrides_from_namespace(namespace: argparse.Namespace, dests: set[str], *, 
             value = parse_extra_body(value) if value is not None else {}
         elif dest == "inject_at":
             value = tuple(value)
+        elif dest == "base_url":      # the first URL, and all of them when there are several
+            fields.update(base_url_fields(value))
+            continue
         fields[_FIELD_OF.get(dest, dest)] = value
     if given.get("paper_settings"):   # the paper's sampling, under any explicit flag (the task seed stays)
         fields.setdefault("temperature", PAPER_SETTINGS["temperature"])

@@ -55,6 +55,18 @@ def parse_extra_body(text: str) -> dict[str, Any]:
     return value
 
 
+def base_urls(values: list[str] | None) -> tuple[str, ...]:
+    """Every URL --base-url gave (repeated, or comma-separated), in order, duplicates dropped."""
+    urls = (url.strip() for value in values or () for url in value.split(","))
+    return tuple(dict.fromkeys(url for url in urls if url))
+
+
+def base_url_fields(values: list[str] | None) -> dict[str, Any]:
+    """RunConfig's `base_url` (the first URL) and `endpoints` (all of them when more than one) from --base-url."""
+    urls = base_urls(values)
+    return {"base_url": urls[0] if urls else None, "endpoints": urls if len(urls) > 1 else ()}
+
+
 def thinking_switch(text: str) -> bool:
     """--enable-thinking on|off (also true/false, yes/no, 1/0)."""
     word = text.strip().lower()
@@ -70,6 +82,10 @@ class RunConfig:
     provider: str = "sim"
     model: str = ""
     base_url: str | None = None
+    # several servers of one model (--base-url repeated): each sample pinned to one (providers.endpoints);
+    # empty with one URL. endpoint_concurrency: requests in flight per server at most (None: no limit)
+    endpoints: tuple[str, ...] = ()
+    endpoint_concurrency: int | None = None
     mode: str = "direct"
     k: int = 1
     turns: int = 100
@@ -148,6 +164,7 @@ class RunConfig:
             raise ConfigError("--retries must be >= 0 and --timeout > 0")
         self._validate_network()
         self._validate_limits()
+        self._validate_endpoints()
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
             if rate is not None and rate < 0:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
@@ -178,6 +195,16 @@ class RunConfig:
         for value, name in ((self.max_tokens_total, "--max-tokens-total"), (self.rpm, "--rpm"), (self.tpm, "--tpm")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
+
+    def _validate_endpoints(self) -> None:
+        value = self.endpoint_concurrency
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"--endpoint-concurrency must be a whole number >= 1, got {value}")
+        if self.endpoints and self.provider == "sim":
+            raise ConfigError("several --base-url servers need --provider openai, anthropic or local (sim has none)")
+        for url in self.endpoints:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"--base-url {url!r} is not an http:// or https:// URL")
 
     def _validate_network(self) -> None:
         for value, name in ((self.deadline, "--deadline"), (self.max_reply_mb, "--max-reply-mb")):
@@ -227,4 +254,5 @@ class RunConfig:
         values.setdefault("protocol", LEGACY_PROTOCOL)
         values.setdefault("prompt", LEGACY_PROMPT)
         values["inject_at"] = tuple(Injection(**i) for i in values.get("inject_at", ()))
+        values["endpoints"] = tuple(values.get("endpoints") or ())
         return cls(**values)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from lhe_tui.core.events import endpoints_line
 from lhe_tui.core.prices import fmt_cost, load_prices
 from lhe_tui.errors import LheError
 from lhe_tui.task.protocol import protocol_of
@@ -165,6 +166,9 @@ class StatusBar(Static):
         ended = [f"{n} {status}" for status in ("stopped", "failed") if (n := model.samples_ended(status))]
         if ended:
             t.append(f" ({', '.join(ended)})", self._s("warning"))
+        if model.endpoints and model.running:   # several servers: each one's load, or its state
+            down = any(e.state != "up" for e in model.endpoints)
+            t.append(f" · {endpoints_line(model.endpoints)}", self._s("warning" if down else "label"))
         if summary is not None:
             self._metrics(t, summary)
         if model.tokens_reported:
