@@ -159,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         run(4, args, folder, log=log, samples=args.cache_samples, turns=args.cache_turns, latency=0.0)
     print(f"  one server            {one:6.1f} s  (ideal {ideal(1):5.1f} s)  {one_status}")
     print(f"  four servers          {four:6.1f} s  (ideal {ideal(4):5.1f} s)  {four_status}")
-    print(f"  four, one killed at 1/3 {killed:4.1f} s                  {killed_status}")
+    print(f"  four, one killed at 1/3 {killed:4.1f} s  (ideal {ideal(4) / 3 + 2 * ideal(3) / 3:5.1f} s)  {killed_status}")
     print(f"  speed-up, four over one: {one / four:.2f}x")
     total, pinned = log.prefill(lambda index, server: server)
+    print(f"prefix cache, four servers, {args.cache_samples} samples x {args.cache_turns} turns (direct mode): "
+          f"{len(log.requests):,} requests, {total:,} input tokens")
     spread = random.Random(0)
     _, balanced = log.prefill(lambda index, server: spread.randrange(4))
     print(f"  pinned (lhe-tui, one URL per replica)   {pinned:>10,} tokens to prefill ({pinned / total:5.1%})")
