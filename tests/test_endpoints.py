@@ -84,9 +84,10 @@ class Server(Provider):
         self.delay = delay
         self.failing: ProviderError | None = None
         self.served: list[tuple[int, int]] = []
-        self.active = self.peak = 0
+        self.active = self.peak = self.sent = 0
 
     async def complete(self, messages, meta, on_delta=None):
+        self.sent += 1
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
@@ -141,6 +142,14 @@ async def test_endpoint_concurrency_caps_the_requests_in_flight_per_server():
     unlimited, free = router_of(2, delay=0.01)
     await asyncio.gather(*(turn(unlimited, sample, 1) for sample in range(12)))
     assert [s.peak for s in free] == [6, 6]
+
+
+async def test_requests_waiting_for_a_slot_on_a_server_that_went_down_are_not_sent_to_it():
+    router, servers = router_of(2, delay=0.02, concurrency=1)
+    servers[0].failing = ProviderError("openai: request timed out", transient=True, unreachable=True)
+    await asyncio.gather(*(turn(router, sample, 1) for sample in range(6)))   # 0, 2, 4 queue on the first
+    assert servers[0].sent == 1                                  # only the one that found out
+    assert sorted(s for s, _ in servers[1].served) == list(range(6))
 
 
 async def test_a_server_that_cannot_be_reached_is_down_its_samples_move_and_it_is_tried_again_later():

@@ -42,13 +42,17 @@ class Endpoint:
     down_until: float | None = None        # None: up; else when it may be tried again (monotonic)
     downs: int = 0                         # times marked down in a row (the back-off doubles)
     strikes: int = 0                       # server errors in a row
-    trying: bool = False                   # down, and one sample's request is trying it again
+    trier: int | None = None               # down, and this sample's request is trying it again
     filling: bool = False                  # back up: samples move to it until it holds its share
     samples: set[int] = field(default_factory=set)
 
     @property
     def up(self) -> bool:
         return self.down_until is None
+
+    @property
+    def trying(self) -> bool:
+        return self.trier is not None
 
     def status(self) -> EndpointStatus:
         state = "up" if self.up else "trying" if self.trying else "down"
@@ -92,18 +96,25 @@ class EndpointRouter(Provider):
         bus.subscribe(self._on_event)
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
+        sample = meta.sample_index
         while True:   # each pass marks a server down or returns: at most one pass per server and back-off
-            endpoint = self.route(meta.sample_index)
+            endpoint = self.route(sample)
             try:
                 if endpoint.slots is None:
                     reply = await endpoint.provider.complete(messages, meta, on_delta)
                 else:
                     async with endpoint.slots:
+                        if not endpoint.up and endpoint.trier != sample:
+                            continue   # it went down while this request waited for a slot: not sent
                         reply = await endpoint.provider.complete(messages, meta, on_delta)
             except ProviderError as error:
-                if not self.failed(endpoint, error):
+                if not self.failed(endpoint, error, sample):
                     raise
                 continue   # its server is down: the same request goes to another one now
+            except BaseException:
+                if endpoint.trier == sample:   # cancelled while trying it: the next request tries instead
+                    endpoint.trier = None
+                raise
             self.answered(endpoint)
             return reply
 
@@ -125,7 +136,7 @@ class EndpointRouter(Provider):
         now = self.clock()
         due = next((e for e in self.endpoints if not e.up and not e.trying and e.down_until <= now), None)
         if due is not None:       # its back-off is over: this sample tries it
-            due.trying = True
+            due.trier = sample
             return self._pin(sample, due)
         up = [e for e in self.endpoints if e.up]
         if not up:
@@ -154,11 +165,12 @@ class EndpointRouter(Provider):
         return endpoint
 
     # ---- what the servers did ------------------------------------------------------------------
-    def failed(self, endpoint: Endpoint, error: ProviderError) -> bool:
-        """Note `error` from `endpoint`; whether its server is down now (then the request goes elsewhere)."""
+    def failed(self, endpoint: Endpoint, error: ProviderError, sample: int) -> bool:
+        """Note `error` from `endpoint` to `sample`'s request; whether its server is down now (then the
+        request goes elsewhere)."""
         fault = is_server_fault(error)
         if not endpoint.up:
-            if not endpoint.trying:
+            if endpoint.trier != sample:
                 return True       # it went down while this request was in flight
             if fault:             # tried again and still failing: a longer back-off
                 self._down(endpoint)
@@ -176,14 +188,14 @@ class EndpointRouter(Provider):
     def answered(self, endpoint: Endpoint) -> None:
         endpoint.strikes = 0
         if not endpoint.up:
-            endpoint.down_until, endpoint.downs, endpoint.trying = None, 0, False
+            endpoint.down_until, endpoint.downs, endpoint.trier = None, 0, None
             endpoint.filling = True
             self._changed()
 
     def _down(self, endpoint: Endpoint) -> None:
         endpoint.downs += 1
         endpoint.down_until = self.clock() + min(RETRY_CAP_S, RETRY_S * 2 ** (endpoint.downs - 1))
-        endpoint.trying = endpoint.filling = False
+        endpoint.trier, endpoint.filling = None, False
         endpoint.strikes = 0
         self._changed()
 
