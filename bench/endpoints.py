@@ -85,12 +85,25 @@ class PrefixLog:
         return total, uncached
 
 
+_parsing = threading.Lock()
+_dictionaries: dict[str, dict[str, int]] = {}
+
+
+def dictionary_of(system: str) -> dict[str, int]:
+    """parse_dictionary, once per system prompt and one server thread at a time (CPython 3.11's
+    ast.literal_eval can fail when threads call it at once: "AST constructor recursion depth mismatch")."""
+    with _parsing:
+        if system not in _dictionaries:
+            _dictionaries[system] = parse_dictionary(system) or {}
+        return _dictionaries[system]
+
+
 def summing(server: int, log: PrefixLog | None):
     def respond(body: dict) -> ScriptedReply:
         messages = body["messages"]
         if log is not None:
             log.note(server, messages)
-        values = parse_dictionary(content_text(messages[0]["content"])) or {}
+        values = dictionary_of(content_text(messages[0]["content"]))
         total = sum(values.get(k.strip(), 0) for m in messages if m["role"] == "user"
                     for k in content_text(m["content"]).split(","))
         return ScriptedReply(text=f"<answer>{total}</answer>")
@@ -131,9 +144,9 @@ def run(servers: int, args: argparse.Namespace, folder: Path, *, kill_at: float 
     wall = time.perf_counter() - started
     for fake in fakes:
         fake.stop()
-    turns = db.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
+    turns, retries = db.execute("SELECT COUNT(*), COALESCE(SUM(retries), 0) FROM turns").fetchone()
     db.close()
-    return wall, f"{status}, {turns:,} turns stored"
+    return wall, f"{status}, {turns:,} turns stored, {retries} retried"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,14 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         one, one_status = run(1, args, folder)
         four, four_status = run(4, args, folder)
         killed, killed_status = run(4, args, folder, kill_at=1 / 3)
-        run(4, args, folder, log=log, samples=args.cache_samples, turns=args.cache_turns, latency=0.0)
+        _, cache_status = run(4, args, folder, log=log, samples=args.cache_samples, turns=args.cache_turns,
+                              latency=0.0)
     print(f"  one server            {one:6.1f} s  (ideal {ideal(1):5.1f} s)  {one_status}")
     print(f"  four servers          {four:6.1f} s  (ideal {ideal(4):5.1f} s)  {four_status}")
     print(f"  four, one killed at 1/3 {killed:4.1f} s  (ideal {ideal(4) / 3 + 2 * ideal(3) / 3:5.1f} s)  {killed_status}")
     print(f"  speed-up, four over one: {one / four:.2f}x")
     total, pinned = log.prefill(lambda index, server: server)
     print(f"prefix cache, four servers, {args.cache_samples} samples x {args.cache_turns} turns (direct mode): "
-          f"{len(log.requests):,} requests, {total:,} input tokens")
+          f"{len(log.requests):,} requests, {total:,} input tokens ({cache_status})")
     spread = random.Random(0)
     _, balanced = log.prefill(lambda index, server: spread.randrange(4))
     print(f"  pinned (lhe-tui, one URL per replica)   {pinned:>10,} tokens to prefill ({pinned / total:5.1%})")

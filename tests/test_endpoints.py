@@ -231,11 +231,25 @@ async def test_finished_samples_leave_their_servers_load():
 # ---------------------------------------------------------------------------- a server killed mid-run
 
 
+_parsing = threading.Lock()
+_dictionaries: dict[str, dict[str, int]] = {}
+
+
+def dictionary_of(system: str) -> dict[str, int]:
+    """parse_dictionary, once per system prompt and one server thread at a time (CPython 3.11's
+    ast.literal_eval, which it uses, can fail when threads call it at once: "AST constructor recursion
+    depth mismatch")."""
+    with _parsing:
+        if system not in _dictionaries:
+            _dictionaries[system] = parse_dictionary(system) or {}
+        return _dictionaries[system]
+
+
 def deterministic_model(body: dict) -> ScriptedReply:
     """Adds this turn's values to the last answer it sees, and errs by one where a hash of what it sees says
     so: its reply depends only on the request, never on which server answers it."""
     messages = body["messages"]
-    dictionary = parse_dictionary(content_text(messages[0]["content"])) or {}
+    dictionary = dictionary_of(content_text(messages[0]["content"]))
     previous = 0
     for message in reversed(messages[:-1]):
         found = re.search(r"<answer>(-?\d+)</answer>", content_text(message["content"]))
@@ -279,13 +293,13 @@ def run_on(servers: list[FakeLLMServer], db, kill: FakeLLMServer | None = None, 
 def test_one_of_four_servers_killed_mid_run_loses_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     db = tmp_path / "lhe.db"
-    healthy = [FakeLLMServer(deterministic_model, latency=0.005, max_streams=2).start() for _ in range(4)]
+    healthy = [FakeLLMServer(deterministic_model, latency=0.01, max_streams=2).start() for _ in range(4)]
     try:
         calm = run_on(healthy, db)
     finally:
         for server in healthy:
             server.stop()
-    servers = [FakeLLMServer(deterministic_model, latency=0.005, max_streams=2).start() for _ in range(4)]
+    servers = [FakeLLMServer(deterministic_model, latency=0.01, max_streams=2).start() for _ in range(4)]
     try:
         hit = run_on(servers, db, kill=servers[1], after=25)    # it holds 2 samples x 40 turns: mid-run
     finally:
