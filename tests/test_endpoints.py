@@ -334,3 +334,34 @@ def test_the_status_bar_shows_each_servers_load_or_state_while_running():
     model.apply(EndpointsChanged((EndpointStatus(URLS[0], "up", 22), EndpointStatus(URLS[1], "down", 0),
                                   EndpointStatus(URLS[2], "trying", 1))))
     assert " · ep 22 down trying · " in bar.compose_text(model, None, SourceInfo()).plain
+
+
+def test_a_server_back_after_its_back_off_gets_samples_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("lhe_tui.providers.endpoints.RETRY_S", 0.2)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    first = FakeLLMServer(deterministic_model, latency=0.01).start()
+    other = FakeLLMServer(deterministic_model, latency=0.01).start()
+    back: list[FakeLLMServer] = []
+
+    def bounce() -> None:   # down after 10 of its requests, back on the same port 0.3 s later
+        deadline = time.monotonic() + 60
+        while len(first.requests) < 10 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        first.stop()
+        time.sleep(0.3)
+        back.append(FakeLLMServer(deterministic_model, latency=0.01, port=first.port).start())
+
+    threading.Thread(target=bounce, daemon=True).start()
+    try:
+        code = main(["run", "--headless", "--provider", "openai", "--model", "m", "--turns", "150", "--samples",
+                     "4", "--db", str(tmp_path / "lhe.db"), "--base-url", f"{first.openai_base_url},{other.openai_base_url}"])
+    finally:
+        other.stop()
+        for server in back:
+            server.stop()
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "server 1 (" in err and "down" in err and "up again" in err
+    assert back and len(back[0].requests) > 0                   # samples went back to it
+    with sqlite3.connect(tmp_path / "lhe.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 4 * 150
