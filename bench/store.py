@@ -28,11 +28,21 @@ breakdown: SessionReplay, and the app from its start to the run screen's first f
     python bench/store.py --samples 4 --turns 2500 --repeats 3
     python bench/store.py --with-tui --db /tmp/store.db    # keep the store, then only Part 3 on it:
     python bench/store.py --tui-only --db /tmp/store.db
+
+Part 4 (`--big-store GB`, issue 22): a store of about GB gigabytes shaped as the probe's (752 sessions, 1.2 M
+turns in 1.1 GB): one session of 10 samples x 160 turns written through the SessionWriter with ~850-byte
+replies, then copied under new ids until the file is that large. Then `lhe-tui sessions` in a fresh process
+with the page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`: root only; otherwise the figures say
+"warm"): the first time (the store changed: its integrity check runs, and is remembered), again cold (the
+check remembered), and warm; then `lhe-tui doctor` (the full check, always) cold.
+
+    python bench/store.py --big-store 1 --db /tmp/big.db      # builds it once; later runs reuse it
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import statistics
@@ -309,6 +319,123 @@ def part3(db_path: Path, repeats: int, samples: int) -> None:
     print(f"  {'  importing the TUI (lhe_tui.ui.app), once per process':<72} {TUI_IMPORT_S:>7.3f}")
 
 
+BIG_SAMPLES, BIG_TURNS = 10, 160
+
+
+def build_big_store(db_path: Path, gigabytes: float) -> None:
+    """The template session through the writer, then copies of it in SQL until the file is big enough."""
+    import sqlite3
+
+    from lhe_tui.store.writer import now_iso
+
+    config = RunConfig(provider="sim", turns=BIG_TURNS, samples=BIG_SAMPLES, concurrency=BIG_SAMPLES).validate()
+    db = open_database(db_path)
+    task = build_task(config)
+    writer = SessionWriter(db, "big-0000")
+    writer(RunStarted(session_id="big-0000", config=config.to_dict(), dictionary=task.dictionary,
+                      sample_keys=tuple(s.keys for s in task.samples), provider_label="sim:bench (simulated)",
+                      simulated=True))
+    padding = "Adding the values of the keys one by one, carrying the running total forward. " * 8
+    for record in records(config):
+        writer(TurnFinished(dataclasses.replace(record, reasoning=padding)))
+    for sample in task.samples:
+        writer(SampleFinished(sample=sample.index, status="finished"))
+    writer(RunFinished(status="finished", wall_time_s=1.0))
+    db.conn.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    session_cols = [r[1] for r in conn.execute("PRAGMA table_info(sessions)")]
+    sample_cols = [r[1] for r in conn.execute("PRAGMA table_info(samples)")]
+    turn_cols = [r[1] for r in conn.execute("PRAGMA table_info(turns)")]
+
+    def copy_sql(table: str, columns: list[str], key: str) -> str:
+        names = ", ".join(f"[{c}]" for c in columns)
+        picks = ", ".join("?" if c == key else "?" if c == "created_at" else f"[{c}]" for c in columns)
+        where = "id" if table == "sessions" else "session_id"
+        return f"INSERT INTO {table} ({names}) SELECT {picks} FROM {table} WHERE {where} = 'big-0000'"
+
+    def params(columns: list[str], key: str, new_id: str, created: str) -> list[str]:
+        return [new_id if c == key else created for c in columns if c in (key, "created_at")]
+
+    target = gigabytes * 1e9
+    n = 1
+    started = clock()
+    while db_path.stat().st_size + Path(str(db_path) + "-wal").stat().st_size < target:
+        with conn:
+            for _ in range(25):
+                new_id = f"big-{n:04d}"
+                created = now_iso()
+                conn.execute(copy_sql("sessions", session_cols, "id"), params(session_cols, "id", new_id, created))
+                conn.execute(copy_sql("samples", sample_cols, "session_id"),
+                             params(sample_cols, "session_id", new_id, created))
+                conn.execute(copy_sql("turns", turn_cols, "session_id"),
+                             params(turn_cols, "session_id", new_id, created))
+                n += 1
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    print(f"  built: {n} sessions, {n * BIG_SAMPLES * BIG_TURNS:,} turns, "
+          f"{db_path.stat().st_size / 1e9:.2f} GB in {clock() - started:.0f} s")
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def timed_command(*args: str) -> str:
+    """`lhe-tui ARGS` in a fresh process: its wall time and CPU time (user + system; on a shared machine the
+    wall time also holds the waits for a core: the load average is printed with the figures)."""
+    import resource
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = clock()
+    done = subprocess.run([sys.executable, "-m", "lhe_tui", *args], capture_output=True, text=True, env=env)
+    wall = clock() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return f"{wall:.2f} s wall, {cpu:.2f} s CPU (exit {done.returncode}, load {os.getloadavg()[0]:.1f})"
+
+
+def store_part(db_path: Path) -> str:
+    """In this process, warm: what `sessions` asks of the store (open, list, costs) apart from printing."""
+    from lhe_tui.compare import session_costs
+    from lhe_tui.store.queries import list_sessions
+
+    t0, c0 = clock(), time.process_time()
+    db = open_database(db_path, create=False, write=False)
+    rows = list_sessions(db)
+    session_costs(db, rows)
+    db.conn.close()
+    return f"{clock() - t0:.3f} s wall, {time.process_time() - c0:.3f} s CPU for {len(rows)} sessions"
+
+
+def part4(db_path: Path, gigabytes: float) -> None:
+    print(f"Part 4: `lhe-tui sessions` on a {gigabytes:g} GB store")
+    if not db_path.exists():
+        build_big_store(db_path, gigabytes)
+    from lhe_tui.store import checked
+
+    checked.forget(db_path)       # as a store just changed: its first command checks it
+    cold = "cold" if drop_caches() else "warm (cannot drop the page cache: not root)"
+    print(f"  sessions, {cold}, the store changed since its last check (quick_check runs): "
+          + timed_command("sessions", "--db", str(db_path)))
+    for _ in range(3):
+        cold = "cold" if drop_caches() else "warm"
+        print(f"  sessions, {cold}, the check remembered: " + timed_command("sessions", "--db", str(db_path)))
+    print("  sessions, warm, the check remembered: " + timed_command("sessions", "--db", str(db_path)))
+    print("  of which the store's part (open, list, costs), warm, in-process: " + store_part(db_path))
+    cold = "cold" if drop_caches() else "warm"
+    print(f"  doctor (the full check, always), {cold}: " + timed_command("doctor", "--db", str(db_path)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10)
@@ -318,7 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-tui", action="store_true", help="also time the replay's first frame in the TUI")
     parser.add_argument("--tui-only", action="store_true",
                         help="only Part 3, on the store --db kept by an earlier run (with the same --samples)")
+    parser.add_argument("--big-store", type=float, metavar="GB",
+                        help="only Part 4: `lhe-tui sessions` on a store this big (built at --db if not there)")
     args = parser.parse_args(argv)
+    if args.big_store is not None:
+        if args.db is None:
+            raise SystemExit("--big-store needs --db (the store is kept: building it takes minutes)")
+        part4(args.db, args.big_store)
+        return 0
     if args.tui_only and (args.db is None or not args.db.exists()):
         raise SystemExit("--tui-only needs --db: a store kept by an earlier run of this benchmark")
     if args.with_tui or args.tui_only:

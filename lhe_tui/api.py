@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary", "SessionTokens",
-    "open_store", "close_store", "sessions", "session", "turns", "events", "curves", "curve_points", "summary",
+    "open_store", "close_store", "sessions", "session", "arms", "probe", "turns", "events", "curves", "curve_points", "summary",
     "tokens", "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "tokens_frame", "NoTurnsError",
 ]
 
@@ -90,6 +90,11 @@ class SessionInfo:
     mean_turn_accuracy: float | None   # stored mean turn accuracy (the store's `fitted_p` column)
     protocol: str                      # paper or lenient (docs/protocol.md)
     prompt: str                        # prompt template name (or path)
+    has_data: bool = True              # some turn was answered; False: no metrics (None / NaN above), "no data"
+    group_id: str | None = None        # the group (grp-…) whose arm this session is, or None
+    arm: str | None = None             # its arm's name in that group
+    parent_id: str | None = None       # a fork's parent session, or None
+    fork_turn: int | None = None       # the turn a fork was made at (turns 1..fork_turn inherited)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class TurnRow:
     retries: int | None                # transient provider errors retried for this turn
     raw_reply: str | None              # the model's reply, verbatim
     reasoning: str | None              # reasoning text (thinking mode / <think> blocks), not sent back
+    empty_retries: int = 0             # paper protocol: times an empty reply was asked for again
+    provider_error: str | None = None  # answer_status "failed": why the request failed (no reply); else None
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,7 @@ class Summary:
     horizon_theory_turns: float | None     # ln(s) / ln(p_before_first_error) (inf when p = 1)
     horizon_theory_steps: float | None     # ln(s) / ln(p_step_before_first_error_derived)
     first_errors: tuple[int | None, ...]   # per sample, the first wrong turn (None: none yet)
+    no_data: bool = False                  # no turn was answered: every number above is None
 
 
 @dataclass(frozen=True)
@@ -208,11 +216,18 @@ def _id(store: Database, session_id: str) -> str:
 
 
 def sessions(store: Database) -> list[SessionInfo]:
-    """Every session of the store, oldest first."""
+    """Every session of the store, newest first (as `lhe-tui sessions` and the TUI list them)."""
     names = [f.name for f in fields(SessionInfo)]
     return [SessionInfo(**{**{name: row.get(name) for name in names}, "simulated": bool(row.get("simulated")),
-                           "mean_turn_accuracy": row.get("fitted_p")})
+                           "mean_turn_accuracy": row.get("fitted_p"), **_metrics_of(row)})
             for row in list_sessions(store)]
+
+
+def _metrics_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A listed session's metrics: None for one with no answered turn (whatever an older lhe-tui stored)."""
+    if row.get("answered", 1):
+        return {"has_data": True}
+    return {"has_data": False, "final_task_accuracy": None, "horizon_05": None, "mean_turn_accuracy": None}
 
 
 def session(store: Database, session_id: str) -> dict[str, Any]:
@@ -240,7 +255,8 @@ def turns(store: Database, session_id: str, *, prices: PriceTable | None = None,
                     tokens_reasoning=r.tokens_reasoning,
                     cost_usd=None if price is None else price.cost(r.tokens_in, r.tokens_out, r.tokens_cached,
                                                                      r.tokens_cache_write),
-                    latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning)
+                    latency_s=r.latency_s, retries=r.retries, raw_reply=r.raw_reply, reasoning=r.reasoning,
+                    empty_retries=r.empty_retries, provider_error=r.provider_error)
             for r in records]
 
 
@@ -314,11 +330,24 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
             for t in range(len(counts))]
 
 
+def arms(store: Database, group_id: str) -> list[tuple[str, str]]:
+    """A group's arms as (arm name, session id), in the order they were given at the run."""
+    from lhe_tui.store.groups import group_arms, resolve_group_id
+
+    return group_arms(store, resolve_group_id(store, group_id))
+
+
 def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int = SEED,
            level: float = LEVEL, step_rule: str | None = None) -> list[CurvePoint]:
     """The session's per-turn curves with n and bootstrap bounds, turn accuracy under `step_rule` (None: the
     session's). NoTurnsError for a session with no stored turn; a probe session (one turn per sample, at the
-    target turn) has no per-turn curves either."""
+    target turn) has no per-turn curves either. A group id (grp-…): every arm's points, arm after arm
+    (`session_id` tells them apart; `arms` names them)."""
+    from lhe_tui.store.groups import is_group_id
+
+    if is_group_id(session_id):
+        return [point for _, sid in arms(store, session_id)
+                for point in curves(store, sid, n_boot=n_boot, seed=seed, level=level, step_rule=step_rule)]
     sid = _id(store, session_id)
     if load_session(store, sid)["kind"] == "probe":
         raise LheError(f"session {sid} is a target-turn probe: it has no per-turn curves (`lhe-tui show {sid}` "
@@ -326,18 +355,28 @@ def curves(store: Database, session_id: str, *, n_boot: int = N_BOOT, seed: int 
     flags = session_flags(store, sid, step_rule)
     if not any(flags.correct):
         raise NoTurnsError(f"session {sid} has no stored turns: no curves to give")
+    if not flags.answered:
+        raise NoTurnsError(f"session {sid} has no data (no turn was answered): no curves to give")
     return curve_points(sid, flags, n_boot=n_boot, seed=seed, level=level)
 
 
-def summary(store: Database, session_id: str, s: float = 0.5, *, step_rule: str | None = None) -> Summary:
+def summary(store: Database, session_id: str, s: float = 0.5, *,
+            step_rule: str | None = None) -> Summary | list[Summary]:
     """H_s measured and predicted (ln(s)/ln(p), Proposition 1, p before the first error), the two fits of p
-    (mean turn accuracy; p before the first error, with its bootstrap bounds), first errors: turns and steps."""
+    (mean turn accuracy; p before the first error, with its bootstrap bounds), first errors: turns and steps.
+    A group id (grp-…): a list, one Summary per arm in arm order."""
     from lhe_tui.metrics import p_before_first_error_ci, summarize
+    from lhe_tui.store.groups import is_group_id
 
+    if is_group_id(session_id):
+        return [summary(store, sid, s, step_rule=step_rule) for _, sid in arms(store, session_id)]  # type: ignore[misc]
     sid = _id(store, session_id)
+    if load_session(store, sid)["kind"] == "probe":
+        raise LheError(f"session {sid} is a target-turn probe: it has no run metrics (H_s, p); "
+                       f"`api.probe(store, {sid!r})` gives its accuracy at the target turn per error rate")
     flags = session_flags(store, sid, step_rule)
     ragged = dict(status=flags.status, turns=flags.turns)
-    r = summarize(flags.correct, flags.update, s, k=flags.k, **ragged)
+    r = summarize(flags.correct, flags.update, s, k=flags.k, answered=flags.answered, **ragged)
     ci = p_before_first_error_ci(flags.correct, n_boot=N_BOOT, level=LEVEL, seed=SEED, **ragged)
     return Summary(session_id=sid, s=r.s, k=r.k, samples=r.n_samples, turns=r.n_turns, step_rule=flags.step_rule,
                    mean_answer_accuracy=r.mean_answer_accuracy, final_task_accuracy=r.final_task_accuracy,
@@ -348,7 +387,18 @@ def summary(store: Database, session_id: str, s: float = 0.5, *, step_rule: str 
                    p_step_before_first_error_derived=r.p_step_before_first_error,
                    horizon_measured_turns=r.horizon_measured, horizon_measured_steps=r.horizon_measured_steps,
                    horizon_theory_turns=r.horizon_theory, horizon_theory_steps=r.horizon_theory_steps,
-                   first_errors=tuple(r.first_errors))
+                   first_errors=tuple(r.first_errors), no_data=r.no_data)
+
+
+def probe(store: Database, session_id: str) -> list[Any]:
+    """A target-turn probe's own figures: per history error rate r, the samples, the accuracy at the target
+    turn with its 95% bootstrap bounds (lhe_tui.probe.ProbeRow), as `lhe-tui show` prints them."""
+    from lhe_tui.probe import probe_table
+
+    sid = _id(store, session_id)
+    if load_session(store, sid)["kind"] != "probe":
+        raise LheError(f"session {sid} is a run, not a target-turn probe: `api.summary` and `api.curves` read it")
+    return probe_table(store, sid)
 
 
 def finite_or_text(value: float | None) -> float | str | None:

@@ -253,15 +253,14 @@ def unfinished_arms(db: Database, group_id: str) -> list[ArmResume]:
     is being run by another process."""
     from lhe_tui.resume_state import load_resume_state
     from lhe_tui.store.locks import SessionBusy, holder_label, writer_alive
+    from lhe_tui.store.queries import load_session, nothing_to_resume
 
     out = []
     members = group_members(db, group_id)
     for member in members:
         session_id = member["id"]
-        expected_row = db.execute("SELECT n_samples * turns FROM sessions WHERE id = ?", [session_id]).fetchone()
-        done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
-        if member.get("status") == "finished" or (expected_row and expected_row[0] and done >= expected_row[0]):
-            continue
+        if nothing_to_resume(db, load_session(db, session_id)) is not None:
+            continue     # (an arm killed after its last turn is resumed: its end is written)
         if writer_alive(db.path, session_id):
             raise SessionBusy(f"arm {member.get('arm')} ({session_id}) of group {group_id} is being run by another "
                               f"process ({holder_label(db.path, session_id)}); stop it there first")

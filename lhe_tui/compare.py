@@ -11,8 +11,9 @@ from lhe_tui.metrics import (PairedDiff, accuracy_at, first_errors_or_end, paire
                              task_accuracy, turn_accuracy)
 from lhe_tui.metrics.paired import DEFAULT_N_BOOT, DEFAULT_SEED
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.core.prices import PriceTable, cost_cell, load_prices
-from lhe_tui.store.queries import load_session, session_flags, session_token_totals
+from lhe_tui.store.queries import load_session, session_cost, session_costs, session_flags  # noqa: F401
+
+__all__ = ["session_cost", "session_costs"]   # (they live in the store's queries: `sessions` needs no metrics)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -64,18 +65,22 @@ class SessionCurves:
     protocol: str = "lenient"
     step_rule: str = "own"
     cost: str = "-"   # the session's cost as shown (`$0.0123`), "-" without a price, "not reported" without counts
+    no_data: bool = False   # no turn was answered: no curve, left out of comparisons (`with_data`)
 
 
-def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None) -> str:
-    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played."""
-    table = prices if prices is not None else load_prices()
-    return cost_cell(session_token_totals(db, session_id), table.for_model(model))
+def with_data(curves: list[SessionCurves]) -> tuple[list[SessionCurves], list[SessionCurves]]:
+    """(the sessions that have metrics, those left out: no turn was answered, so no numbers to compare)."""
+    return [c for c in curves if not c.no_data], [c for c in curves if c.no_data]
 
 
-def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
-    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
-    table = prices if prices is not None else load_prices()
-    return {row["id"]: session_cost(db, row["id"], row.get("model"), table) for row in rows}
+def no_data_note(left_out: list[SessionCurves]) -> str:
+    """The line that says which sessions a comparison or figure leaves out, and why ('' for none)."""
+    if not left_out:
+        return ""
+    ids = ", ".join(c.session_id for c in left_out)
+    return f"left out, no data (no turn was answered): {ids}"
+
+
 
 
 def session_label(db: Database, session_id: str, session: dict) -> str:
@@ -93,7 +98,13 @@ def session_curves(db: Database, session_id: str, *, step_rule: str | None = Non
     session = load_session(db, session_id)
     flags = session_flags(db, session_id, step_rule)
     correct, ragged = flags.correct, dict(status=flags.status, turns=flags.turns)
-    summary = summarize(correct, flags.update, 0.5, k=flags.k, **ragged)
+    summary = summarize(correct, flags.update, 0.5, k=flags.k, answered=flags.answered, **ragged)
+    if summary.no_data:
+        return SessionCurves(session_id=session_id, label=session_label(db, session_id, session),
+                             n_samples=len(correct), n_turns=0, turn_curve=[], task_curve=[], horizon_05=None,
+                             median_first_error=None, mean_turn_accuracy=None, k=flags.k,
+                             protocol=session["protocol"], step_rule=flags.step_rule,
+                             cost=session_cost(db, session_id, session.get("model")), no_data=True)
     task = task_accuracy(correct, **ragged)
     # A sample with no error yet counts as erring after its last turn, so the median stays honest.
     firsts_or_end = [f if f is not None else len(c) + 1 for f, c in zip(summary.first_errors, correct) if c or f]
@@ -236,23 +247,6 @@ def _first_errors_after(correct: list[list[bool]], status: list[str | None] | No
     """Per sample its first error after turn `after` (no error: after its last turn), as first_errors_or_end."""
     tails = first_errors_or_end([flags[after:] for flags in correct], status)
     return [None if t is None else t + after for t in tails]
-
-
-def group_arms(db: Database, group_id: str, arms: list[str] | None = None) -> list[tuple[str, str]]:
-    """(arm name, session id) of the group's arms in order; `arms`: only these, in this order (the first is
-    the baseline the others are compared with). LheError (one line) for an arm the group does not have."""
-    from lhe_tui.errors import ConfigError
-    from lhe_tui.store.groups import group_members
-
-    members = [(m.get("arm") or m["id"], m["id"]) for m in group_members(db, group_id)]
-    if arms is None:
-        return members
-    by_name = dict(members)
-    missing = [name for name in arms if name not in by_name]
-    if missing:
-        raise ConfigError(f"--arms: group {group_id} has no arm {missing[0]!r} (arms: "
-                          f"{', '.join(name for name, _ in members)})")
-    return [(name, by_name[name]) for name in arms]
 
 
 def parse_arm_names(text: str | None) -> list[str] | None:

@@ -31,15 +31,18 @@ class DecayData:
 
 def compute_decay(correct: list[list[bool]], update: list[list[bool]], *, with_ci: bool = True,
                   n_boot: int = N_BOOT, seed: int = 0, status: Sequence[str] | None = None,
-                  turns: int | None = None, k: int = 1) -> DecayData:
+                  turns: int | None = None, k: int = 1, answered: bool | None = None) -> DecayData:
     """Pure: safe to run in a thread. Bootstrap only with several samples (and when asked). `status`,
-    `turns`: which turns each sample counts at (a failed one: wrong past its failure), as in the CLI."""
+    `turns`: which turns each sample counts at (a failed one: wrong past its failure), as in the CLI.
+    `answered`: whether any turn was answered (summarize's); without one, no curves ("no data")."""
     # numpy (0.3 s to import) comes with the metrics: not before the run screen's first frame.
     from lhe_tui.metrics import (answer_accuracy, bootstrap_ci, sample_counts, summarize, task_accuracy,
                                  theory_task_curve, turn_accuracy)
 
     ragged = dict(status=status, turns=turns)
-    summary = summarize(correct, update, k=k, **ragged)
+    summary = summarize(correct, update, k=k, answered=answered, **ragged)
+    if summary.no_data:
+        return DecayData(summary=summary, turn=[], answer=[], task=[], task_low=None, task_high=None, theory=[])
     task = task_accuracy(correct, **ragged)
     low = high = None
     if with_ci and sum(1 for c in correct if c) > 1 and task:

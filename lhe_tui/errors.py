@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def install_hint(extra: str, *, build: str = "") -> str:
+    """The one way every hint says to install an optional extra (from the source checkout, pinned as tested);
+    `build`: environment settings for the build (the [local] extra's portable llama.cpp)."""
+    return f"{build + ' ' if build else ''}pip install -c constraints.txt -e '.[{extra}]'"
+
+
 class LheError(Exception):
     """Base for errors the user can fix; the CLI prints `lhe-tui: error: <msg>` and exits non-zero."""
 
@@ -33,19 +39,30 @@ class ProviderError(LheError):
     """A model provider failed.
 
     `transient` errors (429, 5xx, connection resets, timeouts, cut streams) may be retried;
-    permanent ones (401, 404, 400) stop the sample; `fatal` ones (our local model server died) stop
-    every sample: the run ends failed with this message. `unreachable` ones (could not connect, connection
-    lost, stream cut, timed out) say the server itself did not answer: another replica may
-    (providers.endpoints marks that server down).
+    permanent ones (401, 404, 400) stop the sample (under the paper protocol: the turn is recorded as one the
+    provider failed, and the sample goes on); `fatal` ones (our local model server died) stop every sample:
+    the run ends failed with this message. `refused`: nothing accepted the connection. `retries`: how many
+    retries the runner made before giving up on it. `unreachable` ones (could not connect, connection lost,
+    stream cut, timed out) say the server itself did not answer: another replica may (providers.endpoints
+    marks that server down).
     """
 
     exit_code = 1
 
     def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
-                 status: int | None = None, fatal: bool = False, unreachable: bool = False) -> None:
+                 status: int | None = None, fatal: bool = False, refused: bool = False, retries: int = 0,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
         self.unreachable = unreachable
         self.fatal = fatal
         self.retry_after = retry_after
         self.status = status
+        self.refused = refused
+        self.retries = retries
+
+    @property
+    def dead_end(self) -> bool:
+        """A key, a model or an address that is wrong (401, 403, 404, a refused connection): on a run's first
+        request it ends the run at once, since no later request would fare better."""
+        return self.refused or self.status in (401, 403, 404)

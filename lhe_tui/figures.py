@@ -7,7 +7,7 @@ accuracy at the target turn against the history error rate, with 95% CIs, and tu
 sample's model vs gold running sum, its first error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
 (lhe_tui.metrics, lhe_tui.compare, lhe_tui.probe); the ragged-sample rule comes with them.
 
-matplotlib is an optional extra (`pip install -e '.[figures]'`), imported only when a figure is drawn, and
+matplotlib is an optional extra (`pip install -c constraints.txt -e '.[figures]'`), imported only when a figure is drawn, and
 never through pyplot: each figure is a `matplotlib.figure.Figure` drawn on its own canvas inside an
 `rc_context`, so no backend or rcParams are changed for anyone else. Output is deterministic: the same
 session gives byte-identical SVG (fixed hash salt, text as paths, no dates in the metadata).
@@ -15,12 +15,12 @@ session gives byte-identical SVG (fixed hash salt, text as paths, no dates in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.decay_curves import DecayData
-from lhe_tui.errors import ConfigError, LheError, StoreError
+from lhe_tui.errors import ConfigError, LheError, StoreError, install_hint
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -30,7 +30,7 @@ FORMATS = ("png", "svg", "pdf")
 N_BOOT = 1000          # bootstrap resamples of the bands (the TUI draws 200 live; a figure is for print)
 WIDTH_IN = 3.4         # a paper's column
 HEIGHT_IN = 2.4
-EXTRA_HINT = "pip install -e '.[figures]'"
+EXTRA_HINT = install_hint("figures")
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency, and in greyscale by line style.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -116,7 +116,7 @@ def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT, step_ru
         raise LheError(f"session {session_id} is a target-turn probe: plot it with --kind probe")
     flags = session_flags(db, session_id, step_rule)
     d = compute_decay(flags.correct, flags.update, n_boot=n_boot, seed=0, status=flags.status, turns=flags.turns,
-                      k=flags.k)
+                      k=flags.k, answered=flags.answered)
     return DecayCurves(**{f.name: getattr(d, f.name) for f in fields(d)}, session_id=session_id,
                        label=session_label(db, session_id, session), k=flags.k)
 
@@ -193,7 +193,8 @@ def draw_compare(fig: Any, curves: list[DecayCurves]) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, fontsize=6)
 
 
-def draw_probe(fig: Any, rows: list, session_id: str, target: Any) -> None:
+def draw_probe(fig: Any, rows: list, name: str, target: Any) -> None:
+    """`name`: what was probed (model and mode), the title's first words."""
     ax = fig.add_subplot()
     rates = [r.rate for r in rows]
     acc = [r.accuracy for r in rows]
@@ -207,14 +208,16 @@ def draw_probe(fig: Any, rows: list, session_id: str, target: Any) -> None:
     ax.set_xlabel("induced error rate r in the history")
     ax.set_ylabel(f"accuracy at turn {target}")
     n = sorted({r.n for r in rows})
-    ax.set_title(f"{session_id}  (n={'/'.join(map(str, n))} per rate)", loc="left")
+    ax.set_title(f"{name}  (n={'/'.join(map(str, n))} per rate)", loc="left")
     ax.legend(loc="best")
 
 
-def draw_sum(fig: Any, session_id: str, sample: int, turns: list) -> None:
+def draw_sum(fig: Any, title: str, sample: int, turns: list) -> None:
+    """Above, the model's and the gold running sums; below, answer - gold, where an error of 4 on a sum of
+    hundreds shows (and an injected history value's offset, as a triangle)."""
     from lhe_tui.metrics import first_error
 
-    ax = fig.add_subplot()
+    ax, diff = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     x = [t.turn for t in turns]
     ax.plot(x, [t.gold_sum for t in turns], color=BLACK, linewidth=1.0, label="gold")
     model = [float("nan") if t.model_answer is None else t.model_answer for t in turns]
@@ -239,10 +242,21 @@ def draw_sum(fig: Any, session_id: str, sample: int, turns: list) -> None:
         ax.plot([t.turn for t in injected], [t.history_answer for t in injected], linestyle="none", marker="v",
                 color=ORANGE)
     ax.set_xlim(x[0], max(x[-1], x[0] + 1))
-    ax.set_xlabel("turn")
     ax.set_ylabel("running sum")
-    ax.set_title(f"{session_id}  sample {sample}", loc="left")
-    ax.legend(loc="best")
+    ax.set_title(f"{title}  sample {sample}", loc="left")
+    answered = [t for t in turns if t.model_answer is not None]
+    diff.axhline(0, color=BLACK, linewidth=0.6)
+    diff.plot([t.turn for t in answered], [t.model_answer - t.gold_sum for t in answered], color=BLUE,
+              linewidth=0.9, drawstyle="steps-mid")
+    if injected:
+        diff.plot([t.turn for t in injected], [t.history_answer - t.gold_sum for t in injected], linestyle="none",
+                  marker="v", color=ORANGE)
+    if first is not None:
+        diff.axvline(first, color=VERMILION, linewidth=0.8)
+    diff.set_xlabel("turn")
+    diff.set_ylabel("answer − gold")
+    handles, names = ax.get_legend_handles_labels()    # below both panels: it hides no point
+    diff.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.5), ncols=3, columnspacing=1.0)
 
 
 # ---- the entry point -------------------------------------------------------------------------------------
@@ -253,10 +267,14 @@ def default_kind(db: Database, session_id: str) -> str:
 
 
 def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | None = None,
-         sample: int = 0, n_boot: int = N_BOOT, step_rule: str | None = None) -> Path:
+         sample: int = 0, n_boot: int = N_BOOT, step_rule: str | None = None,
+         notes: list[str] | None = None, title: str | None = None, labels: dict[str, str] | None = None) -> Path:
     """Draw the `kind` figure of `session_ids` (resolved ids) into `out` (.png, .svg or .pdf). `kind` None:
     probe for a probe session, else decay (compare with several ids); `step_rule`: turn accuracy's (None: each
-    session's). Raises LheError with one line."""
+    session's). Raises LheError with one line. `notes`: gets a line naming the sessions a comparison left out
+    (no data: no turn was answered). `title`: the figure's title instead of the default; `labels`: session
+    id -> its name in the legend (the others are named by what differs between the plotted sessions:
+    `distinct_labels`)."""
     out = Path(out)
     fmt = check_output(out)
     matplotlib = _matplotlib()
@@ -267,7 +285,10 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
     if kind != "compare" and len(session_ids) > 1:
         raise ConfigError(f"--kind {kind} draws one session; several are drawn by --kind compare")
     with matplotlib.rc_context(STYLE):
-        fig = _build(db, session_ids, kind, sample, n_boot, step_rule)
+        fig = _build(db, session_ids, kind, sample, n_boot, step_rule, notes if notes is not None else [],
+                     labels or {})
+        if title is not None:
+            fig.axes[0].set_title(title, loc="left")
         try:
             fig.savefig(out, format=fmt, metadata=METADATA[fmt])
         except OSError as exc:
@@ -275,13 +296,37 @@ def plot(db: Database, session_ids: list[str], out: Path | str, *, kind: str | N
     return out
 
 
+def distinct_labels(labels: list[str]) -> list[str]:
+    """Each label without the words every label shares (`sim/sim-1 K=1 direct paper plain` against `… r=0.5`:
+    `plain` and `r=0.5`); a label left empty keeps its full text."""
+    words = [label.split() for label in labels]
+    shared = set(words[0]).intersection(*words[1:]) if len(words) > 1 else set()
+    return [" ".join(w for w in ws if w not in shared) or label for ws, label in zip(words, labels)]
+
+
 def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot: int,
-           step_rule: str | None = None) -> Any:
+           step_rule: str | None = None, notes: list[str] | None = None,
+           labels: dict[str, str] | None = None) -> Any:
+    notes = notes if notes is not None else []
+    labels = labels or {}
     if kind == "decay":
+        curves = decay_curves(db, session_ids[0], n_boot=n_boot, step_rule=step_rule)
+        if curves.summary.no_data:
+            raise LheError(f"session {session_ids[0]} has no data (no turn was answered): nothing to plot")
         fig = _figure(HEIGHT_IN + 0.35)
-        draw_decay(fig, decay_curves(db, session_ids[0], n_boot=n_boot, step_rule=step_rule))
+        draw_decay(fig, replace(curves, label=labels.get(curves.session_id, curves.label)))
     elif kind == "compare":
-        curves = [decay_curves(db, sid, n_boot=n_boot, step_rule=step_rule) for sid in session_ids]
+        from lhe_tui.store.queries import has_answered_turn
+
+        left_out = [sid for sid in session_ids if not has_answered_turn(db, sid)]
+        curves = [decay_curves(db, sid, n_boot=n_boot, step_rule=step_rule) for sid in session_ids
+                  if sid not in left_out]
+        if left_out:
+            notes.append(f"left out, no data (no turn was answered): {', '.join(left_out)}")
+        if not curves:
+            raise LheError(f"nothing to plot: {notes[-1]}")
+        names = distinct_labels([c.label for c in curves])
+        curves = [replace(c, label=labels.get(c.session_id, name)) for c, name in zip(curves, names)]
         fig = _figure(HEIGHT_IN + 0.25 + 0.14 * len(curves))
         draw_compare(fig, curves)
     elif kind == "probe":
@@ -294,9 +339,11 @@ def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot:
                            "plot it with --kind decay or sum")
         spec = ((session["config"].get("extra") or {}).get("probe") or {})
         fig = _figure()
-        draw_probe(fig, probe_table(db, session_id), session_id, spec.get("target_turn", session.get("turns")))
+        target = spec.get("target_turn", session.get("turns"))
+        name = labels.get(session_id, f"{session['provider']}/{session['model']} {session['mode']} K={session['k']}")
+        draw_probe(fig, probe_table(db, session_id), name, target)
     else:
-        from lhe_tui.store.queries import load_turns
+        from lhe_tui.store.queries import load_session, load_turns
 
         session_id = session_ids[0]
         _run_session(db, session_id)
@@ -305,8 +352,9 @@ def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot:
             n = db.execute("SELECT COUNT(*) FROM samples WHERE session_id = ?", [session_id]).fetchone()[0]
             raise StoreError(f"session {session_id} has no sample {sample} with stored turns"
                              + (f" (its samples are 0..{n - 1})" if n else ""))
-        fig = _figure()
-        draw_sum(fig, session_id, sample, turns)
+        fig = _figure(HEIGHT_IN + 1.0)
+        session = load_session(db, session_id)
+        draw_sum(fig, labels.get(session_id, f"{session['provider']}/{session['model']}"), sample, turns)
     return fig
 
 

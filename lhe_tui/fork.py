@@ -109,7 +109,8 @@ def plan_fork(db: Database, request: ForkRequest) -> ForkPlan:
     turns = request.turns if request.turns is not None else parent_config.turns
     if turns <= turn:
         raise ForkError(f"nothing to run after turn {turn}: the {'fork' if request.turns else 'parent'} has "
-                        f"{turns} turns; give --turns N with N > {turn}")
+                        f"{turns} turns; give the fork more turns than {turn} (--turns N, or the fork dialog's "
+                        f"turns field)")
     config = _fork_config(parent_config, request, turn, turns, len(chosen))
     keys = _fork_keys(parent_config, rows, chosen, turns)
     edits = _edits(db, pid, chosen, turn, request.edit)
@@ -151,6 +152,10 @@ def _fork_config(parent: RunConfig, request: ForkRequest, turn: int, turns: int,
     if parent.dataset:   # the fork's keys come from the store: the file is named in its lineage, not re-read
         base = replace(base, extra={**parent.extra, "dataset": parent.dataset,
                                     "dataset_offset": parent.dataset_offset})
+    elif parent.data != "generated":   # the same for the paper's data (its rows: the parent's offset on)
+        base = replace(base, data="generated", extra={**parent.extra, "data": parent.data,
+                                                      "dataset_offset": parent.dataset_offset},
+                       paper_choices={k: v for k, v in parent.paper_choices.items() if k != "data"})
     overrides = dict(request.overrides)
     try:
         return apply_overrides(base, overrides)
@@ -262,6 +267,38 @@ def create_fork(db: Database, plan: ForkPlan, *, session_id: str | None = None) 
                                                  "samples": list(lineage.parent_samples),
                                                  "edit": lineage.fork_json()}), now, now_iso()])
     return fork_id
+
+
+def check_runnable(plan: ForkPlan) -> None:
+    """Everything about running the fork that can be checked before it is stored (one line, nothing written):
+    a price for --max-cost, the provider's key, a local model's install and GGUF. A fork that fails on one of
+    these must leave no session behind (`fork latest` would then fork that leftover)."""
+    from lhe_tui.providers.factory import check_credentials
+    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.runner.budget import budget_for
+
+    budget_for(plan.config)
+    check_credentials(plan.config)
+    prepare_own_server(plan.config)     # resolves a local model (nothing started)
+
+
+def create_forks(db: Database, plans: list[ForkPlan]) -> list[str]:
+    """Every plan checked (`check_runnable`), then written; all or none: a failure removes the forks written
+    before it. Their ids, in order."""
+    for plan in plans:
+        check_runnable(plan)
+    created: list[str] = []
+    try:
+        for plan in plans:
+            created.append(create_fork(db, plan))
+    except BaseException:
+        with db.conn:
+            for fork_id in created:
+                for table in ("events", "turns", "samples", "sessions"):
+                    column = "id" if table == "sessions" else "session_id"
+                    db.conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [fork_id])
+        raise
+    return created
 
 
 def _label(config: RunConfig) -> str:

@@ -58,10 +58,16 @@ class ProbePlan:
     rates: dict[int, float]                  # each sample's error rate
 
 
+def check_target_turn(target_turn: int) -> None:
+    """A probe conditions turn T on a synthetic history of turns 1..T-1: T = 1 has none (one line)."""
+    if target_turn < 2:
+        raise ConfigError(f"--target-turn must be at least 2 (the probe conditions turn T on the history of "
+                          f"turns 1..T-1; turn 1 has none), got {target_turn}")
+
+
 def plan_probe(config: RunConfig, target_turn: int, rates: tuple[float, ...]) -> ProbePlan:
     """`config.samples` samples per rate, each with its synthetic history. Raises LheError on bad input."""
-    if target_turn < 1:
-        raise ConfigError(f"--target-turn must be at least 1, got {target_turn}")
+    check_target_turn(target_turn)
     per_rate = config.samples
     config = replace(config, turns=target_turn, samples=per_rate * len(rates), extra={
         **config.extra, "probe": {"target_turn": target_turn, "rates": list(rates), "samples_per_rate": per_rate}})

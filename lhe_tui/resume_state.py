@@ -26,7 +26,9 @@ class ResumeState:
     lineage: Lineage | None = None           # a fork resumes as a fork, an arm as its group's arm
 
 
-def load_resume_state(db: Database, session_id: str) -> ResumeState:
+def load_resume_state(db: Database, session_id: str, *, sample: int | None = None) -> ResumeState:
+    """`sample`: read only that sample's turns (the others' histories are left empty): what rebuilding one
+    turn's request needs (lhe_tui.turn_request), without reading a long session whole."""
     session = load_session(db, session_id)
     if session["kind"] != "run":
         raise StoreError(f"session {session_id} is a {session['kind']} session; only runs can be resumed")
@@ -38,7 +40,7 @@ def load_resume_state(db: Database, session_id: str) -> ResumeState:
     history: dict[int, list[HistoryEntry]] = {s.index: [] for s in samples}
     first_errors: dict[int, int] = {}
     injected_turns: dict[int, set[int]] = {s.index: set() for s in samples}
-    for record in load_turns(db, session_id):
+    for record in load_turns(db, session_id, sample):
         history[record.sample].append(HistoryEntry(
             turn=record.turn, keys=record.keys, reply_visible=record.raw_reply, model_answer=record.model_answer,
             history_answer=record.history_answer, gold_sum=record.gold_sum))

@@ -31,6 +31,10 @@ def new_session_id() -> str:
 def build_task(config: RunConfig) -> Task:
     if config.dataset:
         return load_dataset(config.dataset, config.samples, config.turns, config.k, config.dataset_offset)
+    if config.data == "paper":
+        from lhe_tui.task.paper_data import paper_task
+
+        return paper_task(config.samples, config.turns, config.k, config.dataset_offset)
     return generate_task(config.seed, config.samples, config.turns, config.k, config.dict_size,
                          config.min_value, config.max_value)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import fields
 
 from lhe_tui.errors import ProviderError
 from lhe_tui.providers.base import Reply
@@ -98,12 +99,20 @@ def _k2_actions() -> tuple[dict, list]:
     return actions, [((1, 6), dict(offset=-3))]
 
 
+# The store of these scenarios was written before the protocols existed (its sessions read as lenient), when a
+# provider failure ended its sample. The paper protocol now records such a turn and goes on (issue 21), so
+# today's runs use the lenient protocol, which still ends the sample, where the runner has one.
+_AS_WRITTEN = {"protocol": "lenient"} if "protocol" in {f.name for f in fields(RunConfig)} else {}
+
+
 def configs() -> dict[str, tuple[RunConfig, tuple[dict, list]]]:
     return {
-        "steps-k1": (RunConfig(provider="sim", turns=8, samples=5, seed=3, concurrency=4), _k1_actions()),
+        "steps-k1": (RunConfig(provider="sim", turns=8, samples=5, seed=3, concurrency=4, **_AS_WRITTEN),
+                     _k1_actions()),
         "steps-k2-induced": (RunConfig(provider="sim", k=2, turns=8, samples=3, seed=4, induced_error_rate=0.3,
-                                       inject_at=(Injection(turn=2, offset=5),)), _k2_actions()),
-        "steps-k2-heal": (RunConfig(provider="sim", k=2, turns=8, samples=3, seed=5, heal=True), _k2_actions()),
+                                       inject_at=(Injection(turn=2, offset=5),), **_AS_WRITTEN), _k2_actions()),
+        "steps-k2-heal": (RunConfig(provider="sim", k=2, turns=8, samples=3, seed=5, heal=True, **_AS_WRITTEN),
+                          _k2_actions()),
     }
 
 

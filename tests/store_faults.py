@@ -111,3 +111,31 @@ def read_only_view(folder: Path, where: Path):
     finally:
         for p, mode in modes.items():
             p.chmod(mode)
+
+
+OTHER_USER = 65534   # nobody
+
+
+def give_away(*paths: Path) -> None:
+    """As root: `paths` (and what is under them) owned by another user, so their permission bits bind a root
+    without DAC_OVERRIDE (`cli_unprivileged`). Anyone else: left as they are (their own bits bind them)."""
+    if os.geteuid() != 0:
+        return
+    for path in paths:
+        for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            os.chown(p, OTHER_USER, OTHER_USER, follow_symlinks=False)
+
+
+def cli_unprivileged(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`lhe-tui ARGS` as a user whom file permissions bind. As root: root without the capabilities that
+    override them (setpriv --bounding-set -dac_override,-dac_read_search), on files `give_away` gave to
+    another user; the interpreter and the code stay readable (root owns them). Anyone else: as is."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root, and no setpriv(1) to drop the capabilities that override file permissions")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([*prefix, sys.executable, "-m", "lhe_tui", *args], capture_output=True, text=True,
+                          env=environment, timeout=timeout, cwd=ROOT)

@@ -91,13 +91,13 @@ def test_curves_use_the_shared_metric_functions_and_ragged_rule(store):
 def test_api_lists_sessions_and_reads_turns(store):
     db = api.open_store(store)
     infos = api.sessions(db)
-    assert [s.kind for s in infos] == ["run", "probe"] and infos[0].simulated is True and infos[0].k == 2
+    assert [s.kind for s in infos] == ["probe", "run"] and infos[1].simulated is True and infos[1].k == 2  # newest first
     rows = api.turns(db, "latest")                       # the probe: one turn a sample, at the target turn
     assert {r.turn for r in rows} == {6}
-    rows = api.turns(db, infos[0].id)
+    rows = api.turns(db, infos[1].id)
     assert len(rows) == 6 * 40 and rows[0].steps == 2 and len(rows[0].keys) == 2
-    assert api.session(db, infos[0].id)["config"]["prompt_text"]
-    assert any(e["kind"] == "injected" for e in api.events(db, infos[0].id))
+    assert api.session(db, infos[1].id)["config"]["prompt_text"]
+    assert any(e["kind"] == "injected" for e in api.events(db, infos[1].id))
     api.close_store(db)
 
 

@@ -64,7 +64,8 @@ def prices():
 
 
 def ids(db):
-    return [info.id for info in api.sessions(api.open_store(db))]
+    """The sessions in the order they were run (api.sessions lists the newest first)."""
+    return [info.id for info in reversed(api.sessions(api.open_store(db)))]
 
 
 def test_turn_records_carry_the_cache_counts_and_cost(store, prices):
@@ -85,7 +86,7 @@ def test_turn_records_carry_the_cache_counts_and_cost(store, prices):
 def test_session_and_sample_totals_match_the_cli(store, prices, tmp_path, capsys):
     db = api.open_store(store)
     cached_id, bare_id = ids(store)
-    whole, bare = api.tokens(db, prices=prices)
+    bare, whole = api.tokens(db, prices=prices)     # newest first
     assert (whole.session_id, whole.sample, whole.model, whole.turns) == (cached_id, None, "test-model", 6)
     assert (whole.tokens_in, whole.tokens_cached, whole.tokens_cache_write, whole.tokens_out) == (6000, 3600, 600, 120)
     assert whole.tokens_reasoning is None and whole.turns_not_reported == 0
@@ -122,8 +123,8 @@ def test_frames_keep_not_reported_missing_not_zero(store, prices):
     frame = api.tokens_frame(db, prices=prices)
     assert list(frame.columns) == [f for f in api.SessionTokens.__dataclass_fields__]
     assert str(frame["tokens_in"].dtype) == "Int64"             # whole numbers, not floats
-    assert frame.loc[0, "tokens_cached"] == 3600 and frame.loc[0, "cost_usd"] == pytest.approx(PER_TURN * 6)
-    assert pandas.isna(frame.loc[1, "tokens_in"]) and pandas.isna(frame.loc[1, "cost_usd"])
+    assert frame.loc[1, "tokens_cached"] == 3600 and frame.loc[1, "cost_usd"] == pytest.approx(PER_TURN * 6)
+    assert pandas.isna(frame.loc[0, "tokens_in"]) and pandas.isna(frame.loc[0, "cost_usd"])
     assert frame["tokens_reasoning"].isna().all()
     turns = api.turns_frame(db, bare_id, prices=prices)
     assert turns["tokens_in"].isna().all() and turns["cost_usd"].isna().all()
@@ -135,9 +136,9 @@ def test_frames_keep_not_reported_missing_not_zero(store, prices):
 
 def test_api_prices_from_the_price_files_by_default(store, monkeypatch, tmp_path):
     db = api.open_store(store)
-    assert api.tokens(db)[0].cost_usd is None                   # test-model is in no shipped file
+    assert api.tokens(db)[1].cost_usd is None                   # test-model is in no shipped file
     price_file = tmp_path / "prices.toml"
     price_file.write_text(PRICES)
     monkeypatch.setenv("LHE_TUI_PRICES", str(price_file))       # what --prices sets
-    assert api.tokens(db)[0].cost_usd == pytest.approx(PER_TURN * 6)
+    assert api.tokens(db)[1].cost_usd == pytest.approx(PER_TURN * 6)
     assert api.turns(db, "latest")[0].cost_usd is None           # no counts: no cost, not $0

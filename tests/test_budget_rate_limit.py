@@ -11,6 +11,7 @@ from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus, RunFinished, Throttled, TurnFinished
 from lhe_tui.core.prices import ModelPrice
+from lhe_tui.providers.base import GenerationSettings, Provider, Reply
 from lhe_tui.providers.factory import make_provider
 from lhe_tui.runner.budget import Budget, Estimate
 from lhe_tui.runner.rate_limit import RateLimiter, message_tokens
@@ -113,6 +114,53 @@ def test_budget_reserves_requests_in_flight():
     assert not budget.admit(one, "S")           # two in flight already take the $2
     assert budget.stopped.startswith("budget of $2.00 reached after $0.0000")
     assert not budget.admit(Estimate(0, 0, 0.0), "S")   # once stopped, every sample stops
+
+
+def test_the_token_budget_reserves_requests_in_flight():
+    budget = Budget(None, 100, None)
+    assert budget.admit(Estimate(40, 0, 0.0), "S") and budget.admit(Estimate(30, 20, 0.0), "S")
+    assert not budget.admit(Estimate(11, 0, 0.0), "S")      # 90 tokens in flight: 11 more would pass 100
+    assert budget.stopped.startswith("budget of 100 tokens reached after 0")
+
+
+class InFlight(Provider):
+    """Answers after every sample's first request has been sent (they are all in flight at once), reporting the
+    request's input as the budget estimates it (characters / 4) and no output: the budget's estimates are then
+    exact, so what the run spends may never pass --max-tokens-total."""
+
+    name = "in-flight"
+
+    def __init__(self) -> None:
+        super().__init__("in-flight-1", GenerationSettings())
+        self.in_flight: list[int] = []   # the input tokens of each request in flight
+        self.most = 0                    # input tokens in flight at once, at most
+        self.sent = 0
+
+    async def complete(self, messages, meta, on_delta=None):
+        tokens = message_tokens(messages)
+        self.sent += 1
+        self.in_flight.append(tokens)
+        self.most = max(self.most, sum(self.in_flight))
+        for _ in range(3):               # every other sample's request goes out meanwhile
+            await asyncio.sleep(0)
+        self.in_flight.remove(tokens)
+        return Reply(text="<answer>0</answer>", tokens_in=tokens, tokens_out=0)
+
+
+def test_concurrent_samples_never_pass_max_tokens_total():
+    sizing = RunConfig(provider="sim", samples=4, turns=1, seed=2, concurrency=4).validate()
+    asyncio.run(Runner(sizing, build_task(sizing), sized := InFlight(), "sizing", EventBus()).run())
+    assert sized.sent == 4 and sized.most > 0    # without a budget, the four first requests are in flight at once
+    limit = sized.most * 5 // 8                 # room for two of them (each is a quarter of that), not three
+    config = RunConfig(provider="sim", samples=4, turns=3, seed=2, concurrency=4, max_tokens_total=limit).validate()
+    provider = InFlight()
+    bus = EventBus()
+    finished: list = []
+    bus.subscribe(lambda e: isinstance(e, TurnFinished) and finished.append(e.record))
+    status = asyncio.run(Runner(config, build_task(config), provider, "S", bus).run())
+    assert status == "interrupted" and provider.sent == 2 and len(finished) == 2
+    assert provider.most <= limit                               # never more in flight than the budget
+    assert sum(r.tokens_in + r.tokens_out for r in finished) <= limit
 
 
 # ---- rate limits ---------------------------------------------------------------------------------------

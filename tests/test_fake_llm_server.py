@@ -326,10 +326,8 @@ async def test_cut_non_streaming_reset_and_hang(server: FakeLLMServer) -> None:
             await oai_stream(oc)
         with pytest.raises(anthropic.APIConnectionError):
             await ac.messages.create(model="m", max_tokens=5, messages=MSGS, stream=True)
-        t0 = time.monotonic()
-        with pytest.raises(openai.APITimeoutError):
+        with pytest.raises(openai.APITimeoutError):   # not the reply the server sends after 5 s
             await oc.chat.completions.create(model="m", messages=MSGS, timeout=0.3)
-        assert time.monotonic() - t0 < 2.0
     assert [r.fault.kind for r in server.requests] == ["cut", "reset", "reset", "hang"]
     # stop() below (fixture) must not wait for the hang to finish
 
@@ -338,10 +336,12 @@ async def test_cut_non_streaming_reset_and_hang(server: FakeLLMServer) -> None:
 
 
 async def test_64_concurrent_streams_with_latency() -> None:
+    """Served concurrently: requests are read while earlier ones wait out their latency (its time:
+    bench/suite_timings.py)."""
     n = 64
     with FakeLLMServer(
         lambda b: ScriptedReply(text=f"<answer>{b['messages'][0]['content']}</answer>"),
-        latency=0.2,
+        latency=1.0,
         chunk_delay=0.01,
     ) as srv:
         async with oai(srv) as oc, ant(srv) as ac:
@@ -364,13 +364,13 @@ async def test_64_concurrent_streams_with_latency() -> None:
                             parts.append(t)
                 return "".join(parts), first
 
-            t0 = time.monotonic()
             results = await asyncio.gather(*(one(i) for i in range(n)))
-            elapsed = time.monotonic() - t0
     assert [r[0] for r in results] == [f"<answer>{i}</answer>" for i in range(n)]
-    assert all(r[1] >= 0.2 for r in results)  # latency before the first byte
-    assert elapsed < 3.0  # served concurrently, not one after another (64 * 0.2 s = 12.8 s)
+    assert all(r[1] >= 1.0 for r in results)  # latency before the first byte
     assert len(srv.requests) == n
+    # one after another, the second request would be read once the first was answered, 1 s later
+    times = sorted(r.time for r in srv.requests)
+    assert times[1] - times[0] < 1.0
     assert srv.connections_accepted >= 32
 
 
@@ -400,7 +400,7 @@ async def test_stop_frees_port_and_thread() -> None:
 
         t0 = time.monotonic()
         await asyncio.to_thread(srv.stop)  # open connections and the hanging handler do not hold it up
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 15  # not the 30 s hang (stop() raises after 10 s)
         srv.stop()  # idempotent
         assert not [t for t in threading.enumerate() if t.name.startswith("FakeLLMServer")]
         with pytest.raises(openai.APIConnectionError):

@@ -138,5 +138,5 @@ def test_missing_extra_names_it_in_one_line(store, tmp_path, capsys, monkeypatch
     code = plot(store, store["k1"], "--out", str(tmp_path / "f.svg"))
     err = capsys.readouterr().err
     assert code != 0
-    assert err.strip() == "lhe-tui: error: figures need matplotlib, the optional `figures` extra: pip install -e '.[figures]'"
+    assert err.strip() == "lhe-tui: error: figures need matplotlib, the optional `figures` extra: pip install -c constraints.txt -e '.[figures]'"
     assert not (tmp_path / "f.svg").exists()

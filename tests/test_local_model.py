@@ -131,7 +131,7 @@ def test_startup_timeout_kills_a_server_that_ignores_sigterm(monkeypatch, tmp_pa
     message = str(info.value)
     assert "did not answer within 1.5 s" in message and "\n" not in message
     assert "loading layer 7" in message and "loading layer 2" not in message  # the last 5 lines only
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30   # not the 60 s the stand-in sleeps
     assert pid_gone(server.pid)
     assert server.log_path.exists()  # kept for the user, named in the message
     assert str(server.log_path) in message
@@ -301,7 +301,7 @@ def test_the_real_server_killed_with_sigill_ends_the_run_failed_at_once(tmp_path
     out, err = proc.communicate(timeout=60)
     took = time.monotonic() - killed_at
     assert proc.returncode == 1, err
-    assert took < 5.0, took   # the summary is printed after it: the run itself stops within ~0.3 s
+    assert took < 15, took   # at once, summary included: not after retries (30 s and more)
     errors = [text for text in err.splitlines() if text.startswith("lhe-tui: error:")]
     assert len(errors) == 1 and "died with SIGILL (illegal instruction)" in errors[0], err
     assert "GGML_NATIVE=OFF" in errors[0] and "retry" not in err

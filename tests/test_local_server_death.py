@@ -92,7 +92,7 @@ def test_sigill_mid_run_fails_at_once_with_the_fix_and_resumes(monkeypatch, caps
                            "llama-cpp-python"), line
     assert "stand-in model loaded" in line          # the log's tail, and where the whole log is
     assert "retry" not in err                        # no retries against a dead server
-    assert took < 2.0, took                          # from the kill to the exit, summary included
+    assert took < 15, took   # from the kill to the exit, summary included: not after retries (30 s and more)
     assert pid_gone(killed["pid"]) and port_is_free(killed["port"])
     with sqlite3.connect(db) as conn:
         (sid, status, message), = conn.execute("SELECT id, status, message FROM sessions")
@@ -120,7 +120,7 @@ def test_any_signal_is_named(monkeypatch, capsys, tmp_path, gguf):
     took = time.monotonic() - killed["at"]
     killer.join()
     err = capsys.readouterr().err
-    assert code == 1 and took < 2.0
+    assert code == 1 and took < 15   # not after retries (30 s and more)
     assert "lhe-tui: error: the local model server died with SIGKILL (killed): something killed it" in err
 
 
@@ -137,13 +137,13 @@ def test_exit_descriptions(code, text):
 async def test_refused_connection_to_our_gone_server_is_not_retried():
     """A local server that is gone: the turn fails at once (not transient), and says why."""
     port = local_server.free_port()
-    provider = LocalChatProvider("m", GenerationSettings(mode="direct", timeout=5.0),
+    provider = LocalChatProvider("m", GenerationSettings(mode="direct", timeout=60.0),
                                  base_url=f"http://127.0.0.1:{port}/v1")
     started = time.monotonic()
     with pytest.raises(ProviderError) as info:
         await provider.complete([{"role": "user", "content": "x"}], RequestMeta(0, 1, 0))
     await provider.aclose()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 30   # not the 60 s timeout
     assert not info.value.transient
     assert "connection refused" in str(info.value) and "is the server running?" in str(info.value)
 

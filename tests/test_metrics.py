@@ -248,6 +248,7 @@ def test_summarize_empty() -> None:
     assert summary == RunSummary(
         n_samples=0, n_turns=0, first_errors=[], mean_answer_accuracy=None, final_task_accuracy=None,
         mean_turn_accuracy=None, p_before_first_error=None, horizon_measured=None, horizon_theory=None, s=0.5,
+        no_data=True,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -83,8 +82,8 @@ def test_migration_runs_once_and_is_recorded(old_store):
     assert names.count("m003_step_from_last_stated_answer") == 1
 
 
-def test_rescoring_is_fast_on_a_big_store(tmp_path):
-    """100 samples x 1,000 turns, every fifth answer missing: one pass, well under the time of a run."""
+def test_rescoring_a_big_store_scores_every_turn(tmp_path):
+    """100 samples x 1,000 turns, every fifth answer missing (its time: bench/suite_timings.py)."""
     db = open_database(tmp_path / "big.db")
     conn = db.conn
     conn.execute("INSERT INTO sessions (id, kind, status) VALUES ('big', 'run', 'finished')")
@@ -100,13 +99,9 @@ def test_rescoring_is_fast_on_a_big_store(tmp_path):
         conn.executemany("INSERT INTO turns (session_id, sample, turn, turn_sum, gold_sum, seen_previous, "
                          "expected_step, model_answer, history_answer, step_correct, started_at) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
-    started = time.perf_counter()
     with conn:
         _rescore_steps(db.utils)
-    elapsed = time.perf_counter() - started
-    print(f"m003 rescoring of 100 x 1,000 turns: {elapsed:.2f} s")
     assert conn.execute("SELECT COUNT(*) FROM turns WHERE step_correct = 1").fetchone()[0] == 100 * 800
     # the turn after each miss builds on the answer before the miss plus the missed turn's keys: correct
     assert conn.execute("SELECT step_correct, seen_previous = gold_sum - turn_sum FROM turns "
                         "WHERE sample = 3 AND turn = 6").fetchone() == (1, 1)
-    assert elapsed < 10

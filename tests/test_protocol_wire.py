@@ -70,6 +70,9 @@ def test_paper_protocol_first_tag_compacted_history_and_placeholders(server, tmp
         "Empty reply.",
         "<answer>+12</answer>",
     ]
+    # turn 5's empty reply was asked for again 3 times (--empty-retries 3): the same request each time
+    assert sum(1 for messages in requests if len(messages) == 2 + 2 * 4) == 4
+    requests = [m for i, m in enumerate(requests) if i == 0 or m != requests[i - 1]]
     for n, messages in enumerate(requests):  # each request is the one before plus the finished turn
         assert len(messages) == 2 + 2 * n
         if n:

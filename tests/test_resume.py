@@ -61,3 +61,48 @@ def test_resume_of_finished_session_adds_nothing(tmp_path, capsys):
     assert main(["resume", sid[:10], "--headless", "--db", str(db)]) != 0
     assert "already finished" in capsys.readouterr().err
     assert turns(db) == before
+
+
+def test_a_scripted_injection_due_at_the_crash_turn_is_made_on_resume(tmp_path):
+    """The process dies after turn 3 is committed and before its scripted injection is stored: resumed, the
+    injection is made before turn 4 is sent, and the run ends as an uninterrupted one does."""
+    import asyncio
+
+    from lhe_tui.core.config import RunConfig
+    from lhe_tui.core.events import TurnFinished
+    from lhe_tui.core.config import Injection
+    from lhe_tui.session import prepare_resume, prepare_run
+    from lhe_tui.store.database import open_database
+
+    config = RunConfig(provider="sim", samples=1, turns=6, seed=3, sim_delay=0,
+                       inject_at=(Injection(turn=3, offset=40),))
+    reference = tmp_path / "ref.db"
+    db = open_database(reference)
+    assert asyncio.run(prepare_run(config, db).runner.run()) == "finished"
+    db.conn.close()
+
+    crashed = tmp_path / "crash.db"
+    db = open_database(crashed)
+    prepared = prepare_run(config, db)
+    writer = prepared.writer
+    dead = False
+
+    def store_until_the_crash(event) -> None:   # the store's subscriber in a process that dies after turn 3
+        nonlocal dead
+        if not dead:
+            writer(event)
+            dead = isinstance(event, TurnFinished) and event.record.turn == 3
+
+    prepared.bus.subscribers[prepared.bus.subscribers.index(writer)] = store_until_the_crash
+    asyncio.run(prepared.runner.run())
+    writer.lock.release()                         # what the kernel does when the process dies
+    with sqlite3.connect(crashed) as conn:
+        assert conn.execute("SELECT MAX(turn), SUM(injected) FROM turns").fetchone() == (3, 0)
+        assert conn.execute("SELECT status FROM sessions").fetchone()[0] == "running"
+    resumed = prepare_resume(db, prepared.session_id)
+    assert asyncio.run(resumed.runner.run()) == "finished"
+    db.conn.close()
+    assert turns(crashed) == turns(reference)
+    ((turn, model_answer, history_answer),) = sqlite3.connect(crashed).execute(
+        "SELECT turn, model_answer, history_answer FROM turns WHERE injected = 1").fetchall()
+    assert turn == 3 and history_answer == model_answer + 40

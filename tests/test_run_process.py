@@ -20,7 +20,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import RunFinished, RunStarted, TokenDelta, TurnFinished
 from lhe_tui.run_process import RunJob
 from lhe_tui.store.database import open_database
-from lhe_tui.store.queries import load_session, load_turns
+from lhe_tui.store.queries import load_events, load_session, load_turns
 from lhe_tui.ui.app import start_live_run
 from lhe_tui.ui.live import LiveRun, RunProcessDied
 
@@ -95,7 +95,7 @@ def test_the_spawn_start_method_works_too(tmp_path, monkeypatch):
 
 def test_controls_reach_the_run_process(tmp_path):
     db_path = tmp_path / "s.db"
-    live = start_live_run(RunConfig(samples=2, turns=4000, seed=1, sim_delay=0.0005), db_path)
+    live = start_live_run(RunConfig(samples=2, turns=100_000, seed=1, sim_delay=0.0005), db_path)
     run = Driven(live)
     wait_for(lambda: run.turns() > 5)
     live.pause()
@@ -226,11 +226,29 @@ def test_the_run_process_sees_the_environment_and_folder_of_the_moment_it_starts
         assert server.requests[0].headers["authorization"] == "Bearer sk-set-after-the-forkserver-started"
 
 
+def stored_injections(db, session_id: str) -> list[tuple]:
+    """The session's injections as stored: its `injected` events."""
+    return [(e["sample"], e["turn"], e["payload"]) for e in load_events(db, session_id, ("injected",))]
+
+
 @pytest.mark.parametrize("command", [("pause",), ("stop",)])
 def test_controls_after_the_run_has_ended_do_nothing(tmp_path, command):
-    live = start_live_run(RunConfig(samples=1, turns=3, seed=1, sim_delay=0.0), tmp_path / "s.db")
+    db_path = tmp_path / "s.db"
+    live = start_live_run(RunConfig(samples=1, turns=3, seed=1, sim_delay=0.0), db_path)
     run = Driven(live)
     run.join()
+
+    def stored() -> tuple:
+        db = open_database(db_path)
+        try:
+            return (load_session(db, live.session_id)["status"], stored_injections(db, live.session_id),
+                    [(t.turn, t.history_answer, t.injected) for t in load_turns(db, live.session_id)])
+        finally:
+            db.conn.close()
+
+    before = stored()
     getattr(live, command[0])()              # the pipe is closed: no error, no effect
     live.inject(0)
+    live.inject(0, value=12345)
     assert run.status == "finished" and live.finished
+    assert stored() == before and before[0] == "finished" and before[1] == []

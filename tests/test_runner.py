@@ -225,3 +225,22 @@ def test_step_base_is_rebuilt_from_a_given_history_as_a_resume_does():
     assert base.value == 40
     base.advance(None, 7)
     assert base.value == 47
+
+
+def test_induced_errors_fall_on_each_samples_own_turns():
+    """--induced-error-rate replaces each past answer independently: samples do not share the turns (nor the
+    values) of their induced errors, and the rate holds per sample."""
+    config = RunConfig(provider="sim", turns=60, samples=6, seed=8, induced_error_rate=0.3)
+    _, events, _ = run(config, EchoHistoryProvider())
+    induced: dict[int, list[tuple[int, int]]] = {}
+    for r in records(events):   # a perfect model: a shown answer that is not its own is an induced error
+        if r.history_answer != r.model_answer:
+            induced.setdefault(r.sample, []).append((r.turn, r.history_answer - r.model_answer))
+    assert sorted(induced) == list(range(6))
+    turns = [frozenset(t for t, _ in induced[s]) for s in range(6)]
+    assert len(set(turns)) == 6                                  # no two samples alike
+    for s in range(6):
+        assert 6 <= len(turns[s]) <= 32                          # 0.3 of 60 turns: 18 expected
+    # independence: the share of turns induced in both of two samples is about 0.3 * 0.3, not 0.3
+    both = sum(len(turns[a] & turns[b]) for a in range(6) for b in range(a + 1, 6))
+    assert both / (15 * 60) < 0.2

@@ -42,11 +42,12 @@ def test_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(tmp_path):
         db = fs / "lhe.db"
         assert cli("run", "--headless", "--turns", "2", "--db", str(db)).returncode == 0   # a store exists
         filler = fs / "filler"
-        with open(filler, "wb") as f:          # fill the file system, then give back a little room
+        # fill the file system, then give back a little room (unbuffered: no partial block left to flush
+        # at close, whatever room the store's side files took)
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         with open(filler, "r+b") as f:

@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (MODES, PAPER_MAX_TOKENS, PAPER_SETTINGS, PROVIDERS, Injection, RunConfig,
-                                   base_url_fields, parse_extra_body, parse_inject_at, thinking_switch)
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, base_url_fields,
+                                  check_base_url, parse_extra_body, parse_inject_at, thinking_switch)
+from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
 from lhe_tui.store.database import DEFAULT_DB
 from lhe_tui.task.dataset import dataset_turns
@@ -56,6 +57,17 @@ def _inject_at(text: str) -> Injection:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _base_url(text: str) -> str:
+    """One URL, or several separated by commas (config.base_url_fields splits them), each checked."""
+    try:
+        for url in text.split(","):
+            if url.strip():
+                check_base_url(url.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _thinking_switch(text: str) -> bool:
     try:
         return thinking_switch(text)
@@ -88,7 +100,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
-    g.add_argument("--base-url", action="append", default=None, metavar="URL",
+    g.add_argument("--base-url", type=_base_url, action="append", default=None, metavar="URL",
                    help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; repeat it (or give a comma-"
                         "separated list) for replicas of one model: each sample stays on one of them")
     g.add_argument("--endpoint-concurrency", type=int, default=None, metavar="N",
@@ -99,25 +111,34 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the provider's)")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: the provider's)")
     g.add_argument("--max-tokens", type=int, default=None, help="cap per reply (default: the provider's)")
+    g.add_argument("--paper", action="store_true",
+                   help="the paper's run: 100 samples of the reference generator's data (--data paper), its sampling "
+                        "(--paper-settings), enable_thinking off in direct/CoT and on in thinking mode for an "
+                        "OpenAI-compatible --base-url, reasoning effort high in thinking mode on the OpenAI API, the "
+                        "paper protocol; prints what it set (flags given alongside win; see docs/protocol.md)")
     g.add_argument("--paper-settings", action="store_true",
-                   help="the paper's sampling: temperature 0.6, top-p 0.95, seed 42, max tokens 10,000 outside "
-                        "thinking mode (flags given alongside win)")
+                   help="the paper's sampling only: temperature 0.6, top-p 0.95, max tokens 10,000 outside thinking "
+                        "mode (Anthropic: temperature 0.6 only; thinking mode: top-p 0.95 only); flags given win")
     g.add_argument("--enable-thinking", type=_thinking_switch, default=None, metavar="on|off",
                    help="OpenAI-compatible servers (vLLM, SGLang): send chat_template_kwargs.enable_thinking")
     g.add_argument("--extra-body", default=None, metavar="JSON",
                    help='JSON object merged into every request body, e.g. \'{"top_k": 20, "min_p": 0}\'')
-    g.add_argument("--reasoning-effort", default="medium", help="OpenAI reasoning effort in thinking mode")
+    g.add_argument("--reasoning-effort", default=None,
+                   help="OpenAI reasoning effort in thinking mode (default medium; high with --paper)")
     g.add_argument("--thinking-budget", type=int, default=2048, help="Anthropic thinking budget (tokens)")
     g.add_argument("--timeout", type=float, default=120.0,
                    help="seconds without data before a request is given up (default 120)")
     g.add_argument("--retries", type=int, default=6,
                    help=f"retries per turn on transient errors (default 6); waits back off from {BASE_S:g} s "
                         f"to {CAP_S:g} s with jitter, a server's Retry-After honoured up to {MAX_RETRY_AFTER_S:g} s")
+    g.add_argument("--empty-retries", type=int, default=3, metavar="N",
+                   help="paper protocol: an empty reply is asked for again up to N times (default 3, as the "
+                        "reference); a turn whose request still fails is recorded as one the provider failed")
     add_network_options(g)
     g.add_argument("--no-cache", dest="prompt_cache", action="store_false",
                    help="no prompt-cache breakpoints in Anthropic requests (by default the system prompt and the "
                         "growing history are marked cache_control; see docs/prompt-caching.md)")
-    g.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=PROTOCOLS,
+    g.add_argument("--protocol", default=None, choices=PROTOCOLS,
                    help="how replies are read and shown back: paper (the reference implementation's rules: first "
                         "<answer> tag, strict integer, compacted history; default) or lenient (last tag, commas "
                         "allowed, verbatim history); see docs/protocol.md")
@@ -130,14 +151,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("task")
     t.add_argument("--turns", type=int, default=None,
                    help="turns per sample (default 100; with --dataset, what its rows hold at K, at most 100)")
-    t.add_argument("--samples", type=int, default=1, help="samples, run concurrently")
+    t.add_argument("--samples", type=int, default=None, help="samples, run concurrently (default 1; 100 with --paper)")
     t.add_argument("--k", type=int, default=1, help="keys per turn (turn complexity)")
-    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper-settings)")
+    t.add_argument("--seed", type=int, default=None, help="task and history seed (default 0; 42 with --paper)")
     t.add_argument("--dict-size", type=int, default=100, help="words in the dictionary")
     t.add_argument("--min-value", type=int, default=-99, help="smallest word value")
     t.add_argument("--max-value", type=int, default=99, help="largest word value")
+    t.add_argument("--data", default=None, choices=DATA_SOURCES,
+                   help="keys without --dataset: generated from --seed (default), or paper: the reference "
+                        "repository's generator (seed 42), its dictionary and rows exactly (the default with --paper)")
     t.add_argument("--dataset", default=None, help="the paper's dataset JSON (prefix of it is used)")
-    t.add_argument("--dataset-offset", type=int, default=0, metavar="N", help="start at row N of --dataset")
+    t.add_argument("--dataset-offset", type=int, default=0, metavar="N",
+                   help="start at row N of --dataset or --data paper")
     t.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
     h = p.add_argument_group("history")
     h.add_argument("--induced-error-rate", type=float, default=0.0,
@@ -205,31 +230,36 @@ def network_fields(a: argparse.Namespace) -> dict[str, float]:
     return {"deadline": a.deadline, "retry_budget": a.retry_budget, "max_reply_mb": a.max_reply_mb}
 
 
+# run options whose argparse default is None so that a given value is told from an unset one (--paper fills
+# the unset ones), with the RunConfig field each sets
+_PAPER_FLAGS = {"samples": "samples", "seed": "seed", "data": "data", "temperature": "temperature",
+                "top_p": "top_p", "max_tokens": "max_tokens", "enable_thinking": "enable_thinking",
+                "reasoning_effort": "reasoning_effort", "protocol": "protocol"}
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    # --paper-settings fills the sampling flags left unset (they default to None, so an explicit value,
+    # --paper / --paper-settings fill the flags left unset (they default to None, so an explicit value,
     # even one equal to a default, is told apart from an unset one and wins).
-    paper = PAPER_SETTINGS if a.paper_settings else {}
-    max_tokens = a.max_tokens
-    if max_tokens is None and paper and a.mode != "thinking":
-        max_tokens = PAPER_MAX_TOKENS
+    given = {field for dest, field in _PAPER_FLAGS.items() if getattr(a, dest, None) is not None}
     config = RunConfig(
         provider=a.provider, model=a.model, **base_url_fields(a.base_url),
         endpoint_concurrency=a.endpoint_concurrency, mode=a.mode, k=a.k,
-        turns=100 if a.turns is None else a.turns, samples=a.samples,
-        seed=a.seed if a.seed is not None else int(paper.get("seed", 0)),
+        turns=100 if a.turns is None else a.turns, samples=1 if a.samples is None else a.samples,
+        seed=0 if a.seed is None else a.seed,
         dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,
-        dataset=a.dataset, dataset_offset=a.dataset_offset, concurrency=a.concurrency,
-        temperature=a.temperature if a.temperature is not None else paper.get("temperature"),
-        top_p=a.top_p if a.top_p is not None else paper.get("top_p"), max_tokens=max_tokens,
-        reasoning_effort=a.reasoning_effort, thinking_budget=a.thinking_budget, timeout=a.timeout,
-        max_retries=a.retries, enable_thinking=a.enable_thinking, prompt_cache=a.prompt_cache, protocol=a.protocol, prompt=a.prompt,
-        step_rule=a.step_rule,
+        dataset=a.dataset, dataset_offset=a.dataset_offset, data=a.data or "generated", concurrency=a.concurrency,
+        temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
+        reasoning_effort=a.reasoning_effort or "medium", thinking_budget=a.thinking_budget, timeout=a.timeout,
+        max_retries=a.retries, empty_retries=a.empty_retries, enable_thinking=a.enable_thinking,
+        prompt_cache=a.prompt_cache, protocol=a.protocol or DEFAULT_PROTOCOL, prompt=a.prompt, step_rule=a.step_rule,
         extra_body=parse_extra_body(a.extra_body) if a.extra_body is not None else {},
         induced_error_rate=a.induced_error_rate, heal=a.heal,
         window=a.window, inject_at=tuple(a.inject_at), sim_base_error=a.sim_error, sim_growth=a.sim_growth,
         sim_conditioning=a.sim_conditioning, sim_delay=a.sim_delay, model_path=a.model_path,
         **network_fields(a), **budget_fields(a),
     )
+    kind = "paper" if a.paper else "settings" if a.paper_settings else None
+    config = with_paper(config, kind, given)
     if a.turns is None and config.dataset:
         # --turns unset with a dataset: what its rows hold at K (read once the other flags are checked).
         config.validate()
@@ -280,6 +310,14 @@ def build_parser() -> OneLineParser:
                       help="one row every N turns (default: about 50 rows; the first and last turns always)")
     show.add_argument("--all", action="store_true", help="every turn (same as --every 1)")
     add_step_rule(show)
+    show.add_argument("--turn", type=int, default=None, metavar="T",
+                      help="one turn of one sample (--sample, default 0): its keys, answer against gold, reply, "
+                           "reasoning, retries and latency")
+    show.add_argument("--sample", type=int, default=0, metavar="S", help="--turn: the sample (0-based)")
+    show.add_argument("--request", action="store_true",
+                      help="--turn: what the model was sent at that turn (system prompt, history as sent with "
+                           "injected values, window and placeholders marked, the user message, the options)")
+    show.add_argument("--json", action="store_true", help="--turn: as JSON")
     add_db(show)
     export = sub.add_parser("export", help="write a session's turns as JSON or CSV, or its per-turn curves (--curves)")
     export.add_argument("session_id", help=ID_HELP)
@@ -318,7 +356,8 @@ def build_parser() -> OneLineParser:
     add_db(compare)
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
-    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
+    plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP + " A group id (grp-…) "
+                      "draws its arms overlaid.")
     plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
                       help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
@@ -328,6 +367,10 @@ def build_parser() -> OneLineParser:
     add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
+    plot.add_argument("--title", default=None, metavar="TEXT", help="the figure's title (default: what was run)")
+    plot.add_argument("--label", action="append", default=[], metavar="ID=TEXT",
+                      help="name a session (or a group's arm, by its session id) in the legend; repeatable "
+                           "(default: what differs between the plotted sessions; a group's arms: their names)")
     add_db(plot)
     doctor = sub.add_parser("doctor", help="check a store's integrity; --recover writes what is readable to a new file")
     doctor.add_argument("--recover", type=Path, default=None, metavar="OUT",
@@ -349,7 +392,7 @@ def build_parser() -> OneLineParser:
 
 def add_web_commands(sub: argparse._SubParsersAction) -> None:
     """`datasette` and `serve`: the store and the TUI in a browser (optional extras; lhe_tui.cli.web)."""
-    from lhe_tui.cli.web import DATASETTE_PORT, LOOPBACK, SERVE_PORT
+    from lhe_tui.cli.web import DATASETTE_PORT, LOOPBACK, MAX_APPS, SERVE_PORT, TOKEN_ENV
 
     datasette = sub.add_parser("datasette", help="browse the store in Datasette (read-only; tables described, canned "
                                "queries: curves, first_errors, injections); needs the [datasette] extra")
@@ -364,6 +407,17 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=LOOPBACK, help="address to listen on (a non-loopback one is warned about)")
     serve.add_argument("--port", type=int, default=SERVE_PORT, help="port to listen on")
     serve.add_argument("--public-url", default=None, metavar="URL",
-                       help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0)")
+                       help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0); "
+                            "a socket's Origin must be this address")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help=f"the login in the printed URL (at least 16 URL-safe characters; default: ${TOKEN_ENV}, "
+                            "else a new random one each start)")
+    serve.add_argument("--max-apps", type=int, default=MAX_APPS, metavar="N",
+                       help="app processes (browser tabs) at once; one more is refused")
+    serve.add_argument("--base-url", action="append", default=[], metavar="URL", dest="base_urls",
+                       help="a base URL served apps may run against (repeat for more; besides it only the "
+                            "providers' own and $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL)")
+    serve.add_argument("--allow-any-base-url", action="store_true",
+                       help="let served apps run against any base URL (sending the server's API keys there)")
     serve.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(serve)

@@ -1,4 +1,4 @@
-"""Export a session: JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
+"""Export a session (or a group: every arm, named): JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
 turn, with session_id; probe sessions also probe_rate), or its per-turn curves (`--curves`) as CSV or JSON.
 
 The curves are `lhe_tui.api.curves`: the notebook API and the export give the same numbers."""
@@ -12,8 +12,8 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.prices import ModelPrice, load_prices
-from lhe_tui.store.queries import (flags_by_sample, load_events, load_samples, load_session, session_step_rule,
-                                   session_token_totals)
+from lhe_tui.store.queries import (flags_by_sample, live_status, load_events, load_samples, load_session,
+                                   session_step_rule, session_token_totals)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -24,7 +24,7 @@ RENAMED = {"correct": "answer_correct", "step_correct": "turn_correct", "expecte
 EXPORT_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold_sum", "seen_previous",
                   "expected_update", "model_answer", "answer_status", "answer_correct", "turn_correct", "history_answer",
                   "injected", "inherited", "tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
-                  "latency_s", "retries", "raw_reply", "reasoning")
+                  "latency_s", "retries", "raw_reply", "reasoning", "empty_retries", "provider_error")
 COST_COLUMN = "cost_usd"   # computed from the price files; empty where the model has no price or no counts
 
 
@@ -105,12 +105,24 @@ def prompt_dict(session: dict) -> dict:
 
 def export_json(db: Database, session_id: str, step_rule: str | None = None) -> str:
     session = load_session(db, session_id)
+    stored = session.get("status")
+    session["status"] = live_status(db, session_id, stored)   # `crashed`, not `running`, once its writer is gone
     samples = [{k: v for k, v in s.items() if k != "session_id"} for s in load_samples(db, session_id)]
+    if session["status"] != stored:
+        for sample in samples:   # a crashed session's samples were cut short with it
+            if sample.get("status") == "running":
+                sample["status"] = session["status"]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
-    curves = curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe" else []
+    if session["kind"] == "probe":   # a probe's own figures, no run metrics (they would mean nothing)
+        from lhe_tui.api import probe
+
+        summary: dict = {"probe": [asdict(row) for row in probe(db, session_id)], "no_data": False}
+    else:
+        summary = summary_dict(db, session_id, step_rule)
+    curves = (curve_rows(db, session_id, step_rule) if has_turns and session["kind"] != "probe"
+              and not summary["no_data"] else [])
     events = [{k: v for k, v in e.items() if k != "session_id"} for e in load_events(db, session_id)]
     price = _price(db, session_id)
-    summary = summary_dict(db, session_id, step_rule)
     summary.update(tokens_dict(db, session_id, price))
     return json.dumps({"session": session, "config": session["config"], "prompt": prompt_dict(session),
                        "summary": summary, "curves": curves, "samples": samples,
@@ -156,6 +168,33 @@ def export_csv(db: Database, session_id: str, step_rule: str | None = None) -> s
     columns = ("session_id", *EXPORT_COLUMNS, COST_COLUMN, *(("probe_rate",) if probe else ()))
     rows = _with_cost(_turn_rows(db, session_id, probe_rate=probe, step_rule=step_rule), _price(db, session_id))
     return _csv(columns, [{"session_id": session_id, **row} for row in rows])
+
+
+def export_group(db: Database, arms: list[tuple[str, str]], format: str, curves: bool,
+                 step_rule: str | None = None) -> str:
+    """A group's export: every arm's, named. JSON: {"group_id", "arms": [{"arm", ...the session's export}]};
+    CSV: the arms' rows one after another, with an `arm` column first."""
+    export = exporter(format, curves)
+    if format == "json":
+        group_id = db.execute("SELECT group_id FROM sessions WHERE id = ?", [arms[0][1]]).fetchone()[0]
+        parts = [{"arm": name, **_as_object(json.loads(export(db, sid, step_rule)))} for name, sid in arms]
+        return json.dumps({"group_id": group_id, "arms": parts}, indent=1)
+    out = []
+    for n, (name, sid) in enumerate(arms):
+        lines = export(db, sid, step_rule).splitlines(keepends=True)
+        out += (["arm," + lines[0]] if n == 0 else []) + [_csv_cell(name) + "," + line for line in lines[1:]]
+    return "".join(out)
+
+
+def _as_object(data: object) -> dict:
+    """A session's JSON export as an object: the curves export (a list) under "curves"."""
+    return data if isinstance(data, dict) else {"curves": data}
+
+
+def _csv_cell(text: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow([text])
+    return buffer.getvalue()
 
 
 EXPORTS = {("json", False): export_json, ("csv", False): export_csv,

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from lhe_tui.cli.report import print_table, summary_table
-from lhe_tui.core.events import (EndpointsChanged, Event, RetryScheduled, RunFinished, SampleFinished, TurnFinished,
-                                 endpoints_line)
+from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
+from lhe_tui.core.events import (EndpointsChanged, Event, RetryScheduled, RunFinished, SampleFinished, Throttled,
+                                 TurnFinished, endpoints_line)
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
-from lhe_tui.store.queries import (first_errors_after, live_status, load_session, session_step_rule,
+from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
+                                   session_step_rule,
                                    session_token_totals)
 from lhe_tui.store.summary import session_summary
 
@@ -23,8 +26,23 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from lhe_tui.arms import PreparedGroup
+    from lhe_tui.metrics import RunSummary
 
     from lhe_tui.providers.local_server import LocalModelServer
+
+
+HOLD_NOTICE_S = 5.0
+"""A rate-limit hold this long or longer (--rpm, --tpm) is said: on the progress line while it lasts, and once
+on stderr as it starts (a log shows no progress line)."""
+
+
+class HoldColumn(ProgressColumn):
+    """The progress line's note while the rate limiter holds the run back: `held by --tpm: 42s`."""
+
+    def render(self, task) -> Text:
+        until, limit = task.fields.get("held_until", 0.0), task.fields.get("held_by", "")
+        left = until - time.monotonic()
+        return Text(f"held by --{limit}: {left:.0f}s" if limit and left > 0.5 else "", style="yellow")
 
 
 class ProgressDisplay:
@@ -37,38 +55,67 @@ class ProgressDisplay:
         self.console = console
         self.owns_progress = progress is None
         self.progress = progress or new_progress(console)
-        self.task_id = self.progress.add_task(label, total=total, wrong=0, endpoints="")
+        self.task_id = self.progress.add_task(label, total=total, wrong=0, held_until=0.0, held_by="", endpoints="")
+        self._held_until = 0.0         # time.monotonic() at which the latest rate-limit hold said ends
         self.wrong = 0
         self._states: dict[str, str] = {}   # several servers: each one's last state, to note changes
         self.prefix = prefix
         self._said: set[str] = set()   # a failure shared by every sample (a dead server) is said once
+        # Sample failures before any turn finished: said once one does; if none ever does (a wrong key, model
+        # or address), the run's one error line says it all.
+        self._held: list[SampleFinished] | None = []
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TurnFinished):
             self.wrong += not event.record.correct
             self.progress.update(self.task_id, advance=1, wrong=self.wrong)
+            if self._held is not None:
+                held, self._held = self._held, None
+                for failure in held:
+                    self._say_failure(failure)
         elif isinstance(event, RetryScheduled):
             self.progress.console.print(f"{self.prefix}retry {event.attempt} for sample {event.sample} turn {event.turn} "
                                         f"in {event.delay_s:.1f}s: {event.message}", style="yellow")
-        elif isinstance(event, SampleFinished) and event.status == "failed" and event.message not in self._said:
+        elif isinstance(event, Throttled) and event.delay_s >= HOLD_NOTICE_S:
+            now = time.monotonic()
+            if now >= self._held_until:    # a new hold (concurrent samples held together are said once)
+                self.progress.console.print(f"{self.prefix}held by the rate limiter (--{event.limit}): the next "
+                                            f"request goes in {event.delay_s:.0f}s", style="yellow")
+            self._held_until = max(self._held_until, now + event.delay_s)
+            self.progress.update(self.task_id, held_until=self._held_until, held_by=event.limit)
+        elif isinstance(event, EndpointsChanged):
+            self._endpoints(event)
+        elif isinstance(event, SampleFinished) and event.status == "failed":
+            if self._held is not None:
+                self._held.append(event)
+            else:
+                self._say_failure(event)
+        elif isinstance(event, RunFinished):
+            if self._held is not None:   # not one turn finished: no bar left behind, the error line says it
+                self.progress.remove_task(self.task_id)
+            if self.owns_progress:
+                self.progress.stop()
+
+    def _endpoints(self, event: EndpointsChanged) -> None:
+        """Several servers: each one's load or state on the progress line, and a note when one goes down or up."""
+        self.progress.update(self.task_id, endpoints=endpoints_line(event.endpoints))
+        for number, endpoint in enumerate(event.endpoints, 1):
+            was = self._states.get(endpoint.url, "up")
+            self._states[endpoint.url] = endpoint.state
+            if (endpoint.state == "up") != (was == "up"):
+                news = "up again" if endpoint.state == "up" else "down: its samples move to the others"
+                self.progress.console.print(f"{self.prefix}server {number} ({endpoint.url}) {news}",
+                                            style="green" if endpoint.state == "up" else "yellow")
+
+    def _say_failure(self, event: SampleFinished) -> None:
+        if event.message not in self._said:
             self._said.add(event.message)
             self.progress.console.print(f"{self.prefix}sample {event.sample} stopped: {event.message}", style="red")
-        elif isinstance(event, EndpointsChanged):
-            self.progress.update(self.task_id, endpoints=endpoints_line(event.endpoints))
-            for number, endpoint in enumerate(event.endpoints, 1):
-                was = self._states.get(endpoint.url, "up")
-                self._states[endpoint.url] = endpoint.state
-                if (endpoint.state == "up") != (was == "up"):
-                    news = "up again" if endpoint.state == "up" else "down: its samples move to the others"
-                    self.progress.console.print(f"{self.prefix}server {number} ({endpoint.url}) {news}",
-                                                style="green" if endpoint.state == "up" else "yellow")
-        elif isinstance(event, RunFinished) and self.owns_progress:
-            self.progress.stop()
 
 
 def new_progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(),
+                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), HoldColumn(),
                     TextColumn("{task.fields[endpoints]}"), console=console, transient=False)
 
 
@@ -77,17 +124,32 @@ def session_tokens(db: Database, session_id: str) -> TokenTotals:
     return session_token_totals(db, session_id)
 
 
-def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
-                  step_rule: str | None = None) -> None:
-    """`step_rule`: score turn accuracy under this rule (None: the session's)."""
+def summary_inputs(db: Database, session_id: str, *,
+                   step_rule: str | None = None) -> tuple[dict, RunSummary, TokenTotals]:
+    """What a session's summary is made of: its row (live status, a fork's first errors after its turn, the
+    step rule), its metrics and its token sums. `step_rule`: score turn accuracy under this rule (None: the
+    session's)."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
-    summary = session_summary(db, session_id, step_rule=step_rule)
     session["step_rule"] = step_rule or session_step_rule(db, session_id)
-    print_table(summary_table(session, summary, session_tokens(db, session_id),
+    return session, session_summary(db, session_id, step_rule=step_rule), session_tokens(db, session_id)
+
+
+def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
+                  step_rule: str | None = None) -> None:
+    print_table(summary_table(*summary_inputs(db, session_id, step_rule=step_rule),
                               prices=prices if prices is not None else load_prices()))
+
+
+def print_group_summary(db: Database, group_id: str, arms: list[tuple[str, str]], *,
+                        step_rule: str | None = None) -> None:
+    """`show grp-…`: the arms' summaries side by side, a column per arm."""
+    prices = load_prices()
+    columns = [(name, summary_rows(*summary_inputs(db, sid, step_rule=step_rule), prices=prices))
+               for name, sid in arms]
+    print_table(group_summary_table(group_id, columns))
 
 
 async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) -> str:
@@ -119,19 +181,21 @@ def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
         display.progress.stop()
 
 
-def exit_code(db: Database, prepared: PreparedRun, status: str) -> int:
+def exit_code(db: Database, prepared: PreparedRun, status: str, arm: str | None = None) -> int:
+    """`arm`: the arm of a group the run is (its lines name it)."""
+    who = f"arm {arm}: " if arm else ""
     failure = prepared.writer.failure if prepared.writer is not None else None
     if failure is not None:      # the store stopped taking rows: said once, in one line
-        print(f"lhe-tui: error: {failure}", file=sys.stderr)
+        print(f"lhe-tui: error: {who}{failure}", file=sys.stderr)
         return failure.exit_code
     if status == "failed":
         message = load_session(db, prepared.session_id).get("message") or "every sample failed"
-        print(f"lhe-tui: error: {message}", file=sys.stderr)
+        print(f"lhe-tui: error: {who}{message}", file=sys.stderr)
         return 1
     if status == "interrupted":
         message = load_session(db, prepared.session_id).get("message")
         if message:      # a budget reached (--max-cost, --max-tokens-total): why, and how to go on
-            print(f"lhe-tui: stopped: {message}", file=sys.stderr)
+            print(f"lhe-tui: stopped: {who}{message}", file=sys.stderr)
         return 130
     return 0
 
@@ -142,7 +206,8 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
     if notice:
         print(f"lhe-tui: {notice}", file=sys.stderr)
     status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
-    if prepared.writer is None or prepared.writer.failure is None:
+    # No summary table for a run with no answered turn (every request failed): its one error line says why.
+    if (prepared.writer is None or prepared.writer.failure is None) and has_answered_turn(db, prepared.session_id):
         print_summary(db, prepared.session_id)
     return exit_code(db, prepared, status)
 
@@ -175,7 +240,7 @@ async def _run_group(group: PreparedGroup, server: LocalModelServer | None = Non
 
 def group_exit_code(db: Database, group: PreparedGroup, statuses: dict[str, str]) -> int:
     """The worst arm's exit code (a store failure, then a failed arm, then an interrupted one), each said once."""
-    codes = [exit_code(db, run, statuses.get(name, "failed")) for name, run in zip(group.names, group.runs)]
+    codes = [exit_code(db, run, statuses.get(name, "failed"), name) for name, run in zip(group.names, group.runs)]
     for code in (1, 2, 130):
         if code in codes:
             return code
@@ -207,7 +272,7 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
             print(f"arm {name}")
             print_summary(db, run.session_id)
         from lhe_tui.cli.report import print_group_comparison
-        from lhe_tui.compare import group_arms
+        from lhe_tui.store.groups import group_arms
 
         arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included
         if len(arms) > 1:

@@ -19,6 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     budget_for(config)   # --max-cost on a model with no price: one line, before anything runs
+    _say_paper(config)
+    _say_sim_ignores(args, config)
     if getattr(args, "arm", None):
         return _run_arms(args, config)
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
@@ -36,6 +38,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with serving(server):    # --provider local: its own llama.cpp server, as resume and probe
         prepared = prepare_run(config, db, provider=provider, stream_deltas=False)
         return run_headless(prepared, db, config.samples * config.turns, server)
+
+
+def _say_paper(config) -> None:
+    """What --paper or --paper-settings set, once (it is stored with the session too)."""
+    from lhe_tui.core.paper import describe
+
+    line = describe(config)
+    if line:
+        print(f"lhe-tui: {line}", file=sys.stderr)
+
+
+SIM_IGNORES = (("temperature", "--temperature"), ("top_p", "--top-p"), ("max_tokens", "--max-tokens"),
+               ("extra_body", "--extra-body"), ("enable_thinking", "--enable-thinking"))
+
+
+def _say_sim_ignores(args: argparse.Namespace, config) -> None:
+    """Request settings given for the simulated model, which has no sampler: said once on stderr (the run goes
+    on; they are stored as given)."""
+    if config.provider != "sim":
+        return
+    given = [flag for name, flag in SIM_IGNORES if getattr(args, name, None) is not None]
+    if getattr(args, "paper_settings", False):
+        given.append("--paper-settings")
+    if given:
+        print(f"lhe-tui: note: the simulated model (sim) ignores {', '.join(given)}", file=sys.stderr)
 
 
 def _run_arms(args: argparse.Namespace, config) -> int:
@@ -164,25 +191,27 @@ def _refuse_live_writer(db, session_id: str) -> None:
 
 def _refuse_finished(db, session_id: str) -> None:
     """A finished session has nothing to resume: say so, and leave it (and its wall time) as it is."""
-    from lhe_tui.store.queries import load_session
+    from lhe_tui.store.queries import load_session, nothing_to_resume
 
     session = load_session(db, session_id)
     if session["kind"] != "run":
         return   # load_resume_state refuses it with its reason
-    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
-    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
-    if session.get("status") == "finished" or (expected and done >= expected):
+    complete = nothing_to_resume(db, session)
+    if complete is not None:
+        done, expected = complete
         raise LheError(f"session {session_id} is already finished ({done} of {expected} turns): nothing to "
                        f"resume (`lhe-tui show {session_id}` reports it)")
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from lhe_tui.cli.args import config_from_args
-    from lhe_tui.probe import parse_rates, prepare_probe
+    from lhe_tui.probe import check_target_turn, parse_rates, prepare_probe
     from lhe_tui.store.database import open_database
 
+    check_target_turn(args.target_turn)     # before the TUI opens or anything is stored
     rates = parse_rates(args.rates)
     config = config_from_args(args)
+    _say_paper(config)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
 
@@ -199,12 +228,16 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from lhe_tui.cli.report import compare_table, print_table
-    from lhe_tui.compare import compare_rows, default_turns, parse_turns, session_curves
+    from lhe_tui.compare import compare_rows, default_turns, no_data_note, parse_turns, session_curves, with_data
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False, write=False)
     turns = parse_turns(args.at)
+    given = [resolve_session_id(db, sid) for sid in args.session_ids if not sid.startswith("grp-")]
+    twice = next((sid for n, sid in enumerate(given) if sid in given[:n]), None)
+    if twice is not None:
+        raise ConfigError(f"compare: session {twice} is given twice; compare a session with another one")
     arms = _compared_arms(db, args)
     if arms is not None:
         if args.tui:
@@ -225,17 +258,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         app = LheApp(args.db, compare=ids, theme=getattr(args, "theme", None), compare_turns=turns)
         app.run()
         return app.return_code or 0
-    curves = [session_curves(db, sid, step_rule=args.step_rule) for sid in ids]
+    curves, left_out = with_data([session_curves(db, sid, step_rule=args.step_rule) for sid in ids])
+    if not curves:
+        raise LheError(f"nothing to compare: {no_data_note(left_out)}")
     turns = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, turns, cost=True)))
+    if left_out:
+        print(no_data_note(left_out))
     return 0
 
 
 def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None:
     """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
     order compared (the first against each other); None for a comparison of unpaired sessions."""
-    from lhe_tui.compare import group_arms, parse_arm_names
-    from lhe_tui.store.groups import group_of, is_group_id, resolve_group_id
+    from lhe_tui.compare import parse_arm_names
+    from lhe_tui.store.groups import group_arms, group_of, is_group_id, resolve_group_id
     from lhe_tui.store.queries import resolve_session_id
 
     names = parse_arm_names(args.arms)
@@ -287,8 +324,25 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
-    ids = [resolve_session_id(db, sid) for sid in args.session_ids]
-    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule)
+    ids: list[str] = []
+    labels: dict[str, str] = {}
+    for given in args.session_ids:   # a group: its arms, named as at the run
+        group = _group_arms(db, given)
+        if group is None:
+            ids.append(resolve_session_id(db, given))
+        else:
+            ids += [sid for _, sid in group[1]]
+            labels.update({sid: name for name, sid in group[1]})
+    for spec in args.label:
+        given, sep, text = spec.partition("=")
+        if not sep or not given.strip() or not text.strip():
+            raise ConfigError(f"--label expects ID=TEXT, got {spec!r}")
+        labels[resolve_session_id(db, given.strip())] = text.strip()
+    notes: list[str] = []
+    out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule, notes=notes,
+               title=args.title, labels=labels)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -302,7 +356,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.compare import session_costs
+    from lhe_tui.store.queries import session_costs
 
     db = open_database(args.db, create=False, write=False)
     print_table(sessions_table(rows, costs=session_costs(db, rows)))
@@ -316,7 +370,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
     db = open_database(args.db, create=False, write=False)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.headless import print_group_summary
+
+        print_group_summary(db, *group, step_rule=args.step_rule)
+        print(f"(per turn: `lhe-tui compare {group[0]}`; one arm: `lhe-tui show SESSION_ID`)")
+        return 0
     session_id = resolve_session_id(db, args.session_id)
+    if args.turn is not None:
+        return _show_turn(db, session_id, args)
+    if args.request or args.json:
+        raise ConfigError("--request and --json go with --turn T (and --sample S)")
     print_summary(db, session_id, step_rule=args.step_rule)
     if load_session(db, session_id)["kind"] == "probe":
         from lhe_tui.cli.report import probe_report
@@ -328,10 +393,51 @@ def _cmd_show(args: argparse.Namespace) -> int:
     n = max((len(c) for c in flags.correct), default=0)
     if args.every is not None and args.every < 1:
         raise ConfigError(f"--every must be at least 1, got {args.every}")
+    if not flags.answered:   # no turn was answered: no per-turn numbers either (the summary says "no data")
+        return 0
     every = 1 if args.all else args.every if args.every is not None else max(1, n // 50)
     print_table(turn_accuracy_table(flags.correct, flags.update, every=every, status=flags.status,
                                     turns=flags.turns, k=flags.k, step_rule=flags.step_rule))
     return 0
+
+
+def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
+    """`show ID --turn T [--sample S] [--request] [--json]`: one turn, or the request it was sent."""
+    import json
+
+    if args.request:
+        from lhe_tui.turn_request import rebuild_request
+
+        request = rebuild_request(db, session_id, args.sample, args.turn)
+        print(json.dumps(request.as_dict(), indent=1) if args.json else "\n".join(request.lines()))
+        return 0
+    from dataclasses import asdict
+
+    from lhe_tui.store.queries import load_turn_range
+
+    records = load_turn_range(db, session_id, args.sample, args.turn, args.turn)
+    if not records:
+        raise ConfigError(f"session {session_id} has no stored turn {args.turn} of sample {args.sample}")
+    record = records[0]
+    if args.json:
+        print(json.dumps(asdict(record), indent=1))
+        return 0
+    from lhe_tui.cli.report import turn_detail_lines
+
+    print("\n".join(turn_detail_lines(session_id, record)))
+    return 0
+
+
+def _group_arms(db, given: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """A group id given where a session id may be: (the group id, its arms as (name, session id)); None for
+    a session id."""
+    from lhe_tui.store.groups import group_arms
+    from lhe_tui.store.groups import is_group_id, resolve_group_id
+
+    if not is_group_id(given):
+        return None
+    group_id = resolve_group_id(db, given)
+    return group_id, group_arms(db, group_id)
 
 
 def _print_forecast(db, session_id: str) -> None:
@@ -355,9 +461,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
+    if args.output is not None and not args.output.resolve().parent.is_dir():   # before the store is read
+        raise LheError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
     db = open_database(args.db, create=False, write=False)
-    session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
+    group = _group_arms(db, args.session_id)
+    if group is not None:
+        from lhe_tui.cli.export import export_group
+
+        text = export_group(db, group[1], args.format, args.curves, args.step_rule)
+    else:
+        text = exporter(args.format, args.curves)(db, resolve_session_id(db, args.session_id), args.step_rule)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -373,12 +486,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from lhe_tui.store.doctor import diagnose, recover
 
     report = diagnose(args.db)
-    for line in report.lines():
-        print(line)
-    if args.recover is not None:
+    for line in report.lines(hint=args.recover is None):
+        print(line, flush=True)
+    if args.recover is not None:   # a recovery that worked is a success, whatever the store's state
         result = recover(args.db, args.recover)
         for line in result.lines():
             print(line)
+        return 0 if result.sound else 1
     return 0 if report.sound else 1
 
 
@@ -432,8 +546,7 @@ def _fork_request(args: argparse.Namespace, parent_id: str):
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.fork import create_fork, plan_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -444,10 +557,10 @@ def _cmd_fork(args: argparse.Namespace) -> int:
         return _fork_group(args, db)
     parent_id = resolve_session_id(db, args.session_id)
     plan = plan_fork(db, _fork_request(args, parent_id))
-    budget_for(plan.config)          # --max-cost on a model with no price: one line, before anything is written
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
-    fork_id = create_fork(db, plan)
+    # a missing price (--max-cost), key or local model: one line, before anything is written
+    fork_id = create_forks(db, [plan])[0]
     print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
     if not args.headless:
         from lhe_tui.ui.launch import launch_tui
@@ -460,18 +573,14 @@ def _cmd_fork(args: argparse.Namespace) -> int:
 def _fork_group(args: argparse.Namespace, db) -> int:
     """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
     run together (as `resume grp-…`)."""
-    from lhe_tui.fork import create_fork, plan_group_fork
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_group_fork
     from lhe_tui.store.groups import resolve_group_id
 
     group_id = resolve_group_id(db, args.session_id)
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
     new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))
-    for plan in plans:
-        budget_for(plan.config)
-    for plan in plans:
-        fork_id = create_fork(db, plan)
+    for plan, fork_id in zip(plans, create_forks(db, plans)):     # all checked first, all or none stored
         print(f"arm {plan.lineage.arm}: {plan.describe()}: session {fork_id}", file=sys.stderr)
     print(f"group {new_group}", file=sys.stderr)
     return _resume_group(args, db, new_group, {})
@@ -495,6 +604,20 @@ def _check_prices(args: argparse.Namespace) -> None:
     load_prices()
 
 
+def _store_missing(args: argparse.Namespace):
+    """The --db path of a command that may create the store, when no store is there yet; else None."""
+    from pathlib import Path
+
+    db = getattr(args, "db", None)
+    if db is None or args.command not in (None, "run", "probe", "demo"):
+        return None
+    path = Path(db)
+    try:
+        return None if path.exists() else path
+    except OSError:      # a folder this user cannot enter: the command says so in its own words
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from lhe_tui.cli.args import build_parser
 
@@ -503,11 +626,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _check_prices(args)
+        new_store = _store_missing(args)
         if args.command is None:
             from lhe_tui.ui.launch import launch_tui
 
-            return launch_tui(args)
-        return COMMANDS[args.command](args)
+            code = launch_tui(args)
+        else:
+            code = COMMANDS[args.command](args)
+        if code == 0 and new_store is not None and new_store.exists():   # a typo in --db splits the runs: say
+            print(f"lhe-tui: new store created at {new_store}", file=sys.stderr)   # so (an error stays one line)
+        return code
     except sqlite3.Error as exc:     # the store failed under a command (a damaged page met while reading)
         from lhe_tui.store.database import DEFAULT_DB, store_error
 
@@ -521,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:     # a file or folder this user may not use, a read-only file system, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lhe-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:  # --prices holds for this command only (main is called in-process by tests and scripts)
         if prices_env is None:
             os.environ.pop("LHE_TUI_PRICES", None)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import replace
 from typing import Any
 
-from lhe_tui.core.config import PAPER_MAX_TOKENS, PAPER_SETTINGS, RunConfig, base_url_fields, parse_extra_body
+from lhe_tui.core.config import RunConfig, base_url_fields, parse_extra_body
+from lhe_tui.core.paper import rechoose
 from lhe_tui.errors import ConfigError
 
 # RunConfig fields that define the task: a fork keeps its parent's, the arms of a group share them.
 TASK_FLAGS = {"seed": "--seed", "k": "--k", "samples": "--samples", "dict_size": "--dict-size",
               "min_value": "--min-value", "max_value": "--max-value", "dataset": "--dataset",
-              "dataset_offset": "--dataset-offset"}
+              "dataset_offset": "--dataset-offset", "data": "--data"}
 # argparse dests of the run options whose RunConfig field has another name
 _FIELD_OF = {"retries": "max_retries", "sim_error": "sim_base_error"}
-_NOT_FIELDS = {"paper_settings"}
+_NOT_FIELDS = {"paper", "paper_settings"}
 
 
 def run_option_dests() -> set[str]:
@@ -62,21 +62,21 @@ def overrides_from_namespace(namespace: argparse.Namespace, dests: set[str], *, 
             fields.update(base_url_fields(value))
             continue
         fields[_FIELD_OF.get(dest, dest)] = value
-    if given.get("paper_settings"):   # the paper's sampling, under any explicit flag (the task seed stays)
-        fields.setdefault("temperature", PAPER_SETTINGS["temperature"])
-        fields.setdefault("top_p", PAPER_SETTINGS["top_p"])
-        if fields.get("mode", "direct") != "thinking":
-            fields.setdefault("max_tokens", PAPER_MAX_TOKENS)
+    if given.get("paper") or given.get("paper_settings"):
+        # the paper's settings under any explicit flag, made by apply_overrides for the result's provider and
+        # mode; the task (data, samples, seed) stays
+        fields["paper"] = "paper" if given.get("paper") else "settings"
     return fields
 
 
 def apply_overrides(config: RunConfig, fields: dict[str, Any]) -> RunConfig:
-    """`config` with `fields` replaced, validated (a bad combination is one ConfigError line)."""
+    """`config` with `fields` replaced, validated (a bad combination is one ConfigError line). The settings
+    --paper or --paper-settings chose are chosen again for the result's provider and mode."""
     if fields.get("provider") not in (None, config.provider) and "model" not in fields:
         fields = {**fields, "model": ""}          # another provider does not inherit a model name
     if "prompt" in fields:
         fields = {**fields, "prompt_text": None}  # a new template is read from its file
-    return replace(config, **fields).validate()
+    return rechoose(config, fields).validate()
 
 
 def split_arm(text: str) -> tuple[str, list[str]]:
@@ -97,7 +97,8 @@ def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
     """The RunConfig fields an arm's flags set over the run's own."""
     from lhe_tui.cli.args import OneLineParser, add_run_options
 
-    parser = OneLineParser(prog=f"--arm {name}", add_help=False)
+    # allow_abbrev=False: inside an arm, `--sample 1` is not taken for --samples (nor any prefix for a flag)
+    parser = OneLineParser(prog=f"--arm {name}", add_help=False, allow_abbrev=False)
     add_run_options(parser)
     dests = {action.dest for action in parser._actions if action.option_strings}
     suppress_defaults(parser, dests)

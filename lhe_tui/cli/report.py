@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from lhe_tui.metrics import RunSummary
 
 
+NO_DATA = "no data"
+"""What every table says for a metric of a session with no answered turn (DESIGN §2): never 0%."""
+
+
 def fmt_pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -146,6 +150,16 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
                   prices: PriceTable | None = None, width: int | None = None) -> Table:
     label = session["provider_label"]
     protocol = session.get("protocol", "lenient")
+    rows = summary_rows(session, summary, tokens, prices=prices)
+    return fitted_table(f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
+                        f"protocol {protocol})", [Column("what", keep=0, fold=16), Column("value", keep=0, fold=20)],
+                        rows, width=width, show_header=False, styles={"what": "bold"})
+
+
+def summary_rows(session: dict[str, Any], summary: RunSummary, tokens: TokenTotals, *,
+                 prices: PriceTable | None = None) -> list[tuple[str, str]]:
+    """(what, value): the rows of a session's summary, as `show` prints them (one column of `show grp-…`)."""
+    protocol = session.get("protocol", "lenient")
     firsts = ", ".join(f"s{i}:{'-' if t is None else t}" for i, t in enumerate(summary.first_errors))
     status = [("status", session["status"] + (f" ({session['message']})" if session.get("message") else "")),
               ("protocol / prompt", f"{protocol} / {session.get('prompt', 'lhe-v1')}"),
@@ -156,6 +170,9 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
     probe = probe_description(session)
     if probe is not None:   # a probe's turns are one per sample: horizons and first errors say nothing
         measured = [("probe", probe)]
+    elif summary.no_data:   # every request failed: no number to show (not 0%)
+        measured = [("samples x turns", f"{summary.n_samples} x {session.get('turns', '?')}"),
+                    ("metrics", f"{NO_DATA}: no turn was answered")]
     else:
         measured = [("samples x turns", f"{summary.n_samples} x {summary.n_turns}"),
                     ("first error turn", firsts or "-"),
@@ -170,9 +187,21 @@ def summary_table(session: dict[str, Any], summary: RunSummary, tokens: TokenTot
         ("wall time", "-" if session.get("wall_time_s") is None else f"{session['wall_time_s']:.1f} s"),
         ("session id", session["id"]),
     ]
-    return fitted_table(f"session {session['id']}  ({label}, mode {session['mode']}, K={session['k']}, "
-                        f"protocol {protocol})", [Column("what", keep=0, fold=16), Column("value", keep=0, fold=20)],
-                        rows, width=width, show_header=False, styles={"what": "bold"})
+    return rows
+
+
+def group_summary_table(group_id: str, arms: list[tuple[str, list[tuple[str, str]]]], *,
+                        width: int | None = None) -> Table:
+    """`show grp-…`: one table, a row per summary line and a column per arm (`arms`: (arm name, its
+    summary_rows)). A line one arm lacks (a fork's lineage) is '-' in the others."""
+    labels: list[str] = []
+    for _, rows in arms:
+        labels += [what for what, _ in rows if what not in labels]
+    values = [dict(rows) for _, rows in arms]
+    columns = [Column("what", keep=0, fold=16)] + [Column(name, keep=1 + n, fold=12) for n, (name, _) in enumerate(arms)]
+    cells = [(what, *(v.get(what, "-") for v in values)) for what in labels]
+    return fitted_table(f"group {group_id}  ({len(arms)} arms over one task)", columns, cells, width=width,
+                        styles={"what": "bold"})
 
 
 def fork_error_rows(session: dict[str, Any]) -> list[tuple[str, str]]:
@@ -256,11 +285,24 @@ def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
     if row.get("group_id"):
         model = f"arm {row.get('arm')}: {model}"
-    kind = " probe" if row.get("kind") == "probe" else ""
+    kind = f" {probe_cell(row.get('probe_accuracy') or [], row.get('turns'))}" if row.get("kind") == "probe" else ""
     fork = f" @{row['fork_turn']}" if row.get("parent_id") and row.get("fork_turn") is not None else ""
-    return (tree_prefix(depth) + row["id"] + fork, row["status"], fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05")),
+    if row.get("answered", 1):
+        accuracy, horizon_05 = fmt_pct(row.get("final_task_accuracy")), fmt_horizon(row.get("horizon_05"))
+    else:
+        accuracy = horizon_05 = NO_DATA
+    return (tree_prefix(depth) + row["id"] + fork, row["status"], accuracy, horizon_05,
             model + kind, str(row["turns"]), str(row["n_samples"]), str(row["k"]),
             (row.get("created_at") or "")[:19].replace("T", " "), row.get("protocol") or "lenient")
+
+
+def probe_cell(accuracy: list[tuple[float, int, float]], target: object) -> str:
+    """A probe in a list: its target turn and its accuracy there at the lowest and highest history error rate."""
+    if not accuracy:
+        return f"probe @{target} (no answers)"
+    (r0, _, a0), (r1, _, a1) = accuracy[0], accuracy[-1]
+    ends = f"{fmt_pct(a0)} at r={r0:g}" + (f" → {fmt_pct(a1)} at r={r1:g}" if len(accuracy) > 1 else "")
+    return f"probe @{target}: {ends}"
 
 
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
@@ -302,12 +344,14 @@ def grouped_rows(rows: list[dict[str, Any]]) -> list[tuple[GroupLine | dict[str,
     for row, _ in ordered:
         if row.get("group_id"):
             members.setdefault(row["group_id"], []).append(row)
+    for arms in members.values():   # the list is newest first; a group's arms go in the order they were given
+        arms.reverse()
     out: list[tuple[GroupLine | dict[str, Any], int]] = []
     for row, depth in ordered:
         group = row.get("group_id")
         if not group:
             out.append((row, depth))
-        elif members.get(group) and row is members[group][0]:
+        elif members.get(group) and row is members[group][-1]:    # the group's newest arm: its place
             out.append((GroupLine(group, tuple(members[group])), depth))
             out.extend((member, depth) for member in members[group])
     return out
@@ -352,6 +396,23 @@ def turn_accuracy_table(correct: list[list[bool]], update: list[list[bool]], eve
         steps = (str(turn * k),) if k > 1 else ()
         table.add_row(str(turn), *steps, str(n), fmt_pct(ka), fmt_pct(ta), fmt_pct(aa))
     return table
+
+
+def turn_detail_lines(session_id: str, r: Any) -> list[str]:
+    """One stored turn (a TurnRecord) as text: what it asked, what came back, how it was scored."""
+    answer = "no valid answer" if r.model_answer is None else str(r.model_answer)
+    shown = "" if r.history_answer == r.model_answer else f"; its history shows {r.history_answer}" + \
+        (" (injected)" if r.injected else "")
+    lines = [f"session {session_id} sample {r.sample} turn {r.turn}" + (" (inherited from the parent)" if r.inherited else ""),
+             f"keys: {', '.join(r.keys)} = {' + '.join(map(str, r.key_values))} = {r.turn_sum}",
+             f"answer: {answer} ({r.answer_status}); gold {r.gold_sum}: {'right' if r.correct else 'wrong'}{shown}",
+             f"update: {r.seen_previous} + {r.turn_sum} = {r.expected_step}: {'right' if r.step_correct else 'wrong'}",
+             f"latency {r.latency_s:.2f} s, retries {r.retries}, tokens in/out "
+             f"{'-' if r.tokens_in is None else r.tokens_in}/{'-' if r.tokens_out is None else r.tokens_out}"]
+    if r.reasoning:
+        lines += ["reasoning:", *(f"  {line}" for line in r.reasoning.splitlines())]
+    lines += ["reply:", *(f"  {line}" for line in (r.raw_reply or "(empty)").splitlines())]
+    return lines
 
 
 def print_table(table: Table, console: Console | None = None) -> None:
@@ -503,6 +564,8 @@ def paired_summary_table(pc: Any, *, width: int | None = None) -> Table:
             ("first turn the arms differ", "", "", "-" if pc.first_divergence is None else str(pc.first_divergence),
              "", "some sample right in one arm only")]
     after = pc.first_error_after
+    if after is not None:   # a fork and its parent are not arms: say it in a fork's words
+        rows[-1] = ("first turn fork and parent differ", *rows[-1][1:5], "some sample right in one of them only")
     if after is not None:   # a fork against its parent: how far each went past the fork turn
         rows.insert(1, (f"mean first error after turn {pc.after}", num(after.a), num(after.b),
                         "-" if after.diff is None else f"{after.diff:+.1f}", fmt_ci(after.low, after.high, 1.0),
@@ -520,12 +583,19 @@ def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int
     against each other with paired bootstrap intervals."""
     from dataclasses import replace
 
-    from lhe_tui.compare import compare_rows, default_turns, pair_comparisons, session_curves
+    from lhe_tui.compare import compare_rows, default_turns, no_data_note, pair_comparisons, session_curves
 
     curves = [session_curves(db, sid, step_rule=step_rule) for _, sid in arms]
     curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]
+    note = no_data_note([c for c in curves if c.no_data])   # no answered turn: no numbers to compare
+    arms = [arm for arm, c in zip(arms, curves) if not c.no_data]
+    curves = [c for c in curves if not c.no_data]
+    if note:
+        (console or Console()).print(note, highlight=False)
+    if not curves:
+        return
     shown = turns or default_turns(max(c.n_turns for c in curves))
     print_table(compare_table(compare_rows(curves, shown, cost=True)), console)
-    for pc in pair_comparisons(db, arms, shown, after=after, step_rule=step_rule):
+    for pc in (pair_comparisons(db, arms, shown, after=after, step_rule=step_rule) if len(arms) > 1 else []):
         print_table(paired_turn_table(pc), console)
         print_table(paired_summary_table(pc), console)

@@ -2,7 +2,8 @@
 TUI itself through textual-serve). Both are optional extras; a missing one is one line naming it.
 
 Neither imports Textual: datasette runs as its own process on the store, and textual-serve starts one
-`python -m lhe_tui --db PATH` per browser session.
+`python -m lhe_tui --db PATH` per browser session, behind a token and an Origin check (serve_guard), told in
+its environment which base URLs it may run against (lhe_tui.providers.served).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.errors import ConfigError, LheError
+from lhe_tui.errors import ConfigError, LheError, install_hint
 
 METADATA_FILE = Path(__file__).resolve().parent.parent / "store" / "datasette-metadata.json"
 """Datasette metadata for an lhe-tui store: table and column descriptions, canned queries. Its one database
@@ -27,12 +28,18 @@ METADATA_KEY = "lhe"
 DATASETTE_PORT = 8001
 SERVE_PORT = 8000
 LOOPBACK = "127.0.0.1"
+MAX_APPS = 4
+"""`serve --max-apps`: app processes (browser tabs) at once; each holds about 85 MB on the sessions list."""
+MAX_APPS_LIMIT = 256
+TOKEN_ENV = "LHE_TUI_SERVE_TOKEN"
+"""`serve`'s token when --token is not given (an environment, unlike a command line, is not shown to other
+users by `ps`)."""
 
 
 def require_extra(module: str, extra: str, what: str) -> None:
     """One line naming the extra when an optional package is not installed."""
     if importlib.util.find_spec(module) is None:
-        raise LheError(f"{what} needs the optional '{extra}' extra: pip install 'lhe-tui[{extra}]'")
+        raise LheError(f"{what} needs the optional '{extra}' extra: {install_hint(extra)}")
 
 
 def datasette_metadata(db_path: str | Path) -> dict[str, Any]:
@@ -94,9 +101,9 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
-def warn_if_public(host: str, what: str) -> None:
+def warn_if_public(host: str, what: str, login: str = "with no login") -> None:
     if not is_loopback(host):
-        print(f"lhe-tui: warning: {what} on {host} is reachable from other machines, with no login "
+        print(f"lhe-tui: warning: {what} on {host} is reachable from other machines, {login} "
               f"(the default --host {LOOPBACK} keeps it on this one)", file=sys.stderr)
 
 
@@ -155,23 +162,52 @@ def metadata_file_for(db_path: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="lhe-tui-datasette-")) / name
 
 
-def serve_command(db: Path, theme: str | None = None) -> str:
-    """The shell command textual-serve runs for each browser session: this interpreter, the sessions list."""
-    argv = [sys.executable, "-m", "lhe_tui", "--db", str(Path(db).resolve())]
+def serve_command(db: Path, theme: str | None = None, base_urls: list[str] | None = None) -> str:
+    """The shell command textual-serve runs for each browser session: this interpreter, the sessions list,
+    with $LHE_TUI_SERVED_BASE_URLS saying the app is served and which base URLs it may run against (a JSON
+    list, or `*` for any: `base_urls` None). `exec`: the process textual-serve ends is the app itself."""
+    from lhe_tui.providers.served import ANY_BASE_URL, SERVED_BASE_URLS_ENV
+
+    allowed = ANY_BASE_URL if base_urls is None else json.dumps(base_urls)
+    argv = ["exec", "env", f"{SERVED_BASE_URLS_ENV}={allowed}",
+            sys.executable, "-m", "lhe_tui", "--db", str(Path(db).resolve())]
     if theme:
         argv += ["--theme", theme]
     return shlex.join(argv)
 
 
-def cmd_serve(args: Any) -> int:
-    """`lhe-tui serve`: the TUI in a browser through textual-serve, one app process per browser tab."""
-    require_extra("textual_serve", "serve", "lhe-tui serve")
-    check_address(args.host, args.port)
-    warn_if_public(args.host, "the served TUI")
-    from textual_serve.server import Server
+def serve_settings(args: Any) -> tuple[str, list[str] | None]:
+    """`serve`'s token (--token, $LHE_TUI_SERVE_TOKEN, else a new one) and the base URLs its apps may use
+    (None: any); bad values are one line."""
+    from lhe_tui.cli.serve_guard import check_token, new_token
+    from lhe_tui.providers.served import url_key
 
-    server = Server(serve_command(args.db, getattr(args, "theme", None)), host=args.host, port=args.port,
-                    title="lhe-tui", public_url=args.public_url)
+    if not 0 < args.max_apps <= MAX_APPS_LIMIT:
+        raise ConfigError(f"--max-apps must be within 1..{MAX_APPS_LIMIT}, got {args.max_apps}")
+    given = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    token = check_token(given) if given is not None else new_token()
+    for url in args.base_urls:
+        if url_key(url) is None:
+            raise ConfigError(f"--base-url must be an http:// or https:// URL with a host, got {url!r}")
+    if args.allow_any_base_url:
+        return token, None
+    return token, list(args.base_urls)
+
+
+def cmd_serve(args: Any) -> int:
+    """`lhe-tui serve`: the TUI in a browser through textual-serve, one app process per browser tab, behind
+    the token it prints (lhe_tui.cli.serve_guard)."""
+    require_extra("textual_serve", "serve", "lhe-tui serve")
+    token, base_urls = serve_settings(args)
+    check_address(args.host, args.port)
+    warn_if_public(args.host, "the served TUI", "to anyone with its URL, over plain http unless a proxy adds TLS")
+    if base_urls is None:
+        print("lhe-tui: warning: --allow-any-base-url: a served app may send the API keys in this environment to "
+              "any address typed into it", file=sys.stderr)
+    from lhe_tui.cli.serve_guard import GuardedServer
+
+    server = GuardedServer(serve_command(args.db, getattr(args, "theme", None), base_urls), token=token,
+                           max_apps=args.max_apps, host=args.host, port=args.port, public_url=args.public_url)
     try:
         server.serve()
     except OSError as exc:               # lost the port between the check and the bind

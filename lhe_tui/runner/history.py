@@ -15,9 +15,15 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from lhe_tui.providers.base import Message
 from lhe_tui.task.prompts import user_turn
-from lhe_tui.task.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
+from lhe_tui.task.protocol import DEFAULT_PROTOCOL, NO_PLACEHOLDERS, Placeholders, Protocol, get_protocol
+
+if TYPE_CHECKING:
+    from lhe_tui.core.config import RunConfig
+    from lhe_tui.task.model import Task
 
 
 @dataclass(slots=True)
@@ -42,6 +48,8 @@ class HistoryPolicy:
     window: int | None = None
     protocol: str = DEFAULT_PROTOCOL
     mode: str = "direct"
+    placeholders: Placeholders = NO_PLACEHOLDERS
+    """The prompt template's history placeholders (a reply with no answer, an empty one)."""
     turn_text: Callable[[Sequence[str]], str] = field(default=user_turn, compare=False)
     """Renders a turn's keys as its user message (the prompt template's `turn`)."""
     _rules: Protocol = field(init=False, repr=False, compare=False)
@@ -51,7 +59,8 @@ class HistoryPolicy:
 
     def assistant_content(self, entry: HistoryEntry) -> str:
         """The assistant message the model sees for a finished turn, under the session's protocol."""
-        return self._rules.history_text(entry.reply_visible, self.mode, entry.model_answer, entry.history_answer)
+        return self._rules.history_text(entry.reply_visible, self.mode, entry.model_answer, entry.history_answer,
+                                        self.placeholders)
 
     def history_answer(self, sample: int, turn: int, model_answer: int | None, gold: int) -> int | None:
         """Decide, once, which answer the model will see for this finished turn."""
@@ -70,6 +79,17 @@ class HistoryPolicy:
             messages.append({"role": "assistant", "content": self.assistant_content(entry)})
         messages.append({"role": "user", "content": self.turn_text(keys)})
         return messages
+
+
+def conversation(config: RunConfig, task: Task) -> tuple[HistoryPolicy, str]:
+    """The history policy and the system prompt of a run of `config` over `task`: what the runner sends, and
+    what `lhe_tui.turn_request` rebuilds a stored turn's request with."""
+    template = config.template()
+    policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate, heal=config.heal,
+                           window=config.window, protocol=config.protocol, mode=config.mode,
+                           placeholders=template.placeholders,
+                           turn_text=template.turn_renderer(task.dictionary, task.k, config.mode))
+    return policy, template.system(task.dictionary, task.k, config.mode)
 
 
 class MessageLog:

@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from lhe_tui.errors import ProviderError, StoreWriteError
-from lhe_tui.providers.base import Provider, Reply, RequestMeta, redact, secrets_in_use
+from lhe_tui.providers.base import Provider, Reply, RequestMeta, StreamRedactor, redact, secrets_in_use
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
@@ -20,9 +20,9 @@ from lhe_tui.core.events import (EventBus, Injected, RetryScheduled, RunFinished
                                  TurnStarted)
 from lhe_tui.runner.budget import Budget, Estimate, budget_for, estimate_tokens
 from lhe_tui.runner.rate_limit import RateLimiter
-from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog, wrong_value
+from lhe_tui.runner.history import HistoryEntry, MessageLog, conversation, wrong_value
 from lhe_tui.runner.retry import Backoff
-from lhe_tui.task.answer import ParsedAnswer
+from lhe_tui.task.answer import PROVIDER_FAILED, ParsedAnswer
 from lhe_tui.task.model import Sample, Task
 from lhe_tui.task.protocol import get_protocol
 
@@ -67,6 +67,9 @@ class StepBase:
         return base
 
 
+FAILED_TURNS_IN_A_ROW = 3
+"""Paper protocol: a sample whose provider fails this many turns in a row stops (failed), with the reason."""
+
 CUT_OFF_KEPT = 2000  # characters of a reply (and of its reasoning) cut off by the size cap that are stored
 
 
@@ -100,11 +103,11 @@ class Runner:
         self.backoff = backoff
         self.stream_deltas = stream_deltas
         self.protocol = get_protocol(config.protocol)
-        self.policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate,
-                                    heal=config.heal, window=config.window, protocol=config.protocol,
-                                    mode=config.mode,
-                                    turn_text=self.template.turn_renderer(task.dictionary, task.k, config.mode))
-        self.system = self.template.system(task.dictionary, task.k, config.mode)
+        # The paper protocol's handling of empty and failed replies (docs/protocol.md): an empty reply is asked
+        # for again, a turn whose request fails is recorded with no answer and the sample goes on.
+        self.carry_on = config.protocol == "paper"
+        self._answered = False   # a reply came back in this run: a 401 before that ends the run at once
+        self.policy, self.system = conversation(config, task)
         self.history: dict[int, list[HistoryEntry]] = {s.index: list((history or {}).get(s.index, []))
                                                        for s in task.samples}
         # Per sample, the base of the next turn's step score (see StepBase): rebuilt once from a given
@@ -258,11 +261,16 @@ class Runner:
             if history and history[-1].turn == turn:
                 scripted = self._scripted[turn]
                 self.inject(sample.index, offset=scripted.offset, value=scripted.value, source="scripted")
+        failed_in_a_row = 0
         try:
             for turn in range(first_turn, self.task.turns + 1):
                 await self._unpaused.wait()
                 record = await self._play_turn(sample, turn, gold[turn - 1], history)
                 self.bus.emit(TurnFinished(record))
+                failed_in_a_row = failed_in_a_row + 1 if record.provider_failed else 0
+                if failed_in_a_row >= FAILED_TURNS_IN_A_ROW:
+                    raise ProviderError(f"the provider failed {failed_in_a_row} turns in a row (turns "
+                                        f"{turn - failed_in_a_row + 1}-{turn}); the last: {record.provider_error}")
                 scripted = self._scripted.get(turn)
                 if scripted is not None:
                     self.inject(sample.index, offset=scripted.offset, value=scripted.value, source="scripted")
@@ -309,7 +317,13 @@ class Runner:
         self.bus.emit(TurnStarted(sample=sample.index, turn=turn, keys=keys))
         started = time.time()
         try:
-            reply, retries = await self._request(sample.index, turn, messages, tokens)
+            reply, retries, empty_retries = await self._reply(sample.index, turn, messages, tokens)
+        except ProviderError as exc:
+            if estimate is not None and self.budget is not None:
+                self.budget.settle(estimate, None)
+            if not self.carry_on or exc.fatal:
+                raise
+            return self._failed_turn(sample, turn, gold, history, seen, started, exc)
         except BaseException:
             if estimate is not None and self.budget is not None:
                 self.budget.settle(estimate, None)
@@ -330,7 +344,8 @@ class Runner:
             correct=parsed.value == gold, step_correct=parsed.value == seen + turn_sum, history_answer=shown,
             tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, latency_s=reply.latency_s, retries=retries,
             started_at=started, finished_at=time.time(), tokens_cached=reply.tokens_cached,
-            tokens_cache_write=reply.tokens_cache_write, tokens_reasoning=reply.tokens_reasoning)
+            tokens_cache_write=reply.tokens_cache_write, tokens_reasoning=reply.tokens_reasoning,
+            empty_retries=empty_retries)
         history.append(HistoryEntry(turn=turn, keys=keys, reply_visible=reply.text, model_answer=parsed.value,
                                     history_answer=shown, gold_sum=gold))
         self._last_record[sample.index] = record
@@ -339,6 +354,45 @@ class Runner:
         base.advance(shown, turn_sum)
         return record
 
+    def _failed_turn(self, sample: Sample, turn: int, gold: int, history: list[HistoryEntry], seen: int,
+                     started: float, exc: ProviderError) -> TurnRecord:
+        """A turn whose request failed after its retries (paper protocol): recorded with no answer (wrong, and
+        step-wrong) and `provider_error`, shown in the history as an empty reply, as the reference does."""
+        turn_sum = sample.turn_sum(turn)
+        shown = self.policy.history_answer(sample.index, turn, None, gold)
+        finished = time.time()
+        record = TurnRecord(
+            sample=sample.index, turn=turn, keys=sample.turn_keys(turn), key_values=sample.turn_values(turn),
+            turn_sum=turn_sum, gold_sum=gold, seen_previous=seen, expected_step=seen + turn_sum, raw_reply="",
+            reasoning="", answer_status=PROVIDER_FAILED, model_answer=None, correct=False, step_correct=False,
+            history_answer=shown, latency_s=finished - started, retries=exc.retries, started_at=started,
+            finished_at=finished, provider_error=str(exc) or exc.__class__.__name__)
+        history.append(HistoryEntry(turn=turn, keys=record.keys, reply_visible="", model_answer=None,
+                                    history_answer=shown, gold_sum=gold))
+        self._last_record[sample.index] = record
+        self.step_base[sample.index].advance(shown, turn_sum)
+        return record
+
+    async def _reply(self, sample: int, turn: int, messages: list, tokens: int) -> tuple[Reply, int, int]:
+        """The turn's reply, its transient-error retries, and (paper protocol) how many times an empty one was
+        asked for again (--empty-retries; each counted and told as a retry). The token counts are summed over
+        the requests (each was paid for); the latency is the last one's."""
+        reply, retries = await self._request(sample, turn, messages, tokens)
+        empty = 0
+        while (self.carry_on and empty < self.config.empty_retries and reply.cut_off is None
+               and not reply.text.strip()):
+            empty += 1
+            self.bus.emit(RetryScheduled(sample=sample, turn=turn, attempt=empty, delay_s=0.0,
+                                         message="empty reply, asked again"))
+            spent = reply
+            reply, more = await self._request(sample, turn, messages, tokens)
+            retries += more
+            for name in ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning"):
+                before, now = getattr(spent, name), getattr(reply, name)
+                if before is not None:
+                    setattr(reply, name, before + (now or 0))
+        return reply, retries, empty
+
     def _redacted(self, exc: ProviderError) -> ProviderError:
         """`exc`, or a copy whose message has the API keys a server echoed replaced (its cause dropped)."""
         text = str(exc)
@@ -346,7 +400,7 @@ class Runner:
         if clean == text:
             return exc
         copy = ProviderError(clean, transient=exc.transient, retry_after=exc.retry_after, status=exc.status,
-                             fatal=exc.fatal, unreachable=exc.unreachable)
+                             fatal=exc.fatal, refused=exc.refused, unreachable=exc.unreachable)
         copy.__suppress_context__ = True
         return copy
 
@@ -356,24 +410,42 @@ class Runner:
         first_failure = 0.0
         secrets = self.secrets
 
+        # a key a server echoes in its stream may come split across deltas: redacted as a stream, per kind
+        redactors: dict[str, StreamRedactor] = {}
+
         def emit_delta(kind: str, text: str) -> None:
-            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind,
-                                     text=redact(text, secrets) if secrets else text))
+            if secrets:
+                redactor = redactors.get(kind) or redactors.setdefault(kind, StreamRedactor(secrets))
+                text = redactor.feed(text)
+                if not text:
+                    return
+            self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=text))
 
         on_delta = emit_delta if self.stream_deltas else None
         while True:
+            redactors.clear()   # a retry streams its reply from the start
             try:
                 async with self._semaphore:
                     if self.limiter is not None:   # held here, just before it is sent (retries too)
                         await self.limiter.acquire(tokens, lambda delay, limit: self.bus.emit(
                             Throttled(sample=sample, turn=turn, delay_s=delay, limit=limit)))
                     reply = await self.provider.complete(messages, RequestMeta(sample, turn, attempt), on_delta)
+                for kind, redactor in redactors.items():   # the stream's end: what was held back
+                    if held := redactor.flush():
+                        self.bus.emit(TokenDelta(sample=sample, turn=turn, kind=kind, text=held))
+                self._answered = True
                 return reply, attempt
             except ProviderError as error:
                 exc = self._redacted(error)
+                if not self._answered and exc.dead_end and not exc.fatal:
+                    # The run's first request: a wrong key, model or address. No other request will fare
+                    # better, so the run ends here, failed, in one line (nothing is retried or recorded).
+                    raise ProviderError(str(exc), status=exc.status, refused=exc.refused, fatal=True) from exc
                 if not exc.transient or attempt >= self.config.max_retries:
                     if exc.transient:
-                        raise ProviderError(f"{exc} (gave up after {attempt} retries)", status=exc.status) from exc
+                        raise ProviderError(f"{exc} (gave up after {attempt} retries)", status=exc.status,
+                                            refused=exc.refused, retries=attempt) from exc
+                    exc.retries = attempt
                     raise exc
                 now = time.monotonic()
                 first_failure = first_failure or now
@@ -383,7 +455,7 @@ class Runner:
                 if now - first_failure + delay > budget:
                     raise ProviderError(f"{exc} (gave up after {attempt} retries: the next wait, {delay:.0f} s, "
                                         f"would pass this turn's retry budget of {budget:g} s)",
-                                        status=exc.status) from exc
+                                        status=exc.status, refused=exc.refused, retries=attempt) from exc
                 attempt += 1
                 self.bus.emit(RetryScheduled(sample=sample, turn=turn, attempt=attempt, delay_s=delay,
                                              message=str(exc)))

@@ -28,9 +28,13 @@ DEFAULT_DB = Path("sessions") / "lhe.db"
 OUR_TABLES = {"sessions", "samples", "turns", "events"}
 MIGRATION_SET = "lhe_tui"
 MIGRATION_NAMES = ("m001_initial", "m002_turns_by_finish", "m003_step_from_last_stated_answer",
-                   "m004_turn_token_details", "m005_lineage")
+                   "m004_turn_token_details", "m005_lineage", "m006_failed_turns_and_no_data",
+                   "m007_session_token_totals")
 """The names of lhe_tui.store.schema's migrations, in order (a test keeps the two in step): a store that has
 them all is opened without importing the schema (nor sqlite-utils)."""
+SCHEMA_VERSION = len(MIGRATION_NAMES)
+"""The store's `PRAGMA user_version` once migrated: a higher one (or a migration not named above) was written
+by a newer lhe-tui, which this one reads but never writes."""
 
 _READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 
@@ -44,6 +48,7 @@ class Store:
         self.path = Path(path) if path is not None else None   # the store's file (for locks and messages)
         self.readonly = readonly    # opened read-only (a read-only folder or file system): never migrated
         self._keep = keep           # a temporary copy a read-only store is read from, if any
+        self.checked = False        # found sound as opened (quick_check, or remembered: lhe_tui.store.checked)
         self._utils: Database | None = None
 
     @property
@@ -75,17 +80,41 @@ class Store:
         return self.utils[name]
 
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("conn", "_utils", "path", "readonly", "_keep"):
+        if name.startswith("__") or name in ("conn", "_utils", "path", "readonly", "_keep", "checked"):
             raise AttributeError(name)
         return getattr(self.utils, name)
 
 
-def _migrations_pending(db: Store, tables: set[str]) -> bool:
+def _applied(conn: sqlite3.Connection, tables: set[str]) -> set[str]:
     if "_sqlite_migrations" not in tables:
-        return True
-    applied = {r[0] for r in db.conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
-                                             [MIGRATION_SET])}
-    return not applied.issuperset(MIGRATION_NAMES)
+        return set()
+    return {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                       [MIGRATION_SET])}
+
+
+def _migrations_pending(db: Store, tables: set[str]) -> bool:
+    return not _applied(db.conn, tables).issuperset(MIGRATION_NAMES)
+
+
+def newer_writer(conn: sqlite3.Connection, tables: set[str]) -> str | None:
+    """None for a store this lhe-tui knows; else what wrote it, for a message: a store migrated by a newer
+    lhe-tui (a higher user_version, or a migration this one does not have)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    unknown = sorted(_applied(conn, tables) - set(MIGRATION_NAMES))
+    if version <= SCHEMA_VERSION and not unknown:
+        return None
+    app = None
+    if "sessions" in tables:
+        try:
+            app = conn.execute("SELECT app_version FROM sessions WHERE app_version IS NOT NULL "
+                               "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        except sqlite3.Error:
+            app = None
+    schema = f"schema {version}" if version > SCHEMA_VERSION else f"migration {unknown[0]}"
+    from lhe_tui import __version__
+
+    return (f"written by a newer lhe-tui ({'lhe-tui ' + str(app[0]) + ', ' if app else ''}{schema}; this is "
+            f"lhe-tui {__version__}, schema {SCHEMA_VERSION})")
 
 
 # SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff).
@@ -130,6 +159,29 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
     return None if rows == [("ok",)] else str(rows[0][0] if rows else "no answer")
 
 
+def permission_error(path: Path) -> StoreError:
+    """The one line for a store this user may not reach or read."""
+    blocked = next((p for p in reversed(path.absolute().parents) if not os.access(p, os.X_OK)), None)
+    if blocked is not None:
+        return StoreError(f"cannot open {path}: permission denied (this user cannot enter the folder {blocked})")
+    return StoreError(f"cannot open {path}: permission denied (this user cannot read the file)")
+
+
+def store_exists(path: Path) -> bool:
+    """Whether there is a file at `path`; one line (a StoreError) when its folder cannot be entered."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise permission_error(path) from None
+    except OSError as exc:
+        raise store_error(path, exc) from None
+    if not os.access(path, os.R_OK):
+        raise permission_error(path)
+    return True
+
+
 def _writable(path: Path) -> bool:
     folder = path.parent if str(path.parent) else Path(".")
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
@@ -146,7 +198,7 @@ def open_database(path: str | Path = DEFAULT_DB, *, create: bool = True, write: 
     Every SQLite or OS error comes out as a one-line StoreError.
     """
     path = Path(path)
-    if not path.exists():
+    if not store_exists(path):
         if not create:
             raise StoreError(f"no session store at {path} (run a session first, or pass --db)")
         try:
@@ -168,9 +220,17 @@ def open_database(path: str | Path = DEFAULT_DB, *, create: bool = True, write: 
         db = Store(conn, path)
         tables = set(db.table_names())
         _refuse_foreign(path, tables)
+        newer = newer_writer(conn, tables)
+        if newer is not None:
+            conn.close()
+            if write:
+                raise StoreError(f"{path} was {newer}: this lhe-tui reads it but does not store runs there; "
+                                 "upgrade lhe-tui, or pass --db to another store")
+            return _open_readonly(path, check=check)
         if check:
             _check(db, path)
         if _migrations_pending(db, tables) or not tables or \
+                conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION or \
                 conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             # Creating or migrating: one process at a time (two at once failed "database is locked").
             from lhe_tui.store.locks import store_lock
@@ -183,6 +243,10 @@ def open_database(path: str | Path = DEFAULT_DB, *, create: bool = True, write: 
 
                     if MIGRATIONS.pending(db.utils):
                         MIGRATIONS.apply(db.utils)
+                if newer_writer(db.conn, set(db.table_names())) is None:
+                    db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if db.checked:    # sound before its migration, sound after: remembered as the file is now
+                    remember_after_writes(db.conn, path)
         db.conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         if not write and sqlite_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM):
@@ -199,9 +263,31 @@ def _refuse_foreign(path: Path, tables: set[str]) -> None:
         raise StoreError(f"{path} is an SQLite database but not an lhe-tui session store")
 
 
+def remember_after_writes(conn: sqlite3.Connection, path: Path) -> None:
+    """A store known sound that this process wrote: checkpointed (passively: no reader is waited for) and,
+    once its WAL is all in the file, remembered sound as the file now is (lhe_tui.store.checked)."""
+    from lhe_tui.store import checked
+
+    try:
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return
+    if not busy and frames == copied:
+        checked.remember_sound(path)
+
+
 def _check(db: Store, path: Path) -> None:
+    """quick_check, unless the file is as it was when last found sound (lhe_tui.store.checked)."""
+    from lhe_tui.store import checked
+
+    if checked.known_sound(path):
+        db.checked = True
+        return
     if quick_check(db.conn) is not None:     # (the findings themselves: lhe-tui doctor)
+        checked.forget(path)
         raise StoreError(damaged_message(path))
+    checked.remember_sound(path)
+    db.checked = True
 
 
 def readonly_connection(path: Path) -> tuple[sqlite3.Connection, Any]:
@@ -232,7 +318,8 @@ def readonly_uri(path: Path) -> tuple[str, Any]:
                 conn.close()
             return uri, None
         except sqlite3.Error as exc:
-            if sqlite_code(exc) != SQLITE_CANTOPEN:
+            # CANTOPEN: no -shm and no folder to make it in; READONLY: a -shm this user cannot write
+            if sqlite_code(exc) not in (SQLITE_CANTOPEN, SQLITE_READONLY):
                 raise
     import tempfile
 

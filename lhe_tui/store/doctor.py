@@ -21,11 +21,12 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lhe_tui.errors import StoreError
-from lhe_tui.store.database import OUR_TABLES, quick_check, readonly_connection, readonly_uri
+from lhe_tui.store.database import OUR_TABLES, newer_writer, quick_check, readonly_connection, store_exists
 
 MAX_FINDINGS = 20
 TABLES = ("_sqlite_migrations", "sessions", "samples", "turns", "events")
@@ -38,13 +39,17 @@ class Report:
     pages: int = 0
     findings: list[str] = field(default_factory=list)
     rows: dict[str, int | str] = field(default_factory=dict)   # table -> rows counted, or why not
+    newer: str | None = None   # written by a newer lhe-tui: which (lhe_tui.store.database.newer_writer)
 
     @property
     def sound(self) -> bool:
         return not self.findings
 
-    def lines(self) -> list[str]:
+    def lines(self, *, hint: bool = True) -> list[str]:
+        """`hint`: end a damaged store's report with how to recover it (not while it is being recovered)."""
         out = [f"store {self.path}: {self.size / 1e6:.1f} MB, {self.pages} pages"]
+        if self.newer:
+            out.append(f"this store was {self.newer}: this lhe-tui reads it but does not write it")
         if self.sound:
             out.append("integrity check: ok")
         else:
@@ -52,19 +57,21 @@ class Report:
                        f"{'s' if len(self.findings) != 1 else ''}{', first ' + str(MAX_FINDINGS) if len(self.findings) >= MAX_FINDINGS else ''}):")
             out += [f"  {finding}" for finding in self.findings]
         out.append("rows: " + ", ".join(f"{table} {count}" for table, count in self.rows.items()))
-        if not self.sound:
+        if not self.sound and hint:
             out.append(f"recover what is readable with: lhe-tui doctor --db {self.path} --recover NEW.db "
                        "(the store itself is never changed)")
         return out
 
 
 def _connect(path: Path) -> tuple[sqlite3.Connection, object]:
-    if not path.exists():
+    if not store_exists(path):     # (a folder or file this user may not read: one line)
         raise StoreError(f"no session store at {path}")
     try:
         return readonly_connection(path)
     except sqlite3.Error as exc:
         raise StoreError(f"{path} cannot be opened as an SQLite store ({exc})") from None
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be opened ({exc.strerror or exc})") from None
 
 
 def diagnose(path: str | Path) -> Report:
@@ -77,6 +84,11 @@ def diagnose(path: str | Path) -> Report:
         except sqlite3.DatabaseError:
             pass
         report.findings = _findings(conn)
+        try:
+            report.newer = newer_writer(conn, {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")})
+        except sqlite3.DatabaseError:
+            pass
         for table in TABLES:
             try:
                 report.rows[table] = conn.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0]
@@ -111,6 +123,7 @@ class Recovery:
     skipped: dict[str, int]   # table -> read errors skipped over (row-by-row copy)
     sound: bool
     tried: list[str] = field(default_factory=list)   # the better methods that did not work, and why
+    cut_short: list[str] = field(default_factory=list)   # sessions marked resumable (mark_cut_short)
 
     def lines(self) -> list[str]:
         rows = ", ".join(f"{table} {count}" for table, count in self.rows.items())
@@ -120,7 +133,12 @@ class Recovery:
             out.append("unreadable ranges skipped: " + ", ".join(f"{t} {n}" for t, n in self.skipped.items() if n))
         out.append("the copy passes the integrity check" if self.sound else
                    "the copy does NOT pass the integrity check")
-        out.append(f"use it with --db {self.out}; sessions cut short by the damage can be resumed")
+        if self.cut_short:
+            shown = ", ".join(self.cut_short[:6]) + (f" and {len(self.cut_short) - 6} more" if len(self.cut_short) > 6
+                                                     else "")
+            out.append(f"{len(self.cut_short)} session{'s' if len(self.cut_short) != 1 else ''} cut short by the "
+                       f"damage, marked interrupted: {shown}; `lhe-tui resume ID --db {self.out}` plays the rest")
+        out.append(f"use it with --db {self.out}")
         return out
 
 
@@ -133,11 +151,17 @@ def recover(path: str | Path, out: str | Path, *, methods: tuple[str, ...] = ("r
         raise StoreError(f"{out} exists: doctor writes a recovery to a new file only")
     if out.resolve() == path.resolve():
         raise StoreError("the recovered copy must go to a new file, not over the store")
+    store_exists(path)     # a store this user may not read: one line
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create {out.parent} ({exc.strerror or exc})") from None
     temporary = out.with_name(f".{out.name}.recovering-{os.getpid()}")
+    try:   # a folder that cannot be written (a read-only file system): said before anything is tried
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except OSError as exc:
+        raise StoreError(f"cannot write the recovery to {out} ({exc.strerror or exc}); give --recover a path "
+                         "on a writable file system") from None
     errors: list[str] = []
     for method in methods:
         _remove(temporary)
@@ -151,6 +175,7 @@ def recover(path: str | Path, out: str | Path, *, methods: tuple[str, ...] = ("r
         conn = sqlite3.connect(temporary)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
+            cut_short = mark_cut_short(conn)
             sound = quick_check(conn) is None
             rows = {t: conn.execute(f"SELECT COUNT(*) FROM [{t}]").fetchone()[0] for t in TABLES
                     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [t]).fetchone()}
@@ -163,7 +188,7 @@ def recover(path: str | Path, out: str | Path, *, methods: tuple[str, ...] = ("r
             _remove(Path(str(temporary) + suffix))
         os.replace(temporary, out)
         return Recovery(out, {"recover": "sqlite3 .recover", "vacuum": "VACUUM INTO",
-                              "rows": "row by row"}[method], rows, skipped, sound, errors)
+                              "rows": "row by row"}[method], rows, skipped, sound, errors, cut_short)
     _remove(temporary)
     raise StoreError(f"nothing could be recovered from {path}: " + "; ".join(errors))
 
@@ -180,17 +205,35 @@ def _remove(path: Path) -> None:
             pass
 
 
-def _with_cli(path: Path, out: Path) -> dict[str, int]:
+def shell_that_recovers() -> str:
+    """The sqlite3 shell, if it can `.recover`: that needs SQLite's sqlite_dbpage table, which Debian 12's
+    libsqlite3 (3.40) is built without (its shell's `.recover` fails "SQL logic error" on every store)."""
     shell = shutil.which("sqlite3")
     if shell is None:
         raise _Unavailable("no sqlite3 command-line shell installed")
-    uri, keep = readonly_uri(path)
-    try:
-        result = subprocess.run([shell, uri, ".recover"], capture_output=True, timeout=3600)
-    finally:
-        del keep
+    probe = subprocess.run([shell, ":memory:", "SELECT COUNT(*) FROM sqlite_dbpage"], capture_output=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+    if probe.returncode != 0:
+        raise _Unavailable("this sqlite3 shell cannot .recover: its SQLite has no sqlite_dbpage table "
+                           "(built without SQLITE_ENABLE_DBPAGE_VTAB, as Debian 12's 3.40 is)")
+    return shell
+
+
+def _with_cli(path: Path, out: Path) -> dict[str, int]:
+    """The sqlite3 shell's `.recover`, run on a copy of the store (and its WAL) beside `out`: the shell of
+    Debian 12 (3.40) refuses a read-only URI, and a copy is never the store itself."""
+    shell = shell_that_recovers()
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.copy-", dir=out.parent) as folder:
+        copy = Path(folder) / "store.db"
+        shutil.copyfile(path, copy)
+        wal = Path(str(path) + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, str(copy) + "-wal")
+        result = subprocess.run([shell, str(copy), ".recover"], capture_output=True, timeout=3600,
+                                stdin=subprocess.DEVNULL)
     if result.returncode != 0 or not result.stdout.strip():
         raise _Unavailable(f"sqlite3 .recover failed ({result.stderr.decode(errors='replace').strip()[:200]})")
+    _remove(out)   # (the empty file that proved the folder writable)
     load = subprocess.run([shell, str(out)], input=result.stdout, capture_output=True, timeout=3600)
     if load.returncode != 0 or not out.exists():
         raise _Unavailable(f"loading the recovered SQL failed ({load.stderr.decode(errors='replace').strip()[:200]})")
@@ -264,3 +307,46 @@ def _copy_table(conn: sqlite3.Connection, target: sqlite3.Connection, table: str
             jump *= 2
             if (top is not None and after >= top) or errors > 10_000 or after > 2 ** 62:
                 return errors
+
+
+def mark_cut_short(conn: sqlite3.Connection) -> list[str]:
+    """In a recovered copy, make the runs the damage cut short resumable; their ids.
+
+    A sample that lost turns is cut back to its turns before the first one missing (resume continues a
+    sample from an unbroken history; the damaged store still holds what lay past the gap) and marked
+    `stopped`; its session, if it had ended, is marked `interrupted` with a message saying so, so `resume`
+    plays the rest instead of calling it finished."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"sessions", "samples", "turns"} <= tables:
+        return []
+    marked = []
+    runs = conn.execute("SELECT id, turns, status FROM sessions WHERE kind = 'run'").fetchall()
+    with conn:
+        for session_id, turns, status in runs:
+            samples = dict(conn.execute("SELECT sample, status FROM samples WHERE session_id = ?", [session_id]))
+            stored: dict[int, list[int]] = {index: [] for index in samples}
+            for sample, turn in conn.execute("SELECT sample, turn FROM turns WHERE session_id = ? "
+                                             "ORDER BY sample, turn", [session_id]):
+                stored.setdefault(sample, []).append(turn)
+            cut = []
+            for sample, played in stored.items():
+                unbroken = next((i for i, turn in enumerate(played) if turn != i + 1), len(played))
+                lost_tail = samples.get(sample) == "finished" and unbroken < (turns or 0)
+                if unbroken < len(played) or lost_tail:
+                    cut.append(sample)
+                    conn.execute("DELETE FROM turns WHERE session_id = ? AND sample = ? AND turn > ?",
+                                 [session_id, sample, unbroken])
+                    conn.execute("UPDATE samples SET status = 'stopped', message = ?, first_error_turn = "
+                                 "(SELECT MIN(turn) FROM turns WHERE session_id = ? AND sample = ? AND correct = 0) "
+                                 "WHERE session_id = ? AND sample = ?",
+                                 [f"cut short by damage at turn {unbroken + 1} (recovered by lhe-tui doctor)",
+                                  session_id, sample, session_id, sample])
+            if not cut:
+                continue
+            marked.append(session_id)
+            if any(row[1] == "token_totals_json" for row in conn.execute("PRAGMA table_info(sessions)")):
+                conn.execute("UPDATE sessions SET token_totals_json = NULL WHERE id = ?", [session_id])
+            conn.execute("UPDATE sessions SET status = 'interrupted', message = ? WHERE id = ?",
+                         [f"recovered by lhe-tui doctor: {len(cut)} sample{'s' if len(cut) != 1 else ''} cut short "
+                          f"by damage (was {status}); `lhe-tui resume {session_id}` plays the rest", session_id])
+    return marked

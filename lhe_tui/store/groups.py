@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.errors import StoreError
+from lhe_tui.errors import ConfigError, StoreError
 from lhe_tui.store.queries import has_column
 
 if TYPE_CHECKING:
@@ -58,3 +58,17 @@ def group_of(db: Database, session_id: str) -> str | None:
         return None
     row = db.execute("SELECT group_id FROM sessions WHERE id = ?", [session_id]).fetchone()
     return row[0] if row else None
+
+
+def group_arms(db: Database, group_id: str, arms: list[str] | None = None) -> list[tuple[str, str]]:
+    """(arm name, session id) of the group's arms in order; `arms`: only these, in this order (the first is
+    the baseline the others are compared with). LheError (one line) for an arm the group does not have."""
+    members = [(m.get("arm") or m["id"], m["id"]) for m in group_members(db, group_id)]
+    if arms is None:
+        return members
+    by_name = dict(members)
+    missing = [name for name in arms if name not in by_name]
+    if missing:
+        raise ConfigError(f"--arms: group {group_id} has no arm {missing[0]!r} (arms: "
+                          f"{', '.join(name for name, _ in members)})")
+    return [(name, by_name[name]) for name in arms]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
 from lhe_tui.core.events import TurnRecord
-from lhe_tui.core.prices import TOTALS_SQL, TokenTotals, totals_from_row
+from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
@@ -17,9 +18,14 @@ from lhe_tui.task.templates import LEGACY_PROMPT
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+ANSWERED_SQL = "answer_status IS NOT 'failed'"
+"""The SQL condition for a turn the provider answered (its reply was read, whatever it said): not one stored
+as failed (lhe_tui.task.answer.PROVIDER_FAILED)."""
+
 TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expected_step", "raw_reply", "reasoning",
                "answer_status", "model_answer", "history_answer", "tokens_in", "tokens_out", "latency_s", "retries",
-               "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+               "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "empty_retries",
+               "provider_error")
 
 
 def resolve_session_id(db: Database, given: str) -> str:
@@ -67,7 +73,8 @@ def load_samples(db: Database, session_id: str) -> list[dict[str, Any]]:
 
 
 def record_from_row(row: dict[str, Any]) -> TurnRecord:
-    values = {name: row[name] for name in TURN_FIELDS}
+    values = {name: row.get(name) for name in TURN_FIELDS}
+    values["empty_retries"] = values["empty_retries"] or 0
     return TurnRecord(keys=tuple(k.strip() for k in row["keys"].split(",") if k.strip()),
                       key_values=tuple(json.loads(row["key_values_json"])), correct=bool(row["correct"]),
                       step_correct=bool(row["step_correct"]), injected=bool(row["injected"]),
@@ -79,7 +86,7 @@ RECORD_COLUMNS = ("sample", "turn", "keys", "key_values_json", "turn_sum", "gold
                   "expected_step", "raw_reply", "reasoning", "answer_status", "model_answer", "correct",
                   "step_correct", "history_answer", "injected", "tokens_in", "tokens_out", "latency_s", "retries",
                   "started_at", "finished_at", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
-                  "inherited")
+                  "inherited", "empty_retries", "provider_error")
 _RECORD_SELECT = "SELECT " + ", ".join(RECORD_COLUMNS) + " FROM turns"
 
 
@@ -88,17 +95,19 @@ def record_from_tuple(row: tuple) -> TurnRecord:
     (sample, turn, keys, key_values, turn_sum, gold_sum, seen_previous, expected_step, raw_reply, reasoning,
      answer_status, model_answer, correct, step_correct, history_answer, injected, tokens_in, tokens_out,
      latency_s, retries, started_at, finished_at, tokens_cached, tokens_cache_write, tokens_reasoning,
-     inherited) = row
+     inherited, empty_retries, provider_error) = row
     return TurnRecord(sample, turn, tuple(filter(None, map(str.strip, keys.split(",")))),
                       tuple(json.loads(key_values)), turn_sum, gold_sum, seen_previous, expected_step, raw_reply,
                       reasoning, answer_status, model_answer, bool(correct), bool(step_correct), history_answer,
                       bool(injected), tokens_in, tokens_out, latency_s, retries, started_at, finished_at,
-                      tokens_cached, tokens_cache_write, tokens_reasoning, bool(inherited))
+                      tokens_cached, tokens_cache_write, tokens_reasoning, bool(inherited), empty_retries or 0,
+                      provider_error)
 
 
 def has_column(db: Database, table: str, column: str) -> bool:
     """Whether the store has `column` (a read-only store is never migrated, so it may predate it)."""
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})").fetchall())
+    # (on the connection itself: a PRAGMA through db.execute would go to sqlite-utils, importing it and numpy)
+    return any(row[1] == column for row in db.conn.execute(f"PRAGMA table_info({table})").fetchall())
 
 
 def _played(db: Database) -> str:
@@ -113,6 +122,48 @@ def session_token_totals(db: Database, session_id: str, sample: int | None = Non
     if sample is not None:
         sql, params = sql + " AND sample = ?", [session_id, sample]
     return totals_from_row(tuple(db.execute(sql, params).fetchone()))
+
+
+def listed_token_totals(db: Database, session_id: str) -> TokenTotals:
+    """`session_token_totals` as the session lists price it: an ended session's as stored when it ended
+    (`store_token_totals`: 776 sessions of a 1.1 GB store without reading their 1.2 M turns), else summed."""
+    stored = _stored_token_totals(db, session_id)
+    return stored if stored is not None else session_token_totals(db, session_id)
+
+
+def _stored_token_totals(db: Database, session_id: str) -> TokenTotals | None:
+    if not has_column(db, "sessions", "token_totals_json"):
+        return None          # a store older than m006 (read-only, so never migrated)
+    row = db.conn.execute("SELECT token_totals_json FROM sessions WHERE id = ? AND status != 'running'",
+                          [session_id]).fetchone()
+    if row is None or not row[0]:
+        return None
+    try:
+        return TokenTotals(*json.loads(row[0]))
+    except (ValueError, TypeError):
+        return None
+
+
+def store_token_totals(db: Database, session_id: str) -> None:
+    """Store the ended session's token totals (summed from its turns) beside it (in the caller's transaction)."""
+    totals = session_token_totals(db, session_id)
+    db.conn.execute("UPDATE sessions SET token_totals_json = ? WHERE id = ?",
+                    [json.dumps(dataclasses.astuple(totals)), session_id])
+
+
+def session_cost(db: Database, session_id: str, model: str | None, prices: PriceTable | None = None, *,
+                 listed: bool = False) -> str:
+    """The session's cost as the lists show it (core.prices.cost_cell), over the turns it played; `listed`:
+    from its stored totals when it has ended (`listed_token_totals`)."""
+    table = prices if prices is not None else load_prices()
+    totals = listed_token_totals(db, session_id) if listed else session_token_totals(db, session_id)
+    return cost_cell(totals, table.for_model(model))
+
+
+def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
+    """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
+    table = prices if prices is not None else load_prices()
+    return {row["id"]: session_cost(db, row["id"], row.get("model"), table, listed=True) for row in rows}
 
 
 def token_totals_by_sample(db: Database, session_id: str) -> dict[int, TokenTotals]:
@@ -241,6 +292,13 @@ class SessionFlags:
     turns: int | None
     k: int
     step_rule: str = "own"
+    answered: bool = True   # some turn was answered (False: none, or only turns whose request failed): no data
+
+
+def has_answered_turn(db: Database, session_id: str) -> bool:
+    """Whether the provider answered any of the session's turns (else the session has no metrics: "no data")."""
+    return db.execute(f"SELECT EXISTS (SELECT 1 FROM turns WHERE session_id = ? AND {ANSWERED_SQL})",
+                      [session_id]).fetchone()[0] == 1
 
 
 def session_step_rule(db: Database, session_id: str) -> str:
@@ -267,7 +325,7 @@ def session_flags(db: Database, session_id: str, step_rule: str | None = None) -
     turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
     if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
         status = [None] * len(correct)
-    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule)
+    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule, has_answered_turn(db, session_id))
 
 
 def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,
@@ -317,15 +375,41 @@ def live_status(db: Database, session_id: str, status: str | None) -> str | None
     return status
 
 
+def nothing_to_resume(db: Database, session: dict[str, Any]) -> tuple[int, int] | None:
+    """(stored turns, expected turns) when the stored run `session` (a load_session row) has nothing left to
+    resume; None when it has. A run killed after its last turn but before its end record (left `running`, now
+    `crashed`) or stopped there (`interrupted`) still has its end to write: resuming it writes that."""
+    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
+    done = db.execute("SELECT COUNT(*) FROM turns WHERE session_id = ?", [session["id"]]).fetchone()[0]
+    status = session.get("status")
+    if status == "finished":
+        return done, expected
+    if expected and done >= expected and live_status(db, session["id"], status) not in ("crashed", "interrupted"):
+        return done, expected
+    return None
+
+
 def list_sessions(db: Database) -> list[dict[str, Any]]:
-    """Each session's list row; `protocol` and `prompt` come out of its config (older sessions: the rules and
+    """Each session's list row, newest first (the one order of `lhe-tui sessions`, the TUI and the API); `protocol` and `prompt` come out of its config (older sessions: the rules and
     prompt of then, `lenient` and `lhe-v1`); `status` is `crashed` for a session left `running` by a writer
-    that is gone (`live_status`)."""
+    that is gone (`live_status`); `answered` (0/1): whether any turn was answered (0: "no data", whatever
+    metrics an older lhe-tui stored)."""
     rows = _session_rows(db)
     for row in rows:
         if row["status"] == "running":
             row["status"] = live_status(db, row["id"], row["status"])
+        if row["kind"] == "probe":   # one turn per sample: a task accuracy, H_s or p would mean nothing
+            row.update(final_task_accuracy=None, horizon_05=None, fitted_p=None,
+                       probe_accuracy=probe_accuracy(db, row["id"]))
     return rows
+
+
+def probe_accuracy(db: Database, session_id: str) -> list[tuple[float, int, float]]:
+    """A probe's own figures: per history error rate, (rate, samples answered, share right at the target turn)."""
+    return [(rate, n, right / n) for rate, n, right in db.execute(
+        "SELECT s.probe_rate, COUNT(*), TOTAL(t.correct) FROM samples s JOIN turns t ON t.session_id = s.session_id "
+        "AND t.sample = s.sample WHERE s.session_id = ? AND s.probe_rate IS NOT NULL GROUP BY s.probe_rate "
+        "ORDER BY s.probe_rate", [session_id]).fetchall()]
 
 
 def _session_rows(db: Database) -> list[dict[str, Any]]:
@@ -334,6 +418,8 @@ def _session_rows(db: Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
                          + lineage +
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "
+                         f"EXISTS (SELECT 1 FROM turns WHERE turns.session_id = sessions.id AND {ANSWERED_SQL}) "
+                         "AS answered, "
                          f"COALESCE(json_extract(config_json, '$.protocol'), '{LEGACY_PROTOCOL}') AS protocol, "
                          f"COALESCE(json_extract(config_json, '$.prompt'), '{LEGACY_PROMPT}') AS prompt "
-                         "FROM sessions ORDER BY created_at, rowid"))
+                         "FROM sessions ORDER BY created_at DESC, rowid DESC"))

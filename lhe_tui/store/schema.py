@@ -81,6 +81,40 @@ def m005_lineage(db: Database) -> None:
     sessions.create_index(["group_id"], index_name="sessions_by_group", if_not_exists=True)
 
 
+@MIGRATIONS()
+def m006_failed_turns_and_no_data(db: Database) -> None:
+    """Issue 21: under the paper protocol a turn whose request failed after its retries is stored as a turn
+    with no answer (answer_status 'failed') and why (`provider_error`), and an empty reply is asked for again
+    (`empty_retries` times). NULL / 0 before: no turn failed so. A session that ended with no answered turn
+    (every request failed: a wrong key, model or address) has no metrics: the 0% accuracy, H_0.5 = 1 and
+    p = 0 stored for such sessions before are cleared."""
+    from lhe_tui.store.queries import ANSWERED_SQL
+
+    turns = db["turns"]
+    if "empty_retries" not in turns.columns_dict:
+        turns.add_column("empty_retries", int)
+    if "provider_error" not in turns.columns_dict:
+        turns.add_column("provider_error", str)
+    db.conn.execute("UPDATE sessions SET final_task_accuracy = NULL, horizon_05 = NULL, fitted_p = NULL "
+                    "WHERE ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM turns WHERE turns.session_id = "
+                    f"sessions.id AND {ANSWERED_SQL})")
+
+
+@MIGRATIONS()
+def m007_session_token_totals(db: Database) -> None:
+    """Issue 22: an ended session's summed token counts (lhe_tui.store.queries.session_token_totals), stored
+    as its run ends, so `lhe-tui sessions` prices 750 sessions without reading 1.2 M turns (4.9 s cold on a
+    1.1 GB store; `lhe_tui.store.queries.listed_token_totals`). NULL while a session runs (and for one a
+    recovery cut short): summed from its turns then."""
+    if "token_totals_json" not in db["sessions"].columns_dict:
+        db["sessions"].add_column("token_totals_json", str)
+    from lhe_tui.store.queries import store_token_totals
+
+    for (session_id,) in db.conn.execute("SELECT id FROM sessions WHERE ended_at IS NOT NULL AND "
+                                         "status != 'running'").fetchall():
+        store_token_totals(db, session_id)
+
+
 def _rescore_steps(db: Database) -> None:
     """One pass over the turns, ordered by (session, sample, turn), plus the injection events.
 

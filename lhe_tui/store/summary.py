@@ -17,4 +17,5 @@ def session_summary(db: Database, session_id: str, s: float = 0.5, *, step_rule:
     from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
 
     flags = session_flags(db, session_id, step_rule)
-    return summarize(flags.correct, flags.update, s, status=flags.status, turns=flags.turns, k=flags.k)
+    return summarize(flags.correct, flags.update, s, status=flags.status, turns=flags.turns, k=flags.k,
+                     answered=flags.answered)

@@ -17,12 +17,19 @@ from lhe_tui import __version__
 from lhe_tui.errors import StoreWriteError
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord)
+from lhe_tui.store.queries import has_column, store_token_totals
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
 SECRET_CONFIG_KEYS = ("api_key", "authorization")
+
+
+def _known_sound(path: Any) -> bool:
+    from lhe_tui.store.checked import known_sound
+
+    return known_sound(path)
 
 
 def now_iso() -> str:
@@ -174,6 +181,10 @@ class SessionWriter:
         self.session_id = session_id
         self.path = getattr(db, "path", None)
         self.lock = SessionLock.acquire(self.path, session_id) if self.path is not None else None
+        # The store was found sound as it was opened (lhe_tui.store.checked): then it is sound as this run
+        # leaves it, and the run's end says so, sparing the next command a full check.
+        self._known_sound = self.path is not None and (getattr(db, "checked", False) or _known_sound(self.path))
+        self._totals_column = has_column(db, "sessions", "token_totals_json")
         self.failure: StoreWriteError | None = None
         self.on_failure: Callable[[str], None] | None = None
         self.probe_rates = probe_rates or {}
@@ -269,6 +280,8 @@ class SessionWriter:
                 "seed": config.get("seed"), "dataset": config.get("dataset"), "app_version": __version__,
                 "config_json": json.dumps(config), "dictionary_json": json.dumps(e.dictionary),
                 **({} if e.resumed else {"created_at": now_iso()}), "ended_at": None,
+                "message": None,    # running again: a fork's "not run yet", an earlier stop's reason, are past
+                **({"token_totals_json": None} if self._totals_column else {}),   # summed again at its end
                 **(e.lineage.to_row() if e.lineage is not None and not e.lineage.is_plain else {}),
             }, pk="id")
             if not e.resumed:
@@ -277,8 +290,8 @@ class SessionWriter:
                       "probe_rate": self.probe_rates.get(i)} for i, keys in enumerate(e.sample_keys)],
                     pk=("session_id", "sample"))
             else:
-                self.db.execute("UPDATE samples SET status = 'running' WHERE session_id = ? AND status != 'finished'",
-                                [self.session_id])
+                self.db.execute("UPDATE samples SET status = 'running', message = NULL WHERE session_id = ? AND "
+                                "status != 'finished'", [self.session_id])
         self._event_row("run_resumed_from_store" if e.resumed else "run_started", {"provider": e.provider_label})
         if self._checkpointer is None:
             self._checkpointer = Checkpointer.for_store(self.db.conn)
@@ -331,8 +344,19 @@ class SessionWriter:
                 "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
                 "fitted_p": summary.mean_turn_accuracy})   # the column keeps its old name (docs/protocol.md)
+            if self._totals_column:
+                store_token_totals(self.db, self.session_id)
         self._event_row("run_finished", dataclasses.asdict(e))
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        self._stamp_sound()
         self._release(forget=True)
+
+    def _stamp_sound(self) -> None:
+        """The run's last checkpoint (passive: a reader is never waited for); once the WAL is all in the
+        store's file, a store known sound when the run began is remembered sound as it is now."""
+        if self._known_sound and self.path is not None:
+            from lhe_tui.store.database import remember_after_writes
+
+            remember_after_writes(self.db.conn, self.path)

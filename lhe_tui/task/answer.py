@@ -1,7 +1,10 @@
 """Parse the model's reply: the last `<answer>…</answer>` tag wins.
 
 Outcomes stay distinct: `ok` (an integer in the tag), `format` (no complete tag: a format miss),
-`invalid` (a tag whose content is not an integer). Both misses count as wrong.
+`invalid` (a tag whose content is not an integer). Both misses count as wrong. (A turn whose request failed
+has no reply to parse: the runner stores it as `failed`, also wrong.)
+
+`<think>…</think>` blocks are removed before parsing, case-insensitively (`<THINK>`, `<Think>` too).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-AnswerStatus = Literal["ok", "format", "invalid"]
+AnswerStatus = Literal["ok", "format", "invalid", "failed"]
+PROVIDER_FAILED = "failed"
+"""The answer status of a turn whose request failed after its retries (paper protocol): no reply to read."""
 
 _TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.IGNORECASE | re.DOTALL)

@@ -16,13 +16,14 @@ paper
   history  direct and thinking mode: only `<answer>X</answer>`, X the first tag's stripped content (or the
            value the history policy put there: injected, induced or healed). CoT: the visible reply, outer
            whitespace stripped, with the first tag's content replaced where the policy replaced it. A reply
-           with no tag becomes NO_ANSWER, an empty one EMPTY_REPLY (unless the policy put a value there).
+           with no tag becomes NO_ANSWER, an empty one (or none: the provider failed) EMPTY_REPLY, unless the
+           policy put a value there; a template's `no_answer` / `empty_reply` replace those (Placeholders).
 lenient
   parse    the LAST tag, case-insensitive; commas and underscores dropped, one trailing `.` allowed.
   history  the visible reply verbatim (the last tag replaced where the policy replaced it); an empty reply
-           becomes `(no reply)`.
+           becomes `(no reply)`, or the template's `empty_reply`.
 
-In both, `<think>…</think>` blocks (an unclosed one runs to the end) are removed before parsing and from the
+In both, `<think>…</think>` blocks (matched case-insensitively: `<THINK>` too) (an unclosed one runs to the end) are removed before parsing and from the
 history; the providers already move reasoning out of the visible text, so this only matters for a reply
 that carries its reasoning inline.
 """
@@ -52,6 +53,18 @@ MAX_DIGITS = 18
 MAX_CHARS = 64
 
 
+@dataclass(frozen=True)
+class Placeholders:
+    """What the history shows for a reply with no answer tag and for an empty one, when a prompt template sets
+    them (its `no_answer` and `empty_reply` strings); None: the protocol's own."""
+
+    no_answer: str | None = None
+    empty_reply: str | None = None
+
+
+NO_PLACEHOLDERS = Placeholders()
+
+
 def protocol_of(config: dict) -> str:
     """The protocol a stored config ran with (older sessions have none: they ran with `lenient`)."""
     return config.get("protocol") or LEGACY_PROTOCOL
@@ -65,11 +78,11 @@ class Protocol:
         raise NotImplementedError
 
     def history_text(self, reply_visible: str, mode: str, model_answer: int | None,
-                     history_answer: int | None) -> str:
+                     history_answer: int | None, placeholders: Placeholders = NO_PLACEHOLDERS) -> str:
         """The assistant message the model sees next for a finished turn.
 
         `history_answer` is the answer the history policy decided to show (None: nothing to show); it
-        counts as a replacement when it differs from `model_answer`."""
+        counts as a replacement when it differs from `model_answer`. `placeholders`: the template's."""
         raise NotImplementedError
 
 
@@ -81,7 +94,7 @@ class PaperProtocol(Protocol):
         return _read_int(match.group(1))
 
     def history_text(self, reply_visible: str, mode: str, model_answer: int | None,
-                     history_answer: int | None) -> str:
+                     history_answer: int | None, placeholders: Placeholders = NO_PLACEHOLDERS) -> str:
         visible = strip_think(reply_visible or "").strip()
         replaced = history_answer is not None and history_answer != model_answer
         match = _FIRST_TAG.search(visible)
@@ -90,7 +103,9 @@ class PaperProtocol(Protocol):
                 return f"{visible[:match.start(1)]}{history_answer}{visible[match.end(1):]}"
             return f"<answer>{history_answer}</answer>"
         if match is None:
-            return NO_ANSWER if visible else EMPTY_REPLY
+            if visible:
+                return NO_ANSWER if placeholders.no_answer is None else placeholders.no_answer
+            return EMPTY_REPLY if placeholders.empty_reply is None else placeholders.empty_reply
         if mode == "cot":
             return visible
         return f"<answer>{match.group(1).strip()}</answer>"
@@ -101,10 +116,12 @@ class LenientProtocol(Protocol):
         return parse_answer(text)
 
     def history_text(self, reply_visible: str, mode: str, model_answer: int | None,
-                     history_answer: int | None) -> str:
+                     history_answer: int | None, placeholders: Placeholders = NO_PLACEHOLDERS) -> str:
         visible = strip_think(reply_visible) if "<" in (reply_visible or "") else reply_visible
         if history_answer is None or history_answer == model_answer:
-            return visible or LENIENT_EMPTY_REPLY
+            if visible:
+                return visible
+            return LENIENT_EMPTY_REPLY if placeholders.empty_reply is None else placeholders.empty_reply
         return render_answer(visible, history_answer)
 
 

@@ -12,7 +12,12 @@ quotes). Placeholders:
     {keys}             the turn's keys joined by ", "
     {k}                keys per turn
 
-`{{` and `}}` stand for literal braces; any other brace, or an unknown name, is an error. A bad
+`{{` and `}}` stand for literal braces; any other brace, or an unknown name, is an error.
+
+Two optional top-level strings say what the history shows instead of a reply (paper protocol): `no_answer`
+for a reply with no answer tag, `empty_reply` for an empty reply (or none: the provider failed; under the
+lenient protocol, the only one it uses). They are taken as they are (no placeholders, braces kept); unset,
+the protocol's own words are used (lhe_tui.task.protocol). A bad
 template is a ConfigError of one line naming the file and the problem, raised when the run's config is
 validated (before anything starts). prompts/README.md has the details.
 
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import lhe_tui
 from lhe_tui.errors import ConfigError
+from lhe_tui.task.protocol import NO_PLACEHOLDERS, Placeholders
 
 DEFAULT_PROMPT = "default"
 LEGACY_PROMPT = "lhe-v1"
@@ -42,7 +48,8 @@ ENV_PROMPTS_DIR = "LHE_TUI_PROMPTS_DIR"
 MODES = ("direct", "cot", "thinking")
 STRINGS = ("system", "turn")
 PLACEHOLDERS = ("dictionary", "dictionary_json", "keys", "k")
-_TOP_KEYS = frozenset((*STRINGS, "description", *MODES, "k1"))
+HISTORY_PLACEHOLDERS = ("no_answer", "empty_reply")
+_TOP_KEYS = frozenset((*STRINGS, "description", *HISTORY_PLACEHOLDERS, *MODES, "k1"))
 _TABLE_KEYS = frozenset((*STRINGS, "k1"))
 _BRACE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
@@ -91,6 +98,7 @@ class PromptTemplate:
     name: str                         # as chosen: a name (`default`) or the path given
     text: str                         # the file's full text, stored with the session
     source: str = ""                  # where it was read from, for messages
+    placeholders: Placeholders = NO_PLACEHOLDERS   # its no_answer / empty_reply history strings, if set
     _strings: dict[tuple[str, str, bool], tuple[Piece, ...]] = field(default_factory=dict, repr=False,
                                                                      compare=False)
 
@@ -104,9 +112,10 @@ class PromptTemplate:
             raise TemplateError(f"prompt template {where}: invalid TOML: {' '.join(str(exc).split())}") from None
         try:
             strings = _resolve(data)
+            placeholders = _placeholders(data)
         except ValueError as exc:
             raise TemplateError(f"prompt template {where}: {exc}") from None
-        return cls(name=name, text=text, source=where, _strings=strings)
+        return cls(name=name, text=text, source=where, placeholders=placeholders, _strings=strings)
 
     def system(self, dictionary: dict[str, int], k: int, mode: str) -> str:
         return _render(self._strings[("system", mode, k == 1)], _values(dictionary, (), k))
@@ -164,6 +173,17 @@ def _resolve(data: dict) -> dict[tuple[str, str, bool], tuple[Piece, ...]]:
                 order = ([f"{mode}.k1"] if one else []) + [mode] + (["k1"] if one else []) + [""]
                 out[(name, mode, one)] = next(compiled[f"{t}:{name}"] for t in order if f"{t}:{name}" in compiled)
     return out
+
+
+def _placeholders(data: dict) -> Placeholders:
+    values: dict[str, str] = {}
+    for name in HISTORY_PLACEHOLDERS:
+        if name in data:
+            value = data[name]
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name!r} must be a non-empty string (what the history shows instead of the reply)")
+            values[name] = value
+    return Placeholders(**values) if values else NO_PLACEHOLDERS
 
 
 def _table(value, name: str) -> dict:

@@ -10,6 +10,10 @@ tests, and a fixed-latency server for benchmarks::
         ...
         srv.add_faults(Fault("status", status=429, retry_after=1))
 
+``ECHO_API_KEY`` in a reply's text, chunks or reasoning, or in a fault's message, is sent as the key the
+request carried (``Authorization: Bearer K`` or ``x-api-key: K``): a server that echoes the caller's key,
+whole or split across stream chunks, to test that the key is stored, exported and shown nowhere.
+
 ``FakeLLMServer(anthropic_cache=True)`` bills the Anthropic endpoint like Anthropic's prompt cache
 (``AnthropicPromptCache``): its usage counts input tokens from the request (characters / 4, rounded up,
 per content block) and reports ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` for the
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import dataclasses
 import hashlib
 import http
 import itertools
@@ -47,6 +52,7 @@ from typing import Any, Callable, Iterator, Literal
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ECHO_API_KEY",
     "Fault",
     "AnthropicPromptCache",
     "FakeLLMServer",
@@ -57,6 +63,8 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "fake-model"
+ECHO_API_KEY = "<<echo-api-key>>"
+"""Sent as the request's own API key wherever it appears in a reply or a fault's message."""
 _HOST = "127.0.0.1"
 _MAX_HEADER_BYTES = 64 * 1024
 _STOP_JOIN_TIMEOUT = 10.0
@@ -173,6 +181,24 @@ class RecordedRequest:
 
 def default_responder(body: dict) -> ScriptedReply:
     return ScriptedReply(text="<answer>0</answer>")
+
+
+def request_api_key(headers: dict[str, str]) -> str:
+    """The key a request carried: ``Authorization: Bearer K`` (OpenAI) or ``x-api-key: K`` (Anthropic)."""
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return headers.get("x-api-key", "")
+
+
+def with_echoed_key(reply: ScriptedReply, key: str) -> ScriptedReply:
+    """``reply`` with every ``ECHO_API_KEY`` replaced by ``key`` (its chunks too, so they still join back)."""
+    if ECHO_API_KEY not in reply.text and ECHO_API_KEY not in (reply.reasoning or ""):
+        return reply
+    chunks = None if reply.chunks is None else [c.replace(ECHO_API_KEY, key) for c in reply.chunks]
+    reasoning = None if reply.reasoning is None else reply.reasoning.replace(ECHO_API_KEY, key)
+    return dataclasses.replace(reply, text=reply.text.replace(ECHO_API_KEY, key), reasoning=reasoning,
+                               chunks=chunks)
 
 
 def _split(s: str, size: int = 4) -> list[str]:
@@ -817,8 +843,11 @@ class FakeLLMServer:
         if fault is not None and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
+            message = fault.message
+            if message is not None:
+                message = message.replace(ECHO_API_KEY, request_api_key(req.headers))
             await self._send_error(writer, api, fault.status, keep, retry_after=fault.retry_after,
-                                   message=fault.message)
+                                   message=message)
             return keep
         if bad_json or body is None:
             await self._send_error(writer, api, 400, keep, message="Request body must be a JSON object")
@@ -828,6 +857,7 @@ class FakeLLMServer:
             reply = self.responder(body)
             if not isinstance(reply, ScriptedReply):
                 raise TypeError(f"responder returned {type(reply).__name__}, not ScriptedReply")
+            reply = with_echoed_key(reply, request_api_key(req.headers))
         except Exception as e:  # a broken responder is a 500 in the provider's shape
             await self._send_error(writer, api, 500, keep, message=f"fake responder failed: {e!r}")
             return keep

@@ -292,7 +292,7 @@ class LheApp(App[int]):
         """Load the session in a thread, then show it. The replay keeps the connection: it reads turn
         records as it plays (the connection closes when the replay is dropped)."""
         def load() -> SessionReplay:
-            db = open_database(self.db_path, create=False)
+            db = open_database(self.db_path, create=False, write=False)
             try:
                 return SessionReplay(db, session_id)
             except BaseException:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 MAX_ARMS = 6
 """The side-by-side view's limit (one theme colour each, and what fits at 100 columns)."""
 
-TASK_FIELDS = ("seed", "k", "samples", "turns", "dict_size", "min_value", "max_value", "dataset", "dataset_offset")
+TASK_FIELDS = ("seed", "k", "samples", "turns", "dict_size", "min_value", "max_value", "dataset", "dataset_offset",
+               "data")
 """RunConfig fields that define the task: every arm must have the base run's."""
 
 
@@ -208,7 +209,7 @@ def load_group(db_path: Path, given: str) -> GroupReplayed:
     arms: list[tuple[str, SessionReplay]] = []
     try:
         for member in members[:MAX_ARMS]:
-            conn = open_database(db_path, create=False)
+            conn = open_database(db_path, create=False, write=False)
             try:
                 arms.append((member.get("arm") or member["id"], SessionReplay(conn, member["id"])))
             except BaseException:

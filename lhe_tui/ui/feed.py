@@ -118,6 +118,8 @@ class RunModel:
         self.tokens_unreported = 0    # finished turns whose server reported no input or output count
         self.turns_done = 0
         self.retries = 0              # over all finished turns (each turn's count is in its record)
+        self.empty_retries = 0        # empty replies asked for again (paper protocol), over all finished turns
+        self.answered_turns = 0       # finished turns the provider answered (none: the run has no data)
         self.started_at: float | None = None   # monotonic, live runs
         self.ended_at: float | None = None
         self.paused_s = 0.0                    # time spent paused (the clock stops meanwhile)
@@ -164,6 +166,14 @@ class RunModel:
         if rule == DEFAULT_STEP_RULE:
             return correct, [[r.step_correct for r in s.records] for s in self.samples]
         return correct, [update_flags([scored(r) for r in s.records], rule) for s in self.samples]
+
+    @property
+    def answered(self) -> bool | None:
+        """Whether any finished turn was answered (for the metrics: none, only failed requests, is no data);
+        None before any turn finished."""
+        if self.answered_turns:
+            return True
+        return False if any(state.records for state in self.samples) else None
 
     def statuses(self) -> list[str]:
         """Each sample's status, aligned with `flags()`: the metric functions count a failed sample as wrong
@@ -212,6 +222,7 @@ class RunModel:
         for record in records:
             self._add_record(record)
             self.retries += record.retries
+            self.empty_retries += record.empty_retries
             self._count_tokens(record, 1)
         self.earlier_s = wall_time_s or 0.0
         self.watch(self.watched)
@@ -235,6 +246,8 @@ class RunModel:
                 state.records.pop()
                 self.turns_done -= 1
                 self.retries -= record.retries
+                self.empty_retries -= record.empty_retries
+                self.answered_turns -= not record.provider_failed
                 self._count_tokens(record, -1)
                 if state.first_error == record.turn:
                     state.first_error = None   # every earlier turn was right, by definition
@@ -303,6 +316,7 @@ class RunModel:
         self._add_record(record)
         self.turns_done += 1
         self.retries += record.retries
+        self.empty_retries += record.empty_retries
         self._count_tokens(record, 1)
         if record.sample == self.watched:
             stream = self.stream
@@ -329,9 +343,11 @@ class RunModel:
         state = self._ensure(record.sample)
         row = state.row_of(record.turn) if state.records and record.turn <= state.last_turn else None
         if row is not None:
+            self.answered_turns += state.records[row].provider_failed - record.provider_failed
             state.records[row] = record
             state.generation += 1
         else:
+            self.answered_turns += not record.provider_failed
             state.records.append(record)
         if state.current_turn == record.turn:
             state.current_turn = None

@@ -25,7 +25,7 @@ def store_has_sessions(db_path: Path) -> bool:
 
     if not Path(db_path).exists():
         return False
-    db = open_database(db_path, create=False)
+    db = open_database(db_path, create=False, write=False)     # (a read-only store is read as the CLI reads it)
     try:
         return db.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
     finally:
@@ -67,7 +67,7 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
         from lhe_tui.store.queries import resolve_session_id
         from lhe_tui.store.replay import SessionReplay
 
-        db = open_database(db_path, create=False)
+        db = open_database(db_path, create=False, write=False)
         replay = SessionReplay(db, resolve_session_id(db, replay_id))
     elif resume_id is not None:
         from lhe_tui.ui.app import resume_live_run
@@ -126,7 +126,7 @@ def stored_status(db_path: Path, session_id: str) -> str | None:
     from lhe_tui.store.database import open_database
 
     try:
-        db = open_database(db_path, create=False)
+        db = open_database(db_path, create=False, write=False)
     except LheError:
         return None
     try:

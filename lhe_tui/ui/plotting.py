@@ -9,6 +9,7 @@ module-global plot state), colours come from the app's theme variables by name (
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,10 +67,38 @@ class Figure:
     xlim: tuple[float, float] | None = None
     empty: str = "no data yet"
     notes: tuple[str, ...] = field(default=())
+    x_integer: bool = True                 # ticks on whole numbers (turns); False: plotext's own
+    y_integer: bool = False
+    xticks: tuple[float, ...] = ()         # where the ticks go (before the two above)
+    yticks: tuple[float, ...] = ()
 
     @property
     def has_data(self) -> bool:
         return any(len(s.x) for s in self.series)
+
+
+UNIT_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+ACCURACY_AXIS = {"ylim": (0.0, 1.0), "yticks": UNIT_TICKS}
+"""An accuracy axis, 0 to 1: Figure(..., **ACCURACY_AXIS)."""
+
+
+def integer_ticks(low: float, high: float, most: int) -> list[int]:
+    """Whole numbers over [low, high], at most `most` of them, a 1-2-5 step apart (1, 2, 5, 10, 20, ...)."""
+    first, last = math.ceil(low), math.floor(high)
+    if last < first or most < 1:
+        return []
+    scale = 1
+    while True:
+        for step in (scale, 2 * scale, 5 * scale):
+            ticks = range(-(-first // step) * step, last + 1, step)
+            if len(ticks) <= most:   # none (no multiple of a step this long inside): one tick
+                return list(ticks) or [first]
+        scale *= 10
+
+
+def _extent(values: Sequence[Sequence[float]]) -> tuple[float, float] | None:
+    found = [v for seq in values for v in seq]
+    return (min(found), max(found)) if found else None
 
 
 def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float], list[float]]:
@@ -279,6 +308,22 @@ def build_text(plt, job: _BuildInput) -> Text:
         plt.vertical_line(mark.x, color=colours[mark.color])
     plt.ylim(*(figure.ylim or (None, None)))
     plt.xlim(*(figure.xlim or (None, None)))
+    if figure.xticks:
+        plt.xticks(list(figure.xticks), [f"{t:g}" for t in figure.xticks])
+    elif figure.x_integer:
+        extent = figure.xlim or _extent([*(s.x for s in figure.series), *(b.x for b in figure.bands),
+                                         [m.x for m in figure.marks]])
+        if extent is not None:
+            ticks = integer_ticks(*extent, most=max(2, (width - 6) // 8))
+            plt.xticks(ticks, [str(t) for t in ticks])
+    if figure.yticks:
+        plt.yticks(list(figure.yticks), [f"{t:g}" for t in figure.yticks])
+    elif figure.y_integer:
+        extent = figure.ylim or _extent([*(s.y for s in figure.series), *(b.low for b in figure.bands),
+                                         *(b.high for b in figure.bands)])
+        if extent is not None:
+            ticks = integer_ticks(*extent, most=max(2, plot_height // 3))
+            plt.yticks(ticks, [str(t) for t in ticks])
     # What textual-plotext's own render does (size twice, see its issue #5; theme from the app),
     # at our height so a legend line fits under the plot instead of over the curves.
     plt.plotsize(width, plot_height)

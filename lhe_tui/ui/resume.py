@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lhe_tui.store.locks import holder_label, writer_alive
-from lhe_tui.store.queries import ALIVE_SECONDS, load_session
+from lhe_tui.store.queries import ALIVE_SECONDS, load_session, nothing_to_resume
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -23,11 +23,10 @@ def resume_problem(db: Database, session_id: str, *, now: float | None = None) -
     session = load_session(db, session_id)
     if session["kind"] != "run":
         return f"session {session_id} is a {session['kind']} session; only runs can be resumed"
-    expected = (session.get("n_samples") or 0) * (session.get("turns") or 0)
-    done, last = db.execute("SELECT COUNT(*), MAX(finished_at) FROM turns WHERE session_id = ?",
-                            [session_id]).fetchone()
-    if session.get("status") == "finished" or (expected and done >= expected):
-        return f"session {session_id} is complete ({done} of {expected} turns): nothing to resume"
+    complete = nothing_to_resume(db, session)
+    if complete is not None:
+        return f"session {session_id} is complete ({complete[0]} of {complete[1]} turns): nothing to resume"
+    last = db.execute("SELECT MAX(finished_at) FROM turns WHERE session_id = ?", [session_id]).fetchone()[0]
     if getattr(db, "readonly", False):
         return f"{getattr(db, 'path', 'the store')} is read-only: a run cannot be resumed there"
     path = getattr(db, "path", None)

@@ -11,6 +11,9 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.session import prepare_run
 from lhe_tui.store.database import open_database
 
+# Turns of a live run that a test acts on while it goes on (and ends with `x`): a short run at full speed can
+# end first on a loaded machine (issue 28).
+ENDLESS = 100_000
 # A sim model that errs often enough that a 60-turn sample has a first error.
 ERRING = dict(sim_base_error=0.03, sim_growth=0.0, sim_delay=0.0)
 

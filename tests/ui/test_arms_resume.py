@@ -23,6 +23,7 @@ from lhe_tui.ui.arms import load_group, resume_arm_runs
 from lhe_tui.ui.screens.arms import ArmsScreen
 from lhe_tui.ui.screens.fork import GroupForkScreen
 
+from .conftest import ENDLESS
 from .test_run_view import wait_until
 
 # Errs now and then (a first error to see), never misses the answer's format (every turn can be edited).
@@ -208,7 +209,7 @@ async def test_a_bad_group_fork_is_one_line_in_the_dialog_and_stores_nothing(db_
 async def test_F_while_the_arms_run_says_why_and_opens_nothing(db_path):
     from lhe_tui.ui.arms import parse_arms, start_arm_runs
 
-    base = RunConfig(samples=2, turns=400, seed=3, sim_delay=0.002)
+    base = RunConfig(samples=2, turns=ENDLESS, seed=3, sim_delay=0.002)
     launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
     app = LheApp(db_path, arms=launch)
     async with app.run_test(size=(160, 45)) as pilot:

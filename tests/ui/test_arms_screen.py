@@ -17,6 +17,7 @@ from lhe_tui.ui.arms import load_group, parse_arms, start_arm_runs
 from lhe_tui.ui.launch import group_quit_message
 from lhe_tui.ui.screens.arms import ArmsScreen
 
+from .conftest import ENDLESS
 from .test_run_view import wait_until
 
 # A sim that never slips: the injected arm's wrong answers come from its injected history alone.
@@ -114,7 +115,7 @@ async def test_two_live_arms_run_side_by_side_on_the_same_keys(db_path):
 
 
 async def test_keys_act_on_the_focused_arm_only(db_path):
-    base = RunConfig(samples=2, turns=400, seed=3, **CLEAN)
+    base = RunConfig(samples=2, turns=ENDLESS, seed=3, **CLEAN)
     launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
     app = LheApp(db_path, arms=launch)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -171,14 +172,25 @@ async def test_group_replay_shows_both_arms_in_step(db_path):
         assert not screen.player.playing
         await pilot.press("full_stop")
         assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
+        db = open_database(db_path)
+        sessions = [arm.live.session_id for arm in launch.arms]
+
+        def injections() -> tuple:   # as stored, and as the panes hold them
+            return ([load_events(db, sid, ("injected",)) for sid in sessions],
+                    [dict(p.model.sample(s).injections) for p in screen.panes for s in range(len(p.model.samples))])
+
+        before = injections()
+        assert before[0][0] == [] and len(before[0][1]) >= 1     # inj has its scripted injection, plain none
         await pilot.press("i")                                     # a replay cannot inject: nothing happens
-        assert all(not p.model.sample(0).injections or 20 in p.model.sample(0).injections for p in screen.panes)
+        await pilot.pause()
+        assert injections() == before
+        db.conn.close()
 
 
 async def test_inject_dialog_acts_on_the_focused_arm(db_path):
     from lhe_tui.ui.screens.inject import InjectScreen
 
-    base = RunConfig(samples=2, turns=400, seed=5, **CLEAN)
+    base = RunConfig(samples=2, turns=ENDLESS, seed=5, **CLEAN)
     launch = start_arm_runs(base, parse_arms(base, ["a:", "b:"]), db_path)
     app = LheApp(db_path, arms=launch)
     async with app.run_test(size=(160, 45)) as pilot:
@@ -213,14 +225,36 @@ async def test_g_on_an_arm_in_the_sessions_screen_replays_its_group(db_path):
     app = LheApp(db_path, replay_speed=float("inf"))
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
-                         app.screen.query_one(DataTable).row_count == 2)
+                         app.screen.query_one(DataTable).row_count == 3)
         table = app.screen.query_one(DataTable)
-        models = sorted(str(table.get_row_at(i)[4]) for i in range(2))
-        assert models[0].startswith("arm inj: sim/") and models[1].startswith("arm plain: sim/")   # told apart
-        await pilot.press("g")
+        # The group's line first, its arms under it in the order given, each named before its model.
+        assert str(table.get_row_at(0)[0]) == launch.group_id
+        assert str(table.get_row_at(0)[4]) == "group of 2 arms: plain, inj"
+        models = [str(table.get_row_at(i)[4]) for i in (1, 2)]
+        assert models[0].startswith("arm plain: sim/") and models[1].startswith("arm inj: sim/")
+        await pilot.press("down", "g")       # g on an arm: its group
         screen = await arms_screen(app, pilot)
         assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
         assert "REPLAY" in str(screen.status.content) and launch.group_id in str(screen.status.content)
+
+
+async def test_enter_on_a_groups_line_replays_its_arms_side_by_side(db_path):
+    from textual.widgets import DataTable
+
+    from lhe_tui.ui.screens.sessions import SessionsScreen
+
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    plain, inj = launch.arms
+    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+    app = LheApp(db_path, replay_speed=float("inf"))
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
+                         app.screen.query_one(DataTable).row_count == 3)
+        assert app.screen.selected_id() == launch.group_id
+        await pilot.press("enter")
+        screen = await arms_screen(app, pilot)
+        assert [p.model.session_id for p in screen.panes] == [plain.live.session_id, inj.live.session_id]
 
 
 async def test_g_on_a_plain_session_says_it_is_not_an_arm(db_path, stored_session):
@@ -236,3 +270,35 @@ async def test_g_on_a_plain_session_says_it_is_not_an_arm(db_path, stored_sessio
         await pilot.pause()
         assert isinstance(app.screen, SessionsScreen)
         assert any("not an arm of a group" in str(n.message) for n in app._notifications)
+
+
+def footer_keys(screen) -> dict[str, int]:
+    """The footer's keys shown, each with the column its label ends at."""
+    return {key.key: key.region.right for key in screen.query("FooterKey") if key.region.width}
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "replay"])
+async def test_the_arms_footer_keeps_quit_at_100_columns(db_path, live):
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    if live:
+        app = LheApp(db_path, arms=launch)
+    else:
+        plain, inj = launch.arms
+        await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                             asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+        app = LheApp(db_path, group=load_group(db_path, launch.group_id), replay_speed=1.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await arms_screen(app, pilot)
+        await pilot.pause(0.3)
+        keys = footer_keys(screen)
+        assert "q" in keys and keys["q"] <= 100
+        if not live:
+            await wait_until(pilot, lambda: screen.player.at_end)
+            await pilot.press("comma")                # one turn back: paused short of the end
+            await wait_until(pilot, lambda: not screen.player.at_end)
+            screen.flush()
+            await pilot.pause()
+            assert "REPLAY paused ‖" in str(screen.status.content)
+        else:
+            screen.action_stop()
+            await app.workers.wait_for_complete()

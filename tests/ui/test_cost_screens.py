@@ -54,6 +54,8 @@ async def test_sessions_screen_shows_the_cost_the_cli_prints(db_path, two_runs, 
     # a fork's inherited turns were paid for by its parent: not in the fork's cost
     with sqlite3.connect(db_path) as conn:
         conn.execute("UPDATE turns SET inherited = 1 WHERE session_id = ? AND turn <= 5", [second])
+        # (and its stored totals gone: a fork's are summed as its run ends, after its inherited turns are in)
+        conn.execute("UPDATE sessions SET token_totals_json = NULL WHERE id = ?", [second])
     costs = {sid: expected_cost(db_path, sid) for sid in two_runs}
     assert all(c.startswith("$") for c in costs.values()) and costs[first] != costs[second]
     assert main(["sessions", "--db", str(db_path)]) == 0

@@ -18,6 +18,7 @@ from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.screens.sessions import SessionsScreen
 
 from .conftest import ERRING
+from .test_run_view import wait_until
 
 
 def help_keys() -> set[str]:
@@ -79,18 +80,22 @@ async def test_the_replay_footer_is_in_the_first_frame_with_the_main_keys_only(d
 async def test_the_footer_follows_the_width_and_live_keys(db_path):
     from lhe_tui.ui.app import start_live_run
 
-    live = start_live_run(RunConfig(samples=1, turns=20, seed=1, **ERRING), db_path)
+    # A run that cannot end while the footer is read (a 20-turn run at full speed could, under load),
+    # stopped with `x` at the end.
+    live = start_live_run(RunConfig(samples=1, turns=100_000, seed=1, **{**ERRING, "sim_delay": 0.001}), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=(100, 30)) as pilot:
         while not isinstance(app.screen, RunScreen):
             await pilot.pause(0.01)
         screen = app.screen
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: screen.model.turns_done > 0)
         keys = footer_keys(screen)
         assert "i" in keys and "x" in keys and "I" not in keys and "full_stop" not in keys
         footer = screen.query_one(Footer)
         assert footer.compact and not screen.query(".-command-palette")
         await pilot.resize_terminal(160, 40)
-        await pilot.pause(0.2)
-        assert not footer.compact and screen.query(".-command-palette")
+        await wait_until(pilot, lambda: not footer.compact)
+        assert screen.query(".-command-palette")
+        assert screen.model.status == "running"
+        await pilot.press("x")
         await app.workers.wait_for_complete()

@@ -21,7 +21,7 @@ from lhe_tui.ui.screens.fork import ForkScreen
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.screens.sessions import SessionsScreen
 
-from .conftest import ERRING, run_headless
+from .conftest import ENDLESS, ERRING, run_headless
 from .test_footer import footer_keys
 from .test_run_view import SIZE, plain, wait_until
 
@@ -163,7 +163,7 @@ async def test_a_bad_fork_is_one_line_in_the_dialog_and_stores_nothing(db_path, 
 
 
 async def test_a_running_run_cannot_be_forked_and_an_ended_one_can(db_path):
-    live = start_live_run(RunConfig(samples=1, turns=2_000, seed=2, sim_delay=0.002), db_path)
+    live = start_live_run(RunConfig(samples=1, turns=ENDLESS, seed=2, sim_delay=0.002), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
@@ -264,7 +264,7 @@ async def test_the_sessions_screen_lists_a_fork_under_its_parent_at_80x24(db_pat
 
 
 async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(db_path, stored_session):
-    live = start_live_run(RunConfig(samples=1, turns=2_000, seed=2, sim_delay=0.002), db_path)
+    live = start_live_run(RunConfig(samples=1, turns=ENDLESS, seed=2, sim_delay=0.002), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
@@ -278,3 +278,24 @@ async def test_F_while_another_run_goes_on_is_refused_before_anything_is_stored(
         live.stop()
         await wait_until(pilot, lambda: live.finished)
     assert session_ids(db_path) == [stored_session, live.session_id]
+
+
+async def test_a_fork_at_the_last_turn_takes_its_length_from_the_dialog(db_path, stored_session):
+    app = replay_app(db_path, stored_session)
+    async with app.run_test(size=SIZE) as pilot:
+        replay = await replay_to_the_end(db_path, stored_session, pilot)
+        dialog = await open_fork_dialog(pilot, replay, 60)
+        assert field(dialog, "#fork-turn") == "60" and field(dialog, "#fork-turns") == "60"
+        await pilot.click("#fork-go")
+        await wait_until(pilot, lambda: error_line(dialog) != "")
+        assert "fork dialog's turns field" in error_line(dialog) and "\n" not in error_line(dialog)
+        assert session_ids(db_path) == [stored_session]                  # nothing stored
+        dialog.query_one("#fork-turns", Input).value = "64"
+        await pilot.pause(0.3)
+        await pilot.click("#fork-go")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.live is not None)
+        live_screen = app.screen
+        await wait_until(pilot, lambda: live_screen.live.finished, timeout=30)
+        fork_id = live_screen.live.session_id
+    turns = load_turns(open_database(db_path, create=False), fork_id)
+    assert [t.turn for t in turns][-5:] == [60, 61, 62, 63, 64] and sum(t.inherited for t in turns) == 60

@@ -13,7 +13,7 @@ from lhe_tui.ui.app import LheApp, start_live_run
 from lhe_tui.ui.screens.inject import InjectRequest, InjectScreen, parse_injection
 from lhe_tui.ui.screens.run import RunScreen
 
-from .conftest import run_headless
+from .conftest import ENDLESS, run_headless
 from .test_run_view import SIZE, plain, wait_until
 
 # A sim that never slips: any wrong answer after an injection comes from the injected history.
@@ -54,7 +54,7 @@ async def paused_run(app, pilot, min_turns: int = 3) -> RunScreen:
 
 
 async def test_dialog_injects_a_typed_offset_into_the_watched_sample(db_path):
-    live = start_live_run(RunConfig(samples=2, turns=400, seed=2, **CLEAN), db_path)
+    live = start_live_run(RunConfig(samples=2, turns=ENDLESS, seed=2, **CLEAN), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         screen = await paused_run(app, pilot)
@@ -91,7 +91,7 @@ async def test_dialog_injects_a_typed_offset_into_the_watched_sample(db_path):
 
 
 async def test_dialog_injects_a_value_into_every_sample(db_path):
-    live = start_live_run(RunConfig(samples=3, turns=400, seed=3, **CLEAN), db_path)
+    live = start_live_run(RunConfig(samples=3, turns=ENDLESS, seed=3, **CLEAN), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         screen = await paused_run(app, pilot)
@@ -115,7 +115,7 @@ async def test_dialog_injects_a_value_into_every_sample(db_path):
 
 
 async def test_bad_input_stays_in_the_dialog_and_escape_injects_nothing(db_path):
-    live = start_live_run(RunConfig(samples=1, turns=400, seed=2, **CLEAN), db_path)
+    live = start_live_run(RunConfig(samples=1, turns=ENDLESS, seed=2, **CLEAN), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         screen = await paused_run(app, pilot)

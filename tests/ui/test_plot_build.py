@@ -3,7 +3,7 @@ inside `render`, a figure shown during a build is built after it, and the UI loo
 
 from __future__ import annotations
 
-import time
+import threading
 
 from textual.app import App, ComposeResult
 
@@ -45,18 +45,23 @@ async def test_threaded_build_shows_what_render_would_build(monkeypatch):
 async def test_a_figure_shown_during_a_build_is_built_next(monkeypatch):
     monkeypatch.setattr(plotting, "BUILD_IN_THREAD", True)
     real_build = plotting.build_text
+    started, release = threading.Event(), threading.Event()
 
-    def slow_build(plt, job):  # slower than the figures come, however fast the machine
-        time.sleep(0.04)
+    def held_build(plt, job):  # the first build lasts until every figure has been shown, however fast the machine
+        started.set()
+        assert release.wait(30), "the test never released the build"
         return real_build(plt, job)
 
-    monkeypatch.setattr(plotting, "build_text", slow_build)
+    monkeypatch.setattr(plotting, "build_text", held_build)
     app = OnePlot()
     async with app.run_test(size=(80, 24)) as pilot:
         plot = app.query_one(PlotView)
-        for n in range(10, 200, 10):          # faster than builds land
+        plot.show(figure(10))
+        await wait_until(pilot, started.is_set)
+        for n in range(20, 200, 10):          # all shown while the first build runs
             plot.show(figure(n))
-            await pilot.pause(0.01)
+            await pilot.pause()
+        release.set()
         await wait_until(pilot, lambda: plot.settled)
         assert "n=190" in plot.render().plain
-        assert plot.builds < 19                # intermediate figures were skipped, not queued
+        assert plot.builds == 2                # the first, then the last: the ones between were skipped, not queued

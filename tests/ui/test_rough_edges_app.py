@@ -113,6 +113,7 @@ async def test_sessions_screen_names_the_store(db_path, stored_session):
         await pilot.pause()
         assert isinstance(app.screen, SessionsScreen)
         title = str(app.screen.query_one("#sessions-title", Static).content)
+        assert title.startswith("1 session stored in ")          # one session: not "1 sessions"
         assert str(db_path.resolve()) in title or str(db_path.resolve()).replace(str(Path.home()), "~") in title
 
 

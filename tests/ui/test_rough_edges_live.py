@@ -22,7 +22,7 @@ from lhe_tui.ui.feed import RunModel, SampleState
 from lhe_tui.ui.widgets.sample_list import SampleList
 from lhe_tui.ui.widgets.turn_table import TurnTable
 
-from .conftest import freeze_session
+from .conftest import ENDLESS, freeze_session
 from .test_inject import CLEAN, paused_run
 from .test_run_view import SIZE, plain, wait_until
 from .test_turn_table import record, state_with
@@ -113,7 +113,7 @@ async def test_a_scrollbar_brought_by_an_injection_keeps_the_newest_row_in_view(
 
 
 async def test_many_injections_make_one_toast_that_names_the_models_own_answer(db_path):
-    config = RunConfig(samples=6, turns=400, seed=2, inject_at=(Injection(turn=3, offset=5),), **CLEAN)
+    config = RunConfig(samples=6, turns=ENDLESS, seed=2, inject_at=(Injection(turn=3, offset=5),), **CLEAN)
     live = start_live_run(config, db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
@@ -163,7 +163,7 @@ async def test_replay_home_starts_over_and_live_keys_say_why_they_do_nothing(db_
 
 
 async def test_a_resumed_run_goes_on_from_the_stored_tokens_and_time(db_path):
-    live = start_live_run(RunConfig(samples=2, turns=400, seed=0, sim_delay=0.005), db_path)
+    live = start_live_run(RunConfig(samples=2, turns=ENDLESS, seed=0, sim_delay=0.005), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.screen.model.turns_done > 10)

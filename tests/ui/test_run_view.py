@@ -12,9 +12,9 @@ from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session, load_turns
 from lhe_tui.store.replay import SessionReplay
 from lhe_tui.ui.app import LheApp, start_live_run
-from lhe_tui.ui.screens.run import RunScreen
+from lhe_tui.ui.screens.run import FLUSH_HZ, RunScreen
 
-from .conftest import ERRING
+from .conftest import ENDLESS, ERRING
 
 SIZE = (120, 40)
 
@@ -82,7 +82,7 @@ async def test_first_error_is_marked_and_e_jumps_to_it(db_path):
 
 
 async def test_table_follows_the_newest_turn_until_the_user_moves_up(db_path):
-    live = start_live_run(RunConfig(samples=2, turns=400, seed=4, sim_delay=0.004), db_path)
+    live = start_live_run(RunConfig(samples=2, turns=ENDLESS, seed=4, sim_delay=0.004), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -130,7 +130,7 @@ async def test_switching_samples_with_keys_and_the_list(db_path):
 
 async def test_pause_resume_and_stop_leave_an_interrupted_replayable_session(db_path):
     # A slow, mostly sleeping sim: Pilot's key presses wait for the process to be idle.
-    config = RunConfig(samples=2, turns=400, seed=1, sim_delay=0.005)
+    config = RunConfig(samples=2, turns=ENDLESS, seed=1, sim_delay=0.005)
     live = start_live_run(config, db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
@@ -153,12 +153,12 @@ async def test_pause_resume_and_stop_leave_an_interrupted_replayable_session(db_
     db = open_database(db_path)
     assert load_session(db, live.session_id)["status"] == "interrupted"
     replay = SessionReplay(db, live.session_id)
-    assert 0 < len(replay) < 4000 and len(replay) == len(load_turns(db, live.session_id))
+    assert 0 < len(replay) < 2 * ENDLESS and len(replay) == len(load_turns(db, live.session_id))
 
 
 async def test_inject_marks_the_turn_in_table_and_history(db_path):
     # no slips at all, so the turn after the injection is wrong only because of the injected history
-    config = RunConfig(samples=1, turns=400, seed=2, sim_delay=0.005, sim_base_error=0.0, sim_growth=0.0,
+    config = RunConfig(samples=1, turns=ENDLESS, seed=2, sim_delay=0.005, sim_base_error=0.0, sim_growth=0.0,
                        sim_conditioning=0.0, sim_format_miss=0.0)
     live = start_live_run(config, db_path)
     app = LheApp(db_path, live=live)
@@ -226,7 +226,7 @@ async def test_wide_terminal_shows_charts_beside_the_table(db_path):
         assert marks[0].x == screen.model.samples[0].first_error
 
 
-async def test_redraws_stay_under_20_per_second_with_32_streaming_samples(db_path):
+async def test_redraws_come_at_most_once_a_flush_tick_with_32_streaming_samples(db_path):
     config = RunConfig(samples=32, turns=100, seed=0, sim_delay=0.002, mode="thinking", concurrency=32)
     live = start_live_run(config, db_path)
     streamed: list[int] = []                           # the samples whose token deltas reach this process
@@ -236,9 +236,10 @@ async def test_redraws_stay_under_20_per_second_with_32_streaming_samples(db_pat
         screen = app.screen
         await wait_until(pilot, lambda: screen.model.turns_done > 0)
         start, redraws = time.monotonic(), screen.redraws
-        await pilot.pause(1.5)
-        rate = (screen.redraws - redraws) / (time.monotonic() - start)
-        assert 1 <= rate <= 20                         # flushes batch events: never per event
+        await wait_until(pilot, lambda: screen.redraws >= redraws + 5)
+        # a redraw per flush tick at most (FLUSH_HZ), never per event; load can only lower the rate, which
+        # bench/suite_timings.py measures
+        assert screen.redraws - redraws <= (time.monotonic() - start) * FLUSH_HZ + 2
         # unwatched samples' tokens never leave the run process; watching another sample switches them
         assert streamed and set(streamed) == {0}
         await pilot.press("]")
@@ -295,7 +296,7 @@ async def test_replay_plays_with_speed_controls_to_the_end(db_path, stored_sessi
 
 
 async def test_quitting_mid_run_stops_it_and_saves_an_interrupted_session(db_path):
-    live = start_live_run(RunConfig(samples=2, turns=400, seed=0, sim_delay=0.005), db_path)
+    live = start_live_run(RunConfig(samples=2, turns=ENDLESS, seed=0, sim_delay=0.005), db_path)
     app = LheApp(db_path, live=live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.screen.model.turns_done > 2)

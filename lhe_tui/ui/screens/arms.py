@@ -97,9 +97,9 @@ class ArmsScreen(ReplayKeys, Screen):
         Binding("space", "play_pause", "Pause/Play"),
         Binding("x", "stop", "Stop"),
         Binding("i", "inject", "Inject"),
-        Binding("tab", "next_arm", "Next arm", priority=True),
+        Binding("tab", "next_arm", "Arm", priority=True),   # short: the footer keeps q Quit at 100 columns
         Binding("shift+tab", "prev_arm", "Previous arm", show=False, priority=True),
-        Binding("a", "all_arms", "All arms"),
+        Binding("a", "all_arms", "All"),
         Binding("[", "prev_sample", "Previous sample", key_display="[", group=SAMPLE),
         Binding("]", "next_sample", "Next sample", key_display="]", group=SAMPLE),
         Binding("e", "first_error", "1st err"),
@@ -307,7 +307,7 @@ class ArmsScreen(ReplayKeys, Screen):
         if self.player is None:
             t.append(" · LIVE", Style(bold=True))
         else:
-            state = "▶" if self.player.playing else ("■" if self.player.at_end else "‖")
+            state = "playing ▶" if self.player.playing else ("ended ■" if self.player.at_end else "paused ‖")
             t.append(f" · REPLAY {state} {speed_label(self.player.speed)}", Style(bold=True))
         samples = max((len(p.model.samples) for p in self.panes), default=0)
         t.append(f" · sample s{self.watched}" + (f" of {samples}" if samples else ""))
@@ -339,7 +339,7 @@ class ArmsScreen(ReplayKeys, Screen):
             pane.metrics_version = pane.model.flags_version
             correct, update = pane.model.flags()
             jobs.append((pane, correct, update, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
-                                                  k=pane.model.k)))
+                                                  k=pane.model.k, answered=pane.model.answered)))
         size = sum(len(c) for _pane, correct, _update, _kw in jobs for c in correct)
         if size < INLINE_METRICS_TURNS:
             for pane, correct, update, kw in jobs:

@@ -17,8 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from lhe_tui.cli.report import compare_cells
-from lhe_tui.compare import (compare_rows, default_turns, manual_injection_turns, parse_turns, policy_label,
-                             session_curves)
+from lhe_tui.compare import (compare_rows, default_turns, manual_injection_turns, no_data_note, parse_turns,
+                             policy_label, session_curves)
 from lhe_tui.errors import LheError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def load_entries(db_path, session_ids: list[str]) -> list[CompareEntry]:
     """The sessions' curves and legend labels, read on a connection of the calling thread."""
-    db = open_database(db_path, create=False)
+    db = open_database(db_path, create=False, write=False)
     try:
         entries = []
         for session_id in session_ids:
@@ -127,6 +127,8 @@ class CompareScreen(StoredResultsScreen):
 
     def set_entries(self, entries: list[CompareEntry]) -> None:
         first_load = not self.entries
+        self.left_out = no_data_note([e.curves for e in entries if e.curves.no_data])
+        entries = [e for e in entries if not e.curves.no_data]   # no answered turn: nothing to draw or compare
         self.entries = entries
         self.plot.set_entries(entries)
         if first_load:
@@ -138,9 +140,10 @@ class CompareScreen(StoredResultsScreen):
 
     def _update_title(self) -> None:
         n = len(self.entries)
+        left_out = getattr(self, "left_out", "")
         self.query_one("#compare-title", Static).update(
             f"compare {n} session{'s' if n != 1 else ''} · plot: {self.plot.curves} (t switches) · "
-            f"table: turn/task accuracy at each turn, ←→ scrolls")
+            f"table: turn/task accuracy at each turn, ←→ scrolls" + (f" · {left_out}" if left_out else ""))
 
     # ---- the table: compare_rows as `lhe-tui compare` prints them -------------------------------------
     def fill_table(self) -> None:

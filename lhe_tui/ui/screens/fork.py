@@ -58,9 +58,13 @@ def _integer(text: str, what: str) -> int:
 
 
 def parse_fork_request(defaults: ForkDefaults, *, turn: str, edit: str, amount: str, all_samples: bool,
-                       provider: str, model: str) -> ForkRequest:
-    """The dialog's fields as a ForkRequest; ValueError (one line) for what is not even a request."""
+                       provider: str, model: str, turns: str | None = None) -> ForkRequest:
+    """The dialog's fields as a ForkRequest; ValueError (one line) for what is not even a request. `turns`:
+    how long the fork runs (the parent's length unless changed; longer continues the parent's keys)."""
     fork_turn = _integer(turn, "the fork turn")
+    fork_turns = None if turns is None else _integer(turns, "the turns the fork runs to")
+    if fork_turns == defaults.turns:
+        fork_turns = None
     if edit == "set":
         fork_edit: ForkEdit | None = ForkEdit("set", _integer(amount, "the answer the history should show"))
     elif edit == "offset":
@@ -81,23 +85,21 @@ def parse_fork_request(defaults: ForkDefaults, *, turn: str, edit: str, amount: 
     if model != defaults.model:
         overrides["model"] = model
     return ForkRequest(parent_id=defaults.parent_id, turn=fork_turn,
-                       samples=None if all_samples else (defaults.sample,), edit=fork_edit, overrides=overrides)
+                       samples=None if all_samples else (defaults.sample,), edit=fork_edit, overrides=overrides,
+                       turns=fork_turns)
 
 
 def make_fork(db_path: str | Path, request: ForkRequest) -> tuple[str, str]:
     """Check and write the fork (in the dialog's worker thread: its own connection); (fork id, description).
     LheError (one line) when it cannot be made; nothing is written then."""
-    from lhe_tui.fork import create_fork, plan_fork
-    from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)
     try:
         plan = plan_fork(db, request)
-        budget_for(plan.config)          # --max-cost on a model with no price: said before anything is written
-        check_credentials(plan.config)   # a model that cannot run: said here, not after the fork is stored
-        return create_fork(db, plan), plan.describe()
+        # (a missing price, key or local model: said here, not after the fork is stored)
+        return create_forks(db, [plan])[0], plan.describe()
     finally:
         db.conn.close()
 
@@ -106,28 +108,13 @@ def make_group_fork(db_path: str | Path, group_id: str, request: ForkRequest) ->
     """Fork every arm of the group at the request's turn (in the dialog's worker thread: its own connection);
     (the new group's id, a description). Every arm is checked before any is written; LheError (one line) when
     one cannot be forked, and nothing is stored then (forks written before a later one failed are removed)."""
-    from lhe_tui.fork import create_fork, plan_group_fork
-    from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.runner.budget import budget_for
+    from lhe_tui.fork import create_forks, plan_group_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)
     try:
         new_group, plans = plan_group_fork(db, group_id, request)
-        for plan in plans:
-            budget_for(plan.config)
-            check_credentials(plan.config)
-        created: list[str] = []
-        try:
-            for plan in plans:
-                created.append(create_fork(db, plan))
-        except BaseException:
-            with db.conn:
-                for fork_id in created:
-                    for table in ("events", "turns", "samples", "sessions"):
-                        column = "id" if table == "sessions" else "session_id"
-                        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [fork_id])
-            raise
+        create_forks(db, plans)
         first = plans[0]
         text = (f"{len(plans)} arms of {group_id} forked at turn {first.fork_turn} as group {new_group}, turns "
                 f"{first.fork_turn + 1}..{first.config.turns} live")
@@ -180,6 +167,10 @@ class ForkScreen(ModalScreen[str | None]):
             with Horizontal(classes="fork-row"):
                 yield Label("turn")
                 yield Input(str(d.turn), id="fork-turn", compact=True)
+                yield Label("runs to")
+                # The parent's length; longer goes on with the parent's key sequence (a fork at the last turn
+                # needs that).
+                yield Input(str(d.turns), id="fork-turns", compact=True)
             with Horizontal(classes="fork-row"):
                 yield Label("edit")
                 with RadioSet(id="fork-edit", compact=True):
@@ -208,7 +199,7 @@ class ForkScreen(ModalScreen[str | None]):
 
     def about_text(self) -> str:
         return (f"A new session starts with this session's history up to the fork turn, as the model saw it "
-                f"(edited there if asked), and goes on live to turn {self.defaults.turns}. Keys: n s o h pick the "
+                f"(edited there if asked), and goes on live to the turn in 'runs to' (the parent's {self.defaults.turns}). Keys: n s o h pick the "
                 "edit, w a the samples, enter forks, esc cancels.")
 
     def make(self, request: ForkRequest) -> tuple[str, str]:
@@ -264,7 +255,7 @@ class ForkScreen(ModalScreen[str | None]):
     def request(self) -> ForkRequest:
         return parse_fork_request(
             self.defaults, turn=self.query_one("#fork-turn", Input).value, edit=self.edit,
-            amount=self.query_one("#fork-amount", Input).value,
+            amount=self.query_one("#fork-amount", Input).value, turns=self.query_one("#fork-turns", Input).value,
             all_samples=self.query_one("#samples-all", RadioButton).value,
             provider=self.query_one("#fork-provider", Input).value, model=self.query_one("#fork-model", Input).value)
 
@@ -319,7 +310,7 @@ class GroupForkScreen(ForkScreen):
 
     def about_text(self) -> str:
         return (f"Every arm ({', '.join(self.arms)}) is forked at the same turn, with the same edit and samples, "
-                f"into a new group that goes on live to turn {self.defaults.turns}. Keys: n s o h pick the edit, "
+                f"into a new group that goes on live to the turn in 'runs to' (the parent's {self.defaults.turns}). Keys: n s o h pick the edit, "
                 "w a the samples, enter forks, esc cancels.")
 
     def make(self, request: ForkRequest) -> tuple[str, str]:

@@ -32,7 +32,9 @@ a simulated model (no key, no network), labelled *simulated* everywhere.
   sees), `↻2` a turn that needed two retries. Both charts mark injected turns. In a **fork** the
   turns inherited from its parent are dimmed, both charts mark the fork point, and the status bar
   says `fork of <parent> @T (edit)`.
-- **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted.
+- **reply**: the watched sample's reply streaming in; reasoning dimmed, the `<answer>` highlighted, its
+  latency and retries. With the cursor on an earlier turn it shows that turn's reply (`f`: the newest
+  again); `r` opens what the model was sent at that turn (the history as sent, injected values marked).
 - **charts** (beside the table on wide terminals, `g` on narrow ones): the running sum of the model
   against gold with the first error marked, and the accuracy decay across samples: the paper's task
   and turn accuracy (`A` adds answer accuracy, answer = gold), the task curve's 95% bootstrap band,
@@ -72,7 +74,8 @@ Enter on a probe session; marking several probes and pressing `c` overlays them.
 |-----|----------|
 | `space` | pause / resume the run; play / pause a replay |
 | `x` | stop the run (the session ends *interrupted* and stays replayable) |
-| `e` | jump to the first error of the watched sample |
+| `e` | jump to the first error of the watched sample (replay: seek to it, back or forward) |
+| `r` | what the model was sent at the cursor's turn (`lhe-tui show ID --turn T --sample S --request`) |
 | `[` `]` | previous / next sample (or pick one in the list) |
 | `g` | show / hide the charts |
 | `v` | show the keys' values |

@@ -26,7 +26,7 @@ from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.background import lower_this_threads_priority
-from lhe_tui.ui.feed import EventFeed, RunModel
+from lhe_tui.ui.feed import EventFeed, RunModel, SampleState, StreamState
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
 from lhe_tui.decay_curves import DecayData, compute_decay
@@ -117,6 +117,7 @@ class RunScreen(ReplayKeys, Screen):
         Binding("v", "toggle_values", "Key values", show=False),
         Binding("A", "toggle_answer", "Answer accuracy", key_display="A", show=False),
         Binding("f", "follow", "Follow newest", show=False),
+        Binding("r", "show_request", "What was sent", show=False),
         Binding("P", "save_figure", "Save figure", key_display="P", show=False),
         # Priority: the focused turn table binds home too (its first row) and took it first. In a live run
         # check_action turns this one down and home goes on to the table.
@@ -149,6 +150,7 @@ class RunScreen(ReplayKeys, Screen):
         self._first_frame = True                 # not shown yet: the metrics wait for it
         self._mounted_at = time.monotonic()
         self._scripted_announced = False         # --inject-at is announced once, not once a sample
+        self._pinned_stream: StreamState | None = None   # the reply pane's turn when the cursor is off the newest
         if live is not None:
             live.subscribe(self.feed)
 
@@ -353,13 +355,25 @@ class RunScreen(ReplayKeys, Screen):
             self.table.step_rule = model.step_rule
             self.table.sync(watched, force=force or rule_changed)
         if shown(self.reply):
-            self.reply.sync(model.stream, force=force)
+            self.reply.sync(self._reply_stream(watched), force=force)
         if shown(self.sum_chart):
             self.sum_chart.sync(watched, force=force, fork_turn=model.fork_turn)
         if self.player is not None:
             self.query_one(ReplayControls).sync(self.player)
         if shown(self.decay_plot):
             self.decay_plot.sync(self.decay, model, force=force)
+
+    def _reply_stream(self, state: SampleState | None) -> StreamState:
+        """What the reply pane shows: the newest turn (streaming in) while the table follows it, else the
+        turn under the table's cursor (`f` follows again)."""
+        record = None if self.table.following or state is None else self.table.cursor_record()
+        if record is None:
+            return self.model.stream
+        pinned = self._pinned_stream
+        if pinned is None or pinned.record is not record:
+            pinned = self._pinned_stream = StreamState(sample=record.sample, turn=record.turn, keys=record.keys,
+                                                       record=record)
+        return pinned
 
     def _source_info(self) -> SourceInfo:
         if self.player is None:
@@ -368,7 +382,8 @@ class RunScreen(ReplayKeys, Screen):
         replay = player.replay
         state = ("▶ " if player.playing else "■ " if replay.at_end else "‖ ") + speed_label(player.speed)
         elapsed = replay.times[replay.position - 1] if replay.position else 0.0
-        return SourceInfo(live=False, replay_state=state, elapsed=elapsed)
+        return SourceInfo(live=False, replay_state=state, elapsed=elapsed,
+                          paused=not player.playing and not replay.at_end)
 
     # ---- metrics (2 Hz) ------------------------------------------------------------------------------
     def refresh_metrics(self) -> None:
@@ -385,7 +400,8 @@ class RunScreen(ReplayKeys, Screen):
             return  # only the plot went away: nothing new to compute
         self._metrics_key = key
         correct, update = self.model.flags()
-        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k)
+        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k,
+                      answered=self.model.answered)
         if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
             self._set_decay(compute_decay(correct, update, with_ci=with_ci, **ragged))
             return
@@ -610,9 +626,12 @@ class RunScreen(ReplayKeys, Screen):
             if position is None:
                 self.notify(f"s{index} has no wrong answer in this session", severity="warning")
                 return
-            if position > self.player.position:
-                events, _backward = self.player.goto(position)
-                self.model.apply_all(events)
+            if position != self.player.position:   # forwards, or back when the replay is past it
+                events, backward = self.player.goto(position)
+                if backward:
+                    self.model.undo_all(events)
+                else:
+                    self.model.apply_all(events)
                 self._moved = True
                 self.flush()
             state = self.model.sample(index)
@@ -646,6 +665,21 @@ class RunScreen(ReplayKeys, Screen):
                                       timeout=10, markup=False)
             return
         self.app.call_from_thread(self.notify, f"wrote {path}", title="figure", timeout=8, markup=False)
+
+    def action_show_request(self) -> None:
+        """`r`: the exact request of the turn under the cursor (the newest while following), rebuilt from the
+        store as resume rebuilds a history."""
+        from lhe_tui.ui.screens.request import RequestScreen
+
+        record = self.table.cursor_record()
+        session_id = self.model.session_id
+        if record is None or not session_id:
+            self.notify("no turn yet: nothing was sent", severity="warning", timeout=3)
+            return
+        if self.model.kind == "probe":
+            self.notify("a probe's history is synthetic: `lhe-tui show ID` gives its results", severity="warning")
+            return
+        self.app.push_screen(RequestScreen(self.app.db_path, session_id, record.sample, record.turn))  # type: ignore[attr-defined]
 
     def action_follow(self) -> None:
         self.table.go_to_newest()

@@ -1,6 +1,6 @@
 """Stored sessions, with the same columns as `lhe-tui sessions` (the cost last, and in the detail lines).
 
-Enter replays the highlighted run (a probe opens its results); space marks sessions and `c` compares the
+Enter replays the highlighted run (a probe opens its results; a group's line its arms side by side); space marks sessions and `c` compares the
 marked ones; `R` resumes an unfinished run, as `lhe-tui resume ID` does.
 """
 
@@ -16,9 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
-from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
+from lhe_tui.cli.report import NO_DATA, SESSION_COLUMNS, GroupLine, group_cells, grouped_rows, session_cells
 from lhe_tui.compare import session_costs
-from lhe_tui.core.lineage import tree_order
 from lhe_tui.errors import ConfigError, StoreError
 from lhe_tui.store.queries import list_sessions
 
@@ -67,6 +66,7 @@ class SessionsScreen(Screen):
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name=name)
         self.marked: list[str] = []    # in marking order: the compare screen's colours follow it
+        self.groups: dict[str, GroupLine] = {}   # the listed groups' lines, by group id (their row keys)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sessions-title")
@@ -104,20 +104,30 @@ class SessionsScreen(Screen):
                 self.costs = self._costs(rows)
             except (StoreError, sqlite3.Error) as exc:   # said here, in place of the list
                 problem = self.app.describe_error(exc)  # type: ignore[attr-defined]
-        rows.reverse()  # newest first
         self.rows = {row["id"]: row for row in rows}
         self.marked = [sid for sid in self.marked if sid in self.rows]
         table.clear()
-        ordered = tree_order(rows)   # forks under their parent (`└ ` before the id), as the CLI's list
-        for row, depth in ordered:
-            cells = [Text(cell) for cell in session_cells(row, depth)]
-            cells.append(Text(self.costs.get(row["id"], "-"), justify="right"))
-            cells[STATUS_COLUMN].stylize(self._status_style(row.get("status") or ""))
-            table.add_row(*cells, key=row["id"], label=self._mark_label(row["id"]))
+        self.groups: dict[str, GroupLine] = {}
+        # Forks under their parent (`└ ` before the id), a group's arms under a line of its own: the CLI's list.
+        for entry, depth in grouped_rows(rows):
+            if isinstance(entry, GroupLine):
+                self.groups[entry.group_id] = entry
+                key, cells = entry.group_id, [Text(cell) for cell in group_cells(entry, depth)]
+                cells.append(Text("-", justify="right"))
+                cells[0].stylize("bold")
+                status = entry.arms[0].get("status") or ""
+            else:
+                key, status = entry["id"], entry.get("status") or ""
+                cells = [Text(cell) for cell in session_cells(entry, depth)]
+                if entry.get("group_id"):
+                    cells[0] = Text("  ") + cells[0]
+                cells.append(Text(self.costs.get(key, "-"), justify="right"))
+            cells[STATUS_COLUMN].stylize(self._status_style(status))
+            table.add_row(*cells, key=key, label=self._mark_label(key))
         if rows:
             # The label column (the marks) is sized when the table next idles; lines drawn before that
             # would be cached without it until something changes, so redraw once it is sized.
-            self.call_after_refresh(self._redraw_row, RowKey(ordered[0][0]["id"]))
+            self.call_after_refresh(self._redraw_row, RowKey(table.coordinate_to_cell_key((0, 0)).row_key.value))
         self._update_title()
         empty = self.query_one("#sessions-empty", Static)
         empty.display = not rows
@@ -125,7 +135,7 @@ class SessionsScreen(Screen):
             empty.update(Text(problem, style=self.app.theme_variables.get("error", "")))
         else:
             empty.update("No sessions yet. Press n to start a run (the sim model needs no key).")
-        if current is not None and current in self.rows:
+        if current is not None and (current in self.rows or current in self.groups):
             table.move_cursor(row=table.get_row_index(current))
         self.show_detail(self.selected_id())
 
@@ -148,7 +158,8 @@ class SessionsScreen(Screen):
     def _update_title(self) -> None:
         marked = f" · {len(self.marked)} marked (c compares)" if self.marked else ""
         self.query_one("#sessions-title", Static).update(
-            f"{len(self.rows)} sessions stored in {store_label(getattr(self.app, 'db_path', ''))} · newest "
+            f"{len(self.rows)} session{'s' if len(self.rows) != 1 else ''} stored in "
+            f"{store_label(getattr(self.app, 'db_path', ''))} · newest "
             f"first{marked}")
 
     def _mark_label(self, session_id: str) -> Text:
@@ -163,6 +174,13 @@ class SessionsScreen(Screen):
     def show_detail(self, session_id: str | None) -> None:
         """Every column of the highlighted session, readable even when the table is wider than the screen."""
         detail = self.query_one("#session-detail", Static)
+        group = self.groups.get(session_id or "")
+        if group is not None:
+            detail.display = True
+            detail.update(Text(f"{group.group_id}  {len(group.arms)} arms over one task: "
+                               f"{', '.join(group.names)} · enter replays them side by side", no_wrap=True,
+                               overflow="ellipsis"))
+            return
         row = self.rows.get(session_id or "")
         detail.display = row is not None
         if row is None:
@@ -175,11 +193,14 @@ class SessionsScreen(Screen):
         text.append("status ")
         text.append(cells["status"], self._status_style(row.get("status") or ""))
         p = row.get("fitted_p")   # the stored mean turn accuracy (the column keeps its old name)
+        p_cell = "-" if p is None else f"{p:.4f}"
+        if not row.get("answered", 1):
+            p_cell = NO_DATA
         cost = getattr(self, "costs", {}).get(row["id"], "-")
         if getattr(self, "cost_problem", None):
             cost = f"? ({self.cost_problem})"
         text.append(f" · task acc {cells['task acc']} · H_0.5 {cells['H_0.5']} · "
-                    f"turn acc {'-' if p is None else f'{p:.4f}'} · cost {cost} · created {cells['created'][:16]}")
+                    f"turn acc {p_cell} · cost {cost} · created {cells['created'][:16]}")
         detail.update(text)
 
     def _status_style(self, status: str) -> str:
@@ -206,6 +227,9 @@ class SessionsScreen(Screen):
     def open(self, session_id: str | None) -> None:
         if not session_id:
             return
+        if session_id in self.groups:       # a group's line: its arms side by side
+            self.app.open_group_replay(session_id)  # type: ignore[attr-defined]
+            return
         if (self.rows.get(session_id) or {}).get("kind") == "probe":
             from lhe_tui.ui.screens.probe import ProbeScreen
 
@@ -216,7 +240,8 @@ class SessionsScreen(Screen):
     def action_group(self) -> None:
         """Replay the group of the selected arm, its arms side by side."""
         session_id = self.selected_id()
-        group = (self.rows.get(session_id) or {}).get("group_id") if session_id else None
+        group = session_id if session_id in self.groups else \
+            (self.rows.get(session_id) or {}).get("group_id") if session_id else None
         if not group:
             self.notify("this session is not an arm of a group (`lhe-tui run … --arm …` runs arms)",
                         severity="warning", timeout=3)
@@ -227,6 +252,10 @@ class SessionsScreen(Screen):
     def action_toggle_mark(self) -> None:
         session_id = self.selected_id()
         if session_id is None:
+            return
+        if session_id in self.groups:
+            self.notify("a group's arms are compared as a group: `lhe-tui compare grp-…`, or mark its arms",
+                        severity="warning", timeout=4)
             return
         if session_id in self.marked:
             self.marked.remove(session_id)
@@ -248,6 +277,10 @@ class SessionsScreen(Screen):
 
     def action_resume(self) -> None:
         session_id = self.selected_id()
+        if session_id in self.groups:
+            self.notify(f"a group resumes as a whole: lhe-tui resume {session_id}", severity="warning", timeout=5,
+                        markup=False)
+            return
         if session_id is not None:
             self.app.resume_session(session_id)  # type: ignore[attr-defined]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
+from lhe_tui.ui.plotting import ACCURACY_AXIS, Figure, Mark, PlotView, Series
 
 if TYPE_CHECKING:
     from lhe_tui.decay_curves import DecayData
@@ -48,7 +48,7 @@ def arms_figure(arms: Sequence[ArmCurve], *, compact: bool = False) -> Figure:
     # The whole run from the start (0..turns: round ticks for round turn counts), so the arms' curves keep
     # their places as they grow instead of the axis stretching under them.
     what = "task acc (lines), turn acc (dots)" + (" by turn" if compact else "")
-    return Figure(series=tuple(series), marks=marks, xlabel="" if compact else "turn", ylim=(0.0, 1.02),
+    return Figure(series=tuple(series), marks=marks, xlabel="" if compact else "turn", **ACCURACY_AXIS,
                   xlim=(0, turns), title=what + " · " + " · ".join(parts))
 
 

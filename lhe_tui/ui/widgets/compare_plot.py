@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lhe_tui.compare import SessionCurves
-from lhe_tui.ui.plotting import Figure, PlotView, Series
+from lhe_tui.ui.plotting import ACCURACY_AXIS, Figure, PlotView, Series
 
 # Theme variables, in the order sessions get them; more sessions than colours reuse them in turn.
 PALETTE = ("primary", "warning", "success", "accent", "error", "secondary")
@@ -55,7 +55,7 @@ def compare_figure(entries: list[CompareEntry], curves: str = "both") -> Figure:
     title = f"{what} · {len(entries)} session{'s' if len(entries) != 1 else ''}"
     if curves != "turn":
         title += " · H0.5 where a line crosses 0.5"
-    return Figure(series=tuple(series), title=title, xlabel="turn", ylim=(0.0, 1.02))
+    return Figure(series=tuple(series), title=title, xlabel="turn", **ACCURACY_AXIS)
 
 
 class ComparePlot(PlotView):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lhe_tui.ui.feed import RunModel
-from lhe_tui.ui.plotting import Band, Figure, Mark, PlotView, Series
+from lhe_tui.ui.plotting import ACCURACY_AXIS, Band, Figure, Mark, PlotView, Series
 
 if TYPE_CHECKING:
     from lhe_tui.decay_curves import DecayData
@@ -68,7 +68,7 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
     elif s.in_steps:
         parts.append(f"H0.5={s.horizon_measured} turns={s.horizon_measured_steps} steps")
     return Figure(series=tuple(series), bands=bands, marks=marks, title="accuracy decay · " + " · ".join(parts),
-                  xlabel="turn", ylim=(0.0, 1.02))
+                  xlabel="turn", **ACCURACY_AXIS)
 
 
 class DecayPlot(PlotView):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lhe_tui.probe import ProbeRow
-from lhe_tui.ui.plotting import Figure, PlotView, Series
+from lhe_tui.ui.plotting import ACCURACY_AXIS, UNIT_TICKS, Figure, PlotView, Series
 from lhe_tui.ui.widgets.compare_plot import session_colour
 
 
@@ -41,7 +41,8 @@ def probe_figure(results: list[ProbeResult]) -> Figure:
     turns = {r.target_turn for r in results}
     at = f"turn {turns.pop()}" if len(turns) == 1 and None not in turns else "the target turn"
     return Figure(series=tuple(series), title=f"accuracy at {at} vs history error rate",
-                  xlabel="error rate in the history", xlim=(-0.05, 1.05), ylim=(0.0, 1.02))
+                  xlabel="error rate in the history", xlim=(-0.05, 1.05), xticks=UNIT_TICKS,
+                  **ACCURACY_AXIS)
 
 
 class ProbePlot(PlotView):

@@ -19,6 +19,8 @@ def describe_result(stream: StreamState) -> tuple[str, str]:
     r = stream.record
     if r is None:
         return "streaming…", "reply-view--muted"
+    if r.provider_failed:
+        return f"no reply, the provider failed: {r.provider_error}", "reply-view--error"
     if r.answer_status != "ok":
         return f"{r.answer_status} miss (no usable <answer>)", "reply-view--warning"
     if r.correct:
@@ -90,6 +92,9 @@ class ReplyView(Static, can_focus=False):
         text.append(f" · keys {', '.join(stream.keys)} · ")
         text.append(verdict, self._style(verdict_style))
         record = stream.record
+        if record is not None:
+            retries = f" · {record.retries} retr{'y' if record.retries == 1 else 'ies'}" if record.retries else ""
+            text.append(f" · {record.latency_s:.2f} s{retries}", self._style("reply-view--muted"))
         if record is not None and record.injected:
             text.append(f" · history shows {record.history_answer} (injected)", self._style("reply-view--warning"))
         reasoning = record.reasoning if record is not None else "".join(stream.reasoning)

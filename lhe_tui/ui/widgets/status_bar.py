@@ -47,6 +47,7 @@ class SourceInfo:
     live: bool = True
     replay_state: str = ""       # e.g. "▶ 10x", "‖ 1x"
     elapsed: float | None = None
+    paused: bool = False         # a replay stopped short of its end: the state word says paused
 
 
 class StatusBar(Static):
@@ -150,7 +151,8 @@ class StatusBar(Static):
         t.append(f" · {c.get('mode', '?')} · {protocol_of(c) if c else '?'}{rule_text} · "
                  f"K={c.get('k', '?')}{probe} · ")
         t.append("LIVE " if source.live else "REPLAY ", self._s("label"))
-        t.append(model.status.replace("_", " "), self._s(STATE_STYLE.get(model.status, "muted")))
+        status = "paused" if source.paused else model.status
+        t.append(status.replace("_", " "), self._s(STATE_STYLE.get(status, "muted")))
         if source.replay_state:
             t.append(f" {source.replay_state}", self._s("primary"))
         if model.lineage_label:   # before the id: at 80 columns the id is what the ellipsis takes
@@ -169,7 +171,10 @@ class StatusBar(Static):
         if model.endpoints and model.running:   # several servers: each one's load, or its state
             down = any(e.state != "up" for e in model.endpoints)
             t.append(f" · {endpoints_line(model.endpoints)}", self._s("warning" if down else "label"))
-        if summary is not None:
+        # the model's own count, never a stale summary's: no answered turn (or a run that failed before one)
+        if not model.running and (model.answered is False or (model.answered is None and model.status == "failed")):
+            t.append(" · no data (no turn was answered)", self._s("warning"))
+        elif summary is not None and not summary.no_data:
             self._metrics(t, summary)
         if model.tokens_reported:
             t.append(f" · tok {human_count(model.tokens_in)}/{human_count(model.tokens_out)}")
@@ -180,6 +185,8 @@ class StatusBar(Static):
             t.append(" · tok not reported", self._s("muted"))
         if model.retries:
             t.append(f" · {model.retries} retr{'y' if model.retries == 1 else 'ies'}", self._s("warning"))
+        if model.empty_retries:
+            t.append(f" · {model.empty_retries} empty re-asked", self._s("warning"))
         if model.held():
             t.append(f" · {model.held()}", self._s("warning"))
         if model.last_retry and model.running:

@@ -30,7 +30,7 @@ def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figur
         marks.append(Mark(state.first_error, color="error", label=f"first error t{state.first_error}"))
     marks.extend(injection_marks(sorted(t for t in state.injections if t != fork_turn)))
     marks.extend(fork_marks(fork_turn, state.records[-1].turn))
-    return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn")
+    return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn", y_integer=True)
 
 
 class SumChart(PlotView):

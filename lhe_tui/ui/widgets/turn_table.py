@@ -251,10 +251,15 @@ class TurnTable(GrowingRows):
         self.refresh()
 
     def cursor_turn(self) -> int | None:
+        record = self.cursor_record()
+        return None if record is None else record.turn
+
+    def cursor_record(self) -> TurnRecord | None:
+        """The turn under the cursor (None: no rows)."""
         if self._state is None or not self._rows:
             return None
         row = min(self._cursor, len(self._state.records) - 1)
-        return self._state.records[row].turn if row >= 0 else None
+        return self._state.records[row] if row >= 0 else None
 
     def go_to_turn(self, turn: int) -> bool:
         if self._state is None:
@@ -561,8 +566,10 @@ class TurnTable(GrowingRows):
         return r.step_correct if index is None else update_flag_at(self._state.records, index, self.step_rule)
 
     def _latency_cell(self, r: TurnRecord, style: Style | None) -> Cell:
-        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply."""
-        if not r.retries:
+        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply, `∅N`
+        when an empty reply was asked for again N times (paper protocol)."""
+        if not r.retries and not r.empty_retries:
             return Cell(format_latency(r.latency_s), style, right=True)
+        marks = (f" ↻{r.retries}" if r.retries else "") + (f" ∅{r.empty_retries}" if r.empty_retries else "")
         return Cell("", style, right=True, parts=((format_latency(r.latency_s), None),
-                                                  (f" ↻{r.retries}", self._styles.get("turn-table--format"))))
+                                                  (marks, self._styles.get("turn-table--format"))))
