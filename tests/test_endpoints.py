@@ -213,9 +213,25 @@ async def test_every_server_down_is_a_transient_error_that_says_when_the_next_is
     router, servers = router_of(2, clock=clock)
     for server in servers:
         server.failing = ProviderError("connection lost", transient=True, unreachable=True)
-    with pytest.raises(ProviderError, match="all 2 servers are down") as caught:
+    with pytest.raises(ProviderError, match="all 2 servers are down.*connection lost") as caught:
         await turn(router, 0, 1)
     assert caught.value.transient and caught.value.retry_after == pytest.approx(RETRY_S)
+    assert not caught.value.refused
+
+
+def test_a_run_whose_servers_all_refuse_ends_at_once_in_one_line(tmp_path, capsys):
+    dead = []
+    for _ in range(2):   # two ports nothing listens on
+        server = FakeLLMServer().start()
+        dead.append(server.openai_base_url)
+        server.stop()
+    started = time.monotonic()
+    code = main(["run", "--headless", "--provider", "openai", "--model", "m", "--turns", "3", "--db",
+                 str(tmp_path / "lhe.db"), "--base-url", ",".join(dead)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and time.monotonic() - started < 60          # not minutes of retries
+    last = err.splitlines()[-1]
+    assert last.startswith("lhe-tui: error:") and "all 2 servers are down" in last and "refused" in last
 
 
 async def test_finished_samples_leave_their_servers_load():

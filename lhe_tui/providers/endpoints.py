@@ -44,6 +44,7 @@ class Endpoint:
     strikes: int = 0                       # server errors in a row
     trier: int | None = None               # down, and this sample's request is trying it again
     filling: bool = False                  # back up: samples move to it until it holds its share
+    why: ProviderError | None = None       # what marked it down
     samples: set[int] = field(default_factory=set)
 
     @property
@@ -141,8 +142,12 @@ class EndpointRouter(Provider):
         up = [e for e in self.endpoints if e.up]
         if not up:
             wait = max(0.0, min(e.down_until for e in self.endpoints if e.down_until is not None) - now)
-            raise ProviderError(f"all {len(self.endpoints)} servers are down (the next is tried in {wait:.0f} s)",
-                                transient=True, retry_after=wait or None)
+            # every one refused (nothing listens): on the run's first request the runner ends the run at once
+            refused = all(e.why is not None and e.why.refused for e in self.endpoints)
+            last = max(self.endpoints, key=lambda e: e.down_until or 0.0).why
+            raise ProviderError(f"all {len(self.endpoints)} servers are down (the next is tried in {wait:.0f} s)"
+                                + (f"; the last: {last}" if last is not None else ""),
+                                transient=True, retry_after=wait or None, refused=refused)
         if current is not None and current.up:
             if len(current.samples) <= self.share():
                 return current
@@ -173,7 +178,7 @@ class EndpointRouter(Provider):
             if endpoint.trier != sample:
                 return True       # it went down while this request was in flight
             if fault:             # tried again and still failing: a longer back-off
-                self._down(endpoint)
+                self._down(endpoint, error)
                 return True
             self.answered(endpoint)   # it answered (a 4xx, a 429): it is up; the error is the request's
             return False
@@ -181,7 +186,7 @@ class EndpointRouter(Provider):
             return False
         endpoint.strikes += 1
         if error.unreachable or endpoint.strikes >= DOWN_AFTER:
-            self._down(endpoint)
+            self._down(endpoint, error)
             return True
         return False              # one server error: the runner retries it there, after its back-off
 
@@ -192,7 +197,8 @@ class EndpointRouter(Provider):
             endpoint.filling = True
             self._changed()
 
-    def _down(self, endpoint: Endpoint) -> None:
+    def _down(self, endpoint: Endpoint, why: ProviderError) -> None:
+        endpoint.why = why
         endpoint.downs += 1
         endpoint.down_until = self.clock() + min(RETRY_CAP_S, RETRY_S * 2 ** (endpoint.downs - 1))
         endpoint.trier, endpoint.filling = None, False
