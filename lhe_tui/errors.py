@@ -42,15 +42,19 @@ class ProviderError(LheError):
     permanent ones (401, 404, 400) stop the sample (under the paper protocol: the turn is recorded as one the
     provider failed, and the sample goes on); `fatal` ones (our local model server died) stop every sample:
     the run ends failed with this message. `refused`: nothing accepted the connection. `retries`: how many
-    retries the runner made before giving up on it.
+    retries the runner made before giving up on it. `unreachable` ones (could not connect, connection lost,
+    stream cut, timed out) say the server itself did not answer: another replica may (providers.endpoints
+    marks that server down).
     """
 
     exit_code = 1
 
     def __init__(self, message: str, *, transient: bool = False, retry_after: float | None = None,
-                 status: int | None = None, fatal: bool = False, refused: bool = False, retries: int = 0) -> None:
+                 status: int | None = None, fatal: bool = False, refused: bool = False, retries: int = 0,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.unreachable = unreachable
         self.fatal = fatal
         self.retry_after = retry_after
         self.status = status

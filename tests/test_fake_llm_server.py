@@ -437,3 +437,24 @@ async def test_broken_responder_is_a_500(server: FakeLLMServer) -> None:
     async with oai(server) as oc:
         with pytest.raises(openai.InternalServerError, match="boom"):
             await oc.chat.completions.create(model="m", messages=MSGS)
+
+
+@pytest.mark.parametrize("max_streams, first_done", [(1, "hung"), (None, "quick")])
+async def test_max_streams_holds_requests_in_line_until_one_ends(max_streams, first_done) -> None:
+    """max_streams=1: a request waits, unanswered, while another is served (a model server's full batch)."""
+    with FakeLLMServer(max_streams=max_streams) as srv:
+        srv.add_faults(Fault("hang", seconds=0.5))   # the first request is served slowly
+        client, done = oai(srv), []
+
+        async def ask(name: str) -> None:
+            await oai_stream(client)
+            done.append(name)
+
+        hung = asyncio.create_task(ask("hung"))
+        while not srv.requests:                      # the first is in before the second is sent
+            await asyncio.sleep(0.005)
+        await asyncio.gather(hung, ask("quick"))
+        await client.close()
+    assert done[0] == first_done
+    with pytest.raises(ValueError, match="max_streams"):
+        FakeLLMServer(max_streams=0)

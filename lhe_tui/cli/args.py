@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lhe_tui.core.bounds import INT64_MAX
 from lhe_tui.errors import ConfigError
-from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig,
+from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, base_url_fields,
                                   parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.core.paper import with_paper
 from lhe_tui.runner.retry import BASE_S, CAP_S, MAX_RETRY_AFTER_S, RETRY_BUDGET_S
@@ -124,7 +124,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--provider", default="sim", choices=PROVIDERS, help="sim (offline, simulated), openai, anthropic, local")
     g.add_argument("--model", default="", help="model name (required for openai/anthropic)")
-    g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", action="append", default=None, metavar="URL",
+                   help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; repeat it (or give a comma-"
+                        "separated list) for replicas of one model: each sample stays on one of them")
+    g.add_argument("--endpoint-concurrency", type=int64, default=None, metavar="N",
+                   help="with several --base-url: requests in flight per server at most (default: no limit)")
     g.add_argument("--model-path", default=None, help="GGUF file for --provider local")
     g.add_argument("--mode", default="direct", choices=MODES,
                    help="direct: the answer only; cot: step by step, then the answer; thinking: provider-native reasoning")
@@ -266,7 +270,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     # even one equal to a default, is told apart from an unset one and wins).
     given = {field for dest, field in _PAPER_FLAGS.items() if getattr(a, dest, None) is not None}
     config = RunConfig(
-        provider=a.provider, model=a.model, base_url=a.base_url, mode=a.mode, k=a.k,
+        provider=a.provider, model=a.model, **base_url_fields(a.base_url),
+        endpoint_concurrency=a.endpoint_concurrency, mode=a.mode, k=a.k,
         turns=100 if a.turns is None else a.turns, samples=1 if a.samples is None else a.samples,
         seed=0 if a.seed is None else a.seed,
         dict_size=a.dict_size, min_value=a.min_value, max_value=a.max_value,

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from lhe_tui.cli.report import group_summary_table, print_table, summary_rows, summary_table
-from lhe_tui.core.events import (Event, RetryScheduled, RunFinished, SampleFinished, Throttled, TurnFinished,
-                                 UsageIgnored)
+from lhe_tui.core.events import (EndpointsChanged, Event, RetryScheduled, RunFinished, SampleFinished, Throttled,
+                                 TurnFinished, UsageIgnored, endpoints_line)
 from lhe_tui.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
 from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
@@ -55,9 +55,10 @@ class ProgressDisplay:
         self.console = console
         self.owns_progress = progress is None
         self.progress = progress or new_progress(console)
-        self.task_id = self.progress.add_task(label, total=total, wrong=0, held_until=0.0, held_by="")
+        self.task_id = self.progress.add_task(label, total=total, wrong=0, held_until=0.0, held_by="", endpoints="")
         self._held_until = 0.0         # time.monotonic() at which the latest rate-limit hold said ends
         self.wrong = 0
+        self._states: dict[str, str] = {}   # several servers: each one's last state, to note changes
         self.prefix = prefix
         self._said: set[object] = set()   # a failure shared by every sample (a dead server) is said once
         # Sample failures before any turn finished: said once one does; if none ever does (a wrong key, model
@@ -87,6 +88,8 @@ class ProgressDisplay:
             self.progress.console.print(f"{self.prefix}sample {event.sample} turn {event.turn}: {event.message} "
                                         "(and so on for any later turn; `lhe-tui export` lists them as "
                                         "usage_ignored events)", style="yellow")
+        elif isinstance(event, EndpointsChanged):
+            self._endpoints(event)
         elif isinstance(event, SampleFinished) and event.status == "failed":
             if self._held is not None:
                 self._held.append(event)
@@ -98,6 +101,17 @@ class ProgressDisplay:
             if self.owns_progress:
                 self.progress.stop()
 
+    def _endpoints(self, event: EndpointsChanged) -> None:
+        """Several servers: each one's load or state on the progress line, and a note when one goes down or up."""
+        self.progress.update(self.task_id, endpoints=endpoints_line(event.endpoints))
+        for number, endpoint in enumerate(event.endpoints, 1):
+            was = self._states.get(endpoint.url, "up")
+            self._states[endpoint.url] = endpoint.state
+            if (endpoint.state == "up") != (was == "up"):
+                news = "up again" if endpoint.state == "up" else "down: its samples move to the others"
+                self.progress.console.print(f"{self.prefix}server {number} ({endpoint.url}) {news}",
+                                            style="green" if endpoint.state == "up" else "yellow")
+
     def _say_failure(self, event: SampleFinished) -> None:
         if event.message not in self._said:
             self._said.add(event.message)
@@ -106,8 +120,8 @@ class ProgressDisplay:
 
 def new_progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), HoldColumn(), console=console,
-                    transient=False)
+                    TextColumn("errors: {task.fields[wrong]}"), TimeElapsedColumn(), HoldColumn(),
+                    TextColumn("{task.fields[endpoints]}"), console=console, transient=False)
 
 
 def session_tokens(db: Database, session_id: str) -> TokenTotals:

@@ -11,7 +11,7 @@ import argparse
 import shlex
 from typing import Any
 
-from lhe_tui.core.config import RunConfig, parse_extra_body
+from lhe_tui.core.config import RunConfig, base_url_fields, parse_extra_body
 from lhe_tui.core.paper import rechoose
 from lhe_tui.errors import ConfigError
 
@@ -61,6 +61,9 @@ def overrides_from_namespace(namespace: argparse.Namespace, dests: set[str], *, 
                 raise ConfigError(f"{what}: {exc}") from None
         elif dest == "inject_at":
             value = tuple(value)
+        elif dest == "base_url":      # the first URL, and all of them when there are several
+            fields.update(base_url_fields(value))
+            continue
         fields[_FIELD_OF.get(dest, dest)] = value
     if given.get("paper") or given.get("paper_settings"):
         # the paper's settings under any explicit flag, made by apply_overrides for the result's provider and

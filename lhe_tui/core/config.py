@@ -67,6 +67,18 @@ def parse_extra_body(text: str) -> dict[str, Any]:
     return value
 
 
+def base_urls(values: list[str] | None) -> tuple[str, ...]:
+    """Every URL --base-url gave (repeated, or comma-separated), in order, duplicates dropped."""
+    urls = (url.strip() for value in values or () for url in value.split(","))
+    return tuple(dict.fromkeys(url for url in urls if url))
+
+
+def base_url_fields(values: list[str] | None) -> dict[str, Any]:
+    """RunConfig's `base_url` (the first URL) and `endpoints` (all of them when more than one) from --base-url."""
+    urls = base_urls(values)
+    return {"base_url": urls[0] if urls else None, "endpoints": urls if len(urls) > 1 else ()}
+
+
 def _no_constant(name: str) -> Any:
     raise ConfigError(f"--extra-body holds {name}, not a finite number (strict JSON has no NaN or Infinity)")
 
@@ -104,6 +116,10 @@ class RunConfig:
     provider: str = "sim"
     model: str = ""
     base_url: str | None = None
+    # several servers of one model (--base-url repeated): each sample pinned to one (providers.endpoints);
+    # empty with one URL. endpoint_concurrency: requests in flight per server at most (None: no limit)
+    endpoints: tuple[str, ...] = ()
+    endpoint_concurrency: int | None = None
     mode: str = "direct"
     k: int = 1
     turns: int = 100
@@ -202,6 +218,7 @@ class RunConfig:
                 raise ConfigError(f"--base-url {exc}") from None
         self._validate_network()
         self._validate_limits()
+        self._validate_endpoints()
         for rate, name in ((self.temperature, "--temperature"), (self.top_p, "--top-p")):
             if rate is not None and rate < 0:
                 raise ConfigError(f"{name} must not be negative, got {rate}")
@@ -267,6 +284,15 @@ class RunConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value}")
 
+    def _validate_endpoints(self) -> None:
+        value = self.endpoint_concurrency
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"--endpoint-concurrency must be a whole number >= 1, got {value}")
+        if self.endpoints and self.provider == "sim":
+            raise ConfigError("several --base-url servers need --provider openai, anthropic or local (sim has none)")
+        for url in self.endpoints:
+            check_base_url(url)
+
     def _validate_data(self) -> None:
         if self.data not in DATA_SOURCES:
             raise ConfigError(f"unknown --data {self.data!r} (choose from {', '.join(DATA_SOURCES)})")
@@ -330,4 +356,5 @@ class RunConfig:
         values.setdefault("protocol", LEGACY_PROTOCOL)
         values.setdefault("prompt", LEGACY_PROMPT)
         values["inject_at"] = tuple(Injection(**i) for i in values.get("inject_at", ()))
+        values["endpoints"] = tuple(values.get("endpoints") or ())
         return cls(**values)

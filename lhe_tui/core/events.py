@@ -123,6 +123,32 @@ class UsageIgnored:
 
 
 @dataclass(frozen=True)
+class EndpointStatus:
+    """One server of a model served by several (--base-url repeated), as the router sees it now."""
+
+    url: str
+    state: str        # up | down | trying (down, and one request is trying it again)
+    load: int         # running samples pinned to it
+
+    @property
+    def short(self) -> str:
+        """Its load when it is up, else its state."""
+        return str(self.load) if self.state == "up" else self.state
+
+
+def endpoints_line(endpoints: tuple[EndpointStatus, ...]) -> str:
+    """What the status bar and the headless progress say of the servers: `ep 22 21 down 21`."""
+    return "ep " + " ".join(e.short for e in endpoints) if endpoints else ""
+
+
+@dataclass(frozen=True)
+class EndpointsChanged:
+    """A server of the run went down or up, or samples moved between servers (providers.endpoints)."""
+
+    endpoints: tuple[EndpointStatus, ...]
+
+
+@dataclass(frozen=True)
 class SampleFinished:
     sample: int
     status: str       # finished | failed | stopped
@@ -147,7 +173,7 @@ class RunFinished:
 
 
 Event = (RunStarted | TurnStarted | TokenDelta | TurnFinished | Injected | RetryScheduled | Throttled
-         | UsageIgnored | SampleFinished | RunPaused | RunResumed | RunFinished)
+         | UsageIgnored | EndpointsChanged | SampleFinished | RunPaused | RunResumed | RunFinished)
 Subscriber = Callable[[Event], None]
 
 

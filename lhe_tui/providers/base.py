@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lhe_tui.core.bounds import MAX_REQUEST_TOKENS
 
 if TYPE_CHECKING:
+    from lhe_tui.core.events import EventBus
     from lhe_tui.task.model import Task
 
 DeltaKind = Literal["text", "reasoning"]
@@ -171,6 +172,10 @@ class Provider(ABC):
     def bind_task(self, task: Task) -> None:
         """The run's task, handed over by the Runner before the first request. Real providers ignore it
         (a model reads its prompt); the simulator answers from it instead of parsing the prompt."""
+
+    def attach(self, bus: EventBus) -> None:
+        """The run's event bus, handed over by the Runner: a provider that reports on its servers (or follows
+        the samples) subscribes and emits here. Most have nothing to say."""
 
     @abstractmethod
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:

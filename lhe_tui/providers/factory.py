@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from lhe_tui.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Provider
@@ -34,7 +35,14 @@ def check_credentials(config: RunConfig) -> None:
 
 
 def make_provider(config: RunConfig, base_url: str | None = None) -> Provider:
-    """`base_url` overrides the config's (the local provider passes its own server's address)."""
+    """`base_url` overrides the config's (the local provider passes its own server's address). Several
+    servers (`config.endpoints`, and no override): one provider each behind an EndpointRouter."""
+    if len(config.endpoints) > 1 and base_url is None and config.provider != "sim":
+        from lhe_tui.providers.endpoints import EndpointRouter
+
+        one = replace(config, endpoints=())
+        return EndpointRouter([(url, make_provider(one, url)) for url in config.endpoints],
+                              concurrency=config.endpoint_concurrency)
     settings = generation_settings(config)
     if config.provider == "sim":
         from lhe_tui.providers.sim import SimProvider, SimSettings

@@ -81,7 +81,8 @@ def status_error(provider: str, status: int, message: str, headers: object) -> P
 
 
 def timed_out(provider: str) -> ProviderError:
-    return ProviderError(f"{provider}: request timed out (no data for --timeout seconds)", transient=True)
+    return ProviderError(f"{provider}: request timed out (no data for --timeout seconds)", transient=True,
+                         unreachable=True)
 
 
 class RequestDeadline:
@@ -106,7 +107,7 @@ class RequestDeadline:
             if not self._timeout.expired():
                 raise
             raise ProviderError(f"{self.provider}: no complete reply within the deadline of {self.seconds:g} s "
-                                f"(--deadline)", transient=True) from error
+                                f"(--deadline)", transient=True, unreachable=True) from error
 
 
 def is_loopback(url: str | None) -> bool:
@@ -168,17 +169,17 @@ def cannot_connect(provider: str, cause: BaseException, url: str | None = None) 
         local = is_loopback(url)
         text = (f"{provider}: cannot connect: connection refused{f' by {where}' if where else ''}"
                 + (" (nothing listens there: is the server running?)" if local else ""))
-        return ProviderError(text, transient=not local, refused=True)
-    return ProviderError(f"{provider}: cannot connect ({describe(cause)})", transient=True)
+        return ProviderError(text, transient=not local, refused=True, unreachable=True)
+    return ProviderError(f"{provider}: cannot connect ({describe(cause)})", transient=True, unreachable=True)
 
 
 def broke_off(provider: str, exc: BaseException) -> ProviderError:
     return ProviderError(f"{provider}: stream broke off ({exc.__class__.__name__}: {_short(str(exc))})",
-                         transient=True)
+                         transient=True, unreachable=True)
 
 
 def connection_lost(provider: str, exc: BaseException) -> ProviderError:
-    return ProviderError(f"{provider}: connection lost ({describe(exc)})", transient=True)
+    return ProviderError(f"{provider}: connection lost ({describe(exc)})", transient=True, unreachable=True)
 
 
 def invalid_utf8(provider: str, exc: UnicodeDecodeError) -> ProviderError:

@@ -99,6 +99,7 @@ class Runner:
         self.task = task
         self.provider = provider
         provider.bind_task(task)
+        provider.attach(bus)
         self.session_id = session_id
         self.bus = bus
         self.backoff = backoff
@@ -457,7 +458,7 @@ class Runner:
         if clean == text:
             return exc
         copy = ProviderError(clean, transient=exc.transient, retry_after=exc.retry_after, status=exc.status,
-                             fatal=exc.fatal, refused=exc.refused)
+                             fatal=exc.fatal, refused=exc.refused, unreachable=exc.unreachable)
         copy.__suppress_context__ = True
         return copy
 

@@ -70,6 +70,7 @@ ECHO_API_KEY = "<<echo-api-key>>"
 _HOST = "127.0.0.1"
 _MAX_HEADER_BYTES = 64 * 1024
 _STOP_JOIN_TIMEOUT = 10.0
+_COMPLETION_PATHS = ("/v1/chat/completions", "/v1/messages")
 
 
 # --------------------------------------------------------------------------- data
@@ -615,6 +616,8 @@ class FakeLLMServer:
     slept before every streamed content chunk but the first, so a streamed reply
     of n content chunks takes about ``latency + (n - 1) * chunk_delay``.
     ``port=0`` picks an ephemeral port; pass a port to restart on the same one.
+    ``max_streams`` caps the completion requests it serves at once, as a model server's batch does
+    (vLLM's ``--max-num-seqs``): the others wait in line, unanswered, until one ends.
     ``anthropic_cache=True`` bills Anthropic requests like the prompt cache (``AnthropicPromptCache``, with
     ``cache_min_tokens`` as its minimum cacheable length, None: the model's; in
     ``self.prompt_cache``; each request's usage in ``RecordedRequest.usage``); otherwise their usage is the
@@ -630,7 +633,12 @@ class FakeLLMServer:
         port: int = 0,
         anthropic_cache: bool = False,
         cache_min_tokens: int | None = None,
+        max_streams: int | None = None,
     ) -> None:
+        if max_streams is not None and max_streams < 1:
+            raise ValueError("max_streams must be at least 1")
+        self.max_streams = max_streams
+        self._streams: asyncio.Semaphore | None = None
         self.prompt_cache = AnthropicPromptCache(cache_min_tokens) if anthropic_cache else None
         self.responder = responder or default_responder
         self.latency = latency
@@ -733,6 +741,7 @@ class FakeLLMServer:
 
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
+        self._streams = asyncio.Semaphore(self.max_streams) if self.max_streams else None
         server = await asyncio.start_server(
             self._on_connection, _HOST, self._requested_port, backlog=1024, limit=_MAX_HEADER_BYTES
         )
@@ -770,7 +779,12 @@ class FakeLLMServer:
                     break
                 if req is None:
                     break
-                if not await self._handle(req, writer):
+                if self._streams is not None and req.method == "POST" and req.path in _COMPLETION_PATHS:
+                    async with self._streams:
+                        keep = await self._handle(req, writer)
+                else:
+                    keep = await self._handle(req, writer)
+                if not keep:
                     break
         except (_Dropped, ConnectionError, asyncio.IncompleteReadError, OSError):
             pass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES, scored, update_flags
-from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
+from lhe_tui.core.events import (EndpointsChanged, EndpointStatus, Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
 
@@ -111,6 +111,7 @@ class RunModel:
         self.kind = "run"
         self.lineage: Lineage | None = None   # a fork's parent and fork turn (None: a plain run)
         self.lineage_label = ""               # Lineage.label(), made once (the status bar shows it each flush)
+        self.endpoints: tuple[EndpointStatus, ...] = ()   # several servers: each one's state and load
         self.samples: list[SampleState] = []
         self.status = "starting"      # starting | running | paused | finished | interrupted | failed | ...
         self.message = ""
@@ -371,6 +372,9 @@ class RunModel:
         row = state.row_of(e.turn)
         if row is not None:
             state.records[row] = replace(state.records[row], injected=True, history_answer=e.injected)
+
+    def _on_EndpointsChanged(self, e: EndpointsChanged) -> None:
+        self.endpoints = e.endpoints
 
     def _on_Throttled(self, e: Throttled) -> None:
         self.throttle = f"held by the rate limiter (--{e.limit}) {e.delay_s:.1f}s"

@@ -23,7 +23,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from lhe_tui.errors import LheError
-from lhe_tui.core.config import MODES, PROVIDERS, RunConfig, parse_extra_body, parse_inject_at
+from lhe_tui.core.config import MODES, PROVIDERS, RunConfig, base_url_fields, parse_extra_body, parse_inject_at
 from lhe_tui.core.prices import PriceTable, load_prices
 
 INT_FIELDS = ("k", "turns", "samples", "seed")
@@ -76,8 +76,8 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
                 yield Label("model")
                 yield Input(c.model, placeholder="sim-1, gpt-4.1-mini, …", id="model", compact=True)
                 yield Label("base URL")
-                yield Input(c.base_url or "", placeholder="OpenAI-compatible server (optional)", id="base_url",
-                            compact=True)
+                yield Input(",".join(c.endpoints) or c.base_url or "", id="base_url", compact=True,
+                            placeholder="OpenAI-compatible server (optional)")
                 yield Label("mode")
                 yield Select([(m, m) for m in MODES], value=c.mode, allow_blank=False, id="mode", compact=True)
                 yield Label("thinking")
@@ -191,7 +191,7 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
             raise LheError("sim delay must not be negative")
         provider = str(self.query_one("#provider", Select).value)
         config = replace(self.initial, provider=provider, model=self.query_one("#model", Input).value.strip(),
-                         base_url=self.query_one("#base_url", Input).value.strip() or None,
+                         **base_url_fields([self.query_one("#base_url", Input).value]),
                          mode=str(self.query_one("#mode", Select).value), heal=self.query_one("#heal", Checkbox).value,
                          **values)
         return config.validate()

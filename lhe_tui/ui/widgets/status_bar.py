@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from lhe_tui.core.events import endpoints_line
 from lhe_tui.core.prices import fmt_cost, load_prices
 from lhe_tui.errors import LheError
 from lhe_tui.task.protocol import protocol_of
@@ -168,6 +169,9 @@ class StatusBar(Static):
                  for status in ("early", "stopped", "failed") if (n := model.samples_ended(status))]
         if ended:
             t.append(f" ({', '.join(ended)})", self._s("warning"))
+        if model.endpoints and model.running:   # several servers: each one's load, or its state
+            down = any(e.state != "up" for e in model.endpoints)
+            t.append(f" · {endpoints_line(model.endpoints)}", self._s("warning" if down else "label"))
         # the model's own count, never a stale summary's: no answered turn (or a run that failed before one)
         if not model.running and (model.answered is False or (model.answered is None and model.status == "failed")):
             t.append(" · no data (no turn was answered)", self._s("warning"))
