@@ -339,6 +339,9 @@ def build_parser() -> OneLineParser:
     from lhe_tui.cli.fork_cmd import add_fork_command
 
     add_fork_command(sub)
+    from lhe_tui.cli.sweep_cmd import add_sweep_command
+
+    add_sweep_command(sub)
     return parser
 
 

@@ -118,6 +118,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     if is_group_id(args.session_id):
         return _resume_group(args, db, resolve_group_id(db, args.session_id), overrides)
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if is_sweep_id(args.session_id):
+        from lhe_tui.cli.sweep_cmd import resume_sweep
+
+        return resume_sweep(args, db, args.session_id, overrides)
     session_id = resolve_session_id(db, args.session_id)
     _refuse_live_writer(db, session_id)
     _refuse_finished(db, session_id)
@@ -480,7 +486,16 @@ def _fork_group(args: argparse.Namespace, db) -> int:
 COMMANDS["fork"] = _cmd_fork
 
 
-_PRICED = {None, "demo", "run", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.sweep_cmd import cmd_sweep
+
+    return cmd_sweep(args)
+
+
+COMMANDS["sweep"] = _cmd_sweep
+
+
+_PRICED = {None, "demo", "run", "sweep", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
 
 
 def _check_prices(args: argparse.Namespace) -> None:
