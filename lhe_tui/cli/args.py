@@ -339,8 +339,6 @@ def build_parser() -> OneLineParser:
     from lhe_tui.cli.fork_cmd import add_fork_command
 
     add_fork_command(sub)
-    from lhe_tui.cli.sweep_cmd import add_sweep_command
-
     add_sweep_command(sub)
     return parser
 
@@ -365,3 +363,20 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
                        help="the URL browsers reach the server at, when not http://HOST:PORT (a proxy, 0.0.0.0)")
     serve.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(serve)
+
+
+def add_sweep_command(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser("sweep", help="run a sweep file (TOML: base run flags and axes; see docs/sweeps.md): "
+                                         "the board, or --headless")
+    sweep.add_argument("file", type=Path, help="the sweep file (.toml), e.g. sweeps/sim-offline.toml")
+    sweep.add_argument("--estimate", action="store_true",
+                       help="print each run's tokens, cost (with and without caching) and least duration under the "
+                            "rate limits, and the total, then exit: nothing is run or stored")
+    sweep.add_argument("--headless", action="store_true", help="no TUI: a table refreshing in place, then the final one")
+    sweep.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
+                       help="one budget for the whole sweep: no run starts, and running ones stop, before a request "
+                            "would take the sweep's cost past USD (over the file's max_cost)")
+    sweep.add_argument("--parallel", type=_positive_int, default=None, metavar="N",
+                       help="runs at once (default: the file's parallel, else 4)")
+    sweep.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
+    add_db(sweep)

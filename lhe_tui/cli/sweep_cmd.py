@@ -23,25 +23,6 @@ if TYPE_CHECKING:
     from lhe_tui.sweep.engine import SweepEngine
 
 
-def add_sweep_command(sub: argparse._SubParsersAction) -> None:
-    from lhe_tui.cli.args import THEME_HELP, _positive_float, _positive_int, add_db
-
-    sweep = sub.add_parser("sweep", help="run a sweep file (TOML: base run flags and axes; see docs/sweeps.md): "
-                                         "the board, or --headless")
-    sweep.add_argument("file", type=Path, help="the sweep file (.toml), e.g. sweeps/sim-offline.toml")
-    sweep.add_argument("--estimate", action="store_true",
-                       help="print each run's tokens, cost (with and without caching) and least duration under the "
-                            "rate limits, and the total, then exit: nothing is run or stored")
-    sweep.add_argument("--headless", action="store_true", help="no TUI: a table refreshing in place, then the final one")
-    sweep.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
-                       help="one budget for the whole sweep: no run starts, and running ones stop, before a request "
-                            "would take the sweep's cost past USD (over the file's max_cost)")
-    sweep.add_argument("--parallel", type=_positive_int, default=None, metavar="N",
-                       help="runs at once (default: the file's parallel, else 4)")
-    sweep.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
-    add_db(sweep)
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lhe_tui.core.prices import load_prices
     from lhe_tui.sweep.plan import plan_sweep
@@ -96,7 +77,6 @@ def drive(args: argparse.Namespace, db, sweep_id: str, *, max_cost: float | None
         return launch_tui(args, sweep=sweep_id, resume_overrides={"max_cost": max_cost} if max_cost else {})
     statuses = run_headless(engine)
     print_table(engine, Console(soft_wrap=False, width=output_width()))
-    del sweep_sessions
     return exit_code(statuses, engine)
 
 
