@@ -81,8 +81,20 @@ def estimate_cells(estimate: SweepEstimate) -> tuple[list[str], list[tuple[str, 
                       fmt_cost(f.cost_uncached, missing="no price"),
                       fmt_cost(f.cost_cached, missing="no price") if f.caches else "no cache",
                       fmt_duration(row.seconds) if f.rpm or f.tpm else "-"))
-    cached = estimate.cost(True)
     cells.append(("total", f"{estimate.requests:,}", f"{estimate.input_tokens:,}", f"{estimate.output_tokens:,}",
-                  fmt_cost(estimate.cost(False), missing="no price"), fmt_cost(cached, missing="no price"),
+                  _total_cost(estimate, False), _total_cost(estimate, True),
                   fmt_duration(estimate.seconds()) if estimate.limits else "-"))
     return header, cells
+
+
+def _total_cost(estimate: SweepEstimate, cached: bool) -> str:
+    """The total, or what the priced runs cost and how many have no price (`>= $3.20, 2 unpriced`)."""
+    total = estimate.cost(cached)
+    if total is not None:
+        return fmt_cost(total)
+    costs = [r.forecast.cost_cached if cached and r.forecast.caches else r.forecast.cost_uncached
+             for r in estimate.rows]
+    priced = [c for c in costs if c is not None]
+    if not priced:
+        return "no price"
+    return f">= {fmt_cost(sum(priced))}, {len(costs) - len(priced)} unpriced"

@@ -140,11 +140,17 @@ def _model_entry(value: Any, i: int) -> ModelEntry:
 
 
 def _axis_text(value: Any) -> str:
-    return value.label if isinstance(value, ModelEntry) else str(value)
+    """How an axis value is named (in run names, tables, plots): a model by its label, a switch on / off."""
+    if isinstance(value, ModelEntry):
+        return value.label
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _excluded(axes: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
-    return any(all(str(axes.get(key.replace("-", "_"))) == str(want) for key, want in rule.items()) for rule in rules)
+    return any(all(axes.get(key.replace("-", "_")) == _axis_text(want) for key, want in rule.items())
+               for rule in rules)
 
 
 def load_spec(path: Path) -> SweepSpec:
