@@ -314,12 +314,16 @@ def build_parser() -> OneLineParser:
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
     plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP)
-    plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
+    plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe", "horizon", "k"), default=None,
                       help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
                            "at the target turn per error rate (default: probe for a probe session, compare for "
                            "several, else decay)")
     plot.add_argument("--sample", type=int, default=0, metavar="N", help="--kind sum: the sample drawn")
+    plot.add_argument("--by", default=None, metavar="AXIS",
+                      help="a sweep (swp-…): the axis on the x axis (horizon) or the colours (decay); default model. "
+                           "A sweep draws --kind horizon (H_0.5 with 95%% CIs per run, default), probe, decay or k "
+                           "(H in steps against K); see docs/sweeps.md")
     add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")

@@ -293,6 +293,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if any(is_sweep_id(sid) for sid in args.session_ids):
+        if len(args.session_ids) != 1:
+            raise ConfigError("plot: give one sweep id (swp-…), or session ids, not both")
+        from lhe_tui.sweep_figures import plot_sweep
+
+        out = plot_sweep(db, args.session_ids[0], args.out, kind=args.kind or "horizon", by=args.by,
+                         step_rule=args.step_rule)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    if args.kind in ("horizon", "k") or args.by is not None:
+        raise ConfigError(f"--kind {args.kind or 'decay'} --by: a sweep's figures; give a sweep id (swp-…)")
     ids = [resolve_session_id(db, sid) for sid in args.session_ids]
     out = plot(db, ids, args.out, kind=args.kind, sample=args.sample, step_rule=args.step_rule)
     print(f"wrote {out}", file=sys.stderr)
@@ -362,8 +375,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lhe_tui.store.queries import resolve_session_id
 
     db = open_database(args.db, create=False, write=False)
-    session_id = resolve_session_id(db, args.session_id)
-    text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if is_sweep_id(args.session_id):
+        from lhe_tui.cli.export import export_sweep
+
+        text = export_sweep(db, args.session_id, args.format, args.curves, args.step_rule)
+    else:
+        session_id = resolve_session_id(db, args.session_id)
+        text = exporter(args.format, args.curves)(db, session_id, args.step_rule)
     if args.output is None:
         sys.stdout.write(text)
     else:
