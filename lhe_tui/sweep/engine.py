@@ -58,6 +58,7 @@ class SweepEngine:
         self.progress: dict[str, RunProgress] = {}
         self.active: dict[str, PreparedRun] = {}
         self.stopping = False
+        self.on_prepared: list = []          # callables (run name, PreparedRun): e.g. the board's live views
         self._tasks: dict[tuple, Task] = {}
         self.work = self._plan_work()
 
@@ -143,6 +144,8 @@ class SweepEngine:
 
         prepared.bus.subscribe(link)
         prepared.bus.subscribe(self.progress[run.name])
+        for hook in self.on_prepared:
+            hook(run.name, prepared)
         return prepared
 
     async def _play(self, work: Work, slots: asyncio.Semaphore) -> str:
