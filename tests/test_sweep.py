@@ -307,3 +307,46 @@ def test_sessions_lists_the_sweep(tmp_path, capsys):
     assert code == 0, err
     code, out, _ = run_cli(capsys, "sessions", "--db", db)
     assert code == 0 and "sweep of 6 runs" in out and "run weak/1" in out and sweep_id_of(db) in out
+
+
+def test_a_missing_api_key_is_one_line_before_anything_is_stored(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    path = write(tmp_path, '[axes]\nmodel = [{ label = "g", provider = "openai", model = "gpt-x" }]\n')
+    db = tmp_path / "k.db"
+    code, _, err = run_cli(capsys, "sweep", path, "--headless", "--db", db)
+    assert code == 2 and "sweep run g: OPENAI_API_KEY is not set" in err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM sweeps").fetchone()[0] == 0
+
+
+def test_live_task_accuracy_and_horizon_match_their_definition():
+    """The board's running numbers against the definition: at turn t, of the samples that played t, the share
+    with no wrong answer up to t; H_s the first turn below s."""
+    import random
+
+    from lhe_tui.sweep.progress import RunProgress
+
+    def by_definition(p: RunProgress) -> list[float]:
+        out = []
+        for t in range(1, max(p.last_turn.values(), default=0) + 1):
+            counted = [s for s, last in p.last_turn.items() if last >= t]
+            out.append(sum(1 for s in counted if p.first_error.get(s, t + 1) > t) / len(counted))
+        return out
+
+    rng = random.Random(1)
+    for _ in range(200):
+        p = RunProgress("x", 0, 0, 0)
+        for sample in range(rng.randint(1, 8)):
+            for turn in range(1, rng.randint(2, 30)):
+                p.add_turn(sample, turn, rng.random() > 0.1, True)
+        curve = by_definition(p)
+        assert p.task_accuracy() == curve
+        below = next((t for t, v in enumerate(curve, 1) if v < 0.5), None)
+        assert p.horizon() == ((below, True) if below else (len(curve), False))
+    p = RunProgress("y", 0, 0, 0)
+    for turn, ok in ((1, True), (2, False), (3, True)):
+        p.add_turn(0, turn, ok, ok)
+    p.add_turn(1, 1, True, True)
+    assert p.task_accuracy() == [1.0, 0.0, 0.0] and p.horizon() == (2, True)
+    assert p.turn_accuracy() == [1.0, 0.0, 1.0]

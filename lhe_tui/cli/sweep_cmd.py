@@ -41,6 +41,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     db = open_database(args.db)
     if getattr(db, "readonly", False):
         raise ConfigError(f"{args.db} is read-only: a sweep cannot be stored there")
+    from lhe_tui.providers.factory import check_credentials
+
+    for run in plan.runs:                              # a missing API key: one line, before anything is stored
+        try:
+            check_credentials(run.config)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep run {run.name}: {exc}") from None
     SweepEngine(plan, db, prices=load_prices())       # a run that cannot be priced under --max-cost: one line first
     store_plan(db, plan)
     print(f"lhe-tui: sweep {plan.sweep_id} ({plan.name}): {len(plan.runs)} runs", file=sys.stderr)

@@ -179,8 +179,8 @@ class SweepEngine:
         except asyncio.CancelledError:
             self.stop()
             raise
-        out = {name: p.status for name, p in self.progress.items()}
         for work, status in zip(self.work, results):
-            out[work.run.name] = status if status != NOT_STARTED or self.progress[work.run.name].status == PENDING \
-                else self.progress[work.run.name].status
-        return out
+            progress = self.progress[work.run.name]
+            if status not in (NOT_STARTED, "failed") and progress.status in (PENDING, "running"):
+                progress.status = status          # its RunFinished was not seen (should not happen)
+        return {name: p.status for name, p in self.progress.items()}

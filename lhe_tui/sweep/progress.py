@@ -40,6 +40,8 @@ class RunProgress:
     turn_n: list[int] = field(default_factory=list)       # per turn index: turns played
     held_until: float = 0.0
     held_by: str = ""
+    version: int = 0                                       # turns added: the cached curve is for this one
+    _task_cache: tuple[int, list[float]] = (-1, [])
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TurnFinished):
@@ -62,6 +64,7 @@ class RunProgress:
     def add_turn(self, sample: int, turn: int, correct: bool, update: bool, tokens_in: int | None = None,
                  tokens_out: int | None = None, cached: int | None = None, cache_write: int | None = None) -> None:
         self.done += 1
+        self.version += 1
         self.last_turn[sample] = max(self.last_turn.get(sample, 0), turn)
         if not correct and sample not in self.first_error:
             self.first_error[sample] = turn
@@ -84,14 +87,28 @@ class RunProgress:
 
     # ---- what is shown --------------------------------------------------------------------------
     def task_accuracy(self) -> list[float]:
-        """Task accuracy per turn over the samples that have played it."""
+        """Task accuracy per turn over the samples that have played it (computed once per new turn)."""
+        version, cached = self._task_cache
+        if version == self.version:
+            return cached
+        longest = max(self.last_turn.values(), default=0)
+        reached = [0] * (longest + 2)     # reached[t]: samples whose last turn is t
+        failed = [0] * (longest + 2)      # failed[t]: counted samples whose first error is t
+        for sample, last in self.last_turn.items():
+            reached[last] += 1
+            first = self.first_error.get(sample)
+            if first is not None and first <= last:
+                failed[first] += 1
         out = []
-        for t in range(1, (max(self.last_turn.values(), default=0)) + 1):
-            counted = [s for s, last in self.last_turn.items() if last >= t]
-            if not counted:
-                break
-            ok = sum(1 for s in counted if self.first_error.get(s, t + 1) > t)
-            out.append(ok / len(counted))
+        counted = len(self.last_turn)
+        wrong = 0
+        for t in range(1, longest + 1):
+            wrong += failed[t]
+            out.append((counted - wrong) / counted if counted else 0.0)
+            counted -= reached[t]          # samples that stopped at t are not counted past it ...
+            wrong -= sum(1 for s, last in self.last_turn.items() if last == t and self.first_error.get(s, t + 1) <= t) \
+                if reached[t] else 0       # ... nor are their errors
+        self._task_cache = (self.version, out)
         return out
 
     def turn_accuracy(self) -> list[float]:
