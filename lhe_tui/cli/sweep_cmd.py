@@ -154,7 +154,7 @@ def sweep_table(engine: SweepEngine) -> Table:
     total = sum(p.total for p in engine.progress.values())
     cost = sum(p.cost for p in engine.progress.values())
     table = Table(title=f"sweep {engine.plan.sweep_id} ({engine.plan.name}): {done:,}/{total:,} turns, "
-                        f"cost {fmt_cost(cost)}", title_justify="left")
+                        f"cost {fmt_cost(cost) if any(p.price for p in engine.progress.values()) else '-'}", title_justify="left")
     for name in header:
         table.add_column(name, no_wrap=True)
     for row in rows:

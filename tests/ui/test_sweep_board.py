@@ -131,3 +131,27 @@ async def test_replay_of_a_finished_sweep_shows_its_runs(db_path):
         assert [r[3] for r in rows] == ["finished"] * 4 and [r[4] for r in rows] == ["16/16"] * 4
         await pilot.press("space", "down", "space", "c")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
+
+
+def test_board_snapshot_of_a_replayed_sweep(tmp_path, snap_compare):
+    from dataclasses import replace
+
+    from lhe_tui.sweep.engine import SweepEngine as Engine
+
+    path = tmp_path / "snap.db"
+    spec = parse_spec({"name": "snap", "base": {"samples": 4, "turns": 30, "seed": 3, "sim-delay": 0},
+                       "axes": {"model": [{"label": "weak", "model": "sim-weak", "sim-error": 0.08},
+                                          {"label": "strong", "model": "sim-strong", "sim-error": 0.0}],
+                                "mode": ["direct", "cot"]}})
+    plan = replace(plan_sweep(spec), sweep_id="swp-20260101-120000-snap")
+    db = open_database(path)
+    store_plan(db, plan)
+    import asyncio
+
+    asyncio.run(Engine(plan, db).run())
+    app = LheApp(path, sweep=(Engine(load_plan(db, plan.sweep_id), db), None))
+
+    async def settle(pilot) -> None:
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(100, 14), run_before=settle)

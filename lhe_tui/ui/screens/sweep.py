@@ -153,7 +153,7 @@ class SweepBoard(Screen):
             counts[p.status] = counts.get(p.status, 0) + 1
         states = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
         line = f"sweep {self.engine.plan.sweep_id} ({self.engine.plan.name}): {states}; {done:,}/{total:,} turns; " \
-               f"cost {fmt_cost(cost)}"
+               f"cost {fmt_cost(cost) if any(p.price for p in self.engine.progress.values()) else '-'}"
         elapsed = time.monotonic() - self.started_at
         fresh = done - self.started_done
         if self.driver is not None and not self.driver.finished and fresh > 0 and elapsed > 1:
