@@ -81,6 +81,7 @@ class SweepBoard(Screen):
         self.lag_samples: list[float] = []      # the refresh tick's lateness (bench/sweep_scale.py reads it)
         self._last_tick: float | None = None
         self._said_end = False
+        self._shown: dict[str, tuple[str, ...]] = {}   # the cells on screen, per run
 
     def compose(self) -> ComposeResult:
         yield Static(id="sweep-summary")
@@ -133,11 +134,16 @@ class SweepBoard(Screen):
                 table.add_row(MARK if name in self.marked else "", *cells, key=name)
             if rows:
                 table.move_cursor(row=min(cursor, len(rows) - 1))
-        else:
+        else:       # only the cells that changed (each update re-measures its column)
             for name, cells in rows:
-                table.update_cell(name, "mark", MARK if name in self.marked else "")
-                for column, value in zip(self.header, cells):
-                    table.update_cell(name, column, value, update_width=True)
+                before = self._shown.get(name, ())
+                mark = MARK if name in self.marked else ""
+                if not before or before[0] != mark:
+                    table.update_cell(name, "mark", mark)
+                for i, (column, value) in enumerate(zip(self.header, cells), start=1):
+                    if i >= len(before) or before[i] != value:
+                        table.update_cell(name, column, value, update_width=True)
+        self._shown = {name: (MARK if name in self.marked else "", *cells) for name, cells in rows}
         self.query_one("#sweep-summary", Static).update(self.summary())
         if self.driver is not None and self.driver.finished and not self._said_end:
             self._said_end = True
