@@ -10,6 +10,7 @@ A small, stable surface (see docs/analysis.md for a walkthrough)::
     api.summary(store, "latest")                  # Summary: H_0.5, the two fits of p, ... (turns and steps)
     api.tokens(store, "latest")                   # [SessionTokens]: token counts and cost (also by sample)
     api.curves_frame(store, "latest")             # the same as a pandas DataFrame (pandas is optional)
+    api.sweep_frame(store, "swp-…")               # a sweep: one row per run, its axes as columns
 
 Metric names are the paper's (DESIGN §2): turn accuracy is the update accuracy under the session's step rule
 (`step_rule=` changes it: own, reference-live, reference-final), answer accuracy is answer == gold (the
@@ -53,6 +54,7 @@ __all__ = [
     "N_BOOT", "LEVEL", "SEED", "SessionInfo", "TurnRow", "CurvePoint", "Summary", "SessionTokens",
     "open_store", "close_store", "sessions", "session", "arms", "probe", "turns", "events", "curves", "curve_points", "summary",
     "tokens", "as_dicts", "sessions_frame", "turns_frame", "curves_frame", "tokens_frame", "NoTurnsError",
+    "sweep", "sweep_frame",
 ]
 
 N_BOOT = 1000
@@ -455,3 +457,24 @@ def tokens_frame(store: Database, session_id: str | None = None, **options: Any)
 def curves_frame(store: Database, session_id: str, **options: Any) -> Any:
     """`curves` as a pandas DataFrame (CurvePoint's columns; options as for `curves`)."""
     return _frame(lambda: curves(store, session_id, **options), CurvePoint)
+
+
+# ---- sweeps (issue 24) ----------------------------------------------------------------------------------
+def sweep(store: Database, sweep_id: str, *, s: float = 0.5, n_boot: int = N_BOOT,
+          step_rule: str | None = None) -> list[Any]:
+    """A sweep's runs (`swp-…`, or its start or end), one RunResult each (lhe_tui.sweep.results): its axes, status,
+    H_s with a 95% bootstrap CI (`lower_bound`: never below s, H is past the turns played), H in steps, the two
+    fits of p, tokens and cost. The same numbers as `lhe-tui export swp-…` and `plot swp-…`."""
+    from lhe_tui.sweep.results import sweep_results
+
+    return sweep_results(store, sweep_id, s=s, n_boot=n_boot, step_rule=step_rule)[1]
+
+
+def sweep_frame(store: Database, sweep_id: str, **options: Any) -> Any:
+    """`sweep` as a pandas DataFrame: one row per run, the sweep's axes as columns (pivot on them)."""
+    pandas = _pandas()
+    frame = pandas.DataFrame([r.row() for r in sweep(store, sweep_id, **options)])
+    for column in ("tokens_in", "tokens_out", "horizon", "horizon_low", "horizon_high", "horizon_steps"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype("Int64")
+    return frame

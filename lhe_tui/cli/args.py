@@ -388,13 +388,17 @@ def build_parser() -> OneLineParser:
     plot = sub.add_parser("plot", help="write a publication figure of sessions (png, svg or pdf; needs the "
                                        "figures extra: matplotlib)")
     plot.add_argument("session_ids", nargs="+", metavar="session_id", help=ID_HELP + " A group id (grp-…) "
-                      "draws its arms overlaid.")
-    plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe"), default=None,
+                      "draws its arms overlaid; a sweep id (swp-…) its figures (--kind, --by).")
+    plot.add_argument("--kind", choices=("decay", "sum", "compare", "probe", "horizon", "k"), default=None,
                       help="decay: task and turn accuracy (answer accuracy dotted) with the task curve's 95%% band, p^t and H_0.5; sum: one "
                            "sample's model vs gold running sum; compare: sessions' task curves; probe: accuracy "
                            "at the target turn per error rate (default: probe for a probe session, compare for "
                            "several, else decay)")
     plot.add_argument("--sample", type=int64, default=0, metavar="N", help="--kind sum: the sample drawn")
+    plot.add_argument("--by", default=None, metavar="AXIS",
+                      help="a sweep (swp-…): the axis on the x axis (horizon) or the colours (decay); default model. "
+                           "A sweep draws --kind horizon (H_0.5 with 95%% CIs per run, default), probe, decay or k "
+                           "(H in steps against K); see docs/sweeps.md")
     add_step_rule(plot)
     plot.add_argument("--out", "-o", type=Path, required=True, metavar="FILE",
                       help="the figure file: .png, .svg or .pdf (vector)")
@@ -418,6 +422,7 @@ def build_parser() -> OneLineParser:
     from lhe_tui.cli.fork_cmd import add_fork_command
 
     add_fork_command(sub)
+    add_sweep_command(sub)
     return parser
 
 
@@ -452,3 +457,20 @@ def add_web_commands(sub: argparse._SubParsersAction) -> None:
                        help="let served apps run against any base URL (sending the server's API keys there)")
     serve.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(serve)
+
+
+def add_sweep_command(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser("sweep", help="run a sweep file (TOML: base run flags and axes; see docs/sweeps.md): "
+                                         "the board, or --headless")
+    sweep.add_argument("file", type=Path, help="the sweep file (.toml), e.g. sweeps/sim-offline.toml")
+    sweep.add_argument("--estimate", action="store_true",
+                       help="print each run's tokens, cost (with and without caching) and least duration under the "
+                            "rate limits, and the total, then exit: nothing is run or stored")
+    sweep.add_argument("--headless", action="store_true", help="no TUI: a table refreshing in place, then the final one")
+    sweep.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
+                       help="one budget for the whole sweep: no run starts, and running ones stop, before a request "
+                            "would take the sweep's cost past USD (over the file's max_cost)")
+    sweep.add_argument("--parallel", type=_positive_int, default=None, metavar="N",
+                       help="runs at once (default: the file's parallel, else 4)")
+    sweep.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
+    add_db(sweep)

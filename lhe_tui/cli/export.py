@@ -229,3 +229,18 @@ def exporter(format: str, curves: bool):
     if format == "curves":
         return export_curves_csv
     return EXPORTS[(format, curves)]
+
+
+def export_sweep(db: Database, sweep_id: str, format: str, curves: bool, step_rule: str | None = None) -> str:
+    """`export swp-…`: one row per run with the sweep's axes as columns (lhe_tui.sweep.results.RunResult.row),
+    as JSON (a list of rows) or CSV."""
+    from lhe_tui.errors import ConfigError
+    from lhe_tui.sweep.results import sweep_results
+
+    if curves or format == "curves":
+        raise ConfigError("export swp-…: one row per run (--format json or csv); a run's curves: export its session")
+    _, results = sweep_results(db, sweep_id, step_rule=step_rule)
+    rows = [r.row() for r in results]
+    if format == "csv":
+        return _csv(tuple(rows[0]), rows)
+    return json.dumps(rows, indent=1) + "\n"

@@ -170,6 +170,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     if is_group_id(args.session_id):
         return _resume_group(args, db, resolve_group_id(db, args.session_id), overrides)
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if is_sweep_id(args.session_id):
+        from lhe_tui.cli.sweep_cmd import resume_sweep
+
+        return resume_sweep(args, db, args.session_id, overrides)
     session_id = resolve_session_id(db, args.session_id)
     _refuse_live_writer(db, session_id)
     _refuse_finished(db, session_id)
@@ -349,6 +355,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_output(args.out)       # a bad --out fails before the store is read
     db = open_database(args.db, create=False, write=False)
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if any(is_sweep_id(sid) for sid in args.session_ids):
+        if len(args.session_ids) != 1:
+            raise ConfigError("plot: give one sweep id (swp-…), or session ids, not both")
+        from lhe_tui.sweep_figures import plot_sweep
+
+        out = plot_sweep(db, args.session_ids[0], args.out, kind=args.kind or "horizon", by=args.by,
+                         step_rule=args.step_rule)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    if args.kind in ("horizon", "k") or args.by is not None:
+        raise ConfigError(f"--kind {args.kind or 'decay'} --by: a sweep's figures; give a sweep id (swp-…)")
     ids: list[str] = []
     labels: dict[str, str] = {}
     for given in args.session_ids:   # a group: its arms, named as at the run
@@ -489,8 +508,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.output is not None and not args.output.resolve().parent.is_dir():   # before the store is read
         raise LheError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
     db = open_database(args.db, create=False, write=False)
+    from lhe_tui.store.sweeps import is_sweep_id
+
     group = _group_arms(db, args.session_id)
-    if group is not None:
+    if is_sweep_id(args.session_id):
+        from lhe_tui.cli.export import export_sweep
+
+        text = export_sweep(db, args.session_id, args.format, args.curves, args.step_rule)
+    elif group is not None:
         from lhe_tui.cli.export import export_group
 
         text = export_group(db, group[1], args.format, args.curves, args.step_rule)
@@ -614,7 +639,16 @@ def _fork_group(args: argparse.Namespace, db) -> int:
 COMMANDS["fork"] = _cmd_fork
 
 
-_PRICED = {None, "demo", "run", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from lhe_tui.cli.sweep_cmd import cmd_sweep
+
+    return cmd_sweep(args)
+
+
+COMMANDS["sweep"] = _cmd_sweep
+
+
+_PRICED = {None, "demo", "run", "sweep", "resume", "sessions", "show", "export", "compare", "replay", "serve"}
 
 
 def _check_prices(args: argparse.Namespace) -> None:

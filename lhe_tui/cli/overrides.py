@@ -110,3 +110,30 @@ def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
     except ConfigError as exc:
         raise ConfigError(f"--arm {name}: {exc}") from None
     return overrides_from_namespace(namespace, dests, what=f"--arm {name}", allow_turns=False)
+
+
+def _run_parser(prog: str) -> argparse.ArgumentParser:
+    from lhe_tui.cli.args import OneLineParser, add_run_options
+
+    parser = OneLineParser(prog=prog, add_help=False)
+    add_run_options(parser)
+    return parser
+
+
+def is_switch(flag: str) -> bool:
+    """Whether the run flag takes no value (`--heal`, `--no-cache`)."""
+    for action in _run_parser("lhe-tui run")._actions:
+        if flag in action.option_strings:
+            return action.nargs == 0
+    return False
+
+
+def config_from_flags(tokens: list[str], *, what: str) -> Any:
+    """A whole RunConfig from run flags as `lhe-tui run` reads them (defaults for flags not given), e.g. a
+    sweep run's flags. ConfigError (one line, starting with `what`) for a bad flag or combination."""
+    from lhe_tui.cli.args import config_from_args
+
+    try:
+        return config_from_args(_run_parser(what).parse_args(tokens))
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None

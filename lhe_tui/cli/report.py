@@ -285,6 +285,8 @@ def session_cells(row: dict[str, Any], depth: int = 0) -> tuple[str, ...]:
     model = f"{row['provider']}/{row['model']}" + (" (sim)" if row.get("simulated") else "")
     if row.get("group_id"):
         model = f"arm {row.get('arm')}: {model}"
+    elif row.get("sweep_id"):
+        model = f"run {row.get('sweep_run')}: {model}"
     kind = f" {probe_cell(row.get('probe_accuracy') or [], row.get('turns'))}" if row.get("kind") == "probe" else ""
     fork = f" @{row['fork_turn']}" if row.get("parent_id") and row.get("fork_turn") is not None else ""
     if row.get("answered", 1):
@@ -317,7 +319,7 @@ def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
             cost = "-"
         else:
             row_cells = session_cells(entry, depth)
-            if entry.get("group_id"):
+            if entry.get("group_id") or entry.get("sweep_id"):
                 row_cells = ("  " + row_cells[0], *row_cells[1:])
             cost = (costs or {}).get(entry["id"], "-")
         cells.append(row_cells if costs is None else (*row_cells, cost))
@@ -333,22 +335,23 @@ class GroupLine:
 
     @property
     def names(self) -> list[str]:
-        return [str(row.get("arm")) for row in self.arms]
+        return [str(row.get("arm") or row.get("sweep_run")) for row in self.arms]
 
 
 def grouped_rows(rows: list[dict[str, Any]]) -> list[tuple[GroupLine | dict[str, Any], int]]:
     """(entry, depth): the rows with forks under their parents (depth: how far down), except that a group's
-    arms follow a GroupLine, all at the place (and depth) of its first arm in that order."""
+    arms (a sweep's runs) follow a GroupLine, all at the place (and depth) of its first arm in that order."""
     ordered = tree_order(rows)
     members: dict[str, list[dict[str, Any]]] = {}
     for row, _ in ordered:
-        if row.get("group_id"):
-            members.setdefault(row["group_id"], []).append(row)
+        group = row.get("group_id") or row.get("sweep_id")
+        if group:
+            members.setdefault(group, []).append(row)
     for arms in members.values():   # the list is newest first; a group's arms go in the order they were given
         arms.reverse()
     out: list[tuple[GroupLine | dict[str, Any], int]] = []
     for row, depth in ordered:
-        group = row.get("group_id")
+        group = row.get("group_id") or row.get("sweep_id")
         if not group:
             out.append((row, depth))
         elif members.get(group) and row is members[group][-1]:    # the group's newest arm: its place
@@ -363,7 +366,9 @@ def group_cells(line: GroupLine, depth: int = 0) -> tuple[str, ...]:
     first = line.arms[0]
     statuses = sorted({str(row.get("status")) for row in line.arms})
     status = statuses[0] if len(statuses) == 1 else "/".join(statuses)
-    return (tree_prefix(depth) + line.group_id, status, "", "", f"group of {len(line.arms)} arms: {', '.join(line.names)}",
+    what = (f"sweep of {len(line.arms)} runs" if line.group_id.startswith("swp-")
+            else f"group of {len(line.arms)} arms: {', '.join(line.names)}")
+    return (tree_prefix(depth) + line.group_id, status, "", "", what,
             str(first.get("turns")), str(first.get("n_samples")), str(first.get("k")),
             (first.get("created_at") or "")[:19].replace("T", " "), "")
 

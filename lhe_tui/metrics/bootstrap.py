@@ -85,3 +85,32 @@ def _percentiles(num: np.ndarray, den: np.ndarray, tail: float,
             # No resample reached this turn (vanishingly rare): fall back to the point estimate.
             out.append(np.where(k > 0, value, fallback))
     return out[0], out[1]
+
+
+def horizon_ci(by_sample: Sequence[Sequence[bool]], s: float = 0.5, *, n_boot: int = 1000, level: float = 0.95,
+               seed: int = 0, status: Sequence[str | None] | None = None,
+               turns: int | None = None) -> tuple[int | None, int | None]:
+    """Percentile-bootstrap (low, high) of the horizon H_s (the first turn the task curve drops below s), whole
+    samples resampled. A resample whose curve never drops below s within the turns played is censored (its H
+    lies past the last turn): a bound that falls among those is None (unbounded, or with both None: the
+    curve's resamples mostly never drop below s)."""
+    from .paired import _first_below, _resample_counts
+
+    flags, mask = curve_flags(by_sample, "task", status, turns)
+    n_samples, n_turns = flags.shape
+    if n_samples == 0 or n_turns == 0:
+        return None, None
+    hits = (flags & mask).astype(float)
+    reached = mask.astype(float)
+    counts = _resample_counts(n_samples, n_boot, seed)
+    found = np.zeros(n_boot, dtype=int)
+    block = max(1, _BLOCK_CELLS // n_boot)
+    for start in range(0, n_turns, block):
+        stop = min(start + block, n_turns)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curves = (counts @ hits[:, start:stop]) / (counts @ reached[:, start:stop])
+        _first_below(np.nan_to_num(curves, nan=1.0), s, start, found)
+    values = np.where(found > 0, found, n_turns + 1).astype(float)   # censored: past the last turn
+    tail = (1.0 - level) / 2.0
+    low, high = (float(v) for v in np.quantile(values, [tail, 1.0 - tail], method="inverted_cdf"))
+    return (None if low > n_turns else int(low)), (None if high > n_turns else int(high))

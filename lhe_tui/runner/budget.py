@@ -139,3 +139,55 @@ def budget_for(config, spent: TokenTotals | None = None, prices=None) -> Budget 
             raise ConfigError(f"--max-cost needs a price for model {config.model_label!r}: add it to a price file "
                               "(~/.config/lhe-tui/prices.toml or --prices PATH), or use --max-tokens-total")
     return Budget(config.max_cost, config.max_tokens_total, price, spent)
+
+
+class BudgetPool:
+    """One budget shared by several runs (a sweep's --max-cost): what they have spent and reserved together.
+    `resume_id` is what the stop message tells the user to resume (the sweep's id)."""
+
+    def __init__(self, max_cost: float | None, max_tokens: int | None, resume_id: str) -> None:
+        self.max_cost = max_cost
+        self.max_tokens = max_tokens
+        self.resume_id = resume_id
+        self.spent_cost = 0.0
+        self.spent_tokens = 0
+        self.reserved_cost = 0.0
+        self.reserved_tokens = 0
+        self.stopped: str | None = None
+        self.over: tuple[str, float] | None = None
+
+    def add_spent(self, spent: TokenTotals, price: ModelPrice | None) -> None:
+        """Count a run's stored turns (a resumed sweep's runs) against the pool."""
+        self.spent_tokens += (spent.tokens_in or 0) + (spent.tokens_out or 0)
+        if price is not None:
+            self.spent_cost += spent.cost(price) or 0.0
+
+
+def _pooled(name: str) -> property:
+    return property(lambda self: getattr(self.pool, name), lambda self, value: setattr(self.pool, name, value))
+
+
+class PooledBudget(Budget):
+    """One run's view of a BudgetPool: its requests priced at its own model's price, spent and reserved in the
+    pool, so that once one run is refused every run of the pool stops before its next request."""
+
+    spent_cost = _pooled("spent_cost")
+    spent_tokens = _pooled("spent_tokens")
+    reserved_cost = _pooled("reserved_cost")
+    reserved_tokens = _pooled("reserved_tokens")
+    stopped = _pooled("stopped")
+    _over = _pooled("over")
+
+    def __init__(self, pool: BudgetPool, price: ModelPrice | None) -> None:  # noqa: D107 - no Budget.__init__:
+        if pool.max_cost is not None and price is None:                     # its counters live in the pool
+            raise ValueError("--max-cost needs the model's price")
+        self.pool = pool
+        self.max_cost = pool.max_cost
+        self.max_tokens = pool.max_tokens
+        self.price = price
+
+    def admit(self, estimate: Estimate, session_id: str) -> bool:
+        return super().admit(estimate, self.pool.resume_id)
+
+    def final_message(self, session_id: str) -> str | None:
+        return super().final_message(self.pool.resume_id)

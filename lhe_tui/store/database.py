@@ -25,11 +25,11 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 DEFAULT_DB = Path("sessions") / "lhe.db"
-OUR_TABLES = {"sessions", "samples", "turns", "events"}
+OUR_TABLES = {"sessions", "samples", "turns", "events", "sweeps"}
 MIGRATION_SET = "lhe_tui"
 MIGRATION_NAMES = ("m001_initial", "m002_turns_by_finish", "m003_step_from_last_stated_answer",
                    "m004_turn_token_details", "m005_lineage", "m006_failed_turns_and_no_data",
-                   "m007_session_token_totals")
+                   "m007_session_token_totals", "m008_sweeps")
 """The names of lhe_tui.store.schema's migrations, in order (a test keeps the two in step): a store that has
 them all is opened without importing the schema (nor sqlite-utils)."""
 SCHEMA_VERSION = len(MIGRATION_NAMES)

@@ -432,6 +432,8 @@ def probe_accuracy(db: Database, session_id: str) -> list[tuple[float, int, floa
 def _session_rows(db: Database) -> list[dict[str, Any]]:
     lineage = ("parent_id, fork_turn, fork_json, group_id, arm, " if has_column(db, "sessions", "group_id")
                else "NULL AS parent_id, NULL AS fork_turn, NULL AS fork_json, NULL AS group_id, NULL AS arm, ")
+    if has_column(db, "sessions", "sweep_id"):
+        lineage += "sweep_id, sweep_run, "
     return list(db.query("SELECT id, kind, status, provider, model, simulated, mode, k, turns, n_samples, seed, "
                          + lineage +
                          "created_at, ended_at, final_task_accuracy, horizon_05, fitted_p, "

@@ -115,6 +115,21 @@ def m007_session_token_totals(db: Database) -> None:
         store_token_totals(db, session_id)
 
 
+@MIGRATIONS()
+def m008_sweeps(db: Database) -> None:
+    """Issue 24: sweeps. A `sweeps` table (the sweep's id, name, source file, its planned runs with their axes,
+    configs and session ids, and its options: limits, budget, probe), and per session the sweep it is a run
+    of and that run's name. NULL everywhere before: sessions of no sweep. """
+    if "sweeps" not in db.table_names():
+        db["sweeps"].create({"id": str, "name": str, "source": str, "created_at": str, "plan_json": str},
+                            pk="id")
+    sessions = db["sessions"]
+    for column in ("sweep_id", "sweep_run"):
+        if column not in sessions.columns_dict:
+            sessions.add_column(column, str)
+    sessions.create_index(["sweep_id"], index_name="sessions_by_sweep", if_not_exists=True)
+
+
 def _rescore_steps(db: Database) -> None:
     """One pass over the turns, ordered by (session, sample, turn), plus the injection events.
 

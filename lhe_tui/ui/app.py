@@ -92,7 +92,7 @@ class LheApp(App[int]):
                  new_run_defaults: RunConfig | None = None, replay_speed: float = 1.0,
                  replay_autoplay: bool = True, open_form: bool = False, compare: list[str] | None = None,
                  compare_turns: list[int] | None = None, arms: ArmsLaunch | None = None,
-                 group: GroupReplayed | None = None) -> None:
+                 group: GroupReplayed | None = None, sweep: tuple | None = None) -> None:
         """`arms`: a group's live arms, shown side by side; `group`: a stored group, replayed side by side."""
         super().__init__()
         self.db_path = Path(db_path)
@@ -107,6 +107,7 @@ class LheApp(App[int]):
         self._initial_replay = replay
         self._initial_arms = arms
         self._initial_group = group
+        self._initial_sweep = sweep          # (engine, driver or None): a sweep's board (lhe_tui.ui.screens.sweep)
         self.replay_speed = replay_speed
         self.replay_autoplay = replay_autoplay
         self.new_run_defaults = new_run_defaults or RunConfig(samples=8, turns=200, sim_delay=0.01)
@@ -132,7 +133,14 @@ class LheApp(App[int]):
         # The run screen is pushed once the app runs: pushed while it starts, its first paint was dropped
         # (Textual writes nothing until then) and the next ones redrew only what changed, so the status
         # bar stayed blank until it changed (issue 6, replay first frame).
-        if self._initial_arms is not None:
+        if self._initial_sweep is not None:
+            from lhe_tui.ui.screens.sweep import SweepBoard
+
+            engine, driver = self._initial_sweep
+            self.call_later(self.push_screen, SweepBoard(engine, driver))
+            if driver is not None:
+                driver.start()
+        elif self._initial_arms is not None:
             from lhe_tui.ui.screens.arms import ArmsScreen
 
             self.runs.extend(self._initial_arms.runs)

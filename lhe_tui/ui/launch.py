@@ -35,7 +35,8 @@ def store_has_sessions(db_path: Path) -> bool:
 def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, replay_id: str | None = None,
                resume_id: str | None = None, probe: tuple[int, tuple[float, ...]] | None = None,
                demo: bool = False, resume_overrides: dict | None = None,
-               arms: list[tuple[str, RunConfig]] | None = None, resume_group: str | None = None) -> int:
+               arms: list[tuple[str, RunConfig]] | None = None, resume_group: str | None = None,
+               sweep: str | None = None) -> int:
     """`demo`: the simulated demo run. With nothing to run, replay or resume (a bare `lhe-tui`), the app opens
     on the store's sessions, or on the demo run when the store has none yet.
 
@@ -49,8 +50,12 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
     from lhe_tui.ui.themes import load_themes, theme_search_dirs
 
     db_path = args.db
-    live = replay = launch = group = None
-    if arms is not None:
+    live = replay = launch = group = board = None
+    from lhe_tui.store.sweeps import is_sweep_id
+
+    if sweep is not None or (replay_id is not None and is_sweep_id(replay_id)):
+        board = sweep_board(db_path, sweep, replay_id, resume_overrides, getattr(args, "parallel", None))
+    elif arms is not None:
         from lhe_tui.ui.arms import start_arm_runs
 
         assert config is not None
@@ -80,12 +85,48 @@ def launch_tui(args: argparse.Namespace, *, config: RunConfig | None = None, rep
         live = start_live_run(config or DEMO_CONFIG, db_path)
     app = LheApp(db_path, live=live, replay=replay, theme=getattr(args, "theme", None),
                  themes=load_themes(theme_search_dirs()), new_run_defaults=config or DEMO_CONFIG,
-                 arms=launch, group=group)
-    app.run()
+                 arms=launch, group=group, sweep=board)
+    try:
+        app.run()
+    finally:
+        driver = board[1] if board is not None else None
+        if driver is not None and not driver.finished:    # quitting stops every run, keeping its turns
+            driver.stop()
+            driver.wait(timeout=60)
+    if board is not None:
+        print(f"lhe-tui: {board[0].plan.sweep_id}: " + "; ".join(
+            f"{n} {s.replace('_', ' ')}" for s, n in sorted(_count(p.status for p in board[0].progress.values()))),
+            file=sys.stderr)
+        return app.return_code or 0
     message = group_quit_message(launch, db_path) if launch is not None else quit_message(app.runs, db_path)
     if message:
         print(message, file=sys.stderr)
     return app.return_code or 0
+
+
+def sweep_board(db_path: Path, sweep: str | None, replay_id: str | None, overrides: dict | None,
+                parallel: int | None):
+    """(engine, driver): a sweep to run on the board (driver started by the board), or (engine, None): a stored
+    sweep replayed (its runs as the store has them)."""
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.sweeps import resolve_sweep_id
+    from lhe_tui.sweep.engine import SweepEngine
+    from lhe_tui.sweep.plan import load_plan
+
+    if sweep is not None:
+        from lhe_tui.sweep.live import SweepDriver
+
+        driver = SweepDriver(db_path, sweep, max_cost=(overrides or {}).get("max_cost"), parallel=parallel)
+        return driver.engine, driver
+    db = open_database(db_path, create=False, write=False)
+    return SweepEngine(load_plan(db, resolve_sweep_id(db, replay_id or "")), db), None
+
+
+def _count(statuses) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return [(status, n) for status, n in counts.items()]
 
 
 def group_quit_message(launch: ArmsLaunch, db_path: Path) -> str:

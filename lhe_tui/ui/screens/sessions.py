@@ -227,6 +227,9 @@ class SessionsScreen(Screen):
     def open(self, session_id: str | None) -> None:
         if not session_id:
             return
+        if session_id in self.groups and session_id.startswith("swp-"):   # a sweep's line: its board
+            self.notify(f"a sweep replays on its board: lhe-tui replay {session_id}", timeout=5, markup=False)
+            return
         if session_id in self.groups:       # a group's line: its arms side by side
             self.app.open_group_replay(session_id)  # type: ignore[attr-defined]
             return
