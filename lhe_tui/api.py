@@ -145,7 +145,9 @@ class CurvePoint:
     session_id: str
     turn: int                          # 1-based turn
     steps: int                         # keys answered by the end of the turn: turn * K (= turn when K = 1)
-    n: int                             # samples this point counts
+    n: int                             # samples the turn and answer points count
+    task_n: int                        # samples the task point counts: n, and the samples ended early by
+                                       # --until after an error (wrong in task accuracy from then on)
     task_accuracy: float               # share with every answer 1..turn correct
     task_ci_low: float
     task_ci_high: float
@@ -321,11 +323,13 @@ def curve_points(session_id: str, flags: SessionFlags, *, n_boot: int = N_BOOT, 
     ragged = dict(status=flags.status, turns=flags.turns)
     boot = dict(n_boot=n_boot, seed=seed, level=level, **ragged)
     counts = sample_counts(flags.correct, **ragged)
+    task_counts = sample_counts(flags.correct, task=True, **ragged)
     curves = {"task": task_accuracy(flags.correct, **ragged), "turn": turn_accuracy(flags.update, **ragged),
               "answer": answer_accuracy(flags.correct, **ragged)}
     bounds = {kind: bootstrap_ci(flags.update if kind == "turn" else flags.correct, kind, **boot)  # type: ignore[arg-type]
               for kind in curves}
     return [CurvePoint(session_id=session_id, turn=t + 1, steps=(t + 1) * flags.k, n=int(counts[t]),
+                       task_n=int(task_counts[t]),
                        **{f"{kind}_{name}": float(values[t]) for kind in curves
                           for name, values in (("accuracy", curves[kind]), ("ci_low", bounds[kind][0]),
                                                ("ci_high", bounds[kind][1]))})

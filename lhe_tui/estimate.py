@@ -336,3 +336,17 @@ def until_lines(config: RunConfig, full: Forecast, *, reply_tokens: int | None, 
             f"{early.requests:,} of {full.requests:,} requests ({100 * early.requests / max(full.requests, 1):.0f}%), "
             f"{early.input_tokens:,} of {full.input_tokens:,} input tokens, cost {cost(early)} of {cost(full)}"
             + (" (horizon: every sample to the theory's H, an approximation)" if rule.kind == "horizon" else "")]
+
+
+def total_line(forecasts: list[Forecast], *, what: str) -> str:
+    """One line summing several forecasts (a group's arms): requests, tokens and cost ("-" when a member has
+    no price; with caching where every member caches)."""
+    requests = sum(f.requests for f in forecasts)
+    tokens_in = sum(f.input_tokens for f in forecasts)
+    tokens_out = sum(f.output_tokens for f in forecasts)
+    uncached = [f.cost_uncached for f in forecasts]
+    cached = [f.cost_cached if f.caches else f.cost_uncached for f in forecasts]
+    cost = "-" if None in uncached else fmt_cost(sum(uncached))  # type: ignore[arg-type]
+    with_cache = "" if None in cached or cached == uncached else f", {fmt_cost(sum(cached))} with caching"  # type: ignore[arg-type]
+    return (f"total of {what}: {requests:,} requests, {tokens_in:,} input and {tokens_out:,} output tokens, "
+            f"cost {cost} without caching{with_cache}")

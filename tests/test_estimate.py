@@ -175,3 +175,15 @@ def test_the_fake_anthropic_cache_keeps_nothing_under_the_minimum():
 
 
 EPH = {"type": "ephemeral"}
+
+
+def test_a_groups_estimate_sums_its_arms(capsys):
+    args = ["run", "--provider", "openai", "--model", "test-model", "--turns", "30", "--samples", "2", "--estimate"]
+    assert main(args + ["--arm", "a:", "--arm", "b:--mode=cot"]) == 0
+    out = capsys.readouterr().out
+    arms = [int(line.split("= ")[1].split()[0].replace(",", "")) for line in out.splitlines()
+            if line.startswith("forecast:")]
+    inputs = [int(line.split()[2].replace(",", "")) for line in out.splitlines() if line.strip().startswith("input tokens")]
+    total = next(line for line in out.splitlines() if line.startswith("total of the group's 2 arms"))
+    assert arms == [60, 60] and "120 requests" in total
+    assert f"{sum(inputs):,} input" in total and inputs[1] > inputs[0]       # CoT replies make longer histories

@@ -140,3 +140,17 @@ def test_a_fork_respects_until_over_its_inherited_turns(tmp_path, capsys, full_r
     lasts = [len(c) for c in session_flags(store, fork).correct]
     # a sample that erred by turn 40 sends nothing more; the others stop at their first error
     assert lasts == [max(40, f) for f in full.first_errors]
+
+
+def test_the_curves_n_tells_early_samples_apart(tmp_path, capsys, full_run):
+    """An early-stopped sample that erred counts in the task point (as wrong) past its end, not in the turn
+    point: the export's task_n against n says how many samples ended early by design."""
+    from lhe_tui import api
+
+    full, _, _ = full_run
+    sid, store, _ = _run(tmp_path, capsys, "--until", "first-error")
+    points = api.curves(store, sid)
+    last = points[-1]
+    assert last.task_n == 16                                  # every sample: all erred, all counted wrong
+    stopped_before = sum(1 for f in full.first_errors if f < last.turn)
+    assert last.n == 16 - stopped_before and last.task_accuracy == 0.0

@@ -76,9 +76,14 @@ def _run_arms(args: argparse.Namespace, config) -> int:
     for arm in plan.arms:
         budget_for(arm.config)           # an arm's --max-cost on a model with no price: one line
     if args.estimate or args.estimate_reply_tokens is not None or args.estimate_latency is not None:
+        forecasts = []
         for arm in plan.arms:
             print(f"arm {arm.name}:")
-            _estimate(arm.config, args.estimate_reply_tokens, args.estimate_latency)
+            forecasts.append(_forecast(arm.config, args.estimate_reply_tokens, args.estimate_latency,
+                                       db_path=args.db, assume_p=args.assume_p))
+        from lhe_tui.estimate import total_line
+
+        print(total_line(forecasts, what=f"the group's {len(forecasts)} arms"))
         return 0
     if not args.headless:
         from lhe_tui.ui.arms import parse_arms
@@ -127,8 +132,15 @@ def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) 
 
 def _estimate(config, reply_tokens: int | None, latency_s: float | None = None, *, db_path=None,
               assume_p: float | None = None) -> int:
-    """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored. Stored runs of
-    the same model in the store calibrate its characters per token; with --until, the expected saving."""
+    """`run --estimate`: the forecast of the configured run; nothing runs, nothing is stored."""
+    _forecast(config, reply_tokens, latency_s, db_path=db_path, assume_p=assume_p)
+    return 0
+
+
+def _forecast(config, reply_tokens: int | None, latency_s: float | None = None, *, db_path=None,
+              assume_p: float | None = None):
+    """Print and return the forecast of `config`. Stored runs of the same model in the store calibrate its
+    characters per token; with --until, the expected saving."""
     from lhe_tui.core.prices import load_prices
     from lhe_tui.estimate import TokenRatio, forecast, measured_ratio, until_lines
 
@@ -142,7 +154,7 @@ def _estimate(config, reply_tokens: int | None, latency_s: float | None = None, 
     if config.until is not None:
         print("\n".join(until_lines(config, result, reply_tokens=reply_tokens, prices=prices, ratio=ratio,
                                     assume_p=assume_p, store=store)))
-    return 0
+    return result
 
 
 def _existing_store(db_path):

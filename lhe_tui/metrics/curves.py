@@ -32,9 +32,11 @@ def task_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: i
     return _curve(correct_by_sample, "task", status, turns)
 
 
-def sample_counts(by_sample: Flags, *, status: Statuses = None, turns: int | None = None) -> list[int]:
-    """How many samples each point of the curves counts (n per turn), under the same rule as the curves."""
-    _, mask = to_matrix(by_sample, status, turns)
+def sample_counts(by_sample: Flags, *, status: Statuses = None, turns: int | None = None,
+                  task: bool = False) -> list[int]:
+    """How many samples each point of the curves counts (n per turn), under the same rule as the curves;
+    `task`: the task curve's, which also counts a sample ended early (--until) after an error, as wrong."""
+    _, mask = to_matrix(by_sample, status, turns, task=task)
     return mask.sum(axis=0).astype(int).tolist()
 
 

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import ConfigError, StoreError
-from lhe_tui.store.queries import has_column
+from lhe_tui.store.queries import has_column, one_match
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -33,14 +33,7 @@ def resolve_group_id(db: Database, given: str) -> str:
         "SELECT DISTINCT group_id FROM sessions WHERE group_id IS NOT NULL AND (group_id = :given OR "
         "substr(group_id, 1, :n) = :given OR substr(group_id, -:m) = :body) ORDER BY group_id",
         {"given": given, "n": len(given), "m": len(body), "body": body}).fetchall()]
-    if given in rows:
-        return given
-    if not rows:
-        raise StoreError(f"no group {given!r} (see `lhe-tui sessions`)")
-    if len(rows) > 1:
-        raise StoreError(f"group id {given!r} is ambiguous: {len(rows)} groups match ({', '.join(rows[:8])}); "
-                         "give more of it")
-    return rows[0]
+    return one_match(given, rows, "group")
 
 
 def group_members(db: Database, group_id: str) -> list[dict[str, Any]]:

@@ -28,6 +28,20 @@ TURN_FIELDS = ("sample", "turn", "turn_sum", "gold_sum", "seen_previous", "expec
                "provider_error")
 
 
+def one_match(given: str, matches: list[str], what: str) -> str:
+    """The id `given` names among `matches` (ids whose start or end it is): itself when it is one, else the one
+    match; StoreError (one line) for none or several. `what`: "session", "group", "sweep"."""
+    if given in matches:
+        return given
+    if not matches:
+        raise StoreError(f"no {what} {given!r} (see `lhe-tui sessions`)")
+    if len(matches) > 1:
+        more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
+        raise StoreError(f"{what} id {given!r} is ambiguous: {len(matches)} {what}s match "
+                         f"({', '.join(matches[:8])}{more}); give more of it")
+    return matches[0]
+
+
 def resolve_session_id(db: Database, given: str) -> str:
     """Accept a full id, or its start or its end (the TUI shows ids without their date, `115417-5b3c`) when
     only one session matches; `latest` means the newest session. Ambiguous: one line naming the candidates."""
@@ -42,15 +56,7 @@ def resolve_session_id(db: Database, given: str) -> str:
     rows = [r["id"] for r in db.query("SELECT id FROM sessions WHERE substr(id, 1, :n) = :given "
                                       "OR substr(id, -:n) = :given ORDER BY id",
                                       {"n": len(given), "given": given})]
-    if given in rows:
-        return given
-    if not rows:
-        raise StoreError(f"no session {given!r} (see `lhe-tui sessions`)")
-    if len(rows) > 1:
-        more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
-        raise StoreError(f"session id {given!r} is ambiguous: {len(rows)} sessions match "
-                         f"({', '.join(rows[:8])}{more}); give more of it")
-    return rows[0]
+    return one_match(given, rows, "session")
 
 
 UNREADABLE = "unreadable"

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.errors import StoreError
-from lhe_tui.store.queries import has_column
+from lhe_tui.store.queries import has_column, one_match
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -45,14 +45,7 @@ def resolve_sweep_id(db: Database, given: str) -> str:
     rows = [r[0] for r in db.execute(
         "SELECT id FROM sweeps WHERE id = :given OR substr(id, 1, :n) = :given OR substr(id, -:m) = :body "
         "ORDER BY id", {"given": given, "n": len(given), "m": len(body), "body": body}).fetchall()]
-    if given in rows:
-        return given
-    if not rows:
-        raise StoreError(f"no sweep {given!r} (see `lhe-tui sessions`)")
-    if len(rows) > 1:
-        raise StoreError(f"sweep id {given!r} is ambiguous: {len(rows)} sweeps match ({', '.join(rows[:8])}); "
-                         "give more of it")
-    return rows[0]
+    return one_match(given, rows, "sweep")
 
 
 def load_sweep_row(db: Database, sweep_id: str) -> dict[str, Any]:

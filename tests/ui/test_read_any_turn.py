@@ -18,6 +18,17 @@ from .conftest import run_headless
 from .test_run_view import SIZE, wait_until
 
 
+async def played_to_the_end(app, pilot, replay):
+    """The replay's run screen once space has played it to its end at full speed."""
+    screen = app.screen
+    screen.player.speed = float("inf")
+    await pilot.press("space")
+    await wait_until(pilot, lambda: replay.at_end)
+    screen.flush()
+    await pilot.pause()
+    return screen
+
+
 def pane(screen) -> str:
     return screen.reply.render_stream(screen._reply_stream(screen.model.sample(screen.model.watched))).plain
 
@@ -27,12 +38,7 @@ async def test_the_reply_pane_shows_the_turn_under_the_cursor(db_path, stored_se
     replay = SessionReplay(open_database(db_path), stored_session)
     app = LheApp(db_path, replay=replay, replay_autoplay=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        screen.player.speed = float("inf")
-        await pilot.press("space")
-        await wait_until(pilot, lambda: replay.at_end)
-        screen.flush()
-        await pilot.pause()
+        screen = await played_to_the_end(app, pilot, replay)
         assert "s0 · turn 60" in pane(screen)
         await pilot.press("e")             # the replay is past the first error: back to it
         await pilot.pause()
@@ -63,12 +69,7 @@ async def test_r_shows_the_request_with_the_injected_value(db_path, injected_ses
     replay = SessionReplay(open_database(db_path), sid)
     app = LheApp(db_path, replay=replay, replay_autoplay=False)
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        screen.player.speed = float("inf")
-        await pilot.press("space")
-        await wait_until(pilot, lambda: replay.at_end)
-        screen.flush()
-        await pilot.pause()
+        screen = await played_to_the_end(app, pilot, replay)
         screen.table.go_to_turn(8)
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, RequestScreen))
