@@ -80,13 +80,14 @@ async def test_the_estimate_follows_turns_and_samples(db_path):
 
 
 async def test_cost_with_and_without_caching_for_a_priced_model(db_path, prices):
-    app = LheApp(db_path, new_run_defaults=RunConfig(samples=1, turns=50, sim_delay=0.0))
+    # 150 turns: the prompt passes Anthropic's 1,024-token minimum near turn 80, so caching saves something
+    app = LheApp(db_path, new_run_defaults=RunConfig(samples=1, turns=150, sim_delay=0.0))
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(pilot)
         form.query_one("#provider", Select).value = "anthropic"
         form.query_one("#model", Input).value = "claude-test"
         await settle(pilot)
-        expected = forecast(RunConfig(provider="anthropic", model="claude-test", samples=1, turns=50), prices=prices)
+        expected = forecast(RunConfig(provider="anthropic", model="claude-test", samples=1, turns=150), prices=prices)
         from lhe_tui.core.prices import fmt_cost
 
         assert expected.cost_cached < expected.cost_uncached
