@@ -4,9 +4,11 @@ waiting for a writer), and so is a file larger than its kind's limit; each refus
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 KB = 1024
 MB = 1024 * KB
@@ -33,8 +35,8 @@ def size_text(n: int) -> str:
     return f"{n / KB:,.0f} KB" if n >= KB else f"{n} bytes"
 
 
-def read_bounded(path: str | Path, limit: int) -> bytes:
-    """The bytes of the regular file at `path`, at most `limit` of them; UnreadableFile otherwise."""
+def _open_regular(path: str | Path, limit: int) -> int:
+    """A descriptor of the regular file at `path` no larger than `limit` (a FIFO opened without waiting)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -50,6 +52,19 @@ def read_bounded(path: str | Path, limit: int) -> bytes:
             raise UnreadableFile(f"is {kind}, not a regular file")
         if info.st_size > limit:
             raise UnreadableFile(f"is {size_text(info.st_size)}, more than the {size_text(limit)} allowed")
+    except OSError as exc:
+        os.close(fd)
+        raise UnreadableFile(f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
+    except UnreadableFile:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bounded(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them; UnreadableFile otherwise."""
+    fd = _open_regular(path, limit)
+    try:
         pieces, size = [], 0
         while size <= limit:
             piece = os.read(fd, min(limit + 1 - size, 16 * MB))
@@ -64,3 +79,34 @@ def read_bounded(path: str | Path, limit: int) -> bytes:
         raise UnreadableFile(f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
     finally:
         os.close(fd)
+
+
+class _BoundedReader(io.RawIOBase):
+    """A regular file's bytes, read as they are asked for; UnreadableFile once more than `limit` came."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._file = io.FileIO(fd, "rb", closefd=True)
+        self._limit, self._size = limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            n = self._file.readinto(buffer) or 0
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
+        self._size += n
+        if self._size > self._limit:   # it grew while being read
+            raise UnreadableFile(f"is more than the {size_text(self._limit)} allowed")
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def open_bounded(path: str | Path, limit: int) -> io.BufferedReader:
+    """The regular file at `path`, opened to be read piece by piece (streamed), at most `limit` bytes of it;
+    refused at once as `read_bounded` refuses (UnreadableFile), and UnreadableFile from a read past `limit`."""
+    return io.BufferedReader(_BoundedReader(_open_regular(path, limit), limit), buffer_size=1 * MB)

@@ -404,18 +404,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.report import print_table, sessions_table
+    from lhe_tui.cli.report import sessions_table
     from lhe_tui.store.database import open_database
-    from lhe_tui.store.queries import list_sessions
+    from lhe_tui.store.queries import list_sessions, session_costs
 
-    rows = list_sessions(open_database(args.db, create=False, write=False))
+    db = open_database(args.db, create=False, write=False)
+    rows = list_sessions(db)
     if not rows:
         print(f"no sessions in {args.db}")
         return 0
-    from lhe_tui.store.queries import session_costs
-
-    db = open_database(args.db, create=False, write=False)
-    print_table(sessions_table(rows, costs=session_costs(db, rows)))
+    sys.stdout.write(sessions_table(rows, costs=session_costs(db, rows)))
     return 0
 
 

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
 
 from lhe_tui.core.prices import (NOT_REPORTED, ModelPrice, PriceTable, TokenTotals, cost_cell, fmt_cost,
                                  fmt_tokens)
 from lhe_tui.core.lineage import Lineage, tree_order, tree_prefix
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from lhe_tui.estimate import Forecast
     from lhe_tui.metrics import RunSummary
 
@@ -73,11 +74,16 @@ class Column:
 BORDER = 3   # a rich box column's padding and rule: " x |"
 
 
+def natural_widths(columns: list[Column], rows: list[tuple[str, ...]]) -> list[int]:
+    """Each column's width unwrapped: its widest cell line or its name."""
+    return [max([cell_len(c.name)] + [max((cell_len(line) for line in str(row[i]).splitlines()), default=0)
+                                      for row in rows]) for i, c in enumerate(columns)]
+
+
 def fit_columns(columns: list[Column], rows: list[tuple[str, ...]], width: int) -> tuple[list[int], dict[int, int]]:
     """Which columns (indices, in order) a table `width` wide can show, and the widths the folding ones get.
     Folding columns narrow first (down to their `fold`), then columns go, the highest `keep` first."""
-    natural = [max([cell_len(c.name)] + [max((cell_len(line) for line in str(row[i]).splitlines()), default=0)
-                                          for row in rows]) for i, c in enumerate(columns)]
+    natural = natural_widths(columns, rows)
     least = [n if c.fold is None else min(n, max(c.fold, cell_len(c.name))) for c, n in zip(columns, natural)]
     kept = list(range(len(columns)))
 
@@ -107,6 +113,8 @@ def fitted_table(title: str, columns: list[Column], rows: list[tuple[str, ...]],
     width cannot hold are left out and the caption names them."""
     width = output_width() if width is None else width
     kept, widths = fit_columns(columns, rows, width)
+    from rich.table import Table  # (imported where used: `sessions` draws no rich table)
+
     table = Table(title=title, title_justify="left", show_header=show_header, caption_justify="left")
     for i in kept:
         c = columns[i]
@@ -114,11 +122,33 @@ def fitted_table(title: str, columns: list[Column], rows: list[tuple[str, ...]],
                          overflow="fold", max_width=widths.get(i), style=(styles or {}).get(c.name))
     for row in rows:
         table.add_row(*(row[i] for i in kept))
-    dropped = [columns[i].name for i in range(len(columns)) if i not in kept]
-    if dropped:
-        table.caption = (f"left out to fit {width} columns: {', '.join(dropped)} "
-                         f"(a wider terminal or COLUMNS=… shows them)")
+    table.caption = left_out_caption(columns, kept, width)
     return table
+
+
+def left_out_caption(columns: list[Column], kept: list[int], width: int) -> str | None:
+    dropped = [columns[i].name for i in range(len(columns)) if i not in kept]
+    if not dropped:
+        return None
+    return f"left out to fit {width} columns: {', '.join(dropped)} (a wider terminal or COLUMNS=… shows them)"
+
+
+def fitted_text(title: str, columns: list[Column], rows: list[tuple[str, ...]], *, width: int | None = None) -> str:
+    """`fitted_table` drawn as plain text (cli.plain_table): the same columns, fitting and caption, for lists
+    too long for rich to lay out quickly."""
+    from lhe_tui.cli.plain_table import plain_table
+
+    width = output_width() if width is None else width
+    kept, folded = fit_columns(columns, rows, width)
+    natural = natural_widths(columns, rows)
+    sizes = [folded.get(i, natural[i]) for i in kept]
+    over = sum(sizes) + BORDER * len(sizes) + 1 - width
+    while over > 0 and max(sizes) > 1:    # the columns that never go still too wide: the widest folds
+        sizes[sizes.index(max(sizes))] -= 1
+        over -= 1
+    return plain_table(title, [columns[i].name for i in kept], [columns[i].right for i in kept],
+                       [tuple(row[i] for i in kept) for row in rows], sizes,
+                       left_out_caption(columns, kept, width))
 
 
 def cost_text(totals: TokenTotals, price: ModelPrice | None, prices: PriceTable | None = None) -> str:
@@ -308,8 +338,8 @@ def probe_cell(accuracy: list[tuple[float, int, float]], target: object) -> str:
 
 
 def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
-                   costs: dict[str, str] | None = None) -> Table:
-    """`costs`: each session's cost cell (core.prices.cost_cell), as a column the fitting drops first. Forks are
+                   costs: dict[str, str] | None = None) -> str:
+    """The session list as text (`fitted_text`: a store holds hundreds of sessions). `costs`: each session's cost cell (core.prices.cost_cell), as a column the fitting drops first. Forks are
     listed under their parents (tree_order), a group's arms together under a line naming the group and its
     arms (`grouped_rows`; issue 15)."""
     cells = []
@@ -323,7 +353,7 @@ def sessions_table(rows: list[dict[str, Any]], *, width: int | None = None,
                 row_cells = ("  " + row_cells[0], *row_cells[1:])
             cost = (costs or {}).get(entry["id"], "-")
         cells.append(row_cells if costs is None else (*row_cells, cost))
-    return fitted_table("sessions", list(SESSION_SPEC if costs is None else CLI_SESSION_SPEC), cells, width=width)
+    return fitted_text("sessions", list(SESSION_SPEC if costs is None else CLI_SESSION_SPEC), cells, width=width)
 
 
 @dataclass(frozen=True)
@@ -384,6 +414,8 @@ def turn_accuracy_table(correct: list[list[bool]], update: list[list[bool]], eve
     ragged = dict(status=status, turns=turns)
     turn_curve, answer_curve = turn_accuracy(update, **ragged), answer_accuracy(correct, **ragged)
     task_curve, counts = task_accuracy(correct, **ragged), sample_counts(correct, **ragged)
+    from rich.table import Table
+
     table = Table(title="per-turn accuracy across samples", title_justify="left", caption_justify="left")
     notes = [f"turn acc: the update from the previous turn is right (step rule {step_rule}); answer acc: "
              "answer = gold (secondary)"]
@@ -421,6 +453,8 @@ def turn_detail_lines(session_id: str, r: Any) -> list[str]:
 
 
 def print_table(table: Table, console: Console | None = None) -> None:
+    from rich.console import Console
+
     (console or Console(soft_wrap=False, width=output_width())).print(table)
 
 
@@ -463,6 +497,8 @@ def probe_cells(r: Any) -> tuple[str, ...]:
 
 
 def probe_table_view(rows: list) -> Table:
+    from rich.table import Table
+
     table = Table(title="probe: accuracy at the target turn per history error rate", title_justify="left")
     for column in PROBE_COLUMNS:
         table.add_column(column, justify="right")
@@ -596,6 +632,8 @@ def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int
     arms = [arm for arm, c in zip(arms, curves) if not c.no_data]
     curves = [c for c in curves if not c.no_data]
     if note:
+        from rich.console import Console
+
         (console or Console()).print(note, highlight=False)
     if not curves:
         return

@@ -157,12 +157,24 @@ def _stored_token_totals(db: Database, session_id: str) -> TokenTotals | None:
         return None          # a store older than m006 (read-only, so never migrated)
     row = db.conn.execute("SELECT token_totals_json FROM sessions WHERE id = ? AND status != 'running'",
                           [session_id]).fetchone()
-    if row is None or not row[0]:
+    return None if row is None else _totals_from_json(row[0])
+
+
+def _totals_from_json(text: str | None) -> TokenTotals | None:
+    if not text:
         return None
     try:
-        return TokenTotals(*json.loads(row[0]))
+        return TokenTotals(*json.loads(text))
     except (ValueError, TypeError):
         return None
+
+
+def _all_stored_token_totals(db: Database) -> dict[str, TokenTotals]:
+    """Every ended session's stored totals, in one query (`_stored_token_totals` for a whole list)."""
+    if not has_column(db, "sessions", "token_totals_json"):
+        return {}
+    rows = db.conn.execute("SELECT id, token_totals_json FROM sessions WHERE status != 'running'").fetchall()
+    return {session_id: totals for session_id, text in rows if (totals := _totals_from_json(text)) is not None}
 
 
 def store_token_totals(db: Database, session_id: str) -> None:
@@ -184,7 +196,14 @@ def session_cost(db: Database, session_id: str, model: str | None, prices: Price
 def session_costs(db: Database, rows: list[dict], prices: PriceTable | None = None) -> dict[str, str]:
     """Each listed session's (list_sessions rows) cost cell: `lhe-tui sessions` and the TUI's sessions screen."""
     table = prices if prices is not None else load_prices()
-    return {row["id"]: session_cost(db, row["id"], row.get("model"), table, listed=True) for row in rows}
+    stored = _all_stored_token_totals(db)
+    costs = {}
+    for row in rows:
+        totals = stored.get(row["id"])
+        if totals is None:      # running, or ended before its totals were stored
+            totals = session_token_totals(db, row["id"])
+        costs[row["id"]] = cost_cell(totals, table.for_model(row.get("model")))
+    return costs
 
 
 def token_totals_by_sample(db: Database, session_id: str) -> dict[int, TokenTotals]:

@@ -9,15 +9,21 @@ A missing `dictionary` is read from `dictionary.json` beside the file in every s
 `output` are optional and checked when present. `--dataset-offset/--samples/--turns/--k` take a slice:
 rows offset..offset+samples-1 and, in each, the first turns*K keys. With --turns unset, `dataset_turns`
 gives what the used rows hold at K (the shortest of them), at most DEFAULT_MAX_TURNS.
+
+The file is streamed (ijson, issue 22 §4): one row is parsed at a time, and only the used rows' first
+turns*K keys are kept, so the paper's full 250 MB file loads in tens of MB. Every row is still read, so a
+malformed or cut-short file is refused in one line, as a file read whole would be.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
-from lhe_tui.files import DATASET_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.files import DATASET_LIMIT, UnreadableFile, open_bounded, read_bounded
 from lhe_tui.errors import DatasetError
 from lhe_tui.task.model import Sample, Task
 
@@ -28,46 +34,107 @@ def _fail(path: Path, what: str) -> DatasetError:
 
 DEFAULT_MAX_TURNS = 100  # --turns unset with a dataset: what the rows hold, at most this
 JSON_LINES = (".jsonl", ".ndjson")
-
-# Files parsed by `dataset_turns` (the CLI's --turns default) for the `load_dataset` that follows, which
-# takes them out again: the paper's full dataset parses to hundreds of MB, read once and not kept.
-_kept: dict[tuple[str, int, int], Any] = {}
+T = TypeVar("T")
 
 
-def _read_json(path: Path, keep: bool = False) -> Any:
+def _read_json(path: Path) -> Any:
+    """A small JSON file (dictionary.json), read whole."""
     try:
-        stat = path.stat()
-        stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        if stamp in _kept:
-            return _kept[stamp] if keep else _kept.pop(stamp)
         text = read_bounded(path, DATASET_LIMIT).decode("utf-8")
-    except FileNotFoundError:
-        raise _fail(path, "file not found") from None
     except UnreadableFile as exc:
         raise _fail(path, str(exc)) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(path, f"cannot read ({exc.__class__.__name__})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
+def _stream(path: Path) -> BinaryIO:
+    try:
+        return open_bounded(path, DATASET_LIMIT)
+    except UnreadableFile as exc:
+        raise _fail(path, "file not found" if str(exc) == "no such file" else str(exc)) from None
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Whatever goes wrong while the file is streamed becomes one line naming it."""
+    import ijson
+
+    try:
+        yield
+    except UnreadableFile as exc:
+        raise _fail(path, str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise _fail(path, f"cannot read ({exc.__class__.__name__})") from None
+    except ijson.JSONError as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise _fail(path, f"not valid JSON ({first})") from None
+    except (OSError, ValueError) as exc:
+        raise _fail(path, f"cannot read ({exc.__class__.__name__})") from None
+
+
+def _shape(path: Path) -> str:
+    """'lines' (JSON Lines), 'list' (a JSON list of rows), 'object' or 'nested' (under "dict_sum")."""
     if path.suffix.lower() in JSON_LINES:
-        data: Any = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    data.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise _fail(path, f"line {number} is not valid JSON (column {exc.colno}: {exc.msg})") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _fail(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if keep:
-        _kept.clear()
-        _kept[stamp] = data
-    return data
+        with _stream(path):   # refused at once if not a regular file of a dataset's size
+            return "lines"
+    import ijson
+
+    with _reading(path), _stream(path) as f:
+        events = ijson.parse(f)
+        first = next(events, None)
+        if first is None:
+            raise _fail(path, "not valid JSON (the file is empty)")
+        if first[1] == "start_array":
+            return "list"
+        if first[1] != "start_map":
+            raise _fail(path, "top level must be an object with 'dictionary' and 'ground_truth_data', or a list of rows")
+        key = next(events, None)
+        nested = key is not None and key[1] == "map_key" and key[2] == "dict_sum"
+        if nested and next(events, (None, None))[1] == "start_map":
+            return "nested"
+        return "object"
 
 
-def _dictionary(path: Path, data: dict[str, Any]) -> dict[str, int]:
-    raw = data.get("dictionary")
+def _base(shape: str) -> str:
+    return "dict_sum." if shape == "nested" else ""
+
+
+def _stream_rows(path: Path, shape: str) -> Iterator[Any]:
+    """The rows, one at a time, as parsed."""
+    import ijson
+
+    if shape == "lines":
+        with _reading(path), _stream(path) as f:
+            for number, raw in enumerate(f, 1):
+                line = raw.decode("utf-8")
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise _fail(path, f"line {number} is not valid JSON (column {exc.colno}: {exc.msg})") from None
+                    yield row
+        return
+    prefix = "item" if shape == "list" else _base(shape) + "ground_truth_data.item"
+    with _reading(path), _stream(path) as f:
+        yield from ijson.items(f, prefix, use_float=True)
+
+
+def _file_dictionary(path: Path, shape: str) -> Any:
+    """The file's own "dictionary" value, None without one."""
+    if shape in ("lines", "list"):
+        return None
+    import ijson
+
+    with _reading(path), _stream(path) as f:
+        return next(ijson.items(f, _base(shape) + "dictionary", use_float=True), None)
+
+
+def _dictionary(path: Path, shape: str) -> dict[str, int]:
+    raw = _file_dictionary(path, shape)
     beside = path.parent / "dictionary.json"
     if raw is None and beside.exists() and beside.resolve() != path.resolve():
         raw = _read_json(beside)
@@ -77,13 +144,6 @@ def _dictionary(path: Path, data: dict[str, Any]) -> dict[str, int]:
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail(path, f"dictionary value for {key!r} is not an integer")
     return dict(raw)
-
-
-def _rows(path: Path, data: dict[str, Any]) -> list[Any]:
-    rows = data.get("ground_truth_data")
-    if not isinstance(rows, list) or not rows:
-        raise _fail(path, "no rows ('ground_truth_data' missing or empty)")
-    return rows
 
 
 def _sample(path: Path, row: Any, index: int, dictionary: dict[str, int], n_keys: int, k: int,
@@ -114,37 +174,44 @@ def _sample(path: Path, row: Any, index: int, dictionary: dict[str, int], n_keys
     return Sample(index=index, keys=tuple(keys), values=tuple(expected), k=k)
 
 
-def _open(path: Path, keep: bool = False) -> tuple[dict[str, int], list[Any]]:
-    """The dictionary and the rows of a dataset file, whatever its shape (`keep`: for the next `_open`)."""
-    data = _read_json(path, keep)
-    if isinstance(data, dict) and isinstance(data.get("dict_sum"), dict):
-        data = data["dict_sum"]
-    if isinstance(data, list):  # the public dataset's rows; the dictionary beside them
-        data = {"ground_truth_data": data}
-    if not isinstance(data, dict):
-        raise _fail(path, "top level must be an object with 'dictionary' and 'ground_truth_data', or a list of rows")
-    return _dictionary(path, data), _rows(path, data)
-
-
-def _used_rows(path: Path, rows: list[Any], n_samples: int, offset: int) -> range:
-    if offset >= len(rows):
-        raise _fail(path, f"has {len(rows)} rows; --dataset-offset {offset} is beyond them")
-    if offset + n_samples > len(rows):
+def _used(path: Path, shape: str, n_samples: int, offset: int, use: Callable[[Any, int], T]) -> list[T]:
+    """`use(row, row_index)` of rows offset..offset+n_samples-1, the file streamed to its end (each row parsed
+    and let go). Too few rows is said before a used row's fault."""
+    used: list[T] = []
+    fault: DatasetError | None = None
+    count = 0
+    for row in _stream_rows(path, shape):
+        if offset <= count < offset + n_samples and fault is None:
+            try:
+                used.append(use(row, count))
+            except DatasetError as exc:
+                fault = exc
+        count += 1
+    if count == 0:
+        raise _fail(path, "no rows ('ground_truth_data' missing or empty)")
+    if offset >= count:
+        raise _fail(path, f"has {count} rows; --dataset-offset {offset} is beyond them")
+    if offset + n_samples > count:
         where = f" from row {offset}" if offset else ""
-        raise _fail(path, f"has {len(rows) - offset} rows{where}, fewer than --samples {n_samples}")
-    return range(offset, offset + n_samples)
+        raise _fail(path, f"has {count - offset} rows{where}, fewer than --samples {n_samples}")
+    if fault is not None:
+        raise fault
+    return used
+
+
+def _row_length(path: Path, row: Any, row_index: int) -> int:
+    keys = row.get("input") if isinstance(row, dict) else None
+    if not isinstance(keys, list):
+        raise _fail(path, f"row {row_index}.input must be a list of strings")
+    return len(keys)
 
 
 def dataset_turns(path: str | Path, n_samples: int, k: int, offset: int = 0) -> int:
     """--turns unset: the turns every used row holds at K keys per turn, at most DEFAULT_MAX_TURNS."""
     path = Path(path)
-    _, rows = _open(path, keep=True)
-    lengths = []
-    for i in _used_rows(path, rows, n_samples, offset):
-        keys = rows[i].get("input") if isinstance(rows[i], dict) else None
-        if not isinstance(keys, list):
-            raise _fail(path, f"row {i}.input must be a list of strings")
-        lengths.append(len(keys))
+    shape = _shape(path)
+    _dictionary(path, shape)
+    lengths = _used(path, shape, n_samples, offset, lambda row, i: _row_length(path, row, i))
     turns = min(lengths) // k
     if turns < 1:
         raise _fail(path, f"row {offset + lengths.index(min(lengths))} has {min(lengths)} keys, fewer than --k {k}")
@@ -153,8 +220,11 @@ def dataset_turns(path: str | Path, n_samples: int, k: int, offset: int = 0) -> 
 
 def load_dataset(path: str | Path, n_samples: int, turns: int, k: int, offset: int = 0) -> Task:
     path = Path(path)
-    dictionary, rows = _open(path)
-    used = _used_rows(path, rows, n_samples, offset)
-    samples = tuple(_sample(path, rows[row], i, dictionary, turns * k, k, row) for i, row in enumerate(used))
+    shape = _shape(path)
+    dictionary = _dictionary(path, shape)
+    keys = turns * k
+    samples = tuple(_used(path, shape, n_samples, offset,
+                          lambda row, i: _sample(path, row, i - offset, dictionary, keys, k, i)))
+    used = range(offset, offset + n_samples)
     source = f"{path} rows {used.start}..{used.stop - 1}" if offset else str(path)
     return Task(dictionary=dictionary, samples=samples, k=k, turns=turns, source=source)
