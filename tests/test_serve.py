@@ -296,7 +296,7 @@ def test_websocket_drives_the_served_app(store, server, how):
         url, origin = f"{server.ws}/{TOKEN}?width=120&height=40", server.base
     else:
         url, origin = f"{server.ws}?token={TOKEN}&width=120&height=40", None
-    # The sessions list shows each session by the end of its id (115417-5b3c), as the README says; Enter
+    # The sessions list shows each session by the end of its id (115417-5b3c), as docs/tui.md says; Enter
     # opens the highlighted one in the replay view, whose status bar says REPLAY.
     steps = [(session_id[-11:].encode(), "\r"), (b"REPLAY", None)]
     seen, data = asyncio.run(drive(url, steps, origin))
