@@ -28,6 +28,49 @@ PAGE_ROWS = 256        # rows read back from the store at a time
 PAGES_KEPT = 4         # pages read back that stay in memory (scrolling back and forth reads none again)
 
 
+_NONE = -(2 ** 63)
+_LIMIT = 2 ** 63
+
+
+class IntColumn:
+    """Optional ints in an array: no int object kept alive per turn (they kept the freed records' memory
+    arenas from going back). None and ints past 64 bits are kept aside."""
+
+    def __init__(self) -> None:
+        self._values = array("q")
+        self._aside: dict[int, int | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, row: int) -> int | None:
+        value = self._values[row]
+        if value == _NONE:
+            return self._aside.get(row + len(self._values) if row < 0 else row)
+        return value
+
+    def __setitem__(self, row: int, value: int | None) -> None:
+        self._aside.pop(row, None)
+        if value is None or not -_LIMIT < value < _LIMIT:
+            self._aside[row] = value
+            value = _NONE
+        self._values[row] = value
+
+    def append(self, value: int | None) -> None:
+        self._values.append(0)
+        self[len(self._values) - 1] = value
+
+    def pop(self) -> None:
+        self._aside.pop(len(self._values) - 1, None)
+        self._values.pop()
+
+    def tolist(self) -> list[int | None]:
+        out: list[int | None] = self._values.tolist()
+        for row, value in self._aside.items():
+            out[row] = value
+        return out
+
+
 class TurnRecords(Sequence[TurnRecord]):
     """A sample's turn records, in turn order (see the module's docstring)."""
 
@@ -37,8 +80,8 @@ class TurnRecords(Sequence[TurnRecord]):
         self.loader = loader
         self.keep = max(1, keep)
         self._turns = array("q")
-        self._gold: list[int] = []
-        self._answers: list[int | None] = []
+        self._gold = IntColumn()
+        self._answers = IntColumn()
         self._held: list[TurnRecord | None] = []
         self._oldest_held = 0                 # rows below this one are dropped unless pinned
         self._pinned: dict[int, TurnRecord] = {}   # rows changed in place: kept whatever their age
@@ -55,7 +98,7 @@ class TurnRecords(Sequence[TurnRecord]):
     # ---- compact columns ---------------------------------------------------------------------------------
     def columns(self) -> tuple[list[int], list[int], list[int | None]]:
         """(turns, gold sums, the model's answers) of every row, without reading any record."""
-        return self._turns.tolist(), list(self._gold), list(self._answers)
+        return self._turns.tolist(), self._gold.tolist(), self._answers.tolist()  # type: ignore[return-value]
 
     def turn_at(self, row: int) -> int:
         return self._turns[row]
@@ -205,6 +248,6 @@ class TurnRecords(Sequence[TurnRecord]):
     def _stand_in(self, row: int) -> TurnRecord:
         answer, gold = self._answers[row], self._gold[row]
         return TurnRecord(sample=self.sample, turn=self._turns[row], keys=(), key_values=(), turn_sum=0,
-                          gold_sum=gold, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
+                          gold_sum=gold or 0, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
                           answer_status="ok" if answer is not None else "format", model_answer=answer,
                           correct=answer == gold, step_correct=answer == gold, history_answer=answer)

@@ -124,3 +124,13 @@ async def test_a_long_live_run_keeps_few_records_and_shows_any_turn(db_path):
         await pilot.pause(0.3)
         assert table.sample == 1 and table.row_count == 1200
         assert table.get_row_at(0)[0].plain.strip() == "1"
+
+
+def test_the_answer_column_keeps_none_and_huge_answers():
+    records = [record(1), record(2, status="format", answer=None), record(3, answer=10**30), record(4, gold=-5)]
+    column = TurnRecords(sample=0, keep=KEEP)
+    column.extend(records)
+    assert column.columns() == ([1, 2, 3, 4], [10, 20, 30, -5], [10, None, 10**30, -5])
+    column[1] = replace(records[1], model_answer=7)
+    column.pop()
+    assert column.columns() == ([1, 2, 3], [10, 20, 30], [10, 7, 10**30])
