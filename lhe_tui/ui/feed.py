@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES, scored, update_flags
+from lhe_tui.ui.turn_records import RecordLoader, TurnRecords
 from lhe_tui.core.events import (EndpointsChanged, EndpointStatus, Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, Throttled, TokenDelta, TurnFinished, TurnRecord, TurnStarted)
 
@@ -51,7 +52,8 @@ class EventFeed:
 @dataclass
 class SampleState:
     index: int
-    records: list[TurnRecord] = field(default_factory=list)
+    # a list in tests; the run model's is a TurnRecords (compact columns, full records of the newest turns)
+    records: TurnRecords | list[TurnRecord] = field(default_factory=list)
     status: str = "pending"          # pending | running | finished | failed | stopped
     message: str = ""
     first_error: int | None = None    # turn of the first wrong answer
@@ -71,6 +73,8 @@ class SampleState:
         """Index of `turn` in records (records are in turn order, possibly not starting at 1)."""
         if not self.records:
             return None
+        if isinstance(self.records, TurnRecords):
+            return self.records.row_of(turn)
         index = turn - self.records[0].turn
         if 0 <= index < len(self.records) and self.records[index].turn == turn:
             return index
@@ -99,6 +103,9 @@ class RunModel:
     def __init__(self, *, live: bool = True) -> None:
         self.live = live              # live runs time themselves; a replay shows its own clock
         self.watched = 0
+        # reads a sample's stored turns back (the live view's store): older full records are then dropped
+        # from memory and read back when shown (issue 26); None keeps them all
+        self.record_loader: RecordLoader | None = None
         self.version = 0
         self.flags_version = 0
         self.reset()
@@ -284,7 +291,8 @@ class RunModel:
 
     def _ensure(self, index: int) -> SampleState:
         while len(self.samples) <= index:
-            self.samples.append(SampleState(index=len(self.samples)))
+            index = len(self.samples)
+            self.samples.append(SampleState(index=index, records=TurnRecords(sample=index, loader=self.record_loader)))
         return self.samples[index]
 
     def _on_RunStarted(self, e: RunStarted) -> None:

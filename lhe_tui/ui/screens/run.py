@@ -27,6 +27,7 @@ from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.background import lower_this_threads_priority
 from lhe_tui.ui.feed import EventFeed, RunModel, SampleState, StreamState
+from lhe_tui.ui.turn_records import RecordLoader
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
 from lhe_tui.decay_curves import DecayData, compute_decay
@@ -186,6 +187,7 @@ class RunScreen(ReplayKeys, Screen):
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._force_redraw())
         self._apply_layout()
         if self.live is not None:
+            self.model.record_loader = self._record_loader()
             if self.live.resumed:
                 self._preload_resumed()
             if self.live.server is not None and not self.live.resumed:
@@ -223,6 +225,20 @@ class RunScreen(ReplayKeys, Screen):
         """The metrics (and numpy, 0.2-0.3 s to import the first time) wait for the first frame (issue 6)."""
         self._first_frame = False
         self.refresh_metrics()
+
+    def _record_loader(self) -> RecordLoader | None:
+        """Reads the live run's older turns back from its store, so the model keeps only the newest ones in
+        full (issue 26). None (every record kept): no store to read, or a step rule other than the default,
+        whose turn accuracy the metrics build from every record twice a second."""
+        from lhe_tui.core.step_rules import DEFAULT_STEP_RULE
+        from lhe_tui.store.queries import load_turn_range
+
+        db = getattr(self.app, "db", None)
+        live = self.live
+        if db is None or live is None or getattr(live.config, "step_rule", DEFAULT_STEP_RULE) != DEFAULT_STEP_RULE:
+            return None
+        session_id = live.session_id
+        return lambda sample, first, last: load_turn_range(db, session_id, sample, first, last)
 
     def _preload_resumed(self) -> None:
         from lhe_tui.store.queries import load_turns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.turn_records import TurnRecords
 from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
 from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
 
@@ -16,9 +17,12 @@ def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figur
     """`fork_turn`: a fork's last inherited turn, marked (the fork's edit there too)."""
     if state is None or not state.records:
         return Figure(empty="running sum: no turns yet")
-    turns = [r.turn for r in state.records]
-    gold = [r.gold_sum for r in state.records]
-    answered = [(r.turn, r.model_answer) for r in state.records if r.model_answer is not None]
+    records = state.records
+    if isinstance(records, TurnRecords):   # its compact columns: no full record read back
+        turns, gold, answers = records.columns()
+    else:
+        turns, gold, answers = [r.turn for r in records], [r.gold_sum for r in records], [r.model_answer for r in records]
+    answered = [(t, a) for t, a in zip(turns, answers) if a is not None]
     series = []
     if answered:
         series.append(Series([t for t, _ in answered], [a for _, a in answered], label="model", color="primary"))
@@ -29,7 +33,7 @@ def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figur
     if state.first_error is not None:
         marks.append(Mark(state.first_error, color="error", label=f"first error t{state.first_error}"))
     marks.extend(injection_marks(sorted(t for t in state.injections if t != fork_turn)))
-    marks.extend(fork_marks(fork_turn, state.records[-1].turn))
+    marks.extend(fork_marks(fork_turn, turns[-1]))
     return Figure(series=tuple(series), marks=tuple(marks), title=title, xlabel="turn", y_integer=True)
 
 

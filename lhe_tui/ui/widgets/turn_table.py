@@ -9,6 +9,9 @@ with a run going, the UI lag's biggest single cost).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
+
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
@@ -29,6 +32,67 @@ KEYS_WIDTH = 24
 CELL_PADDING = 1        # blank cells either side of every cell, as DataTable's cell_padding
 HEADER_HEIGHT = 1
 MAX_CACHED_ROWS = 2_000  # row strips kept; a long scroll through a huge sample starts over past this
+
+
+KEPT_ROW_CELLS = 512    # rows whose cells stay built (the newest); older rows' cells are built when drawn
+
+
+class CellRows:
+    """The table's rows as cells: the newest `keep` rows kept built, older ones built again from the
+    sample's records (`build(row)`) when drawn or read, a few hundred of them kept. A long run's table
+    then holds what it shows, not 9 cells for each of 10,000 turns (issue 26)."""
+
+    def __init__(self, build: Callable[[int], list[Cell]], keep: int = KEPT_ROW_CELLS) -> None:
+        self._build = build
+        self._keep = keep
+        self._rows: list[list[Cell] | None] = []
+        self._oldest = 0                  # rows below this one are not kept (unless in `_built`)
+        self._built: OrderedDict[int, list[Cell]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __bool__(self) -> bool:
+        return bool(self._rows)
+
+    def __getitem__(self, row: int) -> list[Cell]:
+        cells = self._rows[row]
+        if cells is not None:
+            return cells
+        row = row + len(self._rows) if row < 0 else row
+        cells = self._built.get(row)
+        if cells is None:
+            cells = self._built[row] = self._build(row)
+            while len(self._built) > self._keep:
+                self._built.popitem(last=False)
+        else:
+            self._built.move_to_end(row)
+        return cells
+
+    def __setitem__(self, row: int, cells: list[Cell]) -> None:
+        if row >= self._oldest:
+            self._rows[row] = cells
+        else:
+            self._built[row] = cells
+
+    def extend(self, rows: list[list[Cell]]) -> None:
+        self._rows.extend(rows)
+        end = len(self._rows) - self._keep
+        if end - self._oldest >= self._keep:
+            for row in range(self._oldest, end):
+                self._rows[row] = None
+            self._oldest = end
+
+    def truncate(self, count: int) -> None:
+        del self._rows[count:]
+        self._oldest = min(self._oldest, count)
+        for row in [row for row in self._built if row >= count]:
+            del self._built[row]
+
+    @property
+    def kept(self) -> int:
+        """Rows whose cells are in memory (for tests)."""
+        return len(self._rows) - self._oldest + len(self._built)
 
 
 class Cell:
@@ -136,7 +200,7 @@ class TurnTable(GrowingRows):
         self._styles: dict[str, Style] = {}
         self._styles_look: tuple | None = None
         self._follow = True
-        self._rows: list[list[Cell]] = []
+        self._rows = CellRows(self._build_row)
         self._labels = [label for _key, label in COLUMNS]
         self._widths = [cell_len(label) for label in self._labels]   # content widths, padding not included
         self._cursor = 0
@@ -242,7 +306,7 @@ class TurnTable(GrowingRows):
 
     def clear(self) -> None:
         """No rows, the columns back to their labels' widths, the cursor and scroll at the top."""
-        self._rows = []
+        self._rows = CellRows(self._build_row)
         self._widths = [cell_len(label) for label in self._labels]
         self._cursor = 0
         self._forget_strips()
@@ -364,8 +428,14 @@ class TurnTable(GrowingRows):
                 widened = True
         return widened
 
+    def _build_row(self, row: int) -> list[Cell]:
+        """A row whose cells were let go (CellRows), from the sample's record as it is now."""
+        state = self._state
+        assert state is not None
+        return self.cells(state.records[row], state.first_error)
+
     def _truncate(self, count: int) -> None:
-        del self._rows[count:]
+        self._rows.truncate(count)
         for row in [row for row in self._row_cache if row >= count]:
             del self._row_cache[row]
         if self._cursor >= count:

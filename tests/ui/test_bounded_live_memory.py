@@ -1,0 +1,136 @@
+"""Issue 26 §4: the live view keeps full turn records only for the newest turns of each sample and reads
+older ones back from the store when they are shown; what it keeps stays bounded while the run goes on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lhe_tui.core.config import Injection, RunConfig
+from lhe_tui.core.events import TurnFinished
+from lhe_tui.store.database import open_database
+from lhe_tui.store.queries import load_turn_range, load_turns
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.ui.app import LheApp, start_live_run
+from lhe_tui.ui.feed import RunModel
+from lhe_tui.ui.turn_records import PAGE_ROWS, TurnRecords
+from lhe_tui.ui.widgets.sum_chart import sum_figure
+
+from .conftest import ERRING, run_headless
+from .test_run_view import SIZE, finish
+from .test_turn_table import record
+
+KEEP = 50
+
+
+def loader_from(records):
+    calls = []
+
+    def load(sample, first, last):
+        calls.append((sample, first, last))
+        return [r for r in records if first <= r.turn <= last]
+    return load, calls
+
+
+def test_old_records_are_dropped_and_read_back_a_page_at_a_time():
+    records = [record(t) for t in range(1, 1001)]
+    load, calls = loader_from(records)
+    column = TurnRecords(sample=0, loader=load, keep=KEEP)
+    most = 0
+    for r in records:
+        column.append(r)
+        most = max(most, column.held)
+    assert most <= 2 * KEEP and len(column) == 1000
+    assert column.held < 2 * KEEP and not calls
+    assert column.columns() == ([r.turn for r in records], [r.gold_sum for r in records],
+                                [r.model_answer for r in records])
+    assert column[-1] is records[-1] and not calls                  # the newest: held
+    assert column[3] == records[3] and len(calls) == 1              # an old one: its page read back
+    assert column[4] == records[4] and len(calls) == 1              # the same page: not read again
+    assert calls[0] == (0, 1, PAGE_ROWS)
+    assert list(column) == records and column[10:20] == records[10:20]
+    assert column.row_of(500) == 499 and column.row_of(1001) is None
+
+
+def test_a_row_changed_in_place_is_kept_and_a_failed_read_stands_in_from_the_columns():
+    records = [record(t) for t in range(1, 301)]
+    failing = []
+
+    def load(sample, first, last):
+        if failing:
+            raise OSError("gone")
+        return [r for r in records if first <= r.turn <= last]
+
+    column = TurnRecords(sample=0, loader=load, keep=KEEP)
+    column.extend(records)
+    injected = replace(column[5], injected=True, history_answer=7)
+    column[5] = injected
+    assert column[5] is injected and column.columns()[2][5] == records[5].model_answer
+    failing.append(True)
+    unread = TurnRecords(sample=0, loader=load, keep=KEEP)
+    unread.extend(records)
+    unread[5] = injected
+    assert unread[5] is injected                                    # pinned: never read back
+    stand_in = unread[6]                                            # dropped, and the store fails
+    assert (stand_in.turn, stand_in.gold_sum, stand_in.model_answer) == (7, records[6].gold_sum,
+                                                                         records[6].model_answer)
+    assert stand_in.raw_reply == "" and stand_in.correct
+    assert column.pop() is records[-1] and len(column) == 299 and column.columns()[0][-1] == 299
+
+
+def test_without_a_loader_every_record_is_kept():
+    column = TurnRecords(sample=0, keep=KEEP)
+    column.extend(record(t) for t in range(1, 501))
+    assert column.held == 500
+
+
+def test_the_run_model_stays_bounded_and_reads_the_store_back(db_path):
+    sid = run_headless(db_path, RunConfig(samples=2, turns=900, seed=4, inject_at=(Injection(turn=5, offset=3),),
+                                          **ERRING))
+    db = open_database(db_path)
+    model = RunModel(live=True)
+    model.record_loader = lambda sample, first, last: load_turn_range(db, sid, sample, first, last)
+    most = 0
+    for event in SessionReplay(db, sid).seek(10**9):
+        model.apply(event)
+        if isinstance(event, TurnFinished):
+            most = max(most, max(s.records.held for s in model.samples))
+    assert model.turns_done == 1800
+    assert most <= 2 * 256 + len(model.samples[0].injections)       # KEEP_NEWEST full records, twice at most
+    for state in model.samples:
+        stored = load_turns(db, sid, state.index)
+        assert state.records.held <= 2 * 256 + PAGE_ROWS
+        assert list(state.records) == stored                        # read back as stored, injection included
+        assert state.records[4].injected and state.row_of(5) == 4
+        assert model.flags()[0][state.index] == [r.correct for r in stored]
+        assert list(sum_figure(state).series[-1].y) == [r.gold_sum for r in stored]
+
+
+async def test_a_long_live_run_keeps_few_records_and_shows_any_turn(db_path):
+    live = start_live_run(RunConfig(samples=2, turns=1200, seed=4, **ERRING), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await finish(app, pilot)
+        stored = load_turns(open_database(db_path), live.session_id, 0)
+        assert [s.records.held for s in screen.model.samples] and \
+            all(s.records.held < 2 * 256 for s in screen.model.samples)
+        table = screen.table
+        assert table.row_count == 1200
+        table.action_first_row()
+        await pilot.pause(0.2)
+        assert table.cursor_record() == stored[0]
+        reply = screen.reply.render_stream(screen._reply_stream(screen.model.sample(0))).plain
+        assert "s0 · turn 1 ·" in reply and stored[0].raw_reply.strip() in reply
+        screen.action_next_sample()                                 # a rebuilt table reads every row back
+        await pilot.pause(0.3)
+        assert table.sample == 1 and table.row_count == 1200
+        assert table.get_row_at(0)[0].plain.strip() == "1"
+
+
+def test_the_answer_column_keeps_none_and_huge_answers():
+    records = [record(1), record(2, status="format", answer=None), record(3, answer=10**30), record(4, gold=-5)]
+    column = TurnRecords(sample=0, keep=KEEP)
+    column.extend(records)
+    assert column.columns() == ([1, 2, 3, 4], [10, 20, 30, -5], [10, None, 10**30, -5])
+    column[1] = replace(records[1], model_answer=7)
+    column.pop()
+    assert column.columns() == ([1, 2, 3], [10, 20, 30], [10, 7, 10**30])
