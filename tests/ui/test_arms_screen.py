@@ -41,6 +41,20 @@ async def finished(app, pilot) -> ArmsScreen:
     return screen
 
 
+async def drive_arms(launch) -> None:
+    """Run a launch's two arms to their end without a screen, as the CLI's headless arms would."""
+    plain, inj = launch.arms
+    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
+                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+
+
+async def stored_arms(db_path):
+    """BASE's two ARMS run to their end and stored: the launch (its group id and arms' sessions)."""
+    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    await drive_arms(launch)
+    return launch
+
+
 def stored_group(db_path, group_id: str) -> list[dict]:
     db = open_database(db_path)
     try:
@@ -148,11 +162,7 @@ async def test_keys_act_on_the_focused_arm_only(db_path):
 
 
 async def test_group_replay_shows_both_arms_in_step(db_path):
-    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
-    # run them without a screen (as the CLI's headless arms would), then replay the stored group
-    plain, inj = launch.arms
-    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
-                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+    launch = await stored_arms(db_path)      # run without a screen, then the stored group replayed
     group = load_group(db_path, launch.group_id[:-2])   # its start is enough
     assert [name for name, _ in group.arms] == ["plain", "inj"]
     app = LheApp(db_path, group=group, replay_speed=float("inf"))
@@ -218,10 +228,8 @@ async def test_g_on_an_arm_in_the_sessions_screen_replays_its_group(db_path):
 
     from lhe_tui.ui.screens.sessions import SessionsScreen
 
-    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    launch = await stored_arms(db_path)
     plain, inj = launch.arms
-    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
-                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
     app = LheApp(db_path, replay_speed=float("inf"))
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
@@ -243,10 +251,8 @@ async def test_enter_on_a_groups_line_replays_its_arms_side_by_side(db_path):
 
     from lhe_tui.ui.screens.sessions import SessionsScreen
 
-    launch = start_arm_runs(BASE, parse_arms(BASE, ARMS), db_path)
+    launch = await stored_arms(db_path)
     plain, inj = launch.arms
-    await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
-                         asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
     app = LheApp(db_path, replay_speed=float("inf"))
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SessionsScreen) and
@@ -283,9 +289,7 @@ async def test_the_arms_footer_keeps_quit_at_100_columns(db_path, live):
     if live:
         app = LheApp(db_path, arms=launch)
     else:
-        plain, inj = launch.arms
-        await asyncio.gather(asyncio.to_thread(asyncio.run, plain.drive()),
-                             asyncio.to_thread(asyncio.run, inj.drive(after=plain)))
+        await drive_arms(launch)
         app = LheApp(db_path, group=load_group(db_path, launch.group_id), replay_speed=1.0)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await arms_screen(app, pilot)
