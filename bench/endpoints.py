@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _fake_server import CountingLog  # noqa: E402
 
 from lhe_tui.core.config import RunConfig  # noqa: E402
-from lhe_tui.session import prepare_run  # noqa: E402
+from lhe_tui.runs.session import prepare_run  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 from lhe_tui.task.prompts import parse_dictionary  # noqa: E402
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply, content_text  # noqa: E402

@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.providers.local_server import LocalModelServer, make_local_provider
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 
 

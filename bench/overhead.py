@@ -52,7 +52,7 @@ from _fake_server import DEFAULT_REPLY, FakeServerProcess, start_server  # noqa:
 
 from lhe_tui.core.config import RunConfig  # noqa: E402
 from lhe_tui.core.events import Event, RunFinished, RunStarted  # noqa: E402
-from lhe_tui.session import prepare_run  # noqa: E402
+from lhe_tui.runs.session import prepare_run  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 
 
@@ -159,7 +159,7 @@ def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
 
 def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:
     """The TUI's live run view attached, driven headless (`App.run_test`, 160x48), as `lhe-tui run` does:
-    the runner runs in its own process (lhe_tui.run_process), whose events the run screen's thread
+    the runner runs in its own process (lhe_tui.runs.run_process), whose events the run screen's thread
     worker hands to the UI; the UI loop drains the feed at its flush rate. The clock subscribes in this
     process: RunStarted and RunFinished are sent at once, so each reaches it after one pipe transfer. Returns the run process's CPU too (the client CPU is both processes')."""
     from lhe_tui.ui.app import LheApp, start_live_run

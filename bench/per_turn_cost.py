@@ -57,7 +57,7 @@ from lhe_tui.core.events import Event, EventBus, TurnFinished, TurnStarted  # no
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta  # noqa: E402
 from lhe_tui.runner.history import HistoryEntry  # noqa: E402
 from lhe_tui.runner.runner import Runner  # noqa: E402
-from lhe_tui.session import build_task, new_session_id  # noqa: E402
+from lhe_tui.runs.session import build_task, new_session_id  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 from lhe_tui.store.writer import SessionWriter  # noqa: E402
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from lhe_tui.metrics import answer_accuracy, bootstrap_ci, summarize, task_accuracy, turn_accuracy
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import RunFinished, RunStarted, SampleFinished, TurnFinished, TurnRecord
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import flags_by_sample, load_turn_index, load_turns
 from lhe_tui.store.replay import SessionReplay
@@ -411,7 +411,7 @@ def timed_command(*args: str) -> str:
 
 def store_part(db_path: Path) -> str:
     """In this process, warm: what `sessions` asks of the store (open, list, costs) apart from printing."""
-    from lhe_tui.compare import session_costs
+    from lhe_tui.analysis.compare import session_costs
     from lhe_tui.store.queries import list_sessions
 
     t0, c0 = clock(), time.process_time()

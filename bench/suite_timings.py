@@ -27,7 +27,7 @@ def median_of(fn: Callable[[], float], n: int = 3) -> float:
 
 def forecast_1000x100() -> float:
     from lhe_tui.core.config import RunConfig
-    from lhe_tui.estimate import forecast
+    from lhe_tui.analysis.estimate import forecast
 
     started = time.perf_counter()
     result = forecast(RunConfig(turns=1000, samples=100))

@@ -282,7 +282,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
 
 def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | None) -> Result:
     """The same run in a thread (its own loop, as in the TUI), a bare asyncio loop with the probe here."""
-    from lhe_tui.session import prepare_run
+    from lhe_tui.runs.session import prepare_run
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path)

@@ -14,12 +14,12 @@ import asyncio
 import sys
 from dataclasses import fields
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import Reply
 from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import EventBus, TurnFinished
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task.answer import parse_answer
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 
 ROOT = Path(__file__).resolve().parent.parent

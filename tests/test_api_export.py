@@ -1,5 +1,5 @@
 """Issue 16, tables and notebook API: `export --curves` (CSV/JSON), the turns CSV's session_id and probe_rate,
-the JSON export's config/prompt/events, and the curves round-tripping into lhe_tui.api with equal numbers."""
+the JSON export's config/prompt/events, and the curves round-tripping into lhe_tui.reports.api with equal numbers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lhe_tui import api
+from lhe_tui.reports import api
 from lhe_tui.cli.main import main
 from lhe_tui.metrics import bootstrap_ci, sample_counts, task_accuracy
 from lhe_tui.store.queries import session_flags
@@ -116,7 +116,7 @@ def test_the_api_imports_neither_textual_nor_pandas():
     import subprocess
     import sys
 
-    code = "import sys, lhe_tui.api; print('textual' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, lhe_tui.reports.api; print('textual' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False False", out.stderr

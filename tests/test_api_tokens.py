@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from lhe_tui import api
+from lhe_tui.reports import api
 from lhe_tui.cli.main import main
 from lhe_tui.core.prices import parse_prices
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply

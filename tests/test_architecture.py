@@ -17,8 +17,8 @@ def test_import_linter_contract_holds():
 
 
 def test_engine_imports_leave_textual_unloaded():
-    code = ("import sys, lhe_tui.runner.runner, lhe_tui.run_process, lhe_tui.store.writer, lhe_tui.metrics, "
-            "lhe_tui.session, lhe_tui.arms, lhe_tui.compare, lhe_tui.cli.report, "
-            "lhe_tui.cli.headless, lhe_tui.api; print('textual' in sys.modules)")
+    code = ("import sys, lhe_tui.runner.runner, lhe_tui.runs.run_process, lhe_tui.store.writer, lhe_tui.metrics, "
+            "lhe_tui.runs.session, lhe_tui.runs.arms, lhe_tui.analysis.compare, lhe_tui.reports.report, "
+            "lhe_tui.cli.headless, lhe_tui.reports.api; print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

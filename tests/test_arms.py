@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from lhe_tui.arms import arm_configs, parse_arms, plan_group, shared_local_server
+from lhe_tui.runs.arms import arm_configs, parse_arms, plan_group, shared_local_server
 from lhe_tui.cli.main import main
-from lhe_tui.compare import paired_comparison
+from lhe_tui.analysis.compare import paired_comparison
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.metrics import paired_difference
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import session_flags

@@ -11,7 +11,7 @@ import time
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lhe_tui.cli.main import main
-from lhe_tui.errors import DatasetError, LheError
+from lhe_tui.common.errors import DatasetError, LheError
 from lhe_tui.task import load_dataset
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),

@@ -16,7 +16,7 @@ from lhe_tui.providers.factory import make_provider
 from lhe_tui.runner.budget import Budget, Estimate
 from lhe_tui.runner.rate_limit import RateLimiter, message_tokens
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply, approx_tokens, content_text
 
 # $10,000 per million input tokens: 100 tokens cost $1; output is free.

@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from lhe_tui.errors import DatasetError
+from lhe_tui.common.errors import DatasetError
 from lhe_tui.task import generate_task, load_dataset
 from lhe_tui.task.dataset import dataset_turns
 

@@ -20,7 +20,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import TokenDelta, TurnFinished
 from lhe_tui.providers.base import REDACTED, StreamRedactor
 from lhe_tui.runner.retry import Backoff
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.testing.fake_llm_server import ECHO_API_KEY, FakeLLMServer, Fault, ScriptedReply
 

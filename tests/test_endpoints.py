@@ -16,7 +16,7 @@ from lhe_tui.cli.args import build_parser, config_from_args
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EndpointsChanged, EventBus, SampleFinished, endpoints_line
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import GenerationSettings, Provider, Reply, RequestMeta
 from lhe_tui.providers.endpoints import DOWN_AFTER, RETRY_S, EndpointRouter
 from lhe_tui.providers.factory import make_provider

@@ -13,7 +13,7 @@ import pytest
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import parse_prices
-from lhe_tui.estimate import forecast
+from lhe_tui.analysis.estimate import forecast
 from lhe_tui.testing.fake_llm_server import ScriptedReply, FakeLLMServer, content_text
 
 PRICES = """

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from lhe_tui.cli.main import main
-from lhe_tui.resume_state import load_resume_state
+from lhe_tui.runs.resume_state import load_resume_state
 from lhe_tui.runner.history import HistoryPolicy
 from lhe_tui.store.database import open_database
 from lhe_tui.task.protocol import EMPTY_REPLY, LENIENT_EMPTY_REPLY
@@ -102,7 +102,7 @@ def test_http_500_with_no_retries_is_a_failed_turn_and_the_sample_goes_on(tmp_pa
 def test_after_one_http_500_turn_accuracy_recovers_under_paper_not_lenient(tmp_path, monkeypatch, capsys):
     """The issue's example: 2 samples, one HTTP 500 with --retries 0. The reference records no answer for that
     turn and goes on, so turn accuracy at turns 6-10 is 1.0; ending the sample (lenient, as before) gives 0.5."""
-    from lhe_tui import api
+    from lhe_tui.reports import api
 
     accuracies = {}
     for protocol in ("paper", "lenient"):
@@ -238,7 +238,7 @@ def test_resume_rebuilds_the_history_a_failed_turn_left(tmp_path, monkeypatch, c
 # ---- §7: a run with no answer has no metrics ----------------------------------------------------------
 
 def test_a_401_on_the_first_request_ends_the_run_in_one_line_with_no_metrics(tmp_path, monkeypatch, capsys):
-    from lhe_tui import api
+    from lhe_tui.reports import api
 
     db = tmp_path / "lhe.db"
     with serve(monkeypatch) as server:
@@ -301,7 +301,7 @@ def test_a_401_after_an_answer_is_a_failed_turn_not_the_end_of_the_run(tmp_path,
 def test_a_run_whose_every_turn_failed_has_no_data(tmp_path, monkeypatch, capsys):
     """Past the first answer no request is a dead end, but if the provider never answered any turn (500s
     from the start), the session still has no metrics: no turn was answered."""
-    from lhe_tui import api
+    from lhe_tui.reports import api
 
     db = tmp_path / "lhe.db"
     with serve(monkeypatch) as server:

@@ -293,7 +293,7 @@ async def test_cut_stream_anthropic(server: FakeLLMServer) -> None:
 @pytest.mark.parametrize("provider_name", ["openai-direct", "openai-sdk", "anthropic"])
 async def test_a_cut_stream_is_a_transient_provider_error(server: FakeLLMServer, provider_name: str) -> None:
     """Our behaviour, on every client: a cut stream is retried, never an internal error or a silent end."""
-    from lhe_tui.errors import ProviderError
+    from lhe_tui.common.errors import ProviderError
     from lhe_tui.providers.anthropic_messages import AnthropicProvider
     from lhe_tui.providers.base import GenerationSettings, RequestMeta
     from lhe_tui.providers.openai_chat import OpenAIChatProvider

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from lhe_tui.cli.main import main  # noqa: E402
-from lhe_tui.figures import decay_curves  # noqa: E402
+from lhe_tui.reports.figures import decay_curves  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
 
 SIM = ["--provider", "sim", "--sim-delay", "0", "--sim-error", "0.02"]
@@ -80,7 +80,7 @@ def test_default_kind_follows_the_session(store, tmp_path):
 
 
 def test_decay_uses_the_same_numbers_as_compare_and_steps_axis_for_k2(store, tmp_path):
-    from lhe_tui.compare import session_curves
+    from lhe_tui.analysis.compare import session_curves
 
     db = open_database(store["db"], create=False, write=False)
     d, c = decay_curves(db, store["k2"], n_boot=50), session_curves(db, store["k2"])

@@ -11,7 +11,7 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
-from lhe_tui.estimate import TokenRatio, forecast, measured_ratio
+from lhe_tui.analysis.estimate import TokenRatio, forecast, measured_ratio
 from lhe_tui.store.database import open_database
 
 from tests.test_local_model import needs_model, needs_server

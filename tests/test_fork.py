@@ -22,7 +22,7 @@ import pytest
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session, session_token_totals
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
@@ -258,7 +258,7 @@ def test_a_running_parent_is_refused(tmp_path, capsys):
 
 
 def test_lineage_survives_migration_export_and_resume(tmp_path, capsys):
-    from lhe_tui.fork import ForkRequest, create_fork, plan_fork
+    from lhe_tui.runs.fork import ForkRequest, create_fork, plan_fork
 
     db_path = tmp_path / "old.db"
     shutil.copy(Path(__file__).parent / "data" / "store_before_issue13.db", db_path)
@@ -318,7 +318,7 @@ def test_compare_of_a_parent_and_its_healed_fork_is_paired_and_says_how_far_past
     assert "paired difference fork@30 - parent over the same 16 samples" in out
     assert "mean first error after turn 30" in out and "fork@30 healed" in out
     assert "manual inject" not in out                  # the fork's edit is its lineage, not a manual injection
-    from lhe_tui.compare import paired_comparison
+    from lhe_tui.analysis.compare import paired_comparison
 
     pc = paired_comparison(open_database(db), parent, child, [30, 31], after=30)
     at30, at31 = pc.answer
@@ -334,7 +334,7 @@ def test_compare_of_a_parent_and_its_healed_fork_is_paired_and_says_how_far_past
 
 
 def test_the_forecast_of_a_fork_counts_the_turns_it_sends(tmp_path, capsys):
-    from lhe_tui.estimate import forecast_stored
+    from lhe_tui.analysis.estimate import forecast_stored
 
     db = tmp_path / "lhe.db"
     assert main(["run", "--headless", "--samples", "3", "--turns", "50", "--db", str(db)]) == 0

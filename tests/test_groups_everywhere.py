@@ -10,9 +10,9 @@ import sqlite3
 
 import pytest
 
-from lhe_tui import api
+from lhe_tui.reports import api
 from lhe_tui.cli.main import main
-from lhe_tui.errors import LheError, install_hint
+from lhe_tui.common.errors import LheError, install_hint
 from tests.store_faults import cli
 
 SMALL = ("--provider", "sim", "--samples", "4", "--turns", "30", "--seed", "3", "--sim-delay", "0")
@@ -82,7 +82,7 @@ def test_export_into_a_missing_folder_is_refused_before_the_store_is_read(tmp_pa
 
 def test_plot_of_a_group_overlays_its_arms_named_as_at_the_run(store, tmp_path):
     pytest.importorskip("matplotlib")
-    from lhe_tui.figures import _build
+    from lhe_tui.reports.figures import _build
     from lhe_tui.store.database import open_database
 
     db, group, plain, inj, run, _ = ids(store)
@@ -95,7 +95,7 @@ def test_plot_of_a_group_overlays_its_arms_named_as_at_the_run(store, tmp_path):
 
 
 def test_distinct_labels_keep_only_what_differs():
-    from lhe_tui.figures import distinct_labels
+    from lhe_tui.reports.figures import distinct_labels
 
     labels = ["sim/sim-1 K=1 direct paper plain", "sim/sim-1 K=1 direct paper inject@20",
               "sim/sim-1 K=1 direct paper r=0.5"]
@@ -106,7 +106,7 @@ def test_distinct_labels_keep_only_what_differs():
 
 def test_plot_takes_a_title_and_labels(store, tmp_path):
     pytest.importorskip("matplotlib")
-    from lhe_tui.figures import _build
+    from lhe_tui.reports.figures import _build
     from lhe_tui.store.database import open_database
 
     db, group, plain, inj, run, _ = ids(store)
@@ -121,7 +121,7 @@ def test_plot_takes_a_title_and_labels(store, tmp_path):
 
 def test_the_sum_figure_shows_answer_minus_gold(store):
     pytest.importorskip("matplotlib")
-    from lhe_tui.figures import _build
+    from lhe_tui.reports.figures import _build
     from lhe_tui.store.database import open_database
 
     db, group, plain, inj, *_ = ids(store)
@@ -207,7 +207,7 @@ def test_the_sim_says_which_settings_it_ignores(tmp_path):
 
 def test_every_extra_hint_has_one_form():
     from lhe_tui.cli import web
-    from lhe_tui.figures import EXTRA_HINT
+    from lhe_tui.reports.figures import EXTRA_HINT
     from lhe_tui.providers.local_server import INSTALL_HINT
 
     assert install_hint("figures") == "pip install -c constraints.txt -e '.[figures]'"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lhe_tui.cli.main import main
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy
 from lhe_tui.task.protocol import EMPTY_REPLY, LENIENT_EMPTY_REPLY, NO_ANSWER, get_protocol
 from lhe_tui.task.templates import PromptTemplate

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lhe_tui.cli.main import main
-from lhe_tui.errors import ConfigError, LheError, ProviderError
+from lhe_tui.common.errors import ConfigError, LheError, ProviderError
 from lhe_tui.providers import local_server
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.local_server import (INSTALL_HINT, LocalChatProvider, LocalModelServer, StickySlot,

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from lhe_tui.cli.main import main
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers import local_server
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.local_server import LocalChatProvider, LocalModelServer, exit_description, port_is_free

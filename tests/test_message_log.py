@@ -11,7 +11,7 @@ from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import EventBus, TurnFinished
 from lhe_tui.runner.history import HistoryEntry, HistoryPolicy, MessageLog
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 
 from tests.helpers import EchoHistoryProvider
 

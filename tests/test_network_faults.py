@@ -16,7 +16,7 @@ import pytest
 
 from lhe_tui.cli.args import build_parser
 from lhe_tui.cli.main import main
-from lhe_tui.errors import ConfigError, ProviderError
+from lhe_tui.common.errors import ConfigError, ProviderError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.factory import generation_settings
@@ -27,7 +27,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus, RetryScheduled, SampleFinished, TurnFinished
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault, ScriptedReply
 
 from tests.test_providers import summing_responder

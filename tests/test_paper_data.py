@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.task.paper_data import (PAPER_KEYS_PER_ROW, PAPER_ROWS, paper_dictionary, paper_rows, paper_task,
                                      paper_words)
 

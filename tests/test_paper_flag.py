@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from lhe_tui.arms import arm_configs
+from lhe_tui.runs.arms import arm_configs
 from lhe_tui.cli.args import build_parser, config_from_args
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import LheError
-from lhe_tui.session import build_task
+from lhe_tui.common.errors import LheError
+from lhe_tui.runs.session import build_task
 from lhe_tui.task.prompts import parse_dictionary
 from lhe_tui.testing.fake_llm_server import FakeLLMServer
 from tests.test_paper_data import GOLD_ROWS

@@ -2,7 +2,7 @@ import random
 import sqlite3
 
 from lhe_tui.cli.main import main
-from lhe_tui.probe import probe_table, synthetic_history
+from lhe_tui.runs.probe import probe_table, synthetic_history
 from lhe_tui.runner.history import HistoryPolicy
 from lhe_tui.store.database import open_database
 from lhe_tui.task import generate_task

@@ -9,7 +9,7 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import Injection, RunConfig
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.factory import generation_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lhe_tui.cli.main import main
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.task.prompts import system_prompt, user_turn
 from lhe_tui.task.templates import PromptTemplate, load_template, named_templates
@@ -187,7 +187,7 @@ def test_stored_text_wins_over_the_file(tmp_path):
     path.write_text("system = 'v1 {k}'\nturn = '{keys}'\n")
     from lhe_tui.core.events import EventBus
     from lhe_tui.runner.runner import Runner
-    from lhe_tui.session import build_task
+    from lhe_tui.runs.session import build_task
     from tests.helpers import EchoHistoryProvider
 
     config = RunConfig(prompt=str(path), turns=2).validate()

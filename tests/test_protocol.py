@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.task.protocol import EMPTY_REPLY, NO_ANSWER, get_protocol, protocol_of
 

@@ -8,7 +8,7 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.task.protocol import NO_ANSWER
 from lhe_tui.task.prompts import system_prompt
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
@@ -130,7 +130,7 @@ async def test_direct_client_reuses_connections_and_reads_the_stream_to_its_end(
 
 
 async def test_openai_client_can_be_chosen_by_environment(server, monkeypatch):
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
 
     monkeypatch.setenv("LHE_TUI_OPENAI_CLIENT", "sdk")
     assert openai_provider(server, None).client_kind == "sdk"
@@ -247,7 +247,7 @@ def test_reasoning_is_stored_but_stripped_from_history_sent_back(provider_name):
     from lhe_tui.core.config import RunConfig
     from lhe_tui.core.events import EventBus, TurnFinished
     from lhe_tui.runner.runner import Runner
-    from lhe_tui.session import build_task
+    from lhe_tui.runs.session import build_task
 
     config = RunConfig(provider=provider_name.split("-")[0], model="m", turns=3, samples=1, mode="thinking").validate()
     with FakeLLMServer(summing_responder(reasoning="native thoughts", think_tags=True)) as server:

@@ -16,7 +16,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus, RetryScheduled, TurnFinished
 from lhe_tui.runner.retry import Backoff
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, Fault
 
 from tests.test_providers import summing_responder

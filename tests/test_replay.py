@@ -10,7 +10,7 @@ import pytest
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import (Injected, RunFinished, RunStarted, SampleFinished, TokenDelta, TurnFinished,
                                    TurnStarted)
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import SPEEDS, ReplayPlayer, SessionReplay
 
@@ -97,7 +97,7 @@ def test_player_paces_by_the_recorded_clock_and_speeds_up(tmp_path):
 
 def test_replay_rejects_an_unknown_session(tmp_path):
     db = open_database(tmp_path / "s.db")
-    from lhe_tui.errors import LheError
+    from lhe_tui.common.errors import LheError
 
     with pytest.raises(LheError):
         SessionReplay(db, "nope")

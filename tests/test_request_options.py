@@ -9,7 +9,7 @@ import pytest
 
 from lhe_tui.cli.args import build_parser, config_from_args
 from lhe_tui.cli.main import main
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider
@@ -221,7 +221,7 @@ def test_dataset_offset_and_turns_default_are_stored_and_resume_rebuilds_the_tas
     with sqlite3.connect(db) as conn:
         keys = [json.loads(k) for (k,) in conn.execute("SELECT keys_json FROM samples ORDER BY sample")]
     assert keys == [list(task.samples[i].keys[:10]) for i in (1, 2)]
-    from lhe_tui.session import build_task
+    from lhe_tui.runs.session import build_task
 
     rebuilt = build_task(RunConfig.from_dict(stored))
     assert [list(s.keys) for s in rebuilt.samples] == keys
@@ -271,7 +271,7 @@ async def test_anthropic_sampling_goes_in_the_body_through_the_sdk(settings, exp
      "(sent for --temperature: drop --temperature)"),
 ])
 async def test_a_refused_sampling_field_names_the_flag(message, settings, hint):
-    from lhe_tui.errors import ProviderError
+    from lhe_tui.common.errors import ProviderError
     from lhe_tui.testing.fake_llm_server import Fault
 
     with FakeLLMServer(summing_responder()) as server:
@@ -286,7 +286,7 @@ async def test_a_refused_sampling_field_names_the_flag(message, settings, hint):
 
 
 async def test_a_refusal_of_something_else_is_left_as_it_is():
-    from lhe_tui.errors import ProviderError
+    from lhe_tui.common.errors import ProviderError
     from lhe_tui.testing.fake_llm_server import Fault
 
     with FakeLLMServer(summing_responder()) as server:

@@ -71,7 +71,7 @@ def test_a_scripted_injection_due_at_the_crash_turn_is_made_on_resume(tmp_path):
     from lhe_tui.core.config import RunConfig
     from lhe_tui.core.events import TurnFinished
     from lhe_tui.core.config import Injection
-    from lhe_tui.session import prepare_resume, prepare_run
+    from lhe_tui.runs.session import prepare_resume, prepare_run
     from lhe_tui.store.database import open_database
 
     config = RunConfig(provider="sim", samples=1, turns=6, seed=3, sim_delay=0,

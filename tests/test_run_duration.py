@@ -9,8 +9,8 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
-from lhe_tui.estimate import forecast
-from lhe_tui.run_duration import fmt_duration, run_duration
+from lhe_tui.analysis.estimate import forecast
+from lhe_tui.analysis.run_duration import fmt_duration, run_duration
 from lhe_tui.runner.rate_limit import RateLimiter
 
 

@@ -1,4 +1,4 @@
-"""The TUI's live run in a process of its own (lhe_tui.run_process, driven by lhe_tui.ui.live.LiveRun):
+"""The TUI's live run in a process of its own (lhe_tui.runs.run_process, driven by lhe_tui.ui.live.LiveRun):
 events and controls across the pipes, and what happens when either end dies."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import RunFinished, RunStarted, TokenDelta, TurnFinished
-from lhe_tui.run_process import RunJob
+from lhe_tui.runs.run_process import RunJob
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_events, load_session, load_turns
 from lhe_tui.ui.app import start_live_run

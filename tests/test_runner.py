@@ -5,7 +5,7 @@ import tempfile
 from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import EventBus, Injected, RunFinished, TokenDelta, TurnFinished
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.providers.factory import make_provider
 
 from tests.helpers import EchoHistoryProvider

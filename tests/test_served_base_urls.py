@@ -9,7 +9,7 @@ import json
 import pytest
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.providers.factory import check_credentials, make_provider
 from lhe_tui.providers.served import SERVED_BASE_URLS_ENV, check_served_base_url, served_base_urls, url_key
 

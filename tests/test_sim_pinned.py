@@ -24,7 +24,7 @@ from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import TokenDelta, TurnFinished
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.sim import SimProvider, SimSettings
-from lhe_tui.session import prepare_resume, prepare_run
+from lhe_tui.runs.session import prepare_resume, prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.task import generate_task
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import MIGRATION_NAMES, Store, open_database
 
 

@@ -15,11 +15,11 @@ import json
 
 import pytest
 
-from lhe_tui import api
+from lhe_tui.reports import api
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, update_flag_at, update_flags
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import flags_by_sample, load_turns, session_flags
 

@@ -57,7 +57,7 @@ def test_compare_adds_step_columns_only_with_k_above_1(store, capsys):
     out = capsys.readouterr().out
     assert "H_0.5 steps" in out and "p/step" in out and "@4 turn/task/n" in out
     # two K=1 sessions (the same one twice: the CLI refuses that, the table does not care): no step columns
-    from lhe_tui.compare import compare_rows, session_curves
+    from lhe_tui.analysis.compare import compare_rows, session_curves
     from lhe_tui.store.database import open_database
 
     k1 = session_curves(open_database(store, create=False, write=False), "steps-k1")

@@ -192,7 +192,7 @@ KILL_AT_THE_END = """
 import asyncio, os, signal, sys
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import RunFinished
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 
 db = open_database(sys.argv[1])

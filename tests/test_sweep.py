@@ -16,8 +16,8 @@ import pytest
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import load_prices
-from lhe_tui.errors import ConfigError
-from lhe_tui.estimate import forecast
+from lhe_tui.common.errors import ConfigError
+from lhe_tui.analysis.estimate import forecast
 from lhe_tui.store.database import open_database
 from lhe_tui.sweep.engine import SweepEngine
 from lhe_tui.sweep.estimate import estimate_sweep

@@ -13,7 +13,7 @@ from lhe_tui.cli.main import main
 from lhe_tui.metrics.bootstrap import horizon_ci
 from lhe_tui.store.database import open_database
 from lhe_tui.sweep.results import sweep_results
-from lhe_tui.sweep_figures import horizon_series
+from lhe_tui.reports.sweep_figures import horizon_series
 
 pytest.importorskip("matplotlib")
 
@@ -139,7 +139,7 @@ rates = [0, 0.5, 1]
 
 
 def test_api_reads_a_sweep_as_export_does(swept, capsys):
-    from lhe_tui import api
+    from lhe_tui.reports import api
 
     db, sweep_id = swept
     store = api.open_store(db)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lhe_tui.errors import ConfigError, DatasetError
+from lhe_tui.common.errors import ConfigError, DatasetError
 from lhe_tui.task import generate_task, load_dataset
 from lhe_tui.task.prompts import parse_dictionary, system_prompt, user_turn
 from lhe_tui.task.words import load_words

@@ -300,10 +300,10 @@ async def test_every_shipped_theme_applies_with_common_widgets(name):
 
 @pytest.mark.parametrize("fault", ["/dev/zero", "fifo", "too large"])
 def test_a_theme_file_that_is_not_a_sane_regular_file_is_one_line_at_once(tmp_path, fault):
-    """Issue 22 §4: a theme is read as templates and price files are (lhe_tui.files.read_bounded)."""
+    """Issue 22 §4: a theme is read as templates and price files are (lhe_tui.common.files.read_bounded)."""
     import threading
 
-    from lhe_tui.files import THEME_LIMIT
+    from lhe_tui.common.files import THEME_LIMIT
 
     path = Path("/dev/zero") if fault == "/dev/zero" else tmp_path / "t.toml"
     if fault == "fifo":

@@ -11,7 +11,7 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.prices import ModelPrice, PriceTable, TokenTotals, fmt_cost, load_prices, parse_prices
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
 from lhe_tui.providers.openai_chat import OpenAIChatProvider

@@ -13,7 +13,7 @@ from lhe_tui.cli.main import main
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import resolve_session_id
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
-from lhe_tui.turn_request import rebuild_request
+from lhe_tui.runs.turn_request import rebuild_request
 
 
 def noisy(body: dict) -> ScriptedReply:

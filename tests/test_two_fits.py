@@ -12,7 +12,7 @@ import pytest
 from lhe_tui.core.config import RunConfig
 from lhe_tui.metrics import (bootstrap_ci, p_before_first_error, p_before_first_error_ci, summarize,
                              theory_task_curve)
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import session_flags
 

@@ -145,7 +145,7 @@ def test_a_fork_respects_until_over_its_inherited_turns(tmp_path, capsys, full_r
 def test_the_curves_n_tells_early_samples_apart(tmp_path, capsys, full_run):
     """An early-stopped sample that erred counts in the task point (as wrong) past its end, not in the turn
     point: the export's task_n against n says how many samples ended early by design."""
-    from lhe_tui import api
+    from lhe_tui.reports import api
 
     full, _, _ = full_run
     sid, store, _ = _run(tmp_path, capsys, "--until", "first-error")

@@ -17,8 +17,8 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.core.events import EventBus, TurnFinished
-from lhe_tui.files import DATASET_LIMIT, PRICES_LIMIT, TEMPLATE_LIMIT
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.files import DATASET_LIMIT, PRICES_LIMIT, TEMPLATE_LIMIT
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import RequestMeta
 from lhe_tui.runner.budget import Budget, Estimate
 from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
@@ -311,7 +311,7 @@ async def test_a_turns_reply_is_kept_whatever_its_usage_says():
     from lhe_tui.providers.factory import generation_settings
     from lhe_tui.providers.openai_chat import OpenAIChatProvider
     from lhe_tui.runner.runner import Runner
-    from lhe_tui.session import build_task
+    from lhe_tui.runs.session import build_task
 
     config = RunConfig(provider="openai", model="m", turns=2, samples=1).validate()
     with FakeLLMServer(lambda body: ScriptedReply(text="<answer>1</answer>", prompt_tokens=-5,

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lhe_tui.core.bounds import INT64_MAX
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.core.config import (DATA_SOURCES, MODES, PROVIDERS, Injection, RunConfig, base_url_fields,
                                   parse_extra_body, parse_inject_at, thinking_switch)
 from lhe_tui.core.paper import with_paper

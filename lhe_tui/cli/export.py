@@ -1,7 +1,7 @@
 """Export a session (or a group: every arm, named): JSON (session, full config, prompt, summary, curves, samples, turns, events), CSV (one row a
 turn, with session_id; probe sessions also probe_rate), or its per-turn curves (`--curves`) as CSV or JSON.
 
-The curves are `lhe_tui.api.curves`: the notebook API and the export give the same numbers."""
+The curves are `lhe_tui.reports.api.curves`: the notebook API and the export give the same numbers."""
 
 from __future__ import annotations
 
@@ -68,22 +68,22 @@ def _turn_rows(db: Database, session_id: str, *, probe_rate: bool = False, step_
 
 
 def curve_columns() -> tuple[str, ...]:
-    from lhe_tui.api import CurvePoint
+    from lhe_tui.reports.api import CurvePoint
 
     return tuple(f.name for f in fields(CurvePoint))
 
 
 def curve_rows(db: Database, session_id: str, step_rule: str | None = None) -> list[dict]:
-    """The per-turn curves (lhe_tui.api.curves): turn, steps (turn * K), n (samples the point counts: a failed
+    """The per-turn curves (lhe_tui.reports.api.curves): turn, steps (turn * K), n (samples the point counts: a failed
     sample counts as wrong past its failure), task, turn and answer accuracy with 95% bootstrap bounds."""
-    from lhe_tui.api import curves
+    from lhe_tui.reports.api import curves
 
     return [asdict(point) for point in curves(db, session_id, step_rule=step_rule)]
 
 
 def summary_dict(db: Database, session_id: str, step_rule: str | None = None) -> dict:
     """The headline metrics, per turn and per step (key): docs/protocol.md. inf is written "inf"."""
-    from lhe_tui.api import finite_or_text, summary
+    from lhe_tui.reports.api import finite_or_text, summary
 
     data = asdict(summary(db, session_id, step_rule=step_rule))
     del data["session_id"]
@@ -116,7 +116,7 @@ def export_json(db: Database, session_id: str, step_rule: str | None = None) -> 
                 sample["status"] = session["status"]
     has_turns = db.execute("SELECT 1 FROM turns WHERE session_id = ? LIMIT 1", [session_id]).fetchone()
     if session["kind"] == "probe":   # a probe's own figures, no run metrics (they would mean nothing)
-        from lhe_tui.api import probe
+        from lhe_tui.reports.api import probe
 
         summary: dict = {"probe": [asdict(row) for row in probe(db, session_id)], "no_data": False}
     else:
@@ -234,7 +234,7 @@ def exporter(format: str, curves: bool):
 def export_sweep(db: Database, sweep_id: str, format: str, curves: bool, step_rule: str | None = None) -> str:
     """`export swp-…`: one row per run with the sweep's axes as columns (lhe_tui.sweep.results.RunResult.row),
     as JSON (a list of rows) or CSV."""
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
     from lhe_tui.sweep.results import sweep_results
 
     if curves or format == "curves":

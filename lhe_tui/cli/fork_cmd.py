@@ -1,11 +1,11 @@
-"""`lhe-tui fork ID --turn T …`: its options (the command runs in lhe_tui.cli.main, with lhe_tui.fork)."""
+"""`lhe-tui fork ID --turn T …`: its options (the command runs in lhe_tui.cli.main, with lhe_tui.runs.fork)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 EDIT_HELP = "the edit at turn T (at most one): "
 
@@ -45,7 +45,7 @@ def _answer(text: str) -> int:
 
 def add_fork_command(sub: argparse._SubParsersAction) -> None:
     from lhe_tui.cli.args import ID_HELP, THEME_HELP, add_db, add_run_options, int64
-    from lhe_tui.cli.overrides import suppress_defaults
+    from lhe_tui.runs.overrides import suppress_defaults
 
     fork = sub.add_parser(
         "fork", conflict_handler="resolve",

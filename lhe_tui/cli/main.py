@@ -7,12 +7,12 @@ import os
 import sqlite3
 import sys
 
-from lhe_tui.errors import ConfigError, LheError
+from lhe_tui.common.errors import ConfigError, LheError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lhe_tui.cli.args import config_from_args
-    from lhe_tui.session import prepare_run
+    from lhe_tui.runs.session import prepare_run
     from lhe_tui.store.database import open_database
 
     from lhe_tui.runner.budget import budget_for
@@ -68,8 +68,8 @@ def _say_sim_ignores(args: argparse.Namespace, config) -> None:
 
 def _run_arms(args: argparse.Namespace, config) -> int:
     """`run … --arm NAME:FLAGS --arm NAME:FLAGS`: the arms over one task, concurrently, one session each in a
-    new group (lhe_tui.arms). Bad arms are one line before anything is stored."""
-    from lhe_tui.arms import plan_group, prepare_group, shared_local_server, with_configs
+    new group (lhe_tui.runs.arms). Bad arms are one line before anything is stored."""
+    from lhe_tui.runs.arms import plan_group, prepare_group, shared_local_server, with_configs
     from lhe_tui.runner.budget import budget_for
 
     plan = plan_group(config, args.arm)
@@ -81,7 +81,7 @@ def _run_arms(args: argparse.Namespace, config) -> int:
             print(f"arm {arm.name}:")
             forecasts.append(_forecast(arm.config, args.estimate_reply_tokens, args.estimate_latency,
                                        db_path=args.db, assume_p=args.assume_p))
-        from lhe_tui.estimate import total_line
+        from lhe_tui.analysis.estimate import total_line
 
         print(total_line(forecasts, what=f"the group's {len(forecasts)} arms"))
         return 0
@@ -107,7 +107,7 @@ def _resume_group(args: argparse.Namespace, db, group_id: str, overrides: dict) 
     """`resume GROUP_ID --headless`: the group's unfinished arms together, as `run --arm` ran them."""
     from dataclasses import replace
 
-    from lhe_tui.arms import prepare_group_resume, remaining_turns, shared_local_server, unfinished_arms
+    from lhe_tui.runs.arms import prepare_group_resume, remaining_turns, shared_local_server, unfinished_arms
     from lhe_tui.cli.headless import run_group_headless
     from lhe_tui.providers.local_server import serving
     from lhe_tui.runner.budget import budget_for
@@ -142,7 +142,7 @@ def _forecast(config, reply_tokens: int | None, latency_s: float | None = None, 
     """Print and return the forecast of `config`. Stored runs of the same model in the store calibrate its
     characters per token; with --until, the expected saving."""
     from lhe_tui.core.prices import load_prices
-    from lhe_tui.estimate import TokenRatio, forecast, measured_ratio, until_lines
+    from lhe_tui.analysis.estimate import TokenRatio, forecast, measured_ratio, until_lines
 
     ratio = TokenRatio()
     store = _existing_store(db_path)
@@ -204,8 +204,8 @@ def _resume_headless(db, session_id: str, overrides: dict | None = None) -> int:
     `overrides`: budget and rate limits that replace the stored ones."""
     from lhe_tui.cli.headless import run_headless
     from lhe_tui.providers.local_server import prepare_own_server, serving
-    from lhe_tui.resume_state import load_resume_state
-    from lhe_tui.session import prepare_resume
+    from lhe_tui.runs.resume_state import load_resume_state
+    from lhe_tui.runs.session import prepare_resume
 
     state = load_resume_state(db, session_id)
     if overrides:
@@ -248,7 +248,7 @@ def _refuse_finished(db, session_id: str) -> None:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from lhe_tui.cli.args import config_from_args
-    from lhe_tui.probe import check_target_turn, parse_rates, prepare_probe
+    from lhe_tui.runs.probe import check_target_turn, parse_rates, prepare_probe
     from lhe_tui.store.database import open_database
 
     check_target_turn(args.target_turn)     # before the TUI opens or anything is stored
@@ -270,8 +270,8 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.report import compare_table, print_table
-    from lhe_tui.compare import compare_rows, default_turns, no_data_note, parse_turns, session_curves, with_data
+    from lhe_tui.reports.report import compare_table, print_table
+    from lhe_tui.analysis.compare import compare_rows, default_turns, no_data_note, parse_turns, session_curves, with_data
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -285,7 +285,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if arms is not None:
         if args.tui:
             raise ConfigError("compare --tui of a group's arms is not there yet: leave out --tui")
-        from lhe_tui.cli.report import print_group_comparison
+        from lhe_tui.reports.report import print_group_comparison
 
         fork = arms[1][0]   # `fork@T` when a fork is compared with its parent
         after = int(fork[5:]) if fork.startswith("fork@") and fork[5:].isdigit() else None
@@ -314,7 +314,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _compared_arms(db, args: argparse.Namespace) -> list[tuple[str, str]] | None:
     """`compare GROUP_ID [--arms a,b]` or `compare S1 S2` of two arms of one group: (arm, session id) in the
     order compared (the first against each other); None for a comparison of unpaired sessions."""
-    from lhe_tui.compare import parse_arm_names
+    from lhe_tui.analysis.compare import parse_arm_names
     from lhe_tui.store.groups import group_arms, group_of, is_group_id, resolve_group_id
     from lhe_tui.store.queries import resolve_session_id
 
@@ -361,7 +361,7 @@ def _fork_pair(db, ids: list[str]) -> list[tuple[str, str]] | None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from lhe_tui.figures import check_output, plot
+    from lhe_tui.reports.figures import check_output, plot
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -372,7 +372,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if any(is_sweep_id(sid) for sid in args.session_ids):
         if len(args.session_ids) != 1:
             raise ConfigError("plot: give one sweep id (swp-…), or session ids, not both")
-        from lhe_tui.sweep_figures import plot_sweep
+        from lhe_tui.reports.sweep_figures import plot_sweep
 
         out = plot_sweep(db, args.session_ids[0], args.out, kind=args.kind or "horizon", by=args.by,
                          step_rule=args.step_rule)
@@ -404,7 +404,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from lhe_tui.cli.report import sessions_table
+    from lhe_tui.reports.report import sessions_table
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import list_sessions, session_costs
 
@@ -419,7 +419,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from lhe_tui.cli.headless import print_summary
-    from lhe_tui.cli.report import print_table, turn_accuracy_table
+    from lhe_tui.reports.report import print_table, turn_accuracy_table
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import load_session, resolve_session_id, session_flags
 
@@ -438,7 +438,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         raise ConfigError("--request and --json go with --turn T (and --sample S)")
     print_summary(db, session_id, step_rule=args.step_rule)
     if load_session(db, session_id)["kind"] == "probe":
-        from lhe_tui.cli.report import probe_report
+        from lhe_tui.reports.report import probe_report
 
         probe_report(db, session_id)
         return 0
@@ -460,7 +460,7 @@ def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
     import json
 
     if args.request:
-        from lhe_tui.turn_request import rebuild_request
+        from lhe_tui.runs.turn_request import rebuild_request
 
         request = rebuild_request(db, session_id, args.sample, args.turn)
         print(json.dumps(request.as_dict(), indent=1) if args.json else "\n".join(request.lines()))
@@ -476,7 +476,7 @@ def _show_turn(db, session_id: str, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(record), indent=1))
         return 0
-    from lhe_tui.cli.report import turn_detail_lines
+    from lhe_tui.reports.report import turn_detail_lines
 
     print("\n".join(turn_detail_lines(session_id, record)))
     return 0
@@ -496,9 +496,9 @@ def _group_arms(db, given: str) -> tuple[str, list[tuple[str, str]]] | None:
 
 def _print_forecast(db, session_id: str) -> None:
     """`show`: the forecast recomputed from the stored config beside the stored counts."""
-    from lhe_tui.cli.report import forecast_table, print_table
+    from lhe_tui.reports.report import forecast_table, print_table
     from lhe_tui.core.prices import load_prices
-    from lhe_tui.estimate import forecast_stored
+    from lhe_tui.analysis.estimate import forecast_stored
     from lhe_tui.store.queries import load_session, session_token_totals
 
     try:
@@ -587,9 +587,9 @@ COMMANDS.update(datasette=_cmd_datasette, serve=_cmd_serve)   # the store and th
 
 
 def _fork_request(args: argparse.Namespace, parent_id: str):
-    from lhe_tui.cli.overrides import overrides_from_namespace
+    from lhe_tui.runs.overrides import overrides_from_namespace
     from lhe_tui.core.lineage import ForkEdit
-    from lhe_tui.fork import ForkRequest
+    from lhe_tui.runs.fork import ForkRequest
 
     overrides = overrides_from_namespace(args, args.fork_run_dests, what="a fork", allow_turns=True)
     turns = overrides.pop("turns", None)
@@ -606,7 +606,7 @@ def _fork_request(args: argparse.Namespace, parent_id: str):
 
 
 def _cmd_fork(args: argparse.Namespace) -> int:
-    from lhe_tui.fork import create_forks, plan_fork
+    from lhe_tui.runs.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
     from lhe_tui.store.queries import resolve_session_id
 
@@ -633,7 +633,7 @@ def _cmd_fork(args: argparse.Namespace) -> int:
 def _fork_group(args: argparse.Namespace, db) -> int:
     """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
     run together (as `resume grp-…`)."""
-    from lhe_tui.fork import create_forks, plan_group_fork
+    from lhe_tui.runs.fork import create_forks, plan_group_fork
     from lhe_tui.store.groups import resolve_group_id
 
     group_id = resolve_group_id(db, args.session_id)

@@ -40,7 +40,7 @@ from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 log = logging.getLogger("textual-serve")
 

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from lhe_tui.cli.report import output_width
+from lhe_tui.reports.report import output_width
 from lhe_tui.core.prices import fmt_cost
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 if TYPE_CHECKING:
     from lhe_tui.sweep.engine import SweepEngine

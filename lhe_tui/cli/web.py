@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.errors import ConfigError, LheError, install_hint
+from lhe_tui.common.errors import ConfigError, LheError, install_hint
 
 METADATA_FILE = Path(__file__).resolve().parent.parent / "store" / "datasette-metadata.json"
 """Datasette metadata for an lhe-tui store: table and column descriptions, canned queries. Its one database

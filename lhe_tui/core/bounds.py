@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 INT64_MAX = 2**63 - 1
 VALUE_BOUND = 10**9

@@ -6,7 +6,7 @@
 - OpenAI (and the forecast's OpenAI-compatible servers) caches prompt prefixes of 1,024 tokens and more,
   automatically, in 128-token steps: a 1,500-token prefix reads 1,408 tokens from the cache.
 
-The forecast (lhe_tui.estimate) and the fake server's Anthropic billing (lhe_tui.testing.fake_llm_server)
+The forecast (lhe_tui.analysis.estimate) and the fake server's Anthropic billing (lhe_tui.testing.fake_llm_server)
 both follow these rules.
 """
 

@@ -12,7 +12,7 @@ from lhe_tui.core.bounds import (ANSWER_BOUND, EXTRA_BODY_CHARS, INT64_MAX, MAX_
 from lhe_tui.core.urls import check_base_url
 from lhe_tui.core.step_rules import DEFAULT_STEP_RULE, STEP_RULES
 from lhe_tui.core.until import Until
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.task.protocol import DEFAULT_PROTOCOL, LEGACY_PROTOCOL, PROTOCOLS
 from lhe_tui.task.templates import DEFAULT_PROMPT, LEGACY_PROMPT, PromptTemplate, template_for
 

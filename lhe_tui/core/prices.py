@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.files import PRICES_LIMIT, UnreadableFile, read_bounded
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.files import PRICES_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.common.errors import ConfigError
 
 NOT_REPORTED = "not reported"
 NO_PRICE = "no price"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 REDACTED = "[redacted]"
 _KEY_LIKE = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.IGNORECASE)

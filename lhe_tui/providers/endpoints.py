@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.events import EndpointsChanged, EndpointStatus, SampleFinished
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import Message, OnDelta, Provider, Reply, RequestMeta
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Provider
 from lhe_tui.providers.served import check_served_base_url
 from lhe_tui.core.config import RunConfig

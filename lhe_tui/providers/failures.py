@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from urllib.parse import urlsplit
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import ReplyTooLarge
 
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 529}

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from lhe_tui.errors import ConfigError, LheError, ProviderError, install_hint
+from lhe_tui.common.errors import ConfigError, LheError, ProviderError, install_hint
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Reply, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.openai_chat import OpenAIChatProvider

@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from lhe_tui.core.urls import split_query
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, ReplyTooLarge, RequestMeta
 from lhe_tui.providers.failures import RequestDeadline, translated_errors
 from lhe_tui.providers.line_cap import line_cap_hook, max_line_bytes

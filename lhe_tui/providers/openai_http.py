@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from lhe_tui import __version__
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.failures import (broke_off, cannot_connect, connection_lost, invalid_utf8, redirected,
                                         status_error, timed_out)
 from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, Response, ResponseCut

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from lhe_tui.errors import ProviderError
+from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.base import DeltaKind, Message, OnDelta, Reply, ReplyTooLarge
 from lhe_tui.providers.reasoning import ThinkSplitter
 

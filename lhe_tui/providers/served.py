@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 SERVED_BASE_URLS_ENV = "LHE_TUI_SERVED_BASE_URLS"
 ANY_BASE_URL = "*"

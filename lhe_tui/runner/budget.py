@@ -128,7 +128,7 @@ def budget_for(config, spent: TokenTotals | None = None, prices=None) -> Budget 
     """The run's Budget (None without --max-cost / --max-tokens-total); ConfigError (one line) for --max-cost
     on a model no price file has."""
     from lhe_tui.core.prices import load_prices
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
 
     if config.max_cost is None and config.max_tokens_total is None:
         return None

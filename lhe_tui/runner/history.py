@@ -83,7 +83,7 @@ class HistoryPolicy:
 
 def conversation(config: RunConfig, task: Task) -> tuple[HistoryPolicy, str]:
     """The history policy and the system prompt of a run of `config` over `task`: what the runner sends, and
-    what `lhe_tui.turn_request` rebuilds a stored turn's request with."""
+    what `lhe_tui.runs.turn_request` rebuilds a stored turn's request with."""
     template = config.template()
     policy = HistoryPolicy(seed=config.seed, induced_error_rate=config.induced_error_rate, heal=config.heal,
                            window=config.window, protocol=config.protocol, mode=config.mode,

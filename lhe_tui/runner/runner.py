@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import replace
 
-from lhe_tui.errors import ProviderError, StoreWriteError
+from lhe_tui.common.errors import ProviderError, StoreWriteError
 from lhe_tui.providers.base import (Provider, Reply, RequestMeta, StreamRedactor, distrust_counts, redact,
                                     secrets_in_use)
 from lhe_tui.core.config import RunConfig

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.store.database import OUR_TABLES, newer_writer, quick_check, readonly_connection, store_exists
 
 MAX_FINDINGS = 20

@@ -27,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 
 
 class SessionBusy(StoreError):

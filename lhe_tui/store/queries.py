@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags

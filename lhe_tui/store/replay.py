@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.core.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
                                    TurnRecord, TurnStarted)

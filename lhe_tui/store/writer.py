@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui import __version__
-from lhe_tui.errors import StoreWriteError
+from lhe_tui.common.errors import StoreWriteError
 from lhe_tui.core.urls import redact_url
 from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, RunPaused, RunResumed,
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord, UsageIgnored)

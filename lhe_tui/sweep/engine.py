@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from lhe_tui.core.events import RunStarted
 from lhe_tui.core.prices import PriceTable, load_prices
-from lhe_tui.errors import ConfigError, LheError
+from lhe_tui.common.errors import ConfigError, LheError
 from lhe_tui.runner.budget import BudgetPool, PooledBudget
 from lhe_tui.runner.rate_limit import RateLimiter
-from lhe_tui.session import PreparedRun, build_task
+from lhe_tui.runs.session import PreparedRun, build_task
 from lhe_tui.store.sweeps import link_session, sweep_sessions
 from lhe_tui.sweep.plan import PlannedRun, SweepPlan
 from lhe_tui.sweep.progress import PENDING, RunProgress
@@ -89,7 +89,7 @@ class SweepEngine:
                 continue
             progress.status = row["status"] or "interrupted"
             if row["kind"] == "probe":      # a probe is not resumable: it is run again, as a new session
-                from lhe_tui.session import new_session_id
+                from lhe_tui.runs.session import new_session_id
 
                 progress.done = 0
                 work.append(Work(run, new_session_id(), resume=False))
@@ -117,13 +117,13 @@ class SweepEngine:
         return self._tasks[key]
 
     def _prepare(self, work: Work) -> PreparedRun:
-        from lhe_tui.session import prepare_resume, prepare_run
+        from lhe_tui.runs.session import prepare_resume, prepare_run
 
         run = work.run
         if work.resume:
             prepared = prepare_resume(self.db, work.session_id, stream_deltas=self.stream_deltas)
         elif self.plan.probe is not None:
-            from lhe_tui.probe import prepare_probe
+            from lhe_tui.runs.probe import prepare_probe
 
             prepared = prepare_probe(run.config, self.db, self.plan.probe.target_turn, self.plan.probe.rates,
                                      session_id=work.session_id, stream_deltas=self.stream_deltas)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lhe_tui.core.prices import PriceTable, fmt_cost
-from lhe_tui.estimate import Forecast, forecast
-from lhe_tui.run_duration import fmt_duration, run_duration
+from lhe_tui.analysis.estimate import Forecast, forecast
+from lhe_tui.analysis.run_duration import fmt_duration, run_duration
 from lhe_tui.sweep.plan import SweepPlan
 from lhe_tui.sweep.spec import account_of
 

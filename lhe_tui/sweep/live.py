@@ -19,7 +19,7 @@ from lhe_tui.core.events import Event, RunFinished, RunStarted, Subscriber
 
 if TYPE_CHECKING:
     from lhe_tui.core.config import RunConfig
-    from lhe_tui.session import PreparedRun
+    from lhe_tui.runs.session import PreparedRun
     from lhe_tui.sweep.engine import SweepEngine
     from lhe_tui.sweep.plan import PlannedRun
 

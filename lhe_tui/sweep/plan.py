@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import new_session_id
+from lhe_tui.runs.session import new_session_id
 from lhe_tui.store.sweeps import load_sweep_row, new_sweep_id, save_sweep
 from lhe_tui.sweep.spec import Probe, SweepSpec
 

@@ -1,4 +1,4 @@
-"""A sweep's results, one record per run with its axes (for `plot swp-…`, `export swp-…` and lhe_tui.api):
+"""A sweep's results, one record per run with its axes (for `plot swp-…`, `export swp-…` and lhe_tui.reports.api):
 H_s with a bootstrap CI over samples (a run whose task accuracy never fell below s gives a lower bound: the
 turns it played), H in steps, the two fits of p, final task accuracy, tokens and cost. The numbers come from
 the same functions as `show` (lhe_tui.metrics over lhe_tui.store.queries.session_flags)."""

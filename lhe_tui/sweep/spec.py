@@ -28,7 +28,7 @@
 
 A value becomes run flags the way a user would type them (`k = 2` is `--k 2`, `heal = true` is `--heal`,
 `enable-thinking = true` is `--enable-thinking on`, a list is the flag repeated, a table is JSON for
-`--extra-body`), and the flags are read by the run command's own parser (lhe_tui.cli.overrides
+`--extra-body`), and the flags are read by the run command's own parser (lhe_tui.runs.overrides
 `config_from_flags`): whatever `lhe-tui run` accepts, a sweep accepts. A model entry's `label` names it
 (default: its model name), `size` places it on a plot's axis; its other keys are run flags. Runs that share
 (K, samples, turns, seed, dictionary, dataset) share one task, so every model sees the same keys.
@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lhe_tui.cli.overrides import TASK_FLAGS, config_from_flags
+from lhe_tui.runs.overrides import TASK_FLAGS, config_from_flags
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 MODEL_KEYS = {"label", "size"}
 """Keys of a model entry that are not run flags."""
@@ -100,7 +100,7 @@ def flag_tokens(key: str, value: Any, *, where: str) -> list[str]:
     """The run flags a TOML key = value stands for (see the module doc)."""
     flag = "--" + key.replace("_", "-")
     if isinstance(value, bool):
-        from lhe_tui.cli.overrides import is_switch
+        from lhe_tui.runs.overrides import is_switch
 
         if is_switch(flag):
             return [flag] if value else []
@@ -240,7 +240,7 @@ def _limits(table: Any) -> dict[str, dict[str, int]]:
 def _probe(table: Any) -> Probe | None:
     if table is None:
         return None
-    from lhe_tui.probe import parse_rates
+    from lhe_tui.runs.probe import parse_rates
 
     if not isinstance(table, dict) or "target_turn" not in table:
         raise ConfigError("[probe]: give target_turn (and rates, default 0,0.25,0.5,0.75,1)")

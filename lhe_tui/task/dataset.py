@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from lhe_tui.files import DATASET_LIMIT, UnreadableFile, open_bounded, read_bounded
-from lhe_tui.errors import DatasetError
+from lhe_tui.common.files import DATASET_LIMIT, UnreadableFile, open_bounded, read_bounded
+from lhe_tui.common.errors import DatasetError
 from lhe_tui.task.model import Sample, Task
 
 

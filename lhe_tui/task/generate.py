@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.task.model import Sample, Task
 from lhe_tui.task.words import load_words
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.task.model import Sample, Task
 
 PAPER_SEED = 42

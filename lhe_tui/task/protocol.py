@@ -142,6 +142,6 @@ def get_protocol(name: str) -> Protocol:
     try:
         return _PROTOCOLS[name]
     except KeyError:
-        from lhe_tui.errors import ConfigError
+        from lhe_tui.common.errors import ConfigError
 
         raise ConfigError(f"unknown protocol {name!r} (choose from {', '.join(PROTOCOLS)})") from None

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lhe_tui
-from lhe_tui.files import TEMPLATE_LIMIT, UnreadableFile, read_bounded
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.files import TEMPLATE_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.task.protocol import NO_PLACEHOLDERS, Placeholders
 
 DEFAULT_PROMPT = "default"

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from lhe_tui.errors import LheError, StoreError
+from lhe_tui.common.errors import LheError, StoreError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database, store_error
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
@@ -30,8 +30,8 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     return it ready for the run screen, which starts it in its own process."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.run_process import RunJob
-    from lhe_tui.session import build_task, new_session_id
+    from lhe_tui.runs.run_process import RunJob
+    from lhe_tui.runs.session import build_task, new_session_id
 
     config.validate()                      # bad flags fail before any file is created
     check_credentials(config)
@@ -40,7 +40,7 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     server, config, _ = prepare_own_server(config)
     task = plan = None
     if probe is not None:
-        from lhe_tui.probe import plan_probe
+        from lhe_tui.runs.probe import plan_probe
 
         plan = plan_probe(config, *probe)  # a bad target turn or rate list fails here
     else:
@@ -56,8 +56,8 @@ def resume_live_run(db_path: Path, session_id: str, overrides: dict | None = Non
     `overrides`: RunConfig fields given again (a new --max-cost, --max-tokens-total, --rpm, --tpm)."""
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.run_process import RunJob
-    from lhe_tui.resume_state import load_resume_state
+    from lhe_tui.runs.run_process import RunJob
+    from lhe_tui.runs.resume_state import load_resume_state
 
     db = open_database(db_path, create=False)
     try:

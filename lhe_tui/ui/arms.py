@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import Event, RunStarted
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay, faster, slower
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ class ArmsLaunch:
 
 def parse_arms(base: RunConfig, texts: Iterable[str]) -> list[tuple[str, RunConfig]]:
     """`--arm NAME:FLAGS` texts as (name, config) pairs: each arm's flags over the base run's config (the
-    engine's rules, lhe_tui.arms.arm_configs)."""
-    from lhe_tui.arms import arm_configs
+    engine's rules, lhe_tui.runs.arms.arm_configs)."""
+    from lhe_tui.runs.arms import arm_configs
 
     return arm_configs(base, list(texts))
 
@@ -112,10 +112,10 @@ def start_arm_runs(base: RunConfig, arms: list[tuple[str, RunConfig]], db_path: 
                    group_id: str | None = None, task: Task | None = None) -> ArmsLaunch:
     """Check every arm here (bad input fails before the app starts, as `start_live_run`) and return the live
     runs, not started: the arms screen starts each in a process of its own."""
-    from lhe_tui.arms import plan_arms
+    from lhe_tui.runs.arms import plan_arms
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.run_process import RunJob
+    from lhe_tui.runs.run_process import RunJob
     from lhe_tui.store.database import open_database
     from lhe_tui.ui.live import LiveRun
 
@@ -147,10 +147,10 @@ def resume_arm_runs(db_path: Path, group_id: str, overrides: dict | None = None)
     anything starts. `overrides`: RunConfig fields given again (a new --max-cost, --rpm, ...), every arm."""
     from dataclasses import replace
 
-    from lhe_tui.arms import unfinished_arms
+    from lhe_tui.runs.arms import unfinished_arms
     from lhe_tui.providers.factory import check_credentials
     from lhe_tui.providers.local_server import prepare_own_server
-    from lhe_tui.run_process import RunJob
+    from lhe_tui.runs.run_process import RunJob
     from lhe_tui.runner.budget import budget_for
     from lhe_tui.store.database import open_database
     from lhe_tui.store.groups import group_members, resolve_group_id

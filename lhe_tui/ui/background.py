@@ -1,6 +1,6 @@
 """Background work of the UI (chart builds, metrics) at a low CPU priority.
 
-A live run goes on in its own process (lhe_tui.run_process). On a machine with few cores, the
+A live run goes on in its own process (lhe_tui.runs.run_process). On a machine with few cores, the
 UI's bursts of background work (a chart built on a thread, a bootstrap of the decay curve) would
 compete with it for a core; at a lower priority they take only what the run leaves. Linux sets the
 priority (nice) per thread; elsewhere this does nothing.

@@ -163,7 +163,7 @@ def quit_message(runs: list[LiveRun], db_path: Path) -> str | None:
 
 
 def stored_status(db_path: Path, session_id: str) -> str | None:
-    from lhe_tui.errors import LheError
+    from lhe_tui.common.errors import LheError
     from lhe_tui.store.database import open_database
 
     try:

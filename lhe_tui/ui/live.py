@@ -1,7 +1,7 @@
 """A live run for the TUI: the run itself goes on in a process of its own, with thread-safe controls.
 
 The runner, the provider's network I/O and the store's commits happen in the run process
-(`lhe_tui.run_process`), so neither the UI's loop nor its GIL ever holds them up, and they
+(`lhe_tui.runs.run_process`), so neither the UI's loop nor its GIL ever holds them up, and they
 never hold up the UI. `drive()` (run by the run screen in a thread worker) starts our own local model
 server first if the run needs one, then the process, and hands its events to the subscribers (the
 screen's EventFeed) as they arrive. Controls go to the process down a pipe. No Textual in this module.
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.core.events import Event, RunPaused, RunResumed, Subscriber
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from lhe_tui.providers.local_server import LocalModelServer
     from lhe_tui.core.config import RunConfig
-    from lhe_tui.run_process import RunJob
+    from lhe_tui.runs.run_process import RunJob
 
 NOT_STARTED = "not started"
 """The status of a run stopped (or failed) before its first event: nothing was stored."""
@@ -48,7 +48,7 @@ def _context() -> BaseContext:
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["lhe_tui.run_process", "lhe_tui.session", "sqlite_utils"])
+        context.set_forkserver_preload(["lhe_tui.runs.run_process", "lhe_tui.runs.session", "sqlite_utils"])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -146,7 +146,7 @@ class LiveRun:
                 self._done.set()
 
     async def _run_process(self, loop: asyncio.AbstractEventLoop) -> str:
-        from lhe_tui.run_process import run_in_process
+        from lhe_tui.runs.run_process import run_in_process
 
         job = self.job.with_environment(dict(os.environ))
         process = self.process = self._context.Process(

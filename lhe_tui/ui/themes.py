@@ -20,8 +20,8 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 import lhe_tui
-from lhe_tui.errors import LheError
-from lhe_tui.files import THEME_LIMIT, UnreadableFile, read_bounded
+from lhe_tui.common.errors import LheError
+from lhe_tui.common.files import THEME_LIMIT, UnreadableFile, read_bounded
 
 __all__ = [
     "DEFAULT_THEME",

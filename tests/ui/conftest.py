@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 
 # Turns of a live run that a test acts on while it goes on (and ends with `x`): a short run at full speed can

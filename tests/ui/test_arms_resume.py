@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from lhe_tui.arms import plan_group, prepare_group
+from lhe_tui.runs.arms import plan_group, prepare_group
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import ForkEdit, Lineage
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session, load_turns
 from lhe_tui.ui.app import LheApp

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from lhe_tui.core.config import RunConfig
-from lhe_tui.errors import ConfigError, StoreError
+from lhe_tui.common.errors import ConfigError, StoreError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_events, load_samples, load_session, load_turns
 from lhe_tui.ui.app import LheApp

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from lhe_tui.cli.report import PROBE_COLUMNS, compare_cells, probe_cells
-from lhe_tui.compare import compare_rows, default_turns, session_curves
-from lhe_tui.probe import prepare_probe, probe_table
+from lhe_tui.reports.report import PROBE_COLUMNS, compare_cells, probe_cells
+from lhe_tui.analysis.compare import compare_rows, default_turns, session_curves
+from lhe_tui.runs.probe import prepare_probe, probe_table
 from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import TurnFinished
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.ui.app import LheApp, start_live_run
 from lhe_tui.ui.resume import ALIVE_SECONDS, resume_problem
@@ -335,7 +335,7 @@ def test_compare_screen_snapshot(frozen_pair, snap_compare, plots_in_render):
 
 def test_probe_screen_snapshot(tmp_path, monkeypatch, snap_compare, plots_in_render):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("lhe_tui.probe.new_session_id", lambda: "20260101-120000-prob")
+    monkeypatch.setattr("lhe_tui.runs.probe.new_session_id", lambda: "20260101-120000-prob")
     path = Path("ui.db")
     probe = asyncio.run(probe_session(path))
     freeze_session(path, probe)

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from lhe_tui.cli.main import main
-from lhe_tui.compare import session_costs
+from lhe_tui.analysis.compare import session_costs
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import fmt_cost, load_prices
 from lhe_tui.store.database import open_database

@@ -6,7 +6,7 @@ import asyncio
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import TokenDelta, TurnFinished, TurnStarted
-from lhe_tui.session import prepare_run
+from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
 from lhe_tui.store.replay import ReplayPlayer, SessionReplay
 from lhe_tui.ui.feed import EventFeed, RunModel

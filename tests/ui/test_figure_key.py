@@ -30,7 +30,7 @@ async def test_P_writes_the_decay_figure_and_toasts_its_path(db_path, stored_ses
 
 
 async def test_P_without_matplotlib_toasts_the_one_line_error(db_path, stored_session, monkeypatch):
-    from lhe_tui import figures
+    from lhe_tui.reports import figures
 
     def missing():
         raise figures.FiguresUnavailable(f"figures need matplotlib, the optional `figures` extra: {figures.EXTRA_HINT}")

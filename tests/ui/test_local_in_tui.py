@@ -169,7 +169,7 @@ async def interrupted_local_session(db_path, gguf) -> str:
     """A local-model session stopped after its third finished turn (of 2 x 3), as a crash would leave it."""
     from lhe_tui.providers.local_server import prepare_own_server
     from lhe_tui.core.events import TurnFinished
-    from lhe_tui.session import prepare_run
+    from lhe_tui.runs.session import prepare_run
 
     async def run() -> str:
         server, config, provider = prepare_own_server(local(gguf))
@@ -236,7 +236,7 @@ def test_headless_probe_on_the_local_provider_serves_the_model(monkeypatch, gguf
 
 
 def test_make_provider_never_sends_local_to_the_openai_api(monkeypatch):
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
     from lhe_tui.providers.factory import make_provider
 
     monkeypatch.setenv("OPENAI_BASE_URL", "https://api.openai.com/v1")

@@ -8,7 +8,7 @@ from textual.widgets import Input, Select, Static
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import parse_prices
-from lhe_tui.estimate import forecast
+from lhe_tui.analysis.estimate import forecast
 from lhe_tui.ui.app import LheApp
 from lhe_tui.ui.screens.new_run import ESTIMATE_DELAY, NewRunScreen
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from textual.app import App, ComposeResult
 
-from lhe_tui.compare import session_curves
+from lhe_tui.analysis.compare import session_curves
 from lhe_tui.core.config import Injection, RunConfig
 from lhe_tui.core.events import Injected, RunPaused, RunResumed, RunStarted, SampleFinished
 from lhe_tui.store.database import open_database

@@ -8,8 +8,8 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from lhe_tui.cli.main import main as cli_main
-from lhe_tui.cli.report import SESSION_COLUMNS, session_cells
-from lhe_tui.errors import LheError
+from lhe_tui.reports.report import SESSION_COLUMNS, session_cells
+from lhe_tui.common.errors import LheError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import list_sessions

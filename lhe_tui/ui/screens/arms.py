@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
-from lhe_tui.decay_curves import DecayData, compute_decay
+from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
 from lhe_tui.ui.background import lower_this_threads_priority

@@ -16,10 +16,10 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from lhe_tui.cli.report import compare_cells
-from lhe_tui.compare import (compare_rows, default_turns, manual_injection_turns, no_data_note, parse_turns,
+from lhe_tui.reports.report import compare_cells
+from lhe_tui.analysis.compare import (compare_rows, default_turns, manual_injection_turns, no_data_note, parse_turns,
                              policy_label, session_curves)
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
 from lhe_tui.ui.screens.stored_results import StoredResultsScreen

@@ -4,7 +4,7 @@ turn into a new run that goes on live in the same view.
 The dialog asks for the fork turn (the cursor's), the edit at that turn (none, set the answer to V, offset
 it by D, heal it to the gold sum), which samples (the watched one or all) and the model (the parent's,
 prefilled; another one is allowed and said so: it continues from the parent model's history). Confirming
-checks the request with `lhe_tui.fork.plan_fork` and writes it with `create_fork` in a thread; anything that
+checks the request with `lhe_tui.runs.fork.plan_fork` and writes it with `create_fork` in a thread; anything that
 cannot be forked is one line in the dialog (the ForkError's text), and nothing is stored. The dialog returns
 the new fork's session id (None when cancelled); the run screen then starts it (`LheApp.start_fork`).
 """
@@ -25,8 +25,8 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.lineage import ForkEdit, short_id
-from lhe_tui.errors import LheError
-from lhe_tui.fork import ForkRequest
+from lhe_tui.common.errors import LheError
+from lhe_tui.runs.fork import ForkRequest
 
 EDITS = (("none", "no edit"), ("set", "set answer"), ("offset", "offset"), ("heal", "heal"))
 EDIT_KEYS = {"n": "none", "s": "set", "o": "offset", "h": "heal"}     # the dialog's one-key choices
@@ -92,7 +92,7 @@ def parse_fork_request(defaults: ForkDefaults, *, turn: str, edit: str, amount: 
 def make_fork(db_path: str | Path, request: ForkRequest) -> tuple[str, str]:
     """Check and write the fork (in the dialog's worker thread: its own connection); (fork id, description).
     LheError (one line) when it cannot be made; nothing is written then."""
-    from lhe_tui.fork import create_forks, plan_fork
+    from lhe_tui.runs.fork import create_forks, plan_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)
@@ -108,7 +108,7 @@ def make_group_fork(db_path: str | Path, group_id: str, request: ForkRequest) ->
     """Fork every arm of the group at the request's turn (in the dialog's worker thread: its own connection);
     (the new group's id, a description). Every arm is checked before any is written; LheError (one line) when
     one cannot be forked, and nothing is stored then (forks written before a later one failed are removed)."""
-    from lhe_tui.fork import create_forks, plan_group_fork
+    from lhe_tui.runs.fork import create_forks, plan_group_fork
     from lhe_tui.store.database import open_database
 
     db = open_database(db_path, create=False)

@@ -22,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.core.config import MODES, PROVIDERS, RunConfig, base_url_fields, parse_extra_body, parse_inject_at
 from lhe_tui.core.prices import PriceTable, load_prices
 
@@ -230,7 +230,7 @@ class NewRunScreen(ModalScreen[RunConfig | None]):
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _forecast(self, config: RunConfig, prices: PriceTable | None) -> None:
-        from lhe_tui.estimate import forecast
+        from lhe_tui.analysis.estimate import forecast
 
         try:
             lines = forecast(config, prices=prices).form_lines(config)

@@ -1,4 +1,4 @@
-"""`r` on a turn: what the model was sent at that turn, rebuilt from the store (lhe_tui.turn_request), the
+"""`r` on a turn: what the model was sent at that turn, rebuilt from the store (lhe_tui.runs.turn_request), the
 same text `lhe-tui show ID --turn T --sample S --request` prints. Injected, induced and healed values and the
 protocol's placeholders are marked; the system prompt is collapsed (`a` shows it whole)."""
 
@@ -14,13 +14,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 
 
 def request_text(db_path: Path | str, session_id: str, sample: int, turn: int, *, whole_system: bool) -> str:
     """The request's text, read through a connection of its own (it runs in a thread while a run goes on)."""
     from lhe_tui.store.database import open_database
-    from lhe_tui.turn_request import rebuild_request
+    from lhe_tui.runs.turn_request import rebuild_request
 
     db = open_database(db_path, create=False, write=False, check=False)
     try:

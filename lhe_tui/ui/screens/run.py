@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
@@ -30,7 +30,7 @@ from lhe_tui.ui.feed import EventFeed, RunModel, SampleState, StreamState
 from lhe_tui.ui.turn_records import RecordLoader
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
-from lhe_tui.decay_curves import DecayData, compute_decay
+from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.widgets.decay_plot import DecayPlot
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
 from lhe_tui.ui.widgets.reply_view import ReplyView
@@ -671,8 +671,8 @@ class RunScreen(ReplayKeys, Screen):
                         exclusive=True, exit_on_error=False)
 
     def _write_figure(self, session_id: str) -> None:
-        from lhe_tui.errors import LheError
-        from lhe_tui.figures import write_session_figure
+        from lhe_tui.common.errors import LheError
+        from lhe_tui.reports.figures import write_session_figure
 
         try:
             path = write_session_figure(self.app.db_path, session_id)  # type: ignore[attr-defined]

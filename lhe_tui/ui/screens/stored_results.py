@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 
 
 class StoredResultsScreen(Screen):

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from lhe_tui.cli.sweep_cmd import run_cells
 from lhe_tui.core.prices import fmt_cost
-from lhe_tui.run_duration import fmt_duration
+from lhe_tui.analysis.run_duration import fmt_duration
 from lhe_tui.ui.screens.run import RunScreen
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from lhe_tui.ui.plotting import ACCURACY_AXIS, Figure, Mark, PlotView, Series
 
 if TYPE_CHECKING:
-    from lhe_tui.decay_curves import DecayData
+    from lhe_tui.analysis.decay_curves import DecayData
 
 
 @dataclass(frozen=True)

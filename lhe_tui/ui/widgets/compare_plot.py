@@ -1,6 +1,6 @@
 """Several sessions' task- and turn-accuracy curves in one plot, one theme colour per session.
 
-The curves are `lhe_tui.compare.SessionCurves` (the numbers behind `lhe-tui compare`); this module only
+The curves are `lhe_tui.analysis.compare.SessionCurves` (the numbers behind `lhe-tui compare`); this module only
 decides what to draw: task accuracy as a line, turn accuracy as dots in the same colour, and a faint line
 at 0.5 (a task curve crosses it at the session's H_0.5).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lhe_tui.compare import SessionCurves
+from lhe_tui.analysis.compare import SessionCurves
 from lhe_tui.ui.plotting import ACCURACY_AXIS, Figure, PlotView, Series
 
 # Theme variables, in the order sessions get them; more sessions than colours reuse them in turn.

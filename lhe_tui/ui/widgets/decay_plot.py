@@ -11,7 +11,7 @@ from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.plotting import ACCURACY_AXIS, Band, Figure, Mark, PlotView, Series
 
 if TYPE_CHECKING:
-    from lhe_tui.decay_curves import DecayData
+    from lhe_tui.analysis.decay_curves import DecayData
 
 
 def counts_label(counts: Sequence[int]) -> str:

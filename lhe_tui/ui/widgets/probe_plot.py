@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lhe_tui.probe import ProbeRow
+from lhe_tui.runs.probe import ProbeRow
 from lhe_tui.ui.plotting import ACCURACY_AXIS, UNIT_TICKS, Figure, PlotView, Series
 from lhe_tui.ui.widgets.compare_plot import session_colour
 

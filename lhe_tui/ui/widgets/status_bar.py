@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from lhe_tui.core.events import endpoints_line
 from lhe_tui.core.prices import fmt_cost, load_prices
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.task.protocol import protocol_of
 from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui.widgets._style import component_style

@@ -15,9 +15,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.errors import ConfigError, StoreError
+from lhe_tui.common.errors import ConfigError, StoreError
 from lhe_tui.providers.factory import generation_settings
-from lhe_tui.resume_state import load_resume_state
+from lhe_tui.runs.resume_state import load_resume_state
 from lhe_tui.runner.history import conversation
 from lhe_tui.store.queries import load_turns
 

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.cli.overrides import apply_overrides, arm_overrides, split_arm
+from lhe_tui.runs.overrides import apply_overrides, arm_overrides, split_arm
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.errors import ConfigError, StoreError
-from lhe_tui.session import PreparedRun, build_task, new_session_id, prepare_resume, prepare_run
+from lhe_tui.common.errors import ConfigError, StoreError
+from lhe_tui.runs.session import PreparedRun, build_task, new_session_id, prepare_resume, prepare_run
 from lhe_tui.store.groups import group_members, new_group_id
 from lhe_tui.task import Task
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from lhe_tui.providers.base import Provider
     from lhe_tui.providers.local_server import LocalModelServer
-    from lhe_tui.resume_state import ResumeState
+    from lhe_tui.runs.resume_state import ResumeState
 
 ARM_EXAMPLE = "--arm plain: --arm inj:--inject-at=20:5"
 
@@ -251,7 +251,7 @@ class ArmResume:
 def unfinished_arms(db: Database, group_id: str) -> list[ArmResume]:
     """The group's arms that have turns left, in arm order; StoreError (one line) when none has, or when one
     is being run by another process."""
-    from lhe_tui.resume_state import load_resume_state
+    from lhe_tui.runs.resume_state import load_resume_state
     from lhe_tui.store.locks import SessionBusy, holder_label, writer_alive
     from lhe_tui.store.queries import load_session, nothing_to_resume
 

@@ -129,7 +129,7 @@ def default_turns(n_turns: int) -> list[int]:
 def parse_turns(text: str | None) -> list[int] | None:
     if not text:
         return None
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
 
     try:
         turns = [int(part) for part in text.split(",") if part.strip()]
@@ -200,7 +200,7 @@ def sample_keys(db: Database, session_id: str) -> list[str]:
 
 def check_same_keys(db: Database, a: str, b: str) -> None:
     """A paired comparison needs the same samples: the same dictionary and keys. LheError (one line) if not."""
-    from lhe_tui.errors import LheError
+    from lhe_tui.common.errors import LheError
 
     dicts = [db.execute("SELECT dictionary_json FROM sessions WHERE id = ?", [sid]).fetchone()[0] for sid in (a, b)]
     keys_a, keys_b = sample_keys(db, a), sample_keys(db, b)
@@ -253,7 +253,7 @@ def parse_arm_names(text: str | None) -> list[str] | None:
     """`--arms a,b`: two or more distinct arm names; ConfigError (one line) otherwise."""
     if text is None:
         return None
-    from lhe_tui.errors import ConfigError
+    from lhe_tui.common.errors import ConfigError
 
     names = [part.strip() for part in text.split(",") if part.strip()]
     if len(names) < 2 or len(set(names)) != len(names):

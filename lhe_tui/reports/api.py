@@ -2,7 +2,7 @@
 
 A small, stable surface (see docs/analysis.md for a walkthrough)::
 
-    from lhe_tui import api
+    from lhe_tui.reports import api
     store = api.open_store("sessions/lhe.db")     # read-only is enough
     api.sessions(store)                           # [SessionInfo, ...]
     api.turns(store, "latest")                    # [TurnRow, ...]
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.core.prices import load_prices
-from lhe_tui.errors import LheError
+from lhe_tui.common.errors import LheError
 from lhe_tui.store.database import DEFAULT_DB, open_database
 from lhe_tui.store.queries import (flags_by_sample, list_sessions, load_events, load_session, load_turns,
                                    resolve_session_id, session_flags, session_step_rule, session_token_totals,
@@ -206,7 +206,7 @@ class SessionTokens:
 # ---- store and sessions --------------------------------------------------------------------------------
 def open_store(path: str | Path = DEFAULT_DB) -> Database:
     """Open an existing store for reading (never created, never migrated when it cannot be written: a
-    read-only folder is fine). A missing or damaged file raises lhe_tui.errors.StoreError (one line)."""
+    read-only folder is fine). A missing or damaged file raises lhe_tui.common.errors.StoreError (one line)."""
     return open_database(path, create=False, write=False)
 
 
@@ -398,8 +398,8 @@ def summary(store: Database, session_id: str, s: float = 0.5, *,
 
 def probe(store: Database, session_id: str) -> list[Any]:
     """A target-turn probe's own figures: per history error rate r, the samples, the accuracy at the target
-    turn with its 95% bootstrap bounds (lhe_tui.probe.ProbeRow), as `lhe-tui show` prints them."""
-    from lhe_tui.probe import probe_table
+    turn with its 95% bootstrap bounds (lhe_tui.runs.probe.ProbeRow), as `lhe-tui show` prints them."""
+    from lhe_tui.runs.probe import probe_table
 
     sid = _id(store, session_id)
     if load_session(store, sid)["kind"] != "probe":

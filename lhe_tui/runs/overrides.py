@@ -13,7 +13,7 @@ from typing import Any
 
 from lhe_tui.core.config import RunConfig, base_url_fields, parse_extra_body
 from lhe_tui.core.paper import rechoose
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 
 # RunConfig fields that define the task: a fork keeps its parent's, the arms of a group share them.
 TASK_FLAGS = {"seed": "--seed", "k": "--k", "samples": "--samples", "dict_size": "--dict-size",

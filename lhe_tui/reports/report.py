@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from lhe_tui.estimate import Forecast
+    from lhe_tui.analysis.estimate import Forecast
     from lhe_tui.metrics import RunSummary
 
 
@@ -136,7 +136,7 @@ def left_out_caption(columns: list[Column], kept: list[int], width: int) -> str 
 def fitted_text(title: str, columns: list[Column], rows: list[tuple[str, ...]], *, width: int | None = None) -> str:
     """`fitted_table` drawn as plain text (cli.plain_table): the same columns, fitting and caption, for lists
     too long for rich to lay out quickly."""
-    from lhe_tui.cli.plain_table import plain_table
+    from lhe_tui.reports.plain_table import plain_table
 
     width = output_width() if width is None else width
     kept, folded = fit_columns(columns, rows, width)
@@ -517,7 +517,7 @@ def probe_bars(rows: list, width: int = 40) -> str:
 
 
 def probe_report(db: Any, session_id: str) -> None:
-    from lhe_tui.probe import probe_table
+    from lhe_tui.runs.probe import probe_table
 
     rows = probe_table(db, session_id)
     print_table(probe_table_view(rows))
@@ -624,7 +624,7 @@ def print_group_comparison(db: Any, arms: list[tuple[str, str]], turns: list[int
     against each other with paired bootstrap intervals."""
     from dataclasses import replace
 
-    from lhe_tui.compare import compare_rows, default_turns, no_data_note, pair_comparisons, session_curves
+    from lhe_tui.analysis.compare import compare_rows, default_turns, no_data_note, pair_comparisons, session_curves
 
     curves = [session_curves(db, sid, step_rule=step_rule) for _, sid in arms]
     curves = [replace(c, label=f"{name}: {c.label}") for (name, _), c in zip(arms, curves)]

@@ -1,7 +1,7 @@
 """The accuracy-decay numbers of a run, from its per-sample flags: task, turn and answer accuracy, the task
 curve's bootstrap band, the theory curve p^t from p before the first error, and the summary (H_s, both p).
 
-One function for the live view's decay plot and the publication figure (lhe_tui.figures). Pure, so it may
+One function for the live view's decay plot and the publication figure (lhe_tui.reports.figures). Pure, so it may
 run on a thread; numpy comes with lhe_tui.metrics, imported on the first call, not with this module (the
 run screen imports it before its first frame)."""
 

@@ -1,5 +1,5 @@
 """The paper's comparison figures from a sweep (`lhe-tui plot swp-… --kind horizon|probe|decay|k [--by AXIS]`),
-in lhe_tui.figures' style (deterministic SVG, Okabe-Ito colours, one column wide).
+in lhe_tui.reports.figures' style (deterministic SVG, Okabe-Ito colours, one column wide).
 
 - horizon --by AXIS: H_s of each run with its 95% bootstrap CI against AXIS (a model's `size` when every model
   has one, on a log axis: the scaling figure), one line per combination of the other axes. A run whose task
@@ -9,7 +9,7 @@ in lhe_tui.figures' style (deterministic SVG, Okabe-Ito colours, one column wide
 - decay --by AXIS: task accuracy (solid) and turn accuracy (dashed) of every run overlaid, coloured by AXIS.
 - k: H in steps against K, one line per combination of the other axes.
 
-The numbers: lhe_tui.sweep.results (H_s and its CI), lhe_tui.figures.decay_curves, lhe_tui.probe.probe_table.
+The numbers: lhe_tui.sweep.results (H_s and its CI), lhe_tui.reports.figures.decay_curves, lhe_tui.runs.probe.probe_table.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.errors import ConfigError, LheError
-from lhe_tui.figures import (GREY, HEIGHT_IN, METADATA, N_BOOT, OKABE_ITO, STYLE, _figure, _matplotlib,
+from lhe_tui.common.errors import ConfigError, LheError
+from lhe_tui.reports.figures import (GREY, HEIGHT_IN, METADATA, N_BOOT, OKABE_ITO, STYLE, _figure, _matplotlib,
                              check_output, decay_curves)
 from lhe_tui.sweep.results import RunResult, sweep_results
 
@@ -192,7 +192,7 @@ def _draw_decay_overlay(fig: Any, db: Database, results: list[RunResult], by: st
 
 
 def _draw_probe_lines(fig: Any, db: Database, results: list[RunResult], target: int) -> None:
-    from lhe_tui.probe import probe_table
+    from lhe_tui.runs.probe import probe_table
 
     ax = fig.add_subplot()
     drawn = 0

@@ -26,10 +26,10 @@ from itertools import accumulate
 from lhe_tui.core.cache_rules import min_cacheable_tokens, readable_tokens
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.prices import ModelPrice, PriceTable, fmt_cost
-from lhe_tui.run_duration import Duration, duration_lines, fmt_duration, run_duration
-from lhe_tui.errors import ConfigError
+from lhe_tui.analysis.run_duration import Duration, duration_lines, fmt_duration, run_duration
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.runner.rate_limit import CHARS_PER_TOKEN
-from lhe_tui.session import build_task
+from lhe_tui.runs.session import build_task
 from lhe_tui.task.protocol import get_protocol
 
 DEFAULT_REPLY_TOKENS = {"direct": 8, "cot": 150, "thinking": 1000}

@@ -16,7 +16,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.runner.runner import Runner
-from lhe_tui.resume_state import ResumeState, load_resume_state
+from lhe_tui.runs.resume_state import ResumeState, load_resume_state
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task import Task, generate_task, load_dataset
 

@@ -5,7 +5,7 @@ band, the theory curve p^t from p before the first error, H_0.5 marked; for K > 
 `compare` (sessions' task curves with their bands, labelled as `lhe-tui compare` labels them), `probe` (answer
 accuracy at the target turn against the history error rate, with 95% CIs, and turn accuracy) and `sum` (one
 sample's model vs gold running sum, its first error and the injections marked). The numbers come from the same functions as `show`, `compare` and the TUI
-(lhe_tui.metrics, lhe_tui.compare, lhe_tui.probe); the ragged-sample rule comes with them.
+(lhe_tui.metrics, lhe_tui.analysis.compare, lhe_tui.runs.probe); the ragged-sample rule comes with them.
 
 matplotlib is an optional extra (`pip install -c constraints.txt -e '.[figures]'`), imported only when a figure is drawn, and
 never through pyplot: each figure is a `matplotlib.figure.Figure` drawn on its own canvas inside an
@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.decay_curves import DecayData
-from lhe_tui.errors import ConfigError, LheError, StoreError, install_hint
+from lhe_tui.analysis.decay_curves import DecayData
+from lhe_tui.common.errors import ConfigError, LheError, StoreError, install_hint
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -107,8 +107,8 @@ def _run_session(db: Database, session_id: str) -> dict[str, Any]:
 
 
 def decay_curves(db: Database, session_id: str, *, n_boot: int = N_BOOT, step_rule: str | None = None) -> DecayCurves:
-    from lhe_tui.compare import session_label
-    from lhe_tui.decay_curves import compute_decay
+    from lhe_tui.analysis.compare import session_label
+    from lhe_tui.analysis.decay_curves import compute_decay
     from lhe_tui.store.queries import session_flags
 
     session = _run_session(db, session_id)
@@ -330,7 +330,7 @@ def _build(db: Database, session_ids: list[str], kind: str, sample: int, n_boot:
         fig = _figure(HEIGHT_IN + 0.25 + 0.14 * len(curves))
         draw_compare(fig, curves)
     elif kind == "probe":
-        from lhe_tui.probe import probe_table
+        from lhe_tui.runs.probe import probe_table
 
         session_id = session_ids[0]
         session = _run_session(db, session_id)

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from lhe_tui.errors import ConfigError
+from lhe_tui.common.errors import ConfigError
 from lhe_tui.metrics import bootstrap_ci
 from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
@@ -19,7 +19,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus
 from lhe_tui.runner.history import HistoryEntry, wrong_value
 from lhe_tui.runner.runner import Runner
-from lhe_tui.session import PreparedRun, build_task, new_session_id
+from lhe_tui.runs.session import PreparedRun, build_task, new_session_id
 from lhe_tui.store.writer import SessionWriter
 from lhe_tui.task.model import Sample, Task
 

@@ -4,7 +4,7 @@ The fork's samples start with their parent's history up to turn T exactly as the
 (injections included), optionally edited at T, and continue from T + 1. `plan_fork` checks everything and
 writes nothing; `create_fork` writes the fork as an unfinished session whose turns 1..T are copies of the
 parent's (`turns.inherited = 1`: played and paid for there), so running it is resuming it
-(`lhe_tui.session.prepare_resume`), and a fork that crashes resumes as a fork. No Textual here.
+(`lhe_tui.runs.session.prepare_resume`), and a fork that crashes resumes as a fork. No Textual here.
 
 An edit is an injection into turn T's history answer made before turn T + 1 is sent (source `fork`):
 answer accuracy after T is scored against the gold sum, turn accuracy (the update) against the edited value.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import FIRST_ERROR, ForkEdit, Lineage, short_id
-from lhe_tui.errors import LheError, StoreError
+from lhe_tui.common.errors import LheError, StoreError
 from lhe_tui.store.queries import live_status, load_samples, load_session
 from lhe_tui.store.writer import now_iso
 
@@ -35,7 +35,7 @@ class ForkError(LheError):
 @dataclass(frozen=True)
 class ForkRequest:
     """What the user asked for. `turn`: a turn number or FIRST_ERROR; `samples`: the parent's sample
-    indices (None: all); `overrides`: RunConfig fields (lhe_tui.cli.overrides); `turns`: a new length."""
+    indices (None: all); `overrides`: RunConfig fields (lhe_tui.runs.overrides); `turns`: a new length."""
 
     parent_id: str
     turn: int | str
@@ -144,7 +144,7 @@ def _fork_turn(db: Database, pid: str, turn: int | str, chosen: list[int], rows:
 
 
 def _fork_config(parent: RunConfig, request: ForkRequest, turn: int, turns: int, samples: int) -> RunConfig:
-    from lhe_tui.cli.overrides import apply_overrides
+    from lhe_tui.runs.overrides import apply_overrides
 
     # Scripted injections at or before T are in the inherited history already; later ones still apply.
     base = replace(parent, turns=turns, samples=samples, dataset_offset=0, dataset=None,
@@ -170,7 +170,7 @@ def _fork_keys(parent: RunConfig, rows: list[dict], chosen: list[int], turns: in
     need = turns * parent.k
     if all(len(by_index[i]) >= need for i in chosen):
         return tuple(by_index[i][:need] for i in chosen)
-    from lhe_tui.session import build_task
+    from lhe_tui.runs.session import build_task
 
     try:
         longer = build_task(replace(parent, turns=turns))
@@ -216,7 +216,7 @@ def _turn_columns(db: Database) -> list[str]:
 def create_fork(db: Database, plan: ForkPlan, *, session_id: str | None = None) -> str:
     """Write the fork as an unfinished session (status `interrupted`, nothing run yet) and return its id.
     One transaction: a failure leaves nothing behind."""
-    from lhe_tui.session import new_session_id
+    from lhe_tui.runs.session import new_session_id
 
     fork_id = session_id or new_session_id()
     parent, config, lineage, turn = plan.parent, plan.config, plan.lineage, plan.fork_turn

@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from lhe_tui.core.lineage import Lineage
-    from lhe_tui.probe import ProbePlan
+    from lhe_tui.runs.probe import ProbePlan
     from lhe_tui.providers.base import Provider
-    from lhe_tui.session import PreparedRun
-    from lhe_tui.resume_state import ResumeState
+    from lhe_tui.runs.session import PreparedRun
+    from lhe_tui.runs.resume_state import ResumeState
     from lhe_tui.task.model import Task
 
 FLUSH_S = 0.02
@@ -86,17 +86,17 @@ class RunJob:
     def prepare(self, db: Any) -> PreparedRun:
         provider = self.provider()
         if self.kind == "resume":
-            from lhe_tui.session import prepare_resume
+            from lhe_tui.runs.session import prepare_resume
 
             return prepare_resume(db, self.session_id, provider=provider, base_url=self.base_url,
                                   stream_deltas=self.stream_deltas, state=self.resume_state)
         if self.kind == "probe":
-            from lhe_tui.probe import prepare_planned_probe
+            from lhe_tui.runs.probe import prepare_planned_probe
 
             assert self.probe is not None
             return prepare_planned_probe(self.probe, db, provider=provider, base_url=self.base_url,
                                          stream_deltas=self.stream_deltas, session_id=self.session_id)
-        from lhe_tui.session import prepare_run
+        from lhe_tui.runs.session import prepare_run
 
         return prepare_run(self.config, db, provider=provider, base_url=self.base_url, session_id=self.session_id,
                            stream_deltas=self.stream_deltas, task=self.task, lineage=self.lineage)

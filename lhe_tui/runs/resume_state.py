@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lhe_tui.errors import StoreError
+from lhe_tui.common.errors import StoreError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.lineage import Lineage
 from lhe_tui.runner.history import HistoryEntry
@@ -28,7 +28,7 @@ class ResumeState:
 
 def load_resume_state(db: Database, session_id: str, *, sample: int | None = None) -> ResumeState:
     """`sample`: read only that sample's turns (the others' histories are left empty): what rebuilding one
-    turn's request needs (lhe_tui.turn_request), without reading a long session whole."""
+    turn's request needs (lhe_tui.runs.turn_request), without reading a long session whole."""
     session = load_session(db, session_id)
     if session["kind"] != "run":
         raise StoreError(f"session {session_id} is a {session['kind']} session; only runs can be resumed")

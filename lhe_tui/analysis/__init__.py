@@ -1,0 +1,1 @@
+"""Analysis of stored runs: comparisons, decay curves, cost and duration forecasts."""

@@ -1,0 +1,1 @@
+"""Errors and bounded file reading that every layer uses."""
