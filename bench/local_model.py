@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from lhe_tui.common.errors import LheError
-from lhe_tui.providers.local_server import LocalModelServer, make_local_provider
+from lhe_tui.providers.local_provider import make_local_provider
+from lhe_tui.providers.local_server import LocalModelServer
 from lhe_tui.core.config import RunConfig
 from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database

@@ -208,7 +208,7 @@ def test_the_sim_says_which_settings_it_ignores(tmp_path):
 def test_every_extra_hint_has_one_form():
     from lhe_tui.cli import web
     from lhe_tui.reports.figures import EXTRA_HINT
-    from lhe_tui.providers.local_server import INSTALL_HINT
+    from lhe_tui.providers.local_install import INSTALL_HINT
 
     assert install_hint("figures") == "pip install -c constraints.txt -e '.[figures]'"
     assert EXTRA_HINT == install_hint("figures") and INSTALL_HINT.endswith(install_hint("local"))

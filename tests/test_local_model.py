@@ -21,11 +21,12 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.common.errors import ConfigError, LheError, ProviderError
-from lhe_tui.providers import local_server
+from lhe_tui.providers import local_install
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
-from lhe_tui.providers.local_server import (INSTALL_HINT, LocalChatProvider, LocalModelServer, StickySlot,
-                                            find_bundled_model, missing_server_modules, port_is_free,
-                                            resolve_model_path)
+from lhe_tui.providers.local_install import (INSTALL_HINT, find_bundled_model, missing_server_modules,
+                                             resolve_model_path)
+from lhe_tui.providers.local_provider import LocalChatProvider, StickySlot
+from lhe_tui.providers.local_server import LocalModelServer, port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +69,7 @@ def server_from_stderr(err: str) -> tuple[int, int]:
 
 
 def test_missing_extra_is_one_line_error_with_install_hint(monkeypatch):
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: ["llama_cpp"])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: ["llama_cpp"])
     with pytest.raises(LheError) as info:
         LocalModelServer().start()
     message = str(info.value)
@@ -76,14 +77,14 @@ def test_missing_extra_is_one_line_error_with_install_hint(monkeypatch):
 
 
 def test_missing_bundled_model_is_one_line_error(monkeypatch):
-    monkeypatch.setattr(local_server, "find_bundled_model", lambda: None)
+    monkeypatch.setattr(local_install, "find_bundled_model", lambda: None)
     with pytest.raises(LheError) as info:
         resolve_model_path(None)
     assert "\n" not in str(info.value) and INSTALL_HINT in str(info.value) and "--model-path" in str(info.value)
 
 
 def test_find_bundled_model_none_when_package_absent(monkeypatch):
-    monkeypatch.setattr(local_server, "BUNDLED_PACKAGE", "no_such_package_lhe_tui")
+    monkeypatch.setattr(local_install, "BUNDLED_PACKAGE", "no_such_package_lhe_tui")
     assert find_bundled_model() is None
 
 
@@ -95,12 +96,12 @@ def test_model_path_that_does_not_exist(tmp_path):
 
 
 def test_cli_reports_missing_extra_and_bad_path_in_one_line(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: ["llama_cpp", "uvicorn"])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: ["llama_cpp", "uvicorn"])
     db = str(tmp_path / "lhe.db")
     assert main(["run", "--headless", "--provider", "local", "--turns", "2", "--db", db]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("lhe-tui: error: ") and INSTALL_HINT in err[-1]
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: [])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: [])
     code = main(["run", "--headless", "--provider", "local", "--model-path", str(tmp_path / "x.gguf"), "--db", db])
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
@@ -109,7 +110,7 @@ def test_cli_reports_missing_extra_and_bad_path_in_one_line(monkeypatch, capsys,
 
 def _stand_in_server(monkeypatch, script: str) -> None:
     """Make LocalModelServer spawn `script` (a Python program) instead of llama.cpp's server."""
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: [])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: [])
     monkeypatch.setattr(LocalModelServer, "command", lambda self: [sys.executable, "-c", textwrap.dedent(script)])
 
 

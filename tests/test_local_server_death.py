@@ -18,9 +18,11 @@ import pytest
 
 from lhe_tui.cli.main import main
 from lhe_tui.common.errors import ProviderError
-from lhe_tui.providers import local_server
+from lhe_tui.providers import local_install, local_server
 from lhe_tui.providers.base import GenerationSettings, RequestMeta
-from lhe_tui.providers.local_server import LocalChatProvider, LocalModelServer, exit_description, port_is_free
+from lhe_tui.providers.local_provider import LocalChatProvider
+from lhe_tui.providers.local_server import LocalModelServer, port_is_free
+from lhe_tui.providers.local_server_death import exit_description
 
 from .test_local_model import pid_gone
 
@@ -34,7 +36,7 @@ SLOW_FAKE_SERVER = """
 
 
 def stand_in(monkeypatch, script: str = SLOW_FAKE_SERVER) -> None:
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: [])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: [])
     monkeypatch.setattr(LocalModelServer, "command",
                         lambda self: [sys.executable, "-c", textwrap.dedent(script).format(port=self.port)])
 
@@ -153,7 +155,7 @@ def test_another_process_tells_the_signal_from_the_zombie():
     """The TUI's run process did not start the server, yet names the signal (the UI process reaps it later)."""
     import subprocess
 
-    from lhe_tui.providers.local_server import ServerRef
+    from lhe_tui.providers.local_server_death import ServerRef
 
     child = subprocess.Popen(["sleep", "30"])
     try:

@@ -418,7 +418,7 @@ async def test_openai_api_options_reach_the_body(monkeypatch, client):
 async def test_our_local_servers_provider_sends_every_option(streamed):
     """--provider local without --base-url talks to our own llama.cpp server through LocalChatProvider, whose
     headless replies are not streamed (the SDK's create()): every option reaches that body too."""
-    from lhe_tui.providers.local_server import LocalChatProvider
+    from lhe_tui.providers.local_provider import LocalChatProvider
 
     settings = GenerationSettings(temperature=0.3, top_p=0.8, max_tokens=77, enable_thinking=False,
                                   extra_body={"top_k": 3})

@@ -14,7 +14,7 @@ from tests.conftest import allowed_skips, unexpected
 ROOT = Path(__file__).resolve().parents[1]
 
 # Makes the [local] extra look not installed: importlib.util.find_spec of its packages fails, as it does when
-# they are missing (lhe_tui.providers.local_server.missing_server_modules and find_bundled_model).
+# they are missing (lhe_tui.providers.local_install.missing_server_modules and find_bundled_model).
 HIDE_LOCAL_EXTRA = textwrap.dedent("""
     import sys
 

@@ -240,7 +240,7 @@ def forecast_stored(config_dict: dict, prices: PriceTable | None = None, *, fork
 def stored_model(config: RunConfig) -> str:
     """The model name a run of `config` is stored under (--provider local without --model: the bundled one)."""
     if config.provider == "local" and not config.model:
-        from lhe_tui.providers.local_server import BUNDLED_MODEL_NAME
+        from lhe_tui.providers.local_install import BUNDLED_MODEL_NAME
 
         return BUNDLED_MODEL_NAME
     return config.model_label

@@ -31,7 +31,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         return launch_tui(args, config=config)
     from lhe_tui.cli.headless import run_headless
-    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.providers.local_provider import prepare_own_server
+    from lhe_tui.providers.local_server import serving
 
     config.validate()                      # bad flags fail before any file is created
     server, config, provider = prepare_own_server(config)
@@ -203,7 +204,8 @@ def _resume_headless(db, session_id: str, overrides: dict | None = None) -> int:
     """An unfinished stored run (a resume, or a fork just written) continued headless from its stored turns;
     `overrides`: budget and rate limits that replace the stored ones."""
     from lhe_tui.cli.headless import run_headless
-    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.providers.local_provider import prepare_own_server
+    from lhe_tui.providers.local_server import serving
     from lhe_tui.runs.resume_state import load_resume_state
     from lhe_tui.runs.session import prepare_resume
 
@@ -261,7 +263,8 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         return launch_tui(args, config=config, probe=(args.target_turn, rates))
     db = open_database(args.db)
     from lhe_tui.cli.headless import run_probe_headless
-    from lhe_tui.providers.local_server import prepare_own_server, serving
+    from lhe_tui.providers.local_provider import prepare_own_server
+    from lhe_tui.providers.local_server import serving
 
     server, config, provider = prepare_own_server(config)
     with serving(server):

@@ -58,7 +58,7 @@ def make_provider(config: RunConfig, base_url: str | None = None) -> Provider:
         url = base_url or config.base_url or os.environ.get("OPENAI_BASE_URL")
         key = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
         if config.provider == "local":
-            # Never the OpenAI API: our own server (local_server.prepare_own_server) or --base-url.
+            # Never the OpenAI API: our own server (local_provider.prepare_own_server) or --base-url.
             url = base_url or config.base_url
             if not url:
                 raise ConfigError("--provider local has no server to talk to: pass --base-url, or let lhe-tui "

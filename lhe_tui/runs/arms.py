@@ -206,7 +206,7 @@ def shared_local_server(configs: Sequence[RunConfig]
     not started; the configs as stored; one provider per arm, None where the usual one is made). The arms'
     providers share one request slot, as the server computes one reply at a time. Arms that would need
     different servers (another --model-path or --model) are refused in one line."""
-    from lhe_tui.providers.local_server import local_config, make_local_provider, server_for
+    from lhe_tui.providers.local_provider import local_config, make_local_provider, server_for
 
     own = [i for i, c in enumerate(configs) if c.provider == "local" and not c.base_url]
     if not own:

@@ -274,7 +274,7 @@ def check_runnable(plan: ForkPlan) -> None:
     a price for --max-cost, the provider's key, a local model's install and GGUF. A fork that fails on one of
     these must leave no session behind (`fork latest` would then fork that leftover)."""
     from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.runner.budget import budget_for
 
     budget_for(plan.config)

@@ -79,7 +79,7 @@ class RunJob:
         """The provider for our own local server; None: the usual one is made from the config."""
         if self.local_url is None:
             return None
-        from lhe_tui.providers.local_server import make_local_provider
+        from lhe_tui.providers.local_provider import make_local_provider
 
         return make_local_provider(self.config, self.local_url, self.local_server)
 

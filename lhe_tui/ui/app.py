@@ -29,7 +29,7 @@ def start_live_run(config: RunConfig, db_path: Path, *, base_url: str | None = N
     """Check a run (or a target-turn probe) here, so that bad input fails before the app starts, and
     return it ready for the run screen, which starts it in its own process."""
     from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.runs.run_process import RunJob
     from lhe_tui.runs.session import build_task, new_session_id
 
@@ -55,7 +55,7 @@ def resume_live_run(db_path: Path, session_id: str, overrides: dict | None = Non
     """`lhe-tui resume ID` in the TUI: continue a stored run (a local-model run gets its server back).
     `overrides`: RunConfig fields given again (a new --max-cost, --max-tokens-total, --rpm, --tpm)."""
     from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.runs.run_process import RunJob
     from lhe_tui.runs.resume_state import load_resume_state
 

@@ -114,7 +114,7 @@ def start_arm_runs(base: RunConfig, arms: list[tuple[str, RunConfig]], db_path: 
     runs, not started: the arms screen starts each in a process of its own."""
     from lhe_tui.runs.arms import plan_arms
     from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.runs.run_process import RunJob
     from lhe_tui.store.database import open_database
     from lhe_tui.ui.live import LiveRun
@@ -149,7 +149,7 @@ def resume_arm_runs(db_path: Path, group_id: str, overrides: dict | None = None)
 
     from lhe_tui.runs.arms import unfinished_arms
     from lhe_tui.providers.factory import check_credentials
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.runs.run_process import RunJob
     from lhe_tui.runner.budget import budget_for
     from lhe_tui.store.database import open_database

@@ -13,9 +13,9 @@ import textwrap
 
 import pytest
 
-from lhe_tui.providers import local_server
-from lhe_tui.providers.local_server import (INSTALL_HINT, LocalModelServer, find_bundled_model,
-                                            missing_server_modules, port_is_free)
+from lhe_tui.providers import local_install
+from lhe_tui.providers.local_install import INSTALL_HINT, find_bundled_model, missing_server_modules
+from lhe_tui.providers.local_server import LocalModelServer, port_is_free
 from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import list_sessions, load_session, load_turns
@@ -28,7 +28,7 @@ from .test_run_view import SIZE, wait_until
 
 def stand_in(monkeypatch, script: str) -> None:
     """LocalModelServer spawns `script` (formatted with the chosen port) instead of llama.cpp's server."""
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: [])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: [])
     monkeypatch.setattr(LocalModelServer, "command",
                         lambda self: [sys.executable, "-c", textwrap.dedent(script).format(port=self.port)])
 
@@ -140,7 +140,7 @@ async def test_a_server_that_dies_mid_run_ends_it_failed_at_once_with_the_fix(mo
 
 
 def test_missing_extra_fails_before_the_app_starts(monkeypatch, gguf, db_path):
-    monkeypatch.setattr(local_server, "missing_server_modules", lambda: ["llama_cpp"])
+    monkeypatch.setattr(local_install, "missing_server_modules", lambda: ["llama_cpp"])
     with pytest.raises(Exception, match="needs llama-cpp-python's server"):
         start_live_run(local(gguf), db_path)
     assert not db_path.exists()
@@ -167,7 +167,7 @@ async def test_the_real_model_in_the_tui(db_path):
 
 async def interrupted_local_session(db_path, gguf) -> str:
     """A local-model session stopped after its third finished turn (of 2 x 3), as a crash would leave it."""
-    from lhe_tui.providers.local_server import prepare_own_server
+    from lhe_tui.providers.local_provider import prepare_own_server
     from lhe_tui.core.events import TurnFinished
     from lhe_tui.runs.session import prepare_run
 
