@@ -9,14 +9,15 @@ second, in a thread for large runs). Nothing is drawn per event.
 Keys act on the focused arm (tab / shift+tab move the focus, `▶` marks it) or, after `a`, on every arm:
 space pauses or resumes, x stops, i injects into the watched sample's latest finished turn, I asks what to
 inject. In a replay, space, speed, step and restart act on every arm together.
+
+Each arm is an `ArmPane` (arm_pane.py); the keys that steer live arms are `ArmsSteering` (arms_steering.py),
+the chart's curves `ArmsCurves` (arms_curves.py), both mixed into `ArmsScreen`.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -27,57 +28,27 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
-from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
+from lhe_tui.ui.screens.arm_pane import ArmPane
+from lhe_tui.ui.screens.arms_curves import ArmsCurves
+from lhe_tui.ui.screens.arms_steering import ArmsSteering
 from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
-from lhe_tui.ui.background import lower_this_threads_priority
-from lhe_tui.ui.feed import EventFeed, RunModel
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
-from lhe_tui.ui.widgets.arms_plot import ArmCurve, ArmsDecayPlot
+from lhe_tui.ui.widgets.arms_plot import ArmsDecayPlot
 from lhe_tui.ui.widgets.arms_status import ArmLine, ArmsStatus
 from lhe_tui.ui.widgets.arms_table import ArmColumn, ArmsTable
-from lhe_tui.ui.widgets.compare_plot import session_colour
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
-
-if TYPE_CHECKING:
-    from lhe_tui.ui.screens.inject import InjectRequest
 
 FLUSH_HZ = 10
 METRICS_HZ = 2
 BUSY_FLUSH_EVENTS = 100      # as RunScreen: a flush this busy makes the next tick rest (5 Hz under load)
 MAX_EVENTS_PER_FLUSH = 200_000
-INLINE_METRICS_TURNS = 2_000  # above this many turns in all arms, the curves are computed in a thread
 WIDE = 120                   # from this width the chart sits beside the table, below it under
 TABLE_SHARE = 0.6            # wide: the most of the width the table takes
 
 
-class ArmPane:
-    """One arm: its source, feed, model and latest curves."""
-
-    def __init__(self, index: int, name: str, *, live: LiveRun | None = None) -> None:
-        self.index = index
-        self.name = name
-        self.colour = session_colour(index)
-        self.live = live
-        self.feed = EventFeed()
-        self.model = RunModel(live=live is not None)
-        self.decay: DecayData | None = None
-        self.metrics_version = -1
-        self.failure = ""
-        self.announced_end = False
-        if live is not None:
-            live.subscribe(self.feed)
-
-    @property
-    def running(self) -> bool:
-        return self.live is not None and self.model.running and not self.failure
-
-    def injected_turns(self) -> tuple[int, ...]:
-        return tuple(self.model.injected_turns())
-
-
-class ArmsScreen(ReplayKeys, Screen):
+class ArmsScreen(ArmsSteering, ArmsCurves, ReplayKeys, Screen):
     """`ArmsScreen.live(launch)` for a group's live runs, `ArmsScreen.replay(group, ...)` for a stored one."""
 
     DEFAULT_CSS = """
@@ -328,49 +299,11 @@ class ArmsScreen(ReplayKeys, Screen):
         return ArmLine(pane.name, pane.colour, model, pane.decay.summary if pane.decay else None,
                        self._targeted(pane), elapsed, pane.failure)
 
-    # ---- metrics (2 Hz) ------------------------------------------------------------------------------------
-    def refresh_metrics(self) -> None:
-        stale = [p for p in self.panes if p.model.flags_version != p.metrics_version]
-        if self._metrics_busy or not stale:
-            self._draw_plot()
-            return
-        jobs = []
-        for pane in stale:
-            pane.metrics_version = pane.model.flags_version
-            correct, update = pane.model.flags()
-            jobs.append((pane, correct, update, dict(status=pane.model.statuses(), turns=pane.model.n_turns or None,
-                                                  k=pane.model.k, answered=pane.model.answered)))
-        size = sum(len(c) for _pane, correct, _update, _kw in jobs for c in correct)
-        if size < INLINE_METRICS_TURNS:
-            for pane, correct, update, kw in jobs:
-                pane.decay = compute_decay(correct, update, with_ci=False, **kw)
-            self._draw_plot()
-            return
-        self._metrics_busy = True
-
-        def compute() -> list[tuple[ArmPane, DecayData]]:
-            lower_this_threads_priority()
-            return [(pane, compute_decay(correct, update, with_ci=False, **kw)) for pane, correct, update, kw in jobs]
-
-        self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)
-
-    def _draw_plot(self, *, force: bool = False) -> None:
-        self.plot.set_arms([ArmCurve(p.name, p.colour, p.decay, p.injected_turns(), p.model.n_turns,
-                                     p.model.fork_turn)
-                            for p in self.panes], compact=self.has_class("-narrow"),
-                           force=force)
-
+    # ---- workers: the arms' runs and their curves (ArmsCurves) ----------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == "arms-metrics":
-            if event.state == WorkerState.SUCCESS:
-                self._metrics_busy = False
-                for pane, data in worker.result:
-                    pane.decay = data
-                self._draw_plot()
-                self._force_redraw()
-            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-                self._metrics_busy = False
+            self._curves_computed(event)
             return
         if not worker.group.startswith("arm-"):
             return
@@ -399,29 +332,6 @@ class ArmsScreen(ReplayKeys, Screen):
             return False
         return True
 
-    def targets(self) -> list[ArmPane]:
-        return list(self.panes) if self.all_arms else [self.panes[self.focused_arm]]
-
-    def _names(self, panes: Iterable[ArmPane]) -> str:
-        return ", ".join(p.name for p in panes)
-
-    def _refocus(self, arm: int) -> None:
-        self.focused_arm = arm % len(self.panes)
-        self.all_arms = False
-        self._force_redraw()
-
-    def action_next_arm(self) -> None:
-        self._refocus(self.focused_arm + (0 if self.all_arms else 1))
-
-    def action_prev_arm(self) -> None:
-        self._refocus(self.focused_arm - (0 if self.all_arms else 1))
-
-    def action_all_arms(self) -> None:
-        self.all_arms = not self.all_arms
-        self.notify("keys act on every arm (a again: only the focused one)" if self.all_arms else
-                    f"keys act on arm {self.panes[self.focused_arm].name}", timeout=3)
-        self._force_redraw()
-
     def watch_sample(self, index: int) -> None:
         samples = max((len(p.model.samples) for p in self.panes), default=0)
         if not samples:
@@ -445,60 +355,7 @@ class ArmsScreen(ReplayKeys, Screen):
             self.player.toggle()
             self.flush()
             return
-        panes = [p for p in self.targets() if p.running]
-        if not panes:
-            self.notify(f"nothing to pause: {self._names(self.targets())} "
-                        f"{'has' if len(self.targets()) == 1 else 'have'} ended", severity="warning")
-            return
-        # All arms: pause every one unless every one is paused already (then resume them all).
-        pause = any(not (p.live.paused or p.model.status == "paused") for p in panes)  # type: ignore[union-attr]
-        for pane in panes:
-            assert pane.live is not None
-            pane.live.pause() if pause else pane.live.resume()
-
-    def action_stop(self) -> None:
-        panes = [p for p in self.targets() if p.running]
-        if not panes:
-            return
-        for pane in panes:
-            assert pane.live is not None
-            pane.live.stop()
-        self.notify(f"stopping {self._names(panes)}: turns in flight are dropped, "
-                    f"{'the session ends' if len(panes) == 1 else 'the sessions end'} interrupted", title="stop")
-
-    def _injectable(self) -> list[ArmPane]:
-        panes = []
-        for pane in self.targets():
-            state = pane.model.sample(self.watched)
-            if pane.running and state is not None and state.records:
-                panes.append(pane)
-        if not panes:
-            self.notify(f"nothing to inject into: s{self.watched} has no finished turn in "
-                        f"{self._names(self.targets())}, or the run is over", severity="warning")
-        return panes
-
-    def action_inject(self) -> None:
-        for pane in self._injectable():
-            pane.live.inject(self.watched)  # type: ignore[union-attr]
-
-    def action_inject_dialog(self) -> None:
-        from lhe_tui.ui.screens.inject import InjectScreen
-
-        if not any(p.running for p in self.targets()):
-            return
-        about = (f"Into {self._names(self.targets())}: the latest finished turn of s{self.watched} (or of every "
-                 "sample). The runs go on meanwhile.")
-        self.app.push_screen(InjectScreen(about), self._inject_requested)
-
-    def _inject_requested(self, request: InjectRequest | None) -> None:
-        if request is None:
-            return
-        if request.all_samples:
-            for pane in [p for p in self.targets() if p.running]:
-                pane.live.inject_all(offset=request.offset, value=request.value)  # type: ignore[union-attr]
-            return
-        for pane in self._injectable():
-            pane.live.inject(self.watched, offset=request.offset, value=request.value)  # type: ignore[union-attr]
+        self._pause_or_resume_targets()
 
     def action_first_error(self) -> None:
         pane = self.panes[self.focused_arm]
