@@ -1,5 +1,6 @@
-"""The architecture (DESIGN §7, issue 14): the engine never imports Textual, and imports run downward through
-the layers pyproject.toml lists (ui; orchestrators; runner; store | providers; core; task | metrics; files; errors)."""
+"""The architecture (DESIGN §4, issue 27): only the TUI imports Textual, the CLI reaches the TUI only through
+lhe_tui.ui.launch, imports run downward through the layers pyproject.toml lists (cli; ui; reports; sweep; analysis;
+runs; runner; store | providers; core; task | metrics; common), and no sibling modules import each other in a circle."""
 
 import subprocess
 import sys

@@ -68,7 +68,7 @@ def test_wide_terminal_shows_every_column(capsys, db, monkeypatch):
 
 
 def test_fit_columns_drops_highest_keep_first_and_folds():
-    from lhe_tui.reports.report import Column, fit_columns
+    from lhe_tui.reports.fitted_table import Column, fit_columns
 
     columns = [Column("id", keep=0), Column("name", keep=1, fold=6), Column("extra", keep=9)]
     rows = [("a" * 20, "word " * 6, "x" * 10)]

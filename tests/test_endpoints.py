@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from lhe_tui.cli.args import build_parser, config_from_args
+from lhe_tui.cli.args import build_parser
+from lhe_tui.runs.run_flags import config_from_args
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EndpointsChanged, EventBus, SampleFinished, endpoints_line

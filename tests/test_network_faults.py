@@ -236,7 +236,7 @@ def test_network_bounds_are_checked_and_shown_in_help(capsys):
     for flag in ("--deadline", "--max-reply-mb"):
         for bad in ("0", "-1", "nan", "inf"):
             with pytest.raises(ConfigError, match=flag):
-                from lhe_tui.cli.args import config_from_args
+                from lhe_tui.runs.run_flags import config_from_args
                 config_from_args(build_parser().parse_args(["run", flag, bad]))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--help"])

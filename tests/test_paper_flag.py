@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from lhe_tui.runs.arms import arm_configs
-from lhe_tui.cli.args import build_parser, config_from_args
+from lhe_tui.cli.args import build_parser
+from lhe_tui.runs.run_flags import config_from_args
 from lhe_tui.cli.main import main
 from lhe_tui.core.config import RunConfig
 from lhe_tui.common.errors import LheError

@@ -156,7 +156,8 @@ async def test_more_than_four_breakpoints_is_a_400_like_the_real_api(server):
 
 
 def test_no_cache_is_a_run_option_stored_with_the_session():
-    from lhe_tui.cli.args import build_parser, config_from_args
+    from lhe_tui.cli.args import build_parser
+    from lhe_tui.runs.run_flags import config_from_args
 
     parse = build_parser().parse_args
     on = config_from_args(parse(["run", "--provider", "anthropic", "--model", "c"]))

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from lhe_tui.cli.args import build_parser, config_from_args
+from lhe_tui.cli.args import build_parser
+from lhe_tui.runs.run_flags import config_from_args
 from lhe_tui.cli.main import main
 from lhe_tui.common.errors import LheError
 from lhe_tui.providers.anthropic_messages import AnthropicProvider

@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
-from lhe_tui.core.urls import redact_url
 from lhe_tui.core.prices import ModelPrice, load_prices
+from lhe_tui.core.urls import redact_url
 from lhe_tui.store.queries import (flags_by_sample, live_status, load_events, load_samples, load_session,
                                    session_step_rule, session_token_totals)
 

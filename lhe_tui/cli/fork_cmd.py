@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lhe_tui.cli.run_cmd import resume_group, resume_headless
 from lhe_tui.common.errors import ConfigError
 
 EDIT_HELP = "the edit at turn T (at most one): "
@@ -44,8 +45,9 @@ def _answer(text: str) -> int:
 
 
 def add_fork_command(sub: argparse._SubParsersAction) -> None:
-    from lhe_tui.cli.args import ID_HELP, THEME_HELP, add_db, add_run_options, int64
+    from lhe_tui.cli.help_text import ID_HELP, THEME_HELP
     from lhe_tui.runs.overrides import suppress_defaults
+    from lhe_tui.runs.run_flags import add_db, add_run_options, int64
 
     fork = sub.add_parser(
         "fork", conflict_handler="resolve",
@@ -79,3 +81,63 @@ def add_fork_command(sub: argparse._SubParsersAction) -> None:
     fork.add_argument("--headless", action="store_true", help="no TUI: a progress bar, then a summary")
     fork.add_argument("--theme", default=argparse.SUPPRESS, help=THEME_HELP)
     add_db(fork)
+
+
+def _fork_request(args: argparse.Namespace, parent_id: str):
+    from lhe_tui.core.lineage import ForkEdit
+    from lhe_tui.runs.fork import ForkRequest
+    from lhe_tui.runs.overrides import overrides_from_namespace
+
+    overrides = overrides_from_namespace(args, args.fork_run_dests, what="a fork", allow_turns=True)
+    turns = overrides.pop("turns", None)
+    if turns is not None and turns < 1:
+        raise ConfigError(f"--turns must be at least 1, got {turns}")
+    edit = (ForkEdit("set", args.set_answer) if args.set_answer is not None else
+            ForkEdit("offset", args.offset) if args.offset is not None else
+            ForkEdit("heal") if args.fork_heal else None)
+    if edit is not None and edit.kind == "offset" and edit.amount == 0:
+        raise ConfigError("--offset 0 changes nothing; give a non-zero offset")
+    samples = tuple(args.sample) if args.sample else None
+    return ForkRequest(parent_id=parent_id, turn=args.turn, samples=samples, edit=edit, overrides=overrides,
+                       turns=turns)
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    from lhe_tui.runs.fork import create_forks, plan_fork
+    from lhe_tui.store.database import open_database
+    from lhe_tui.store.queries import resolve_session_id
+
+    db = open_database(args.db, create=False)
+    from lhe_tui.store.groups import is_group_id
+
+    if is_group_id(args.session_id):
+        return _fork_group(args, db)
+    parent_id = resolve_session_id(db, args.session_id)
+    plan = plan_fork(db, _fork_request(args, parent_id))
+    if getattr(db, "readonly", False):
+        raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
+    # a missing price (--max-cost), key or local model: one line, before anything is written
+    fork_id = create_forks(db, [plan])[0]
+    print(f"{plan.describe()}: session {fork_id}", file=sys.stderr)
+    if not args.headless:
+        from lhe_tui.ui.launch import launch_tui
+
+        db.conn.close()
+        return launch_tui(args, resume_id=fork_id, resume_overrides={})
+    return resume_headless(db, fork_id)      # a fork is written unfinished: running it is resuming it
+
+
+def _fork_group(args: argparse.Namespace, db) -> int:
+    """`fork grp-… --turn T …`: every arm forked at T with the same edit and flags, as a new group whose arms
+    run together (as `resume grp-…`)."""
+    from lhe_tui.runs.fork import create_forks, plan_group_fork
+    from lhe_tui.store.groups import resolve_group_id
+
+    group_id = resolve_group_id(db, args.session_id)
+    if getattr(db, "readonly", False):
+        raise ConfigError(f"{args.db} is read-only: a fork cannot be stored there")
+    new_group, plans = plan_group_fork(db, group_id, _fork_request(args, group_id))
+    for plan, fork_id in zip(plans, create_forks(db, plans)):     # all checked first, all or none stored
+        print(f"arm {plan.lineage.arm}: {plan.describe()}: session {fork_id}", file=sys.stderr)
+    print(f"group {new_group}", file=sys.stderr)
+    return resume_group(args, db, new_group, {})

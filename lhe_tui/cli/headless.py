@@ -12,23 +12,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from lhe_tui.reports.report import group_summary_table, print_table, summary_rows, summary_table
 from lhe_tui.core.events import (EndpointsChanged, Event, RetryScheduled, RunFinished, SampleFinished, Throttled,
                                  TurnFinished, UsageIgnored, endpoints_line)
-from lhe_tui.runs.session import PreparedRun
 from lhe_tui.core.prices import PriceTable, TokenTotals, load_prices
-from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session,
-                                   session_step_rule,
+from lhe_tui.reports.fitted_table import print_table
+from lhe_tui.reports.report import group_summary_table, summary_rows, summary_table
+from lhe_tui.runs.session import PreparedRun
+from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session, session_step_rule,
                                    session_token_totals)
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from lhe_tui.runs.arms import PreparedGroup
     from lhe_tui.metrics import RunSummary
-
     from lhe_tui.providers.local_server import LocalModelServer
+    from lhe_tui.runs.arms import PreparedGroup
 
 
 HOLD_NOTICE_S = 5.0
@@ -218,7 +217,7 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
 
 
 def run_probe_headless(prepared: PreparedRun, db: Database, server: LocalModelServer | None = None) -> int:
-    from lhe_tui.reports.report import probe_report
+    from lhe_tui.reports.probe_tables import probe_report
 
     status = drive_with_progress(prepared, len(prepared.runner.task.samples), prepared.provider.label + " probe",
                                  server)
@@ -276,7 +275,7 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
         for name, run in zip(group.names, group.runs):
             print(f"arm {name}")
             print_summary(db, run.session_id)
-        from lhe_tui.reports.report import print_group_comparison
+        from lhe_tui.reports.compare_tables import print_group_comparison
         from lhe_tui.store.groups import group_arms
 
         arms = group_arms(db, group.group_id)     # every arm, those a group resume did not run included

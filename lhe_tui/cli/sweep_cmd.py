@@ -8,16 +8,15 @@ import argparse
 import asyncio
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from lhe_tui.reports.report import output_width
-from lhe_tui.core.prices import fmt_cost
 from lhe_tui.common.errors import ConfigError
+from lhe_tui.core.prices import fmt_cost
+from lhe_tui.reports.fitted_table import output_width
 
 if TYPE_CHECKING:
     from lhe_tui.sweep.engine import SweepEngine
@@ -67,7 +66,6 @@ def resume_sweep(args: argparse.Namespace, db, given: str, overrides: dict) -> i
 
 
 def drive(args: argparse.Namespace, db, sweep_id: str, *, max_cost: float | None) -> int:
-    from lhe_tui.store.sweeps import sweep_sessions
     from lhe_tui.sweep.engine import SweepEngine
     from lhe_tui.sweep.plan import load_plan
 
@@ -129,26 +127,9 @@ def run_headless(engine: SweepEngine) -> dict[str, str]:
         return asyncio.run(main())
 
 
-def run_cells(engine: SweepEngine) -> tuple[list[str], list[tuple[str, ...]]]:
-    """One line per run: its axes, status, turns x/N, the sparklines, H_0.5 so far, cost, rate-limit wait."""
-    from lhe_tui.sweep.progress import sparkline
-
-    axes = list(engine.plan.axes)
-    header = [*axes, "status", "turns", "task acc", "turn acc", "H_0.5", "cost", "wait"]
-    rows = []
-    for run in engine.plan.runs:
-        p = engine.progress[run.name]
-        h, measured = p.horizon()
-        wait = p.wait()
-        rows.append((*(str(run.axes.get(a, "")) for a in axes), p.status, f"{p.done}/{p.total}",
-                     sparkline(p.task_accuracy()), sparkline(p.turn_accuracy()),
-                     "-" if h is None else (str(h) if measured else f">{h}"),
-                     fmt_cost(p.cost, missing="-") if p.price is not None else "-",
-                     f"{p.held_by} {wait:.1f}s" if wait > 0 else ""))
-    return header, rows
-
-
 def sweep_table(engine: SweepEngine) -> Table:
+    from lhe_tui.reports.sweep_cells import run_cells
+
     header, rows = run_cells(engine)
     done = sum(p.done for p in engine.progress.values())
     total = sum(p.total for p in engine.progress.values())

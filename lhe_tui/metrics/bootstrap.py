@@ -94,7 +94,6 @@ def horizon_ci(by_sample: Sequence[Sequence[bool]], s: float = 0.5, *, n_boot: i
     samples resampled. A resample whose curve never drops below s within the turns played is censored (its H
     lies past the last turn): a bound that falls among those is None (unbounded, or with both None: the
     curve's resamples mostly never drop below s)."""
-    from .paired import _first_below, _resample_counts
 
     flags, mask = curve_flags(by_sample, "task", status, turns)
     n_samples, n_turns = flags.shape
@@ -114,3 +113,16 @@ def horizon_ci(by_sample: Sequence[Sequence[bool]], s: float = 0.5, *, n_boot: i
     tail = (1.0 - level) / 2.0
     low, high = (float(v) for v in np.quantile(values, [tail, 1.0 - tail], method="inverted_cdf"))
     return (None if low > n_turns else int(low)), (None if high > n_turns else int(high))
+
+
+def _resample_counts(n_samples: int, n_boot: int, seed: int) -> np.ndarray:
+    """counts[r, i]: how often resample r drew sample i (n draws with replacement)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot).astype(float)
+
+
+def _first_below(curves: np.ndarray, s: float, offset: int, found: np.ndarray) -> None:
+    """In place: for each resample (row) with no crossing yet, the first 1-based turn its curve is below s."""
+    below = curves < s
+    hit = below.any(axis=1) & (found == 0)
+    found[hit] = offset + np.argmax(below[hit], axis=1) + 1

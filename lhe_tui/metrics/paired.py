@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from ._ragged import Flags, Statuses, curve_flags
-from .bootstrap import _percentiles
+from .bootstrap import _first_below, _percentiles, _resample_counts
 from .curves import first_error
 
 _BLOCK_CELLS = 2_000_000   # cap on one (n_boot x block-of-turns) work array, as bootstrap.py
@@ -79,12 +79,6 @@ def paired_flags(a: Flags, b: Flags, kind: Literal["answer", "turn", "task"], *,
     fa, ma = _pad(fa, ma, n_turns)
     fb, mb = _pad(fb, mb, n_turns)
     return fa, fb, ma & mb
-
-
-def _resample_counts(n_samples: int, n_boot: int, seed: int) -> np.ndarray:
-    """counts[r, i]: how often resample r drew sample i (n draws with replacement)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot).astype(float)
 
 
 def paired_difference(a: Flags, b: Flags, kind: Literal["answer", "turn", "task"], at: Sequence[int], *,
@@ -164,13 +158,6 @@ def paired_mean_difference(a: Sequence[float | None], b: Sequence[float | None],
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return PairedDiff(turn=None, a=float(xa.mean()), b=float(xb.mean()), diff=float(d.mean()), low=float(low),
                       high=float(high), n=len(d), n_differ=int((d != 0).sum()))
-
-
-def _first_below(curves: np.ndarray, s: float, offset: int, found: np.ndarray) -> None:
-    """In place: for each resample (row) with no crossing yet, the first 1-based turn its curve is below s."""
-    below = curves < s
-    hit = below.any(axis=1) & (found == 0)
-    found[hit] = offset + np.argmax(below[hit], axis=1) + 1
 
 
 def paired_horizon_difference(a: Flags, b: Flags, s: float = 0.5, *, status_a: Statuses = None,

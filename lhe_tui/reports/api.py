@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.core.prices import load_prices
 from lhe_tui.common.errors import LheError
+from lhe_tui.core.prices import load_prices
 from lhe_tui.store.database import DEFAULT_DB, open_database
 from lhe_tui.store.queries import (flags_by_sample, list_sessions, load_events, load_session, load_turns,
                                    resolve_session_id, session_flags, session_step_rule, session_token_totals,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lhe_tui.common.errors import ConfigError, LheError
 from lhe_tui.reports.figures import (GREY, HEIGHT_IN, METADATA, N_BOOT, OKABE_ITO, STYLE, _figure, _matplotlib,
-                             check_output, decay_curves)
+                                     check_output, decay_curves)
 from lhe_tui.sweep.results import RunResult, sweep_results
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ _NOT_FIELDS = {"paper", "paper_settings"}
 
 def run_option_dests() -> set[str]:
     """The dests `add_run_options` defines (what an override may name)."""
-    from lhe_tui.cli.args import OneLineParser, add_run_options
+    from lhe_tui.runs.run_flags import OneLineParser, add_run_options
 
     parser = OneLineParser(add_help=False)
     add_run_options(parser)
@@ -98,7 +98,7 @@ def split_arm(text: str) -> tuple[str, list[str]]:
 
 def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
     """The RunConfig fields an arm's flags set over the run's own."""
-    from lhe_tui.cli.args import OneLineParser, add_run_options
+    from lhe_tui.runs.run_flags import OneLineParser, add_run_options
 
     # allow_abbrev=False: inside an arm, `--sample 1` is not taken for --samples (nor any prefix for a flag)
     parser = OneLineParser(prog=f"--arm {name}", add_help=False, allow_abbrev=False)
@@ -113,7 +113,7 @@ def arm_overrides(name: str, tokens: list[str]) -> dict[str, Any]:
 
 
 def _run_parser(prog: str) -> argparse.ArgumentParser:
-    from lhe_tui.cli.args import OneLineParser, add_run_options
+    from lhe_tui.runs.run_flags import OneLineParser, add_run_options
 
     parser = OneLineParser(prog=prog, add_help=False)
     add_run_options(parser)
@@ -131,7 +131,7 @@ def is_switch(flag: str) -> bool:
 def config_from_flags(tokens: list[str], *, what: str) -> Any:
     """A whole RunConfig from run flags as `lhe-tui run` reads them (defaults for flags not given), e.g. a
     sweep run's flags. ConfigError (one line, starting with `what`) for a bad flag or combination."""
-    from lhe_tui.cli.args import config_from_args
+    from lhe_tui.runs.run_flags import config_from_args
 
     try:
         return config_from_args(_run_parser(what).parse_args(tokens))

@@ -18,6 +18,15 @@ DEMO_CONFIG = RunConfig(provider="sim", mode="thinking", samples=8, turns=200, s
 """`lhe-tui` with no command: a simulated run a newcomer can watch (about half a minute)."""
 
 
+def launch_compare(db_path: Path, session_ids: list[str], *, theme: str | None, turns: list[int] | None) -> int:
+    """`lhe-tui compare … --tui`: the sessions side by side in the compare screen."""
+    from lhe_tui.ui.app import LheApp
+
+    app = LheApp(db_path, compare=session_ids, theme=theme, compare_turns=turns)
+    app.run()
+    return app.return_code or 0
+
+
 def store_has_sessions(db_path: Path) -> bool:
     """Whether the store at `db_path` exists and holds a session (a foreign or damaged file fails as a
     one-line LheError here, before the app starts)."""

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from lhe_tui.reports.report import PROBE_COLUMNS, compare_cells, probe_cells
+from lhe_tui.reports.probe_tables import PROBE_COLUMNS, probe_cells
+from lhe_tui.reports.compare_tables import compare_cells
 from lhe_tui.analysis.compare import compare_rows, default_turns, session_curves
 from lhe_tui.runs.probe import prepare_probe, probe_table
 from lhe_tui.core.config import Injection, RunConfig

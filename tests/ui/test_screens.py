@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from lhe_tui.cli.main import main as cli_main
-from lhe_tui.reports.report import SESSION_COLUMNS, session_cells
+from lhe_tui.reports.session_list import SESSION_COLUMNS, session_cells
 from lhe_tui.common.errors import LheError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database

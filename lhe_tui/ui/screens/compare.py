@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from lhe_tui.reports.report import compare_cells
+from lhe_tui.reports.compare_tables import compare_cells
 from lhe_tui.analysis.compare import (compare_rows, default_turns, manual_injection_turns, no_data_note, parse_turns,
                              policy_label, session_curves)
 from lhe_tui.common.errors import LheError

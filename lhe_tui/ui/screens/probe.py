@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from lhe_tui.reports.report import PROBE_COLUMNS, probe_cells
+from lhe_tui.reports.probe_tables import PROBE_COLUMNS, probe_cells
 from lhe_tui.common.errors import StoreError
 from lhe_tui.runs.probe import probe_table
 from lhe_tui.store.database import open_database

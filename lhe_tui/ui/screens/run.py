@@ -3,13 +3,15 @@
 Events land in an EventFeed; a 10 Hz timer drains it into a RunModel and brings the visible widgets up
 to date (hidden ones are skipped and catch up when shown). Metrics (the two fits of p, H_0.5, the decay curves
 and their bootstrap CI) are recomputed at most twice a second, in a thread for large runs.
+
+This module composes the screen, mounts it and runs the flush; its other jobs are mixins beside it: the layout
+(_run_layout), the metrics (_run_metrics), playback keys (_run_playback), injecting (_run_injection) and the
+keys that fork, show a request or save a figure (_run_dialogs).
 """
 
 from __future__ import annotations
 
-import functools
 import gc
-import sqlite3
 import time
 
 from textual import events, on
@@ -17,20 +19,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widget import Widget
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from lhe_tui.common.errors import StoreError
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.store.replay import ReplayPlayer
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
-from lhe_tui.ui.background import lower_this_threads_priority
+from lhe_tui.ui.screens._run_dialogs import RunDialogs
+from lhe_tui.ui.screens._run_injection import RunInjection
+from lhe_tui.ui.screens._run_layout import RunLayout, shown
+from lhe_tui.ui.screens._run_metrics import RunMetrics
+from lhe_tui.ui.screens._run_playback import RunPlayback, reads_store
 from lhe_tui.ui.feed import EventFeed, RunModel, SampleState, StreamState
 from lhe_tui.ui.turn_records import RecordLoader
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
-from lhe_tui.analysis.decay_curves import DecayData, compute_decay
+from lhe_tui.analysis.decay_curves import DecayData
 from lhe_tui.ui.widgets.decay_plot import DecayPlot
 from lhe_tui.ui.widgets.replay_controls import ReplayControls, speed_label
 from lhe_tui.ui.widgets.reply_view import ReplyView
@@ -44,42 +47,14 @@ BUSY_FLUSH_EVENTS = 100   # a live flush that drains this many events makes the 
                           # a run is that fast (64 samples at 50 ms: ~380 a flush), so the screen's
                           # repaints take less of the cores the run process needs (issue 6)
 METRICS_HZ = 2         # decay plot / p / H_0.5 recomputations per second at most
-WIDE = 120             # columns from which the charts sit beside the table
-TALL = 36              # rows from which the reply view gets taller
-INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
-                                # bootstrap takes 50-110 ms: inline, that is lag on the UI loop)
 MAX_EVENTS_PER_FLUSH = 200_000
-FIRST_FRAME_WAIT_S = 1.0   # the metrics wait for the first frame, but never longer than this
 FREEZE_EVERY_S = 2.0
 """A run's turns, events and drawn frames live for the whole run; a full garbage collection walked them
 all (300 ms stalls every few seconds by 6,400 turns, longer as runs grow). Every few seconds the heap
 so far is frozen, so a collection walks only what came since (gc.freeze)."""
 
 
-def shown(widget: Widget) -> bool:
-    """Displayed on the current screen (every ancestor displayed too)."""
-    node: Widget | None = widget
-    while node is not None and not isinstance(node, Screen):
-        if not node.display:
-            return False
-        node = node.parent  # type: ignore[assignment]
-    return isinstance(node, Screen) and node.is_current
-
-
-
-def _reads_store(method):
-    """A replay reads the store as it plays: a read that fails (a page damaged since it opened) stops the
-    replay and says so in place, instead of ending the app with a traceback."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except (StoreError, sqlite3.Error) as exc:
-            self.replay_failed(exc)
-            return None
-    return wrapper
-
-class RunScreen(ReplayKeys, Screen):
+class RunScreen(RunPlayback, ReplayKeys, RunInjection, RunDialogs, RunMetrics, RunLayout, Screen):
     """Pass `live=` (a LiveRun, started here in a worker) or `player=` (a ReplayPlayer)."""
 
     DEFAULT_CSS = """
@@ -155,7 +130,7 @@ class RunScreen(ReplayKeys, Screen):
         if live is not None:
             live.subscribe(self.feed)
 
-    # ---- layout ------------------------------------------------------------------------------------
+    # ---- composing and mounting ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         # Laid out for the terminal's size from the start: the classes set on the screen before its
         # children mount are styled once; set at mount, every widget was styled again (issue 6).
@@ -211,21 +186,6 @@ class RunScreen(ReplayKeys, Screen):
         self.flush()
         self._mounted_at = time.monotonic()
 
-    def _compositor_refresh(self) -> None:
-        """Textual's paint of this screen. The first one written to the terminal with the footer's keys
-        in it (they are composed a few refreshes after the screen) completes the first frame."""
-        super()._compositor_refresh()
-        app = self.app
-        if self._first_frame and app.screen is self and getattr(app, "_running", True) \
-                and not getattr(app, "_batch_count", 0) and self.query_one(Footer).children:
-            self._first_frame = False
-            self.call_later(self._after_first_frame)
-
-    def _after_first_frame(self) -> None:
-        """The metrics (and numpy, 0.2-0.3 s to import the first time) wait for the first frame (issue 6)."""
-        self._first_frame = False
-        self.refresh_metrics()
-
     def _record_loader(self) -> RecordLoader | None:
         """Reads the live run's older turns back from its store, so the model keeps only the newest ones in
         full (issue 26). None (every record kept): no store to read, or a step rule other than the default,
@@ -248,31 +208,6 @@ class RunScreen(ReplayKeys, Screen):
         row = db.execute("SELECT wall_time_s FROM sessions WHERE id = ?", [self.live.session_id]).fetchone()  # type: ignore[union-attr]
         self.model.preload(records, wall_time_s=row[0] if row else None)
 
-    def on_resize(self) -> None:
-        self._apply_layout()
-
-    def _apply_layout(self) -> None:
-        # Not laid out yet (on_mount): the screen will fill the terminal, so lay out for that at once
-        # rather than for a narrow one first and again on the first resize (one layout and paint fewer).
-        width, height = self.size if self.size.width else self.app.size
-        if not width:
-            return   # no size known yet: on_resize comes with the real one
-        wide, charts_shown, main_shown = self._layout_classes(width, height)
-        footer = self.query_one(Footer)
-        footer.compact = not wide
-        footer.show_command_palette = wide
-        self.query_one("#charts").display = charts_shown
-        self.query_one("#main").display = main_shown
-        self._force = True
-
-    def _layout_classes(self, width: int, height: int) -> tuple[bool, bool, bool]:
-        """Set the screen's size classes for a terminal of this size; (wide, charts shown, table shown)."""
-        wide = width >= WIDE
-        self.set_class(wide, "-wide")
-        self.set_class(height >= TALL, "-tall")
-        charts = self.show_charts if self.show_charts is not None else wide
-        return wide, charts, wide or not charts
-
     def on_screen_resume(self) -> None:
         self._force_redraw()
 
@@ -282,7 +217,7 @@ class RunScreen(ReplayKeys, Screen):
             self.call_later(self.flush)
 
     # ---- the flush -----------------------------------------------------------------------------------
-    @_reads_store
+    @reads_store
     def flush(self) -> None:
         """Drain the buffer into the model and update what is visible (called ~10 times a second)."""
         if self.player is not None:
@@ -315,40 +250,6 @@ class RunScreen(ReplayKeys, Screen):
                 self._on_run_finished(event)
         if injected:
             self._announce(injected)
-
-    def _model_said(self, event: Injected) -> str:
-        """The model's own answer of the injected turn (what the history showed before may differ: an earlier
-        injection, the protocol's compacted form, an induced error)."""
-        state = self.model.sample(event.sample)
-        row = state.row_of(event.turn) if state is not None else None
-        if row is None:
-            return "?" if event.original is None else str(event.original)
-        answer = state.records[row].model_answer   # type: ignore[union-attr]
-        return "no answer" if answer is None else str(answer)
-
-    def _announce(self, injected: list[Injected]) -> None:
-        """One toast for what one flush brought: a single injection says what it did, several (every sample
-        at once) say it once; scripted ones (--inject-at, as each sample passes the turn) only the first time."""
-        manual = [e for e in injected if e.source != "scripted"]
-        scripted = [e for e in injected if e.source == "scripted"]
-        if scripted and not self._scripted_announced:
-            self._scripted_announced = True
-            turns = ", ".join(str(t) for t in sorted({e.turn for e in scripted}))
-            first = scripted[0]
-            self.notify(f"--inject-at: each sample's history gets a wrong answer at turn {turns} as it passes it "
-                        f"(s{first.sample}: {first.injected}, the model said {self._model_said(first)}); "
-                        f"⚡ marks them in the table", title="injecting", markup=False)
-        cache = ("; the prompt cache misses once from that answer on if it was already sent"
-                 if manual and self.live is not None and self.live.config.uses_prefix_cache else "")
-        if len(manual) == 1:
-            e = manual[0]
-            self.notify(f"s{e.sample}: the history now shows {e.injected} for turn {e.turn} "
-                        f"(the model said {self._model_said(e)}){cache}", title="injected", markup=False)
-        elif manual:
-            watched = next((e for e in manual if e.sample == self.model.watched), manual[0])
-            self.notify(f"{len(manual)} samples: each one's history now shows a wrong answer at its latest "
-                        f"turn (s{watched.sample} turn {watched.turn}: {watched.injected}, the model said "
-                        f"{self._model_said(watched)}){cache}", title="injected", markup=False)
 
     def _rebuild(self, events: list[Event]) -> None:
         """Reset the model and apply `events` (a replay seek)."""
@@ -401,47 +302,11 @@ class RunScreen(ReplayKeys, Screen):
         return SourceInfo(live=False, replay_state=state, elapsed=elapsed,
                           paused=not player.playing and not replay.at_end)
 
-    # ---- metrics (2 Hz) ------------------------------------------------------------------------------
-    def refresh_metrics(self) -> None:
-        if self._first_frame:
-            if time.monotonic() - self._mounted_at < FIRST_FRAME_WAIT_S:
-                return   # after the first frame (_compositor_refresh)
-            self._after_first_frame()   # never seen painting (a Textual change?): go on without it
-            return
-        with_ci = shown(self.decay_plot)
-        key = (self.model.flags_version, with_ci)
-        if self._metrics_busy or key == self._metrics_key:
-            return
-        if self._metrics_key is not None and key[0] == self._metrics_key[0] and not with_ci:
-            return  # only the plot went away: nothing new to compute
-        self._metrics_key = key
-        correct, update = self.model.flags()
-        ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k,
-                      answered=self.model.answered)
-        if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
-            self._set_decay(compute_decay(correct, update, with_ci=with_ci, **ragged))
-            return
-        self._metrics_busy = True
-        def compute() -> DecayData:
-            lower_this_threads_priority()
-            return compute_decay(correct, update, with_ci=with_ci, **ragged)
-
-        self.run_worker(compute, name="metrics", group="metrics", thread=True, exit_on_error=False)
-
-    def _set_decay(self, data: DecayData) -> None:
-        self.decay = data
-        if shown(self.decay_plot):
-            self.decay_plot.set_data(data)
-        self.status_bar.sync(self.model, data.summary, self._source_info())
-
+    # ---- workers -------------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == "metrics":
-            if event.state == WorkerState.SUCCESS:
-                self._metrics_busy = False
-                self._set_decay(worker.result)
-            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-                self._metrics_busy = False
+            self.metrics_worker_changed(worker, event.state)
         elif worker.group == "run" and event.state == WorkerState.SUCCESS and worker.result == NOT_STARTED:
             self.model.status = NOT_STARTED
             self.model.message = "stopped before the local model server answered; nothing was stored"
@@ -504,22 +369,6 @@ class RunScreen(ReplayKeys, Screen):
     def action_next_sample(self) -> None:
         self.watch_sample(self.model.watched + 1)
 
-    @_reads_store
-    def action_play_pause(self) -> None:
-        if self.live is not None:
-            if not self.model.running:
-                self.notify("the run is over", severity="warning")
-            elif self.live.paused or self.model.status == "paused":
-                self.live.resume()
-            else:
-                self.live.pause()
-            return
-        assert self.player is not None
-        if self.player.replay.at_end and not self.player.playing:
-            self._rebuild(self.player.seek(0))
-        self.player.toggle()
-        self.flush()
-
     REPLAY_REFUSALS = {"i": "inject", "I": "inject", "x": "stop"}
 
     def on_key(self, event: events.Key) -> None:
@@ -544,159 +393,6 @@ class RunScreen(ReplayKeys, Screen):
             self.notify("a replay has no run to stop: space pauses it, q quits", title="replay",
                         severity="warning", markup=False)
 
-    def action_stop(self) -> None:
-        if self.live is None or not self.model.running:
-            return
-        self.live.stop()
-        self.notify("stopping: turns in flight are dropped, the session ends interrupted", title="stop")
-
-    def action_inject(self) -> None:
-        if self.live is None or not self.model.running:
-            return
-        state = self.model.sample(self.model.watched)
-        if state is None or not state.records:
-            self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
-            return
-        self.live.inject(self.model.watched)
-
-    def action_inject_dialog(self) -> None:
-        """Ask for an offset or a value (and whether for every sample), then inject."""
-        from lhe_tui.ui.screens.inject import InjectScreen
-
-        if self.live is None or not self.model.running:
-            return
-        index = self.model.watched
-        state = self.model.sample(index)
-        if state is not None and state.records:
-            last = state.records[-1]
-            seen = last.history_answer
-            about = (f"s{index}'s latest finished turn is {last.turn}: the model's history shows "
-                     f"{'no answer' if seen is None else seen} there (gold {last.gold_sum}).")
-        else:
-            about = f"s{index} has no finished turn yet (every sample at once may still have some)."
-        about += " The run goes on meanwhile: Enter injects into each sample's latest finished turn."
-        self.app.push_screen(InjectScreen(about), self._inject_requested)
-
-    def _inject_requested(self, request) -> None:
-        if request is None or self.live is None:
-            return
-        if not self.model.running:
-            self.notify("the run is over: nothing was injected", severity="warning")
-            return
-        if request.all_samples:
-            self.live.inject_all(offset=request.offset, value=request.value)
-        else:
-            state = self.model.sample(self.model.watched)
-            if state is None or not state.records:
-                self.notify("nothing to inject into yet: this sample has no finished turn", severity="warning")
-                return
-            self.live.inject(self.model.watched, offset=request.offset, value=request.value)
-
-    def action_fork(self) -> None:
-        """`F`: fork this session at the cursor's turn (a dialog), then run the fork live in place of this view."""
-        from lhe_tui.ui.screens.fork import ForkDefaults, ForkScreen
-
-        model = self.model
-        if self.live is not None and model.running:
-            return   # on_key said why
-        problem = getattr(self.app, "store_problem", None)
-        session_id = model.session_id or (self.player.replay.session_id if self.player is not None else "")
-        turn = self.table.cursor_turn()
-        running = [screen for screen in self.app.live_runs() if screen is not self]  # type: ignore[attr-defined]
-        if problem is not None:
-            why = problem
-        elif running:   # checked now: the fork would be stored, then refused a start
-            why = "a run is already going: stop it first (x in its view), then fork"
-        elif model.kind != "run":
-            why = f"a {model.kind} session cannot be forked: only runs"
-        elif not session_id or turn is None:
-            why = "no turn under the cursor yet: nothing to fork"
-        else:
-            why = None
-        if why is not None:
-            self.notify(why, title="cannot fork", severity="warning", markup=False)
-            return
-        if self.player is not None and self.player.playing:
-            self.player.toggle()     # the replay holds still at the chosen turn while the dialog is up
-            self.flush()
-        config = model.config
-        provider = str(config.get("provider") or "sim")
-        defaults = ForkDefaults(parent_id=session_id, turn=turn, sample=model.watched, n_samples=len(model.samples),
-                                turns=model.n_turns, provider=provider,
-                                model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
-        dialog = ForkScreen(defaults, self.app.db_path)  # type: ignore[attr-defined]
-
-        def created(fork_id: str | None) -> None:
-            if fork_id is not None:
-                # After the dialog has gone: the fork's live view takes this view's place.
-                self.app.call_later(self.app.start_fork, fork_id, self, dialog.description)  # type: ignore[attr-defined]
-
-        self.app.push_screen(dialog, created)
-
-    @_reads_store
-    def action_first_error(self) -> None:
-        index = self.model.watched
-        state = self.model.sample(index)
-        if self.player is not None:
-            position = self.player.replay.first_error_position(index)
-            if position is None:
-                self.notify(f"s{index} has no wrong answer in this session", severity="warning")
-                return
-            if position != self.player.position:   # forwards, or back when the replay is past it
-                events, backward = self.player.goto(position)
-                if backward:
-                    self.model.undo_all(events)
-                else:
-                    self.model.apply_all(events)
-                self._moved = True
-                self.flush()
-            state = self.model.sample(index)
-        if state is None or state.first_error is None:
-            self.notify(f"s{index} has no wrong answer yet", severity="warning")
-            return
-        self.table.sync(state)
-        self.table.go_to_turn(state.first_error)
-
-    def action_save_figure(self) -> None:
-        """`P`: the watched session's decay figure (a probe's probe figure) as SVG beside the store, in a
-        thread (the bootstrap and matplotlib take a second on a large run); toasts the path or the one-line
-        error (the `figures` extra missing, nothing stored yet)."""
-        session_id = (self.model.session_id or (self.live.session_id if self.live is not None else "")
-                      or (self.player.replay.session_id if self.player is not None else ""))
-        if not session_id:
-            self.notify("no session yet: nothing to draw", severity="warning", timeout=4)
-            return
-        self.notify(f"drawing the figure of {session_id}…", title="figure", timeout=2)
-        self.run_worker(functools.partial(self._write_figure, session_id), thread=True, group="figure",
-                        exclusive=True, exit_on_error=False)
-
-    def _write_figure(self, session_id: str) -> None:
-        from lhe_tui.common.errors import LheError
-        from lhe_tui.reports.figures import write_session_figure
-
-        try:
-            path = write_session_figure(self.app.db_path, session_id)  # type: ignore[attr-defined]
-        except (LheError, sqlite3.Error) as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="figure not written", severity="error",
-                                      timeout=10, markup=False)
-            return
-        self.app.call_from_thread(self.notify, f"wrote {path}", title="figure", timeout=8, markup=False)
-
-    def action_show_request(self) -> None:
-        """`r`: the exact request of the turn under the cursor (the newest while following), rebuilt from the
-        store as resume rebuilds a history."""
-        from lhe_tui.ui.screens.request import RequestScreen
-
-        record = self.table.cursor_record()
-        session_id = self.model.session_id
-        if record is None or not session_id:
-            self.notify("no turn yet: nothing was sent", severity="warning", timeout=3)
-            return
-        if self.model.kind == "probe":
-            self.notify("a probe's history is synthetic: `lhe-tui show ID` gives its results", severity="warning")
-            return
-        self.app.push_screen(RequestScreen(self.app.db_path, session_id, record.sample, record.turn))  # type: ignore[attr-defined]
-
     def action_follow(self) -> None:
         self.table.go_to_newest()
 
@@ -710,54 +406,9 @@ class RunScreen(ReplayKeys, Screen):
         shown_now = self.table.toggle_values()
         self.notify("keys shown with their values" if shown_now else "keys shown without values", timeout=2)
 
-    def action_toggle_charts(self) -> None:
-        wide = self.size.width >= WIDE
-        current = self.show_charts if self.show_charts is not None else wide
-        self.show_charts = not current
-        self._apply_layout()
-        self._metrics_key = None
-        self.refresh_metrics()
-        self.flush()
-
-    @_reads_store
-    def _step(self, direction: int) -> None:
-        assert self.player is not None
-        target = self.player.replay.sample_step(self.model.watched, direction)
-        if target is None:
-            self.notify("no more turns of this sample that way", severity="warning", timeout=2)
-            return
-        events, backward = self.player.goto(target)
-        if backward:
-            self.model.undo_all(events)
-            self._moved = True
-        else:
-            for event in events:
-                self.feed.push(event)
-        self.flush()
-        self.table.go_to_newest()
-
-    @_reads_store
-    def action_restart(self) -> None:
-        """Start the replay over, playing."""
-        if self.player is not None:
-            self._rebuild(self.player.seek(0))
-            if not self.player.playing:
-                self.player.toggle()
-            self.flush()
-
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
-
-    def replay_failed(self, error: BaseException) -> None:
-        """The store failed under the replay: it stops where it is, and the screen says why (once)."""
-        if self.player is not None:
-            self.player.playing = False
-        message = self.app.describe_error(error)  # type: ignore[attr-defined]
-        if message != getattr(self, "_store_failure", None):
-            self._store_failure = message
-            self.sub_title = f"replay stopped: {message}"
-            self.notify(message, title="replay stopped", severity="error", timeout=30, markup=False)
 
     # ---- teardown ------------------------------------------------------------------------------------
     def on_unmount(self) -> None:

@@ -16,7 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowKey
 
-from lhe_tui.reports.report import NO_DATA, SESSION_COLUMNS, GroupLine, group_cells, grouped_rows, session_cells
+from lhe_tui.reports.report import NO_DATA
+from lhe_tui.reports.session_list import SESSION_COLUMNS, GroupLine, group_cells, grouped_rows, session_cells
 from lhe_tui.analysis.compare import session_costs
 from lhe_tui.common.errors import ConfigError, StoreError
 from lhe_tui.store.queries import list_sessions

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from lhe_tui.cli.sweep_cmd import run_cells
+from lhe_tui.reports.sweep_cells import run_cells
 from lhe_tui.core.prices import fmt_cost
 from lhe_tui.analysis.run_duration import fmt_duration
 from lhe_tui.ui.screens.run import RunScreen

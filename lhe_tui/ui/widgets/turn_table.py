@@ -9,12 +9,7 @@ with a run going, the UI lag's biggest single cost).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
-
-from rich.cells import cell_len, set_cell_size
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
@@ -25,119 +20,12 @@ from lhe_tui.core.events import TurnRecord
 from lhe_tui.ui.feed import SampleState
 from lhe_tui.ui.widgets._rows import GrowingRows
 from lhe_tui.ui.widgets._style import component_style
+from lhe_tui.ui.widgets.cell_rows import CellRows
+from lhe_tui.ui.widgets.turn_cells import COLUMNS, Cell, turn_cells
 
-COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
-           ("result", "result"), ("upd", "upd"), ("tok", "tok"), ("lat", "lat"))
-KEYS_WIDTH = 24
 CELL_PADDING = 1        # blank cells either side of every cell, as DataTable's cell_padding
 HEADER_HEIGHT = 1
 MAX_CACHED_ROWS = 2_000  # row strips kept; a long scroll through a huge sample starts over past this
-
-
-KEPT_ROW_CELLS = 512    # rows whose cells stay built (the newest); older rows' cells are built when drawn
-
-
-class CellRows:
-    """The table's rows as cells: the newest `keep` rows kept built, older ones built again from the
-    sample's records (`build(row)`) when drawn or read, a few hundred of them kept. A long run's table
-    then holds what it shows, not 9 cells for each of 10,000 turns (issue 26)."""
-
-    def __init__(self, build: Callable[[int], list[Cell]], keep: int = KEPT_ROW_CELLS) -> None:
-        self._build = build
-        self._keep = keep
-        self._rows: list[list[Cell] | None] = []
-        self._oldest = 0                  # rows below this one are not kept (unless in `_built`)
-        self._built: OrderedDict[int, list[Cell]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __bool__(self) -> bool:
-        return bool(self._rows)
-
-    def __getitem__(self, row: int) -> list[Cell]:
-        cells = self._rows[row]
-        if cells is not None:
-            return cells
-        row = row + len(self._rows) if row < 0 else row
-        cells = self._built.get(row)
-        if cells is None:
-            cells = self._built[row] = self._build(row)
-            while len(self._built) > self._keep:
-                self._built.popitem(last=False)
-        else:
-            self._built.move_to_end(row)
-        return cells
-
-    def __setitem__(self, row: int, cells: list[Cell]) -> None:
-        if row >= self._oldest:
-            self._rows[row] = cells
-        else:
-            self._built[row] = cells
-
-    def extend(self, rows: list[list[Cell]]) -> None:
-        self._rows.extend(rows)
-        end = len(self._rows) - self._keep
-        if end - self._oldest >= self._keep:
-            for row in range(self._oldest, end):
-                self._rows[row] = None
-            self._oldest = end
-
-    def truncate(self, count: int) -> None:
-        del self._rows[count:]
-        self._oldest = min(self._oldest, count)
-        for row in [row for row in self._built if row >= count]:
-            del self._built[row]
-
-    @property
-    def kept(self) -> int:
-        """Rows whose cells are in memory (for tests)."""
-        return len(self._rows) - self._oldest + len(self._built)
-
-
-class Cell:
-    """A one-line table cell that is cheap to build and to measure (a long run has tens of thousands).
-
-    `parts` are (text, style) pairs; `style` (if any) also covers the padding, so a marked row reads as one
-    band. `plain` is the text, for tests and searching.
-    """
-
-    __slots__ = ("parts", "style", "right", "width")
-
-    def __init__(self, text: str, style: Style | None = None, *, right: bool = False,
-                 parts: tuple[tuple[str, Style | None], ...] | None = None) -> None:
-        self.parts = parts if parts is not None else ((text, None),)
-        self.style = style
-        self.right = right
-        self.width = sum(cell_len(t) for t, _ in self.parts)
-
-    @property
-    def plain(self) -> str:
-        return "".join(t for t, _ in self.parts)
-
-    def __str__(self) -> str:
-        return self.plain
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(self.width, self.width)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        room = options.max_width
-        style = self.style
-        if self.width > room:
-            yield Segment(set_cell_size(self.plain, room), style)
-            return
-        pad = Segment(" " * (room - self.width), style)
-        if self.right:
-            yield pad
-        for text, part_style in self.parts:
-            yield Segment(text, style + part_style if style and part_style else part_style or style)
-        if not self.right:
-            yield pad
-
-
-def format_latency(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
 
 
 class TurnTable(GrowingRows):
@@ -570,63 +458,8 @@ class TurnTable(GrowingRows):
 
     # ---- cells --------------------------------------------------------------------------------------
     def cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
-        """The row of `r`; a fork's inherited turn (played by its parent) is dimmed over its own colours."""
-        cells = self._cells(r, first_error)
-        if r.inherited:
-            dim = self._styles.get("turn-table--inherited")
-            if dim:
-                for cell in cells:
-                    cell.style = cell.style + dim if cell.style else dim
-        return cells
-
-    def _cells(self, r: TurnRecord, first_error: int | None) -> list[Cell]:
-        s = self._styles
-        first = r.turn == first_error
-        if r.answer_status != "ok":
-            result, result_style = r.answer_status, s.get("turn-table--format")
-        elif r.correct:
-            result, result_style = "ok", s.get("turn-table--ok")
-        else:
-            result, result_style = "wrong", s.get("turn-table--wrong")
-        if first:
-            result = "1st err"
-        if self.show_values:
-            keys = ", ".join(f"{k}{v:+d}" for k, v in zip(r.keys, r.key_values))
-        else:
-            keys = ", ".join(r.keys)
-        if len(keys) > KEYS_WIDTH:
-            keys = keys[:KEYS_WIDTH - 1] + "…"
-        answer = "—" if r.model_answer is None else str(r.model_answer)
-        if r.model_answer is None:
-            diff = "—"
-        else:
-            diff = "0" if r.model_answer == r.gold_sum else f"{r.model_answer - r.gold_sum:+d}"
-        muted = s.get("turn-table--muted")
-        wrong, ok = s.get("turn-table--wrong"), s.get("turn-table--ok")
-        if first:
-            # One style for the whole row, over the per-cell colours, so it reads as one marked line.
-            band = s.get("turn-table--first-error")
-            return [Cell(f"{r.turn} ◆", band, right=True), Cell(keys, band), Cell(answer, band, right=True),
-                    Cell(str(r.gold_sum), band, right=True), Cell(diff, band, right=True), Cell(result, band),
-                    Cell("✓" if self._update_ok(r) else "✗", band),
-                    Cell("-" if r.tokens_out is None else str(r.tokens_out), band, right=True),
-                    self._latency_cell(r, band)]
-        if r.injected and r.history_answer is not None:
-            answer_cell = Cell("", right=True, parts=((answer, None),
-                                                      (f" ⚡{r.history_answer}", s.get("turn-table--injected"))))
-        else:
-            answer_cell = Cell(answer, right=True)
-        return [
-            Cell(str(r.turn), right=True),
-            Cell(keys, None if self.show_values else muted),
-            answer_cell,
-            Cell(str(r.gold_sum), right=True),
-            Cell(diff, muted if diff == "0" else wrong, right=True),
-            Cell(result, result_style),
-            Cell("✓" if (upd := self._update_ok(r)) else "✗", ok if upd else wrong),
-            Cell("-" if r.tokens_out is None else str(r.tokens_out), muted, right=True),
-            self._latency_cell(r, muted),
-        ]
+        """The row of `r` (turn_cells) with this table's styles, key values and step rule."""
+        return turn_cells(r, first_error, self._styles, show_values=self.show_values, update_ok=self._update_ok(r))
 
     def _update_ok(self, r: TurnRecord) -> bool:
         """Whether the update into turn `r` is right (turn accuracy) under the run's step rule."""
@@ -634,12 +467,3 @@ class TurnTable(GrowingRows):
             return r.step_correct
         index = self._state.row_of(r.turn)
         return r.step_correct if index is None else update_flag_at(self._state.records, index, self.step_rule)
-
-    def _latency_cell(self, r: TurnRecord, style: Style | None) -> Cell:
-        """Latency, and `↻N` when the turn needed N retries (429, 5xx, resets, timeouts) to get its reply, `∅N`
-        when an empty reply was asked for again N times (paper protocol)."""
-        if not r.retries and not r.empty_retries:
-            return Cell(format_latency(r.latency_s), style, right=True)
-        marks = (f" ↻{r.retries}" if r.retries else "") + (f" ∅{r.empty_retries}" if r.empty_retries else "")
-        return Cell("", style, right=True, parts=((format_latency(r.latency_s), None),
-                                                  (marks, self._styles.get("turn-table--format"))))
