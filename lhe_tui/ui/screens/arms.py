@@ -10,8 +10,8 @@ Keys act on the focused arm (tab / shift+tab move the focus, `▶` marks it) or,
 space pauses or resumes, x stops, i injects into the watched sample's latest finished turn, I asks what to
 inject. In a replay, space, speed, step and restart act on every arm together.
 
-Each arm is an `ArmPane` (arm_pane.py); the keys that steer live arms are `ArmsSteering` (arms_steering.py),
-the chart's curves `ArmsCurves` (arms_curves.py), both mixed into `ArmsScreen`.
+Each arm is an `ArmPane` (_arms_pane.py); the keys that steer live arms are `ArmsSteering` (_arms_steering.py),
+the chart's curves `ArmsCurves` (_arms_curves.py), both mixed into `ArmsScreen`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
-from lhe_tui.ui.screens.arm_pane import ArmPane
-from lhe_tui.ui.screens.arms_curves import ArmsCurves
-from lhe_tui.ui.screens.arms_steering import ArmsSteering
+from lhe_tui.ui.screens._arms_pane import ArmPane
+from lhe_tui.ui.screens._arms_curves import ArmsCurves
+from lhe_tui.ui.screens._arms_steering import ArmsSteering
 from lhe_tui.ui.arms import ArmRun, ArmsLaunch, GroupPlayer, GroupReplayed
 from lhe_tui.ui.footer import QuickFooter
 from lhe_tui.ui.live import NOT_STARTED, LiveRun

@@ -8,7 +8,7 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.background import lower_this_threads_priority
-from lhe_tui.ui.screens.arm_pane import ArmPane
+from lhe_tui.ui.screens._arms_pane import ArmPane
 from lhe_tui.ui.widgets.arms_plot import ArmCurve, ArmsDecayPlot
 
 INLINE_METRICS_TURNS = 2_000  # above this many turns in all arms, the curves are computed in a thread

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lhe_tui.ui.screens.arm_pane import ArmPane
+from lhe_tui.ui.screens._arms_pane import ArmPane
 
 if TYPE_CHECKING:
     from lhe_tui.ui.screens.inject import InjectRequest
