@@ -19,8 +19,9 @@ in it (the index is read up to the turns table's highest rowid at opening), and 
 later into a turn it holds is not shown (its event, stored later, gives the turn's answer before it).
 
 A cursor (`position`, the number of frames already emitted) lets a consumer play, step forward or
-back, seek, and jump to a sample's first error. `ReplayPlayer` adds a clock: speed 1x (the recorded
-pace, long gaps such as pauses shortened) up to 50x, or instant.
+back, seek, and jump to a sample's first error. `ReplayPlayer` (lhe_tui.store.replay_player, exported
+here too) adds a clock: speed 1x (the recorded pace, long gaps such as pauses shortened) up to 50x, or
+instant.
 
 No UI imports here: the Textual screen and any plain consumer (tests, a headless display) use it alike.
 """
@@ -28,7 +29,6 @@ No UI imports here: the Textual screen and any plain consumer (tests, a headless
 from __future__ import annotations
 
 import contextlib
-import math
 import operator
 from array import array
 from bisect import bisect_left
@@ -39,26 +39,34 @@ from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
 from lhe_tui.common.errors import StoreError
+from lhe_tui.core.events import (
+    Event,
+    Injected,
+    RunFinished,
+    RunStarted,
+    SampleFinished,
+    TurnFinished,
+    TurnRecord,
+    TurnStarted,
+)
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.core.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
-                                   TurnRecord, TurnStarted)
-from lhe_tui.store.queries import (count_turns, last_turn, load_events, load_samples, load_session,
-                                   load_turn_index_page, load_turn_range, max_event_id, turn_started_at)
+from lhe_tui.store.queries import (
+    count_turns,
+    last_turn,
+    load_events,
+    load_samples,
+    load_session,
+    load_turn_index_page,
+    load_turn_range,
+    max_event_id,
+    turn_started_at,
+)
+from lhe_tui.store.replay_player import SPEEDS, ReplayPlayer, faster, slower
+
+__all__ = ["SPEEDS", "Frame", "ReplayPlayer", "SessionReplay", "StoredSampleKeys", "faster", "slower"]
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
-
-SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
-
-
-def faster(speed: float) -> float:
-    """The next replay speed up the ladder (SPEEDS), or the top."""
-    return next((s for s in SPEEDS if s > speed), SPEEDS[-1])
-
-
-def slower(speed: float) -> float:
-    return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
-"""Replay speeds, slowest first; `math.inf` is instant."""
 
 DEFAULT_MAX_GAP = 2.0
 """Seconds: a longer gap between two recorded turns (a pause, a retry storm) replays as this long."""
@@ -459,94 +467,6 @@ class SessionReplay:
         else:
             events = (TurnStarted(sample=key[0], turn=key[1], keys=record.keys), TurnFinished(record))
         return events + (finished,) if finished is not None else events
-
-
-class ReplayPlayer:
-    """A clock over a SessionReplay: call `tick(now)` regularly and apply the events it returns."""
-
-    def __init__(self, replay: SessionReplay, *, speed: float = 1.0, playing: bool = True) -> None:
-        self.replay = replay
-        self.speed = speed
-        self.playing = playing
-        self._clock = replay.times[replay.position - 1] if replay.position else 0.0
-        self._last: float | None = None
-
-    @property
-    def position(self) -> int:
-        return self.replay.position
-
-    @property
-    def instant(self) -> bool:
-        return math.isinf(self.speed)
-
-    def tick(self, now: float) -> list[Event]:
-        """Events due since the last tick at the current speed; nothing while paused."""
-        last, self._last = self._last, now
-        if not self.playing or self.replay.at_end:
-            return []
-        if self.instant:
-            return self._advance(len(self.replay))
-        if last is not None:
-            self._clock += max(0.0, now - last) * self.speed
-        due = 0
-        replay = self.replay
-        position, count, time_at = replay.position, len(replay), replay.time_at
-        while position + due < count and time_at(position + due) <= self._clock:
-            due += 1
-        return self._advance(due)
-
-    def _advance(self, n: int) -> list[Event]:
-        events = self.replay.step(n)
-        if self.replay.at_end:
-            self.playing = False
-        return events
-
-    def toggle(self) -> bool:
-        """Play/pause; playing again from the end starts over is left to the caller (seek(0))."""
-        self.playing = not self.playing and not self.replay.at_end
-        self._last = None
-        return self.playing
-
-    def set_speed(self, speed: float) -> None:
-        self.speed = speed
-        self._last = None
-
-    def faster(self) -> float:
-        self.set_speed(faster(self.speed))
-        return self.speed
-
-    def slower(self) -> float:
-        self.set_speed(slower(self.speed))
-        return self.speed
-
-    def step(self, n: int = 1) -> list[Event]:
-        """Manual step forward (pauses playback)."""
-        self.playing = False
-        events = self.replay.step(n)
-        self._sync_clock()
-        return events
-
-    def goto(self, position: int) -> tuple[list[Event], bool]:
-        """Manual move (pauses playback): (events, backward). Forward: the new frames' events, to apply.
-        Backward: the passed frames' events newest first, to undo (see SessionReplay.rewind)."""
-        if position >= self.replay.position:
-            return self.step(position - self.replay.position), False
-        self.playing = False
-        events = self.replay.rewind(position)
-        self._sync_clock()
-        return events, True
-
-    def seek(self, position: int) -> list[Event]:
-        """Manual jump (pauses playback); returns the full rebuild list (see SessionReplay.seek)."""
-        self.playing = False
-        events = self.replay.seek(position)
-        self._sync_clock()
-        return events
-
-    def _sync_clock(self) -> None:
-        position = self.replay.position
-        self._clock = self.replay.times[position - 1] if position else 0.0
-        self._last = None
 
 
 def _injected_event(row: dict) -> Injected:
