@@ -361,3 +361,39 @@ def test_the_first_frame_shows_the_sessions_samples_and_its_number_of_turns(tmp_
             assert len(app.screen.model.samples) == 3
 
     asyncio.run(drive())
+
+
+def test_garbage_collection_paused_for_the_start_up_comes_back_once_the_replay_is_drawn(tmp_path):
+    """`lhe-tui replay ID` starts with the garbage collector off (lhe_tui.ui.launch); the app turns it back on
+    after the first frame, else a long replay would never free a cycle."""
+    import gc
+
+    from lhe_tui.ui.app import LheApp
+
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=10, seed=3, sim_delay=0))
+
+    async def drive() -> bool:
+        app = LheApp(tmp_path / "s.db", replay=SessionReplay(db, sid), replay_autoplay=False)
+        app.resume_gc = True
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(50):
+                await pilot.pause()
+                if gc.isenabled():
+                    break
+            return gc.isenabled()
+
+    gc.disable()
+    try:
+        assert asyncio.run(drive()) is True
+    finally:
+        gc.enable()
+
+
+def test_a_replay_that_cannot_start_leaves_garbage_collection_on(tmp_path, capsys):
+    import gc
+
+    from lhe_tui.cli.main import main
+
+    record_live(tmp_path, RunConfig(samples=1, turns=3, seed=3, sim_delay=0))
+    assert main(["replay", "no-such-session", "--db", str(tmp_path / "s.db")]) != 0
+    assert "no-such-session" in capsys.readouterr().err and gc.isenabled()
