@@ -269,3 +269,131 @@ def test_the_samples_keys_are_read_only_when_asked_for_and_are_the_live_ones(tmp
     live_keys = next(e for e in live if isinstance(e, RunStarted)).sample_keys
     assert tuple(keys) == tuple(live_keys) and keys[1] == live_keys[1] and keys == live_keys
     assert keys != live_keys[:2]
+
+
+def _finish_order(db, sid) -> list[tuple[int, int]]:
+    """The session's stored turns in the order they finished, straight from the table."""
+    return [tuple(r) for r in db.conn.execute("SELECT sample, turn FROM turns WHERE session_id = ? "
+                                              "ORDER BY finished_at, sample, turn", [sid]).fetchall()]
+
+
+def _finished_turns(events) -> list[tuple[int, int]]:
+    return [(e.record.sample, e.record.turn) for e in events if isinstance(e, TurnFinished)]
+
+
+@pytest.mark.parametrize("index_pages", [(1_000, 1_000), (2, 3)])
+def test_a_session_with_gaps_in_its_turns_replays_the_turns_it_has(tmp_path, index_pages):
+    """Opening takes the number of frames from each sample's first and last turn (issue 26: no count of every
+    turn). A store with turns missing inside a sample (repaired by hand) has fewer: every way through the
+    replay gives exactly the stored turns, ends with RunFinished, and the length comes right."""
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=40, seed=4, sim_delay=0))
+    db.conn.execute("DELETE FROM turns WHERE session_id = ? AND ((sample = 0 AND turn BETWEEN 5 AND 7) "
+                    "OR (sample = 1 AND turn IN (20, 39)))", [sid])
+    db.conn.commit()
+    stored = _finish_order(db, sid)
+    assert len(stored) == 75
+
+    def opened() -> SessionReplay:
+        return SessionReplay(db, sid, page_frames=5, cache_pages=2, index_pages=index_pages)
+
+    stepped, replay = [], opened()
+    while not replay.at_end:
+        events = replay.step(7)
+        assert events, "a step short of the end gave nothing"
+        stepped.extend(events)
+    assert _finished_turns(stepped) == stored and isinstance(stepped[-1], RunFinished)
+    assert len(replay) == replay.position == 75 and replay.index_complete
+
+    sought = opened().seek(10**6)
+    assert _finished_turns(sought) == stored and isinstance(sought[-1], RunFinished)
+    assert _finished_turns(opened().iter_events()) == stored
+
+    player = ReplayPlayer(opened(), speed=math.inf)
+    played = player.tick(0.0)
+    assert _finished_turns(played) == stored and isinstance(played[-1], RunFinished) and not player.playing
+
+    last = opened()
+    assert (last.frame(-1).sample, last.frame(-1).turn) == stored[-1] and len(last) == 75
+    near_end = opened()
+    near_end.seek(74)
+    assert not near_end.at_end and _finished_turns(near_end.step(1)) == [stored[-1]] and near_end.at_end
+
+
+def test_a_forks_frames_are_counted_with_its_inherited_turns(tmp_path, capsys):
+    """A fork stores its parent's turns up to the fork (inherited) and its own after: the replay's length,
+    found without counting, is every stored turn, and the replay gives them all."""
+    import sqlite3
+
+    from lhe_tui.cli.main import main
+
+    path = tmp_path / "s.db"
+    assert main(["run", "--headless", "--provider", "sim", "--sim-delay", "0", "--turns", "12", "--samples", "2",
+                 "--seed", "6", "--db", str(path)]) == 0
+    parent = sqlite3.connect(path).execute("SELECT id FROM sessions").fetchone()[0]
+    assert main(["fork", parent, "--turn", "5", "--sample", "1", "--turns", "9", "--headless", "--db", str(path)]) == 0
+    capsys.readouterr()
+    db = open_database(path)
+    child = db.conn.execute("SELECT id FROM sessions WHERE parent_id = ?", [parent]).fetchone()[0]
+    stored = _finish_order(db, child)
+    inherited = db.conn.execute("SELECT COUNT(*) FROM turns WHERE session_id = ? AND inherited = 1", [child])
+    assert inherited.fetchone()[0] > 0 and len(stored) > 0
+    replay = SessionReplay(db, child)
+    assert len(replay) == len(stored)
+    assert _finished_turns(replay.iter_events()) == stored
+
+
+def test_the_first_frame_shows_the_sessions_samples_and_its_number_of_turns(tmp_path):
+    """`lhe-tui replay ID`'s first frame, from what opening read (no turn counted, no key read): the run's
+    samples and the replay's total of turns."""
+    from lhe_tui.ui.app import LheApp
+    from lhe_tui.ui.widgets.replay_controls import ReplayControls
+
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=3, turns=25, seed=3, sim_delay=0))
+    stored = len(_finish_order(db, sid))
+
+    async def drive():
+        app = LheApp(tmp_path / "s.db", replay=SessionReplay(db, sid), replay_autoplay=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            controls = app.screen.query_one(ReplayControls)
+            text = controls.compose_text(app.screen.player, 120).plain
+            assert f"turns 0/{stored} " in text and stored == 75
+            assert len(app.screen.model.samples) == 3
+
+    asyncio.run(drive())
+
+
+def test_garbage_collection_paused_for_the_start_up_comes_back_once_the_replay_is_drawn(tmp_path):
+    """`lhe-tui replay ID` starts with the garbage collector off (lhe_tui.ui.launch); the app turns it back on
+    after the first frame, else a long replay would never free a cycle."""
+    import gc
+
+    from lhe_tui.ui.app import LheApp
+
+    db, sid, _ = record_live(tmp_path, RunConfig(samples=2, turns=10, seed=3, sim_delay=0))
+
+    async def drive() -> bool:
+        app = LheApp(tmp_path / "s.db", replay=SessionReplay(db, sid), replay_autoplay=False)
+        app.resume_gc = True
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(50):
+                await pilot.pause()
+                if gc.isenabled():
+                    break
+            return gc.isenabled()
+
+    gc.disable()
+    try:
+        assert asyncio.run(drive()) is True
+    finally:
+        gc.enable()
+
+
+def test_a_replay_that_cannot_start_leaves_garbage_collection_on(tmp_path, capsys):
+    import gc
+
+    from lhe_tui.cli.main import main
+
+    record_live(tmp_path, RunConfig(samples=1, turns=3, seed=3, sim_delay=0))
+    assert main(["replay", "no-such-session", "--db", str(tmp_path / "s.db")]) != 0
+    assert "no-such-session" in capsys.readouterr().err and gc.isenabled()

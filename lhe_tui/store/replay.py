@@ -5,12 +5,15 @@ Each frame holds the events that turn produced live: `TurnStarted`, `TurnFinishe
 made right after it and the sample's `SampleFinished` if it was its last turn. `RunStarted` comes
 before the first frame and `RunFinished` after the last.
 
-Opening reads the session, its samples and injections, counts the turns and reads the first page of
-the turn index (the light columns of the turns in finish order: sample, turn, flags, times), so the
-first frame of a 100,000-turn session shows at once (reading the whole index took 0.25-0.35 s, issue
-6). Further pages of the index are read as the cursor or the clock needs them (keyset reads on the
-`turns_by_finish` index, growing to INDEX_MAX_PAGE rows), and all at once only for what needs the
-whole session: a seek to the end, instant speed, a first error or a sample's next turn not found in
+Opening reads the session, its samples (not their keys) and injections, the number of frames (from each
+sample's first and last turn, not a count of every turn: issue 26, opening must not cost the session's
+size) and the first page of the turn index (the light columns of the turns in finish order: sample,
+turn, flags, times), so the first frame of a 1,000,000-turn session shows at once (reading the whole
+index took 0.25-0.35 s at 100,000 turns, issue 6; counting them 0.1 s at 1,000,000). The number is exact
+for a session as lhe-tui stores it; one with gaps in a sample's turns (repaired by hand) has fewer frames,
+found when the index read comes short. Further pages of the index are read as the cursor or the clock
+needs them (keyset reads on the `turns_by_finish` index, growing to INDEX_MAX_PAGE rows), and all at once
+only for what needs the whole session: a seek to the end, instant speed, a first error or a sample's next turn not found in
 what is read yet. A frame's events are built when they are asked for, from full turn records read by
 primary-key range: a few pages of frames are kept in a small LRU cache (stepping and playing), and
 long ranges (a seek far ahead, `iter_events`) are read in one pass per sample without touching the
@@ -19,8 +22,9 @@ in it (the index is read up to the turns table's highest rowid at opening), and 
 later into a turn it holds is not shown (its event, stored later, gives the turn's answer before it).
 
 A cursor (`position`, the number of frames already emitted) lets a consumer play, step forward or
-back, seek, and jump to a sample's first error. `ReplayPlayer` adds a clock: speed 1x (the recorded
-pace, long gaps such as pauses shortened) up to 50x, or instant.
+back, seek, and jump to a sample's first error. `ReplayPlayer` (lhe_tui.store.replay_player, exported
+here too) adds a clock: speed 1x (the recorded pace, long gaps such as pauses shortened) up to 50x, or
+instant.
 
 No UI imports here: the Textual screen and any plain consumer (tests, a headless display) use it alike.
 """
@@ -39,26 +43,34 @@ from itertools import accumulate, chain, repeat
 from typing import TYPE_CHECKING
 
 from lhe_tui.common.errors import StoreError
+from lhe_tui.core.events import (
+    Event,
+    Injected,
+    RunFinished,
+    RunStarted,
+    SampleFinished,
+    TurnFinished,
+    TurnRecord,
+    TurnStarted,
+)
 from lhe_tui.core.lineage import Lineage
-from lhe_tui.core.events import (Event, Injected, RunFinished, RunStarted, SampleFinished, TurnFinished,
-                                   TurnRecord, TurnStarted)
-from lhe_tui.store.queries import (count_turns, last_turn, load_events, load_samples, load_session,
-                                   load_turn_index_page, load_turn_range, max_event_id, turn_started_at)
+from lhe_tui.store.queries import (
+    count_turns_by_span,
+    last_turn,
+    load_events,
+    load_samples,
+    load_session,
+    load_turn_index_page,
+    load_turn_range,
+    max_event_id,
+    turn_started_at,
+)
+from lhe_tui.store.replay_player import SPEEDS, ReplayPlayer, faster, slower
+
+__all__ = ["SPEEDS", "Frame", "ReplayPlayer", "SessionReplay", "StoredSampleKeys", "faster", "slower"]
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
-
-SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, math.inf)
-
-
-def faster(speed: float) -> float:
-    """The next replay speed up the ladder (SPEEDS), or the top."""
-    return next((s for s in SPEEDS if s > speed), SPEEDS[-1])
-
-
-def slower(speed: float) -> float:
-    return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
-"""Replay speeds, slowest first; `math.inf` is instant."""
 
 DEFAULT_MAX_GAP = 2.0
 """Seconds: a longer gap between two recorded turns (a pause, a retry storm) replays as this long."""
@@ -147,7 +159,9 @@ class SessionReplay:
         with _read_snapshot(db):
             self.session = load_session(db, session_id)
             samples = load_samples(db, session_id, keys=False)
-            self._count, self._max_rowid = count_turns(db, session_id)
+            # How many frames: exact for a session as lhe-tui stores it (no gap in a sample's turns), else an
+            # over-count that the index corrects when its read comes short (see _read_index).
+            self._count, self._max_rowid = count_turns_by_span(db, session_id)
             self._max_event_id = max_event_id(db)
             injections = load_events(db, session_id, ("injected",))
             finished = {int(s["sample"]): SampleFinished(sample=int(s["sample"]), status=s["status"],
@@ -265,10 +279,18 @@ class SessionReplay:
             pass
 
     def time_at(self, index: int) -> float:
-        """Replay seconds at 1x of frame `index` (the index read that far if needed)."""
+        """Replay seconds at 1x of frame `index` (the index read that far if needed); infinity past the end."""
         if index >= len(self.times):
             self._ensure(index + 1)
+            if index >= len(self.times):
+                return math.inf
         return self.times[index]
+
+    def _ensure_end(self, end: int) -> int:
+        """`end` (a frame bound), the index read up to it; fewer when the session turns out to have fewer frames
+        (the count at opening is exact only for sessions with no gap in a sample's turns)."""
+        self._ensure(end)
+        return min(end, len(self))
 
     # ---- layout ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -281,28 +303,31 @@ class SessionReplay:
     @property
     def duration(self) -> float:
         """Replay seconds at 1x from the first frame to the last (reads the whole index)."""
-        return self.time_at(len(self) - 1) if len(self) else 0.0
+        self._ensure(len(self))
+        return self.times[len(self) - 1] if len(self) else 0.0
 
     def frame(self, index: int) -> Frame:
         if index < 0:
-            index += len(self)
+            index += self._ensure_end(len(self))
         self._ensure(index + 1)
         return Frame(sample=self._sample[index], turn=self._turn[index], correct=bool(self._correct[index]),
                      events=self.events_of(index))
 
     def events_of(self, index: int) -> tuple[Event, ...]:
         if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
+            index += self._ensure_end(len(self))
+        if not 0 <= index < self._ensure_end(index + 1):
             raise IndexError(index)
         return self._page(index // self.page_frames)[index % self.page_frames]
 
     def iter_events(self, chunk: int = 8192) -> Iterator[Event]:
         """Every event of the session in live order, independent of the cursor."""
         yield self.run_started
-        for start in range(0, len(self), chunk):
+        start = 0
+        while start < len(self):
             for events in self._frames_events(start, min(len(self), start + chunk)):
                 yield from events
+            start += chunk
         yield from self._ending
 
     # ---- cursor ---------------------------------------------------------------------------------
@@ -311,6 +336,8 @@ class SessionReplay:
         if n <= 0 or self.at_end:
             return []
         end = min(len(self), self.position + n)
+        self._ensure(end + 1)            # one frame further: whether `end` is the last (see _ensure_end)
+        end = min(end, len(self))
         events = [event for frame in self._frames_events(self.position, end) for event in frame]
         self.position = end
         if self.at_end:
@@ -322,7 +349,9 @@ class SessionReplay:
 
         The consumer resets its state and applies them; that is how stepping back works.
         """
-        self.position = max(0, min(len(self), position))
+        position = max(0, min(len(self), position))
+        self._ensure(position + 1)       # as in step: at_end is right once the cursor is at the last frame
+        self.position = min(position, len(self))
         events: list[Event] = [self.run_started]
         for frame in self._frames_events(0, self.position):
             events.extend(frame)
@@ -391,9 +420,9 @@ class SessionReplay:
     def _frames_events(self, start: int, end: int) -> list[tuple[Event, ...]]:
         """The events of frames start..end-1: through the page cache when the range is short, else read
         in one pass (a long seek must not flush the cache, nor read page by page)."""
+        end = self._ensure_end(end)
         if end <= start:
             return []
-        self._ensure(end)
         size = self.page_frames
         first, last = start // size, (end - 1) // size
         if last - first + 1 <= self.cache_pages // 2 or all(p in self._pages for p in range(first, last + 1)):
@@ -419,7 +448,7 @@ class SessionReplay:
     def _build(self, start: int, end: int) -> list[tuple[Event, ...]]:
         """Read the turn records of frames start..end-1 (one primary-key range per sample) and build
         their events."""
-        self._ensure(end)
+        end = self._ensure_end(end)
         spans: dict[int, list[int]] = {}
         for i in range(start, end):
             sample, turn = self._sample[i], self._turn[i]
@@ -459,94 +488,6 @@ class SessionReplay:
         else:
             events = (TurnStarted(sample=key[0], turn=key[1], keys=record.keys), TurnFinished(record))
         return events + (finished,) if finished is not None else events
-
-
-class ReplayPlayer:
-    """A clock over a SessionReplay: call `tick(now)` regularly and apply the events it returns."""
-
-    def __init__(self, replay: SessionReplay, *, speed: float = 1.0, playing: bool = True) -> None:
-        self.replay = replay
-        self.speed = speed
-        self.playing = playing
-        self._clock = replay.times[replay.position - 1] if replay.position else 0.0
-        self._last: float | None = None
-
-    @property
-    def position(self) -> int:
-        return self.replay.position
-
-    @property
-    def instant(self) -> bool:
-        return math.isinf(self.speed)
-
-    def tick(self, now: float) -> list[Event]:
-        """Events due since the last tick at the current speed; nothing while paused."""
-        last, self._last = self._last, now
-        if not self.playing or self.replay.at_end:
-            return []
-        if self.instant:
-            return self._advance(len(self.replay))
-        if last is not None:
-            self._clock += max(0.0, now - last) * self.speed
-        due = 0
-        replay = self.replay
-        position, count, time_at = replay.position, len(replay), replay.time_at
-        while position + due < count and time_at(position + due) <= self._clock:
-            due += 1
-        return self._advance(due)
-
-    def _advance(self, n: int) -> list[Event]:
-        events = self.replay.step(n)
-        if self.replay.at_end:
-            self.playing = False
-        return events
-
-    def toggle(self) -> bool:
-        """Play/pause; playing again from the end starts over is left to the caller (seek(0))."""
-        self.playing = not self.playing and not self.replay.at_end
-        self._last = None
-        return self.playing
-
-    def set_speed(self, speed: float) -> None:
-        self.speed = speed
-        self._last = None
-
-    def faster(self) -> float:
-        self.set_speed(faster(self.speed))
-        return self.speed
-
-    def slower(self) -> float:
-        self.set_speed(slower(self.speed))
-        return self.speed
-
-    def step(self, n: int = 1) -> list[Event]:
-        """Manual step forward (pauses playback)."""
-        self.playing = False
-        events = self.replay.step(n)
-        self._sync_clock()
-        return events
-
-    def goto(self, position: int) -> tuple[list[Event], bool]:
-        """Manual move (pauses playback): (events, backward). Forward: the new frames' events, to apply.
-        Backward: the passed frames' events newest first, to undo (see SessionReplay.rewind)."""
-        if position >= self.replay.position:
-            return self.step(position - self.replay.position), False
-        self.playing = False
-        events = self.replay.rewind(position)
-        self._sync_clock()
-        return events, True
-
-    def seek(self, position: int) -> list[Event]:
-        """Manual jump (pauses playback); returns the full rebuild list (see SessionReplay.seek)."""
-        self.playing = False
-        events = self.replay.seek(position)
-        self._sync_clock()
-        return events
-
-    def _sync_clock(self) -> None:
-        position = self.replay.position
-        self._clock = self.replay.times[position - 1] if position else 0.0
-        self._last = None
 
 
 def _injected_event(row: dict) -> Injected:

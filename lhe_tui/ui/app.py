@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -125,7 +126,12 @@ class LheApp(App[int]):
             if DEFAULT_THEME in self.available_themes:
                 self.theme = DEFAULT_THEME
 
+    resume_gc = False
+    """Garbage collection was paused for the start-up (lhe_tui.ui.launch): resume it once the first screen is drawn."""
+
     def on_mount(self) -> None:
+        if self.resume_gc:
+            self.call_later(self._resume_gc)     # (after the first screen's push, which on_mount queues below)
         for problem in self.theme_result.problems:
             self.notify(problem, title="theme file skipped", severity="warning", timeout=8, markup=False)
         if self._theme_notice:
@@ -162,6 +168,9 @@ class LheApp(App[int]):
                 self.action_new_run()
             elif self._initial_compare[0]:
                 self.open_compare(*self._initial_compare)
+
+    def _resume_gc(self) -> None:
+        self.screen.call_after_refresh(gc.enable)
 
     # ---- navigation -----------------------------------------------------------------------------------
     def live_runs(self) -> list[Screen]:
