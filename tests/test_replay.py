@@ -12,7 +12,8 @@ from lhe_tui.core.events import (Injected, RunFinished, RunStarted, SampleFinish
                                    TurnStarted)
 from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
-from lhe_tui.store.replay import SPEEDS, ReplayPlayer, SessionReplay
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.store.replay_player import SPEEDS, ReplayPlayer
 
 
 def record_live(tmp_path, config: RunConfig, during=None):

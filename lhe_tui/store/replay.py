@@ -22,8 +22,8 @@ in it (the index is read up to the turns table's highest rowid at opening), and 
 later into a turn it holds is not shown (its event, stored later, gives the turn's answer before it).
 
 A cursor (`position`, the number of frames already emitted) lets a consumer play, step forward or
-back, seek, and jump to a sample's first error. `ReplayPlayer` (lhe_tui.store.replay_player, exported
-here too) adds a clock: speed 1x (the recorded pace, long gaps such as pauses shortened) up to 50x, or
+back, seek, and jump to a sample's first error. `ReplayPlayer` (lhe_tui.store.replay_player)
+adds a clock: speed 1x (the recorded pace, long gaps such as pauses shortened) up to 50x, or
 instant.
 
 No UI imports here: the Textual screen and any plain consumer (tests, a headless display) use it alike.
@@ -65,9 +65,8 @@ from lhe_tui.store.queries import (
     max_event_id,
     turn_started_at,
 )
-from lhe_tui.store.replay_player import SPEEDS, ReplayPlayer, faster, slower
 
-__all__ = ["SPEEDS", "Frame", "ReplayPlayer", "SessionReplay", "StoredSampleKeys", "faster", "slower"]
+__all__ = ["Frame", "SessionReplay", "StoredSampleKeys"]
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

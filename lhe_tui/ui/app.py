@@ -16,7 +16,8 @@ from textual.worker import Worker, WorkerState
 from lhe_tui.common.errors import LheError, StoreError
 from lhe_tui.core.config import RunConfig
 from lhe_tui.store.database import open_database, store_error
-from lhe_tui.store.replay import ReplayPlayer, SessionReplay
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.store.replay_player import ReplayPlayer
 from lhe_tui.ui.live import LiveRun
 from lhe_tui.ui.screens.run import RunScreen
 from lhe_tui.ui.themes import DEFAULT_THEME, ThemeLoadResult, load_themes, register_themes, theme_search_dirs

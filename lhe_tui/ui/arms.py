@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import Event, RunStarted
 from lhe_tui.common.errors import ConfigError
-from lhe_tui.store.replay import ReplayPlayer, SessionReplay, faster, slower
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.store.replay_player import ReplayPlayer, faster, slower
 
 if TYPE_CHECKING:
     from lhe_tui.task.model import Task

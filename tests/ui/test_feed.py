@@ -8,7 +8,8 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import TokenDelta, TurnFinished, TurnStarted
 from lhe_tui.runs.session import prepare_run
 from lhe_tui.store.database import open_database
-from lhe_tui.store.replay import ReplayPlayer, SessionReplay
+from lhe_tui.store.replay import SessionReplay
+from lhe_tui.store.replay_player import ReplayPlayer
 from lhe_tui.ui.feed import EventFeed, RunModel
 
 from .conftest import ERRING

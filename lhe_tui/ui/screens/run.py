@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from lhe_tui.core.events import Event, Injected, RunFinished
-from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.store.replay_player import ReplayPlayer
 from lhe_tui.ui.screens._replay_keys import ReplayKeys
 from lhe_tui.ui.screens._run_dialogs import RunDialogs
 from lhe_tui.ui.screens._run_injection import RunInjection

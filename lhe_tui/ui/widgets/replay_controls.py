@@ -7,7 +7,7 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
-from lhe_tui.store.replay import ReplayPlayer
+from lhe_tui.store.replay_player import ReplayPlayer
 from lhe_tui.ui.widgets._style import component_style
 
 
