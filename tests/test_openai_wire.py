@@ -269,13 +269,13 @@ def test_the_bodies_sent_equal_a_fresh_encoding_under_every_policy_and_injection
             provider = _RebuildCheckedProvider(server.openai_base_url)
             runner = provider.runner = Runner(config, build_task(config), provider, "t", EventBus())
 
-            async def go():
+            async def go(runner, provider):
                 try:
                     return await runner.run()
                 finally:
                     await provider.aclose()
 
-            status = asyncio.run(go())
+            status = asyncio.run(go(runner, provider))
             assert provider.mismatches == [], extra
             assert status == "finished", extra
             assert provider.checked >= 12 * 3, extra
