@@ -208,7 +208,7 @@ def test_empty_retries_out_of_range_is_one_line(tmp_path, capsys):
 def test_resume_rebuilds_the_history_a_failed_turn_left(tmp_path, monkeypatch, capsys):
     """What a resume would send after turn t is what the live run sent: the failed turn reads as an empty
     reply, the step base walks past it, and the record keeps its mark."""
-    from lhe_tui.runner.runner import StepBase
+    from lhe_tui.runner.step_base import StepBase
 
     db = tmp_path / "lhe.db"
     with serve(monkeypatch, faults={3: [Fault("status", status=500)]}, empty={6: 1}) as server:

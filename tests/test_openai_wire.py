@@ -210,3 +210,76 @@ def test_chunk_reader_gives_the_same_deltas_and_reply_however_the_chunks_come_in
     points = sorted({min(c, len(chunks)) for c in cuts} | {0, len(chunks)})
     in_reads = [chunks[a:b] for a, b in zip(points, points[1:])]
     assert read(in_reads) == read([[chunk] for chunk in chunks])
+
+
+class _RebuildCheckedProvider(OpenAIChatProvider):
+    """The direct client, each body it sends compared with `json.dumps` of a full rebuild of the request
+    (HistoryPolicy.messages over the runner's history: neither MessageLog's list nor BodyEncoder's
+    cached JSON); a hand injection lands, while some requests are in flight, in an entry already sent."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("m", GenerationSettings(), api_key="k", base_url=url, client="direct")
+        self.runner = None
+        self.checked = 0
+        self.mismatches: list[str] = []   # (an assert in here would only fail the sample, as any bug does)
+        encode = self._bodies.encode
+
+        def checked_encode(sample, messages, fields):
+            runner = self.runner
+            history = runner.history[sample]
+            keys = runner.task.samples[sample].turn_keys(history[-1].turn + 1 if history else 1)
+            body = encode(sample, messages, fields)
+            fresh = runner.policy.messages(runner.system, history, keys)
+            if body != json.dumps({"messages": fresh, **fields}).encode():
+                self.mismatches.append(f"sample {sample} turn {len(history) + 1}")
+            self.checked += 1
+            return body
+
+        self._bodies.encode = checked_encode
+
+    async def complete(self, messages, meta, on_delta=None):
+        reply = await super().complete(messages, meta, on_delta)
+        if (meta.turn + meta.sample_index) % 4 == 0:
+            self.runner.inject(meta.sample_index, offset=3)   # rewrites the entry this request carried
+        return reply
+
+
+def test_the_bodies_sent_equal_a_fresh_encoding_under_every_policy_and_injection():
+    """BodyEncoder appends to the JSON it encoded for the sample's previous request: the bytes on the wire
+    must be those of encoding the whole request anew, whatever the policy rewrites (heal, induced errors,
+    a sliding window) and whatever injections (scripted, or by hand into an entry already sent) change."""
+    from lhe_tui.core.config import Injection, RunConfig
+    from lhe_tui.core.events import EventBus
+    from lhe_tui.runner.runner import Runner
+    from lhe_tui.runs.session import build_task
+    from lhe_tui.testing.fake_llm_server import FakeLLMServer, ScriptedReply
+
+    def answer(body):   # right, wrong, no tag and empty answers, so every placeholder shows up
+        n = len(body["messages"])
+        return ScriptedReply(text=["<answer>3</answer>", "no tag", f"<answer>{n}</answer>", ""][n % 4])
+
+    server = FakeLLMServer(answer).start()
+    try:
+        for extra in ({}, {"window": 3}, {"window": 1}, {"heal": True}, {"induced_error_rate": 0.4},
+                      {"window": 2, "induced_error_rate": 0.5}):
+            config = RunConfig(provider="openai", model="m", base_url=server.openai_base_url, turns=12, samples=3,
+                               concurrency=3, seed=4, max_retries=0,
+                               inject_at=(Injection(turn=3, offset=5), Injection(turn=7, value=0)),
+                               **extra).validate()
+            provider = _RebuildCheckedProvider(server.openai_base_url)
+            runner = provider.runner = Runner(config, build_task(config), provider, "t", EventBus())
+
+            async def go(runner, provider):
+                try:
+                    return await runner.run()
+                finally:
+                    await provider.aclose()
+
+            status = asyncio.run(go(runner, provider))
+            assert provider.mismatches == [], extra
+            assert status == "finished", extra
+            assert provider.checked >= 12 * 3, extra
+            if extra.get("window") is None:
+                assert provider._bodies.reencoded > 0, extra   # the injections took the slow path
+    finally:
+        server.stop()

@@ -209,7 +209,7 @@ def test_unexpected_exception_fails_the_sample_visibly():
 
 def test_step_base_is_rebuilt_from_a_given_history_as_a_resume_does():
     from lhe_tui.runner.history import HistoryEntry
-    from lhe_tui.runner.runner import StepBase
+    from lhe_tui.runner.step_base import StepBase
 
     def entry(turn, gold, shown):
         return HistoryEntry(turn=turn, keys=("apple",), reply_visible="", model_answer=shown, history_answer=shown,

@@ -17,7 +17,7 @@ ints = st.integers(-10**6, 10**6)
 records = st.builds(
     TurnRecord, sample=st.integers(0, 3), turn=st.integers(1, 50),
     keys=st.lists(st.text("abcdefgh", min_size=5, max_size=5), min_size=1, max_size=4).map(tuple),
-    key_values=st.lists(st.integers(-99, 99), min_size=1, max_size=4).map(tuple), turn_sum=ints, gold_sum=ints,
+    key_values=st.lists(st.integers(-10**20, 10**20) | st.booleans(), max_size=4).map(tuple), turn_sum=ints, gold_sum=ints,
     seen_previous=ints, expected_step=ints, raw_reply=st.text(max_size=40), reasoning=st.text(max_size=40),
     answer_status=st.sampled_from(["ok", "format", "invalid"]), model_answer=st.none() | ints,
     correct=st.booleans(), step_correct=st.booleans(), history_answer=st.none() | ints, injected=st.booleans(),

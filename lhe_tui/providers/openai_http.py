@@ -110,7 +110,10 @@ class SSEDecoder:
             # The usual shape (what OpenAI, vLLM and llama.cpp send): whole `data: ...` events, one
             # line each. Anything else takes the line-by-line way below.
             blocks = text[:-2].split(b"\n\n")
-            if all(b.startswith(b"data: ") and b"\n" not in b for b in blocks):
+            # (told by counting, in C: with no newline inside a block, the 2 per block are the separators,
+            # and every block starts with `data: ` when the first does and every separator is followed by it)
+            if (text.count(b"\n") == 2 * len(blocks) and text.startswith(b"data: ")
+                    and text.count(b"\n\ndata: ") == len(blocks) - 1):
                 return [b[6:] for b in blocks]
         lines = text.split(b"\n")
         rest = lines.pop()

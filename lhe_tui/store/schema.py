@@ -50,7 +50,7 @@ def m003_step_from_last_stated_answer(db: Database) -> None:
     """Issue 13: step accuracy builds on the model's last valid answer as its history showed it, plus the keys
     of every turn since (it used to build on the gold sum after a turn with no answer). Recomputes every
     stored turn's seen_previous, expected_step and step_correct from what is stored, exactly as the runner
-    (lhe_tui.runner.runner.StepBase) now scores them, then the sessions' metrics derived from them."""
+    (lhe_tui.runner.step_base.StepBase) now scores them, then the sessions' metrics derived from them."""
     _rescore_steps(db)
     _resummarize_sessions(db)
 

@@ -64,12 +64,20 @@ _KEYS_AT = _TURN_FIELDS.index("keys")
 _KEY_VALUES_AT = _TURN_FIELDS.index("key_values")
 
 
+def int_list_json(values: tuple) -> str:
+    """json.dumps(list(values)), at half its cost for the usual tuple of ints (a key's value: json writes an
+    int as its repr); anything else (a bool, a float) goes through json.dumps."""
+    if all(type(value) is int for value in values):
+        return "[" + ", ".join(map(repr, values)) + "]"
+    return json.dumps(list(values))
+
+
 def turn_params(session_id: str, record: TurnRecord) -> tuple:
     """The values of `turn_row`, in TURN_COLUMNS order, without dataclasses.asdict's deep copy.
     (sqlite3 stores the bools as 0 and 1 itself, as turn_row's int() does.)"""
     values = list(_turn_values(record))
     values[_KEYS_AT] = ", ".join(values[_KEYS_AT])
-    values[_KEY_VALUES_AT] = json.dumps(list(values[_KEY_VALUES_AT]))
+    values[_KEY_VALUES_AT] = int_list_json(values[_KEY_VALUES_AT])
     return (session_id, *values)
 
 
