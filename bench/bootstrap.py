@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -11,6 +12,7 @@ from lhe_tui.metrics import bootstrap_ci
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     rng = np.random.default_rng(1)
     for samples, turns in ((8, 100), (8, 5000), (32, 50_000)):
         data = (rng.random((samples, turns)) < 0.99).tolist()

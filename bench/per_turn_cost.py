@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lhe_tui.core.config import RunConfig  # noqa: E402
 from lhe_tui.core.events import Event, EventBus, TurnFinished, TurnStarted  # noqa: E402
 from lhe_tui.providers.base import GenerationSettings, Message, OnDelta, Provider, Reply, RequestMeta  # noqa: E402
-from lhe_tui.runner.history import HistoryEntry  # noqa: E402
+from lhe_tui.runner.history import HistoryEntry, conversation  # noqa: E402
 from lhe_tui.runner.runner import Runner  # noqa: E402
 from lhe_tui.runs.session import build_task, new_session_id  # noqa: E402
 from lhe_tui.store.database import open_database  # noqa: E402
@@ -156,6 +156,15 @@ def gold_history(task, first_turn: int) -> list[HistoryEntry]:
     return [HistoryEntry(turn=t, keys=sample.turn_keys(t), reply_visible=f"<answer>{gold[t - 1]}</answer>",
                          model_answer=gold[t - 1], history_answer=gold[t - 1], gold_sum=gold[t - 1])
             for t in range(1, first_turn)]
+
+
+def history_messages(turn: int) -> list[Message]:
+    """The message list the runner sends at `turn` of sample 0 (its own answers in the history, all right):
+    what bench/request_cpu.py sends."""
+    config = RunConfig(provider="sim", turns=turn, samples=1, seed=0)
+    task = build_task(config)
+    policy, system = conversation(config, task)
+    return policy.messages(system, gold_history(task, turn), task.samples[0].turn_keys(turn))
 
 
 _WRAPPED: list[tuple[object, str, object]] = []
