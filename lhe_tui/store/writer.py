@@ -112,6 +112,8 @@ class Checkpointer:
         self._conn = conn
         self._path = path
         self._wake = threading.Event()
+        self._settled = threading.Condition()  # pokes made and pokes the thread has answered (wait_idle)
+        self._poked = self._answered = 0
         self._stopping = False
         self.caught_up = True  # False once the WAL is long enough to start over, until the writer's catch_up()
         # (0 would be a checkpointer before this one that never stopped: SQLite's default then)
@@ -129,7 +131,14 @@ class Checkpointer:
         return cls(conn, path) if path else None
 
     def poke(self) -> None:
+        with self._settled:
+            self._poked += 1
         self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until the thread has checkpointed for every poke so far (False: not within `timeout`)."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._answered >= self._poked, timeout)
 
     def catch_up(self) -> None:
         """On the writer's connection, between transactions: what was written since the thread's checkpoint."""
@@ -161,12 +170,17 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
+                with self._settled:
+                    answering = self._poked
                 try:
                     busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if not busy and frames >= WAL_RESTART_FRAMES:
+                        self.caught_up = False
                 except sqlite3.Error:
-                    continue  # busy or locked: the next poke tries again
-                if not busy and frames >= WAL_RESTART_FRAMES:
-                    self.caught_up = False
+                    pass  # busy or locked: the next poke tries again
+                with self._settled:
+                    self._answered = answering
+                    self._settled.notify_all()
         finally:
             conn.close()
 
