@@ -23,7 +23,8 @@ Target (issue 6): p99 < 50 ms with 32 samples.
     python bench/ui_lag.py --samples 16 --turns 10000   # issue 26: a long run; memory and lag as it grows
 
 Below each TUI row: the UI process's RSS and the lag p99 at 100, 200, 1,000, 2,000, 3,000, 6,000, 10,000 turns per sample
-and at the end (does the view grow without bound, or slow down with rows?).
+and at the end (does the view grow without bound, or slow down with rows?), with the most events waiting in
+the feed since the row before (a UI behind the run holds them); then the UI process's gc collections.
 
 With few probes (1 sample: the UI loop is busy most of the time) p99 is the worst probe.
 

@@ -12,10 +12,9 @@ from lhe_tui.core.events import TurnFinished
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_turn_range, load_turns
 from lhe_tui.store.replay import SessionReplay
-from lhe_tui.ui.app import LheApp, start_live_run
-from lhe_tui.ui.feed import RunModel
 from lhe_tui.ui import heap
-from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.app import LheApp, start_live_run
+from lhe_tui.ui.feed import RunModel, SampleState
 from lhe_tui.ui.heap import HeapFreezer
 from lhe_tui.ui.screens import run as run_screen
 from lhe_tui.ui.turn_records import PAGE_ROWS, TurnRecords

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series, thin_rows
 from lhe_tui.ui.turn_records import TurnRecords
 from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
-from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series, thin_rows
-
 
 NEW_TURNS_EVERY_S = 0.5
 MOST_POINTS = 1024
