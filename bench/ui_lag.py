@@ -22,8 +22,9 @@ Target (issue 6): p99 < 50 ms with 32 samples.
     python bench/ui_lag.py --samples 32 --size 100x40   # under 120 columns the charts are hidden
     python bench/ui_lag.py --samples 16 --turns 10000   # issue 26: a long run; memory and lag as it grows
 
-Below each TUI row: the UI process's RSS and the lag p99 at 100, 1,000, 3,000, 10,000 turns per sample
-and at the end (does the view grow without bound, or slow down with rows?).
+Below each TUI row: the UI process's RSS and the lag p99 at 100, 200, 1,000, 2,000, 3,000, 6,000, 10,000 turns per sample
+and at the end (does the view grow without bound, or slow down with rows?), with the most events waiting in
+the feed since the row before (a UI behind the run holds them); then the UI process's gc collections.
 
 With few probes (1 sample: the UI loop is busy most of the time) p99 is the worst probe.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -66,20 +68,29 @@ class Result:
     metrics_ms: list[float] = field(default_factory=list)
     status: str = ""
     steady_lags_ms: list[float] = field(default_factory=list)   # after --settle-s
-    growth: list[tuple[int, float, int]] = field(default_factory=list)   # (turns done, RSS MB, probes so far)
+    growth: list[tuple[int, float, int, int]] = field(default_factory=list)   # (turns done, RSS MB, probes so far, events waiting)
+    gc_ms: dict[int, list[float]] = field(default_factory=dict)   # generation -> each collection's duration (ms)
 
-    def growth_table(self, per_sample_marks: tuple[int, ...] = (100, 1000, 3000, 10000, 30000)) -> str:
+    def gc_line(self) -> str:
+        """The UI process's garbage collections (any thread) by generation: count, p50 / max duration."""
+        return "    gc: " + "; ".join(f"gen{g} {len(v)} x, p50 {self.pct(v, 0.5):.1f} ms, max {max(v):.1f} ms"
+                                      for g, v in sorted(self.gc_ms.items()) if v)
+
+    def growth_table(self, per_sample_marks: tuple[int, ...] = (100, 200, 1000, 2000, 3000, 6000, 10000, 30000)) -> str:
         """The UI process's memory and the loop's lag as the run grows: at the first sample past each mark
-        of turns per sample (and at the end), RSS and the lag p99 of the probes since the previous row."""
-        rows, done_probes, marks = [], 0, [m * self.samples for m in per_sample_marks]
-        for turns, rss, probes in self.growth:
-            if (marks and turns >= marks[0]) or (turns, rss, probes) == self.growth[-1]:
+        of turns per sample (and at the end), RSS, the lag p99 of the probes since the previous row and the most
+        events waiting in the feed since then (a UI that falls behind holds them: RSS that is not the view's)."""
+        rows, done_probes, marks, waiting = [], 0, [m * self.samples for m in per_sample_marks], 0
+        for turns, rss, probes, backlog in self.growth:
+            waiting = max(waiting, backlog)
+            if (marks and turns >= marks[0]) or (turns, rss, probes, backlog) == self.growth[-1]:
                 while marks and turns >= marks[0]:
                     marks.pop(0)
                 window = self.lags_ms[done_probes:probes]
                 rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {rss:6.0f} MB, "
-                            f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes)")
-                done_probes = probes
+                            f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes), "
+                            f"events waiting <= {waiting}")
+                done_probes, waiting = probes, 0
         return "\n".join(rows)
 
     @staticmethod
@@ -235,7 +246,15 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
     probe = Probe(interval)
     timings = Timings()
     sampler = StallSampler(threading.get_ident()) if stalls_ms else None
-    growth: list[tuple[int, float, int]] = []   # (turns done, RSS MB, probes so far), every `sample_every` s
+    growth: list[tuple[int, float, int, int]] = []   # (turns done, RSS MB, probes, events waiting), every `sample_every` s
+    gc_ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = clock()
+        else:
+            gc_ms[info["generation"]].append((clock() - gc_started[0]) * 1e3)
 
     async def go() -> float:
         async with app.run_test(size=size) as pilot:
@@ -255,7 +274,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                     await asyncio.sleep(0.02)
                     if clock() >= next_sample:   # the UI's memory and lag as the run grows (--samples-every)
                         next_sample += sample_every
-                        growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms)))
+                        growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms), len(app.screen.feed)))
             finally:
                 if profiler:
                     profiler.disable()
@@ -265,19 +284,21 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                 probe.stop = True
                 await task
             wall = clock() - started
-            growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms)))
+            growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms), len(app.screen.feed)))
             await pilot.pause()
             return wall
 
+    gc.callbacks.append(on_gc)
     try:
         wall = asyncio.run(go())
     finally:
+        gc.callbacks.remove(on_gc)
         timings.restore()
     if sampler and stalls_ms:
         print(sampler.report(probe.windows, stalls_ms))
     return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, live.session_id),
                   wall_s=wall, flush_ms=timings.flush_ms, metrics_ms=timings.metrics_ms, status=live.status or "",
-                  steady_lags_ms=probe.after(settle_s), growth=growth)
+                  steady_lags_ms=probe.after(settle_s), growth=growth, gc_ms=gc_ms)
 
 
 def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | None) -> Result:
@@ -411,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(line, flush=True)
                     if result.growth:
                         print(result.growth_table(), flush=True)
+                    if result.gc_ms:
+                        print(result.gc_line(), flush=True)
                 if args.repeats > 1:
                     print(f"{samples:>7} median p99 over {args.repeats} repeats: {statistics.median(p99s):.1f} ms"
                           + (f"; after the first {args.settle_s:g} s: {statistics.median(steady):.1f} ms" if steady else ""))

@@ -101,13 +101,19 @@ def _extent(values: Sequence[Sequence[float]]) -> tuple[float, float] | None:
     return (min(found), max(found)) if found else None
 
 
+def thin_rows(n: int, most: int) -> Sequence[int]:
+    """The rows `thin` keeps of `n`: at most `most` evenly spaced ones (always the last one)."""
+    if n <= most or most < 2:
+        return range(n)
+    stride = n / (most - 1)
+    return sorted({min(n - 1, int(i * stride)) for i in range(most - 1)} | {n - 1})
+
+
 def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float], list[float]]:
     """Keep at most `most` evenly spaced points (always the last one)."""
-    n = len(x)
-    if n <= most or most < 2:
+    if len(x) <= most or most < 2:
         return list(x), list(y)
-    stride = n / (most - 1)
-    picks = sorted({min(n - 1, int(i * stride)) for i in range(most - 1)} | {n - 1})
+    picks = thin_rows(len(x), most)
     return [x[i] for i in picks], [y[i] for i in picks]
 
 

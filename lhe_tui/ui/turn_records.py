@@ -82,7 +82,7 @@ class TurnRecords(Sequence[TurnRecord]):
         self._turns = array("q")
         self._gold = IntColumn()
         self._answers = IntColumn()
-        self._held: list[TurnRecord | None] = []
+        self._held: list[TurnRecord] = []    # the full records of rows `_oldest_held` on (no slot per dropped row)
         self._oldest_held = 0                 # rows below this one are dropped unless pinned
         self._pinned: dict[int, TurnRecord] = {}   # rows changed in place: kept whatever their age
         self._pages: OrderedDict[int, list[TurnRecord]] = OrderedDict()
@@ -92,13 +92,18 @@ class TurnRecords(Sequence[TurnRecord]):
     @property
     def held(self) -> int:
         """Full records in memory: the newest ones, the pinned ones and the pages read back."""
-        return (len(self._held) - self._oldest_held + len(self._pinned)
+        return (len(self._held) + len(self._pinned)
                 + sum(len(page) for page in self._pages.values()))
 
     # ---- compact columns ---------------------------------------------------------------------------------
-    def columns(self) -> tuple[list[int], list[int], list[int | None]]:
-        """(turns, gold sums, the model's answers) of every row, without reading any record."""
-        return self._turns.tolist(), self._gold.tolist(), self._answers.tolist()  # type: ignore[return-value]
+    def columns(self, rows: Iterable[int] | None = None) -> tuple[list[int], list[int], list[int | None]]:
+        """(turns, gold sums, the model's answers) of every row, or of `rows` only (a chart of a long run
+        takes a few hundred evenly spaced ones), without reading any record."""
+        if rows is None:
+            return self._turns.tolist(), self._gold.tolist(), self._answers.tolist()  # type: ignore[return-value]
+        rows = list(rows)
+        turns, gold, answers = self._turns, self._gold, self._answers
+        return [turns[r] for r in rows], [gold[r] for r in rows], [answers[r] for r in rows]  # type: ignore[misc]
 
     def turn_at(self, row: int) -> int:
         return self._turns[row]
@@ -135,9 +140,8 @@ class TurnRecords(Sequence[TurnRecord]):
         row = index + len(self) if index < 0 else index
         if not 0 <= row < len(self):
             raise IndexError("turn record index out of range")
-        record = self._held[row]
-        if record is not None:
-            return record
+        if row >= self._oldest_held:
+            return self._held[row - self._oldest_held]
         pinned = self._pinned.get(row)
         if pinned is not None:
             return pinned
@@ -165,7 +169,7 @@ class TurnRecords(Sequence[TurnRecord]):
         self._gold[row] = record.gold_sum
         self._answers[row] = record.model_answer
         if row >= self._oldest_held:
-            self._held[row] = record
+            self._held[row - self._oldest_held] = record
         else:
             self._pinned[row] = record   # the store may not have this version: never read it back
         page = self._pages.get(row // PAGE_ROWS)
@@ -177,7 +181,7 @@ class TurnRecords(Sequence[TurnRecord]):
         self._gold.append(record.gold_sum)
         self._answers.append(record.model_answer)
         self._held.append(record)
-        if self.loader is not None and len(self._held) - self._oldest_held >= 2 * self.keep:
+        if self.loader is not None and len(self._held) >= 2 * self.keep:
             self._drop_old()
 
     def extend(self, records: Iterable[TurnRecord]) -> None:
@@ -192,9 +196,10 @@ class TurnRecords(Sequence[TurnRecord]):
         self._turns.pop()
         self._gold.pop()
         self._answers.pop()
-        self._held.pop()
+        if self._held:
+            self._held.pop()
         self._pinned.pop(row, None)
-        self._oldest_held = min(self._oldest_held, len(self._held))
+        self._oldest_held = min(self._oldest_held, row)
         page = self._pages.get(row // PAGE_ROWS)
         if page is not None:
             del self._pages[row // PAGE_ROWS]
@@ -211,18 +216,18 @@ class TurnRecords(Sequence[TurnRecord]):
     # ---- dropping and reading back -------------------------------------------------------------------------
     def _drop_old(self) -> None:
         """Drop the full records older than the newest `keep` (the store has them)."""
-        end = len(self._held) - self.keep
-        held = self._held
-        for row in range(self._oldest_held, end):
-            held[row] = None
+        end = len(self) - self.keep
+        del self._held[:end - self._oldest_held]
         self._oldest_held = end
 
     def _rows(self, start: int, stop: int) -> list[TurnRecord]:
         if start >= stop:
             return []
         held_from = max(start, self._oldest_held)
-        older = self._read(start, min(stop, held_from)) if start < held_from else []
-        return older + self._held[held_from:stop]   # type: ignore[operator]
+        if stop <= held_from:
+            return self._read(start, stop)
+        older = self._read(start, held_from) if start < held_from else []
+        return older + self._held[held_from - self._oldest_held:stop - self._oldest_held]
 
     def _read(self, start: int, stop: int) -> list[TurnRecord]:
         """Rows start..stop-1 as full records: held or pinned ones as they are, the rest from the store (a
@@ -232,7 +237,7 @@ class TurnRecords(Sequence[TurnRecord]):
         if start >= stop:
             return []
         by_turn: dict[int, TurnRecord] = {}
-        missing = [row for row in range(start, stop) if self._held[row] is None and row not in self._pinned]
+        missing = [row for row in range(start, stop) if row < self._oldest_held and row not in self._pinned]
         if missing and self.loader is not None:
             try:
                 loaded = self.loader(self.sample, self._turns[missing[0]], self._turns[missing[-1]])
@@ -241,7 +246,8 @@ class TurnRecords(Sequence[TurnRecord]):
             by_turn = {record.turn: record for record in loaded}
         out: list[TurnRecord] = []
         for row in range(start, stop):
-            record = self._held[row] or self._pinned.get(row) or by_turn.get(self._turns[row])
+            record = (self._held[row - self._oldest_held] if row >= self._oldest_held else
+                      self._pinned.get(row) or by_turn.get(self._turns[row]))
             out.append(record if record is not None else self._stand_in(row))
         return out
 

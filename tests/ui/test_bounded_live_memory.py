@@ -3,6 +3,8 @@ older ones back from the store when they are shown; what it keeps stays bounded 
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 
 from lhe_tui.core.config import Injection, RunConfig
@@ -10,13 +12,16 @@ from lhe_tui.core.events import TurnFinished
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_turn_range, load_turns
 from lhe_tui.store.replay import SessionReplay
+from lhe_tui.ui import heap
 from lhe_tui.ui.app import LheApp, start_live_run
-from lhe_tui.ui.feed import RunModel
+from lhe_tui.ui.feed import RunModel, SampleState
+from lhe_tui.ui.heap import HeapFreezer
+from lhe_tui.ui.screens import run as run_screen
 from lhe_tui.ui.turn_records import PAGE_ROWS, TurnRecords
-from lhe_tui.ui.widgets.sum_chart import sum_figure
+from lhe_tui.ui.widgets.sum_chart import MOST_POINTS, sum_figure
 
 from .conftest import ERRING, run_headless
-from .test_run_view import SIZE, finish
+from .test_run_view import SIZE, finish, wait_until
 from .test_turn_table import record
 
 KEEP = 50
@@ -41,6 +46,7 @@ def test_old_records_are_dropped_and_read_back_a_page_at_a_time():
         most = max(most, column.held)
     assert most <= 2 * KEEP and len(column) == 1000
     assert column.held < 2 * KEEP and not calls
+    assert len(column._held) < 2 * KEEP                             # no slot left per dropped row either
     assert column.columns() == ([r.turn for r in records], [r.gold_sum for r in records],
                                 [r.model_answer for r in records])
     assert column[-1] is records[-1] and not calls                  # the newest: held
@@ -134,3 +140,54 @@ def test_the_answer_column_keeps_none_and_huge_answers():
     column[1] = replace(records[1], model_answer=7)
     column.pop()
     assert column.columns() == ([1, 2, 3], [10, 20, 30], [10, 7, 10**30])
+
+
+class Cycle:
+    """Garbage only the collector frees (as Textual's strips are, which keep themselves in their caches)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_heap_freezer_frees_cycles_that_died_after_they_were_frozen():
+    freezer = HeapFreezer(collect_every=3)
+    try:
+        cycle = Cycle()
+        ref = weakref.ref(cycle)
+        freezer.tick()                     # frozen while alive
+        del cycle
+        gc.collect()
+        assert ref() is not None           # a frozen cycle is out of the collector's reach...
+        freezer.tick()
+        freezer.tick()                     # ...until the freezer's full collection
+        assert ref() is None and freezer.full_collections == 1 and freezer.freed >= 1
+        assert gc.get_freeze_count() > 0   # and the heap is frozen again
+    finally:
+        HeapFreezer.release()
+
+
+async def test_the_live_view_frees_its_frozen_garbage_while_it_is_up(db_path, monkeypatch):
+    monkeypatch.setattr(run_screen, "FREEZE_EVERY_S", 0.05)
+    monkeypatch.setattr(heap, "COLLECT_EVERY", 3)
+    live = start_live_run(RunConfig(samples=2, turns=30, seed=4, **ERRING), db_path)
+    app = LheApp(db_path, live=live)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await finish(app, pilot)
+        cycle = Cycle()
+        ref = weakref.ref(cycle)
+        frozen = gc.get_freeze_count()
+        await wait_until(pilot, lambda: gc.get_freeze_count() != frozen)   # the view's timer froze it
+        del cycle
+        await wait_until(pilot, lambda: ref() is None)   # a frozen cycle stayed until the view went (issue 26)
+        assert screen.is_mounted
+
+
+def test_the_sum_chart_of_a_long_sample_takes_a_bounded_number_of_turns():
+    records = [record(t, gold=t * 3, status="format" if t % 7 == 0 else "ok") for t in range(1, 10_001)]
+    state = SampleState(index=0, records=TurnRecords(records, sample=0, loader=lambda *_: [], keep=KEEP))
+    figure = sum_figure(state)
+    model, gold = figure.series
+    assert len(gold.x) <= MOST_POINTS and gold.x[0] == 1 and gold.x[-1] == 10_000
+    assert list(gold.y) == [3 * t for t in gold.x]                      # each point its own turn's values
+    assert all(a == 3 * t and t % 7 for t, a in zip(model.x, model.y)) and len(model.x) < len(gold.x)
+    assert sum_figure(SampleState(index=0, records=records)) == figure  # a list of records: the same figure

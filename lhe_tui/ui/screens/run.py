@@ -32,6 +32,7 @@ from lhe_tui.ui.screens._run_playback import RunPlayback, reads_store
 from lhe_tui.ui.feed import EventFeed, RunModel, SampleState, StreamState
 from lhe_tui.ui.turn_records import RecordLoader
 from lhe_tui.ui.footer import QuickFooter
+from lhe_tui.ui.heap import HeapFreezer
 from lhe_tui.ui.live import NOT_STARTED, LiveRun
 from lhe_tui.analysis.decay_curves import DecayData
 from lhe_tui.ui.widgets.decay_plot import DecayPlot
@@ -179,7 +180,7 @@ class RunScreen(RunPlayback, ReplayKeys, RunInjection, RunDialogs, RunMetrics, R
         else:
             assert self.player is not None
             self._rebuild(self.player.replay.seek(self.player.position))
-        self.set_interval(FREEZE_EVERY_S, lambda: gc.freeze(), name="gc-freeze")
+        self.set_interval(FREEZE_EVERY_S, HeapFreezer().tick, name="gc-freeze")   # its frozen garbage freed too
         self.set_interval(1 / FLUSH_HZ, self.flush, name="flush")
         self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="metrics")
         self.table.focus()

@@ -42,7 +42,7 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
     if data is None or not data.task:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
-    x = list(range(1, len(data.task) + 1))
+    x = range(1, len(data.task) + 1)   # not a list: no int object per turn (issue 26)
     series = [Series(x, data.turn, label="turn", color="accent")]
     if answer:
         series.append(Series(x, data.answer, label="answer", color="warning"))

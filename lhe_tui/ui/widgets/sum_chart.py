@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
+from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series, thin_rows
 from lhe_tui.ui.turn_records import TurnRecords
 from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
-from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series
-
 
 NEW_TURNS_EVERY_S = 0.5
+MOST_POINTS = 1024
+"""Turns the chart's figure takes at most (evenly spaced): more than twice the columns of any plot, which
+draws two points a column at most (`plotting.build_text`)."""
 
 
 def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figure:
@@ -18,10 +20,14 @@ def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figur
     if state is None or not state.records:
         return Figure(empty="running sum: no turns yet")
     records = state.records
+    # The plot shows a few hundred points at most: a long run's chart takes that many evenly spaced turns
+    # (the last one always), not a list of every turn each time it is drawn (issue 26).
+    rows = thin_rows(len(records), MOST_POINTS)
     if isinstance(records, TurnRecords):   # its compact columns: no full record read back
-        turns, gold, answers = records.columns()
+        turns, gold, answers = records.columns(rows)
     else:
-        turns, gold, answers = [r.turn for r in records], [r.gold_sum for r in records], [r.model_answer for r in records]
+        picked = [records[i] for i in rows]
+        turns, gold, answers = [r.turn for r in picked], [r.gold_sum for r in picked], [r.model_answer for r in picked]
     answered = [(t, a) for t, a in zip(turns, answers) if a is not None]
     series = []
     if answered:
