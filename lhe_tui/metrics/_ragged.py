@@ -38,6 +38,16 @@ def frontier(lengths: Sequence[int], status: Statuses = None, turns: int | None 
     return furthest if turns is None else min(furthest, max(int(turns), 0))
 
 
+def _width(lengths: Sequence[int], status: Statuses, turns: int | None) -> int:
+    return max(max(lengths, default=0), frontier(lengths, status, turns))
+
+
+def curve_length(by_sample: Flags, status: Statuses = None, turns: int | None = None) -> int:
+    """How many turns the curves of `by_sample` have (the matrices' width): the turn numbers 1..n that
+    `at` (curve_flags) picks from."""
+    return _width([len(sample) for sample in by_sample], status, turns)
+
+
 def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = None, *,
               task: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(flags, mask)``, both bool arrays of shape ``(n_samples, n_turns)``.
@@ -49,7 +59,7 @@ def to_matrix(by_sample: Flags, status: Statuses = None, turns: int | None = Non
     """
     rows = [np.asarray(sample, dtype=bool).reshape(-1) for sample in by_sample]
     lengths = [row.size for row in rows]
-    n_turns = max(max(lengths, default=0), frontier(lengths, status, turns))
+    n_turns = _width(lengths, status, turns)
     flags = np.zeros((len(rows), n_turns), dtype=bool)
     mask = np.zeros((len(rows), n_turns), dtype=bool)
     last = frontier(lengths, status, turns) if status is not None else 0
@@ -76,13 +86,18 @@ def masked_mean(flags: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return hits / reached
 
 
-def curve_flags(by_sample: Flags, kind: str, status: Statuses = None,
-                turns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def curve_flags(by_sample: Flags, kind: str, status: Statuses = None, turns: int | None = None,
+                at: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The per-sample flags whose masked mean is the curve of ``kind``: "answer" (answer-correct flags),
-    "turn" (update flags under a step rule) or "task" (answer-correct flags, every turn 1..t)."""
+    "turn" (update flags under a step rule) or "task" (answer-correct flags, every turn 1..t). `at`: only
+    these turns' columns (0-based, turn t at t - 1), for a view that draws fewer points than turns; each
+    column is what it is in the whole matrix (the task flags are taken over all turns before)."""
     if kind not in CURVE_KINDS:
         raise ValueError(f"unknown curve kind {kind!r}; expected 'answer', 'turn' or 'task'")
     flags, mask = to_matrix(by_sample, status, turns, task=kind == "task")
     if kind == "task":
         flags = prefix_all(flags)
+    if at is not None:
+        columns = np.asarray(at, dtype=int)
+        flags, mask = flags[:, columns], mask[:, columns]
     return flags, mask

@@ -24,6 +24,7 @@ def bootstrap_ci(
     seed: int = 0,
     status: Sequence[str | None] | None = None,
     turns: int | None = None,
+    at: Sequence[int] | None = None,
 ) -> tuple[list[float], list[float]]:
     """Per-turn (lower, upper) percentile-bootstrap bounds of the ``kind`` curve.
 
@@ -31,13 +32,14 @@ def bootstrap_ci(
     mean over the drawn samples that reached turn t (a drawn sample counts as often as drawn);
     a resample that drew no sample reaching t is left out at that turn. ``by_sample`` holds
     answer-correct flags for "answer" and "task", update flags for "turn". `status` and `turns`: which
-    turns a sample counts at, as for the curves (lhe_tui.metrics._ragged).
+    turns a sample counts at, as for the curves (lhe_tui.metrics._ragged). `at`: only those turns (0-based
+    indices); each bound is what it is in the whole band (the resamples depend on the samples alone).
     """
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    flags, mask = curve_flags(by_sample, kind, status, turns)
+    flags, mask = curve_flags(by_sample, kind, status, turns, at)
     n_samples, n_turns = flags.shape
     if n_turns == 0:
         return [], []

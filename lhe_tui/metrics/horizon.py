@@ -81,12 +81,14 @@ def _check_p(p: float) -> None:
         raise ValueError(f"step accuracy p must be in [0, 1], got {p}")
 
 
-def theory_task_curve(p: float, n_turns: int) -> list[float]:
-    """Predicted task accuracy with constant step accuracy p and no self-correction: [p, p^2, ..., p^n]."""
+def theory_task_curve(p: float, n_turns: int, at: Sequence[int] | None = None) -> list[float]:
+    """Predicted task accuracy with constant step accuracy p and no self-correction: [p, p^2, ..., p^n];
+    `at`: only those turns (0-based indices: p^(i+1) for each i)."""
     _check_p(p)
     if n_turns <= 0:
         return []
-    return np.power(float(p), np.arange(1, n_turns + 1, dtype=float)).tolist()
+    exponents = np.arange(1, n_turns + 1, dtype=float) if at is None else np.asarray(at, dtype=float) + 1
+    return np.power(float(p), exponents).tolist()
 
 
 def theory_horizon(p: float | None, s: float = 0.5) -> float | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._ragged import FAILED, Statuses, to_matrix
-from .curves import first_error, task_accuracy
+from ._ragged import FAILED, Statuses, curve_flags, masked_mean, to_matrix
+from .curves import first_error
 from .horizon import (horizon, horizon_in_steps, mean_turn_accuracy, p_before_first_error, per_step_p,
                       theory_horizon)
 
@@ -59,7 +59,7 @@ def summarize(correct_by_sample: Sequence[Sequence[bool]],
         return RunSummary.empty(len(correct_by_sample), s, k)
     flags, mask = to_matrix(correct_by_sample, status, turns)
     n_scored = int(mask.sum())
-    task = task_accuracy(correct_by_sample, status=status, turns=turns)
+    task = masked_mean(*curve_flags(correct_by_sample, "task", status, turns))  # an array: no float per turn
     mean_turn = mean_turn_accuracy(update_by_sample, status=status, turns=turns)
     p_hazard = p_before_first_error(correct_by_sample, status=status, turns=turns)
     measured = horizon(task, s)
@@ -70,7 +70,7 @@ def summarize(correct_by_sample: Sequence[Sequence[bool]],
         n_turns=flags.shape[1],
         first_errors=[first_error(sample, f) for sample, f in zip(correct_by_sample, failed)],
         mean_answer_accuracy=int((flags & mask).sum()) / n_scored if n_scored else None,
-        final_task_accuracy=task[-1] if task else None,
+        final_task_accuracy=float(task[-1]) if task.size else None,
         mean_turn_accuracy=mean_turn,
         p_before_first_error=p_hazard,
         horizon_measured=measured,

@@ -24,6 +24,7 @@ from textual.color import Color, ColorParseError
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from lhe_tui.analysis.decay_curves import thin_rows
 from lhe_tui.ui.background import lower_this_threads_priority
 
 
@@ -99,14 +100,6 @@ def integer_ticks(low: float, high: float, most: int) -> list[int]:
 def _extent(values: Sequence[Sequence[float]]) -> tuple[float, float] | None:
     found = [v for seq in values for v in seq]
     return (min(found), max(found)) if found else None
-
-
-def thin_rows(n: int, most: int) -> Sequence[int]:
-    """The rows `thin` keeps of `n`: at most `most` evenly spaced ones (always the last one)."""
-    if n <= most or most < 2:
-        return range(n)
-    stride = n / (most - 1)
-    return sorted({min(n - 1, int(i * stride)) for i in range(most - 1)} | {n - 1})
 
 
 def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float], list[float]]:

@@ -29,14 +29,14 @@ def arms_figure(arms: Sequence[ArmCurve], *, compact: bool = False) -> Figure:
     drawn = [a for a in arms if a.data is not None and a.data.task]
     if not drawn:
         return Figure(empty="accuracy decay: no turns yet")
-    longest = max(len(a.data.task) for a in drawn)   # type: ignore[union-attr]
+    longest = max(a.data.last_turn for a in drawn)   # type: ignore[union-attr]
     turns = max([a.turns for a in arms] + [longest])
     series: list[Series] = [Series([1, max(2, turns)], [0.5, 0.5], color="muted")]
     parts = []
     for arm in drawn:
         data = arm.data
         assert data is not None
-        x = list(range(1, len(data.task) + 1))
+        x = list(data.turns)
         series.append(Series(x, data.turn, color=arm.colour, kind="scatter", marker="·"))
         series.append(Series(x, data.task, label=arm.name, color=arm.colour))
         h = data.summary.horizon_measured

@@ -42,7 +42,7 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
     if data is None or not data.task:
         return Figure(empty="accuracy decay: no turns yet")
     s = data.summary
-    x = range(1, len(data.task) + 1)   # not a list: no int object per turn (issue 26)
+    x = data.turns   # a range, or the few turns a long run's curves were computed at (issue 26)
     series = [Series(x, data.turn, label="turn", color="accent")]
     if answer:
         series.append(Series(x, data.answer, label="answer", color="warning"))
@@ -54,8 +54,8 @@ def decay_figure(data: DecayData | None, injected: Sequence[int] = (), fork_turn
         bands = (Band(x, data.task_low, data.task_high),)
     marks = ((Mark(s.horizon_measured, color="error", label=f"H0.5={s.horizon_measured}"),)
              if s.horizon_measured is not None else ())
-    marks += injection_marks([t for t in injected if t <= len(data.task) and t != fork_turn])
-    marks += fork_marks(fork_turn, len(data.task))
+    marks += injection_marks([t for t in injected if t <= data.last_turn and t != fork_turn])
+    marks += fork_marks(fork_turn, data.last_turn)
     parts = [f"{s.n_samples} sample{'s' if s.n_samples != 1 else ''}"]
     if data.counts and (min(data.counts) != s.n_samples or max(data.counts) != s.n_samples):
         parts.append(counts_label(data.counts))   # some points count fewer samples (ragged)
