@@ -75,6 +75,7 @@ class FixedReplyServer:
         self.response = response
         self.requests = CountingLog()
         self.connections_accepted = 0
+        self.late_s = 0.0  # summed over requests: how much later than `latency` after its body each reply went
 
     def protocol(self) -> asyncio.Protocol:
         server = self
@@ -104,9 +105,11 @@ class FixedReplyServer:
                     del self.buffer[:self.body_left]
                     self.body_left = None
                     server.requests.append(None)
-                    asyncio.get_running_loop().call_later(server.latency, self.answer)
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(server.latency, self.answer, loop.time() + server.latency)
 
-            def answer(self) -> None:
+            def answer(self, due: float) -> None:
+                server.late_s += asyncio.get_running_loop().time() - due
                 if not self.transport.is_closing():
                     self.transport.write(server.response)
 
@@ -122,11 +125,12 @@ class FixedReplyServer:
         try:
             while line := await lines.readline():  # "cpu" asks for the CPU used so far; end of input ends it
                 if line.strip() == b"cpu":
-                    print(f"cpu={cpu_seconds():.3f} requests={self.requests.count}", flush=True)
+                    print(f"cpu={cpu_seconds():.3f} requests={self.requests.count} late={self.late_s:.4f}",
+                          flush=True)
         finally:
             listener.close()
             print(f"requests={self.requests.count} connections={self.connections_accepted} "
-                  f"cpu={cpu_seconds():.3f}", flush=True)
+                  f"cpu={cpu_seconds():.3f} late={self.late_s:.4f}", flush=True)
 
 
 def cpu_seconds() -> float:
@@ -167,13 +171,14 @@ class FakeServerProcess:
             raise RuntimeError(f"fake server did not start (said {self.base_url!r})")
         return self
 
-    def cpu(self) -> tuple[float, int]:
-        """The server process's CPU seconds so far (user + system) and the requests it has served."""
+    def cpu(self) -> tuple[float, int, float]:
+        """The server process's CPU seconds so far (user + system), the requests it has served, and the
+        seconds its replies went out later than the latency, summed (its timer's lateness; nan if unknown)."""
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("cpu\n")
         self.proc.stdin.flush()
         fields = dict(part.split("=") for part in self.proc.stdout.readline().split())
-        return float(fields["cpu"]), int(fields["requests"])
+        return float(fields["cpu"]), int(fields["requests"]), float(fields.get("late", "nan"))
 
     def __exit__(self, *exc: object) -> None:
         proc = self.proc

@@ -137,7 +137,7 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
     config = RunConfig(provider="openai", model="fake-model", base_url=base_url, turns=turns, samples=samples,
                        concurrency=samples, seed=seed, max_retries=0).validate()
     clock = RunClock()
-    server_cpu0 = server.cpu()[0] if server else 0.0
+    server_cpu0, requests0, late0 = server.cpu() if server else (0.0, 0, 0.0)
     cpu0 = cpu_seconds()
     profiler = None
     if profile is not None:
@@ -150,7 +150,9 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
         profiler.disable()
         profiler.dump_stats(profile)
     client_cpu = cpu_seconds() - cpu0 + run_process_cpu
-    server_cpu = server.cpu()[0] - server_cpu0 if server else float("nan")
+    server_cpu, requests, late = server.cpu() if server else (float("nan"), 1, float("nan"))
+    server_cpu -= server_cpu0
+    server_late = (late - late0) / max(1, requests - requests0)  # a reply's mean lateness past L
     db = open_database(db_path)
     latencies = [r[0] for r in db.execute("SELECT latency_s FROM turns WHERE session_id = ?",
                                           [session_id]).fetchall()]
@@ -160,6 +162,7 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
         raise SystemExit(f"run of {samples} samples ended {status!r} with {n}/{samples * turns} turns stored")
     return {"wall": clock.wall, "latency_median": statistics.median(latencies),
             "latency_mean": statistics.fmean(latencies), "client_cpu": client_cpu, "server_cpu": server_cpu,
+            "server_late": server_late,
             "run_process_cpu": run_process_cpu, "run_cpu": clock.cpu,
             "run_system_cpu": clock.system_cpu, "preempted": clock.preempted}
 
@@ -276,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
               f"({min(walls) / ideal:.3f}..{max(walls) / ideal:.3f})  {lat * 1000:>11.1f} ms  "
               f"{mean * 1000:>6.1f} ms  {gap * 1000:>5.1f} ms  {client / n * 1000:>15.2f} ms  "
               f"{server / n * 1000:>15.2f} ms  {client / wall:>14.2f}, {server / wall:.2f}")
+    print("the server's timer: its replies go out later than L by (mean a request, median over the repeats); "
+          "overhead over what the server took, wall / (T x (L + that)):")
+    for samples, runs in results.items():
+        late = statistics.median(r["server_late"] for r in runs)
+        walls = sorted(r["wall"] / (args.turns * (args.latency + r["server_late"])) for r in runs)
+        print(f"  {samples:>3} samples: {late * 1000:.2f} ms late; overhead over the server's time "
+              f"{statistics.median(walls):.3f} ({', '.join(f'{w:.3f}' for w in walls)})")
     print("CPU per turn, median over the repeats (" + ("the UI process from RunStarted to RunFinished; the run "
           "process from its start to its end, its imports and store opening included" if args.with_tui else
           "the engine's process from RunStarted to RunFinished, every thread") + "):")
