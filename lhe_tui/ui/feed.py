@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from lhe_tui.core.lineage import Lineage
@@ -61,9 +62,10 @@ class SampleState:
     injections: dict[int, Injected] = field(default_factory=dict)
     generation: int = 0               # bumped when records are replaced rather than appended
     # records' `correct` and `step_correct`, kept beside them: the metrics read every sample's flags twice a
-    # second, and building them from the records cost O(all turns) on the UI loop (issue 26)
-    correct: list[bool] = field(default_factory=list)
-    step_correct: list[bool] = field(default_factory=list)
+    # second, and building them from the records cost O(all turns) on the UI loop (issue 26); one byte a turn
+    # (0/1), not a pointer: the copies the metrics take twice a second are 8 times smaller
+    correct: bytearray = field(default_factory=bytearray)
+    step_correct: bytearray = field(default_factory=bytearray)
 
     @property
     def last_turn(self) -> int:
@@ -169,14 +171,14 @@ class RunModel:
         rule = self.config.get("step_rule")
         return rule if rule in STEP_RULES else DEFAULT_STEP_RULE
 
-    def flags(self) -> tuple[list[list[bool]], list[list[bool]]]:
-        """(answer-correct, update) flags per sample, in turn order: what metrics functions take; the update
-        (turn-accuracy) flags under the run's step rule. Copies (a list copy in C), so the metrics may read them
-        in a thread while turns arrive."""
-        correct = [list(s.correct) for s in self.samples]
+    def flags(self) -> tuple[list[Sequence[bool]], list[Sequence[bool]]]:
+        """(answer-correct, update) flags per sample, in turn order: what metrics functions take (sequences of
+        0/1 bytes, which they read as booleans); the update (turn-accuracy) flags under the run's step rule.
+        Copies (of a byte a turn), so the metrics may read them in a thread while turns arrive."""
+        correct: list[Sequence[bool]] = [bytearray(s.correct) for s in self.samples]
         rule = self.step_rule
         if rule == DEFAULT_STEP_RULE:
-            return correct, [list(s.step_correct) for s in self.samples]
+            return correct, [bytearray(s.step_correct) for s in self.samples]
         return correct, [update_flags([scored(r) for r in s.records], rule) for s in self.samples]
 
     @property

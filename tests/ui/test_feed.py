@@ -15,13 +15,18 @@ from lhe_tui.ui.feed import EventFeed, RunModel
 from .conftest import ERRING
 
 
+def bools(flags) -> tuple[list[list[bool]], ...]:
+    """The model's flags (a byte a turn) as booleans."""
+    return tuple([[bool(f) for f in sample] for sample in kind] for kind in flags)
+
+
 def snapshot(model: RunModel):
     # the flags the model keeps beside its records (for the metrics) say what the records say
-    assert model.flags() == ([[r.correct for r in s.records] for s in model.samples],
-                             [[r.step_correct for r in s.records] for s in model.samples])
+    assert bools(model.flags()) == ([[r.correct for r in s.records] for s in model.samples],
+                                    [[r.step_correct for r in s.records] for s in model.samples])
     return (model.status, model.turns_done, model.tokens_in, model.tokens_out,
             [(s.status, s.first_error, [(r.turn, r.injected, r.history_answer) for r in s.records],
-              sorted(s.injections)) for s in model.samples], model.flags())
+              sorted(s.injections)) for s in model.samples], bools(model.flags()))
 
 
 def test_stepping_back_by_undo_equals_rebuilding_from_the_start(db_path):
@@ -68,3 +73,22 @@ def test_stream_shows_deltas_then_the_finished_reply():
     assert model.stream.turn == 3 and model.stream.reasoning == ["thinking"] and model.stream.record is None
     model.apply(TokenDelta(sample=0, turn=2, kind="text", text="stale"))   # an older turn's delta is ignored
     assert model.stream.text == ["<answer>"]
+
+
+def test_the_live_views_metrics_read_the_models_flags_as_the_cli_reads_the_store(db_path):
+    """The model keeps a byte a turn for the flags (issue 26); the decay computed from them is the one the
+    stored turns give (a bytes copy, which numpy reads as one scalar, or 0/1 read as ints, would differ)."""
+    from lhe_tui.analysis.decay_curves import compute_decay
+    from lhe_tui.store.queries import session_flags
+
+    db = open_database(db_path)
+    prepared = prepare_run(RunConfig(samples=4, turns=60, seed=5, **ERRING), db)
+    asyncio.run(prepared.runner.run())
+    model = RunModel(live=False)
+    model.apply_all(SessionReplay(db, prepared.session_id).seek(10**6))
+    live = compute_decay(*model.flags(), with_ci=True, status=model.statuses(), turns=model.n_turns)
+    flags = session_flags(db, prepared.session_id, None)
+    assert all(isinstance(f, bool) for sample in flags.correct for f in sample)
+    stored = compute_decay(flags.correct, flags.update, with_ci=True, status=flags.status, turns=flags.turns)
+    assert any(e is not None for e in live.summary.first_errors)
+    assert live == stored
