@@ -25,7 +25,24 @@ def slower(speed: float) -> float:
     return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
 
 
-class ReplayPlayer:
+class SpeedLadder:
+    """`faster()` / `slower()` up and down SPEEDS, for a player with `speed` and `set_speed(speed)`."""
+
+    speed: float
+
+    def set_speed(self, speed: float) -> None:
+        raise NotImplementedError
+
+    def faster(self) -> float:
+        self.set_speed(faster(self.speed))
+        return self.speed
+
+    def slower(self) -> float:
+        self.set_speed(slower(self.speed))
+        return self.speed
+
+
+class ReplayPlayer(SpeedLadder):
     """A clock over a SessionReplay: call `tick(now)` regularly and apply the events it returns."""
 
     def __init__(self, replay: SessionReplay, *, speed: float = 1.0, playing: bool = True) -> None:
@@ -74,14 +91,6 @@ class ReplayPlayer:
     def set_speed(self, speed: float) -> None:
         self.speed = speed
         self._last = None
-
-    def faster(self) -> float:
-        self.set_speed(faster(self.speed))
-        return self.speed
-
-    def slower(self) -> float:
-        self.set_speed(slower(self.speed))
-        return self.speed
 
     def step(self, n: int = 1) -> list[Event]:
         """Manual step forward (pauses playback)."""

@@ -26,7 +26,7 @@ from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import Event, RunStarted
 from lhe_tui.common.errors import ConfigError
 from lhe_tui.store.replay import SessionReplay
-from lhe_tui.store.replay_player import ReplayPlayer, faster, slower
+from lhe_tui.store.replay_player import ReplayPlayer, SpeedLadder
 
 if TYPE_CHECKING:
     from lhe_tui.task.model import Task
@@ -241,7 +241,7 @@ class _Positions:
         return all(p.replay.at_end for p in self._players)
 
 
-class GroupPlayer:
+class GroupPlayer(SpeedLadder):
     """Several ReplayPlayers advanced together. Playing: one clock, each arm's turns at their recorded times
     since its own start (the arms ran side by side, so they stay as they were). Stepping: one turn of the
     watched sample forward or back in every arm, so the tables stay aligned by turn. Speed, play/pause and
@@ -278,14 +278,6 @@ class GroupPlayer:
     def set_speed(self, speed: float) -> None:
         for p in self.players:
             p.set_speed(speed)
-
-    def faster(self) -> float:
-        self.set_speed(faster(self.speed))
-        return self.speed
-
-    def slower(self) -> float:
-        self.set_speed(slower(self.speed))
-        return self.speed
 
     @property
     def instant(self) -> bool:

@@ -182,6 +182,17 @@ async def test_group_replay_shows_both_arms_in_step(db_path):
         assert not screen.player.playing
         await pilot.press("full_stop")
         assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
+        # the speed ladder and home act on every arm's player (shared with the run view: ReplayKeys, SpeedLadder)
+        await pilot.press("minus")
+        assert [p.speed for p in screen.player.players] == [50.0, 50.0]
+        rebuilt = []
+        rebuild = screen._rebuild
+        screen._rebuild = lambda per_arm: (rebuilt.append(len(per_arm)), rebuild(per_arm))[1]
+        await pilot.press("home")
+        assert rebuilt == [2]                 # (at 50x the short stored run may be over already)
+        await wait_until(pilot, lambda: screen.player.at_end)
+        screen.flush()
+        assert [p.model.sample(0).last_turn for p in screen.panes] == [40, 40]
         db = open_database(db_path)
         sessions = [arm.live.session_id for arm in launch.arms]
 

@@ -1,4 +1,4 @@
-"""The replay keys the run view and the arms view share: step a turn, and the speed ladder."""
+"""The replay keys the run view and the arms view share: step a turn, restart, and the speed ladder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 
 class ReplayKeys:
-    """Mixed into a Screen that has `player` (None when live), `flush()` and `_step(direction)`."""
+    """Mixed into a Screen that has `player` (None when live), `flush()`, `_step(direction)` and
+    `_rebuild(events)` (the view rebuilt from what a seek returned)."""
 
     player: Any
 
@@ -15,6 +16,20 @@ class ReplayKeys:
 
     def _step(self, direction: int) -> None:
         raise NotImplementedError
+
+    def _rebuild(self, events: Any) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Start the replay over, playing."""
+        if self.player is not None:
+            self._rebuild(self.player.seek(0))
+            if not self.player.playing:
+                self.player.toggle()
+            self.flush()
+
+    def action_restart(self) -> None:
+        self.restart()
 
     def action_step_forward(self) -> None:
         self._step(+1)

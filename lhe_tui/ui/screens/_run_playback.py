@@ -89,12 +89,8 @@ class RunPlayback:
 
     @reads_store
     def action_restart(self) -> None:
-        """Start the replay over, playing."""
-        if self.player is not None:
-            self._rebuild(self.player.seek(0))
-            if not self.player.playing:
-                self.player.toggle()
-            self.flush()
+        """Start the replay over, playing (a store that fails to read stops the replay: `reads_store`)."""
+        self.restart()
 
     def replay_failed(self, error: BaseException) -> None:
         """The store failed under the replay: it stops where it is, and the screen says why (once)."""

@@ -389,13 +389,6 @@ class ArmsScreen(ArmsSteering, ArmsCurves, ReplayKeys, Screen):
         self.flush()
         self.table.go_to_newest()
 
-    def action_restart(self) -> None:
-        if self.player is not None:
-            self._rebuild(self.player.seek(0))
-            if not self.player.playing:
-                self.player.toggle()
-            self.flush()
-
     def _rebuild(self, per_arm: list[list[Event]]) -> None:
         for pane, events in zip(self.panes, per_arm):
             pane.model.reset()
