@@ -11,7 +11,7 @@ class RunDialogs:
 
     def action_fork(self) -> None:
         """`F`: fork this session at the cursor's turn (a dialog), then run the fork live in place of this view."""
-        from lhe_tui.ui.screens.fork import ForkDefaults, ForkScreen
+        from lhe_tui.ui.screens.fork import ForkDefaults, ForkScreen, refuse_or_hold
 
         model = self.model
         if self.live is not None and model.running:
@@ -30,17 +30,10 @@ class RunDialogs:
             why = "no turn under the cursor yet: nothing to fork"
         else:
             why = None
-        if why is not None:
-            self.notify(why, title="cannot fork", severity="warning", markup=False)
+        if refuse_or_hold(self, why):
             return
-        if self.player is not None and self.player.playing:
-            self.player.toggle()     # the replay holds still at the chosen turn while the dialog is up
-            self.flush()
-        config = model.config
-        provider = str(config.get("provider") or "sim")
-        defaults = ForkDefaults(parent_id=session_id, turn=turn, sample=model.watched, n_samples=len(model.samples),
-                                turns=model.n_turns, provider=provider,
-                                model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
+        defaults = ForkDefaults.of_run(model.config, parent_id=session_id, turn=turn, sample=model.watched,
+                                       n_samples=len(model.samples), turns=model.n_turns)
         dialog = ForkScreen(defaults, self.app.db_path)  # type: ignore[attr-defined]
 
         def created(fork_id: str | None) -> None:

@@ -401,7 +401,7 @@ class ArmsScreen(ArmsSteering, ArmsCurves, ReplayKeys, Screen):
     def action_fork(self) -> None:
         """`F`: fork every arm at the cursor's turn (a dialog), then run the new group live in this view's place.
         In a replay, or once every live arm has ended."""
-        from lhe_tui.ui.screens.fork import ForkDefaults, GroupForkScreen
+        from lhe_tui.ui.screens.fork import ForkDefaults, GroupForkScreen, refuse_or_hold
 
         running = [screen for screen in self.app.live_runs() if screen is not self]  # type: ignore[attr-defined]
         turn = self.table.cursor_turn
@@ -417,17 +417,10 @@ class ArmsScreen(ArmsSteering, ArmsCurves, ReplayKeys, Screen):
             why = "no turn under the cursor yet: nothing to fork"
         else:
             why = None
-        if why is not None:
-            self.notify(why, title="cannot fork", severity="warning", markup=False)
+        if refuse_or_hold(self, why):
             return
-        if self.player is not None and self.player.playing:
-            self.player.toggle()      # the replay holds still at the chosen turn while the dialog is up
-            self.flush()
-        config = pane.model.config
-        provider = str(config.get("provider") or "sim")
-        defaults = ForkDefaults(parent_id=self.group_id, turn=turn, sample=self.watched,  # type: ignore[arg-type]
-                                n_samples=len(pane.model.samples), turns=pane.model.n_turns, provider=provider,
-                                model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
+        defaults = ForkDefaults.of_run(pane.model.config, parent_id=self.group_id, turn=turn,  # type: ignore[arg-type]
+                                       sample=self.watched, n_samples=len(pane.model.samples), turns=pane.model.n_turns)
         dialog = GroupForkScreen(defaults, self.app.db_path, [p.name for p in self.panes])  # type: ignore[attr-defined]
 
         def created(group_id: str | None) -> None:

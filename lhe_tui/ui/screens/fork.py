@@ -46,6 +46,26 @@ class ForkDefaults:
     provider: str
     model: str
 
+    @classmethod
+    def of_run(cls, config: dict[str, Any], *, parent_id: str, turn: int, sample: int, n_samples: int,
+               turns: int) -> ForkDefaults:
+        """The defaults over a stored run's `config`: its provider and model (the sim's, when none is named)."""
+        provider = str(config.get("provider") or "sim")
+        return cls(parent_id=parent_id, turn=turn, sample=sample, n_samples=n_samples, turns=turns,
+                   provider=provider, model=str(config.get("model") or ("sim-1" if provider == "sim" else "")))
+
+
+def refuse_or_hold(screen: Any, why: str | None) -> bool:
+    """Before a fork dialog: toast `why` (the fork cannot be made now) and return True; else hold the
+    screen's replay (if any) still at the chosen turn while the dialog is up, and return False."""
+    if why is not None:
+        screen.notify(why, title="cannot fork", severity="warning", markup=False)
+        return True
+    if screen.player is not None and screen.player.playing:
+        screen.player.toggle()
+        screen.flush()
+    return False
+
 
 def _integer(text: str, what: str) -> int:
     text = text.strip().replace("\u2212", "-")   # a typographic minus pasted in
