@@ -133,14 +133,8 @@ def run(servers: int, args: argparse.Namespace, folder: Path, *, kill_at: float 
             fakes[1].stop()
         threading.Thread(target=killer, daemon=True).start()
 
-    async def go() -> str:
-        try:
-            return await prepared.runner.run()
-        finally:
-            await prepared.provider.aclose()
-
     started = time.perf_counter()
-    status = asyncio.run(go())
+    status = asyncio.run(prepared.run())
     wall = time.perf_counter() - started
     for fake in fakes:
         fake.stop()

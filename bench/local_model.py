@@ -37,14 +37,8 @@ def run_session(server: LocalModelServer, db, **fields) -> tuple[float, list[tup
     config = RunConfig(provider="local", model=server.model_name, temperature=0.6, top_p=0.95, **fields).validate()
     prepared = prepare_run(config, db, provider=make_local_provider(config, server.base_url), stream_deltas=False)
 
-    async def go() -> str:
-        try:
-            return await prepared.runner.run()
-        finally:
-            await prepared.provider.aclose()
-
     started = time.perf_counter()
-    status = asyncio.run(go())
+    status = asyncio.run(prepared.run())
     wall = time.perf_counter() - started
     if status != "finished":
         raise SystemExit(f"bench session {prepared.session_id} ended {status}")

@@ -173,14 +173,8 @@ def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
     prepared = prepare_run(config, db, base_url=base_url, stream_deltas=True)
     prepared.bus.subscribe(clock)
 
-    async def go() -> str:
-        try:
-            return await prepared.runner.run()
-        finally:
-            await prepared.provider.aclose()
-
     try:
-        return prepared.session_id, asyncio.run(go()), 0.0
+        return prepared.session_id, asyncio.run(prepared.run()), 0.0
     finally:
         db.conn.close()
 

@@ -57,13 +57,7 @@ def run(config: RunConfig, folder: Path) -> dict[str, float]:
         db = open_database(folder / f"{len(list(folder.iterdir()))}.db")
         prepared = prepare_run(config, db, stream_deltas=False)
 
-        async def go() -> str:
-            try:
-                return await prepared.runner.run()
-            finally:
-                await prepared.provider.aclose()
-
-        status = asyncio.run(go())
+        status = asyncio.run(prepared.run())
         db.close()
         usages = [r.usage for r in server.requests if r.path == "/v1/messages" and r.usage is not None]
     if status != "finished" or len(usages) != config.turns * config.samples:

@@ -313,12 +313,7 @@ def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | 
     status: list[str] = []
 
     def drive() -> None:
-        async def main() -> None:
-            try:
-                status.append(await prepared.runner.run())
-            finally:
-                await prepared.provider.aclose()
-        asyncio.run(main())
+        status.append(asyncio.run(prepared.run()))
 
     probe = Probe(interval)
 

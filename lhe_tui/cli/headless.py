@@ -166,10 +166,7 @@ async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) ->
             loop.add_signal_handler(sig, runner.stop)
         except (NotImplementedError, RuntimeError):
             pass
-    try:
-        return await runner.run()
-    finally:
-        await prepared.provider.aclose()
+    return await prepared.run()
 
 
 def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,

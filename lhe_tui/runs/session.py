@@ -47,6 +47,13 @@ class PreparedRun:
     session_id: str
     writer: SessionWriter | None = None
 
+    async def run(self) -> str:
+        """Run to the end (the runner's final status), then close the provider's connections."""
+        try:
+            return await self.runner.run()
+        finally:
+            await self.provider.aclose()
+
 
 def prepare_run(config: RunConfig, db: Database, *, provider: Provider | None = None, base_url: str | None = None,
                 session_id: str | None = None, stream_deltas: bool = True, task: Task | None = None,
