@@ -40,23 +40,12 @@ def forecast_1000x100() -> float:
 def m003_rescoring() -> float:
     from lhe_tui.store.database import open_database
     from lhe_tui.store.schema import _rescore_steps
+    from lhe_tui.testing.stores import insert_unscored_turns
 
     with tempfile.TemporaryDirectory() as folder:
         db = open_database(Path(folder) / "big.db")
         conn = db.conn
-        conn.execute("INSERT INTO sessions (id, kind, status) VALUES ('big', 'run', 'finished')")
-        rows = []
-        for sample in range(100):
-            gold = 0
-            for turn in range(1, 1001):
-                turn_sum = (sample * 7 + turn * 13) % 199 - 99
-                gold += turn_sum
-                answer = None if turn % 5 == 0 else gold
-                rows.append(("big", sample, turn, turn_sum, gold, 0, 0, answer, answer, 0, float(turn)))
-        with conn:
-            conn.executemany("INSERT INTO turns (session_id, sample, turn, turn_sum, gold_sum, seen_previous, "
-                             "expected_step, model_answer, history_answer, step_correct, started_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        insert_unscored_turns(conn)
         started = time.perf_counter()
         with conn:
             _rescore_steps(db.utils)

@@ -11,6 +11,7 @@ import pytest
 from lhe_tui.store.database import open_database
 from lhe_tui.store.schema import _rescore_steps
 from lhe_tui.store.summary import session_summary
+from lhe_tui.testing.stores import insert_unscored_turns
 
 from tests.step_scenarios import SESSIONS, run_scenario
 
@@ -86,19 +87,7 @@ def test_rescoring_a_big_store_scores_every_turn(tmp_path):
     """100 samples x 1,000 turns, every fifth answer missing (its time: bench/suite_timings.py)."""
     db = open_database(tmp_path / "big.db")
     conn = db.conn
-    conn.execute("INSERT INTO sessions (id, kind, status) VALUES ('big', 'run', 'finished')")
-    rows_ = []
-    for sample in range(100):
-        gold = 0
-        for turn in range(1, 1001):
-            turn_sum = (sample * 7 + turn * 13) % 199 - 99
-            gold += turn_sum
-            answer = None if turn % 5 == 0 else gold
-            rows_.append(("big", sample, turn, turn_sum, gold, 0, 0, answer, answer, 0, float(turn)))
-    with conn:
-        conn.executemany("INSERT INTO turns (session_id, sample, turn, turn_sum, gold_sum, seen_previous, "
-                         "expected_step, model_answer, history_answer, step_correct, started_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
+    insert_unscored_turns(conn)
     with conn:
         _rescore_steps(db.utils)
     assert conn.execute("SELECT COUNT(*) FROM turns WHERE step_correct = 1").fetchone()[0] == 100 * 800
