@@ -316,8 +316,8 @@ def test_a_run_whose_every_turn_failed_has_no_data(tmp_path, monkeypatch, capsys
     assert frame_row.horizon_05 is None
 
 
-def test_compare_leaves_a_session_with_no_data_out_with_a_note(tmp_path, monkeypatch, capsys):
-    db = tmp_path / "lhe.db"
+def good_and_no_data_sessions(db, monkeypatch, capsys) -> tuple[str, str]:
+    """A sim session of 5 turns and, after it, one whose first request was refused (401): no data."""
     assert main(["run", "--headless", "--turns", "5", "--db", str(db)]) == 0
     with serve(monkeypatch) as server:
         server.add_faults(Fault("status", status=401))
@@ -325,6 +325,12 @@ def test_compare_leaves_a_session_with_no_data_out_with_a_note(tmp_path, monkeyp
     with sqlite3.connect(db) as conn:
         good, empty = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY rowid")]
     capsys.readouterr()
+    return good, empty
+
+
+def test_compare_leaves_a_session_with_no_data_out_with_a_note(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "lhe.db"
+    good, empty = good_and_no_data_sessions(db, monkeypatch, capsys)
     assert main(["compare", good, empty, "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert f"left out, no data (no turn was answered): {empty}" in out
@@ -366,13 +372,7 @@ def test_migration_clears_the_fake_metrics_of_sessions_with_no_answer(tmp_path, 
 
 def test_export_and_figures_of_a_session_with_no_data(tmp_path, monkeypatch, capsys):
     db = tmp_path / "lhe.db"
-    assert main(["run", "--headless", "--turns", "5", "--db", str(db)]) == 0
-    with serve(monkeypatch) as server:
-        server.add_faults(Fault("status", status=401))
-        assert run_cli(server, db) == 1
-    with sqlite3.connect(db) as conn:
-        good, empty = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY rowid")]
-    capsys.readouterr()
+    good, empty = good_and_no_data_sessions(db, monkeypatch, capsys)
     assert main(["export", empty, "--format", "json", "--db", str(db)]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["summary"]["no_data"] is True and exported["summary"]["final_task_accuracy"] is None
