@@ -8,8 +8,8 @@ differ in length; a curve at turn t averages over the samples that count at turn
 it, and (given each sample's status) those that failed before it, as wrong (see _ragged).
 """
 
-from .bootstrap import bootstrap_ci
 from ._ragged import curve_length
+from .bootstrap import bootstrap_ci
 from .curves import accuracy_at, answer_accuracy, first_error, sample_counts, task_accuracy, turn_accuracy
 from .horizon import (horizon, horizon_in_steps, mean_turn_accuracy, p_before_first_error, p_before_first_error_ci,
                       per_step_p, theory_horizon, theory_task_curve)
@@ -18,12 +18,12 @@ from .paired import (PairedDiff, first_errors_or_end, paired_difference, paired_
 from .summary import RunSummary, summarize
 
 __all__ = [
-    "curve_length",
     "PairedDiff",
     "RunSummary",
     "accuracy_at",
     "answer_accuracy",
     "bootstrap_ci",
+    "curve_length",
     "first_error",
     "first_errors_or_end",
     "horizon",

@@ -98,7 +98,6 @@ def horizon_ci(by_sample: Sequence[Sequence[bool]], s: float = 0.5, *, n_boot: i
     samples resampled. A resample whose curve never drops below s within the turns played is censored (its H
     lies past the last turn): a bound that falls among those is None (unbounded, or with both None: the
     curve's resamples mostly never drop below s)."""
-
     flags, mask = curve_flags(by_sample, "task", status, turns)
     n_samples, n_turns = flags.shape
     if n_samples == 0 or n_turns == 0:

@@ -17,7 +17,7 @@ def _curve(by_sample: Flags, kind: str, status: Statuses, turns: int | None,
 
 
 def answer_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None,
-                                      at: Sequence[int] | None = None) -> list[float]:
+                  at: Sequence[int] | None = None) -> list[float]:
     """Answer accuracy (the reference code's index accuracy; not a paper metric): the mean of the
     answer-correct flags (answer == gold sum) at each turn, over the samples that count there (see _ragged:
     with `status`, a failed sample counts as wrong past its failure)."""
@@ -25,14 +25,14 @@ def answer_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns:
 
 
 def turn_accuracy(update_by_sample: Flags, *, status: Statuses = None, turns: int | None = None,
-                                   at: Sequence[int] | None = None) -> list[float]:
+                  at: Sequence[int] | None = None) -> list[float]:
     """Turn accuracy (the paper's): the mean of the update flags (the update from turn t-1 to t is right,
     whatever the state at t-1; lhe_tui.core.step_rules) at each turn. For K = 1 it is step accuracy."""
     return _curve(update_by_sample, "turn", status, turns, at)
 
 
 def task_accuracy(correct_by_sample: Flags, *, status: Statuses = None, turns: int | None = None,
-                                    at: Sequence[int] | None = None) -> list[float]:
+                  at: Sequence[int] | None = None) -> list[float]:
     """Mean at each turn t of "turns 1..t all correct", over the samples that count at turn t."""
     return _curve(correct_by_sample, "task", status, turns, at)
 

@@ -110,6 +110,11 @@ def thin(x: Sequence[float], y: Sequence[float], most: int) -> tuple[list[float]
     return [x[i] for i in picks], [y[i] for i in picks]
 
 
+MOST_POINTS = 1024
+"""The most points (evenly spaced turns) a chart of a long run is computed at: more than twice the columns of
+any plot, which draws two points a column at most (`build_text`); more would only be lists of floats made and
+dropped at every redraw (issue 26). The sum chart and the decay curves (live and arms views) take it."""
+
 BUILD_IN_THREAD = True
 """Build plots on a worker thread (False: in `render`, as plotext usually is; tests use it for snapshots)."""
 

@@ -8,7 +8,7 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.background import lower_this_threads_priority
-from lhe_tui.ui.screens._run_metrics import DECAY_POINTS
+from lhe_tui.ui.plotting import MOST_POINTS
 from lhe_tui.ui.screens._arms_pane import ArmPane
 from lhe_tui.ui.widgets.arms_plot import ArmCurve, ArmsDecayPlot
 
@@ -40,14 +40,14 @@ class ArmsCurves:
         size = sum(len(c) for _pane, correct, _update, _kw in jobs for c in correct)
         if size < INLINE_METRICS_TURNS:
             for pane, correct, update, kw in jobs:
-                pane.decay = compute_decay(correct, update, with_ci=False, points=DECAY_POINTS, **kw)
+                pane.decay = compute_decay(correct, update, with_ci=False, points=MOST_POINTS, **kw)
             self._draw_plot()
             return
         self._metrics_busy = True
 
         def compute() -> list[tuple[ArmPane, DecayData]]:
             lower_this_threads_priority()
-            return [(pane, compute_decay(correct, update, with_ci=False, points=DECAY_POINTS, **kw))
+            return [(pane, compute_decay(correct, update, with_ci=False, points=MOST_POINTS, **kw))
                     for pane, correct, update, kw in jobs]
 
         self.run_worker(compute, name="arms metrics", group="arms-metrics", thread=True, exit_on_error=False)

@@ -9,12 +9,12 @@ from textual.worker import Worker, WorkerState
 
 from lhe_tui.analysis.decay_curves import DecayData, compute_decay
 from lhe_tui.ui.background import lower_this_threads_priority
+from lhe_tui.ui.plotting import MOST_POINTS
 from lhe_tui.ui.screens._run_layout import shown
 
 INLINE_METRICS_TURNS = 2_000    # above this many stored turns, metrics are computed in a thread (a 32-sample
                                 # bootstrap takes 50-110 ms: inline, that is lag on the UI loop)
 FIRST_FRAME_WAIT_S = 1.0   # the metrics wait for the first frame, but never longer than this
-DECAY_POINTS = 1024        # the decay curves of a longer run are computed at this many turns (issue 26)
 
 
 class RunMetrics:
@@ -53,12 +53,12 @@ class RunMetrics:
         ragged = dict(status=self.model.statuses(), turns=self.model.n_turns or None, k=self.model.k,
                       answered=self.model.answered)
         if self.model.turns_done + sum(len(c) for c in correct) < INLINE_METRICS_TURNS:
-            self._set_decay(compute_decay(correct, update, with_ci=with_ci, points=DECAY_POINTS, **ragged))
+            self._set_decay(compute_decay(correct, update, with_ci=with_ci, points=MOST_POINTS, **ragged))
             return
         self._metrics_busy = True
         def compute() -> DecayData:
             lower_this_threads_priority()
-            return compute_decay(correct, update, with_ci=with_ci, points=DECAY_POINTS, **ragged)
+            return compute_decay(correct, update, with_ci=with_ci, points=MOST_POINTS, **ragged)
 
         self.run_worker(compute, name="metrics", group="metrics", thread=True, exit_on_error=False)
 

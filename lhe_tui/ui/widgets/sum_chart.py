@@ -5,14 +5,11 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
-from lhe_tui.ui.plotting import Figure, Mark, PlotView, Series, thin_rows
+from lhe_tui.ui.plotting import MOST_POINTS, Figure, Mark, PlotView, Series, thin_rows
 from lhe_tui.ui.turn_records import TurnRecords
 from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
 
 NEW_TURNS_EVERY_S = 0.5
-MOST_POINTS = 1024
-"""Turns the chart's figure takes at most (evenly spaced): more than twice the columns of any plot, which
-draws two points a column at most (`plotting.build_text`)."""
 
 
 def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figure:
