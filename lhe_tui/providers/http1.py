@@ -176,11 +176,6 @@ class _Connection(asyncio.Protocol):
                         raise HTTPError(f"bad chunk size line {data[at:end][:20]!r}")
                     at = end + 2
                     left = int(match[1], 16)
-                    stop = at + left
-                    if left and data[stop:stop + 2] == b"\r\n":  # the whole chunk and its CRLF are here (usual)
-                        pieces.append(data[at:stop])
-                        at, left = stop + 2, 0
-                        continue
                     state = _DATA if left else _TRAILER
                 elif state == _DATA or state == _LENGTH:
                     take = left if left < size - at else size - at
