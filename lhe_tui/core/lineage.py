@@ -7,6 +7,8 @@ Stored in the `sessions` table's `parent_id`, `fork_turn`, `fork_json`, `group_i
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +110,16 @@ class Lineage:
         return ", ".join(parts)
 
 
+def new_id(prefix: str = "") -> str:
+    """A new session id (`20261206-071000-ab12`: started then, 4 random hex digits), or a group's or a sweep's
+    with their prefix (`grp-`, `swp-`)."""
+    return prefix + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
 def short_id(session_id: str) -> str:
     """An id without its date, as the TUI shows it: 20261206-071000-ab12 -> 071000-ab12."""
     head, sep, tail = session_id.partition("-")
-    return tail if sep and head.isdigit() and len(head) == 8 else session_id
+    return tail if sep and tail and head.isdigit() and len(head) == 8 else session_id
 
 
 def tree_order(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:

@@ -5,8 +5,6 @@ Shared by the headless CLI and the TUI, so both start runs the same way.
 
 from __future__ import annotations
 
-import secrets
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,7 +12,7 @@ from lhe_tui.providers.base import Provider
 from lhe_tui.providers.factory import make_provider
 from lhe_tui.core.config import RunConfig
 from lhe_tui.core.events import EventBus
-from lhe_tui.core.lineage import Lineage
+from lhe_tui.core.lineage import Lineage, new_id
 from lhe_tui.runner.runner import Runner
 from lhe_tui.runs.resume_state import ResumeState, load_resume_state
 from lhe_tui.store.writer import SessionWriter
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def new_session_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return new_id()
 
 
 def build_task(config: RunConfig) -> Task:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.common.errors import ConfigError, StoreError
+from lhe_tui.core.lineage import new_id
 from lhe_tui.store.queries import has_column, one_match
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ GROUP_PREFIX = "grp-"
 
 def new_group_id() -> str:
     """`grp-` and a session-style id: told apart from a session id at a glance and by `is_group_id`."""
-    return GROUP_PREFIX + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return new_id(GROUP_PREFIX)
 
 
 def is_group_id(given: str) -> bool:

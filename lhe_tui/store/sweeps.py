@@ -4,11 +4,10 @@ linked to a sweep (`sessions.sweep_id`, `sessions.sweep_run`; migration m007).""
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from lhe_tui.common.errors import StoreError
+from lhe_tui.core.lineage import new_id
 from lhe_tui.store.queries import has_column, one_match
 
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ SWEEP_PREFIX = "swp-"
 
 
 def new_sweep_id() -> str:
-    return SWEEP_PREFIX + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return new_id(SWEEP_PREFIX)
 
 
 def is_sweep_id(given: str) -> bool:

@@ -23,7 +23,8 @@ from lhe_tui.common.errors import LheError
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
 from lhe_tui.ui.screens.stored_results import StoredResultsScreen
-from lhe_tui.ui.widgets.compare_plot import CURVES, CompareEntry, ComparePlot, session_colour, short_id
+from lhe_tui.core.lineage import short_id
+from lhe_tui.ui.widgets.compare_plot import CURVES, CompareEntry, ComparePlot, session_colour
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

@@ -20,7 +20,8 @@ from lhe_tui.runs.probe import probe_table
 from lhe_tui.store.database import open_database
 from lhe_tui.store.queries import load_session
 from lhe_tui.ui.screens.stored_results import StoredResultsScreen
-from lhe_tui.ui.widgets.compare_plot import session_colour, short_id
+from lhe_tui.core.lineage import short_id
+from lhe_tui.ui.widgets.compare_plot import session_colour
 from lhe_tui.ui.widgets.probe_plot import ProbePlot, ProbeResult
 
 

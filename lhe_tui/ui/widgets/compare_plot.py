@@ -21,12 +21,6 @@ def session_colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def short_id(session_id: str) -> str:
-    """`20261123-141110-ab12` -> `141110-ab12` (the date is the same for most sessions compared)."""
-    date, _, rest = session_id.partition("-")
-    return rest if len(date) == 8 and date.isdigit() and rest else session_id
-
-
 @dataclass(frozen=True)
 class CompareEntry:
     curves: SessionCurves
