@@ -23,6 +23,8 @@ from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_s
 from lhe_tui.store.summary import session_summary
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlite_utils import Database
 
     from lhe_tui.metrics import RunSummary
@@ -161,12 +163,19 @@ async def _run(prepared: PreparedRun, server: LocalModelServer | None = None) ->
     runner = prepared.runner
     if server is not None:  # our local model server dying ends the run at once, failed, with its cause
         server.watch(lambda message: loop.call_soon_threadsafe(runner.fail, message))
+    stop_on_signals(runner.stop)
+    return await prepared.run()
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """Ctrl-C or a SIGTERM stops the run cleanly (what is stored stays, the session is marked stopped)
+    rather than killing it mid-write. Where the loop cannot take signal handlers they are left alone."""
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, runner.stop)
+            loop.add_signal_handler(sig, stop)
         except (NotImplementedError, RuntimeError):
             pass
-    return await prepared.run()
 
 
 def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
@@ -231,11 +240,7 @@ async def _run_group(group: PreparedGroup, server: LocalModelServer | None = Non
     loop = asyncio.get_running_loop()
     if server is not None:  # the arms' shared local model server dying ends every arm, failed
         server.watch(lambda message: loop.call_soon_threadsafe(group.fail, message))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, group.stop)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop_on_signals(group.stop)
     return await group.run()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from lhe_tui.cli.headless import stop_on_signals
 from lhe_tui.common.errors import ConfigError
 from lhe_tui.core.prices import fmt_cost
 from lhe_tui.reports.fitted_table import output_width
@@ -99,12 +99,7 @@ def exit_code(statuses: dict[str, str], engine: SweepEngine) -> int:
 
 
 async def _run(engine: SweepEngine) -> dict[str, str]:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, engine.stop)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop_on_signals(engine.stop)
     return await engine.run()
 
 
