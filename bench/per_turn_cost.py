@@ -35,6 +35,12 @@ each path, medians over the turns of a window around each checkpoint (+-`--windo
     python bench/per_turn_cost.py --paths sim --checkpoints 10 1000 10000 20000
     python bench/per_turn_cost.py --paths openai anthropic --repeats 5
     python bench/per_turn_cost.py --paths openai anthropic --history-window 5   # diagnostic: small bodies
+    python bench/per_turn_cost.py --paths instant --socket-mb 1                 # diagnostic: see below
+
+`--socket-mb N` (diagnostic, the instant path): the provider also writes N MB through a local socket every
+turn, from one buffer made once (a thread reads the other end): no HTTP, no JSON, nothing that grows with
+the turn. The flat spans grow as on the HTTP paths at turn 10,000 (1 MB bodies), which shows that their
+growth there is what moving the body does to this core's caches, not work of the engine's that grows.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ import gc
 import os
 import statistics
 import sys
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,21 +73,31 @@ clock = time.thread_time  # see --clock
 PATHS = ("instant", "sim", "openai", "anthropic")
 WARM_UP = 3   # turns at the start of a mid-run window that are not counted (the first reads the whole history)
 SPANS = ("history", "body", "provider", "score", "store")
+SOCKET_MB = 0.0   # see --socket-mb
 
 
 class InstantProvider(Provider):
-    """Answers the gold running sum at once (O(1): no reading of the history)."""
+    """Answers the gold running sum at once (O(1): no reading of the history); with `socket_mb`, first writes
+    that many MB through a local socket (see --socket-mb)."""
 
     name = "instant"
 
-    def __init__(self) -> None:
+    def __init__(self, socket_mb: float = 0.0) -> None:
         super().__init__("instant-1", GenerationSettings())
         self.gold: dict[int, list[int]] = {}
+        self.ballast = b"x" * int(socket_mb * (1 << 20))
+        self.sink: socket.socket | None = None
+        if self.ballast:
+            self.sink, drain = socket.socketpair()
+            threading.Thread(target=lambda: [None for _ in iter(lambda: drain.recv(1 << 20), b"")],
+                             daemon=True).start()
 
     def bind_task(self, task) -> None:
         self.gold = {s.index: s.gold_sums() for s in task.samples}
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
+        if self.sink is not None:
+            self.sink.sendall(self.ballast)
         text = f"<answer>{self.gold[meta.sample_index][meta.turn - 1]}</answer>"
         if on_delta:
             on_delta("text", text)
@@ -212,7 +230,7 @@ def wrap_async(stamps: Stamps, owner: object, name: str) -> None:
 def make_provider(path: str, url: str) -> tuple[Provider, Callable[[Stamps, Provider], None]]:
     """The path's provider, and how to wrap its body encoder."""
     if path == "instant":
-        return InstantProvider(), lambda stamps, provider: None
+        return InstantProvider(SOCKET_MB), lambda stamps, provider: None
     if path == "sim":
         from lhe_tui.providers.sim import SimProvider, SimSettings
 
@@ -332,6 +350,21 @@ def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float], ha
               f"{min(walls):.1f}..{max(walls):.1f})")
 
 
+def socket_control(plain: dict[int, tuple[float, ...]], checkpoints: list[int], args: argparse.Namespace) -> None:
+    """The instant path again, writing --socket-mb MB through a socket each turn; its spans over the plain ones."""
+    global SOCKET_MB
+    SOCKET_MB = args.socket_mb
+    try:
+        rows, walls = measure("instant", checkpoints, args.window, args.repeats, "", args.history_window)
+    finally:
+        SOCKET_MB = 0.0
+    report(f"instant + {args.socket_mb:g} MB through a socket a turn", rows, walls, args.window)
+    print(f"with {args.socket_mb:g} MB a turn / without, at each turn: "
+          + "; ".join(f"turn {c}: score {rows[c][3] / plain[c][3]:.2f}, store {rows[c][4] / plain[c][4]:.2f}"
+                      for c in checkpoints)
+          + " (compare the HTTP paths, turn 10,000 / turn 10: bodies of 0.99 MB / 3 KB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
@@ -343,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-window", type=int, metavar="W",
                         help="diagnostic: a sliding history window of W turns, so the message list stays O(1)")
     parser.add_argument("--gc-off", action="store_true", help="diagnostic: the garbage collector disabled")
+    parser.add_argument("--socket-mb", type=float, default=0.0, metavar="N",
+                        help="diagnostic: the instant provider writes N MB through a local socket each turn")
     args = parser.parse_args(argv)
     checkpoints = sorted(set(args.checkpoints))
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-dummy")   # never sent anywhere but 127.0.0.1
@@ -364,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             rows, walls = measure(path, checkpoints, args.window, args.repeats, server.base_url if server else "",
                                   args.history_window)
             report(path, rows, walls, args.window)
+            if path == "instant" and args.socket_mb:
+                socket_control(rows, checkpoints, args)
     finally:
         if server is not None:
             server.__exit__(None, None, None)
