@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
 import gc
 import io
 import os
@@ -50,6 +51,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -68,7 +70,7 @@ class Result:
     metrics_ms: list[float] = field(default_factory=list)
     status: str = ""
     steady_lags_ms: list[float] = field(default_factory=list)   # after --settle-s
-    growth: list[tuple[int, float, int, int]] = field(default_factory=list)   # (turns done, RSS MB, probes so far, events waiting)
+    growth: list[tuple[int, Memory, int, int]] = field(default_factory=list)   # (turns done, memory, probes so far, events waiting)
     gc_ms: dict[int, list[float]] = field(default_factory=dict)   # generation -> each collection's duration (ms)
 
     def gc_line(self) -> str:
@@ -79,7 +81,10 @@ class Result:
     def growth_table(self, per_sample_marks: tuple[int, ...] = (100, 200, 1000, 2000, 3000, 6000, 10000, 30000)) -> str:
         """The UI process's memory and the loop's lag as the run grows: at the first sample past each mark
         of turns per sample (and at the end), RSS, the lag p99 of the probes since the previous row and the most
-        events waiting in the feed since then (a UI that falls behind holds them: RSS that is not the view's)."""
+        events waiting in the feed since then (a UI that falls behind holds them: RSS that is not the view's);
+        then what the RSS is made of: the bytes malloc has handed out and not had back (C and Python's larger
+        objects, the arrays of the view's compact columns) and Python's small objects (blocks in use). RSS that
+        grows while both stay flat is freed memory the allocators keep, not the view's."""
         rows, done_probes, marks, waiting = [], 0, [m * self.samples for m in per_sample_marks], 0
         for turns, rss, probes, backlog in self.growth:
             waiting = max(waiting, backlog)
@@ -87,9 +92,10 @@ class Result:
                 while marks and turns >= marks[0]:
                     marks.pop(0)
                 window = self.lags_ms[done_probes:probes]
-                rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {rss:6.0f} MB, "
+                rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {rss.rss_mb:6.0f} MB, "
                             f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes), "
-                            f"events waiting <= {waiting}")
+                            f"events waiting <= {waiting}; malloc in use {rss.malloc_mb:5.1f} MB, "
+                            f"Python small objects {rss.py_blocks / 1e3:5.0f} k")
                 done_probes, waiting = probes, 0
         return "\n".join(rows)
 
@@ -246,7 +252,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
     probe = Probe(interval)
     timings = Timings()
     sampler = StallSampler(threading.get_ident()) if stalls_ms else None
-    growth: list[tuple[int, float, int, int]] = []   # (turns done, RSS MB, probes, events waiting), every `sample_every` s
+    growth: list[tuple[int, Memory, int, int]] = []   # (turns done, memory, probes, events waiting), every `sample_every` s
     gc_ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
     gc_started: list[float] = [0.0]
 
@@ -274,7 +280,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                     await asyncio.sleep(0.02)
                     if clock() >= next_sample:   # the UI's memory and lag as the run grows (--samples-every)
                         next_sample += sample_every
-                        growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms), len(app.screen.feed)))
+                        growth.append((app.screen.model.turns_done, memory(), len(probe.lags_ms), len(app.screen.feed)))
             finally:
                 if profiler:
                     profiler.disable()
@@ -284,7 +290,7 @@ def run_tui(config: RunConfig, db_path: Path, interval: float, base_url: str | N
                 probe.stop = True
                 await task
             wall = clock() - started
-            growth.append((app.screen.model.turns_done, rss_mb(), len(probe.lags_ms), len(app.screen.feed)))
+            growth.append((app.screen.model.turns_done, memory(), len(probe.lags_ms), len(app.screen.feed)))
             await pilot.pause()
             return wall
 
@@ -333,6 +339,32 @@ def run_bare(config: RunConfig, db_path: Path, interval: float, base_url: str | 
     db.conn.close()
     return Result(samples=config.samples, lags_ms=probe.lags_ms, turns=turns_done(db_path, prepared.session_id),
                   wall_s=wall, status=status[0] if status else "")
+
+
+class Memory(NamedTuple):
+    rss_mb: float
+    malloc_mb: float     # glibc's mallinfo2: allocated and not freed (nan where there is none)
+    py_blocks: int       # sys.getallocatedblocks(): Python's small objects in use
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_in_use_mb() -> float:
+    """Bytes malloc has handed out and not had back (all arenas, mmapped chunks too); nan off glibc >= 2.33."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return float("nan")
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return (info.uordblks + info.hblkhd) / 2**20
+
+
+def memory() -> Memory:
+    return Memory(rss_mb(), malloc_in_use_mb(), sys.getallocatedblocks())
 
 
 def rss_mb() -> float:
