@@ -1,11 +1,13 @@
 """One sample's finished turns for the run view, with bounded memory (issue 26).
 
-`TurnRecords` reads like a list of `TurnRecord`s in turn order. It keeps compact columns for every turn
-(the turn, gold and the model's answer: what the sum chart draws) and full records only for the newest
-`keep` turns and the few turns changed in place (an injection). When it has a loader (the live view:
-reading the run's own store), older records are dropped from memory and read back from the store a page
-at a time when something asks for them (the turn table scrolled up, the reply pane on a selected row);
-a few pages read back are kept. Without a loader it keeps every record, as a list would.
+`TurnRecords` reads like a list of `TurnRecord`s in turn order. It keeps full records only for the newest
+`keep` turns and the few turns changed in place (an injection), and for the sum chart (gold and the model's
+answer over the turns) a thinned sample of evenly spaced rows, no more than `2 x chart_points` of them at any
+length (`ChartSample`). The turns are kept as the first turn and a count while they follow one another (an
+array only once a turn is skipped). When it has a loader (the live view: reading the run's own store), older
+records are dropped from memory and read back from the store a page at a time when something asks for them
+(the turn table scrolled up, the reply pane on a selected row); a few pages read back are kept. Without a
+loader it keeps every record, as a list would. Nothing else it keeps grows with the turns.
 
 No Textual in this module.
 """
@@ -26,62 +28,58 @@ RecordLoader = Callable[[int, int, int], list[TurnRecord]]
 KEEP_NEWEST = 256      # full records kept per sample (the visible rows and the reply pane's)
 PAGE_ROWS = 256        # rows read back from the store at a time
 PAGES_KEPT = 4         # pages read back that stay in memory (scrolling back and forth reads none again)
+CHART_POINTS = 1024    # the sum chart draws at most this many rows (ui.plotting.MOST_POINTS); twice as many kept
+UNREAD = "unread"      # the answer status of a row the store could not give back and the chart did not keep
 
 
-_NONE = -(2 ** 63)
-_LIMIT = 2 ** 63
+class ChartSample:
+    """Gold and the model's answer at every `stride`-th row: rows come in order, and when `2 * most` are kept
+    every other one is dropped and the stride doubles. So it holds between `most` and `2 * most` evenly spaced
+    rows of any number (all of them up to `2 * most`), in O(most) memory."""
 
+    def __init__(self, most: int = CHART_POINTS) -> None:
+        self.most = max(1, most)
+        self.stride = 1
+        self.rows: list[int] = []
+        self.values: list[tuple[int, int | None]] = []   # (gold, answer) of each kept row
 
-class IntColumn:
-    """Optional ints in an array: no int object kept alive per turn (they kept the freed records' memory
-    arenas from going back). None and ints past 64 bits are kept aside."""
+    def add(self, row: int, gold: int, answer: int | None) -> None:
+        if row % self.stride:
+            return
+        self.rows.append(row)
+        self.values.append((gold, answer))
+        if len(self.rows) >= 2 * self.most:
+            self.stride *= 2
+            self.rows, self.values = self.rows[::2], self.values[::2]   # rows are multiples of the old stride
 
-    def __init__(self) -> None:
-        self._values = array("q")
-        self._aside: dict[int, int | None] = {}
+    def find(self, row: int) -> int | None:
+        at = bisect_left(self.rows, row)
+        return at if at < len(self.rows) and self.rows[at] == row else None
 
-    def __len__(self) -> int:
-        return len(self._values)
+    def set(self, row: int, gold: int, answer: int | None) -> None:
+        at = self.find(row)
+        if at is not None:
+            self.values[at] = (gold, answer)
 
-    def __getitem__(self, row: int) -> int | None:
-        value = self._values[row]
-        if value == _NONE:
-            return self._aside.get(row + len(self._values) if row < 0 else row)
-        return value
-
-    def __setitem__(self, row: int, value: int | None) -> None:
-        self._aside.pop(row, None)
-        if value is None or not -_LIMIT < value < _LIMIT:
-            self._aside[row] = value
-            value = _NONE
-        self._values[row] = value
-
-    def append(self, value: int | None) -> None:
-        self._values.append(0)
-        self[len(self._values) - 1] = value
-
-    def pop(self) -> None:
-        self._aside.pop(len(self._values) - 1, None)
-        self._values.pop()
-
-    def tolist(self) -> list[int | None]:
-        out: list[int | None] = self._values.tolist()
-        for row, value in self._aside.items():
-            out[row] = value
-        return out
+    def drop_last(self, row: int) -> None:
+        """`row`, the last one, is gone."""
+        if self.rows and self.rows[-1] == row:
+            self.rows.pop()
+            self.values.pop()
 
 
 class TurnRecords(Sequence[TurnRecord]):
     """A sample's turn records, in turn order (see the module's docstring)."""
 
     def __init__(self, records: Iterable[TurnRecord] = (), *, sample: int = 0, loader: RecordLoader | None = None,
-                 keep: int = KEEP_NEWEST) -> None:
+                 keep: int = KEEP_NEWEST, chart_points: int = CHART_POINTS) -> None:
         self.sample = sample
         self.loader = loader
         self.keep = max(1, keep)
-        self._turns = array("q")
-        self._gold = IntColumn()
-        self._answers = IntColumn()
+        self._count = 0
+        self._first_turn = 0
+        self._turns: array | None = None      # every row's turn, only once the turns stop following one another
+        self._chart = ChartSample(chart_points)
         self._held: list[TurnRecord] = []    # the full records of rows `_oldest_held` on (no slot per dropped row)
         self._oldest_held = 0                 # rows below this one are dropped unless pinned
         self._pinned: dict[int, TurnRecord] = {}   # rows changed in place: kept whatever their age
@@ -95,24 +93,39 @@ class TurnRecords(Sequence[TurnRecord]):
         return (len(self._held) + len(self._pinned)
                 + sum(len(page) for page in self._pages.values()))
 
-    # ---- compact columns ---------------------------------------------------------------------------------
-    def columns(self, rows: Iterable[int] | None = None) -> tuple[list[int], list[int], list[int | None]]:
-        """(turns, gold sums, the model's answers) of every row, or of `rows` only (a chart of a long run
-        takes a few hundred evenly spaced ones), without reading any record."""
-        if rows is None:
-            return self._turns.tolist(), self._gold.tolist(), self._answers.tolist()  # type: ignore[return-value]
-        rows = list(rows)
-        turns, gold, answers = self._turns, self._gold, self._answers
-        return [turns[r] for r in rows], [gold[r] for r in rows], [answers[r] for r in rows]  # type: ignore[misc]
+    # ---- the chart's rows and the turns ---------------------------------------------------------------------
+    def chart_columns(self, most: int = CHART_POINTS) -> tuple[list[int], list[int], list[int | None]]:
+        """(turns, gold sums, the model's answers) at no more than `most` evenly spaced rows, the last row
+        always among them, without reading any record back."""
+        chart = self._chart
+        if not self._count:
+            return [], [], []
+        step = -(-len(chart.rows) // max(1, most - 1)) if len(chart.rows) >= most else 1
+        picked = list(range(0, len(chart.rows), step))
+        rows = [chart.rows[i] for i in picked]
+        values = [chart.values[i] for i in picked]
+        last = self._count - 1
+        if not rows or rows[-1] != last:
+            newest = self[last]   # held: the newest records always are
+            rows.append(last)
+            values.append((newest.gold_sum, newest.model_answer))
+        return [self.turn_at(r) for r in rows], [g for g, _ in values], [a for _, a in values]
 
     def turn_at(self, row: int) -> int:
-        return self._turns[row]
+        if row < 0:
+            row += self._count
+        if not 0 <= row < self._count:
+            raise IndexError("turn record index out of range")
+        return self._turns[row] if self._turns is not None else self._first_turn + row
 
     def row_of(self, turn: int) -> int | None:
         """The row of `turn` (rows are in turn order), None if it has none; reads no record."""
-        turns = self._turns
-        if not turns:
+        if not self._count:
             return None
+        turns = self._turns
+        if turns is None:
+            row = turn - self._first_turn
+            return row if 0 <= row < self._count else None
         row = turn - turns[0]
         if 0 <= row < len(turns) and turns[row] == turn:
             return row
@@ -121,10 +134,10 @@ class TurnRecords(Sequence[TurnRecord]):
 
     # ---- list API --------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._turns)
+        return self._count
 
     def __bool__(self) -> bool:
-        return bool(self._turns)
+        return self._count > 0
 
     @overload
     def __getitem__(self, index: int) -> TurnRecord: ...
@@ -165,9 +178,9 @@ class TurnRecords(Sequence[TurnRecord]):
         row = index + len(self) if index < 0 else index
         if not 0 <= row < len(self):
             raise IndexError("turn record index out of range")
-        self._turns[row] = record.turn
-        self._gold[row] = record.gold_sum
-        self._answers[row] = record.model_answer
+        if record.turn != self.turn_at(row):
+            raise ValueError(f"row {row} holds turn {self.turn_at(row)}, not {record.turn}")
+        self._chart.set(row, record.gold_sum, record.model_answer)
         if row >= self._oldest_held:
             self._held[row - self._oldest_held] = record
         else:
@@ -177,9 +190,16 @@ class TurnRecords(Sequence[TurnRecord]):
             page[row % PAGE_ROWS] = record
 
     def append(self, record: TurnRecord) -> None:
-        self._turns.append(record.turn)
-        self._gold.append(record.gold_sum)
-        self._answers.append(record.model_answer)
+        row, turn = self._count, record.turn
+        if self._turns is None:
+            if not row:
+                self._first_turn = turn
+            elif turn != self._first_turn + row:   # a turn skipped: keep every row's turn from now on
+                self._turns = array("q", range(self._first_turn, self._first_turn + row))
+        if self._turns is not None:
+            self._turns.append(turn)
+        self._count += 1
+        self._chart.add(row, record.gold_sum, record.model_answer)
         self._held.append(record)
         if self.loader is not None and len(self._held) >= 2 * self.keep:
             self._drop_old()
@@ -193,9 +213,10 @@ class TurnRecords(Sequence[TurnRecord]):
             raise IndexError("pop from empty turn records")
         record = self[-1]
         row = len(self) - 1
-        self._turns.pop()
-        self._gold.pop()
-        self._answers.pop()
+        self._count -= 1
+        if self._turns is not None:
+            self._turns.pop()
+        self._chart.drop_last(row)
         if self._held:
             self._held.pop()
         self._pinned.pop(row, None)
@@ -240,20 +261,27 @@ class TurnRecords(Sequence[TurnRecord]):
         missing = [row for row in range(start, stop) if row < self._oldest_held and row not in self._pinned]
         if missing and self.loader is not None:
             try:
-                loaded = self.loader(self.sample, self._turns[missing[0]], self._turns[missing[-1]])
+                loaded = self.loader(self.sample, self.turn_at(missing[0]), self.turn_at(missing[-1]))
             except Exception:   # noqa: BLE001 - a store that fails under the view: the compact columns stand in
                 loaded = []
             by_turn = {record.turn: record for record in loaded}
         out: list[TurnRecord] = []
         for row in range(start, stop):
             record = (self._held[row - self._oldest_held] if row >= self._oldest_held else
-                      self._pinned.get(row) or by_turn.get(self._turns[row]))
+                      self._pinned.get(row) or by_turn.get(self.turn_at(row)))
             out.append(record if record is not None else self._stand_in(row))
         return out
 
     def _stand_in(self, row: int) -> TurnRecord:
-        answer, gold = self._answers[row], self._gold[row]
-        return TurnRecord(sample=self.sample, turn=self._turns[row], keys=(), key_values=(), turn_sum=0,
-                          gold_sum=gold or 0, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
+        """A row the store could not give back: its gold and answer if the chart kept them, else `unread`."""
+        at = self._chart.find(row)
+        if at is None:
+            return TurnRecord(sample=self.sample, turn=self.turn_at(row), keys=(), key_values=(), turn_sum=0,
+                              gold_sum=0, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
+                              answer_status=UNREAD, model_answer=None, correct=False, step_correct=False,
+                              history_answer=None)
+        gold, answer = self._chart.values[at]
+        return TurnRecord(sample=self.sample, turn=self.turn_at(row), keys=(), key_values=(), turn_sum=0,
+                          gold_sum=gold, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
                           answer_status="ok" if answer is not None else "format", model_answer=answer,
                           correct=answer == gold, step_correct=answer == gold, history_answer=answer)

@@ -17,7 +17,8 @@ from lhe_tui.ui.app import LheApp, start_live_run
 from lhe_tui.ui.feed import RunModel, SampleState
 from lhe_tui.ui.heap import HeapFreezer
 from lhe_tui.ui.screens import run as run_screen
-from lhe_tui.ui.turn_records import PAGE_ROWS, TurnRecords
+from lhe_tui.ui.turn_records import PAGE_ROWS, UNREAD, TurnRecords
+from lhe_tui.ui.widgets.turn_cells import turn_cells
 from lhe_tui.ui.widgets.sum_chart import MOST_POINTS, sum_figure
 
 from .conftest import ERRING, run_headless
@@ -47,8 +48,8 @@ def test_old_records_are_dropped_and_read_back_a_page_at_a_time():
     assert most <= 2 * KEEP and len(column) == 1000
     assert column.held < 2 * KEEP and not calls
     assert len(column._held) < 2 * KEEP                             # no slot left per dropped row either
-    assert column.columns() == ([r.turn for r in records], [r.gold_sum for r in records],
-                                [r.model_answer for r in records])
+    assert column.chart_columns() == ([r.turn for r in records], [r.gold_sum for r in records],
+                                      [r.model_answer for r in records])   # 1,000 rows: the chart draws all
     assert column[-1] is records[-1] and not calls                  # the newest: held
     assert column[3] == records[3] and len(calls) == 1              # an old one: its page read back
     assert column[4] == records[4] and len(calls) == 1              # the same page: not read again
@@ -70,7 +71,7 @@ def test_a_row_changed_in_place_is_kept_and_a_failed_read_stands_in_from_the_col
     column.extend(records)
     injected = replace(column[5], injected=True, history_answer=7)
     column[5] = injected
-    assert column[5] is injected and column.columns()[2][5] == records[5].model_answer
+    assert column[5] is injected and column.chart_columns()[2][5] == records[5].model_answer
     failing.append(True)
     unread = TurnRecords(sample=0, loader=load, keep=KEEP)
     unread.extend(records)
@@ -80,7 +81,71 @@ def test_a_row_changed_in_place_is_kept_and_a_failed_read_stands_in_from_the_col
     assert (stand_in.turn, stand_in.gold_sum, stand_in.model_answer) == (7, records[6].gold_sum,
                                                                          records[6].model_answer)
     assert stand_in.raw_reply == "" and stand_in.correct
-    assert column.pop() is records[-1] and len(column) == 299 and column.columns()[0][-1] == 299
+    assert column.pop() is records[-1] and len(column) == 299 and column.chart_columns()[0][-1] == 299
+
+
+def test_the_chart_keeps_a_bounded_evenly_spaced_sample_of_any_length():
+    most, n = 16, 20_000
+    records = [record(t, answer=None if t % 7 == 0 else t * 10 + t % 3, status="format" if t % 7 == 0 else "ok")
+               for t in range(1, n + 1)]
+    load, _ = loader_from(records)
+    column = TurnRecords(sample=0, loader=load, keep=KEEP, chart_points=most)
+    kept = 0
+    for r in records:
+        column.append(r)
+        kept = max(kept, len(column._chart.rows))
+        if r.turn in (5, 31, 32, 33, 1000, n):                      # short and long: always the last row, evenly
+            turns, gold, answers = column.chart_columns(most)
+            assert len(turns) <= most and turns[0] == 1 and turns[-1] == r.turn
+            gaps = {b - a for a, b in zip(turns, turns[1:-1])}
+            assert len(gaps) <= 1                                   # evenly spaced but for the last step
+            assert all(turns[-1] - turns[-2] <= g for g in gaps)
+            picked = [records[t - 1] for t in turns]
+            assert (gold, answers) == ([p.gold_sum for p in picked], [p.model_answer for p in picked])
+    assert kept < 2 * most                                          # never more rows kept for the chart
+    assert column._turns is None                                    # turns that follow one another: no array
+
+
+def test_a_skipped_turn_injection_and_pop_keep_the_chart_and_the_rows_right():
+    records = [record(t) for t in [*range(1, 11), *range(20, 31)]]  # turns 11-19 missing (a resume's gap)
+    column = TurnRecords(sample=0, keep=KEEP, chart_points=4)
+    column.extend(records)
+    assert column.row_of(20) == 10 and column.turn_at(10) == 20 and column.row_of(15) is None
+    assert column.turn_at(-1) == 30 and column.row_of(30) == 20 and column.row_of(31) is None
+    rows = column._chart.rows
+    assert rows and all(r % column._chart.stride == 0 for r in rows)
+    changed = rows[2]
+    column[changed] = replace(records[changed], model_answer=-1)
+    turns, _, answers = column.chart_columns(8)
+    assert answers[turns.index(records[changed].turn)] == -1      # the chart shows the rewritten answer
+    column.pop()
+    column.pop()
+    assert column.chart_columns(8)[0][-1] == 28 and len(column) == 19
+    again = [record(29, answer=5), *(record(t, answer=-t) for t in range(30, 61))]
+    column.extend(again)
+    assert column.chart_columns(8)[2][-1] == -60
+    now = {r.turn: r for r in [*records[:19], *again]}
+    now[records[changed].turn] = replace(records[changed], model_answer=-1)
+    turns, gold, answers = column.chart_columns(8)
+    assert (gold, answers) == ([now[t].gold_sum for t in turns], [now[t].model_answer for t in turns])
+
+
+def test_a_row_neither_read_back_nor_kept_by_the_chart_says_it_is_unread():
+    records = [record(t) for t in range(1, 301)]
+
+    def load(sample, first, last):
+        raise OSError("gone")
+
+    column = TurnRecords(sample=0, loader=load, keep=KEEP, chart_points=4)
+    column.extend(records)
+    kept = set(column._chart.rows)
+    lost = next(row for row in range(len(records)) if row not in kept)
+    stand_in = column[lost]
+    assert (stand_in.turn, stand_in.answer_status, stand_in.model_answer) == (lost + 1, UNREAD, None)
+    cells = [c.plain for c in turn_cells(stand_in, None, {}, show_values=False, update_ok=False)]
+    assert cells[2:6] == ["—", "—", "—", UNREAD]                    # answer, gold, diff: unknown, not 0
+    on_chart = column[min(row for row in kept if row < len(records) - 2 * KEEP)]
+    assert on_chart.answer_status == "ok" and on_chart.gold_sum == records[on_chart.turn - 1].gold_sum
 
 
 def test_without_a_loader_every_record_is_kept():
@@ -136,10 +201,10 @@ def test_the_answer_column_keeps_none_and_huge_answers():
     records = [record(1), record(2, status="format", answer=None), record(3, answer=10**30), record(4, gold=-5)]
     column = TurnRecords(sample=0, keep=KEEP)
     column.extend(records)
-    assert column.columns() == ([1, 2, 3, 4], [10, 20, 30, -5], [10, None, 10**30, -5])
+    assert column.chart_columns() == ([1, 2, 3, 4], [10, 20, 30, -5], [10, None, 10**30, -5])
     column[1] = replace(records[1], model_answer=7)
     column.pop()
-    assert column.columns() == ([1, 2, 3], [10, 20, 30], [10, 7, 10**30])
+    assert column.chart_columns() == ([1, 2, 3], [10, 20, 30], [10, 7, 10**30])
 
 
 class Cycle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from lhe_tui.ui.feed import SampleState
-from lhe_tui.ui.plotting import MOST_POINTS, Figure, Mark, PlotView, Series, thin_rows
+from lhe_tui.ui.plotting import MOST_POINTS, Figure, Mark, PlotView, Series
 from lhe_tui.ui.turn_records import TurnRecords
 from lhe_tui.ui.widgets.decay_plot import fork_marks, injection_marks
 
@@ -19,12 +19,9 @@ def sum_figure(state: SampleState | None, fork_turn: int | None = None) -> Figur
     records = state.records
     # The plot shows a few hundred points at most: a long run's chart takes that many evenly spaced turns
     # (the last one always), not a list of every turn each time it is drawn (issue 26).
-    rows = thin_rows(len(records), MOST_POINTS)
-    if isinstance(records, TurnRecords):   # its compact columns: no full record read back
-        turns, gold, answers = records.columns(rows)
-    else:
-        picked = [records[i] for i in rows]
-        turns, gold, answers = [r.turn for r in picked], [r.gold_sum for r in picked], [r.model_answer for r in picked]
+    if not isinstance(records, TurnRecords):   # a list (tests): the same rows as the run model's would be
+        records = TurnRecords(records, sample=state.index)
+    turns, gold, answers = records.chart_columns(MOST_POINTS)   # the rows it keeps: no record read back
     answered = [(t, a) for t, a in zip(turns, answers) if a is not None]
     series = []
     if answered:

@@ -9,6 +9,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from lhe_tui.core.events import TurnRecord
+from lhe_tui.ui.turn_records import UNREAD
 
 COLUMNS = (("turn", "turn"), ("keys", "keys"), ("answer", "answer"), ("gold", "gold"), ("diff", "diff"),
            ("result", "result"), ("upd", "upd"), ("tok", "tok"), ("lat", "lat"))
@@ -92,6 +93,7 @@ def _cells(r: TurnRecord, first_error: int | None, s: dict[str, Style], *, show_
     if len(keys) > KEYS_WIDTH:
         keys = keys[:KEYS_WIDTH - 1] + "…"
     answer = "—" if r.model_answer is None else str(r.model_answer)
+    gold = "—" if r.answer_status == UNREAD else str(r.gold_sum)   # a row the store could not give back
     if r.model_answer is None:
         diff = "—"
     else:
@@ -102,7 +104,7 @@ def _cells(r: TurnRecord, first_error: int | None, s: dict[str, Style], *, show_
         # One style for the whole row, over the per-cell colours, so it reads as one marked line.
         band = s.get("turn-table--first-error")
         return [Cell(f"{r.turn} ◆", band, right=True), Cell(keys, band), Cell(answer, band, right=True),
-                Cell(str(r.gold_sum), band, right=True), Cell(diff, band, right=True), Cell(result, band),
+                Cell(gold, band, right=True), Cell(diff, band, right=True), Cell(result, band),
                 Cell("✓" if update_ok else "✗", band),
                 Cell("-" if r.tokens_out is None else str(r.tokens_out), band, right=True),
                 _latency_cell(r, band, s.get("turn-table--format"))]
@@ -115,7 +117,7 @@ def _cells(r: TurnRecord, first_error: int | None, s: dict[str, Style], *, show_
         Cell(str(r.turn), right=True),
         Cell(keys, None if show_values else muted),
         answer_cell,
-        Cell(str(r.gold_sum), right=True),
+        Cell(gold, right=True),
         Cell(diff, muted if diff == "0" else wrong, right=True),
         Cell(result, result_style),
         Cell("✓" if update_ok else "✗", ok if update_ok else wrong),
