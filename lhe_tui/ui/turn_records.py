@@ -32,40 +32,94 @@ CHART_POINTS = 1024    # the sum chart draws at most this many rows (ui.plotting
 UNREAD = "unread"      # the answer status of a row the store could not give back and the chart did not keep
 
 
+_NONE = -(2 ** 63)      # in an int column: None, or an int past 64 bits (kept aside)
+_LIMIT = 2 ** 63
+
+
+class IntColumn:
+    """Optional ints in an array: 8 bytes each, no int object kept alive per entry. None and ints past 64 bits
+    are kept aside, by index."""
+
+    def __init__(self) -> None:
+        self._values = array("q")
+        self._aside: dict[int, int | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: int) -> int | None:
+        value = self._values[index]
+        return self._aside.get(index % len(self._values)) if value == _NONE else value
+
+    def __setitem__(self, index: int, value: int | None) -> None:
+        index %= len(self._values)
+        self._aside.pop(index, None)
+        if value is None or not -_LIMIT < value < _LIMIT:
+            self._aside[index] = value
+            value = _NONE
+        self._values[index] = value
+
+    def append(self, value: int | None) -> None:
+        self._values.append(0)
+        self[-1] = value
+
+    def pop(self) -> None:
+        self._aside.pop(len(self._values) - 1, None)
+        self._values.pop()
+
+    def keep_every_other(self) -> None:
+        """Entries 0, 2, 4... only (renumbered 0, 1, 2...)."""
+        self._values = self._values[::2]
+        self._aside = {index // 2: value for index, value in self._aside.items() if index % 2 == 0}
+
+
 class ChartSample:
     """Gold and the model's answer at every `stride`-th row: rows come in order, and when `2 * most` are kept
     every other one is dropped and the stride doubles. So it holds between `most` and `2 * most` evenly spaced
-    rows of any number (all of them up to `2 * most`), in O(most) memory."""
+    rows of any number (all of them up to `2 * most`), in O(most) memory: three arrays of int64."""
 
     def __init__(self, most: int = CHART_POINTS) -> None:
         self.most = max(1, most)
         self.stride = 1
-        self.rows: list[int] = []
-        self.values: list[tuple[int, int | None]] = []   # (gold, answer) of each kept row
+        self.rows = array("q")
+        self.gold = IntColumn()
+        self.answers = IntColumn()
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     def add(self, row: int, gold: int, answer: int | None) -> None:
         if row % self.stride:
             return
         self.rows.append(row)
-        self.values.append((gold, answer))
-        if len(self.rows) >= 2 * self.most:
+        self.gold.append(gold)
+        self.answers.append(answer)
+        if len(self.rows) >= 2 * self.most:   # rows are multiples of the stride: every other one, of twice it
             self.stride *= 2
-            self.rows, self.values = self.rows[::2], self.values[::2]   # rows are multiples of the old stride
+            self.rows = self.rows[::2]
+            self.gold.keep_every_other()
+            self.answers.keep_every_other()
 
     def find(self, row: int) -> int | None:
         at = bisect_left(self.rows, row)
         return at if at < len(self.rows) and self.rows[at] == row else None
 
+    def value(self, at: int) -> tuple[int, int | None]:
+        """(gold, answer) of the `at`-th row kept."""
+        return self.gold[at] or 0, self.answers[at]
+
     def set(self, row: int, gold: int, answer: int | None) -> None:
         at = self.find(row)
         if at is not None:
-            self.values[at] = (gold, answer)
+            self.gold[at] = gold
+            self.answers[at] = answer
 
     def drop_last(self, row: int) -> None:
         """`row`, the last one, is gone."""
         if self.rows and self.rows[-1] == row:
             self.rows.pop()
-            self.values.pop()
+            self.gold.pop()
+            self.answers.pop()
 
 
 class TurnRecords(Sequence[TurnRecord]):
@@ -100,10 +154,10 @@ class TurnRecords(Sequence[TurnRecord]):
         chart = self._chart
         if not self._count:
             return [], [], []
-        step = -(-len(chart.rows) // max(1, most - 1)) if len(chart.rows) >= most else 1
-        picked = list(range(0, len(chart.rows), step))
+        step = -(-len(chart) // max(1, most - 1)) if len(chart) >= most else 1
+        picked = range(0, len(chart), step)
         rows = [chart.rows[i] for i in picked]
-        values = [chart.values[i] for i in picked]
+        values = [chart.value(i) for i in picked]
         last = self._count - 1
         if not rows or rows[-1] != last:
             newest = self[last]   # held: the newest records always are
@@ -280,7 +334,7 @@ class TurnRecords(Sequence[TurnRecord]):
                               gold_sum=0, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
                               answer_status=UNREAD, model_answer=None, correct=False, step_correct=False,
                               history_answer=None)
-        gold, answer = self._chart.values[at]
+        gold, answer = self._chart.value(at)
         return TurnRecord(sample=self.sample, turn=self.turn_at(row), keys=(), key_values=(), turn_sum=0,
                           gold_sum=gold, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
                           answer_status="ok" if answer is not None else "format", model_answer=answer,
