@@ -439,9 +439,12 @@ async def test_broken_responder_is_a_500(server: FakeLLMServer) -> None:
             await oc.chat.completions.create(model="m", messages=MSGS)
 
 
-@pytest.mark.parametrize("max_streams, first_done", [(1, "hung"), (None, "quick")])
-async def test_max_streams_holds_requests_in_line_until_one_ends(max_streams, first_done) -> None:
-    """max_streams=1: a request waits, unanswered, while another is served (a model server's full batch)."""
+@pytest.mark.parametrize("max_streams, held", [(1, True), (None, False)])
+async def test_max_streams_holds_requests_in_line_until_one_ends(max_streams, held) -> None:
+    """max_streams=1: a request waits, unanswered, while another is served (a model server's full batch).
+    Told by when the server took each request (a request is recorded once it has a stream), not by which
+    client finished first: with one stream the second reply starts as the first ends, and the two clients
+    then race to read theirs."""
     with FakeLLMServer(max_streams=max_streams) as srv:
         srv.add_faults(Fault("hang", seconds=0.5))   # the first request is served slowly
         client, done = oai(srv), []
@@ -455,6 +458,11 @@ async def test_max_streams_holds_requests_in_line_until_one_ends(max_streams, fi
             await asyncio.sleep(0.005)
         await asyncio.gather(hung, ask("quick"))
         await client.close()
-    assert done[0] == first_done
+    first, second = srv.requests
+    assert first.fault is not None and second.fault is None
+    if held:
+        assert second.time - first.time >= 0.5 - 0.01    # taken only once the hung one had been answered
+    else:
+        assert second.time - first.time < 0.5 and done[0] == "quick"
     with pytest.raises(ValueError, match="max_streams"):
         FakeLLMServer(max_streams=0)
