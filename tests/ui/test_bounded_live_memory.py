@@ -18,6 +18,7 @@ from lhe_tui.ui.feed import RunModel, SampleState
 from lhe_tui.ui.heap import HeapFreezer
 from lhe_tui.ui.screens import run as run_screen
 from lhe_tui.ui.turn_records import PAGE_ROWS, UNREAD, TurnRecords
+from lhe_tui.ui.widgets.reply_view import describe_result
 from lhe_tui.ui.widgets.turn_cells import turn_cells
 from lhe_tui.ui.widgets.sum_chart import MOST_POINTS, sum_figure
 
@@ -146,6 +147,8 @@ def test_a_row_neither_read_back_nor_kept_by_the_chart_says_it_is_unread():
     assert (stand_in.turn, stand_in.answer_status, stand_in.model_answer) == (lost + 1, UNREAD, None)
     cells = [c.plain for c in turn_cells(stand_in, None, {}, show_values=False, update_ok=False)]
     assert cells[2:6] == ["—", "—", "—", UNREAD]                    # answer, gold, diff: unknown, not 0
+    words, _ = describe_result(type("Stream", (), {"record": stand_in})())
+    assert "could not be read back" in words and "miss" not in words  # not taken for a format miss
     on_chart = column[min(row for row in kept if row < len(records) - 2 * KEEP)]
     assert on_chart.answer_status == "ok" and on_chart.gold_sum == records[on_chart.turn - 1].gold_sum
 

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lhe_tui.ui.feed import StreamState
+from lhe_tui.ui.turn_records import UNREAD
 from lhe_tui.ui.widgets._style import component_style
 
 ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
@@ -21,6 +22,8 @@ def describe_result(stream: StreamState) -> tuple[str, str]:
         return "streaming…", "reply-view--muted"
     if r.provider_failed:
         return f"no reply, the provider failed: {r.provider_error}", "reply-view--error"
+    if r.answer_status == UNREAD:
+        return "this turn could not be read back from the store", "reply-view--warning"
     if r.answer_status != "ok":
         return f"{r.answer_status} miss (no usable <answer>)", "reply-view--warning"
     if r.correct:
