@@ -316,7 +316,7 @@ class TurnRecords(Sequence[TurnRecord]):
         if missing and self.loader is not None:
             try:
                 loaded = self.loader(self.sample, self.turn_at(missing[0]), self.turn_at(missing[-1]))
-            except Exception:   # noqa: BLE001 - a store that fails under the view: the compact columns stand in
+            except Exception:   # noqa: BLE001 - a store that fails under the view: the chart's sample stands in
                 loaded = []
             by_turn = {record.turn: record for record in loaded}
         out: list[TurnRecord] = []
@@ -329,13 +329,10 @@ class TurnRecords(Sequence[TurnRecord]):
     def _stand_in(self, row: int) -> TurnRecord:
         """A row the store could not give back: its gold and answer if the chart kept them, else `unread`."""
         at = self._chart.find(row)
-        if at is None:
-            return TurnRecord(sample=self.sample, turn=self.turn_at(row), keys=(), key_values=(), turn_sum=0,
-                              gold_sum=0, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
-                              answer_status=UNREAD, model_answer=None, correct=False, step_correct=False,
-                              history_answer=None)
-        gold, answer = self._chart.value(at)
+        gold, answer = self._chart.value(at) if at is not None else (0, None)
+        status = UNREAD if at is None else "ok" if answer is not None else "format"
+        right = at is not None and answer == gold
         return TurnRecord(sample=self.sample, turn=self.turn_at(row), keys=(), key_values=(), turn_sum=0,
                           gold_sum=gold, seen_previous=0, expected_step=0, raw_reply="", reasoning="",
-                          answer_status="ok" if answer is not None else "format", model_answer=answer,
-                          correct=answer == gold, step_correct=answer == gold, history_answer=answer)
+                          answer_status=status, model_answer=answer, correct=right, step_correct=right,
+                          history_answer=answer)
