@@ -89,11 +89,15 @@ class InstantProvider(Provider):
         self.sink: socket.socket | None = None
         if self.ballast:
             self.sink, drain = socket.socketpair()
-            threading.Thread(target=lambda: [None for _ in iter(lambda: drain.recv(1 << 20), b"")],
-                             daemon=True).start()
+            threading.Thread(target=read_until_closed, args=(drain,), daemon=True).start()
 
     def bind_task(self, task) -> None:
         self.gold = {s.index: s.gold_sums() for s in task.samples}
+
+    async def aclose(self) -> None:
+        if self.sink is not None:   # the reading thread sees the end and closes its side
+            self.sink.close()
+            self.sink = None
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         if self.sink is not None:
@@ -102,6 +106,13 @@ class InstantProvider(Provider):
         if on_delta:
             on_delta("text", text)
         return Reply(text=text, tokens_in=len(messages), tokens_out=1, latency_s=0.0, finish_reason="stop")
+
+
+def read_until_closed(conn: socket.socket) -> None:
+    """Read and drop what comes in, until the other end is closed."""
+    with conn:
+        while conn.recv(1 << 20):
+            pass
 
 
 class Stamps:

@@ -83,19 +83,19 @@ class Result:
         of turns per sample (and at the end), RSS, the lag p99 of the probes since the previous row and the most
         events waiting in the feed since then (a UI that falls behind holds them: RSS that is not the view's);
         then what the RSS is made of: the bytes malloc has handed out and not had back (C and Python's larger
-        objects, the arrays of the view's compact columns) and Python's small objects (blocks in use). RSS that
+        objects: arrays, long strings, the events waiting) and Python's small objects (blocks in use). RSS that
         grows while both stay flat is freed memory the allocators keep, not the view's."""
         rows, done_probes, marks, waiting = [], 0, [m * self.samples for m in per_sample_marks], 0
-        for turns, rss, probes, backlog in self.growth:
+        for turns, mem, probes, backlog in self.growth:
             waiting = max(waiting, backlog)
-            if (marks and turns >= marks[0]) or (turns, rss, probes, backlog) == self.growth[-1]:
+            if (marks and turns >= marks[0]) or (turns, mem, probes, backlog) == self.growth[-1]:
                 while marks and turns >= marks[0]:
                     marks.pop(0)
                 window = self.lags_ms[done_probes:probes]
-                rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {rss.rss_mb:6.0f} MB, "
+                rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {mem.rss_mb:6.0f} MB, "
                             f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes), "
-                            f"events waiting <= {waiting}; malloc in use {rss.malloc_mb:5.1f} MB, "
-                            f"Python small objects {rss.py_blocks / 1e3:5.0f} k")
+                            f"events waiting <= {waiting}; malloc in use {mem.malloc_mb:5.1f} MB, "
+                            f"Python small objects {mem.py_blocks / 1e3:5.0f} k")
                 done_probes, waiting = probes, 0
         return "\n".join(rows)
 
