@@ -83,7 +83,8 @@ class Result:
         of turns per sample (and at the end), RSS, the lag p99 of the probes since the previous row and the most
         events waiting in the feed since then (a UI that falls behind holds them: RSS that is not the view's);
         then what the RSS is made of: the bytes malloc has handed out and not had back (C and Python's larger
-        objects: arrays, long strings, the events waiting) and Python's small objects (blocks in use). RSS that
+        objects: arrays, long strings, the events waiting; SQLite's page caches, shown on their own too) and
+        Python's small objects (blocks in use). RSS that
         grows while both stay flat is freed memory the allocators keep, not the view's."""
         rows, done_probes, marks, waiting = [], 0, [m * self.samples for m in per_sample_marks], 0
         for turns, mem, probes, backlog in self.growth:
@@ -95,7 +96,7 @@ class Result:
                 rows.append(f"    at {turns // self.samples:>6} turns/sample ({turns:>7} turns): UI RSS {mem.rss_mb:6.0f} MB, "
                             f"lag p99 since the row before {self.pct(window, 0.99):6.1f} ms ({len(window)} probes), "
                             f"events waiting <= {waiting}; malloc in use {mem.malloc_mb:5.1f} MB, "
-                            f"Python small objects {mem.py_blocks / 1e3:5.0f} k")
+                            f"Python small objects {mem.py_blocks / 1e3:5.0f} k; SQLite {mem.sqlite_mb:4.1f} MB")
                 done_probes, waiting = probes, 0
         return "\n".join(rows)
 
@@ -345,6 +346,7 @@ class Memory(NamedTuple):
     rss_mb: float
     malloc_mb: float     # glibc's mallinfo2: allocated and not freed (nan where there is none)
     py_blocks: int       # sys.getallocatedblocks(): Python's small objects in use
+    sqlite_mb: float     # sqlite3_memory_used(): SQLite's own (page caches, statements), part of malloc's
 
 
 class _MallInfo2(ctypes.Structure):
@@ -363,8 +365,19 @@ def malloc_in_use_mb() -> float:
     return (info.uordblks + info.hblkhd) / 2**20
 
 
+def sqlite_in_use_mb() -> float:
+    """SQLite's own memory in this process (its page caches fill up to each connection's cache_size as the
+    store grows); nan where the sqlite3 module's library cannot be loaded by name."""
+    try:
+        used = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used
+    except (OSError, AttributeError):
+        return float("nan")
+    used.restype = ctypes.c_int64
+    return used() / 2**20
+
+
 def memory() -> Memory:
-    return Memory(rss_mb(), malloc_in_use_mb(), sys.getallocatedblocks())
+    return Memory(rss_mb(), malloc_in_use_mb(), sys.getallocatedblocks(), sqlite_in_use_mb())
 
 
 def rss_mb() -> float:
