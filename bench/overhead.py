@@ -26,6 +26,12 @@ thread of the benchmark process instead (what tests do; it inflates the figures)
     python bench/overhead.py --with-tui            # the TUI's live run view attached, driven headless (11 min)
     python bench/overhead.py --samples 64 --latency 0.5 --turns 20   # nearer real model latencies
     python bench/overhead.py --turns 30 --samples 64 --repeats 1 --profile /tmp/prof   # then pstats
+    python bench/overhead.py --turns 100 --samples 1 64 --repeats 5 --control   # and this machine's floor
+
+`--control` runs, right after each run, the same size by a client that does nothing but the requests: it
+sends a fixed 8 KB request and reads the reply to its last chunk (asyncio streams; nothing parsed, scored
+or stored). Its overhead is what this machine, its loopback and the fake server cost at that size, the
+floor under any client; the engine's own cost is what it takes over that.
 
 Also printed: the client process's CPU per request (all its threads: with --with-tui that includes
 the UI) and the server process's, and each as a share of the wall time (1.0 = one core busy); and the
@@ -127,6 +133,52 @@ def bypass_sdk_transform() -> None:
     completions.async_maybe_transform = identity
 
 
+CONTROL_BODY_BYTES = 8192   # about the engine's mean request body over 100 turns of the default task
+
+
+def control_request(host: str, path: str) -> bytes:
+    """The control's one request, sent as is every turn: a streamed chat completion whose only message is
+    padding up to CONTROL_BODY_BYTES (the fake server does not read the body, only its length)."""
+    body = b'{"model":"fake-model","stream":true,"messages":[{"role":"user","content":"%s"}]}'
+    body = body % (b"x" * (CONTROL_BODY_BYTES - len(body) + 2))
+    return (b"POST %s/chat/completions HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (path.encode(), host.encode(), len(body), body))
+
+
+async def _control_sample(host: str, port: int, request: bytes, turns: int) -> None:
+    """One sample of the control: a connection, then `turns` times: send the request, read the reply's head
+    and its chunked body to the last chunk. Nothing parsed, scored or stored."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for _ in range(turns):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200") or b"transfer-encoding: chunked" not in head.lower():
+                raise SystemExit(f"control: unexpected reply head {head[:80]!r}")
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                await reader.readexactly(size + 2)
+            await reader.readuntil(b"\r\n")    # the empty trailer
+    finally:
+        writer.close()
+
+
+def run_control(base_url: str, samples: int, turns: int) -> float:
+    """`--control`: the machine's floor at this size, the wall time of a client that does nothing but the
+    requests (asyncio streams, the sample's turns one after another, samples concurrent)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    request = control_request(url.netloc, url.path)
+
+    async def go() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(_control_sample(url.hostname or "127.0.0.1", url.port or 80, request, turns)
+                               for _ in range(samples)))
+        return time.perf_counter() - started
+
+    return asyncio.run(go())
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -213,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnostic: replace the openai SDK's per-request params transform by the identity "
                              "(the provider no longer calls it since it posts through client.post; kept to "
                              "compare with the old figures)")
+    parser.add_argument("--control", action="store_true",
+                        help="after each run, the same size by a client that only sends a fixed request and "
+                             "reads the reply (nothing parsed or stored): the floor this machine and server allow")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="diagnostic: cProfile each run (this thread only: the headless runner, or the TUI's "
                              "loop with --with-tui) into DIR/r<repeat>-s<samples>.prof (slows the run down)")
@@ -236,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.2f}"
           + (", openai SDK params transform BYPASSED (diagnostic)" if args.bypass_sdk_transform else ""))
     results: dict[int, list[dict]] = {s: [] for s in args.samples}
+    controls: dict[int, list[float]] = {s: [] for s in args.samples}
     with tempfile.TemporaryDirectory(prefix="lhe-bench-") as tmp:
         server_cm: contextlib.AbstractContextManager = (
             contextlib.closing(_Stopper(start_server(args.latency))) if args.server_in_process
@@ -251,8 +307,12 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_once(base_url, Path(tmp) / f"r{rep}-s{samples}.db", samples, args.turns, rep,
                                  args.with_tui, None if args.server_in_process else srv, profile)
                     results[samples].append(r)
+                    control = ""
+                    if args.control:   # right after the run: the two see the machine in the same state
+                        controls[samples].append(run_control(base_url, samples, args.turns))
+                        control = f"  control {controls[samples][-1] / ideal:.3f}"
                     print(f"  repeat {rep + 1}: {samples:>3} samples  wall {r['wall']:.2f} s  "
-                          f"overhead {r['wall'] / ideal:.3f}  load {os.getloadavg()[0]:.2f}",
+                          f"overhead {r['wall'] / ideal:.3f}{control}  load {os.getloadavg()[0]:.2f}",
                           file=sys.stderr, flush=True)
         if not args.server_in_process and getattr(server_cm, "stats", ""):
             print(f"server: {server_cm.stats}", file=sys.stderr)
@@ -300,6 +360,16 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{samples} samples {statistics.median((r['client_cpu'] - r['run_process_cpu']) / r['wall'] for r in runs):.2f}"
                           f" and {statistics.median(r['run_process_cpu'] / r['wall'] for r in runs):.2f}"
                           for samples, runs in results.items()))
+    if args.control:
+        print(f"the control (the same sizes by a client that only sends a fixed {CONTROL_BODY_BYTES // 1024} KB "
+              "request and reads the reply: asyncio streams, nothing parsed, scored or stored), alternated with "
+              "the runs; the engine over it, per turn of a sample:")
+        for samples, runs in results.items():
+            floor = statistics.median(controls[samples])
+            wall = statistics.median(r["wall"] for r in runs)
+            print(f"  {samples:>3} samples: control {floor / ideal:.3f} "
+                  f"({', '.join(f'{c / ideal:.3f}' for c in sorted(controls[samples]))}); the engine "
+                  f"{wall / ideal:.3f}, {(wall - floor) / args.turns * 1000:+.2f} ms a turn over the control")
     print("targets: overhead <= 1.10 at 64 samples (issue 6); <= 1.03 headless, <= 1.05 with the TUI, at 64 "
           "samples x 50 ms x 100 turns (issue 26)")
     return 0
