@@ -21,6 +21,7 @@ from lhe_tui.runs.session import PreparedRun
 from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session, session_step_rule,
                                    session_token_totals)
 from lhe_tui.store.summary import session_summary
+from lhe_tui.store.tally import whole
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from lhe_tui.metrics import RunSummary
     from lhe_tui.providers.local_server import LocalModelServer
     from lhe_tui.runs.arms import PreparedGroup
+    from lhe_tui.store.tally import RunTally
 
 
 HOLD_NOTICE_S = 5.0
@@ -130,22 +132,25 @@ def session_tokens(db: Database, session_id: str) -> TokenTotals:
     return session_token_totals(db, session_id)
 
 
-def summary_inputs(db: Database, session_id: str, *,
-                   step_rule: str | None = None) -> tuple[dict, RunSummary, TokenTotals]:
+def summary_inputs(db: Database, session_id: str, *, step_rule: str | None = None,
+                   tally: RunTally | None = None) -> tuple[dict, RunSummary, TokenTotals]:
     """What a session's summary is made of: its row (live status, a fork's first errors after its turn, the
     step rule), its metrics and its token sums. `step_rule`: score turn accuracy under this rule (None: the
-    session's)."""
+    session's). `tally`: the run's writer's, which stands for its turns when it saw them all (no read of
+    every turn after a run)."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
     session["step_rule"] = step_rule or session_step_rule(db, session_id)
-    return session, session_summary(db, session_id, step_rule=step_rule), session_tokens(db, session_id)
+    tally = whole(tally)
+    tokens = tally.token_totals() if tally is not None else session_tokens(db, session_id)
+    return session, session_summary(db, session_id, step_rule=step_rule, tally=tally), tokens
 
 
 def print_summary(db: Database, session_id: str, prices: PriceTable | None = None, *,
-                  step_rule: str | None = None) -> None:
-    print_table(summary_table(*summary_inputs(db, session_id, step_rule=step_rule),
+                  step_rule: str | None = None, tally: RunTally | None = None) -> None:
+    print_table(summary_table(*summary_inputs(db, session_id, step_rule=step_rule, tally=tally),
                               prices=prices if prices is not None else load_prices()))
 
 
@@ -217,8 +222,11 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
         print(f"lhe-tui: {notice}", file=sys.stderr)
     status = drive_with_progress(prepared, total_turns, prepared.provider.label, server)
     # No summary table for a run with no answered turn (every request failed): its one error line says why.
-    if (prepared.writer is None or prepared.writer.failure is None) and has_answered_turn(db, prepared.session_id):
-        print_summary(db, prepared.session_id)
+    writer = prepared.writer
+    if writer is None or writer.failure is None:
+        tally = whole(writer.tally) if writer is not None else None
+        if tally.answered if tally is not None else has_answered_turn(db, prepared.session_id):
+            print_summary(db, prepared.session_id, tally=tally)
     return exit_code(db, prepared, status)
 
 
@@ -276,7 +284,7 @@ def run_group_headless(group: PreparedGroup, db: Database, totals: list[int],
     if not failed_store:
         for name, run in zip(group.names, group.runs):
             print(f"arm {name}")
-            print_summary(db, run.session_id)
+            print_summary(db, run.session_id, tally=run.writer.tally if run.writer is not None else None)
         from lhe_tui.reports.compare_tables import print_group_comparison
         from lhe_tui.store.groups import group_arms
 

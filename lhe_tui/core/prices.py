@@ -175,10 +175,10 @@ class TokenTotals:
         return price.cost(self.tokens_in or 0, self.tokens_out or 0, self.cached, self.cache_write)
 
 
-_SUMMED = ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
+SUMMED_TOKEN_COLUMNS = ("tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "tokens_reasoning")
 # TOTAL() sums in floating point: SQL's SUM() fails the whole query ("integer overflow") once a sum passes 64 bits,
 # which counts a server made up (or an older lhe-tui stored) could make it do. COUNT(c) tells "none reported".
-TOTALS_SQL = ("SELECT COUNT(*), " + ", ".join(f"COUNT({c}), TOTAL({c})" for c in _SUMMED)
+TOTALS_SQL = ("SELECT COUNT(*), " + ", ".join(f"COUNT({c}), TOTAL({c})" for c in SUMMED_TOKEN_COLUMNS)
               + ", TOTAL(tokens_in IS NULL OR tokens_out IS NULL) FROM turns")
 
 

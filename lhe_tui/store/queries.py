@@ -12,11 +12,14 @@ from lhe_tui.common.errors import StoreError
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags
+from lhe_tui.store.tally import whole
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from lhe_tui.store.tally import RunTally
 
 ANSWERED_SQL = "answer_status IS NOT 'failed'"
 """The SQL condition for a turn the provider answered (its reply was read, whatever it said): not one stored
@@ -184,9 +187,10 @@ def _all_stored_token_totals(db: Database) -> dict[str, TokenTotals]:
     return {session_id: totals for session_id, text in rows if (totals := _totals_from_json(text)) is not None}
 
 
-def store_token_totals(db: Database, session_id: str) -> None:
-    """Store the ended session's token totals (summed from its turns) beside it (in the caller's transaction)."""
-    totals = session_token_totals(db, session_id)
+def store_token_totals(db: Database, session_id: str, tally: RunTally | None = None) -> None:
+    """Store the ended session's token totals (summed from its turns, or taken from `tally`, its writer's,
+    when that saw them all) beside it (in the caller's transaction)."""
+    totals = tally.token_totals() if whole(tally) else session_token_totals(db, session_id)
     db.conn.execute("UPDATE sessions SET token_totals_json = ? WHERE id = ?",
                     [json.dumps(dataclasses.astuple(totals)), session_id])
 
@@ -378,16 +382,25 @@ def session_step_rule(db: Database, session_id: str) -> str:
     return rule
 
 
-def session_flags(db: Database, session_id: str, step_rule: str | None = None) -> SessionFlags:
-    """`step_rule`: score the turn accuracy under this rule; None: the session's own (`session_step_rule`)."""
+def session_flags(db: Database, session_id: str, step_rule: str | None = None,
+                  tally: RunTally | None = None) -> SessionFlags:
+    """`step_rule`: score the turn accuracy under this rule; None: the session's own (`session_step_rule`).
+    `tally`: the session's turns as its writer tallied them, read instead of the turns when it saw them all
+    and the rule is "own" (a reference rule rescores from columns it does not keep)."""
     rule = step_rule if step_rule is not None else session_step_rule(db, session_id)
-    correct, update = flags_by_sample(db, session_id, with_empty=True, step_rule=rule)
+    if whole(tally) and rule == "own":
+        (correct, update), answered = tally.flags(), tally.answered
+    else:
+        correct, update = flags_by_sample(db, session_id, with_empty=True, step_rule=rule)
+        answered = None
     status = [row[0] for row in db.execute("SELECT status FROM samples WHERE session_id = ? ORDER BY sample",
                                            [session_id]).fetchall()]
     turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
     if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
         status = [None] * len(correct)
-    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule, has_answered_turn(db, session_id))
+    if answered is None:
+        answered = has_answered_turn(db, session_id)
+    return SessionFlags(correct, update, status, turns, max(1, k or 1), rule, answered)
 
 
 def load_events(db: Database, session_id: str, kinds: tuple[str, ...] | None = None, *,

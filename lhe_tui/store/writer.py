@@ -20,6 +20,7 @@ from lhe_tui.core.events import (Event, Injected, RetryScheduled, RunFinished, R
                                    RunStarted, SampleFinished, TurnFinished, TurnRecord, UsageIgnored)
 from lhe_tui.store.queries import has_column, store_token_totals
 from lhe_tui.store.summary import session_summary
+from lhe_tui.store.tally import RunTally
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -216,6 +217,7 @@ class SessionWriter:
         self._handlers: dict[type, Callable[[Any], None] | None] = {}
         self._checkpointer: Checkpointer | None = None
         self._pages = 0  # written since the last checkpoint, roughly
+        self.tally: RunTally | None = None   # the turns as stored, while this writer stored every one
 
     def __call__(self, event: Event) -> None:
         kind = type(event)
@@ -318,6 +320,11 @@ class SessionWriter:
                 self.db.execute("UPDATE samples SET status = 'running', message = NULL WHERE session_id = ? AND "
                                 "status != 'finished'", [self.session_id])
         self._event_row("run_resumed_from_store" if e.resumed else "run_started", {"provider": e.provider_label})
+        # A session with no turn stored before this run (not a fork, not resumed after a turn): its end can
+        # be summed from what this writer stores.
+        fresh = self.db.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM turns WHERE session_id = ?)",
+                                     [self.session_id]).fetchone()[0]
+        self.tally = RunTally(len(e.sample_keys), TURN_COLUMNS) if fresh else None
         if self._checkpointer is None:
             self._checkpointer = Checkpointer.for_store(self.db.conn)
             if self._checkpointer is not None:  # a run that never finishes must not leave the thread behind
@@ -325,12 +332,15 @@ class SessionWriter:
 
     def _on_TurnFinished(self, e: TurnFinished) -> None:
         r = e.record
+        row = turn_params(self.session_id, r)
         with self.db.conn:
-            self.db.conn.execute(_INSERT_TURN, turn_params(self.session_id, r))
+            self.db.conn.execute(_INSERT_TURN, row)
             if not r.correct and r.sample not in self._first_error:
                 self._first_error[r.sample] = r.turn
                 self.db.conn.execute("UPDATE samples SET first_error_turn = ? WHERE session_id = ? AND sample = ? "
                                      "AND first_error_turn IS NULL", (r.turn, self.session_id, r.sample))
+        if self.tally is not None:
+            self.tally.add(row)
         checkpointer = self._checkpointer
         if checkpointer is not None:
             if not checkpointer.caught_up:
@@ -366,14 +376,14 @@ class SessionWriter:
         self._event_row("resumed", {})
 
     def _on_RunFinished(self, e: RunFinished) -> None:
-        summary = session_summary(self.db, self.session_id)
+        summary = session_summary(self.db, self.session_id, tally=self.tally)
         with self.db.conn:
             self.db["sessions"].update(self.session_id, {
                 "status": e.status, "ended_at": now_iso(), "wall_time_s": self._earlier_wall_time + e.wall_time_s, "message": e.message,
                 "final_task_accuracy": summary.final_task_accuracy, "horizon_05": summary.horizon_measured,
                 "fitted_p": summary.mean_turn_accuracy})   # the column keeps its old name (docs/protocol.md)
             if self._totals_column:
-                store_token_totals(self.db, self.session_id)
+                store_token_totals(self.db, self.session_id, self.tally)
         self._event_row("run_finished", dataclasses.asdict(e))
         if self._checkpointer is not None:
             self._checkpointer.stop()
