@@ -22,6 +22,9 @@ _NEEDED = ("sample", "turn", "correct", "step_correct", "answer_status", "inheri
 
 
 class RunTally:
+    """A session's turns as its writer stored them: per sample the answer-correct and update flags (a byte
+    each a turn), whether any was answered, and the TOTALS_SQL row of their token counts."""
+
     def __init__(self, n_samples: int, columns: tuple[str, ...]) -> None:
         self.correct = [bytearray() for _ in range(n_samples)]
         self.update = [bytearray() for _ in range(n_samples)]
