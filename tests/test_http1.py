@@ -166,6 +166,21 @@ async def test_silence_is_a_read_timeout_and_no_server_is_a_connect_error():
         await post(Http1Pool(f"http://127.0.0.1:{port}", timeout=0.5))
 
 
+async def test_a_connection_that_never_completes_is_a_connect_error_after_the_timeout(monkeypatch):
+    """The handshake hangs (a filtered port): the pool gives up after its timeout, in one line, and the
+    request does not hang."""
+    loop = asyncio.get_running_loop()
+
+    async def hang(*args, **kwargs):
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(loop, "create_connection", hang)
+    started = loop.time()
+    with pytest.raises(ConnectError, match="connecting to 127.0.0.1:9 timed out"):
+        await asyncio.wait_for(post(Http1Pool("http://127.0.0.1:9", timeout=0.2)), 5)
+    assert 0.15 < loop.time() - started < 2
+
+
 async def test_the_read_timeout_counts_silence_not_the_whole_response():
     """Pieces 0.15 s apart, 0.6 s in all, with a 0.3 s timeout: no timeout; then silence: a timeout."""
     async def handle(reader, writer):

@@ -338,11 +338,10 @@ class Http1Pool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Connection, self.host, self.port, ssl=self.ssl,
-                                       server_hostname=self.host if self.ssl else None),
-                self.timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.timeout):   # not wait_for: no task of its own per connection
+                _, conn = await loop.create_connection(_Connection, self.host, self.port, ssl=self.ssl,
+                                                       server_hostname=self.host if self.ssl else None)
+        except TimeoutError:
             raise ConnectError(f"connecting to {self.host}:{self.port} timed out") from None
         except ConnectionRefusedError as exc:
             raise ConnectError(f"{self.host}:{self.port}: connection refused (is the server running?)") from exc
