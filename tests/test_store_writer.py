@@ -8,7 +8,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lhe_tui.core.events import Injected, RetryScheduled, RunFinished, RunStarted, TurnFinished, TurnRecord
+from lhe_tui.core.events import (Injected, RetryScheduled, RunFinished, RunStarted, SampleFinished, TurnFinished,
+                                 TurnRecord)
 from lhe_tui.store.database import open_database
 from lhe_tui.store.writer import (CHECKPOINT_PAGES, TURN_COLUMNS, WAL_RESTART_FRAMES, SessionWriter, turn_params,
                                   turn_row)
@@ -127,3 +128,21 @@ def test_no_checkpoint_thread_without_a_wal():
                       sample_keys=(("apple",),), provider_label="sim", simulated=True))
     assert not _checkpoint_threads()
     writer(RunFinished(status="finished", wall_time_s=1.0))
+
+
+def test_a_finished_sample_stores_its_status_and_its_event_in_one_commit(tmp_path):
+    db = open_database(tmp_path / "s.db")
+    writer = SessionWriter(db, "s")
+    writer(RunStarted(session_id="s", config={"provider": "sim", "turns": 2}, dictionary={"apple": 1},
+                      sample_keys=(("apple",), ("apple",)), provider_label="sim", simulated=True))
+    commits = []
+    db.conn.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    writer(SampleFinished(sample=1, status="failed", message="the provider failed 3 turns in a row"))
+    db.conn.set_trace_callback(None)
+    assert len(commits) == 1
+    assert not db.conn.in_transaction
+    assert [(r["sample"], r["status"], r["message"]) for r in db.query("SELECT * FROM samples ORDER BY sample")] == [
+        (0, "running", None), (1, "failed", "the provider failed 3 turns in a row")]
+    (event,) = db.query("SELECT * FROM events WHERE kind = 'sample_finished'")
+    assert (event["sample"], json.loads(event["payload_json"])) == (
+        1, {"sample": 1, "status": "failed", "message": "the provider failed 3 turns in a row"})

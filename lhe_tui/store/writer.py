@@ -288,8 +288,12 @@ class SessionWriter:
 
     def _event_row(self, kind: str, payload: dict, sample: int | None = None, turn: int | None = None) -> None:
         with self.db.conn:
-            self.db.conn.execute(_INSERT_EVENT, (self.session_id, sample, turn, kind, json.dumps(payload),
-                                                 time.time(), now_iso()))
+            self._insert_event(kind, payload, sample, turn)
+
+    def _insert_event(self, kind: str, payload: dict, sample: int | None = None, turn: int | None = None) -> None:
+        """An event row, in the caller's transaction."""
+        self.db.conn.execute(_INSERT_EVENT, (self.session_id, sample, turn, kind, json.dumps(payload), time.time(),
+                                             now_iso()))
 
     def _on_RunStarted(self, e: RunStarted) -> None:
         config = {k: v for k, v in e.config.items() if k.lower() not in SECRET_CONFIG_KEYS}
@@ -364,10 +368,12 @@ class SessionWriter:
         self._event_row("usage_ignored", dataclasses.asdict(e), e.sample, e.turn)
 
     def _on_SampleFinished(self, e: SampleFinished) -> None:
+        # One commit for the sample's status and its event: at a run's end every sample finishes in the last
+        # turn's burst, each delaying the samples behind it (issue 26).
         with self.db.conn:
-            self.db.execute("UPDATE samples SET status = ?, message = ? WHERE session_id = ? AND sample = ?",
-                            [e.status, e.message, self.session_id, e.sample])
-        self._event_row("sample_finished", dataclasses.asdict(e), e.sample)
+            self.db.conn.execute("UPDATE samples SET status = ?, message = ? WHERE session_id = ? AND sample = ?",
+                                 (e.status, e.message, self.session_id, e.sample))
+            self._insert_event("sample_finished", dataclasses.asdict(e), e.sample)
 
     def _on_RunPaused(self, e: RunPaused) -> None:
         self._event_row("paused", {})
