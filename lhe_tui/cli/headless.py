@@ -21,7 +21,6 @@ from lhe_tui.runs.session import PreparedRun
 from lhe_tui.store.queries import (first_errors_after, has_answered_turn, live_status, load_session, session_step_rule,
                                    session_token_totals)
 from lhe_tui.store.summary import session_summary
-from lhe_tui.store.tally import whole
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,14 +135,13 @@ def summary_inputs(db: Database, session_id: str, *, step_rule: str | None = Non
                    tally: RunTally | None = None) -> tuple[dict, RunSummary, TokenTotals]:
     """What a session's summary is made of: its row (live status, a fork's first errors after its turn, the
     step rule), its metrics and its token sums. `step_rule`: score turn accuracy under this rule (None: the
-    session's). `tally`: the run's writer's, which stands for its turns when it saw them all (no read of
-    every turn after a run)."""
+    session's). `tally`: the run's writer's (lhe_tui.store.tally), read instead of every turn after a
+    run."""
     session = load_session(db, session_id)
     session["status"] = live_status(db, session_id, session.get("status"))
     if session.get("fork_turn") is not None:
         session["first_errors_after_fork"] = first_errors_after(db, session_id, session["fork_turn"])
     session["step_rule"] = step_rule or session_step_rule(db, session_id)
-    tally = whole(tally)
     tokens = tally.token_totals() if tally is not None else session_tokens(db, session_id)
     return session, session_summary(db, session_id, step_rule=step_rule, tally=tally), tokens
 
@@ -224,7 +222,7 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
     # No summary table for a run with no answered turn (every request failed): its one error line says why.
     writer = prepared.writer
     if writer is None or writer.failure is None:
-        tally = whole(writer.tally) if writer is not None else None
+        tally = writer.tally if writer is not None else None
         if tally.answered if tally is not None else has_answered_turn(db, prepared.session_id):
             print_summary(db, prepared.session_id, tally=tally)
     return exit_code(db, prepared, status)

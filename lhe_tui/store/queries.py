@@ -12,7 +12,6 @@ from lhe_tui.common.errors import StoreError
 from lhe_tui.core.events import TurnRecord
 from lhe_tui.core.prices import TOTALS_SQL, PriceTable, TokenTotals, cost_cell, load_prices, totals_from_row
 from lhe_tui.core.step_rules import STEP_RULES, ScoredTurn, check_step_rule, update_flags
-from lhe_tui.store.tally import whole
 from lhe_tui.task.protocol import LEGACY_PROTOCOL
 from lhe_tui.task.templates import LEGACY_PROMPT
 
@@ -188,9 +187,9 @@ def _all_stored_token_totals(db: Database) -> dict[str, TokenTotals]:
 
 
 def store_token_totals(db: Database, session_id: str, tally: RunTally | None = None) -> None:
-    """Store the ended session's token totals (summed from its turns, or taken from `tally`, its writer's,
-    when that saw them all) beside it (in the caller's transaction)."""
-    totals = tally.token_totals() if whole(tally) else session_token_totals(db, session_id)
+    """Store the ended session's token totals (summed from its turns, or taken from `tally`, its writer's)
+    beside it (in the caller's transaction)."""
+    totals = tally.token_totals() if tally is not None else session_token_totals(db, session_id)
     db.conn.execute("UPDATE sessions SET token_totals_json = ? WHERE id = ?",
                     [json.dumps(dataclasses.astuple(totals)), session_id])
 
@@ -385,10 +384,10 @@ def session_step_rule(db: Database, session_id: str) -> str:
 def session_flags(db: Database, session_id: str, step_rule: str | None = None,
                   tally: RunTally | None = None) -> SessionFlags:
     """`step_rule`: score the turn accuracy under this rule; None: the session's own (`session_step_rule`).
-    `tally`: the session's turns as its writer tallied them, read instead of the turns when it saw them all
-    and the rule is "own" (a reference rule rescores from columns it does not keep)."""
+    `tally`: the session's turns as its writer tallied them (lhe_tui.store.tally), read instead of the turns
+    when the rule is "own" (a reference rule rescores from columns it does not keep)."""
     rule = step_rule if step_rule is not None else session_step_rule(db, session_id)
-    if whole(tally) and rule == "own":
+    if tally is not None and rule == "own":
         (correct, update), answered = tally.flags(), tally.answered
     else:
         correct, update = flags_by_sample(db, session_id, with_empty=True, step_rule=rule)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def session_summary(db: Database, session_id: str, s: float = 0.5, *, step_rule: str | None = None,
                     tally: RunTally | None = None) -> RunSummary:
     """`step_rule`: score turn accuracy under this rule (None: the session's stored one). `tally`: its
-    writer's tally of the turns, read instead of them when it saw them all (`session_flags`)."""
+    writer's tally of the turns, read instead of them (`session_flags`)."""
     from lhe_tui.metrics import summarize   # numpy: only when a summary is made, not whenever a store opens
 
     flags = session_flags(db, session_id, step_rule, tally)

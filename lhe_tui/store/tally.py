@@ -7,7 +7,8 @@ with its length). The tally keeps 2 bytes a turn and the token sums.
 
 It stands for the store only while it has seen every turn of the session, in order: the writer starts one
 for a session with no stored turn (not a resumed run, not a fork), and a turn that does not follow its
-sample's last one (stored again, skipped, inherited) leaves it `broken`, and the store is read as before.
+sample's last one (stored again, skipped, inherited) leaves it `broken`: its writer drops it, and the
+store is read as before. So a tally handed on stands for its session's turns.
 What it returns is what `flags_by_sample` and `session_token_totals` read from the rows it was given
 (tests/test_run_tally.py holds the two to each other).
 """
@@ -73,8 +74,3 @@ class RunTally:
         """The session's token totals, as `session_token_totals` sums them (TOTAL() is a float in SQL: the
         same value for any sum under 2**53, and no count a turn stores is over MAX_REQUEST_TOKENS)."""
         return totals_from_row(tuple(self._totals))
-
-
-def whole(tally: RunTally | None) -> RunTally | None:
-    """`tally` if it saw every turn of its session (it stands for them), else None: read the store."""
-    return tally if tally is not None and not tally.broken else None

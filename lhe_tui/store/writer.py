@@ -217,7 +217,7 @@ class SessionWriter:
         self._handlers: dict[type, Callable[[Any], None] | None] = {}
         self._checkpointer: Checkpointer | None = None
         self._pages = 0  # written since the last checkpoint, roughly
-        self.tally: RunTally | None = None   # the turns as stored, while this writer stored every one
+        self.tally: RunTally | None = None   # the turns as stored, while it stands for them all (else None)
 
     def __call__(self, event: Event) -> None:
         kind = type(event)
@@ -343,8 +343,11 @@ class SessionWriter:
                 self._first_error[r.sample] = r.turn
                 self.db.conn.execute("UPDATE samples SET first_error_turn = ? WHERE session_id = ? AND sample = ? "
                                      "AND first_error_turn IS NULL", (r.turn, self.session_id, r.sample))
-        if self.tally is not None:
-            self.tally.add(row)
+        tally = self.tally
+        if tally is not None:
+            tally.add(row)
+            if tally.broken:    # it no longer stands for the session's turns: the run's end reads the store
+                self.tally = None
         checkpointer = self._checkpointer
         if checkpointer is not None:
             if not checkpointer.caught_up:
