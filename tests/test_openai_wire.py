@@ -30,9 +30,11 @@ STEPS = st.lists(st.sampled_from(["append", "slide", "replace", "same", "slide_a
                  min_size=1, max_size=40)
 
 
-@settings(max_examples=60, deadline=None)
-@given(STEPS, st.text(max_size=8))
-def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
+@settings(max_examples=100, deadline=None)
+@given(STEPS, st.text(max_size=8), st.integers(0, 1), st.booleans())
+def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text, start, marked):
+    """Also as the Anthropic provider calls it: the messages from `start` on (its system prompt is a field,
+    not a message), the last replaced by a new dict (its cache breakpoint)."""
     encoder = BodyEncoder()
     history = [{"role": "system", "content": "dictionary"}]
     n = 0
@@ -50,8 +52,12 @@ def test_body_encoder_equals_encoding_the_whole_body_every_time(steps, text):
         elif step == "prompt_append":
             history = [{"role": "system", "content": f"prompt {n}"}] + history[1:] + [message(n, text)]
             n += 1
-        body = encoder.encode(7, history, FIELDS)
-        assert body == json.dumps({"messages": history, **FIELDS}).encode()
+        sent = history[start:]
+        last = {"role": sent[-1]["role"], "content": [{"text": sent[-1]["content"]}]} if marked and sent else None
+        if last is not None:
+            sent[-1] = last
+        body = encoder.encode(7, history, FIELDS, start=start, last=last)
+        assert body == json.dumps({"messages": sent, **FIELDS}).encode()
 
 
 @settings(max_examples=200, deadline=None)

@@ -45,6 +45,7 @@ class AnthropicProvider(Provider):
         # copies the whole params tree in Python and encodes it again every request: ~30 ms of CPU per
         # request at 10,000 turns; docs/benchmarks.md, issue 26).
         self._bodies = BodyEncoder()
+        self._scanned: dict[int, tuple[Message, int]] = {}  # see _only_the_first_is_system
 
     def _system(self, text: str) -> str | list[dict[str, object]]:
         """The system prompt, as one cached text block (built once per distinct prompt, not once a turn)."""
@@ -55,32 +56,45 @@ class AnthropicProvider(Provider):
         return self._system_blocks
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
-        s = self.settings
+        """The keyword arguments of `messages.create(**request_params(messages))` for this request."""
         if messages and messages[0]["role"] == "system" and not any(m["role"] == "system" for m in messages[1:]):
             # The runner's shape: its {"role", "content"} dicts are sent as they are (a slice, no copies).
             system, chat = messages[0]["content"], messages[1:]
         else:
             system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
             chat = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
-        if s.prompt_cache and chat and chat[-1]["content"]:
-            # The growing prefix: the last message as a content block with a breakpoint (a new dict; the
-            # caller's message is left as it is).
-            last = chat[-1]
-            chat[-1] = {"role": last["role"], "content": [{"type": "text", "text": last["content"],
-                                                           "cache_control": EPHEMERAL}]}
-        max_tokens = s.max_tokens or DEFAULT_MAX_TOKENS
-        params: dict[str, object] = {"model": self.model, "system": self._system(system), "messages": chat,
-                                     "stream": True}
-        if s.mode == "thinking":
-            # Extended thinking needs max_tokens above the budget.
-            params["thinking"] = {"type": "enabled", "budget_tokens": s.thinking_budget}
-            params["max_tokens"] = max(max_tokens, s.thinking_budget + DEFAULT_MAX_TOKENS)
-        else:
-            params["max_tokens"] = max_tokens
-        extra = {**self.sampling_fields(), **s.extra_body}  # --extra-body (e.g. top_k) wins; enable_thinking
-        if extra:                                           # is refused for anthropic by RunConfig.validate
+        if chat and (last := self._with_breakpoint(chat[-1])) is not None:
+            chat[-1] = last
+        params: dict[str, object] = {"messages": chat, **self._standard_fields(system)}
+        if extra := self._extra_fields():
             params["extra_body"] = extra
         return params
+
+    def _extra_fields(self) -> dict[str, object]:
+        """The body fields create() takes only as its extra_body: --extra-body (e.g. top_k) over the sampling
+        ones (enable_thinking is refused for anthropic by RunConfig.validate)."""
+        return {**self.sampling_fields(), **self.settings.extra_body}
+
+    def _standard_fields(self, system: str) -> dict[str, object]:
+        """The fields create() takes by name, but the messages."""
+        s = self.settings
+        max_tokens = s.max_tokens or DEFAULT_MAX_TOKENS
+        fields: dict[str, object] = {"model": self.model, "system": self._system(system), "stream": True}
+        if s.mode == "thinking":
+            # Extended thinking needs max_tokens above the budget.
+            fields["thinking"] = {"type": "enabled", "budget_tokens": s.thinking_budget}
+            fields["max_tokens"] = max(max_tokens, s.thinking_budget + DEFAULT_MAX_TOKENS)
+        else:
+            fields["max_tokens"] = max_tokens
+        return fields
+
+    def _with_breakpoint(self, last: Message) -> dict[str, object] | None:
+        """With the prompt cache, the last message as a content block with a breakpoint (a new dict: the
+        caller's message is left as it is): it marks the growing prefix. None when it stays as it is."""
+        if not self.settings.prompt_cache or not last["content"]:
+            return None
+        return {"role": last["role"],
+                "content": [{"type": "text", "text": last["content"], "cache_control": EPHEMERAL}]}
 
     def sampling_fields(self) -> dict[str, object]:
         """temperature and top_p as set, in every mode. The SDK's create() (anthropic 2.x) takes neither, so
@@ -92,11 +106,37 @@ class AnthropicProvider(Provider):
 
     def request_body(self, sample: int, messages: list[Message]) -> bytes:
         """The JSON body of `messages.create(**request_params(messages))`: the extra fields (--extra-body) merged
-        over the others, as the SDK's extra_body is. The sample's messages sent before are not encoded again."""
+        over the others, as the SDK's extra_body is. The sample's messages sent before are not encoded again,
+        and in the runner's shape neither copied nor read again (see `_only_the_first_is_system`)."""
+        if messages and messages[0]["role"] == "system" and self._only_the_first_is_system(sample, messages):
+            fields = self._standard_fields(messages[0]["content"])
+            if extra := self._extra_fields():
+                fields.update(extra)
+            last = self._with_breakpoint(messages[-1]) if len(messages) > 1 else None
+            return self._bodies.encode(sample, messages, fields, start=1, last=last)
         params = self.request_params(messages)
         chat = params.pop("messages")
         extra = params.pop("extra_body", None)
         return self._bodies.encode(sample, chat, {**params, **extra} if extra else params)  # type: ignore[arg-type]
+
+    def _only_the_first_is_system(self, sample: int, messages: list[Message]) -> bool:
+        """Whether no message but the first (a system one) is a system message. Between a sample's requests
+        the runner's list only grows at its end (its last message may be replaced), so only what this
+        sample's requests have not shown before is read: told by identity of the last one read (a slid
+        window or a rebuilt history has another object there), as BodyEncoder tells its prefix. Reading
+        all 20,000 messages at 10,000 turns cost 0.7 ms a request, and touched every one of them."""
+        start = 1
+        seen = self._scanned.get(sample)
+        if seen is not None:
+            anchor, count = seen
+            if count < len(messages) and messages[count - 1] is anchor:
+                start = count
+        if any(messages[i]["role"] == "system" for i in range(start, len(messages))):
+            return False
+        count = len(messages) - 1   # all but the last, which the runner may replace
+        if count:
+            self._scanned[sample] = (messages[count - 1], count)
+        return True
 
     async def complete(self, messages: list[Message], meta: RequestMeta, on_delta: OnDelta | None = None) -> Reply:
         loop = asyncio.get_running_loop()

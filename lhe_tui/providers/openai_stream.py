@@ -219,15 +219,22 @@ class BodyEncoder:
         self.reencoded = 0  # requests that missed the fast path (for tests and benchmarks)
         self._rest: tuple[Mapping[str, object], bytes] | None = None  # the last other fields and their JSON
 
-    def encode(self, sample: int, messages: list[Message], params: Mapping[str, object]) -> bytes:
-        """`params` are the other body fields; the result equals json.dumps({"messages": ..., **params})."""
+    def encode(self, sample: int, messages: list[Message], params: Mapping[str, object], start: int = 0,
+               last: Message | None = None) -> bytes:
+        """`params` are the other body fields; the result equals json.dumps({"messages": sent, **params}),
+        where `sent` is messages[start:] with its last message replaced by `last` if one is given (the
+        Anthropic body: the system prompt is not a message, and the last one carries a cache breakpoint).
+        The list is not copied: at 10,000 turns a copy of 20,000 references costs more than the rest of
+        the encoding, and touches every message."""
         old = self._by_sample.get(sample)
         head = old.head if old is not None else []
         keep = len(head)
-        if old is not None and keep < len(messages) and (not keep or (messages[keep - 1] is head[-1]
-                                                                       and messages[0] is head[0])):
+        if old is not None and keep < len(messages) - start and (
+                not keep or (messages[start + keep - 1] is head[-1] and messages[start] is head[0])):
             # The previous request's messages but its last start this one: append to their JSON.
-            new = messages[keep:]
+            new = messages[start + keep:]
+            if last is not None:
+                new[-1] = last
             pieces = [old.last_piece if new[0] is old.last else message_json(new[0])]
             pieces += map(message_json, new[1:])
             if len(pieces) > 1:  # all but the last join the head (in place: the cache is the encoder's own)
@@ -246,6 +253,9 @@ class BodyEncoder:
                     known[id(old.last)] = old.last_piece
             else:
                 known = {}
+            messages = messages[start:]
+            if last is not None and messages:
+                messages[-1] = last
             pieces = [known.get(id(m)) or message_json(m) for m in messages]
             old = self._by_sample[sample] = _Encoded(messages, pieces)
         rest = self._rest
