@@ -85,6 +85,19 @@ async def test_bodies_framed_every_way_are_read_and_the_connection_reused(respon
     assert b"X-Test: 1\r\n" in request and request.endswith(b'Content-Length: 8\r\n\r\n{"a": 1}')
 
 
+async def test_a_body_in_pieces_is_sent_as_their_concatenation_with_its_length():
+    """The OpenAI provider hands its body as the encoder's pieces (one of them a bytearray it grows later)."""
+    grown = bytearray(b'"messages": [1, 2')
+    async with ScriptedServer(SIZED, SIZED) as server:
+        pool = Http1Pool(server.url, timeout=5)
+        assert (await post(pool, (b"{", grown, b"", b"]}")))[2] == b"hello"
+        grown += b", 3"
+        assert (await post(pool, (b"{", grown, b"]}")))[2] == b"hello"
+        pool.close()
+    assert server.requests[0].endswith(b'Content-Length: 20\r\n\r\n{"messages": [1, 2]}')
+    assert server.requests[1].endswith(b'Content-Length: 23\r\n\r\n{"messages": [1, 2, 3]}')
+
+
 async def test_headers_are_lower_cased_and_a_body_read_until_close_ends_the_connection():
     until_close = b"HTTP/1.0 200 OK\r\nRetry-After: 3\r\n\r\nstreamed until the end"
     async with ScriptedServer(until_close, None) as server:

@@ -228,20 +228,21 @@ class _RebuildCheckedProvider(OpenAIChatProvider):
         self.runner = None
         self.checked = 0
         self.mismatches: list[str] = []   # (an assert in here would only fail the sample, as any bug does)
-        encode = self._bodies.encode
+        pieces = self._bodies.pieces
 
-        def checked_encode(sample, messages, fields):
+        def checked_pieces(sample, messages, fields):
             runner = self.runner
             history = runner.history[sample]
             keys = runner.task.samples[sample].turn_keys(history[-1].turn + 1 if history else 1)
-            body = encode(sample, messages, fields)
+            parts = pieces(sample, messages, fields)
+            body = b"".join(parts)
             fresh = runner.policy.messages(runner.system, history, keys)
             if body != json.dumps({"messages": fresh, **fields}).encode():
                 self.mismatches.append(f"sample {sample} turn {len(history) + 1}")
             self.checked += 1
-            return body
+            return parts
 
-        self._bodies.encode = checked_encode
+        self._bodies.pieces = checked_pieces
 
     async def complete(self, messages, meta, on_delta=None):
         reply = await super().complete(messages, meta, on_delta)

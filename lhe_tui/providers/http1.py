@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+Body = bytes | Sequence[bytes | bytearray]
+"""A request body: bytes, or pieces whose concatenation it is (joined once, with the head)."""
 MAX_HEAD = 64 * 1024  # every response head (an interim one too), and every chunk-size or trailer line
 
 # RFC 9112's grammar, as strict as h11 (the reference the fuzz test holds this parser to): a status line
@@ -351,13 +353,16 @@ class Http1Pool:
             raise ConnectError(f"{self.host}:{self.port}: {exc.strerror or exc}") from exc
         return conn
 
-    def _request_bytes(self, path: str, headers: bytes, body: bytes) -> bytes:
+    def _request_bytes(self, path: str, headers: bytes, body: Body) -> bytes:
+        """The request's bytes: its head and its body (or the body's pieces) in one copy."""
         target = (self.base_path + path + self.query).encode()
-        return (b"POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n"
-                % (target, self.host_header, headers, len(body))) + body
+        pieces = (body,) if isinstance(body, bytes) else body
+        head = (b"POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n"
+                % (target, self.host_header, headers, sum(map(len, pieces))))
+        return b"".join((head, *pieces))
 
     @asynccontextmanager
-    async def post(self, path: str, headers: bytes, body: bytes) -> AsyncIterator[Response]:
+    async def post(self, path: str, headers: bytes, body: Body) -> AsyncIterator[Response]:
         """POST `body` to base path + `path`; `headers` is a block of `Name: value\\r\\n` lines.
 
         Yields once the response head is in (see `send`).
@@ -370,7 +375,7 @@ class Http1Pool:
             raise
         self.release(response)
 
-    async def send(self, path: str, headers: bytes, body: bytes) -> Response:
+    async def send(self, path: str, headers: bytes, body: Body) -> Response:
         """POST as `post` does, without the context manager: the caller reads the body, then hands the
         response to `release()`, or `close()`s it if it stops early or fails.
 

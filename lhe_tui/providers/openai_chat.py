@@ -119,7 +119,7 @@ class OpenAIChatProvider(Provider):
         try:
             async with RequestDeadline(self.name, self.settings.deadline):
                 if self._http is not None:
-                    body = self._bodies.encode(meta.sample_index, messages, self._fields)
+                    body = self._bodies.pieces(meta.sample_index, messages, self._fields)
                     await self._http.send(body, reader.feed_batch)
                 else:
                     await self._sdk_chunks(messages, meta, reader)

@@ -21,7 +21,7 @@ from lhe_tui import __version__
 from lhe_tui.common.errors import ProviderError
 from lhe_tui.providers.failures import (broke_off, cannot_connect, connection_lost, invalid_utf8, redirected,
                                         status_error, timed_out)
-from lhe_tui.providers.http1 import ConnectError, HTTPError, Http1Pool, ReadTimeout, Response, ResponseCut
+from lhe_tui.providers.http1 import Body, ConnectError, HTTPError, Http1Pool, ReadTimeout, Response, ResponseCut
 from lhe_tui.providers.base import ReplyTooLarge
 from lhe_tui.providers.openai_stream import stream_error
 
@@ -184,9 +184,10 @@ class DirectChatClient:
             self._pool = Http1Pool(self.base_url, timeout=self.timeout, ssl_context=_ssl_context() if https else None)
         return self._pool
 
-    async def send(self, body: bytes, on_chunks: Callable[[list[dict]], None]) -> None:
-        """POSTs `body` and hands the stream's chunks (parsed JSON) to `on_chunks`, a list per network read
-        (so deltas can be handed on once per read); errors as ProviderErrors.
+    async def send(self, body: Body, on_chunks: Callable[[list[dict]], None]) -> None:
+        """POSTs `body` (bytes, or pieces: http1.Body) and hands the stream's chunks (parsed JSON) to
+        `on_chunks`, a list per network read (so deltas can be handed on once per read); errors as
+        ProviderErrors.
 
         Plain awaits and a callback rather than context managers and async generators, whose machinery
         (two context managers, two async generators with their first-iteration hooks and closing) was a

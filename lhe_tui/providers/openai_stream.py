@@ -221,7 +221,16 @@ class BodyEncoder:
 
     def encode(self, sample: int, messages: list[Message], params: Mapping[str, object], start: int = 0,
                last: Message | None = None) -> bytes:
-        """`params` are the other body fields; the result equals json.dumps({"messages": sent, **params}),
+        """The body as one bytes object: see `pieces`."""
+        return b"".join(self.pieces(sample, messages, params, start, last))
+
+    def pieces(self, sample: int, messages: list[Message], params: Mapping[str, object], start: int = 0,
+               last: Message | None = None) -> tuple[bytes | bytearray, ...]:
+        """The body in pieces whose concatenation is the JSON body, for a client to join once with its own
+        head (each copy of a 1 MB body costs ~0.06 ms and evicts as much from the caches). A piece may be
+        the encoder's own buffer, changed by its next call for the sample: use the pieces before that.
+
+        `params` are the other body fields; the body equals json.dumps({"messages": sent, **params}),
         where `sent` is messages[start:] with its last message replaced by `last` if one is given (the
         Anthropic body: the system prompt is not a message, and the last one carries a cache breakpoint).
         The list is not copied: at 10,000 turns a copy of 20,000 references costs more than the rest of
@@ -262,7 +271,7 @@ class BodyEncoder:
         if rest is None or (rest[0] is not params and rest[0] != params):  # mostly the same fields every time
             encoded = json.dumps(dict(params))
             rest = self._rest = (params, (", " + encoded[1:] if len(encoded) > 2 else "}").encode())
-        last = old.last_piece.encode()
+        last_json = old.last_piece.encode()
         if not old.joined:
-            return b"".join((b'{"messages": [', last, b"]", rest[1]))
-        return b"".join((b'{"messages": [', old.joined, b", " if last else b"", last, b"]", rest[1]))
+            return (b'{"messages": [', last_json, b"]", rest[1])
+        return (b'{"messages": [', old.joined, b", " if last_json else b"", last_json, b"]", rest[1])
