@@ -15,8 +15,8 @@ time; the bench machine is shared, and CPU time is what the engine costs, not wh
                                                       MessageLog appends the last turn's pair to the list it
                                                       grows in place; a new list of O(t) references until
                                                       issue 26), and for the sim the yield between turns
-    body     = building the request body (BodyEncoder.encode, both providers) and writing it to the socket
-               (OpenAI's direct client: the request's bytes and the write; Anthropic: httpcore's sending of
+    body     = building the request body (BodyEncoder: its pieces, or the body joined for Anthropic's SDK)
+               and writing it to the socket (OpenAI's direct client: head and pieces joined, and the write; Anthropic: httpcore's sending of
                the body; both: asyncio's sending of what the socket did not take at once), inside the
                provider: its JSON holds the whole history, O(t) bytes
     provider = the provider's own CPU (entry to exit, less the delta callback) less `body`: the sim's
@@ -35,7 +35,12 @@ each path, medians over the turns of a window around each checkpoint (+-`--windo
     python bench/per_turn_cost.py --paths sim --checkpoints 10 1000 10000 20000
     python bench/per_turn_cost.py --paths openai anthropic --repeats 5
     python bench/per_turn_cost.py --paths openai anthropic --history-window 5   # diagnostic: small bodies
+    python bench/per_turn_cost.py --paths openai anthropic --equal-bodies       # control: see below
     python bench/per_turn_cost.py --paths instant --socket-mb 1                 # diagnostic: see below
+
+`--equal-bodies` (the HTTP paths): after the plain run, the same again with every request padded (an extra
+body field of filler) to the size of the last checkpoint's, so turn 10 moves as many bytes as turn 10,000.
+Its flat ratio is what the turn index costs with the body's size taken out; the plain run's, what both do.
 
 `--socket-mb N` (diagnostic, the instant path): the provider also writes N MB through a local socket every
 turn, from one buffer made once (a thread reads the other end): no HTTP, no JSON, nothing that grows with
@@ -48,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
 import sys
@@ -196,6 +202,11 @@ def history_messages(turn: int) -> list[Message]:
     return policy.messages(system, gold_history(task, turn), task.samples[0].turn_keys(turn))
 
 
+def history_bytes(turn: int) -> int:
+    """The size of the messages' JSON at `turn` (what --equal-bodies pads the smaller requests up to)."""
+    return len(json.dumps(history_messages(turn)))
+
+
 _WRAPPED: list[tuple[object, str, object]] = []
 
 
@@ -238,8 +249,10 @@ def wrap_async(stamps: Stamps, owner: object, name: str) -> None:
     setattr(owner, name, send)
 
 
-def make_provider(path: str, url: str) -> tuple[Provider, Callable[[Stamps, Provider], None]]:
-    """The path's provider, and how to wrap its body encoder."""
+def make_provider(path: str, url: str, pad: int = 0) -> tuple[Provider, Callable[[Stamps, Provider], None]]:
+    """The path's provider, and how to wrap its body encoder; `pad` bytes of filler in an extra body field
+    (see --equal-bodies)."""
+    settings = GenerationSettings(extra_body={"filler": "x" * pad} if pad > 0 else {})
     if path == "instant":
         return InstantProvider(SOCKET_MB), lambda stamps, provider: None
     if path == "sim":
@@ -250,11 +263,11 @@ def make_provider(path: str, url: str) -> tuple[Provider, Callable[[Stamps, Prov
     if path == "openai":
         from lhe_tui.providers.openai_chat import OpenAIChatProvider
 
-        provider = OpenAIChatProvider("fake-model", GenerationSettings(), api_key="sk-bench-dummy", base_url=url)
-        return provider, lambda stamps, p: stamps.wrap_encoder(p._bodies, "encode")  # type: ignore[attr-defined]
+        provider = OpenAIChatProvider("fake-model", settings, api_key="sk-bench-dummy", base_url=url)
+        return provider, lambda stamps, p: stamps.wrap_encoder(p._bodies, "pieces")  # type: ignore[attr-defined]
     from lhe_tui.providers.anthropic_messages import AnthropicProvider
 
-    provider = AnthropicProvider("fake-model", GenerationSettings(), api_key="sk-bench-dummy",
+    provider = AnthropicProvider("fake-model", settings, api_key="sk-bench-dummy",
                                  base_url=url.removesuffix("/v1"))
     encoder = getattr(provider, "_bodies", None)
     if encoder is not None:
@@ -263,12 +276,12 @@ def make_provider(path: str, url: str) -> tuple[Provider, Callable[[Stamps, Prov
 
 
 def engine_run(path: str, db_path: Path, first: int, last: int, url: str = "",
-               window: int | None = None) -> tuple[dict[int, tuple[float, ...]], float]:
+               window: int | None = None, pad: int = 0) -> tuple[dict[int, tuple[float, ...]], float]:
     """Sample 0 from turn `first` (a gold history before it) to `last`; per turn (history, encode, provider,
     score, store) seconds for turns first+1..last, and the run's wall time."""
     config = RunConfig(provider="sim", turns=last, samples=1, concurrency=1, seed=0, window=window).validate()
     task = build_task(config)
-    provider, wrap_encoder = make_provider(path, url)
+    provider, wrap_encoder = make_provider(path, url, pad)
     db = open_database(db_path)
     session_id = new_session_id()
     bus = EventBus()
@@ -314,8 +327,10 @@ def engine_run(path: str, db_path: Path, first: int, last: int, url: str = "",
 
 
 def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str,
-            window: int | None) -> tuple[dict[int, tuple[float, ...]], list[float]]:
-    """Per checkpoint, the median span of its window's turns, medians over the repeats; and whole runs' walls."""
+            window: int | None, equal_bodies: bool = False) -> tuple[dict[int, tuple[float, ...]], list[float]]:
+    """Per checkpoint, the median span of its window's turns, medians over the repeats; and whole runs' walls.
+    With `equal_bodies`, each checkpoint's requests are padded to the size of the last checkpoint's."""
+    pads = {c: history_bytes(max(checkpoints)) - history_bytes(c) if equal_bodies else 0 for c in checkpoints}
     per_rep: dict[int, list[tuple[float, ...]]] = {c: [] for c in checkpoints}
     walls: list[float] = []
     whole = path in ("instant", "sim")
@@ -331,7 +346,7 @@ def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str
                 lo, hi = max(2, c - half), c + half
                 if not whole:
                     first = max(1, lo - WARM_UP)
-                    data, _ = engine_run(path, Path(tmp) / f"{path}-{c}-{rep}.db", first, hi, url, window)
+                    data, _ = engine_run(path, Path(tmp) / f"{path}-{c}-{rep}.db", first, hi, url, window, pads[c])
                 per_rep[c].append(tuple(statistics.median(data[t][i] for t in range(lo, hi + 1))
                                         for i in range(len(SPANS))))
     rows = {c: tuple(statistics.median(r[i] for r in per_rep[c]) for i in range(len(SPANS))) for c in checkpoints}
@@ -339,7 +354,7 @@ def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str
 
 
 def report(path: str, rows: dict[int, tuple[float, ...]], walls: list[float], half: int) -> None:
-    unit, scale = ("ms", 1e3) if path in ("openai", "anthropic") else ("us", 1e6)
+    unit, scale = ("ms", 1e3) if path.split(",")[0] in ("openai", "anthropic") else ("us", 1e6)
     print(f"\n{path}: CPU per turn ({unit}), median over the window's turns, median of the repeats")
     print(f"{'turn':>6}  {'history':>8}  {'body':>8}  {'provider':>8}  {'score':>8}  {'store':>8}  "
           f"{'flat':>8}  {'flat/first':>10}  {'grows (history+body)':>20}")
@@ -376,6 +391,20 @@ def socket_control(plain: dict[int, tuple[float, ...]], checkpoints: list[int], 
           + " (compare the HTTP paths, turn 10,000 / turn 10: bodies of 0.99 MB / 3 KB)")
 
 
+def equal_bodies_control(path: str, plain: dict[int, tuple[float, ...]], checkpoints: list[int],
+                         args: argparse.Namespace, url: str) -> None:
+    """The HTTP path again with every request as large as the last checkpoint's (a filler field): the same
+    bytes moved at turn 10 as at turn 10,000, so what is left of the flat part's growth is the turn's."""
+    rows, walls = measure(path, checkpoints, args.window, args.repeats, url, args.history_window, equal_bodies=True)
+    size = history_bytes(max(checkpoints)) / (1 << 20)
+    report(f"{path}, every request padded to {size:.2f} MB", rows, walls, args.window)
+    first, last = min(checkpoints), max(checkpoints)
+    print(f"flat, padded turn {first} / plain turn {first} (what the body's size alone costs the flat part): "
+          f"{sum(rows[first][2:]) / sum(plain[first][2:]):.2f}; "
+          f"plain turn {last} / padded turn {first} (what the turn index costs with equal bodies): "
+          f"{sum(plain[last][2:]) / sum(rows[first][2:]):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
@@ -389,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gc-off", action="store_true", help="diagnostic: the garbage collector disabled")
     parser.add_argument("--socket-mb", type=float, default=0.0, metavar="N",
                         help="diagnostic: the instant provider writes N MB through a local socket each turn")
+    parser.add_argument("--equal-bodies", action="store_true",
+                        help="the HTTP paths again, every request padded to the size of the last checkpoint's")
     args = parser.parse_args(argv)
     checkpoints = sorted(set(args.checkpoints))
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-dummy")   # never sent anywhere but 127.0.0.1
@@ -412,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             report(path, rows, walls, args.window)
             if path == "instant" and args.socket_mb:
                 socket_control(rows, checkpoints, args)
+            if path in http and args.equal_bodies:
+                equal_bodies_control(path, rows, checkpoints, args, server.base_url)
     finally:
         if server is not None:
             server.__exit__(None, None, None)
