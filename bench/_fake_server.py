@@ -56,24 +56,27 @@ def start_server(latency: float, chunk_delay: float = 0.0, reply: str = DEFAULT_
     return server.start()
 
 
-def fixed_reply_bytes(reply: str) -> bytes:
-    """The whole HTTP response FakeLLMServer sends for a streamed chat completion of `reply`."""
-    from lhe_tui.testing.fake_llm_server import ScriptedReply, _openai_events
+def fixed_reply_bytes(reply: str, api: str = "openai") -> bytes:
+    """The whole HTTP response FakeLLMServer sends for a streamed chat completion of `reply` (`api`
+    "anthropic": for a streamed Messages request)."""
+    from lhe_tui.testing.fake_llm_server import ScriptedReply, _anthropic_events, _openai_events
 
     body = {"model": "fake-model", "stream": True, "stream_options": {"include_usage": True}}
-    events = b"".join(b"%x\r\n%s\r\n" % (len(payload), payload)
-                      for _, payload in _openai_events(body, ScriptedReply(text=reply)))
+    stream = (_openai_events if api == "openai" else _anthropic_events)(body, ScriptedReply(text=reply))
+    events = b"".join(b"%x\r\n%s\r\n" % (len(payload), payload) for _, payload in stream)
     head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\n\r\n")
     return head + events + b"0\r\n\r\n"
 
 
 class FixedReplyServer:
-    """Answers each HTTP/1.1 POST (keep-alive, Content-Length bodies) with `response` after `latency` s."""
+    """Answers each HTTP/1.1 POST (keep-alive, Content-Length bodies) with `response` after `latency` s
+    (a POST to .../messages, with `anthropic` if given: the Anthropic SDK reads only its own stream)."""
 
-    def __init__(self, latency: float, response: bytes) -> None:
+    def __init__(self, latency: float, response: bytes, anthropic: bytes | None = None) -> None:
         self.latency = latency
         self.response = response
+        self.anthropic = anthropic or response
         self.requests = CountingLog()
         self.connections_accepted = 0
         self.late_s = 0.0  # summed over requests: how much later than `latency` after its body each reply went
@@ -81,29 +84,47 @@ class FixedReplyServer:
     def protocol(self) -> asyncio.Protocol:
         server = self
 
-        class Connection(asyncio.Protocol):
+        class Connection(asyncio.BufferedProtocol):
+            """Reads into one reused 64 KB buffer and counts a body's bytes without keeping them: the
+            server shares this machine with the client it measures, and a 1 MB body copied and kept
+            each request evicted the client's caches too (bench/per_turn_cost.py)."""
+
             def __init__(self) -> None:
-                self.buffer = bytearray()
-                self.body_left: int | None = None  # None: reading a request head
+                self.view = memoryview(bytearray(1 << 16))
+                self.head = bytearray()              # a request head read so far
+                self.body_left: int | None = None    # None: reading a request head
+                self.reply = server.response
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 self.transport = transport
                 server.connections_accepted += 1
 
-            def data_received(self, data: bytes) -> None:
-                self.buffer += data
+            def get_buffer(self, sizehint: int) -> memoryview:
+                return self.view
+
+            def buffer_updated(self, nbytes: int) -> None:
+                data = self.view[:nbytes]
                 while True:
                     if self.body_left is None:
-                        end = self.buffer.find(b"\r\n\r\n")
+                        if not data:
+                            return
+                        self.head += data
+                        end = self.head.find(b"\r\n\r\n")
                         if end < 0:
                             return
-                        head = bytes(self.buffer[:end]).lower()
-                        del self.buffer[:end + 4]
+                        after = len(self.head) - (end + 4)   # bytes of this read past the head
+                        head = bytes(self.head[:end]).lower()
+                        self.head = bytearray()
+                        data = data[len(data) - after:]
+                        target = head.split(b" ", 2)[1].split(b"?", 1)[0] if head.count(b" ") >= 2 else b""
+                        self.reply = server.anthropic if target.endswith(b"/messages") else server.response
                         at = head.find(b"\r\ncontent-length:")
                         self.body_left = int(head[at + 17:].split(b"\r\n", 1)[0]) if at >= 0 else 0
-                    if len(self.buffer) < self.body_left:
+                    take = min(len(data), self.body_left)
+                    self.body_left -= take
+                    data = data[take:]
+                    if self.body_left:
                         return
-                    del self.buffer[:self.body_left]
                     self.body_left = None
                     server.requests.append(None)
                     loop = asyncio.get_running_loop()
@@ -112,7 +133,7 @@ class FixedReplyServer:
             def answer(self, due: float) -> None:
                 server.late_s += asyncio.get_running_loop().time() - due
                 if not self.transport.is_closing():
-                    self.transport.write(server.response)
+                    self.transport.write(self.reply)
 
         return Connection()
 
@@ -208,7 +229,8 @@ def main() -> None:
         # select() takes its timeout in microseconds; epoll, asyncio's default, in whole milliseconds rounded
         # up, which sent every reply 0.2-0.3 ms late on average: the ideal model is to take exactly L
         with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())) as runner:
-            runner.run(FixedReplyServer(args.latency, fixed_reply_bytes(args.reply)).serve())
+            runner.run(FixedReplyServer(args.latency, fixed_reply_bytes(args.reply),
+                                        fixed_reply_bytes(args.reply, "anthropic")).serve())
 
 
 if __name__ == "__main__":

@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if http:
         from _fake_server import FakeServerProcess
 
-        server = FakeServerProcess(0.0, full="anthropic" in http).__enter__()
+        server = FakeServerProcess(0.0).__enter__()   # answers both APIs without parsing a body
     try:
         for path in [p for p in PATHS if p in args.paths]:
             rows, walls = measure(path, checkpoints, args.window, args.repeats, server.base_url if server else "",
