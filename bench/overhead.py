@@ -2,8 +2,9 @@
 
 A local OpenAI-compatible streaming server (FakeLLMServer, real SSE wire format) answers every request
 after a fixed latency L (default 50 ms) with the fixed reply `<answer>0</answer>`. A run of T turns x S
-samples goes headless through the real path: `prepare_run` (store attached, token deltas emitted),
-the real OpenAI provider (official SDK over a socket), concurrency = samples. Each sample's turns are
+samples goes headless through the real path, `lhe-tui run --headless`'s: `prepare_run` (store attached,
+no token deltas, as that command), its progress bar (drawn as on a terminal, to /dev/null), the real OpenAI
+provider (its direct HTTP/1.1 client over a socket), concurrency = samples. Each sample's turns are
 sequential, so the ideal wall time is T x L whatever S is; the figure is
 
     overhead = wall time from RunStarted to RunFinished / (T x L)      (1.00 = the app costs nothing)
@@ -220,15 +221,25 @@ def run_once(base_url: str, db_path: Path, samples: int, turns: int, seed: int, 
 
 
 def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:
-    """The `lhe-tui run --headless` path minus the progress bar: prepare_run, then Runner.run()."""
-    db = open_database(db_path)
-    prepared = prepare_run(config, db, base_url=base_url, stream_deltas=True)
-    prepared.bus.subscribe(clock)
+    """The `lhe-tui run --headless` path (lhe_tui.cli.run_cmd): prepare_run without token deltas, then
+    the run driven under its progress bar, drawn as on a terminal (to /dev/null: the bench's own stderr
+    is usually a pipe, where rich would not draw it at all)."""
+    from rich.console import Console
 
-    try:
-        return prepared.session_id, asyncio.run(prepared.run()), 0.0
-    finally:
-        db.conn.close()
+    from lhe_tui.cli import headless
+
+    db = open_database(db_path)
+    prepared = prepare_run(config, db, base_url=base_url, stream_deltas=False)
+    prepared.bus.subscribe(clock)
+    with open(os.devnull, "w") as sink:
+        terminal = Console(file=sink, force_terminal=True, width=120)
+        headless_console, headless.Console = headless.Console, lambda stderr=True: terminal
+        try:
+            return prepared.session_id, headless.drive_with_progress(prepared, config.samples * config.turns,
+                                                                     prepared.provider.label), 0.0
+        finally:
+            headless.Console = headless_console
+            db.conn.close()
 
 
 def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:
