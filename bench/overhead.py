@@ -231,15 +231,13 @@ def run_headless(config: RunConfig, db_path: Path, base_url: str, clock: RunCloc
     db = open_database(db_path)
     prepared = prepare_run(config, db, base_url=base_url, stream_deltas=False)
     prepared.bus.subscribe(clock)
-    with open(os.devnull, "w") as sink:
-        terminal = Console(file=sink, force_terminal=True, width=120)
-        headless_console, headless.Console = headless.Console, lambda stderr=True: terminal
-        try:
-            return prepared.session_id, headless.drive_with_progress(prepared, config.samples * config.turns,
-                                                                     prepared.provider.label), 0.0
-        finally:
-            headless.Console = headless_console
-            db.conn.close()
+    try:
+        with open(os.devnull, "w") as sink:
+            terminal = Console(file=sink, force_terminal=True, width=120)
+            return prepared.session_id, headless.drive_with_progress(
+                prepared, config.samples * config.turns, prepared.provider.label, console=terminal), 0.0
+    finally:
+        db.conn.close()
 
 
 def run_with_tui(config: RunConfig, db_path: Path, base_url: str, clock: RunClock) -> tuple[str, str, float]:

@@ -16,9 +16,9 @@ time; the bench machine is shared, and CPU time is what the engine costs, not wh
                                                       grows in place; a new list of O(t) references until
                                                       issue 26), and for the sim the yield between turns
     body     = building the request body (BodyEncoder: its pieces, or the body joined for Anthropic's SDK)
-               and writing it to the socket (OpenAI's direct client: head and pieces joined, and the write; Anthropic: httpcore's sending of
-               the body; both: asyncio's sending of what the socket did not take at once), inside the
-               provider: its JSON holds the whole history, O(t) bytes
+               and writing it to the socket (OpenAI's direct client: head and pieces joined, and the write;
+               Anthropic: httpcore's sending of the body; both: asyncio's sending of what the socket did
+               not take at once), inside the provider: its JSON holds the whole history, O(t) bytes
     provider = the provider's own CPU (entry to exit, less the delta callback) less `body`: the sim's
                reading of its history and its reply; an HTTP client's reading and parsing of the reply
                (and what the body it sent costs afterwards: the kernel's share of a 1 MB loopback write,
@@ -327,10 +327,10 @@ def engine_run(path: str, db_path: Path, first: int, last: int, url: str = "",
 
 
 def measure(path: str, checkpoints: list[int], half: int, repeats: int, url: str,
-            window: int | None, equal_bodies: bool = False) -> tuple[dict[int, tuple[float, ...]], list[float]]:
+            window: int | None, pad_to: int = 0) -> tuple[dict[int, tuple[float, ...]], list[float]]:
     """Per checkpoint, the median span of its window's turns, medians over the repeats; and whole runs' walls.
-    With `equal_bodies`, each checkpoint's requests are padded to the size of the last checkpoint's."""
-    pads = {c: history_bytes(max(checkpoints)) - history_bytes(c) if equal_bodies else 0 for c in checkpoints}
+    With `pad_to` bytes, each checkpoint's requests are padded up to about that size (--equal-bodies)."""
+    pads = {c: pad_to - history_bytes(c) if pad_to else 0 for c in checkpoints}
     per_rep: dict[int, list[tuple[float, ...]]] = {c: [] for c in checkpoints}
     walls: list[float] = []
     whole = path in ("instant", "sim")
@@ -395,9 +395,9 @@ def equal_bodies_control(path: str, plain: dict[int, tuple[float, ...]], checkpo
                          args: argparse.Namespace, url: str) -> None:
     """The HTTP path again with every request as large as the last checkpoint's (a filler field): the same
     bytes moved at turn 10 as at turn 10,000, so what is left of the flat part's growth is the turn's."""
-    rows, walls = measure(path, checkpoints, args.window, args.repeats, url, args.history_window, equal_bodies=True)
-    size = history_bytes(max(checkpoints)) / (1 << 20)
-    report(f"{path}, every request padded to {size:.2f} MB", rows, walls, args.window)
+    target = history_bytes(max(checkpoints))
+    rows, walls = measure(path, checkpoints, args.window, args.repeats, url, args.history_window, pad_to=target)
+    report(f"{path}, every request padded to {target / (1 << 20):.2f} MB", rows, walls, args.window)
     first, last = min(checkpoints), max(checkpoints)
     print(f"flat, padded turn {first} / plain turn {first} (what the body's size alone costs the flat part): "
           f"{sum(rows[first][2:]) / sum(plain[first][2:]):.2f}; "

@@ -182,10 +182,10 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 
 
 def drive_with_progress(prepared: PreparedRun, total_turns: int, label: str,
-                        server: LocalModelServer | None = None) -> str:
-    """Run to the end with a progress bar on stderr; Ctrl+C stops the run cleanly. Returns the run status.
-    `server`: our running local model server, watched for a death."""
-    display = ProgressDisplay(total_turns, label, Console(stderr=True))
+                        server: LocalModelServer | None = None, console: Console | None = None) -> str:
+    """Run to the end with a progress bar on stderr (or on `console`); Ctrl+C stops the run cleanly. Returns
+    the run status. `server`: our running local model server, watched for a death."""
+    display = ProgressDisplay(total_turns, label, console or Console(stderr=True))
     prepared.bus.subscribe(display)
     display.progress.start()
     try:
