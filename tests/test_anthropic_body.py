@@ -74,6 +74,14 @@ def test_a_system_message_after_the_first_still_joins_the_system_prompt():
         assert all(m["role"] != "system" for m in body["messages"])
 
 
+def test_a_list_with_no_system_message_sends_every_message_and_an_empty_system_prompt():
+    provider = AnthropicProvider("m", GenerationSettings(prompt_cache=False), api_key="k")
+    chat = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    for _ in range(2):   # the second time with the sample seen before
+        body = json.loads(provider.request_body(0, chat))
+        assert body["system"] == "" and body["messages"] == chat
+
+
 def test_the_bodies_sent_equal_a_fresh_encoding_under_every_policy_injection_and_cache_setting():
     """Through the SDK against the local server, a whole run per setting; each body the server got is compared
     with the request built anew from the runner's history (HistoryPolicy.messages: neither the MessageLog's

@@ -45,7 +45,7 @@ class AnthropicProvider(Provider):
         # copies the whole params tree in Python and encodes it again every request: ~30 ms of CPU per
         # request at 10,000 turns; docs/benchmarks.md, issue 26).
         self._bodies = BodyEncoder()
-        self._scanned: dict[int, tuple[Message, int]] = {}  # see _only_the_first_is_system
+        self._scanned: dict[int, tuple[Message, int]] = {}  # see _runners_shape
 
     def _system(self, text: str) -> str | list[dict[str, object]]:
         """The system prompt, as one cached text block (built once per distinct prompt, not once a turn)."""
@@ -57,8 +57,8 @@ class AnthropicProvider(Provider):
 
     def request_params(self, messages: list[Message]) -> dict[str, object]:
         """The keyword arguments of `messages.create(**request_params(messages))` for this request."""
-        if messages and messages[0]["role"] == "system" and not any(m["role"] == "system" for m in messages[1:]):
-            # The runner's shape: its {"role", "content"} dicts are sent as they are (a slice, no copies).
+        if self._runners_shape(None, messages):
+            # Its {"role", "content"} dicts are sent as they are (a slice, no copies).
             system, chat = messages[0]["content"], messages[1:]
         else:
             system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
@@ -107,8 +107,8 @@ class AnthropicProvider(Provider):
     def request_body(self, sample: int, messages: list[Message]) -> bytes:
         """The JSON body of `messages.create(**request_params(messages))`: the extra fields (--extra-body) merged
         over the others, as the SDK's extra_body is. The sample's messages sent before are not encoded again,
-        and in the runner's shape neither copied nor read again (see `_only_the_first_is_system`)."""
-        if messages and messages[0]["role"] == "system" and self._only_the_first_is_system(sample, messages):
+        and in the runner's shape neither copied nor read again (see `_runners_shape`)."""
+        if self._runners_shape(sample, messages):
             fields = self._standard_fields(messages[0]["content"])
             if extra := self._extra_fields():
                 fields.update(extra)
@@ -119,14 +119,16 @@ class AnthropicProvider(Provider):
         extra = params.pop("extra_body", None)
         return self._bodies.encode(sample, chat, {**params, **extra} if extra else params)  # type: ignore[arg-type]
 
-    def _only_the_first_is_system(self, sample: int, messages: list[Message]) -> bool:
-        """Whether no message but the first (a system one) is a system message. Between a sample's requests
-        the runner's list only grows at its end (its last message may be replaced), so only what this
-        sample's requests have not shown before is read: told by identity of the last one read (a slid
-        window or a rebuilt history has another object there), as BodyEncoder tells its prefix. Reading
-        all 20,000 messages at 10,000 turns cost 0.7 ms a request, and touched every one of them."""
+    def _runners_shape(self, sample: int | None, messages: list[Message]) -> bool:
+        """Whether the first message is a system one and no other is (the runner's shape). Between a
+        sample's requests the runner's list only grows at its end (its last message may be replaced), so
+        for a `sample` only what its requests have not shown before is read: told by identity of the last
+        one read (a slid window or a rebuilt history has another object there), as BodyEncoder tells its
+        prefix. Reading all 20,000 messages at 10,000 turns cost 0.7 ms a request, and touched every one."""
+        if not messages or messages[0]["role"] != "system":
+            return False
         start = 1
-        seen = self._scanned.get(sample)
+        seen = self._scanned.get(sample) if sample is not None else None
         if seen is not None:
             anchor, count = seen
             if count < len(messages) and messages[count - 1] is anchor:
@@ -134,7 +136,7 @@ class AnthropicProvider(Provider):
         if any(messages[i]["role"] == "system" for i in range(start, len(messages))):
             return False
         count = len(messages) - 1   # all but the last, which the runner may replace
-        if count:
+        if count and sample is not None:
             self._scanned[sample] = (messages[count - 1], count)
         return True
 
