@@ -1,8 +1,8 @@
 """The floor under bench/overhead.py, taken apart: what one round trip over loopback costs on this machine
 beyond the model's latency L, with no HTTP, no JSON and no engine.
 
-A server in a child process (an asyncio loop on select(), as bench/_fake_server.py's, whose timers it keeps
-to the microsecond) answers each 1-byte request with 1 byte, L seconds after it read it; one client sends
+A server in a child process (on bench/_fake_server.py's `timely_runner`, whose timers it keeps to the
+microsecond) answers each 1-byte request with 1 byte, L seconds after it read it; one client sends
 the requests one after another. Both stamp with CLOCK_MONOTONIC, which the two processes share, so each
 round trip splits into
 
@@ -26,10 +26,14 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import selectors
+import sys
 import statistics
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _fake_server import timely_runner  # noqa: E402
 
 STOP = b"q"
 
@@ -61,7 +65,7 @@ def serve(latency: float, ports: multiprocessing.Queue, stamps: multiprocessing.
         ports.put(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()   # killed by the parent
 
-    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())) as runner:
+    with timely_runner() as runner:
         runner.run(main())
 
 
