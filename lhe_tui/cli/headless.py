@@ -223,7 +223,8 @@ def run_headless(prepared: PreparedRun, db: Database, total_turns: int,
     writer = prepared.writer
     if writer is None or writer.failure is None:
         tally = writer.tally if writer is not None else None
-        if tally.answered if tally is not None else has_answered_turn(db, prepared.session_id):
+        answered = tally.answered if tally is not None else has_answered_turn(db, prepared.session_id)
+        if answered:
             print_summary(db, prepared.session_id, tally=tally)
     return exit_code(db, prepared, status)
 

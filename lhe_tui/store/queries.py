@@ -391,14 +391,12 @@ def session_flags(db: Database, session_id: str, step_rule: str | None = None,
         (correct, update), answered = tally.flags(), tally.answered
     else:
         correct, update = flags_by_sample(db, session_id, with_empty=True, step_rule=rule)
-        answered = None
+        answered = has_answered_turn(db, session_id)
     status = [row[0] for row in db.execute("SELECT status FROM samples WHERE session_id = ? ORDER BY sample",
                                            [session_id]).fetchall()]
     turns, k = db.execute("SELECT turns, k FROM sessions WHERE id = ?", [session_id]).fetchone() or (None, 1)
     if len(status) != len(correct):   # turns of samples the samples table does not list (not from lhe-tui)
         status = [None] * len(correct)
-    if answered is None:
-        answered = has_answered_turn(db, session_id)
     return SessionFlags(correct, update, status, turns, max(1, k or 1), rule, answered)
 
 
